@@ -1,0 +1,214 @@
+"""The one owner of the DuckDB warehouse: connections, locking, snapshots and named SQL.
+
+Concurrency model (DuckDB allows one read-write process *or* several read-only
+processes on a file, never both):
+
+* **Writers** (ingest, watch, forecast/fraud runs, retention, the app's own small
+  writes) go through :func:`writer`. It takes an exclusive ``flock`` on
+  ``<warehouse>.lock`` so writer processes queue instead of failing, opens the file
+  read-write, and on success checkpoints and *publishes* a snapshot: a copy of the
+  file written to a temporary name and renamed over ``<warehouse>.snapshot``.
+  A failure inside the block rolls the open transaction back and publishes nothing.
+* **The dashboard** reads only the published snapshot (:func:`snapshot_reader`).
+  Readers of the snapshot never hold a lock on the writer's file, so a long load
+  never blocks the dashboard and the dashboard never blocks a load; a reader keeps
+  the inode it opened, so a rename mid-query cannot tear it. The snapshot's version
+  (inode + mtime) is the cache key: when a load lands, the key changes and cached
+  queries are recomputed.
+* **Batch readers** (``summary``, ``reconcile``...) use :func:`reader`: a shared
+  ``flock`` and a read-only connection on the writer's file, so they wait for a
+  running load to commit and then see its result.
+
+All SQL lives in ``analytics/sql/*.sql`` (loaded by name with :func:`sql`) or in the
+module that owns a table; values always go in as parameters.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analytics.config import secret, settings
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+ENCRYPTION_ENV = "ANALYTICS_DB_KEY"
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse that cannot be opened or written (one-line reason)."""
+
+
+@lru_cache(maxsize=256)
+def sql(name: str) -> str:
+    """The text of ``analytics/sql/<name>.sql``."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.exists():
+        raise KeyError(f"no SQL named {name!r} in {SQL_DIR}")
+    return path.read_text(encoding="utf-8")
+
+
+def default_path() -> Path:
+    return settings().warehouse_path
+
+
+def snapshot_path(path: str | Path) -> Path:
+    return Path(f"{path}.snapshot")
+
+
+def lock_path(path: str | Path) -> Path:
+    return Path(f"{path}.lock")
+
+
+def _encryption_key() -> str | None:
+    return secret("db_key")
+
+
+def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open ``path`` attached as the default catalog (encrypted when a key is set)."""
+    key = _encryption_key()
+    con = duckdb.connect(":memory:")
+    options = []
+    params: list[Any] = [str(path)]
+    if key:
+        # DuckDB 2.0 writes encrypted files with its built-in mbedtls only when told so
+        # (its OpenSSL path needs httpfs, which cannot be fetched here).
+        con.execute("set force_mbedtls_unsafe = 'true'")
+        options.append("encryption_key ?")
+        params.append(key)
+    if read_only:
+        options.append("read_only")
+    opts = f" ({', '.join(options)})" if options else ""
+    try:
+        con.execute(f"attach ? as wh{opts}", params)
+        con.execute("use wh")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(f"cannot open warehouse {path}: {exc}".splitlines()[0]) from exc
+    return con
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(sql("schema"))
+
+
+@contextmanager
+def writer(path: str | Path | None = None, *, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection under the writers' lock; publishes a snapshot on success.
+
+    The caller opens its own transaction(s) (``begin`` / ``commit``); an exception
+    escaping the block rolls back whatever is open and publishes nothing.
+    """
+    path = Path(path or default_path())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _flock(lock_path(path), fcntl.LOCK_EX):
+        con = _open(path, read_only=False)
+        try:
+            ensure_schema(con)
+            yield con
+        except BaseException:
+            try:
+                con.execute("rollback")
+            except duckdb.Error:
+                pass
+            con.close()
+            raise
+        try:
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        if publish:
+            publish_snapshot(path)
+
+
+def publish_snapshot(path: str | Path) -> Path:
+    """Copy the (checkpointed, closed) warehouse to ``<path>.snapshot`` atomically."""
+    path = Path(path)
+    target = snapshot_path(path)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+@contextmanager
+def reader(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection on the writer's file, after any running load commits."""
+    path = Path(path or default_path())
+    if not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `python -m analytics ingest` or `demo` first")
+    with _flock(lock_path(path), fcntl.LOCK_SH):
+        con = _open(path, read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def snapshot_version(path: str | Path | None = None) -> str | None:
+    """Identity of the published snapshot (changes whenever a load lands), or None."""
+    snap = snapshot_path(Path(path or default_path()))
+    try:
+        st = snap.stat()
+    except FileNotFoundError:
+        return None
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+def snapshot_reader(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published snapshot (the dashboard's view).
+
+    Publishes one first if the warehouse exists but was never published.
+    """
+    path = Path(path or default_path())
+    snap = snapshot_path(path)
+    if not snap.exists():
+        if not path.exists():
+            raise WarehouseError(f"no warehouse at {path}")
+        with _flock(lock_path(path), fcntl.LOCK_EX):
+            if not snap.exists():
+                publish_snapshot(path)
+    return _open(snap, read_only=True)
+
+
+def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
+    """Run ``query`` (SQL text, or ``@name`` for analytics/sql/name.sql) on its own cursor."""
+    text = sql(query[1:]) if query.startswith("@") else query
+    cur = con.cursor()
+    try:
+        return cur.execute(text, params).pl() if params is not None else cur.execute(text).pl()
+    finally:
+        cur.close()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> Any:
+    text = sql(query[1:]) if query.startswith("@") else query
+    cur = con.cursor()
+    try:
+        row = cur.execute(text, params).fetchone() if params is not None else cur.execute(text).fetchone()
+    finally:
+        cur.close()
+    return None if row is None else row[0]
