@@ -1,0 +1,133 @@
+"""Expected bands of the live KPIs: the same window, same hour-of-week, previous weeks.
+
+For a KPI in window ``w`` ending at ``T``, the history is the same KPI over the windows
+ending at ``T - 1 week``, ``T - 2 weeks``, ... ``T - history_weeks`` (weeks the warehouse
+holds no data for are left out, see live_coverage.sql). With at least
+``min_history_weeks`` values:
+
+* ``expected`` = median of the history,
+* half-width = max(``band_k`` x 1.4826 x MAD, floor), MAD being the median absolute
+  deviation (x 1.4826 makes it a standard-deviation estimate under normal noise),
+* floor = ``ratio_floor`` for ratios; for counts max(``relative_floor`` x median,
+  ``band_k`` x sqrt(median), 1) (Poisson noise); for ACD and data volume
+  ``relative_floor`` x median. The floor keeps a perfectly regular history from giving a
+  zero-width band that any noise would break.
+* band = [max(0, expected - half), expected + half], ratios capped at 1.
+
+Voice ratios (ASR, NER, dropped-call rate) computed on fewer than ``min_attempts``
+attempts are neither used as history nor judged (status ``low_volume``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analytics.live.kpis import RATIO_KPIS
+
+COUNT_KPIS = frozenset({"call_attempts", "sms", "active_subscribers"})
+MAD_SCALE = 1.4826
+KEYS = ["window_name", "level", "region", "cell_id", "kpi"]
+OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    "as_of_at": pl.Datetime("us"),
+    "window_name": pl.String,
+    "level": pl.String,
+    "region": pl.String,
+    "cell_id": pl.String,
+    "kpi": pl.String,
+    "value": pl.Float64,
+    "attempts": pl.Int64,
+    "expected": pl.Float64,
+    "band_lower": pl.Float64,
+    "band_upper": pl.Float64,
+    "history_weeks": pl.Int64,
+    "band_source": pl.String,
+    "status": pl.String,
+}
+
+
+def _judged(opts: Mapping[str, Any]) -> pl.Expr:
+    """Rows whose value may be judged: ratios need enough attempts."""
+    return ~pl.col("kpi").is_in(list(RATIO_KPIS)) | (pl.col("attempts") >= int(opts["min_attempts"]))
+
+
+def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFrame:
+    """One row per window x level x region x cell x KPI: expected, band, history_weeks."""
+    k = float(opts["band_k"])
+    hist = long.filter((pl.col("week_offset") >= 1) & pl.col("value").is_not_null() & _judged(opts))
+    stats = (
+        hist.group_by(KEYS)
+        .agg(
+            pl.col("value").median().alias("expected"),
+            pl.col("value").alias("_values"),
+            pl.len().cast(pl.Int64).alias("history_weeks"),
+        )
+        .with_columns(
+            (pl.col("_values").list.eval((pl.element() - pl.element().median()).abs()).list.median()).alias("_mad")
+        )
+    )
+    floor = (
+        pl.when(pl.col("kpi").is_in(list(RATIO_KPIS)))
+        .then(pl.lit(float(opts["ratio_floor"])))
+        .when(pl.col("kpi").is_in(list(COUNT_KPIS)))
+        .then(
+            pl.max_horizontal(
+                float(opts["relative_floor"]) * pl.col("expected").abs(), k * pl.col("expected").abs().sqrt(), pl.lit(1.0)
+            )
+        )
+        .otherwise(float(opts["relative_floor"]) * pl.col("expected").abs())
+    )
+    half = pl.max_horizontal(k * MAD_SCALE * pl.col("_mad"), floor)
+    upper = pl.col("expected") + half
+    return (
+        stats.filter(pl.col("history_weeks") >= int(opts["min_history_weeks"]))
+        .with_columns(
+            band_lower=pl.max_horizontal(pl.col("expected") - half, pl.lit(0.0)),
+            band_upper=pl.when(pl.col("kpi").is_in(list(RATIO_KPIS))).then(pl.min_horizontal(upper, pl.lit(1.0))).otherwise(upper),
+            band_source=pl.lit("history"),
+        )
+        .drop("_values", "_mad")
+    )
+
+
+def apply_bands(
+    long: pl.DataFrame,
+    *,
+    as_of: dt.datetime | None,
+    opts: Mapping[str, Any],
+    con: duckdb.DuckDBPyConnection | None = None,  # noqa: ARG001 - reserved for forecast bands
+) -> pl.DataFrame:
+    """Current values (week_offset 0) joined to their band, with a status per row."""
+    if long.is_empty():
+        return pl.DataFrame(schema=OUTPUT_SCHEMA)
+    lf = long.lazy()
+    bands = history_bands(lf, opts=opts)
+    status = (
+        pl.when(pl.col("value").is_null())
+        .then(pl.lit("no_data"))
+        .when(~_judged(opts))
+        .then(pl.lit("low_volume"))
+        .when(pl.col("expected").is_null())
+        .then(pl.lit("no_band"))
+        .when(pl.col("value") < pl.col("band_lower"))
+        .then(pl.lit("low"))
+        .when(pl.col("value") > pl.col("band_upper"))
+        .then(pl.lit("high"))
+        .otherwise(pl.lit("ok"))
+    )
+    return (
+        lf.filter(pl.col("week_offset") == 0)
+        .join(bands, on=KEYS, how="left", nulls_equal=True)
+        .with_columns(
+            as_of_at=pl.lit(as_of, dtype=pl.Datetime("us")),
+            history_weeks=pl.col("history_weeks").fill_null(0),
+            status=status,
+        )
+        .select([pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()])
+        .sort("window_name", "level", "region", "cell_id", "kpi", nulls_last=False)
+        .collect()
+    )
