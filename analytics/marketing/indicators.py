@@ -1,0 +1,158 @@
+"""Behavioural indicators per subscriber with the definitions of bandicoot 0.6.
+
+Grain of the result: one row per ``msisdn`` with at least one voice or sms record in the
+window (a month in the configured zone, or the whole loaded period), no weekly or
+hourly split (bandicoot's ``groupby=None``, ``allweek``/``allday``). Computed in bulk by
+one DuckDB query over all subscribers (``analytics/sql/marketing_indicators.sql``).
+
+Mapping onto bandicoot's records (cdr-extract v1 contract): a *call* is a ``voice``
+record, a *text* an ``sms`` record (``mms``, data, voip and video records are not
+bandicoot interactions and count in none of these indicators); every voice record is an
+interaction whatever its disposition (bandicoot has no notion of an unanswered call: a
+missed call is a record with ``duration_s`` 0); the correspondent is ``other_party``;
+the antenna is ``cell_id`` with its ``cells.lat/lon``; times are local times in
+``settings().timezone``; records are ordered by ``start_at`` then ``record_id``.
+
+Definitions (bandicoot 0.6, ``bandicoot/individual.py``, ``spatial.py``, ``helper/``):
+
+* ``active_days``: distinct local calendar dates with a call or a text.
+* ``number_of_contacts_{call,text}``: distinct correspondents of that interaction.
+* ``number_of_interactions_{call,text}``: records of that interaction (both directions).
+* ``call_duration_mean`` / ``call_duration_std``: mean and **population** standard
+  deviation (divide by n; 0 for a single call) of ``duration_s`` over all calls, both
+  directions, missed calls included with 0 s.
+* ``percent_nocturnal_{call,text}``: share of records whose local time of day ``t`` is
+  at night, bandicoot's ``not (07:00 < t < 19:00)``: both 07:00:00 and 19:00:00 count
+  as night.
+* ``percent_initiated_interactions_call``: share of calls with direction ``out``.
+* ``entropy_of_contacts_{call,text}``: Shannon entropy, natural log, of the number of
+  records per correspondent (``-sum p ln p``; 0 for one correspondent).
+* Spatial indicators use bandicoot's *positions*: calls and texts together, cut into
+  chunks of consecutive records sharing the key (year, day of month, hour,
+  minute // 30) of their local time (bandicoot's key has no month: two consecutive
+  records exactly a month apart share a chunk, as in bandicoot); each chunk gives one
+  position, its most frequent antenna, ties going to the antenna seen first. A record
+  without a cell (roaming) has the empty antenna, which bandicoot counts as one
+  position like any other (it equals every other empty position).
+* ``number_of_antennas``: distinct antennas among the positions.
+* ``entropy_of_antennas``: natural-log entropy of the positions per antenna.
+* ``radius_of_gyration`` (km): over the positions whose antenna has a location, weights
+  t per (lat, lon); barycenter = the weighted mean of latitudes and of longitudes (in
+  degrees); ``sqrt(sum t/W * d(barycenter, p)^2)`` with d the haversine great-circle
+  distance on a sphere of radius 6371 km. Null when no position has a location.
+
+An indicator whose interaction has no record in the window is null, as bandicoot
+returns ``None`` for an empty group (e.g. ``number_of_interactions_text`` of a user
+without texts); a subscriber with only data records has no row here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from analytics import store
+from analytics.config import settings
+
+log = logging.getLogger(__name__)
+
+INDICATOR_SCHEMA = pl.Schema(
+    {
+        "msisdn": pl.String,
+        "active_days": pl.Int64,
+        "number_of_contacts_call": pl.Int64,
+        "number_of_contacts_text": pl.Int64,
+        "number_of_interactions_call": pl.Int64,
+        "number_of_interactions_text": pl.Int64,
+        "call_duration_mean": pl.Float64,
+        "call_duration_std": pl.Float64,
+        "percent_nocturnal_call": pl.Float64,
+        "percent_nocturnal_text": pl.Float64,
+        "percent_initiated_interactions_call": pl.Float64,
+        "entropy_of_contacts_call": pl.Float64,
+        "entropy_of_contacts_text": pl.Float64,
+        "number_of_antennas": pl.Int64,
+        "entropy_of_antennas": pl.Float64,
+        "radius_of_gyration": pl.Float64,
+    }
+)
+INDICATORS = tuple(INDICATOR_SCHEMA.names()[1:])
+
+
+def parse_month(month: str) -> dt.date:
+    """``YYYY-MM`` -> first day of that month (ValueError with the expected form)."""
+    try:
+        return dt.datetime.strptime(month, "%Y-%m").date()
+    except ValueError as exc:
+        raise ValueError(f"bad month {month!r}: expected YYYY-MM") from exc
+
+
+def add_months(month_date: dt.date, n: int) -> dt.date:
+    index = month_date.year * 12 + month_date.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def month_window(month_date: dt.date, *, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """UTC-naive [start, end) of a local calendar month (DST-aware)."""
+    zone = ZoneInfo(timezone)
+
+    def utc(d: dt.date) -> dt.datetime:
+        local = dt.datetime(d.year, d.month, d.day, tzinfo=zone)
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+    return utc(month_date), utc(add_months(month_date, 1))
+
+
+def latest_month(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None) -> dt.date | None:
+    """First day of the local month of the latest loaded record, or None without records."""
+    tz = timezone or settings().timezone
+    df = query(
+        con,
+        None,
+        {"tz": tz},
+        text="select date_trunc('month', timezone($tz, timezone('UTC', max(start_at))))::date as m from records",
+    )
+    return df["m"][0]
+
+
+def query(
+    con: duckdb.DuckDBPyConnection, name: str | None, params: dict[str, Any], *, text: str | None = None
+) -> pl.DataFrame:
+    """Run ``analytics/sql/<name>.sql`` (or ``text``) with named parameters on its own cursor.
+
+    (``store.fetch`` goes through ``cursor.execute(...).pl()``, which DuckDB 2.0 connections
+    lack; relations have ``.pl()``, hence ``cursor.sql``.)
+    """
+    sql_text = text if text is not None else store.sql(name)
+    cursor = getattr(store, "cursor", None)
+    cur = cursor(con) if cursor else con.cursor()
+    try:
+        return cur.sql(sql_text, params=params).pl()
+    finally:
+        cur.close()
+
+
+def bandicoot_indicators(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    month: dt.date | None = None,
+    timezone: str | None = None,
+) -> pl.DataFrame:
+    """The bandicoot indicators of every subscriber for ``month`` (None: whole period)."""
+    tz = timezone or settings().timezone
+    start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
+    df = query(con, "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at})
+    log.info("bandicoot indicators: %d subscribers (month %s)", df.height, month or "all")
+    return conform(df, INDICATOR_SCHEMA)
+
+
+def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """``df`` with exactly ``schema``'s columns and types (an empty result keeps its schema)."""
+    if df.height == 0:
+        return pl.DataFrame(schema=schema)
+    return df.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
