@@ -76,27 +76,29 @@ def _encryption_key() -> str | None:
 
 
 def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Open ``path`` attached as the default catalog (encrypted when a key is set)."""
+    """Open ``path`` as the default catalog (attached with its key when encrypted)."""
     key = _encryption_key()
-    con = duckdb.connect(":memory:")
-    options = []
-    params: list[Any] = [str(path)]
-    if key:
-        # DuckDB 2.0 writes encrypted files with its built-in mbedtls only when told so
-        # (its OpenSSL path needs httpfs, which cannot be fetched here).
-        con.execute("set force_mbedtls_unsafe = 'true'")
-        options.append("encryption_key ?")
-        params.append(key)
-    if read_only:
-        options.append("read_only")
-    opts = f" ({', '.join(options)})" if options else ""
     try:
-        con.execute(f"attach ? as wh{opts}", params)
+        if not key:
+            return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(":memory:")
+        # DuckDB 2.0 writes encrypted files with its built-in mbedtls only when told so
+        # (its OpenSSL path needs the httpfs extension, which cannot be fetched here).
+        con.execute("set force_mbedtls_unsafe = 'true'")
+        mode = ", read_only" if read_only else ""
+        con.execute(f"attach ? as wh (encryption_key ?{mode})", [str(path), key])
         con.execute("use wh")
+        return con
     except duckdb.Error as exc:
-        con.close()
         raise WarehouseError(f"cannot open warehouse {path}: {exc}".splitlines()[0]) from exc
-    return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor on ``con`` that sees the warehouse as its default catalog."""
+    cur = con.cursor()
+    if _encryption_key():
+        cur.execute("use wh")
+    return cur
 
 
 @contextmanager
@@ -197,16 +199,17 @@ def snapshot_reader(path: str | Path | None = None) -> duckdb.DuckDBPyConnection
 def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
     """Run ``query`` (SQL text, or ``@name`` for analytics/sql/name.sql) on its own cursor."""
     text = sql(query[1:]) if query.startswith("@") else query
-    cur = con.cursor()
+    cur = cursor(con)
     try:
-        return cur.execute(text, params).pl() if params is not None else cur.execute(text).pl()
+        # DuckDB 2.0: results of execute() have no .pl(); relations from sql() do.
+        return cur.sql(text, params=params).pl() if params is not None else cur.sql(text).pl()
     finally:
         cur.close()
 
 
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> Any:
     text = sql(query[1:]) if query.startswith("@") else query
-    cur = con.cursor()
+    cur = cursor(con)
     try:
         row = cur.execute(text, params).fetchone() if params is not None else cur.execute(text).fetchone()
     finally:

@@ -2,8 +2,6 @@
 -- All *_at columns are UTC timestamps (TIMESTAMP, no zone); *_date columns are calendar
 -- dates in the configured zone (settings.timezone). Money is DECIMAL(18,4) in the extract's currency.
 
-create sequence if not exists load_id_seq start 1;
-
 -- The load manifest: one row per file a load looked at (also refused ones).
 create table if not exists loads (
     load_id        bigint primary key,

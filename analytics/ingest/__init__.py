@@ -1,0 +1,282 @@
+"""Ingest: extract files -> validated, de-duplicated records and refreshed cubes.
+
+``ingest_files`` is the one entry point (the CLI, the watcher, the app's upload and the
+demo all use it). Per file: refuse garbage or a header missing required columns with a
+one-line reason; otherwise validate every row (bad rows to quarantine with file, line
+and reason), drop duplicates of known record_ids, and commit records, quarantine,
+duplicates, cube refresh and the manifest row in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analytics import store
+from analytics.config import settings
+from analytics.ingest import reference
+from analytics.ingest.load import FileResult, commit_file, next_load_id, previous_load, record_refusal
+from analytics.ingest.reader import REQUIRED, RefusedFile, file_sha256, header_columns, is_parquet, open_v1
+from analytics.ingest.validate import bad_records, check_records, good_records
+
+__all__ = ["ingest_files", "RefusedFile"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _detect_format(path: Path) -> str:
+    """v1 when the header holds the contract's required columns, else ask the format sniffers."""
+    try:
+        columns = header_columns(path)
+    except RefusedFile:
+        raise
+    except Exception:  # binary or undecodable header: let the v1 reader explain
+        return "v1"
+    if is_parquet(path) or set(REQUIRED) <= set(columns) or path.stat().st_size == 0:
+        return "v1"
+    try:
+        from analytics import formats
+    except ImportError:
+        return "v1"
+    try:
+        return formats.detect(path)
+    except formats.FormatError as exc:
+        raise RefusedFile(str(exc)) from exc
+
+
+def _collect(
+    raw: pl.LazyFrame, *, cells: pl.LazyFrame, load_id: int, source_file: str, charge_optional: bool, cfg: dict[str, str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    checked = check_records(
+        raw,
+        cells=cells,
+        timezone=cfg["timezone"],
+        home_country=cfg["home_country"],
+        currency=cfg["currency"],
+        charge_optional=charge_optional,
+    )
+    good, bad = pl.collect_all(
+        [good_records(checked, load_id=load_id), bad_records(checked, load_id=load_id, source_file=source_file)],
+        engine="streaming",
+    )
+    return good, bad
+
+
+def _read_and_check(
+    path: Path, fmt: str, *, cells: pl.LazyFrame, load_id: int, cfg: dict[str, Any], opts: Any
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    try:
+        if fmt == "v1":
+            with open_v1(path) as raw:
+                return _collect(raw, cells=cells, load_id=load_id, source_file=path.name, charge_optional=False, cfg=cfg)
+        from analytics import formats
+
+        module = formats.FORMATS[fmt]
+        raw = formats.read(path, fmt, opts)
+        return _collect(
+            raw,
+            cells=cells,
+            load_id=load_id,
+            source_file=path.name,
+            charge_optional=not getattr(module, "HAS_CHARGE", True),
+            cfg=cfg,
+        )
+    except RefusedFile:
+        raise
+    except Exception as exc:  # a malformed file surfaces as a polars/format error while reading
+        if type(exc).__name__ == "FormatError":
+            raise RefusedFile(str(exc)) from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RefusedFile(f"{path.name}: unreadable as {fmt} ({first[:300]})") from exc
+
+
+def _load_references(con: Any, refs: dict[str, Path | None], *, cells_frame: pl.DataFrame | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind, path in refs.items():
+        if path is None:
+            continue
+        started = _now()
+        if kind == "cells" and cells_frame is not None:
+            sha, checked = file_sha256(path), reference.check_reference(
+                cells_frame.with_columns(pl.all().cast(pl.String)), reference.SPECS["cells"]
+            )
+        else:
+            sha, checked = reference.prepare(path, kind)
+        if reference.stored_hash(con, kind) == sha:
+            out[kind] = {"file": path.name, "status": "unchanged", "rows": None}
+            continue
+        spec = reference.SPECS[kind]
+        table = reference.typed_table(checked, spec)
+        bad = checked.filter(pl.col("reason").is_not_null())
+        con.execute("begin transaction")
+        try:
+            load_id = next_load_id(con)
+            if bad.height:
+                quarantine = bad.select(
+                    pl.lit(load_id, pl.Int64).alias("load_id"),
+                    pl.lit(path.name).alias("source_file"),
+                    pl.col("source_line"),
+                    pl.col("reason"),
+                    pl.lit(None, pl.String).alias("detail"),
+                    pl.struct(*spec.required, *spec.optional).struct.json_encode().alias("raw"),
+                )
+                con.register("ref_bad", quarantine)
+                con.execute("insert into quarantine select * from ref_bad")
+                con.unregister("ref_bad")
+            reference.store_reference(con, kind=kind, table=table, file_name=path.name, sha256=sha)
+            con.execute(
+                "insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, 0, ?, ?, ?)",
+                [load_id, path.name, str(path), sha, f"reference:{kind}", checked.height, table.height, bad.height,
+                 started, _now()],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        out[kind] = {
+            "file": path.name,
+            "status": "replaced",
+            "rows": table.height,
+            "rows_rejected": bad.height,
+            "rejects_by_reason": dict(Counter(bad["reason"].to_list())),
+        }
+    return out
+
+
+def ingest_files(
+    paths: Sequence[str | Path],
+    *,
+    warehouse: str | Path | None = None,
+    cells: str | Path | None = None,
+    plans: str | Path | None = None,
+    subscribers: str | Path | None = None,
+    home_country: str | None = None,
+    fmt: str | None = None,
+    region: str | None = None,
+    mapping: str | Path | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Validate and load ``paths`` (and reference files) into the warehouse; the ``ingest`` JSON."""
+    cfg_obj = settings()
+    cfg = {
+        "timezone": timezone or cfg_obj.timezone,
+        "home_country": (home_country or cfg_obj.home_country).upper(),
+        "currency": (currency or cfg_obj.currency).upper(),
+    }
+    if fmt == "v1":
+        fmt = None
+    opts = None
+    cells_frame = None
+    if fmt is not None or mapping is not None:
+        from analytics import formats
+
+        fmt = fmt or "mapping"
+        if fmt not in formats.FORMATS:
+            raise RefusedFile(f"unknown format {fmt!r}; known formats: v1, {', '.join(sorted(formats.FORMATS))}")
+        opts = formats.FormatOptions(
+            region=region,
+            cells_path=Path(cells) if cells else None,
+            mapping_path=Path(mapping) if mapping else None,
+            timezone=cfg["timezone"],
+            home_country=cfg["home_country"],
+            currency=cfg["currency"],
+        )
+        reader_of_cells = getattr(formats.FORMATS[fmt], "read_cells", None)
+        if cells and reader_of_cells is not None:
+            cells_frame = reader_of_cells(Path(cells), opts)
+    files = [Path(p) for p in paths]
+    results: list[FileResult] = []
+    with store.writer(warehouse) as con:
+        refs = _load_references(
+            con,
+            {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,
+             "subscribers": Path(subscribers) if subscribers else None},
+            cells_frame=cells_frame,
+        )
+        cells_lf = store.fetch(con, "select cell_id, region from cells").lazy()
+        for i, path in enumerate(files):
+            if on_progress:
+                on_progress(i / max(len(files), 1), f"loading {path.name} ({i + 1}/{len(files)})")
+            results.append(_ingest_one(con, path, fmt=fmt, opts=opts, cells=cells_lf, cfg=cfg))
+    if on_progress:
+        on_progress(1.0, f"loaded {len(files)} file(s)")
+    return _summarise(results, refs)
+
+
+def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.LazyFrame, cfg: dict) -> FileResult:
+    t0 = time.perf_counter()
+    started = _now()
+    sha = file_sha256(path) if path.exists() else ""
+    result = FileResult(file=path.name, path=str(path), sha256=sha, format=fmt or "v1")
+    try:
+        if not path.exists():
+            raise RefusedFile(f"{path}: no such file")
+        prior = previous_load(con, sha)
+        if prior is not None:
+            result.status = "already_loaded"
+            result.format = prior["format"]
+            result.rows_read = prior["rows_read"]
+            result.rows_duplicate = prior["rows_loaded"] + prior["rows_duplicate"]
+            result.rows_rejected = prior["rows_rejected"]
+            result.rejects_by_reason = prior["rejects_by_reason"]
+            result.error = f"already loaded as load {prior['load_id']} ({prior['file_name']}); nothing changed"
+            log.info("%s: already loaded (load %s), skipped", path.name, prior["load_id"])
+            return result
+        result.format = fmt or _detect_format(path)
+        result.load_id = next_load_id(con)
+        good, bad = _read_and_check(path, result.format, cells=cells, load_id=result.load_id, cfg=cfg, opts=opts)
+        result.rows_read = good.height + bad.height
+        result.rows_rejected = bad.height
+        result.rejects_by_reason = dict(Counter(bad["reason"].to_list())) if bad.height else {}
+        commit_file(
+            con, result=result, good=good, bad=bad, started_at=started,
+            timezone=cfg["timezone"], home_country=cfg["home_country"],
+        )
+    except RefusedFile as exc:
+        result.status, result.error = "refused", str(exc)
+        result.rows_read = result.rows_loaded = result.rows_duplicate = result.rows_rejected = 0
+        result.rejects_by_reason = {}
+        record_refusal(con, result, started)
+        log.warning("refused %s", exc)
+    result.seconds = round(time.perf_counter() - t0, 3)
+    if result.status == "loaded":
+        log.info(
+            "%s: read %d, loaded %d, duplicate %d, rejected %d in %.2fs",
+            path.name, result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_rejected, result.seconds,
+        )
+    return result
+
+
+def _summarise(results: list[FileResult], refs: dict[str, Any]) -> dict[str, Any]:
+    reasons: Counter[str] = Counter()
+    for r in results:
+        reasons.update(r.rejects_by_reason)
+    out: dict[str, Any] = {
+        "files": [r.as_dict() for r in results],
+        "rows_read": sum(r.rows_read for r in results),
+        "rows_loaded": sum(r.rows_loaded for r in results),
+        "rows_duplicate": sum(r.rows_duplicate for r in results),
+        "rows_rejected": sum(r.rows_rejected for r in results),
+        "rejects_by_reason": dict(reasons),
+        "reference": refs,
+    }
+    refused = [r for r in results if r.status == "refused"]
+    if refused:
+        out["_exit"] = 1
+        out["_reason"] = f"{len(refused)} of {len(results)} file(s) refused: {refused[0].error}"
+    return out

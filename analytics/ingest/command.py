@@ -1,0 +1,43 @@
+"""``python -m analytics ingest FILE... [--cells F] [--plans F] [--subscribers F] ...``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from analytics.cli import CommandError
+from analytics.ingest import RefusedFile, ingest_files
+from analytics.store import WarehouseError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="extract files (CSV, .csv.gz, Parquet)")
+    parser.add_argument("--cells", type=Path, help="cells.csv (cell_id, region, lat, lon, ...)")
+    parser.add_argument("--plans", type=Path, help="plans.csv (tariff plans)")
+    parser.add_argument("--subscribers", type=Path, help="subscribers.csv (msisdn, plan_id, activation_date)")
+    parser.add_argument("--home-country", help="ISO 3166-1 alpha-2 home country (default from analytics.toml)")
+    parser.add_argument("--format", dest="fmt", help="source format (default: v1, or sniffed from the header)")
+    parser.add_argument("--region", help="region for records of formats that carry no cell")
+    parser.add_argument("--mapping", type=Path, help="declarative mapping file for a client CSV layout")
+    parser.add_argument("--timezone", help="zone of timestamps without offset (default from analytics.toml)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.files and not (args.cells or args.plans or args.subscribers):
+        raise CommandError("nothing to ingest: give extract files and/or --cells/--plans/--subscribers")
+    try:
+        return ingest_files(
+            args.files,
+            warehouse=args.warehouse,
+            cells=args.cells,
+            plans=args.plans,
+            subscribers=args.subscribers,
+            home_country=args.home_country,
+            fmt=args.fmt,
+            region=args.region,
+            mapping=args.mapping,
+            timezone=args.timezone,
+        )
+    except (RefusedFile, WarehouseError) as exc:
+        raise CommandError(str(exc)) from exc

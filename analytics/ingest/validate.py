@@ -1,0 +1,216 @@
+"""Row validation of v1 records: typed columns plus the first broken rule, if any.
+
+``check_records`` takes the string columns of an extract and returns them typed, with a
+``reason`` column (null for a good row) of the form ``rule:column``:
+
+=====================  ===========================================================
+missing:<col>          a required value is empty (record_id, start_time, msisdn,
+                       other_party, service, direction, duration_s, charge; cell_id
+                       on a non-roaming record)
+bad_enum:<col>         service, direction, disposition or roaming outside its values
+not_a_number:<col>     duration_s, bytes_up, bytes_down (integers) or charge (decimal)
+negative:<col>         a number below zero
+bad_timestamp:start_time  not ISO 8601, or a local time that does not exist (DST gap)
+bad_value:<col>        msisdn not E.164 digits, destination_country not ISO alpha-2,
+                       currency not ISO 4217 alpha-3
+bad_encoding:<col>     a byte that is not UTF-8
+unknown_cell:cell_id   a non-roaming record whose cell is not in the cell reference
+=====================  ===========================================================
+
+The first failing rule in that order is the row's reason. Enum values are compared
+after trimming and lower-casing (``Voice`` is ``voice``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analytics.ingest.reader import CONTRACT_COLUMNS, REQUIRED
+
+SERVICES = ("voice", "sms", "mms", "data", "voip", "video")
+DIRECTIONS = ("out", "in")
+DISPOSITIONS = ("answered", "no_answer", "busy", "failed", "dropped")
+TRUE_VALUES = ("true", "1")
+FALSE_VALUES = ("false", "0", "")
+ROAMING_REGION = "ROAMING"
+CHARGE_DTYPE = pl.Decimal(18, 4)
+
+_TS_TAIL = r"^(\.\d{1,9})?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
+
+
+def _blank(col: str) -> pl.Expr:
+    return pl.col(col).is_null() | (pl.col(col).str.strip_chars() == "")
+
+
+def parse_start_time(col: str = "start_time", *, timezone: str = "UTC") -> pl.Expr:
+    """ISO 8601 text -> naive UTC datetime (null when unparseable).
+
+    ``Z`` and ``+hh:mm`` / ``+hhmm`` / ``+hh`` offsets are applied; a value without an
+    offset is in ``timezone`` (ambiguous DST hours take the earlier instant, times in
+    the spring-forward gap are null, i.e. rejected).
+    """
+    s = pl.col(col).str.strip_chars()
+    base = s.str.slice(0, 19).str.replace("T", " ", literal=True).str.strptime(
+        pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False
+    )
+    tail = s.str.slice(19)
+    tail_ok = tail.str.contains(_TS_TAIL)
+    frac = tail.str.extract(r"^\.(\d{1,9})", 1)
+    frac_us = pl.when(frac.is_null()).then(0).otherwise(
+        (frac.str.slice(0, 6).str.pad_end(6, "0")).cast(pl.Int64, strict=False)
+    )
+    off = tail.str.extract(r"([+-]\d{2}(:?\d{2})?)$", 1)
+    sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+    off_h = off.str.slice(1, 2).cast(pl.Int64, strict=False)
+    off_m = off.str.replace(":", "", literal=True).str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+    off_min = (sign * (off_h * 60 + off_m)).fill_null(0)
+    has_zone = off.is_not_null() | tail.str.contains("[Zz]$")
+    instant = base + pl.duration(microseconds=frac_us) - pl.duration(minutes=off_min)
+    if timezone.upper() == "UTC":
+        naive_utc = instant
+    else:
+        naive_utc = (
+            instant.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+    return pl.when(tail_ok & has_zone).then(instant).when(tail_ok).then(naive_utc).otherwise(None)
+
+
+def _int(col: str) -> pl.Expr:
+    return pl.col(col).str.strip_chars().cast(pl.Int64, strict=False)
+
+
+def _lower(col: str) -> pl.Expr:
+    return pl.col(col).str.strip_chars().str.to_lowercase()
+
+
+def check_records(
+    raw: pl.LazyFrame,
+    *,
+    cells: pl.LazyFrame,
+    timezone: str,
+    home_country: str,
+    currency: str,
+    charge_optional: bool = False,
+) -> pl.LazyFrame:
+    """Typed records with ``reason`` (null when the row is good) and ``raw`` (JSON, bad rows).
+
+    ``raw`` holds string columns named as the contract (missing optional columns are
+    added as nulls) and ``source_line``; an optional ``region`` column (formats without
+    cells) gives the row's region when its cell is empty.
+    """
+    names = raw.collect_schema().names()
+    add = [pl.lit(None, pl.String).alias(c) for c in CONTRACT_COLUMNS if c not in names]
+    if "region" not in names:
+        add.append(pl.lit(None, pl.String).alias("region"))
+    lf = raw.with_columns(add) if add else raw
+    lf = lf.select(*CONTRACT_COLUMNS, "region", "source_line")
+
+    typed = lf.with_columns(
+        _start_at=parse_start_time(timezone=timezone),
+        _service=_lower("service"),
+        _direction=_lower("direction"),
+        _disposition=pl.when(_blank("disposition")).then(pl.lit("answered")).otherwise(_lower("disposition")),
+        _duration=_int("duration_s"),
+        _bytes_up=pl.when(_blank("bytes_up")).then(0).otherwise(_int("bytes_up")),
+        _bytes_down=pl.when(_blank("bytes_down")).then(0).otherwise(_int("bytes_down")),
+        _charge=pl.col("charge").str.strip_chars().cast(CHARGE_DTYPE, strict=False),
+        _roaming=_lower("roaming").fill_null(""),
+        _country=pl.when(_blank("destination_country"))
+        .then(pl.lit(home_country))
+        .otherwise(pl.col("destination_country").str.strip_chars().str.to_uppercase()),
+        _currency=pl.when(_blank("currency"))
+        .then(pl.lit(currency))
+        .otherwise(pl.col("currency").str.strip_chars().str.to_uppercase()),
+        _msisdn=pl.col("msisdn").str.strip_chars(),
+        _cell=pl.col("cell_id").str.strip_chars(),
+    ).with_columns(_is_roaming=pl.col("_roaming").is_in(TRUE_VALUES))
+
+    typed = typed.join(
+        cells.select(pl.col("cell_id").alias("_cell"), pl.col("region").alias("_cell_region")),
+        on="_cell",
+        how="left",
+        maintain_order="left",
+    )
+
+    required_blank = [(f"missing:{c}", _blank(c)) for c in REQUIRED if c not in ("cell_id", "charge")]
+    if not charge_optional:
+        required_blank.append(("missing:charge", _blank("charge")))
+    cell_blank_ok = pl.col("_is_roaming") | pl.col("region").is_not_null()
+    checks: list[tuple[str, pl.Expr]] = [
+        *required_blank,
+        ("missing:cell_id", _blank("cell_id") & ~cell_blank_ok),
+        *[(f"bad_encoding:{c}", pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)) for c in CONTRACT_COLUMNS],
+        ("bad_enum:service", ~pl.col("_service").is_in(SERVICES)),
+        ("bad_enum:direction", ~pl.col("_direction").is_in(DIRECTIONS)),
+        ("bad_enum:disposition", ~pl.col("_disposition").is_in(DISPOSITIONS)),
+        ("bad_enum:roaming", ~pl.col("_roaming").is_in(TRUE_VALUES + FALSE_VALUES)),
+        ("not_a_number:duration_s", pl.col("_duration").is_null()),
+        ("negative:duration_s", pl.col("_duration") < 0),
+        ("not_a_number:bytes_up", pl.col("_bytes_up").is_null()),
+        ("negative:bytes_up", pl.col("_bytes_up") < 0),
+        ("not_a_number:bytes_down", pl.col("_bytes_down").is_null()),
+        ("negative:bytes_down", pl.col("_bytes_down") < 0),
+        ("not_a_number:charge", pl.col("_charge").is_null() & ~_blank("charge")),
+        ("negative:charge", pl.col("_charge") < 0),
+        ("bad_timestamp:start_time", pl.col("_start_at").is_null()),
+        ("bad_value:msisdn", ~pl.col("_msisdn").str.contains(r"^\+?[0-9]{3,15}$")),
+        ("bad_value:destination_country", ~pl.col("_country").str.contains(r"^[A-Z]{2}$")),
+        ("bad_value:currency", ~pl.col("_currency").str.contains(r"^[A-Z]{3}$")),
+        (
+            "unknown_cell:cell_id",
+            ~pl.col("_is_roaming") & pl.col("_cell_region").is_null() & ~(_blank("cell_id") & pl.col("region").is_not_null()),
+        ),
+    ]
+    reason = pl.lit(None, pl.String)
+    for code, cond in reversed(checks):
+        reason = pl.when(cond.fill_null(False)).then(pl.lit(code)).otherwise(reason)
+
+    region = (
+        pl.when(pl.col("_is_roaming"))
+        .then(pl.lit(ROAMING_REGION))
+        .when(pl.col("_cell_region").is_not_null())
+        .then(pl.col("_cell_region"))
+        .otherwise(pl.col("region"))
+    )
+    return typed.with_columns(reason=reason, _region=region)
+
+
+def good_records(checked: pl.LazyFrame, *, load_id: int) -> pl.LazyFrame:
+    """The good rows, typed and named as the ``records`` table (without dedupe)."""
+    return checked.filter(pl.col("reason").is_null()).select(
+        pl.col("record_id").str.strip_chars(),
+        pl.col("_start_at").alias("start_at"),
+        pl.col("_msisdn").alias("msisdn"),
+        pl.col("other_party").str.strip_chars(),
+        pl.col("_service").alias("service"),
+        pl.col("_direction").alias("direction"),
+        pl.col("_duration").cast(pl.Int32).alias("duration_s"),
+        pl.when(pl.col("_cell") == "").then(None).otherwise(pl.col("_cell")).alias("cell_id"),
+        pl.col("_region").alias("region"),
+        pl.col("_charge").alias("charge"),
+        pl.col("_disposition").alias("disposition"),
+        pl.col("_bytes_up").alias("bytes_up"),
+        pl.col("_bytes_down").alias("bytes_down"),
+        pl.col("_is_roaming").alias("is_roaming"),
+        pl.col("_country").alias("destination_country"),
+        pl.col("_currency").alias("currency"),
+        pl.col("plan_id").str.strip_chars().replace("", None),
+        pl.col("imsi").str.strip_chars().replace("", None),
+        pl.col("imei").str.strip_chars().replace("", None),
+        pl.lit(load_id, pl.Int64).alias("load_id"),
+        pl.col("source_line"),
+    )
+
+
+def bad_records(checked: pl.LazyFrame, *, load_id: int, source_file: str) -> pl.LazyFrame:
+    """The bad rows as the ``quarantine`` table: file, line, reason and raw values (JSON)."""
+    return checked.filter(pl.col("reason").is_not_null()).select(
+        pl.lit(load_id, pl.Int64).alias("load_id"),
+        pl.lit(source_file).alias("source_file"),
+        pl.col("source_line"),
+        pl.col("reason"),
+        pl.lit(None, pl.String).alias("detail"),
+        pl.struct(*CONTRACT_COLUMNS).struct.json_encode().alias("raw"),
+    )
