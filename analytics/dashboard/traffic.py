@@ -1,0 +1,133 @@
+"""Traffic trends: series by region / cell / service / direction, previous-period
+comparison, the records behind a point and the busy hour per region.
+
+All series come from ``usage_hourly_cell`` (UTC hour x cell x service x direction),
+bucketed in local time; records come from ``records``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from analytics.dashboard._query import query, window
+
+GRAINS = ("hour", "day", "week", "month")
+DIMENSIONS = ("total", "region", "cell_id", "service", "direction")
+METRICS = {"records": "records", "minutes": "minutes", "data_gb": "GB", "revenue": "currency"}
+_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+def _check(grain: str, by: str) -> None:
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}, not {by!r}")
+
+
+def trend(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    regions: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
+    *,
+    grain: str = "day",
+    by: str = "region",
+    top: int = 10,
+) -> pl.DataFrame:
+    """One row per bucket (local start) per key: records, minutes, data_gb, revenue.
+
+    With many keys (cells), the ``top`` keys by records are kept and the rest are
+    summed into ``other``.
+    """
+    _check(grain, by)
+    df = query(con, "trend", grain=grain, dim=by, **window(start, end, regions, services))
+    keys = df.group_by("key").agg(pl.col("records").sum()).sort(["records", "key"], descending=[True, False])
+    if keys.height > top:
+        keep = keys.head(top)["key"]
+        df = (
+            df.with_columns(pl.when(pl.col("key").is_in(keep.implode())).then(pl.col("key")).otherwise(pl.lit("other")).alias("key"))
+            .group_by("bucket_at", "key")
+            .agg(pl.col("records", "minutes", "data_gb", "revenue").sum())
+            .sort("bucket_at", "key")
+        )
+    return df
+
+
+def trend_with_previous(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    regions: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
+    *,
+    grain: str = "day",
+) -> pl.DataFrame:
+    """The total series of the range and of the same-length period just before it.
+
+    One row per bucket per ``period`` (``current`` / ``previous``); previous buckets are
+    shifted forward by the range length so both periods share the x axis.
+    """
+    if end < start:
+        start, end = end, start
+    days = (end - start).days + 1
+    prev_end = start - timedelta(days=1)
+    prev_start = prev_end - timedelta(days=days - 1)
+    current = trend(con, start, end, regions, services, grain=grain, by="total")
+    previous = trend(con, prev_start, prev_end, regions, services, grain=grain, by="total")
+    return pl.concat(
+        [
+            current.with_columns(pl.lit("current").alias("period")),
+            previous.with_columns(
+                (pl.col("bucket_at") + pl.duration(days=days)).alias("bucket_at"),
+                pl.lit("previous").alias("period"),
+            ),
+        ]
+    ).drop("key")
+
+
+def bucket_end(bucket_at: datetime, grain: str) -> datetime:
+    """The (exclusive) end of the local bucket that starts at ``bucket_at``."""
+    if grain == "month":
+        year, month = (bucket_at.year + 1, 1) if bucket_at.month == 12 else (bucket_at.year, bucket_at.month + 1)
+        return bucket_at.replace(year=year, month=month, day=1)
+    return bucket_at + _STEP[grain]
+
+
+def records_behind(
+    con: duckdb.DuckDBPyConnection,
+    bucket_at: datetime,
+    grain: str,
+    regions: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
+    *,
+    cell: str = "",
+    direction: str = "",
+    limit: int = 1000,
+) -> pl.DataFrame:
+    """The records of one bucket (local time), one row per record, oldest first, capped."""
+    _check(grain, "total")
+    params = window(bucket_at.date(), bucket_at.date(), regions, services)
+    return query(
+        con,
+        "records",
+        from_local=bucket_at,
+        to_local=bucket_end(bucket_at, grain),
+        cell=cell,
+        direction=direction,
+        limit=limit,
+        **params,
+    )
+
+
+def busy_hour(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    regions: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """One row per region: the local busy hour and its average erlangs over the range."""
+    return query(con, "busy_hour", **window(start, end, regions))
