@@ -81,16 +81,8 @@ def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 
 def query(con: duckdb.DuckDBPyConnection, text: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """Run SQL (or ``@name`` for analytics/sql/name.sql) on its own cursor, as Polars.
-
-    Uses ``cursor.sql(...).pl()``: in DuckDB 2.0 the result of ``execute`` has no ``.pl()``.
-    """
-    sql_text = store.sql(text[1:]) if text.startswith("@") else text
-    cur = store.cursor(con) if hasattr(store, "cursor") else con.cursor()
-    try:
-        return cur.sql(sql_text, params=dict(params) if params is not None else None).pl()
-    finally:
-        cur.close()
+    """``store.fetch`` with named parameters (SQL text, or ``@name`` for analytics/sql/name.sql)."""
+    return store.fetch(con, text, dict(params) if params is not None else None)
 
 
 def _div(num: str, den: str) -> pl.Expr:
