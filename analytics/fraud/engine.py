@@ -1,0 +1,114 @@
+"""Runs the detectors and stores their alerts.
+
+Options come from ``analytics.toml``: ``[fraud]`` holds the common ones (``enabled``,
+``max_evidence_ids``) and ``[fraud.<type>]`` each detector's thresholds, merged key by key
+over the ``DEFAULTS`` of the detector's module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analytics import store
+from analytics.config import settings
+from analytics.fraud import alerts, clone, irsf, simbox, spike, wangiri
+
+log = logging.getLogger(__name__)
+
+Detector = Callable[..., pl.DataFrame]
+
+# type -> (detect function, its module defaults)
+DETECTORS: dict[str, tuple[Detector, dict[str, Any]]] = {
+    simbox.TYPE: (simbox.detect, simbox.DEFAULTS),
+    irsf.TYPE: (irsf.detect, irsf.DEFAULTS),
+    wangiri.TYPE: (wangiri.detect, wangiri.DEFAULTS),
+    clone.TYPE: (clone.detect, clone.DEFAULTS),
+    spike.TYPE: (spike.detect, spike.DEFAULTS),
+}
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "enabled": list(DETECTORS),
+    "max_evidence_ids": 500,  # record_ids listed in an alert's evidence (record_count has them all)
+}
+
+
+def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Effective options: code defaults < ``[fraud]`` in analytics.toml < ``overrides``.
+
+    ``overrides`` has the same shape as the file's section: common keys at the top and a
+    dict per detector type.
+    """
+    section = settings().section("fraud", COMMON_DEFAULTS)
+    layers = [section, dict(overrides or {})]
+    merged: dict[str, Any] = {k: v for k, v in COMMON_DEFAULTS.items()}
+    for name, (_, defaults) in DETECTORS.items():
+        merged[name] = dict(defaults)
+    for layer in layers:
+        for key, value in layer.items():
+            if key in DETECTORS and isinstance(value, Mapping):
+                unknown = set(value) - set(DETECTORS[key][1])
+                if unknown:
+                    raise ValueError(f"unknown [fraud.{key}] options: {', '.join(sorted(unknown))}")
+                merged[key].update(value)
+            elif key not in DETECTORS:
+                merged[key] = value
+    merged["timezone"] = settings().timezone
+    merged["home_country"] = settings().home_country
+    return merged
+
+
+def detect(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: dt.datetime | None = None,
+    types: list[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """All enabled detectors over the records at/after ``since`` (UTC, naive); one row per alert."""
+    opts = options(overrides)
+    chosen = types or list(opts["enabled"])
+    unknown = set(chosen) - set(DETECTORS)
+    if unknown:
+        raise ValueError(f"unknown fraud types: {', '.join(sorted(unknown))}; known: {', '.join(DETECTORS)}")
+    frames = [alerts.empty_alerts()]
+    for name in chosen:
+        fn, _ = DETECTORS[name]
+        t0 = time.perf_counter()
+        found = fn(con, since=since, opts=opts[name], common=opts)
+        log.info("%s: %d alerts in %.2f s", name, found.height, time.perf_counter() - t0)
+        frames.append(found)
+    return pl.concat(frames, how="vertical").sort(["score", "alert_key"], descending=[True, False])
+
+
+def run_detection(
+    path: str | Path | None = None,
+    *,
+    since: dt.datetime | None = None,
+    types: list[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> pl.DataFrame:
+    """Detect, merge into ``fraud_alerts`` and log the run, in one writer transaction.
+
+    Returns this run's alerts in their merged state with ``status`` and ``is_new``.
+    """
+    started = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with store.writer(path) as con:
+        alerts.ensure_fraud_schema(con)
+        found = detect(con, since=since, types=types, overrides=overrides)
+        con.execute("begin")
+        merged = alerts.persist(con, found, now=started)
+        con.execute(
+            "insert into fraud_runs values (?, ?, ?, ?, ?)",
+            [started, dt.datetime.now(dt.UTC).replace(tzinfo=None), since, merged.height, int(merged["is_new"].sum() or 0)],
+        )
+        con.execute("commit")
+    return merged

@@ -1,0 +1,66 @@
+"""Wangiri ("one ring and cut") detector.
+
+Signature: one foreign number ringing at least ``min_targets`` distinct subscribers in a
+wave (its incoming calls with gaps <= ``wave_gap_minutes``), nearly all unanswered or of
+zero duration (share >= ``min_unanswered_share``, 90th percentile duration <= ``max_ring_s``),
+then call-backs to it within ``callback_hours`` (they raise the score). In records the
+foreign number is the ``other_party`` of ``direction = in`` calls; the alert's ``msisdn``
+is that number. A number is foreign when, without a leading ``+``/``00``, it has >= 8 digits,
+is not in national format (single leading 0) and does not start with a home calling code
+(``home_codes``; by default the code of ``[source] home_country``).
+Grain: one alert per foreign number (key ``wangiri:<number>``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analytics.fraud.alerts import run_detector_sql
+
+log = logging.getLogger(__name__)
+
+TYPE = "wangiri"
+
+CALLING_CODES = {
+    "GB": ["44"], "US": ["1"], "CA": ["1"], "FR": ["33"], "DE": ["49"], "ES": ["34"], "IT": ["39"],
+    "NL": ["31"], "BE": ["32"], "IE": ["353"], "PT": ["351"], "CH": ["41"], "AT": ["43"], "SE": ["46"],
+    "NO": ["47"], "DK": ["45"], "FI": ["358"], "PL": ["48"], "IN": ["91"], "ZA": ["27"], "NG": ["234"],
+    "KE": ["254"], "AU": ["61"], "NZ": ["64"], "BR": ["55"], "MX": ["52"], "JP": ["81"], "SG": ["65"],
+}  # fmt: skip
+
+DEFAULTS: dict[str, Any] = {
+    "home_codes": [],  # empty: the calling code(s) of [source] home_country
+    "wave_gap_minutes": 60,
+    "min_targets": 10,
+    "min_unanswered_share": 0.8,
+    "max_ring_s": 3,
+    "callback_hours": 72,
+}
+
+
+def home_codes(opts: dict[str, Any], home_country: str) -> list[str]:
+    codes = [str(c).lstrip("+") for c in opts.get("home_codes") or []]
+    if not codes:
+        codes = CALLING_CODES.get(home_country.upper(), [])
+        if not codes:
+            log.warning("no calling code known for home country %s: set [fraud.wangiri] home_codes", home_country)
+    return codes
+
+
+def detect(con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]) -> pl.DataFrame:
+    params = {
+        "since": since,
+        "home_codes": home_codes(opts, common["home_country"]),
+        "wave_gap_minutes": int(opts["wave_gap_minutes"]),
+        "min_targets": int(opts["min_targets"]),
+        "min_unanswered_share": float(opts["min_unanswered_share"]),
+        "max_ring_s": float(opts["max_ring_s"]),
+        "callback_hours": int(opts["callback_hours"]),
+        "max_ids": int(common["max_evidence_ids"]),
+    }
+    return run_detector_sql(con, "fraud_wangiri", TYPE, params)
