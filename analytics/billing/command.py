@@ -1,0 +1,45 @@
+"""``python -m analytics reconcile [--month YYYY-MM]``: re-rate records and compare with billed charges.
+
+JSON keys: the contract's ``records_checked``, ``mismatches``, ``billed_total``,
+``expected_total``, ``mismatch_record_ids`` (first 1000), plus ``by_class``, ``leakage``,
+``overbilling``, ``duplicate_billed_total``, ``not_reconciled`` (null charge),
+``unrated`` (no known plan) and ``months``. Without ``--month``, every month with records.
+
+By default the stale months' ratings are stored in ``rated_records`` (a writer, so the
+dashboard reads them); ``--no-store`` only reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from analytics import store
+from analytics.billing.rated import parse_month, refresh_rated_records
+from analytics.billing.reconcile import reconcile
+from analytics.cli import CommandError
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", default=None, help="calendar month YYYY-MM (default: every month)")
+    parser.add_argument("--no-store", action="store_true", help="do not store rated records (read only)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    try:
+        month = parse_month(args.month)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    path = Path(args.warehouse or store.default_path())
+    if not path.exists():
+        raise CommandError(f"no warehouse at {path}: run `python -m analytics ingest` or `demo` first")
+    if not args.no_store:
+        with store.writer(path) as con:
+            refresh_rated_records(con, None if month is None else [month])
+    with store.reader(path) as con:
+        summary, _ = reconcile(con, month)
+    log.info("reconciled %d records, %d mismatches", summary["records_checked"], summary["mismatches"])
+    return summary

@@ -1,0 +1,175 @@
+"""Rated records: the rating engine applied to a warehouse month, stored or on the fly.
+
+Table ``rated_records`` (grain: one row per record) holds each record's expected charge
+and rule; ``rated_months`` (one row per month) says what the stored rating was computed
+from, so a month whose records, plans or subscribers changed since is re-rated instead of
+served stale. :func:`rated_month` returns the stored rows when they are current and rates
+on the fly otherwise (the dashboard reads a read-only snapshot and cannot write).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from analytics import store
+from analytics.config import settings
+from analytics.rating import rate_records
+
+log = logging.getLogger(__name__)
+
+RATED_COLUMNS = (
+    "record_id", "month_date", "start_at", "msisdn", "service", "direction", "region", "plan_id",
+    "allowance_kind", "rule", "billable_units", "units_from_allowance", "allowance_used",
+    "allowance_left_after", "expected_charge", "charge",
+)
+
+
+def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the billing tables (idempotent; needs a writable connection)."""
+    for statement in store.sql("billing_schema").split(";\n"):
+        body = "\n".join(ln for ln in statement.splitlines() if not ln.strip().startswith("--")).strip()
+        if body:
+            con.execute(body)
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(store.scalar(con, "select count(*) from information_schema.tables where table_name = ?", [name]))
+
+
+def parse_month(text: str | dt.date | None) -> dt.date | None:
+    """``YYYY-MM`` (or a date) -> first day of that month; None stays None."""
+    if text is None or isinstance(text, dt.date):
+        return None if text is None else text.replace(day=1)
+    try:
+        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError as exc:
+        raise ValueError(f"month must be YYYY-MM, got {text!r}") from exc
+
+
+def next_month(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def month_bounds(month: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """UTC-naive [start, end) instants of the local calendar month."""
+    zone, utc = ZoneInfo(timezone), ZoneInfo("UTC")
+
+    def at(d: dt.date) -> dt.datetime:
+        return dt.datetime(d.year, d.month, 1, tzinfo=zone).astimezone(utc).replace(tzinfo=None)
+
+    return at(month), at(next_month(month))
+
+
+def _params(month: dt.date, timezone: str) -> dict[str, dt.datetime]:
+    start, end = month_bounds(month, timezone)
+    return {"start_at": start, "end_at": end}
+
+
+def record_months(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None) -> list[dt.date]:
+    """Local calendar months holding at least one record, oldest first."""
+    tz = timezone or settings().timezone
+    bounds = store.fetch(con, "@billing_bounds").row(0)
+    if bounds[0] is None:
+        return []
+    zone = ZoneInfo(tz)
+    first = bounds[0].replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().replace(day=1)
+    last = bounds[1].replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().replace(day=1)
+    months, m = [], first
+    while m <= last:
+        if store.fetch(con, "@billing_month_state", _params(m, tz))["records"][0]:
+            months.append(m)
+        m = next_month(m)
+    return months
+
+
+def _reference_hashes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
+    df = store.fetch(con, "select kind, content_sha256 from reference_files where kind in ('plans', 'subscribers')")
+    d = dict(zip(df["kind"], df["content_sha256"]))
+    return d.get("plans"), d.get("subscribers")
+
+
+def rate_month(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, home_country: str | None = None
+) -> pl.DataFrame:
+    """Rate one local month of the warehouse now: one row per record, :data:`RATED_COLUMNS`."""
+    cfg = settings()
+    tz, home = timezone or cfg.timezone, home_country or cfg.home_country
+    raw = store.fetch(con, "@billing_month_records", _params(month, tz)).lazy()
+    own = pl.col("plan_id").str.strip_chars()
+    resolved = raw.with_columns(
+        pl.when(own.is_not_null() & (own != "")).then(own).otherwise(pl.col("subscriber_plan_id")).alias("plan_id")
+    ).drop("subscriber_plan_id")
+    plans = store.fetch(con, "select * from plans").lazy()
+    rated = rate_records(resolved, plans, home_country=home, timezone=tz)
+    out = rated.select(RATED_COLUMNS).collect()
+    log.debug("rated %s: %d records", month, out.height)
+    return out
+
+
+def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> bool:
+    """True when ``rated_records`` holds ``month`` rated from the records and references now loaded."""
+    if not has_table(con, "rated_months"):
+        return False
+    tz = timezone or settings().timezone
+    stored = store.fetch(con, "select * from rated_months where month_date = ?", [month])
+    if stored.height == 0:
+        return False
+    now = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
+    plans_sha, subs_sha = _reference_hashes(con)
+    row = stored.row(0, named=True)
+    return (row["records"], row["max_load_id"], row["plans_sha"], row["subs_sha"]) == (
+        now["records"], now["max_load_id"], plans_sha, subs_sha
+    )
+
+
+def rated_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> pl.DataFrame:
+    """The month's rated records: stored when current, else rated now (read-only safe)."""
+    if stored_is_current(con, month, timezone=timezone):
+        return store.fetch(con, "select * from rated_records where month_date = ? order by start_at, record_id", [month])
+    return rate_month(con, month, timezone=timezone).sort("start_at", "record_id")
+
+
+def refresh_rated_records(
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date] | None = None,
+    *,
+    timezone: str | None = None,
+    force: bool = False,
+) -> dict[str, int]:
+    """Re-rate and store ``months`` (default: every month with records; stale ones only unless
+    ``force``). Call inside ``store.writer``; runs its own transaction per month.
+
+    The ingest calls this with the local months a load touched. Returns {month: records}.
+    """
+    ensure_billing_schema(con)
+    tz = timezone or settings().timezone
+    targets = months if months is not None else record_months(con, timezone=tz)
+    done: dict[str, int] = {}
+    for month in sorted({m.replace(day=1) for m in targets}):
+        if not force and stored_is_current(con, month, timezone=tz):
+            continue
+        rated = rate_month(con, month, timezone=tz)
+        state = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
+        plans_sha, subs_sha = _reference_hashes(con)
+        con.execute("begin")
+        con.execute("delete from rated_records where month_date = ?", [month])
+        con.register("_billing_rated", rated)
+        try:
+            con.execute(f"insert into rated_records ({', '.join(RATED_COLUMNS)}) select * from _billing_rated")
+        finally:
+            con.unregister("_billing_rated")
+        con.execute("delete from rated_months where month_date = ?", [month])
+        con.execute(
+            "insert into rated_months values (?, ?, ?, ?, ?, ?)",
+            [month, state["records"], state["max_load_id"], plans_sha, subs_sha,
+             dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+        )
+        con.execute("commit")
+        done[month.isoformat()[:7]] = rated.height
+        log.info("stored rated records for %s: %d", month.isoformat()[:7], rated.height)
+    return done
