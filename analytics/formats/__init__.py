@@ -57,8 +57,9 @@ def detect(path: Path) -> str:
     )
 
 
-def read(path: Path, fmt: str, opts: FormatOptions) -> pl.LazyFrame:
+def read(path: Path, fmt: str, opts: FormatOptions | None = None) -> pl.LazyFrame:
     """The file's rows as contract columns (strings) plus ``source_line`` (and ``region``)."""
+    opts = opts or FormatOptions()
     module = FORMATS.get(fmt)
     if module is None:
         raise FormatError(f"unknown format {fmt!r}; known formats: {', '.join(KNOWN)}")
@@ -76,8 +77,9 @@ def has_charge(fmt: str, opts: FormatOptions) -> bool:
     return bool(FORMATS[fmt].HAS_CHARGE)
 
 
-def read_cells(path: Path, fmt: str, opts: FormatOptions) -> pl.DataFrame | None:
+def read_cells(path: Path, fmt: str, opts: FormatOptions | None = None) -> pl.DataFrame | None:
     """The ``--cells`` file of a format whose cells are not in the v1 layout, else None."""
+    opts = opts or FormatOptions()
     if fmt == "bandicoot":
         return bandicoot.read_cells(path, opts)
     return None

@@ -128,6 +128,7 @@ def scan_strings(
         encoding="utf8-lossy",
         truncate_ragged_lines=True,
         empty_string_is_null=True,
+        null_values=[""],  # quoted empty fields ("") too
         raise_if_empty=False,
         row_index_name="source_line",
         row_index_offset=first_data_line,

@@ -41,6 +41,8 @@ from analytics.formats._common import (
 log = logging.getLogger(__name__)
 
 HAS_CHARGE = False
+# bandicoot user ids are pseudonyms (file names), not E.164 numbers.
+MSISDN_IS_E164 = False
 HEADER = ("interaction", "direction", "correspondent_id", "datetime", "call_duration", "antenna_id")
 ANTENNA_HEADER = ("antenna_id", "latitude", "longitude")
 SERVICES = {"call": "voice", "text": "sms"}
