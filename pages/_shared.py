@@ -124,3 +124,157 @@ def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> No
 
 def empty_state(message: str) -> None:
     st.info(message, icon=":material/info:")
+
+
+# --- Frame helpers (issue 3): data presence, filter window, first start, charts ------------
+
+import logging  # noqa: E402
+import threading  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+DASHBOARD_DEFAULTS = {
+    "demo_on_first_start": True,  # generate and load the demo world when the warehouse is empty
+    "demo_subscribers": 3000,
+    "demo_months": 3,
+    "default_days": 28,  # default date range: the last N days with data
+    "upload_max_mb": 200,
+}
+
+
+def dashboard_settings() -> dict[str, Any]:
+    """``[dashboard]`` of analytics.toml over the defaults; env ``ANALYTICS_DEMO_*`` wins."""
+    cfg = settings().section("dashboard", defaults=DASHBOARD_DEFAULTS)
+    env = os.environ
+    if "ANALYTICS_DEMO_ON_START" in env:
+        cfg["demo_on_first_start"] = env["ANALYTICS_DEMO_ON_START"].lower() not in {"0", "false", "no"}
+    for key in ("subscribers", "months"):
+        if f"ANALYTICS_DEMO_{key.upper()}" in env:
+            cfg[f"demo_{key}"] = int(env[f"ANALYTICS_DEMO_{key.upper()}"])
+    return cfg
+
+
+def has_data() -> bool:
+    """True when the published snapshot holds at least one record."""
+    if snapshot_version() is None:
+        return False
+    return bool(run(_records_exist))
+
+
+def _records_exist(con) -> bool:
+    return bool(store.scalar(con, "select exists(select 1 from records)"))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The sidebar filters resolved against the data: inclusive local dates, () = all."""
+
+    start: date
+    end: date
+    regions: tuple[str, ...]
+    services: tuple[str, ...]
+
+    @property
+    def args(self) -> tuple:
+        return (self.start, self.end, self.regions, self.services)
+
+
+def data_bounds() -> dict[str, Any]:
+    """First/last local day with records and the filter options (cached per snapshot)."""
+    from analytics import dashboard
+
+    today = date.today()
+    empty = {"first": today, "last": today, "records": 0, "region": [], "service": []}
+    b = run(dashboard.bounds)
+    if b is None or b.height == 0 or b["first_date"][0] is None:
+        return empty
+    dims = run(dashboard.dimensions)
+    return {"first": b["first_date"][0], "last": b["last_date"][0], "records": b["records"][0], **dims}
+
+
+def default_range(bounds: dict[str, Any]) -> tuple[date, date]:
+    days = int(dashboard_settings()["default_days"])
+    return max(bounds["first"], bounds["last"] - timedelta(days=days - 1)), bounds["last"]
+
+
+def window() -> Window:
+    """The current filters with defaults filled in from the data."""
+    f = filters()
+    bounds = data_bounds()
+    d_start, d_end = default_range(bounds)
+    start, end = f.start or d_start, f.end or d_end
+    if end < start:
+        start, end = end, start
+    return Window(start, end, f.regions, f.services)
+
+
+_DEMO_LOCK = threading.Lock()
+
+
+def build_demo_world() -> bool:
+    """Generate and load the demo world into the app's warehouse, with a visible progress bar.
+
+    Returns True when data is there afterwards. One session builds at a time; the
+    others wait on the lock and then find the data.
+    """
+    cfg = dashboard_settings()
+    try:
+        from analytics import demo
+    except ImportError:
+        demo = None
+    build = getattr(demo, "build", None)
+    if build is None:
+        empty_state(
+            "The warehouse is empty and the demo generator is not available. Load extracts with "
+            "`python -m analytics ingest FILE... --cells cells.csv --plans plans.csv`, or use the "
+            "upload on the Data quality page."
+        )
+        return False
+    path = warehouse_path()
+    st.info(
+        f"**First start: building the demo world.** The warehouse `{path}` holds no records yet, so the app is "
+        f"generating a seeded synthetic operator ({cfg['demo_subscribers']:,} subscribers over {cfg['demo_months']} "
+        "months: extracts, cells, plans, with injected billing errors, fraud and bad rows) and loading it "
+        "through the normal ingest. This happens once; later starts open the stored warehouse.",
+        icon=":material/construction:",
+    )
+    bar = st.progress(0.0, text="starting...")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    with _DEMO_LOCK:
+        if has_data():
+            return True
+        log.warning("warehouse %s is empty: building the demo world", path)
+        build(path, path.parent / "demo", subscribers=int(cfg["demo_subscribers"]), months=int(cfg["demo_months"]), on_progress=progress)
+    bar.progress(1.0, text="demo world loaded")
+    return has_data()
+
+
+def plot(fig, *, key: str | None = None, on_select: str = "ignore", height: int | None = None):
+    """Render a Plotly figure with the house layout (readable in light and dark themes)."""
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.2}, hovermode="closest")
+    if height:
+        fig.update_layout(height=height)
+    return st.plotly_chart(fig, width="stretch", theme="streamlit", key=key, on_select=on_select, config={"displaylogo": False})
+
+
+def choose(label: str, options: list[Any] | tuple[Any, ...], *, key: str, default: Any = None, format_func: Callable[[Any], str] | None = None) -> Any:
+    """A segmented control that always has a value (for heavy alternative views)."""
+    default = options[0] if default is None else default
+    kwargs = {"format_func": format_func} if format_func else {}
+    value = st.segmented_control(label, list(options), default=default, key=key, required=True, **kwargs)
+    return default if value is None else value
+
+
+def no_data_hint() -> None:
+    empty_state(
+        "No records in the warehouse yet. Load extracts with `python -m analytics ingest FILE...`, "
+        "run `python -m analytics demo`, or upload a file on the Data quality page."
+    )
+
+
+def nothing_selected_hint(what: str = "records") -> None:
+    empty_state(f"No {what} match the filters. Widen the date range or clear the region and service filters in the sidebar.")

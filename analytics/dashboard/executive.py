@@ -128,7 +128,8 @@ def month_report(con: duckdb.DuckDBPyConnection, month: str, *, movers: int = 5)
 
 def _money(x: float) -> str:
     sign = "-" if x < 0 else ""
-    return f"{sign}{settings().currency} {abs(x):,.0f}"
+    digits = 0 if abs(x) >= 10_000 else 2
+    return f"{sign}{settings().currency} {abs(x):,.{digits}f}"
 
 
 def narrative(month: str, kpis: pl.DataFrame, movers: pl.DataFrame) -> str:

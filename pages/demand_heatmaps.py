@@ -1,0 +1,93 @@
+"""Demand heatmaps: hour x weekday, region x day, and a cell map (no map tiles needed).
+
+Groups with fewer than settings().k_anonymity distinct subscribers are blanked here
+and in every download (the analytics functions return them already suppressed).
+"""
+
+from __future__ import annotations
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from analytics import dashboard
+from analytics.config import settings
+from pages import _shared
+
+K = settings().k_anonymity
+MEASURES = {"records": "Records", "minutes": "Minutes (connected)", "data_gb": "Data (GB)", "subscribers": "Distinct subscribers"}
+
+st.title("Demand heatmaps")
+if not _shared.has_data():
+    _shared.no_data_hint()
+    st.stop()
+
+w = _shared.window()
+bounds = _shared.data_bounds()
+st.caption(
+    f"{w.start:%d %b %Y} to {w.end:%d %b %Y}, local times in {settings().timezone}. Groups with fewer than {K} distinct "
+    "subscribers are suppressed (blank) in every view and download."
+)
+view = _shared.choose("View", ["Hour x weekday", "Region x day", "Cell map"], key="hm_view")
+measure = st.selectbox("Measure", list(MEASURES), format_func=MEASURES.get, key="hm_measure")
+
+if view == "Hour x weekday":
+    c1, c2 = st.columns(2)
+    region = c1.selectbox("Region", ["(filtered)", *bounds["region"]], key="hm_region")
+    service = c2.selectbox("Service", ["(filtered)", *bounds["service"]], key="hm_service")
+    regions = w.regions if region == "(filtered)" else (region,)
+    services = w.services if service == "(filtered)" else (service,)
+    df = _shared.run(dashboard.hour_weekday, w.start, w.end, regions, services)
+    if df is None or df.height == 0:
+        _shared.nothing_selected_hint()
+        st.stop()
+    grid = (
+        pl.DataFrame({"weekday": list(range(1, 8))}).join(pl.DataFrame({"hour": list(range(24))}), how="cross")
+        .join(df, on=["weekday", "hour"], how="left")
+        .sort("weekday", "hour")
+    )
+    z = [grid.filter(pl.col("weekday") == d)[measure].to_list() for d in range(1, 8)]
+    fig = px.imshow(z, x=[f"{h:02d}" for h in range(24)], y=list(dashboard.heatmaps.WEEKDAYS), aspect="auto",
+                    labels={"x": "Hour of day (local)", "y": "Weekday", "color": MEASURES[measure]},
+                    title=f"{MEASURES[measure]} by hour and weekday ({region}, {service}); blank = suppressed or none",
+                    color_continuous_scale="Viridis")
+    _shared.plot(fig, key="hm_hw")
+    table, name = df, "heatmap_hour_weekday"
+elif view == "Region x day":
+    df = _shared.run(dashboard.region_day, w.start, w.end, w.regions, w.services)
+    if df is None or df.height == 0:
+        _shared.nothing_selected_hint()
+        st.stop()
+    wide = df.pivot(on="day_date", index="region", values=measure, sort_columns=True)
+    days = wide.columns[1:]
+    fig = px.imshow(wide.select(days).to_numpy(), x=[str(d) for d in days], y=wide["region"].to_list(), aspect="auto",
+                    labels={"x": "Day (local)", "y": "Region", "color": MEASURES[measure]},
+                    title=f"{MEASURES[measure]} by region and day; blank = suppressed or none", color_continuous_scale="Viridis")
+    _shared.plot(fig, key="hm_rd", height=max(320, 40 * wide.height + 120))
+    table, name = df, "heatmap_region_day"
+else:
+    df = _shared.run(dashboard.cell_map, w.start, w.end, w.regions, w.services)
+    if df is None or df.height == 0:
+        _shared.empty_state("No reference cells in the selected regions. Load a cells.csv with ingest --cells, or widen the region filter.")
+        st.stop()
+    colour = _shared.choose("Colour by", ["busy_hour_load", measure], key="hm_colour",
+                            format_func=lambda c: "Busy-hour load (erlangs / capacity)" if c == "busy_hour_load" else MEASURES[c])
+    shown = df.filter(~pl.col("suppressed")).with_columns(pl.col(measure).fill_null(0).alias("_size"))
+    hidden = df.height - shown.height
+    fig = px.scatter_geo(
+        shown, lat="lat", lon="lon", size="_size", color=colour, hover_name="cell_id",
+        hover_data={"region": True, "records": True, "busy_hour_erlangs": ":.2f", "capacity_erlangs": True, "busy_hour_load": ":.0%", "_size": False},
+        size_max=22, color_continuous_scale="RdYlGn_r" if colour == "busy_hour_load" else "Viridis",
+        labels={"busy_hour_load": "Busy-hour load (share of capacity)", **MEASURES},
+        title=f"Cells sized by {MEASURES[measure].lower()}" + (f" ({hidden} suppressed cells not drawn)" if hidden else ""),
+    )
+    fig.update_geos(fitbounds="locations", showcountries=True, showland=True, landcolor="rgba(160,160,160,0.25)",
+                    showocean=False, bgcolor="rgba(0,0,0,0)", projection_type="mercator", resolution=50)
+    _shared.plot(fig, key="hm_map", height=560)
+    over = df.filter(pl.col("busy_hour_load") >= 0.8).sort("busy_hour_load", descending=True)
+    if over.height:
+        st.warning(f"{over.height} cell(s) reach 80% or more of capacity in their busy hour: {', '.join(over['cell_id'].head(10))}.")
+    table, name = df, "cell_map"
+
+st.dataframe(table, hide_index=True)
+_shared.download_table(table, name, key=f"hm_{name}")

@@ -1,0 +1,107 @@
+"""Executive summary: a month's headline figures, changes, regions, movers and narrative."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from analytics import dashboard
+from analytics.config import settings
+from pages import _shared
+
+CUR = settings().currency
+st.title("Executive summary")
+
+if not _shared.has_data():
+    _shared.no_data_hint()
+    st.stop()
+
+months = _shared.run(dashboard.available_months) or []
+c_month, c_print = st.columns([3, 1])
+month = c_month.selectbox("Month", months, key="exec_month", help="Local calendar months that hold records.")
+printable = c_print.toggle("Printable view", key="exec_print", help="Plain tables, no charts: use the browser's print.")
+report = _shared.run(dashboard.month_report, month)
+if not report or not report["has_data"]:
+    _shared.empty_state(f"No records for {month}. Pick another month, or load that month's extracts.")
+    st.stop()
+
+kpis: pl.DataFrame = report["kpis"]
+UNITS = {"currency": CUR, "currency per subscriber": f"{CUR}/sub"}
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "% of records":
+        return f"{value:.1f}%"
+    if unit.startswith("currency"):
+        return f"{UNITS[unit]} {value:,.2f}"
+    if unit == "GB":
+        return f"{value:,.1f} GB"
+    if unit == "min":
+        return f"{value:,.0f} min"
+    return f"{value:,.0f}"
+
+
+def delta(row: dict) -> str | None:
+    mom, yoy = row["mom_change_pct"], row["yoy_change_pct"]
+    if mom is None:
+        return None
+    text = f"{mom:+.1f}% MoM"
+    return text + (f" | {yoy:+.1f}% YoY" if yoy is not None else " | YoY n/a")
+
+
+st.markdown(f"**{report['narrative']}**")
+if printable:
+    st.markdown(
+        "<style>[data-testid='stSidebar'],[data-testid='stHeader']{display:none}</style>", unsafe_allow_html=True
+    )
+    st.dataframe(kpis.drop("metric"), hide_index=True)
+    st.dataframe(report["regions"], hide_index=True)
+else:
+    rows = list(kpis.iter_rows(named=True))
+    for chunk in (rows[:4], rows[4:]):
+        for col, row in zip(st.columns(4), chunk, strict=False):
+            col.metric(
+                f"{row['label']} ({UNITS.get(row['unit'], row['unit'])})",
+                fmt(row["value"], row["unit"]),
+                delta(row),
+                border=True,
+                help=f"Previous month: {fmt(row['previous_month'], row['unit'])}; a year earlier: {fmt(row['previous_year'], row['unit'])}.",
+            )
+
+    regions: pl.DataFrame = report["regions"]
+    view = _shared.choose("By region", ["Revenue", "Traffic", "Top movers"], key="exec_view")
+    if view == "Revenue":
+        long = regions.select("region", pl.col("revenue").alias(month), pl.col("revenue_prev").alias("previous month")).unpivot(
+            index="region", variable_name="period", value_name="revenue"
+        )
+        fig = px.bar(long, x="region", y="revenue", color="period", barmode="group", title=f"Usage revenue by region ({CUR})",
+                     labels={"revenue": f"Revenue ({CUR})", "region": "Region", "period": "Month"})
+        _shared.plot(fig, key="exec_rev")
+    elif view == "Traffic":
+        long = regions.select("region", pl.col("voice_minutes").alias("Voice (min)"), pl.col("sms").alias("SMS+MMS (messages)"),
+                              pl.col("data_gb").alias("Data (GB)")).unpivot(index="region", variable_name="measure", value_name="value")
+        fig = px.bar(long, x="region", y="value", facet_row="measure", title=f"Traffic by region, {month}",
+                     labels={"value": "", "region": "Region"}, height=620)
+        fig.update_yaxes(matches=None)
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+        _shared.plot(fig, key="exec_traffic")
+    else:
+        movers: pl.DataFrame = report["movers"]
+        if movers.height == 0:
+            _shared.empty_state("Nothing moved against the previous month (or it has no data).")
+        else:
+            fig = px.bar(movers.with_columns((pl.col("name") + " (" + pl.col("dimension") + ")").alias("who")),
+                         x="revenue_change", y="who", orientation="h", title=f"Largest revenue changes vs previous month ({CUR})",
+                         labels={"revenue_change": f"Change in revenue ({CUR})", "who": ""})
+            fig.update_yaxes(autorange="reversed")
+            _shared.plot(fig, key="exec_movers")
+    st.subheader("Region figures")
+    st.dataframe(regions, hide_index=True, column_config={"revenue": st.column_config.NumberColumn(f"revenue ({CUR})", format="%.2f")})
+
+st.subheader("Download the month's figures")
+_shared.download_table(kpis, f"executive_summary_{month}", key="exec_kpis")
+_shared.download_table(report["regions"], f"executive_regions_{month}", key="exec_regions")
+st.download_button("Download printable page (HTML)", dashboard.printable_html(report), f"executive_summary_{month}.html", "text/html", key="exec_html")
