@@ -197,10 +197,10 @@ def finish(lf: pl.LazyFrame, columns: Mapping[str, pl.Expr], *, region: str | No
     return lf.select(exprs)
 
 
-def require_region(fmt: str, opts: FormatOptions) -> str:
+def require_region(fmt: str, opts: FormatOptions, path: Path) -> str:
     """The region of a format that carries no cell: ``--region`` is then mandatory."""
     if not opts.region:
-        raise FormatError(f"{fmt} records carry no cell: give --region NAME for them")
+        raise FormatError(f"{path.name}: {fmt} records carry no cell: give --region NAME for them")
     return opts.region
 
 

@@ -82,7 +82,7 @@ def sniff(lines: list[str]) -> bool:
 
 
 def read(path: Path, opts: FormatOptions) -> pl.LazyFrame:
-    region = require_region("asterisk", opts)
+    region = require_region("asterisk", opts, path)
     lines = head_lines(path, 1)
     if not lines:
         return empty_frame(OUTPUT, region=region)

@@ -16,7 +16,7 @@ Mapping (one output row per interaction line):
   (bandicoot keeps connected interactions only); cell_id = ``antenna_id``;
 * no billed charge (charge null).
 
-``read_cells`` gives the antennas in the v1 cells layout (cell_id, region, lat, lon),
+``read_cells`` gives the antennas in the v1 cells layout (cell_id, region, lat, lon, ...),
 region = ``--region`` (``UNASSIGNED`` when not given).
 """
 
@@ -97,7 +97,11 @@ def read(path: Path, opts: FormatOptions) -> pl.LazyFrame:
 
 
 def read_cells(path: Path, opts: FormatOptions) -> pl.DataFrame:
-    """The antennas file in the v1 cells layout: one row per antenna (cell_id, region, lat, lon)."""
+    """The antennas file in the v1 cells layout, one row per antenna.
+
+    Columns as text like a cells.csv (ingest checks and types them): cell_id, region,
+    lat, lon, the optional site_id / technology / capacity_erlangs (null), source_line.
+    """
     header = _header(head_lines(path, 1))
     missing = [c for c in ANTENNA_HEADER if c not in header]
     if missing:
@@ -110,8 +114,12 @@ def read_cells(path: Path, opts: FormatOptions) -> pl.DataFrame:
         .select(
             pl.col("antenna_id").str.strip_chars().alias("cell_id"),
             pl.lit(region, dtype=pl.String).alias("region"),
-            pl.col("latitude").str.strip_chars().cast(pl.Float64, strict=False).alias("lat"),
-            pl.col("longitude").str.strip_chars().cast(pl.Float64, strict=False).alias("lon"),
+            pl.col("latitude").str.strip_chars().alias("lat"),
+            pl.col("longitude").str.strip_chars().alias("lon"),
+            pl.lit(None, dtype=pl.String).alias("site_id"),
+            pl.lit(None, dtype=pl.String).alias("technology"),
+            pl.lit(None, dtype=pl.String).alias("capacity_erlangs"),
+            pl.col("source_line"),
         )
         .collect()
     )

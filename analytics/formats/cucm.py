@@ -134,7 +134,7 @@ def read(path: Path, opts: FormatOptions) -> pl.LazyFrame:
         raise FormatError(
             f"{path.name}: CUCM CMR file (call quality records, no calls): not loaded; give the CDR files"
         )
-    region = require_region("cucm", opts)
+    region = require_region("cucm", opts, path)
     if has_names:
         names = [n.strip() for n in split_csv_line(lines[0])]
         skip = 2  # name row + type row

@@ -93,7 +93,7 @@ def sniff(lines: list[str]) -> bool:
 
 
 def read(path: Path, opts: FormatOptions) -> pl.LazyFrame:
-    region = require_region("freeswitch", opts)
+    region = require_region("freeswitch", opts, path)
     lines = head_lines(path, 1)
     if not lines:
         return empty_frame(OUTPUT, region=region)

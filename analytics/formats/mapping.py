@@ -142,7 +142,7 @@ def read(path: Path, opts: FormatOptions) -> pl.LazyFrame:
     m = load_mapping(opts.mapping_path)
     region = None
     if "cell_id" not in m.fields and "cell_id" not in m.constants:
-        region = require_region(f"mapping {m.name}", opts)
+        region = require_region(f"mapping {m.name}", opts, path)
     names = _source_names(path, m)
     absent = sorted(m.source_columns() - set(names))
     if absent:
