@@ -104,7 +104,7 @@ final as (
                 when l.imei_switches >= $min_imei_switches then 'imei'
                 else 'travel' end,
             'cells': list_distinct(list_concat(coalesce(b.hop_from_cells, []), coalesce(b.hop_cells, []))),
-            'record_count': len(coalesce(b.record_ids, [])) + len(coalesce(b.hop_from_ids, [])),
+            'record_count': len(list_distinct(list_concat(coalesce(b.hop_from_ids, []), coalesce(b.record_ids, [])))),
             'record_ids': list_distinct(list_concat(coalesce(b.hop_from_ids, []), coalesce(b.record_ids, [])))[1:$max_ids]
         }) as evidence
     from lines l
