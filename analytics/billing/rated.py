@@ -93,22 +93,41 @@ def _reference_hashes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str |
     return d.get("plans"), d.get("subscribers")
 
 
+def rate_fetched(
+    con: duckdb.DuckDBPyConnection, raw: pl.DataFrame, *, timezone: str, home_country: str
+) -> pl.LazyFrame:
+    """Rate records fetched with ``subscriber_plan_id`` alongside (all input columns kept)."""
+    own = pl.col("plan_id").str.strip_chars()
+    resolved = raw.lazy().with_columns(
+        pl.when(own.is_not_null() & (own != "")).then(own).otherwise(pl.col("subscriber_plan_id")).alias("plan_id")
+    ).drop("subscriber_plan_id")
+    plans = store.fetch(con, "select * from plans").lazy()
+    return rate_records(resolved, plans, home_country=home_country, timezone=timezone)
+
+
 def rate_month(
     con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, home_country: str | None = None
 ) -> pl.DataFrame:
     """Rate one local month of the warehouse now: one row per record, :data:`RATED_COLUMNS`."""
     cfg = settings()
     tz, home = timezone or cfg.timezone, home_country or cfg.home_country
-    raw = store.fetch(con, "@billing_month_records", _params(month, tz)).lazy()
-    own = pl.col("plan_id").str.strip_chars()
-    resolved = raw.with_columns(
-        pl.when(own.is_not_null() & (own != "")).then(own).otherwise(pl.col("subscriber_plan_id")).alias("plan_id")
-    ).drop("subscriber_plan_id")
-    plans = store.fetch(con, "select * from plans").lazy()
-    rated = rate_records(resolved, plans, home_country=home, timezone=tz)
-    out = rated.select(RATED_COLUMNS).collect()
+    raw = store.fetch(con, "@billing_month_records", _params(month, tz))
+    out = rate_fetched(con, raw, timezone=tz, home_country=home).select(RATED_COLUMNS).collect()
     log.debug("rated %s: %d records", month, out.height)
     return out
+
+
+def rate_subscriber_month(
+    con: duckdb.DuckDBPyConnection, msisdn: str, month: dt.date, *, timezone: str | None = None
+) -> pl.DataFrame:
+    """One subscriber's month rated now (exact: allowances are per subscriber-month).
+
+    One row per record with every records column plus the rating columns, in record order.
+    """
+    cfg = settings()
+    tz = timezone or cfg.timezone
+    raw = store.fetch(con, "@billing_subscriber_records", {"msisdn": msisdn, **_params(month, tz)})
+    return rate_fetched(con, raw, timezone=tz, home_country=cfg.home_country).collect().sort("start_at", "record_id")
 
 
 def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> bool:
