@@ -1,0 +1,163 @@
+"""The marketing marts: per-subscriber indicators, and the month's segment report.
+
+* :func:`subscriber_indicators`: one row per msisdn with any record in the window: our
+  usage indicators, the bandicoot indicators (null for subscribers without calls or
+  texts) and, for a month, the allowance use of the subscriber's own plan.
+* :func:`segment_report`: for one local month (default: the latest loaded), one row per
+  subscriber (indicators, costs, recommendation, segment, map coordinates), one row per
+  segment (size, revenue, churn risk, recommendations, profile), the segment x plan
+  matrix, the recommendation and upsell lists, and the totals the CLI reports.
+
+``revenue`` of a subscriber = billed usage (``spend``) + the monthly fee of its current plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from analytics import rating
+from analytics.config import settings
+from analytics.marketing import recommend, segments
+from analytics.marketing.indicators import bandicoot_indicators, latest_month, month_window
+from analytics.marketing.usage import month_usage, usage_indicators
+
+log = logging.getLogger(__name__)
+
+MONEY = pl.Decimal(18, 4)
+ALLOWANCE_SCHEMA = pl.Schema(
+    {"msisdn": pl.String, "voice_allowance_use": pl.Float64, "sms_allowance_use": pl.Float64,
+     "data_allowance_use": pl.Float64}
+)
+OUT_FIRST = ("msisdn", "segment", "current_plan", "recommended_plan", "current_cost", "recommended_cost", "saving",
+             "is_recommendation")
+
+
+def allowance_use(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str, home_country: str) -> pl.DataFrame:
+    """Allowance units used / included, per allowance, under each subscriber's own plan."""
+    start_at, end_at = month_window(month, timezone=timezone)
+    records = recommend.rating_input(con, start_at, end_at)
+    plans = recommend.plans_table(con)
+    if records.height == 0 or plans.height == 0:
+        return pl.DataFrame(schema=ALLOWANCE_SCHEMA)
+    rated = rating.rate_records(records.lazy(), plans.lazy(), home_country=home_country, timezone=timezone)
+    kind = pl.col("allowance_kind")
+    per = rated.group_by("msisdn", "plan_id").agg(
+        pl.col("billable_units").filter(kind == k).sum().alias(k) for k in ("voice", "sms", "data")
+    )
+    out = (
+        per.join(plans.lazy().select("plan_id", "incl_voice_min", "incl_sms", "incl_data_mb"), on="plan_id")
+        .select(
+            "msisdn",
+            *[
+                pl.when(pl.col(inc) > 0).then(pl.col(k) / pl.col(inc)).alias(f"{k}_allowance_use")
+                for k, inc in (("voice", "incl_voice_min"), ("sms", "incl_sms"), ("data", "incl_data_mb"))
+            ],
+        )
+        .group_by("msisdn")
+        .agg(pl.all().max())  # a subscriber who changed plan mid-month: the fuller allowance
+        .collect()
+    )
+    return recommend.conform(out, ALLOWANCE_SCHEMA)
+
+
+def subscriber_indicators(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    month: dt.date | None = None,
+    timezone: str | None = None,
+    home_country: str | None = None,
+) -> pl.DataFrame:
+    tz = timezone or settings().timezone
+    home = (home_country or settings().home_country).upper()
+    usage = usage_indicators(con, month=month, timezone=tz, home_country=home)
+    bc = bandicoot_indicators(con, month=month, timezone=tz)
+    out = usage.join(bc, on="msisdn", how="left")
+    allowance = (
+        allowance_use(con, month, timezone=tz, home_country=home)
+        if month
+        else pl.DataFrame(schema=ALLOWANCE_SCHEMA)  # allowances are monthly
+    )
+    return out.join(allowance, on="msisdn", how="left").sort("msisdn")
+
+
+def _segment_table(table: pl.DataFrame, centroids: pl.DataFrame) -> pl.DataFrame:
+    total = max(table.height, 1)
+    agg = table.group_by("segment_id", "segment").agg(
+        pl.len().alias("subscribers"),
+        (pl.len() / total).alias("share"),
+        pl.col("revenue").sum().cast(MONEY).alias("revenue"),
+        pl.col("churn_risk").mean().alias("churn_risk_share"),
+        pl.col("usage_change").mean().alias("usage_change_mean"),
+        pl.col("is_recommendation").sum().cast(pl.Int64).alias("recommendations"),
+        pl.col("saving").filter(pl.col("is_recommendation")).sum().cast(MONEY).alias("estimated_savings"),
+        *[pl.col(c).mean().alias(f"mean_{c}") for c in (
+            "voice_minutes", "sms", "data_mb", "night_share", "roaming_share", "international_share",
+            "radius_of_gyration", "usage_active_days")],
+        pl.col("spend").cast(pl.Float64).mean().alias("mean_spend"),
+    )
+    return agg.join(centroids.drop("segment"), on="segment_id", how="left").sort("segment_id")
+
+
+def segment_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    month: dt.date | None = None,
+    timezone: str | None = None,
+    home_country: str | None = None,
+    options: dict | None = None,
+) -> dict[str, Any]:
+    tz = timezone or settings().timezone
+    home = (home_country or settings().home_country).upper()
+    opts = {**segments.SEGMENT_DEFAULTS, **recommend.options(), **(options or {})}
+    month = month or latest_month(con, timezone=tz)
+    if month is None:
+        month = dt.date.today().replace(day=1)
+    usage = month_usage(con, month, timezone=tz, home_country=home, churn_drop=float(opts.get("churn_drop", 0.3)))
+    bc = bandicoot_indicators(con, month=month, timezone=tz)
+    recs = recommend.month_recommendations(con, month, timezone=tz, home_country=home)
+    fees = recommend.plans_table(con)
+    fees = fees.select(pl.col("plan_id").alias("current_plan"), pl.col("monthly_fee").cast(MONEY).alias("_fee"))
+    profiles = (
+        usage.join(bc, on="msisdn", how="left")
+        .join(recs["recommendations"], on="msisdn", how="left")
+        .join(fees, on="current_plan", how="left")
+        .with_columns((pl.col("spend") + pl.col("_fee").fill_null(Decimal("0"))).cast(MONEY).alias("revenue"))
+        .drop("_fee")
+    )
+    assignments, centroids, info = segments.fit_segments(profiles, options=opts)
+    table = profiles.join(
+        assignments.select("msisdn", "segment_id", "segment", "night_share", "pc1", "pc2"), on="msisdn", how="left"
+    )
+    table = table.select(*OUT_FIRST, *[c for c in table.columns if c not in OUT_FIRST]).sort("msisdn")
+    seg_table = _segment_table(table, centroids) if table.height else pl.DataFrame(
+        schema={"segment_id": pl.Int64, "segment": pl.String, "subscribers": pl.UInt32})
+    matrix = (
+        table.group_by("segment", "current_plan").agg(pl.len().alias("subscribers")).sort("segment", "current_plan")
+    )
+    chosen = recs["recommendations"].filter(pl.col("is_recommendation"))
+    totals = {
+        "month": month.strftime("%Y-%m"),
+        "subscribers": table.height,
+        "recommendations": chosen.height,
+        "estimated_savings": chosen["saving"].sum() if chosen.height else Decimal("0"),
+        "revenue_impact": chosen["revenue_delta"].sum() if chosen.height else Decimal("0"),
+        "upsell": recs["upsell"].height,
+        "k": info["k"],
+        "silhouette": info["silhouette"],
+    }
+    return {
+        "month": month,
+        "subscribers": table,
+        "segments": seg_table,
+        "matrix": matrix,
+        "recommendations": recs["recommendations"],
+        "upsell": recs["upsell"],
+        "plan_costs": recs["plan_costs"],
+        "totals": totals,
+    }
