@@ -112,7 +112,7 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
             """,
             [now],
         )
-        merged = cur.execute(
+        merged = cur.sql(
             """
             select a.alert_key, a.type, a.msisdn, a.region, a.score, a.first_seen_at, a.last_seen_at, a.evidence,
                    coalesce(c.status, 'new') as status, k.is_new
