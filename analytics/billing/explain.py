@@ -130,3 +130,18 @@ def usage_by_day(bill: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("day_date", "service")
     )
+
+
+def subscriber_view(
+    con: duckdb.DuckDBPyConnection, msisdn: str, month: dt.date, *, timezone: str | None = None
+) -> dict:
+    """Everything the Subscriber lookup page shows: ``bill``, ``summary``, ``by_day``, ``notes``."""
+    from analytics.billing.notes import list_notes
+
+    bill = itemised_bill(con, msisdn, month, timezone=timezone)
+    return {
+        "bill": bill,
+        "summary": bill_summary(con, bill, msisdn),
+        "by_day": usage_by_day(bill),
+        "notes": list_notes(con, msisdn),
+    }
