@@ -28,10 +28,6 @@ import logging
 
 import numpy as np
 import polars as pl
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +94,9 @@ def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
 
 def choose_k(x: np.ndarray, *, opts: dict) -> tuple[int, dict[int, float]]:
     """The k of ``k_min..k_max`` with the best silhouette on a seeded sample."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     rng = np.random.default_rng(opts["seed"])
     xs = x[_sample(len(x), int(opts["silhouette_sample"]), rng)]
     scores: dict[int, float] = {}
@@ -145,11 +144,18 @@ def fit_segments(profiles: pl.DataFrame, *, options: dict | None = None) -> tupl
     opts = {**SEGMENT_DEFAULTS, **(options or {})}
     features = feature_frame(profiles)
     n = features.height
-    empty_assign = {"msisdn": pl.String, "segment_id": pl.Int64, "segment": pl.String, "pc1": pl.Float64,
-                    "pc2": pl.Float64}
     if n == 0:
-        return pl.DataFrame(schema=empty_assign), pl.DataFrame(schema={"segment_id": pl.Int64, "segment": pl.String}), {
-            "k": 0, "silhouette": {}}
+        assign = features.with_columns(
+            pl.lit(None, pl.Int64).alias("segment_id"), pl.lit(None, pl.String).alias("segment"),
+            pl.lit(None, pl.Float64).alias("pc1"), pl.lit(None, pl.Float64).alias("pc2"),
+        )
+        centroids = pl.DataFrame(schema={"segment_id": pl.Int64, "segment": pl.String})
+        return assign, centroids, {"k": 0, "silhouette": {}}
+    # scikit-learn is imported here: it takes seconds to import and empty months need none of it
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
     x = StandardScaler().fit_transform(_matrix(features))
     if n < int(opts["min_subscribers"]):
         k, scores = 1, {}
