@@ -147,10 +147,10 @@ def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezon
 
 
 def rated_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> pl.DataFrame:
-    """The month's rated records: stored when current, else rated now (read-only safe)."""
+    """The month's rated records (no particular order): stored when current, else rated now (read-only safe)."""
     if stored_is_current(con, month, timezone=timezone):
-        return store.fetch(con, "select * from rated_records where month_date = ? order by start_at, record_id", [month])
-    return rate_month(con, month, timezone=timezone).sort("start_at", "record_id")
+        return store.fetch(con, "select * from rated_records where month_date = ?", [month])
+    return rate_month(con, month, timezone=timezone)
 
 
 def refresh_rated_records(

@@ -154,11 +154,11 @@ def duplicates_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone
 def month_items(
     con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, rated: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """The checked items of one local month (see module docstring), in record order."""
+    """The checked items of one local month (see module docstring), in no particular order."""
     rated = rated if rated is not None else rated_month(con, month, timezone=timezone)
     plans = store.fetch(con, "select * from plans").lazy()
     items = reconcile_frame(rated.lazy(), plans, duplicates_month(con, month, timezone=timezone))
-    return items.sort("start_at", "record_id", "source").collect()
+    return items.collect()
 
 
 def _money(value: object) -> Decimal:
@@ -219,7 +219,8 @@ def month_report(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: st
     summary["month"] = month.isoformat()[:7]
     summary["not_reconciled"] = int(rated["charge"].is_null().sum())
     summary["unrated"] = int(rated["expected_charge"].is_null().sum())
-    mism = items.filter(pl.col("is_mismatch"))
+    mism = items.filter(pl.col("is_mismatch")).sort("start_at", "record_id", "source")
+    summary["mismatch_record_ids"] = mism["record_id"].head(1000).to_list()
     return {
         "summary": summary,
         "by_region": breakdown(items, "region"),
