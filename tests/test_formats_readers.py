@@ -194,3 +194,11 @@ def test_bandicoot_missing_columns(tmp_path: Path) -> None:
     bad.write_text("interaction,direction,datetime\ncall,in,2014-01-01 00:00:00\n")
     with pytest.raises(FormatError, match="correspondent_id"):
         read(bad, "bandicoot", FormatOptions())
+
+
+def test_bandicoot_accepts_a_v1_cells_file(tmp_path: Path) -> None:
+    cells = tmp_path / "cells.csv"
+    cells.write_text("cell_id,region,lat,lon,site_id\n13084,Paris,48.85,2.35,S1\n\n")
+    out = read_cells(cells, "bandicoot", FormatOptions(region="IGNORED"))
+    assert out.columns == ["cell_id", "region", "lat", "lon", "site_id", "technology", "capacity_erlangs", "source_line"]
+    assert out.rows() == [("13084", "Paris", "48.85", "2.35", "S1", None, None, 2)]

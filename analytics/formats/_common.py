@@ -141,9 +141,7 @@ def scan_strings(
         lf = pl.scan_csv(data, **kwargs)
     else:
         lf = pl.scan_csv(path, **kwargs)
-    # Blank lines come out as all-null rows: they are not records (line numbers stay physical).
-    blank = pl.all_horizontal(pl.exclude("source_line").is_null())
-    return lf.filter(~blank).with_columns(pl.col("source_line").cast(pl.Int64))
+    return lf.with_columns(pl.col("source_line").cast(pl.Int64))
 
 
 def iso_time(expr: pl.Expr, formats: Iterable[str] = (), *, zone: str | None = None) -> pl.Expr:
@@ -158,7 +156,10 @@ def iso_time(expr: pl.Expr, formats: Iterable[str] = (), *, zone: str | None = N
     formats = list(formats)
     if not formats and zone is None:
         return raw
-    parsed = [raw.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]
+    is_iso = raw.str.contains(ISO_TIME)
+    # only non-ISO values go through the (slow) format attempts
+    todo = raw if zone is not None else pl.when(is_iso).then(None).otherwise(raw)
+    parsed = [todo.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]
     if zone is not None:
         iso_parsed = raw.str.replace("T", " ").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
         parsed.insert(0, iso_parsed)
@@ -171,7 +172,7 @@ def iso_time(expr: pl.Expr, formats: Iterable[str] = (), *, zone: str | None = N
         has_offset = raw.str.contains(r"(Z|[+-]\d{2}:?\d{2})$")
         return pl.when(has_offset).then(raw).otherwise(pl.coalesce(text, raw))
     text = dt.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return pl.when(raw.str.contains(ISO_TIME)).then(raw).otherwise(pl.coalesce(text, raw))
+    return pl.when(is_iso).then(raw).otherwise(pl.coalesce(text, raw))
 
 
 def epoch_time(expr: pl.Expr, *, unit: str = "s") -> pl.Expr:
@@ -189,7 +190,15 @@ def map_values(expr: pl.Expr, values: Mapping[str, str], *, default: str | None 
 
 
 def finish(lf: pl.LazyFrame, columns: Mapping[str, pl.Expr], *, region: str | None = None) -> pl.LazyFrame:
-    """Select the mapped contract columns as strings, ``source_line``, and ``region`` if given."""
+    """Select the mapped contract columns as strings, ``source_line``, and ``region`` if given.
+
+    Blank lines come out of the CSV reader as all-null rows: a row whose every source
+    column used by the mapping is null is dropped as a blank line (its line number is
+    skipped). Only the used columns are tested, so the reader still reads no others.
+    """
+    used = sorted({r for e in columns.values() for r in e.meta.root_names()})
+    if used:
+        lf = lf.filter(~pl.all_horizontal([pl.col(c).is_null() for c in used]))
     exprs = [e.cast(pl.String).alias(name) for name, e in columns.items()]
     exprs.append(pl.col("source_line"))
     if region is not None:

@@ -45,6 +45,8 @@ HAS_CHARGE = False
 MSISDN_IS_E164 = False
 HEADER = ("interaction", "direction", "correspondent_id", "datetime", "call_duration", "antenna_id")
 ANTENNA_HEADER = ("antenna_id", "latitude", "longitude")
+V1_CELLS = ("cell_id", "region", "lat", "lon")
+V1_CELLS_OPTIONAL = ("site_id", "technology", "capacity_erlangs")
 SERVICES = {"call": "voice", "text": "sms"}
 DEFAULT_REGION = "UNASSIGNED"
 
@@ -103,9 +105,17 @@ def read_cells(path: Path, opts: FormatOptions) -> pl.DataFrame:
     lat, lon, the optional site_id / technology / capacity_erlangs (null), source_line.
     """
     header = _header(head_lines(path, 1))
+    if set(V1_CELLS) <= set(header):  # already a v1 cells.csv: taken as it is
+        optional = [pl.col(c) if c in header else pl.lit(None, dtype=pl.String).alias(c) for c in V1_CELLS_OPTIONAL]
+        lf = scan_strings(path, names=header, has_header=True)
+        return lf.select(*V1_CELLS, *optional, "source_line").filter(
+            ~pl.all_horizontal([pl.col(c).is_null() for c in V1_CELLS])
+        ).collect()
     missing = [c for c in ANTENNA_HEADER if c not in header]
     if missing:
-        raise FormatError(f"{path.name}: missing columns: {', '.join(missing)}; expected by bandicoot antennas")
+        raise FormatError(
+            f"{path.name}: missing columns: {', '.join(missing)}; expected by bandicoot antennas (or a v1 cells.csv)"
+        )
     region = opts.region or DEFAULT_REGION
     if not opts.region:
         log.warning("bandicoot antennas %s: no --region given, their region is %s", path.name, DEFAULT_REGION)
@@ -121,5 +131,6 @@ def read_cells(path: Path, opts: FormatOptions) -> pl.DataFrame:
             pl.lit(None, dtype=pl.String).alias("capacity_erlangs"),
             pl.col("source_line"),
         )
+        .filter(~pl.all_horizontal(pl.col("cell_id").is_null(), pl.col("lat").is_null(), pl.col("lon").is_null()))
         .collect()
     )
