@@ -157,7 +157,7 @@ def segment_report(
         "segments": seg_table,
         "matrix": matrix,
         "recommendations": recs["recommendations"],
-        "upsell": recs["upsell"],
+        "upsell": recs["upsell"].join(table.select("msisdn", "segment"), on="msisdn", how="left"),
         "plan_costs": recs["plan_costs"],
         "totals": totals,
     }
