@@ -76,7 +76,7 @@ def generate(folder: Path, rows: int, seed: int) -> dict[str, Path]:
     with paths["bandicoot"].open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["interaction", "direction", "correspondent_id", "datetime", "call_duration", "antenna_id"])
-        for i, t, a, b, s in calls:
+        for _i, t, _a, b, s in calls:
             w.writerow(["call" if s else "text", "out", b, stamp(t), s if s else "", "N1"])
     with paths["mapping"].open("w", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)

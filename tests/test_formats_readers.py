@@ -14,8 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics.formats import FormatError, FormatOptions, read, read_cells
-from analytics.formats import asterisk, cucm, freeswitch
+from analytics.formats import FormatError, FormatOptions, cucm, freeswitch, read, read_cells
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "samples"
@@ -128,7 +127,7 @@ def test_cucm_samples_every_row(name: str) -> None:
     lines = _rows(path)
     has_names = lines[0][0] == "cdrRecordType"
     names = lines[0] if has_names else cucm.FIELDS[: len(lines[0])]
-    src = [dict(zip(names, r)) for r in lines[(2 if has_names else 1):]]
+    src = [dict(zip(names, r, strict=True)) for r in lines[(2 if has_names else 1):]]
     out = read(path, "cucm", OPTS).collect()
     _check_schema(out)
     assert out.height == len(src)
@@ -165,7 +164,7 @@ def test_cucm_cmr_files_refused(name: str) -> None:
 @pytest.mark.parametrize("user", ["A", "B"])
 def test_bandicoot_samples(user: str) -> None:
     path = SAMPLES / "bandicoot" / f"{user}.csv"
-    src = [dict(zip(_rows(path)[0], r)) for r in _rows(path, 1)]
+    src = [dict(zip(_rows(path)[0], r, strict=True)) for r in _rows(path, 1)]
     out = read(path, "bandicoot", FormatOptions()).collect()
     _check_schema(out)
     assert out.height == len(src)
