@@ -30,12 +30,22 @@ from analytics.billing.reconcile import reconcile  # noqa: E402
 from analytics.rating import rate_records  # noqa: E402
 
 MONTH = dt.date(2026, 3, 1)
-PLANS = pl.DataFrame({
-    "plan_id": ["S", "M", "L"], "name": ["Small", "Medium", "Large"], "monthly_fee": [5.0, 15.0, 30.0],
-    "incl_voice_min": [100, 500, 3000], "incl_sms": [100, 500, 3000], "incl_data_mb": [1000, 10000, 50000],
-    "voice_per_min": [0.10, 0.08, 0.05], "sms_each": [0.05, 0.04, 0.02], "data_per_mb": [0.01, 0.008, 0.005],
-    "intl_voice_per_min": [1.0, 0.9, 0.8], "roaming_voice_per_min": [1.5, 1.4, 1.2], "roaming_data_per_mb": [0.5, 0.4, 0.3],
-})
+PLANS = pl.DataFrame(
+    {
+        "plan_id": ["S", "M", "L"],
+        "name": ["Small", "Medium", "Large"],
+        "monthly_fee": [5.0, 15.0, 30.0],
+        "incl_voice_min": [100, 500, 3000],
+        "incl_sms": [100, 500, 3000],
+        "incl_data_mb": [1000, 10000, 50000],
+        "voice_per_min": [0.10, 0.08, 0.05],
+        "sms_each": [0.05, 0.04, 0.02],
+        "data_per_mb": [0.01, 0.008, 0.005],
+        "intl_voice_per_min": [1.0, 0.9, 0.8],
+        "roaming_voice_per_min": [1.5, 1.4, 1.2],
+        "roaming_data_per_mb": [0.5, 0.4, 0.3],
+    }
+)
 
 
 def peak_mb() -> float:
@@ -49,41 +59,70 @@ def build(path: Path, n: int, subscribers: int, seed: int) -> None:
     secs = rng.integers(0, 31 * 86400, n)
     is_voice = svc == "voice"
     is_data = np.isin(svc, ["data", "voip", "video"])
-    records = pl.DataFrame({
-        "record_id": [f"R{i:09d}" for i in range(n)] if n <= 2_000_000 else pl.int_range(n, eager=True).cast(pl.String),
-        "start_at": pl.Series(np.datetime64("2026-03-01T00:00:00") + (secs * 1_000_000).astype("timedelta64[us]")).cast(pl.Datetime("us")),
-        "msisdn": (447700000000 + rng.integers(0, subscribers, n)).astype(str),
-        "other_party": "447800000000",
-        "service": svc,
-        "direction": np.where(rng.random(n) < 0.6, "out", "in"),
-        "duration_s": np.where(is_voice, rng.integers(0, 900, n), 0).astype(np.int32),
-        "cell_id": "C1",
-        "region": np.array(["North", "South", "East", "ROAMING"])[rng.choice(4, n, p=[0.4, 0.35, 0.22, 0.03])],
-        "disposition": np.where(rng.random(n) < 0.9, "answered", "no_answer"),
-        "bytes_up": np.where(is_data, rng.integers(0, 3_000_000, n), 0),
-        "bytes_down": np.where(is_data, rng.integers(0, 30_000_000, n), 0),
-        "destination_country": np.where(rng.random(n) < 0.05, "FR", "GB"),
-        "currency": "GBP", "plan_id": None, "imsi": None, "imei": None, "load_id": 1, "source_line": 1,
-    }).with_columns(
+    records = pl.DataFrame(
+        {
+            "record_id": [f"R{i:09d}" for i in range(n)]
+            if n <= 2_000_000
+            else pl.int_range(n, eager=True).cast(pl.String),
+            "start_at": pl.Series(
+                np.datetime64("2026-03-01T00:00:00") + (secs * 1_000_000).astype("timedelta64[us]")
+            ).cast(pl.Datetime("us")),
+            "msisdn": (447700000000 + rng.integers(0, subscribers, n)).astype(str),
+            "other_party": "447800000000",
+            "service": svc,
+            "direction": np.where(rng.random(n) < 0.6, "out", "in"),
+            "duration_s": np.where(is_voice, rng.integers(0, 900, n), 0).astype(np.int32),
+            "cell_id": "C1",
+            "region": np.array(["North", "South", "East", "ROAMING"])[rng.choice(4, n, p=[0.4, 0.35, 0.22, 0.03])],
+            "disposition": np.where(rng.random(n) < 0.9, "answered", "no_answer"),
+            "bytes_up": np.where(is_data, rng.integers(0, 3_000_000, n), 0),
+            "bytes_down": np.where(is_data, rng.integers(0, 30_000_000, n), 0),
+            "destination_country": np.where(rng.random(n) < 0.05, "FR", "GB"),
+            "currency": "GBP",
+            "plan_id": None,
+            "imsi": None,
+            "imei": None,
+            "load_id": 1,
+            "source_line": 1,
+        }
+    ).with_columns(
         (pl.col("region") == "ROAMING").alias("is_roaming"),
-        pl.col("plan_id").cast(pl.String), pl.col("imsi").cast(pl.String), pl.col("imei").cast(pl.String),
+        pl.col("plan_id").cast(pl.String),
+        pl.col("imsi").cast(pl.String),
+        pl.col("imei").cast(pl.String),
     )
-    subs = pl.DataFrame({
-        "msisdn": (447700000000 + np.arange(subscribers)).astype(str),
-        "plan_id": np.array(["S", "M", "L"])[rng.choice(3, subscribers)],
-        "activation_date": None,
-    }).with_columns(pl.col("activation_date").cast(pl.Date))
+    subs = pl.DataFrame(
+        {
+            "msisdn": (447700000000 + np.arange(subscribers)).astype(str),
+            "plan_id": np.array(["S", "M", "L"])[rng.choice(3, subscribers)],
+            "activation_date": None,
+        }
+    ).with_columns(pl.col("activation_date").cast(pl.Date))
     # billed = expected, except 1 % of records billed 0.10 too much (a realistic mismatch rate)
-    rated = rate_records(
-        records.lazy().join(subs.lazy().select("msisdn", pl.col("plan_id").alias("_sp")), on="msisdn", how="left")
-        .with_columns(pl.col("_sp").alias("plan_id")).drop("_sp"),
-        PLANS.lazy(), home_country="GB",
-    ).select("record_id", "expected_charge").collect()
+    rated = (
+        rate_records(
+            records.lazy()
+            .join(subs.lazy().select("msisdn", pl.col("plan_id").alias("_sp")), on="msisdn", how="left")
+            .with_columns(pl.col("_sp").alias("plan_id"))
+            .drop("_sp"),
+            PLANS.lazy(),
+            home_country="GB",
+        )
+        .select("record_id", "expected_charge")
+        .collect()
+    )
     wrong = pl.Series(rng.random(n) < 0.01)
-    records = records.join(rated, on="record_id", how="left", maintain_order="left").with_columns(
-        pl.when(wrong).then(pl.col("expected_charge") + pl.lit(0.10).cast(pl.Decimal(18, 4)))
-        .otherwise(pl.col("expected_charge")).cast(pl.Decimal(18, 4)).alias("charge")
-    ).drop("expected_charge")
+    records = (
+        records.join(rated, on="record_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(wrong)
+            .then(pl.col("expected_charge") + pl.lit(0.10).cast(pl.Decimal(18, 4)))
+            .otherwise(pl.col("expected_charge"))
+            .cast(pl.Decimal(18, 4))
+            .alias("charge")
+        )
+        .drop("expected_charge")
+    )
     with store.writer(path, publish=False) as con:
         con.execute("begin")
         cols = [r[0] for r in con.execute("describe records").fetchall()]
@@ -117,8 +156,10 @@ def main() -> None:
             t = time.perf_counter()
             summary, _ = reconcile(con, MONTH)
             t_rec = time.perf_counter() - t
-            print(f"reconcile month (rate + compare, not stored): {t_rec:.2f}s, {n / t_rec:,.0f} rows/s, "
-                  f"{summary['mismatches']:,} mismatches of {summary['records_checked']:,}, peak {peak_mb():,.0f} MB")
+            print(
+                f"reconcile month (rate + compare, not stored): {t_rec:.2f}s, {n / t_rec:,.0f} rows/s, "
+                f"{summary['mismatches']:,} mismatches of {summary['records_checked']:,}, peak {peak_mb():,.0f} MB"
+            )
         assert rated.height == n
         with store.writer(path, publish=False) as con:
             t = time.perf_counter()
@@ -129,7 +170,9 @@ def main() -> None:
             t = time.perf_counter()
             reconcile(con, MONTH)
             t_stored = time.perf_counter() - t
-        print(f"reconcile month from stored rating: {t_stored:.2f}s, {n / t_stored:,.0f} rows/s, peak {peak_mb():,.0f} MB")
+        print(
+            f"reconcile month from stored rating: {t_stored:.2f}s, {n / t_stored:,.0f} rows/s, peak {peak_mb():,.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -29,20 +29,41 @@ if not months:
     _shared.no_data_hint()
     st.stop()
 month = st.selectbox(
-    "Month", months[::-1], format_func=lambda d: d.strftime("%Y-%m"), key="bill_month",
+    "Month",
+    months[::-1],
+    format_func=lambda d: d.strftime("%Y-%m"),
+    key="bill_month",
     help="Calendar months (in the configured time zone) that hold records; allowances reset each month.",
 )
 report = _shared.run(month_report, month)
 summary = report["summary"]
 
 c = st.columns(4)
-c[0].metric("Records checked", f"{summary['records_checked']:,}", border=True,
-            help=f"Records with a billed charge. Not reconciled (no charge in the source): {summary['not_reconciled']:,}; "
-                 f"no known plan: {summary['unrated']:,}.")
-c[1].metric("Mismatches", f"{summary['mismatches']:,}", border=True,
-            help="Records whose billed charge differs from the expected one by more than 0.005, plus duplicates billed again.")
-c[2].metric(f"Leakage ({CUR})", f"{float(summary['leakage']):,.2f}", border=True, help="Revenue not billed: sum of expected minus billed where under-billed.")
-c[3].metric(f"Over-billing ({CUR})", f"{float(summary['overbilling']):,.2f}", border=True, help="Billed too much: sum of billed minus expected where over-billed.")
+c[0].metric(
+    "Records checked",
+    f"{summary['records_checked']:,}",
+    border=True,
+    help=f"Records with a billed charge. Not reconciled (no charge in the source): {summary['not_reconciled']:,}; "
+    f"no known plan: {summary['unrated']:,}.",
+)
+c[1].metric(
+    "Mismatches",
+    f"{summary['mismatches']:,}",
+    border=True,
+    help="Records whose billed charge differs from the expected one by more than 0.005, plus duplicates billed again.",
+)
+c[2].metric(
+    f"Leakage ({CUR})",
+    f"{float(summary['leakage']):,.2f}",
+    border=True,
+    help="Revenue not billed: sum of expected minus billed where under-billed.",
+)
+c[3].metric(
+    f"Over-billing ({CUR})",
+    f"{float(summary['overbilling']):,.2f}",
+    border=True,
+    help="Billed too much: sum of billed minus expected where over-billed.",
+)
 c = st.columns(4)
 c[0].metric(f"Billed ({CUR})", f"{float(summary['billed_total']):,.2f}")
 c[1].metric(f"Expected ({CUR})", f"{float(summary['expected_total']):,.2f}")
@@ -53,7 +74,9 @@ view = _shared.choose("View", ["Breakdown", "Mismatch list", "Bill shock"], key=
 
 if view == "Breakdown":
     dim = _shared.choose("By", ["class", "region", "plan", "service"], key="bill_dim")
-    table: pl.DataFrame = report[{"class": "by_class", "region": "by_region", "plan": "by_plan", "service": "by_service"}[dim]]
+    table: pl.DataFrame = report[
+        {"class": "by_class", "region": "by_region", "plan": "by_plan", "service": "by_service"}[dim]
+    ]
     key = {"class": "mismatch_class", "region": "region", "plan": "plan_id", "service": "service"}[dim]
     if table.height == 0 or table["mismatches"].sum() == 0:
         _shared.empty_state(f"No mismatches in {month:%Y-%m}: every billed charge matches its rating.")
@@ -63,9 +86,15 @@ if view == "Breakdown":
             pl.col("leakage").cast(pl.Float64).alias("Leakage"),
             pl.col("overbilling").cast(pl.Float64).alias("Over-billing"),
         ).unpivot(index=dim, variable_name="kind", value_name="amount")
-        fig = px.bar(long, x=dim, y="amount", color="kind", barmode="group",
-                     title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
-                     labels={"amount": f"Amount ({CUR})", dim: dim.capitalize(), "kind": ""})
+        fig = px.bar(
+            long,
+            x=dim,
+            y="amount",
+            color="kind",
+            barmode="group",
+            title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
+            labels={"amount": f"Amount ({CUR})", dim: dim.capitalize(), "kind": ""},
+        )
         _shared.plot(fig, key=f"bill_bar_{dim}")
         st.dataframe(table, hide_index=True)
     _shared.download_table(table, f"billing_by_{dim}_{month:%Y-%m}", key=f"bill_dl_{dim}")
@@ -78,18 +107,38 @@ elif view == "Mismatch list":
         (pl.col("mismatch_class").is_in(classes) if classes else pl.lit(True))
         & (pl.col("region").is_in(win.regions) if win.regions else pl.lit(True))
         & (pl.col("service").is_in(win.services) if win.services else pl.lit(True))
-    ).select("record_id", "source", "start_at", "msisdn", "region", "plan_id", "service", "rule",
-             "mismatch_class", "billed", "expected", "diff")
+    ).select(
+        "record_id",
+        "source",
+        "start_at",
+        "msisdn",
+        "region",
+        "plan_id",
+        "service",
+        "rule",
+        "mismatch_class",
+        "billed",
+        "expected",
+        "diff",
+    )
     if shown.height == 0:
-        _shared.empty_state("No mismatches match. Clear the class filter, or the region and service filters in the sidebar.")
+        _shared.empty_state(
+            "No mismatches match. Clear the class filter, or the region and service filters in the sidebar."
+        )
     else:
-        st.caption(f"{shown.height:,} mismatches; diff = billed - expected ({CUR}). Region and service follow the sidebar filters.")
+        st.caption(
+            f"{shown.height:,} mismatches; diff = billed - expected ({CUR}). Region and service follow the sidebar filters."
+        )
         masked = _shared.mask(shown, ["msisdn"])
-        st.dataframe(masked, hide_index=True, column_config={
-            "diff": st.column_config.NumberColumn(f"diff ({CUR})", format="%.4f"),
-            "billed": st.column_config.NumberColumn(f"billed ({CUR})", format="%.4f"),
-            "expected": st.column_config.NumberColumn(f"expected ({CUR})", format="%.2f"),
-        })
+        st.dataframe(
+            masked,
+            hide_index=True,
+            column_config={
+                "diff": st.column_config.NumberColumn(f"diff ({CUR})", format="%.4f"),
+                "billed": st.column_config.NumberColumn(f"billed ({CUR})", format="%.4f"),
+                "expected": st.column_config.NumberColumn(f"expected ({CUR})", format="%.2f"),
+            },
+        )
         _shared.download_table(masked, f"billing_mismatches_{month:%Y-%m}", key="bill_dl_mism")
 
 else:
@@ -102,13 +151,23 @@ else:
         _shared.empty_state(f"No bill-shock alerts for {month:%Y-%m}.")
     else:
         counts = alerts.group_by("alert", "kind").len().sort("alert", "kind")
-        fig = px.bar(counts.with_columns(pl.col("kind").fill_null("spend")), x="alert", y="len", color="kind",
-                     title=f"Bill-shock alerts, {month:%Y-%m}", labels={"len": "Subscribers", "alert": "Alert", "kind": "Allowance"})
+        fig = px.bar(
+            counts.with_columns(pl.col("kind").fill_null("spend")),
+            x="alert",
+            y="len",
+            color="kind",
+            title=f"Bill-shock alerts, {month:%Y-%m}",
+            labels={"len": "Subscribers", "alert": "Alert", "kind": "Allowance"},
+        )
         _shared.plot(fig, key="bill_shock_bar")
         masked = _shared.mask(alerts, ["msisdn"])
-        st.dataframe(masked, hide_index=True, column_config={
-            "pct_used": st.column_config.NumberColumn("used (% of allowance)", format="percent"),
-            "mtd_spend": st.column_config.NumberColumn(f"month-to-date spend ({CUR})", format="%.2f"),
-            "usual_spend": st.column_config.NumberColumn(f"usual monthly spend ({CUR})", format="%.2f"),
-        })
+        st.dataframe(
+            masked,
+            hide_index=True,
+            column_config={
+                "pct_used": st.column_config.NumberColumn("used (% of allowance)", format="percent"),
+                "mtd_spend": st.column_config.NumberColumn(f"month-to-date spend ({CUR})", format="%.2f"),
+                "usual_spend": st.column_config.NumberColumn(f"usual monthly spend ({CUR})", format="%.2f"),
+            },
+        )
         _shared.download_table(masked, f"bill_shock_{month:%Y-%m}", key="bill_dl_shock")

@@ -19,8 +19,12 @@ if not _shared.has_data():
     _shared.no_data_hint()
     st.stop()
 
-query = st.text_input("Phone number", key="lookup_query", placeholder="e.g. +44 7700 900123 or its last digits",
-                      help="At least 3 digits; spaces, dashes and the leading + are ignored.")
+query = st.text_input(
+    "Phone number",
+    key="lookup_query",
+    placeholder="e.g. +44 7700 900123 or its last digits",
+    help="At least 3 digits; spaces, dashes and the leading + are ignored.",
+)
 if not query:
     _shared.empty_state("Type a subscriber's number (or part of it) to see their itemised bill.")
     st.stop()
@@ -28,7 +32,9 @@ found = _shared.run(find_subscribers, query)
 if found is None or found.height == 0:
     _shared.empty_state("No subscriber number contains those digits. Check the number, or type at least 3 digits.")
     st.stop()
-label = dict(zip(found["msisdn"], _shared.mask(found, ["msisdn"])["msisdn"]))  # masked for roles that may not see numbers
+label = dict(
+    zip(found["msisdn"], _shared.mask(found, ["msisdn"])["msisdn"], strict=True)
+)  # masked for roles that may not see numbers
 c1, c2 = st.columns([2, 1])
 msisdn = c1.selectbox("Subscriber", found["msisdn"].to_list(), format_func=lambda m: label[m], key="lookup_msisdn")
 months = _shared.run(record_months) or []
@@ -44,41 +50,66 @@ if bill.height == 0:
     _shared.empty_state(f"No records for this subscriber in {month:%Y-%m}. Pick another month.")
 else:
     cols = st.columns(4)
-    cols[0].metric("Plan", s["plan_name"] or s["plan_id"] or "unknown", help=f"Monthly fee {CUR} {float(s['monthly_fee']):,.2f} (not part of any record).")
+    cols[0].metric(
+        "Plan",
+        s["plan_name"] or s["plan_id"] or "unknown",
+        help=f"Monthly fee {CUR} {float(s['monthly_fee']):,.2f} (not part of any record).",
+    )
     cols[1].metric(f"Usage billed ({CUR})", f"{float(s['billed_usage']):,.2f}")
-    cols[2].metric(f"Usage expected ({CUR})", f"{float(s['expected_usage']):,.2f}",
-                   delta=f"{float(s['billed_usage'] - s['expected_usage']):+,.2f} billed - expected", delta_color="off")
+    cols[2].metric(
+        f"Usage expected ({CUR})",
+        f"{float(s['expected_usage']):,.2f}",
+        delta=f"{float(s['billed_usage'] - s['expected_usage']):+,.2f} billed - expected",
+        delta_color="off",
+    )
     cols[3].metric("Mismatched items", s["mismatches"])
     units = {"voice": "min", "sms": "messages", "data": "MB"}
-    st.caption(" | ".join(
-        f"{k} allowance used: {s['allowance_used'][k]:,} of {s['allowance_included'][k] if s['allowance_included'][k] is not None else '?'} {units[k]}"
-        for k in ("voice", "sms", "data")
-    ))
+    st.caption(
+        " | ".join(
+            f"{k} allowance used: {s['allowance_used'][k]:,} of {s['allowance_included'][k] if s['allowance_included'][k] is not None else '?'} {units[k]}"
+            for k in ("voice", "sms", "data")
+        )
+    )
 
     pane = _shared.choose("Show", ["Itemised bill", "Usage charts", "Dispute notes"], key="lookup_pane")
     if pane == "Itemised bill":
         only = st.toggle("Only mismatches", key="lookup_only_mism")
         shown = bill.filter(pl.col("is_mismatch")) if only else bill
         shown = _shared.mask(shown.drop("start_at"), ["other_party"])
-        st.dataframe(shown, hide_index=True, column_config={
-            "local_at": st.column_config.DatetimeColumn("time (local)"),
-            "mb": st.column_config.NumberColumn("data (MB)", format="%.3f"),
-            "duration_s": st.column_config.NumberColumn("duration (s)"),
-            "allowance_used": st.column_config.NumberColumn("allowance used after"),
-            "allowance_left_after": st.column_config.NumberColumn("allowance left after"),
-            "expected": st.column_config.NumberColumn(f"expected ({CUR})", format="%.2f"),
-            "billed": st.column_config.NumberColumn(f"billed ({CUR})", format="%.4f"),
-            "diff": st.column_config.NumberColumn(f"billed - expected ({CUR})", format="%.4f"),
-        })
-        _shared.download_table(_shared.mask(bill.with_columns(pl.lit(msisdn).alias("msisdn")), ["msisdn", "other_party"]),
-                               f"itemised_bill_{month:%Y-%m}", key="lookup_dl_bill")
+        st.dataframe(
+            shown,
+            hide_index=True,
+            column_config={
+                "local_at": st.column_config.DatetimeColumn("time (local)"),
+                "mb": st.column_config.NumberColumn("data (MB)", format="%.3f"),
+                "duration_s": st.column_config.NumberColumn("duration (s)"),
+                "allowance_used": st.column_config.NumberColumn("allowance used after"),
+                "allowance_left_after": st.column_config.NumberColumn("allowance left after"),
+                "expected": st.column_config.NumberColumn(f"expected ({CUR})", format="%.2f"),
+                "billed": st.column_config.NumberColumn(f"billed ({CUR})", format="%.4f"),
+                "diff": st.column_config.NumberColumn(f"billed - expected ({CUR})", format="%.4f"),
+            },
+        )
+        _shared.download_table(
+            _shared.mask(bill.with_columns(pl.lit(msisdn).alias("msisdn")), ["msisdn", "other_party"]),
+            f"itemised_bill_{month:%Y-%m}",
+            key="lookup_dl_bill",
+        )
     elif pane == "Usage charts":
         by_day: pl.DataFrame = view["by_day"]
-        measure = _shared.choose("Measure", ["Voice minutes", "Messages", "Data (MB)", f"Expected charge ({CUR})"], key="lookup_measure")
+        measure = _shared.choose(
+            "Measure", ["Voice minutes", "Messages", "Data (MB)", f"Expected charge ({CUR})"], key="lookup_measure"
+        )
         col = {"Voice minutes": "minutes", "Messages": "messages", "Data (MB)": "mb"}.get(measure, "expected")
         data = by_day.with_columns(pl.col(col).cast(pl.Float64))
-        fig = px.bar(data, x="day_date", y=col, color="service", title=f"{measure} per day, {month:%Y-%m}",
-                     labels={"day_date": "Day (local)", col: measure, "service": "Service"})
+        fig = px.bar(
+            data,
+            x="day_date",
+            y=col,
+            color="service",
+            title=f"{measure} per day, {month:%Y-%m}",
+            labels={"day_date": "Day (local)", col: measure, "service": "Service"},
+        )
         _shared.plot(fig, key="lookup_usage")
         _shared.download_table(by_day, f"usage_by_day_{month:%Y-%m}", key="lookup_dl_usage")
     else:
@@ -86,12 +117,23 @@ else:
         user = _shared.current_user()
         if _shared.can("write_dispute_notes"):
             with st.form("dispute_note", clear_on_submit=True):
-                text = st.text_area("New dispute note", max_chars=4000, placeholder="What the customer disputes, what was agreed...")
-                record = st.selectbox("About record (optional)", [None, *bill["record_id"].unique(maintain_order=True).to_list()])
+                text = st.text_area(
+                    "New dispute note", max_chars=4000, placeholder="What the customer disputes, what was agreed..."
+                )
+                record = st.selectbox(
+                    "About record (optional)", [None, *bill["record_id"].unique(maintain_order=True).to_list()]
+                )
                 if st.form_submit_button("Save note"):
                     try:
-                        add_note(_shared.warehouse_path(), msisdn=msisdn, note=text, author=user.name,
-                                 author_role=user.role, month=month, record_id=record)
+                        add_note(
+                            _shared.warehouse_path(),
+                            msisdn=msisdn,
+                            note=text,
+                            author=user.name,
+                            author_role=user.role,
+                            month=month,
+                            record_id=record,
+                        )
                     except ValueError as exc:
                         st.error(str(exc))
                     else:
@@ -100,6 +142,9 @@ else:
         if notes.height == 0:
             _shared.empty_state("No dispute notes for this subscriber yet.")
         else:
-            st.dataframe(notes.drop("msisdn"), hide_index=True,
-                         column_config={"created_at": st.column_config.DatetimeColumn("written at (UTC)")})
+            st.dataframe(
+                notes.drop("msisdn"),
+                hide_index=True,
+                column_config={"created_at": st.column_config.DatetimeColumn("written at (UTC)")},
+            )
             _shared.download_table(notes.drop("msisdn"), "dispute_notes", key="lookup_dl_notes")

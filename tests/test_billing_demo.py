@@ -22,8 +22,14 @@ def test_injected_billing_errors_found_exactly(tmp_path: Path) -> None:
     out = demo.build(tmp_path / "wh.duckdb", tmp_path / "demo", subscribers=300, months=2, seed=11)
     truth = json.loads(Path(out["truth"]).read_text(encoding="utf-8"))
     errors = truth["billing_errors"]
-    assert {e["class"] for e in errors} >= {"over_charged", "under_charged", "charged_but_free",
-                                            "allowance_not_applied", "wrong_rate_class", "duplicate_charge"}
+    assert {e["class"] for e in errors} >= {
+        "over_charged",
+        "under_charged",
+        "charged_but_free",
+        "allowance_not_applied",
+        "wrong_rate_class",
+        "duplicate_charge",
+    }
     with store.reader(tmp_path / "wh.duckdb") as con:
         summary, mism = reconcile(con)
     found = {(r["record_id"], r["mismatch_class"]) for r in mism.iter_rows(named=True)}

@@ -10,14 +10,13 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import polars as pl
+import pytest
+from test_billing_reconcile import MARCH, A, B, warehouse  # noqa: F401 - the fixture
 
 from analytics import store
 from analytics.billing.explain import bill_summary, find_subscribers, itemised_bill, usage_by_day
 from analytics.billing.notes import add_note, list_notes
 from analytics.billing.shock import allowance_alerts, bill_shock, spend_alerts
-from test_billing_reconcile import A, B, MARCH, warehouse  # noqa: F401 - the fixture
-
-import pytest
 
 
 def test_itemised_bill_shows_allowance_after_each_record(warehouse: Path) -> None:  # noqa: F811
@@ -58,8 +57,15 @@ def test_dispute_note_saved_with_author_and_time(warehouse: Path) -> None:  # no
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.reader(warehouse) as con:
         assert list_notes(con, A).height == 0
-    first = add_note(warehouse, msisdn=A, note="Customer disputes r03", author="alice", author_role="support",
-                     month=MARCH, record_id="r03")
+    first = add_note(
+        warehouse,
+        msisdn=A,
+        note="Customer disputes r03",
+        author="alice",
+        author_role="support",
+        month=MARCH,
+        record_id="r03",
+    )
     second = add_note(warehouse, msisdn=A, note="Refund agreed", author="bob", author_role="billing")
     with pytest.raises(ValueError, match="text"):
         add_note(warehouse, msisdn=A, note="   ", author="alice")
@@ -83,13 +89,23 @@ def test_bill_shock_on_warehouse(warehouse: Path) -> None:  # noqa: F811
 
 def test_allowance_levels_and_spend_spike_from_frames() -> None:
     plans = pl.DataFrame({"plan_id": ["P1"], "incl_voice_min": [10], "incl_sms": [0], "incl_data_mb": [100]})
-    rated = pl.DataFrame({
-        "msisdn": ["a", "b", "c", "d"], "plan_id": ["P1"] * 4, "allowance_kind": ["voice", "voice", "data", "sms"],
-        "allowance_used": [8, 7, 100, 0], "billable_units": [8, 7, 130, 1],
-        "charge": [D("30.00"), D("1.00"), None, D("0.05")], "expected_charge": [D("30.00"), D("1.00"), D("3.00"), D("0.05")],
-    }, schema_overrides={"charge": pl.Decimal(18, 4), "expected_charge": pl.Decimal(18, 4)})
+    rated = pl.DataFrame(
+        {
+            "msisdn": ["a", "b", "c", "d"],
+            "plan_id": ["P1"] * 4,
+            "allowance_kind": ["voice", "voice", "data", "sms"],
+            "allowance_used": [8, 7, 100, 0],
+            "billable_units": [8, 7, 130, 1],
+            "charge": [D("30.00"), D("1.00"), None, D("0.05")],
+            "expected_charge": [D("30.00"), D("1.00"), D("3.00"), D("0.05")],
+        },
+        schema_overrides={"charge": pl.Decimal(18, 4), "expected_charge": pl.Decimal(18, 4)},
+    )
     al = allowance_alerts(rated, plans, levels=[0.8, 1.0])
-    assert dict(zip(al["msisdn"], al["alert"])) == {"a": "allowance_80", "c": "allowance_100"}  # sms incl 0: none
+    assert dict(zip(al["msisdn"], al["alert"], strict=True)) == {
+        "a": "allowance_80",
+        "c": "allowance_100",
+    }  # sms incl 0: none
     history = pl.DataFrame({"msisdn": ["a", "a", "a", "b"], "charge": [10.0, 12.0, 50.0, 0.2]})
     sp = spend_alerts(rated, history, factor=2.0, min_increase=5.0)
     # a: 30 vs median 12 -> 2.5x and +18; b: 1.00 vs 0.2 is 5x but only +0.80; c, d: no history

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_billing_reconcile import EXPECTED_CLASS, A, warehouse  # noqa: F401 - the fixture
 
 from analytics import store
 from analytics.billing.notes import list_notes
-from test_billing_reconcile import A, EXPECTED_CLASS, warehouse  # noqa: F401 - the fixture
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

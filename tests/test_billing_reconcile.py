@@ -21,30 +21,192 @@ from analytics.cli import main as cli_main
 from analytics.ingest import ingest_files
 
 A, B = "447700900001", "447700900002"
-HEADER = ("record_id,start_time,msisdn,other_party,service,direction,duration_s,cell_id,charge,"
-          "disposition,bytes_up,bytes_down,roaming,destination_country")
+HEADER = (
+    "record_id,start_time,msisdn,other_party,service,direction,duration_s,cell_id,charge,"
+    "disposition,bytes_up,bytes_down,roaming,destination_country"
+)
 # record_id, time, msisdn, service, direction, duration_s, cell, charge, disposition, up, down, roaming, dest
 ROWS = [
     ("r01", "2026-03-02T10:00:00Z", A, "voice", "out", 61, "C1", "0.00", "answered", 0, 0, "false", ""),  # 2 of 5 min
-    ("r02", "2026-03-02T10:05:00Z", A, "voice", "out", 300, "C1", "0.20", "answered", 0, 0, "false", ""),  # 3 incl + 2 x 0.10
-    ("r03", "2026-03-02T11:00:00Z", A, "voice", "in", 120, "C1", "0.10", "answered", 0, 0, "false", ""),  # charged_but_free
+    (
+        "r02",
+        "2026-03-02T10:05:00Z",
+        A,
+        "voice",
+        "out",
+        300,
+        "C1",
+        "0.20",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # 3 incl + 2 x 0.10
+    (
+        "r03",
+        "2026-03-02T11:00:00Z",
+        A,
+        "voice",
+        "in",
+        120,
+        "C1",
+        "0.10",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # charged_but_free
     ("r04", "2026-03-02T11:05:00Z", A, "voice", "out", 0, "C1", "0.00", "no_answer", 0, 0, "false", ""),  # ok
-    ("r05", "2026-03-02T12:00:00Z", A, "sms", "out", 0, "C1", "0.05", "answered", 0, 0, "false", ""),  # allowance_not_applied
-    ("r06", "2026-03-03T09:00:00Z", A, "voice", "out", 120, "", "0.20", "answered", 0, 0, "true", "GB"),  # wrong_rate_class (2.00)
-    ("r07", "2026-03-03T09:30:00Z", A, "data", "out", 0, "", "0.50", "answered", 1_000_000, 2_000_000, "true", ""),  # under (0.60)
-    ("r08", "2026-03-03T10:00:00+01:00", A, "voice", "out", 60, "C1", "0.90", "answered", 0, 0, "false", "FR"),  # over (0.50)
-    ("r09", "2026-03-04T10:00:00Z", B, "voice", "out", 420, "C1", "0.2049", "answered", 0, 0, "false", ""),  # 0.20, within 0.005
-    ("r10", "2026-03-04T11:00:00Z", B, "voice", "out", 60, "C1", "0.1051", "answered", 0, 0, "false", ""),  # 0.10 -> over by 0.0051
-    ("r11", "2026-03-04T12:00:00Z", B, "data", "in", 0, "C2", "0.04", "answered", 1_500_000, 1_500_000, "false", ""),  # alloc n/a
+    (
+        "r05",
+        "2026-03-02T12:00:00Z",
+        A,
+        "sms",
+        "out",
+        0,
+        "C1",
+        "0.05",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # allowance_not_applied
+    (
+        "r06",
+        "2026-03-03T09:00:00Z",
+        A,
+        "voice",
+        "out",
+        120,
+        "",
+        "0.20",
+        "answered",
+        0,
+        0,
+        "true",
+        "GB",
+    ),  # wrong_rate_class (2.00)
+    (
+        "r07",
+        "2026-03-03T09:30:00Z",
+        A,
+        "data",
+        "out",
+        0,
+        "",
+        "0.50",
+        "answered",
+        1_000_000,
+        2_000_000,
+        "true",
+        "",
+    ),  # under (0.60)
+    (
+        "r08",
+        "2026-03-03T10:00:00+01:00",
+        A,
+        "voice",
+        "out",
+        60,
+        "C1",
+        "0.90",
+        "answered",
+        0,
+        0,
+        "false",
+        "FR",
+    ),  # over (0.50)
+    (
+        "r09",
+        "2026-03-04T10:00:00Z",
+        B,
+        "voice",
+        "out",
+        420,
+        "C1",
+        "0.2049",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # 0.20, within 0.005
+    (
+        "r10",
+        "2026-03-04T11:00:00Z",
+        B,
+        "voice",
+        "out",
+        60,
+        "C1",
+        "0.1051",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # 0.10 -> over by 0.0051
+    (
+        "r11",
+        "2026-03-04T12:00:00Z",
+        B,
+        "data",
+        "in",
+        0,
+        "C2",
+        "0.04",
+        "answered",
+        1_500_000,
+        1_500_000,
+        "false",
+        "",
+    ),  # alloc n/a
     ("r12", "2026-04-01T00:30:00Z", B, "sms", "out", 0, "C2", "0.00", "answered", 0, 0, "false", ""),  # April, ok
 ]
 DUPLICATES = [
-    ("r02", "2026-03-02T10:05:00Z", A, "voice", "out", 300, "C1", "0.20", "answered", 0, 0, "false", ""),  # billed twice
-    ("r01", "2026-03-02T10:00:00Z", A, "voice", "out", 61, "C1", "0.00", "answered", 0, 0, "false", ""),  # free twice: ok
+    (
+        "r02",
+        "2026-03-02T10:05:00Z",
+        A,
+        "voice",
+        "out",
+        300,
+        "C1",
+        "0.20",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # billed twice
+    (
+        "r01",
+        "2026-03-02T10:00:00Z",
+        A,
+        "voice",
+        "out",
+        61,
+        "C1",
+        "0.00",
+        "answered",
+        0,
+        0,
+        "false",
+        "",
+    ),  # free twice: ok
 ]
 EXPECTED_CLASS = {
-    "r02": "duplicate_charge", "r03": "charged_but_free", "r05": "allowance_not_applied", "r06": "wrong_rate_class",
-    "r07": "under_charged", "r08": "over_charged", "r10": "over_charged", "r11": "allowance_not_applied",
+    "r02": "duplicate_charge",
+    "r03": "charged_but_free",
+    "r05": "allowance_not_applied",
+    "r06": "wrong_rate_class",
+    "r07": "under_charged",
+    "r08": "over_charged",
+    "r10": "over_charged",
+    "r11": "allowance_not_applied",
 }
 MARCH = dt.date(2026, 3, 1)
 
@@ -60,7 +222,9 @@ def _with_other(row: tuple) -> tuple:
 
 @pytest.fixture()
 def warehouse(tmp_path: Path) -> Path:
-    cells = _csv(tmp_path / "cells.csv", "cell_id,region,lat,lon", [("C1", "North", 51.5, -0.1), ("C2", "South", 50.9, -1.4)])
+    cells = _csv(
+        tmp_path / "cells.csv", "cell_id,region,lat,lon", [("C1", "North", 51.5, -0.1), ("C2", "South", 50.9, -1.4)]
+    )
     plans = _csv(
         tmp_path / "plans.csv",
         "plan_id,name,monthly_fee,incl_voice_min,incl_sms,incl_data_mb,voice_per_min,sms_each,data_per_mb,"
@@ -80,7 +244,7 @@ def test_every_class_found_and_nothing_else(warehouse: Path) -> None:
     with store.reader(warehouse) as con:
         summary, mism = reconcile(con, MARCH)
         items = month_items(con, MARCH)
-    found = dict(zip(mism["record_id"], mism["mismatch_class"]))
+    found = dict(zip(mism["record_id"], mism["mismatch_class"], strict=True))
     assert found == EXPECTED_CLASS
     assert summary["records_checked"] == 11  # March records; duplicates are not records
     assert summary["mismatches"] == len(EXPECTED_CLASS)
@@ -116,8 +280,11 @@ def test_stored_rating_refreshes_when_stale(warehouse: Path, tmp_path: Path) -> 
         assert refresh_rated_records(con) == {"2026-03": 11, "2026-04": 1}
         assert stored_is_current(con, MARCH)
         assert refresh_rated_records(con) == {}  # nothing stale
-    extra = _csv(tmp_path / "cdr_3.csv", HEADER, [_with_other(("r13", "2026-03-05T10:00:00Z", B, "sms", "in", 0, "C1",
-                                                                "0.00", "answered", 0, 0, "false", ""))])
+    extra = _csv(
+        tmp_path / "cdr_3.csv",
+        HEADER,
+        [_with_other(("r13", "2026-03-05T10:00:00Z", B, "sms", "in", 0, "C1", "0.00", "answered", 0, 0, "false", ""))],
+    )
     ingest_files([extra], warehouse=warehouse)
     with store.reader(warehouse) as con:
         assert not stored_is_current(con, MARCH)
@@ -140,14 +307,40 @@ def test_cli_json_has_contract_keys(warehouse: Path, capsys: pytest.CaptureFixtu
 
 
 def test_null_charge_is_rated_not_reconciled() -> None:
-    rated = pl.LazyFrame({
-        "record_id": ["x", "y"], "month_date": [MARCH] * 2, "start_at": [dt.datetime(2026, 3, 1)] * 2,
-        "msisdn": [A] * 2, "region": ["North"] * 2, "plan_id": ["P1"] * 2, "service": ["voice"] * 2,
-        "rule": ["voice_domestic_overage"] * 2, "allowance_kind": ["voice"] * 2, "billable_units": [3, 3],
-        "units_from_allowance": [0, 0], "expected_charge": [D("0.30"), D("0.30")], "charge": [None, D("0.30")],
-    }, schema_overrides={"expected_charge": pl.Decimal(18, 4), "charge": pl.Decimal(18, 4)})
-    plans = pl.LazyFrame({"plan_id": ["P1"], **{c: [D("0.1")] for c in (
-        "voice_per_min", "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb")}})
+    rated = pl.LazyFrame(
+        {
+            "record_id": ["x", "y"],
+            "month_date": [MARCH] * 2,
+            "start_at": [dt.datetime(2026, 3, 1)] * 2,
+            "msisdn": [A] * 2,
+            "region": ["North"] * 2,
+            "plan_id": ["P1"] * 2,
+            "service": ["voice"] * 2,
+            "rule": ["voice_domestic_overage"] * 2,
+            "allowance_kind": ["voice"] * 2,
+            "billable_units": [3, 3],
+            "units_from_allowance": [0, 0],
+            "expected_charge": [D("0.30"), D("0.30")],
+            "charge": [None, D("0.30")],
+        },
+        schema_overrides={"expected_charge": pl.Decimal(18, 4), "charge": pl.Decimal(18, 4)},
+    )
+    plans = pl.LazyFrame(
+        {
+            "plan_id": ["P1"],
+            **{
+                c: [D("0.1")]
+                for c in (
+                    "voice_per_min",
+                    "sms_each",
+                    "data_per_mb",
+                    "intl_voice_per_min",
+                    "roaming_voice_per_min",
+                    "roaming_data_per_mb",
+                )
+            },
+        }
+    )
     items = reconcile_frame(rated, plans).collect()
     assert items["record_id"].to_list() == ["y"] and not items["is_mismatch"][0]
 

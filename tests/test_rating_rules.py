@@ -17,8 +17,15 @@ from hypothesis import strategies as st
 
 from analytics.rating import OUTPUT_COLUMNS, RULES, rate_records, resolve_plans
 
-MONEY_COLS = ("monthly_fee", "voice_per_min", "sms_each", "data_per_mb", "intl_voice_per_min",
-              "roaming_voice_per_min", "roaming_data_per_mb")
+MONEY_COLS = (
+    "monthly_fee",
+    "voice_per_min",
+    "sms_each",
+    "data_per_mb",
+    "intl_voice_per_min",
+    "roaming_voice_per_min",
+    "roaming_data_per_mb",
+)
 T0 = dt.datetime(2026, 3, 10, 12, 0, 0)
 
 
@@ -27,24 +34,70 @@ def plans() -> pl.LazyFrame:
         ("P1", "Basic", D("10"), 5, 2, 10, D("0.10"), D("0.05"), D("0.0125"), D("0.50"), D("1.00"), D("0.20")),
         ("P2", "Payg", D("0"), 0, 0, 0, D("0.2345"), D("0.07"), D("0.015"), D("0.90"), D("1.50"), D("0.30")),
     ]
-    cols = ["plan_id", "name", "monthly_fee", "incl_voice_min", "incl_sms", "incl_data_mb", "voice_per_min",
-            "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb"]
-    return pl.DataFrame(rows, schema=cols, orient="row",
-                        schema_overrides={c: pl.Decimal(18, 4) for c in MONEY_COLS}).lazy()
+    cols = [
+        "plan_id",
+        "name",
+        "monthly_fee",
+        "incl_voice_min",
+        "incl_sms",
+        "incl_data_mb",
+        "voice_per_min",
+        "sms_each",
+        "data_per_mb",
+        "intl_voice_per_min",
+        "roaming_voice_per_min",
+        "roaming_data_per_mb",
+    ]
+    return pl.DataFrame(
+        rows, schema=cols, orient="row", schema_overrides={c: pl.Decimal(18, 4) for c in MONEY_COLS}
+    ).lazy()
 
 
-def rec(record_id: str, service: str = "voice", *, direction: str = "out", duration_s: int = 0,
-        at: dt.datetime = T0, msisdn: str = "447700900001", disposition: str = "answered",
-        bytes_up: int = 0, bytes_down: int = 0, roaming: bool = False, dest: str = "GB",
-        plan_id: str | None = "P1") -> dict:
-    return dict(record_id=record_id, start_at=at, msisdn=msisdn, service=service, direction=direction,
-                duration_s=duration_s, disposition=disposition, bytes_up=bytes_up, bytes_down=bytes_down,
-                is_roaming=roaming, destination_country=dest, plan_id=plan_id)
+def rec(
+    record_id: str,
+    service: str = "voice",
+    *,
+    direction: str = "out",
+    duration_s: int = 0,
+    at: dt.datetime = T0,
+    msisdn: str = "447700900001",
+    disposition: str = "answered",
+    bytes_up: int = 0,
+    bytes_down: int = 0,
+    roaming: bool = False,
+    dest: str = "GB",
+    plan_id: str | None = "P1",
+) -> dict:
+    return dict(
+        record_id=record_id,
+        start_at=at,
+        msisdn=msisdn,
+        service=service,
+        direction=direction,
+        duration_s=duration_s,
+        disposition=disposition,
+        bytes_up=bytes_up,
+        bytes_down=bytes_down,
+        is_roaming=roaming,
+        destination_country=dest,
+        plan_id=plan_id,
+    )
 
 
-SCHEMA = {"record_id": pl.String, "start_at": pl.Datetime("us"), "msisdn": pl.String, "service": pl.String,
-          "direction": pl.String, "duration_s": pl.Int32, "disposition": pl.String, "bytes_up": pl.Int64,
-          "bytes_down": pl.Int64, "is_roaming": pl.Boolean, "destination_country": pl.String, "plan_id": pl.String}
+SCHEMA = {
+    "record_id": pl.String,
+    "start_at": pl.Datetime("us"),
+    "msisdn": pl.String,
+    "service": pl.String,
+    "direction": pl.String,
+    "duration_s": pl.Int32,
+    "disposition": pl.String,
+    "bytes_up": pl.Int64,
+    "bytes_down": pl.Int64,
+    "is_roaming": pl.Boolean,
+    "destination_country": pl.String,
+    "plan_id": pl.String,
+}
 
 
 def rate(rows: list[dict], **kw) -> pl.DataFrame:
@@ -190,14 +243,21 @@ def test_float_plan_rates_are_exact() -> None:
 
 
 def test_resolve_plans_record_first_then_subscribers() -> None:
-    rows = [rec("a", plan_id="P2"), rec("b", plan_id=None), rec("c", plan_id=""),
-            rec("d", plan_id=None, msisdn="440000")]
+    rows = [
+        rec("a", plan_id="P2"),
+        rec("b", plan_id=None),
+        rec("c", plan_id=""),
+        rec("d", plan_id=None, msisdn="440000"),
+    ]
     subs = pl.LazyFrame({"msisdn": ["447700900001"], "plan_id": ["P1"]})
     out = resolve_plans(pl.DataFrame(rows, schema=SCHEMA).lazy(), subs).collect()
     assert out.columns == list(SCHEMA)
     assert out.sort("record_id")["plan_id"].to_list() == ["P2", "P1", "P1", None]
-    rated = rate_records(resolve_plans(pl.DataFrame(rows, schema=SCHEMA).lazy(), subs), plans(),
-                         home_country="GB").collect().sort("record_id")
+    rated = (
+        rate_records(resolve_plans(pl.DataFrame(rows, schema=SCHEMA).lazy(), subs), plans(), home_country="GB")
+        .collect()
+        .sort("record_id")
+    )
     assert rated["rule"][3] == "unknown_plan" and rated["expected_charge"][3] is None
 
 
@@ -222,13 +282,15 @@ def _reference(rows: list[dict], incl: int) -> dict[str, int]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 5), st.sampled_from(["1", "2"])),
-                min_size=1, max_size=25))
+@given(
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 5), st.sampled_from(["1", "2"])), min_size=1, max_size=25)
+)
 def test_vectorised_allowance_matches_sequential_loop(calls: list[tuple[int, int, str]]) -> None:
-    rows = [rec(f"r{i:03d}", duration_s=d, at=T0 + dt.timedelta(seconds=s), msisdn=m)
-            for i, (d, s, m) in enumerate(calls)]
+    rows = [
+        rec(f"r{i:03d}", duration_s=d, at=T0 + dt.timedelta(seconds=s), msisdn=m) for i, (d, s, m) in enumerate(calls)
+    ]
     out = rate(rows)
     expected = _reference(rows, incl=5)
-    assert dict(zip(out["record_id"], out["units_from_allowance"])) == expected
+    assert dict(zip(out["record_id"], out["units_from_allowance"], strict=True)) == expected
     paid = {r["record_id"]: (r["duration_s"] + 59) // 60 - expected[r["record_id"]] for r in rows}
-    assert dict(zip(out["record_id"], out["expected_charge"])) == {k: D(v) / 10 for k, v in paid.items()}
+    assert dict(zip(out["record_id"], out["expected_charge"], strict=True)) == {k: D(v) / 10 for k, v in paid.items()}

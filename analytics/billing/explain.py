@@ -24,10 +24,30 @@ from analytics.config import settings
 from analytics.rating import MONEY, RULES
 
 BILL_COLUMNS = (
-    "start_at", "local_at", "record_id", "source", "service", "direction", "other_party", "duration_s", "mb",
-    "is_roaming", "destination_country", "region", "rule", "rule_text", "billable_units", "allowance_kind",
-    "units_from_allowance", "allowance_used", "allowance_left_after", "expected", "billed", "diff",
-    "is_mismatch", "mismatch_class",
+    "start_at",
+    "local_at",
+    "record_id",
+    "source",
+    "service",
+    "direction",
+    "other_party",
+    "duration_s",
+    "mb",
+    "is_roaming",
+    "destination_country",
+    "region",
+    "rule",
+    "rule_text",
+    "billable_units",
+    "allowance_kind",
+    "units_from_allowance",
+    "allowance_used",
+    "allowance_left_after",
+    "expected",
+    "billed",
+    "diff",
+    "is_mismatch",
+    "mismatch_class",
 )
 
 
@@ -56,10 +76,24 @@ def itemised_bill(
         "record_id", "source", "billed", "expected", "diff", "is_mismatch", "mismatch_class"
     )
     detail = rated.lazy().select(
-        "record_id", "start_at", "service", "direction", "other_party", "duration_s",
-        ((pl.col("bytes_up") + pl.col("bytes_down")) / 1e6).alias("mb"), "is_roaming", "destination_country",
-        "region", "rule", "billable_units", "allowance_kind", "units_from_allowance", "allowance_used",
-        "allowance_left_after", pl.col("expected_charge"), pl.col("charge"),
+        "record_id",
+        "start_at",
+        "service",
+        "direction",
+        "other_party",
+        "duration_s",
+        ((pl.col("bytes_up") + pl.col("bytes_down")) / 1e6).alias("mb"),
+        "is_roaming",
+        "destination_country",
+        "region",
+        "rule",
+        "billable_units",
+        "allowance_kind",
+        "units_from_allowance",
+        "allowance_used",
+        "allowance_left_after",
+        pl.col("expected_charge"),
+        pl.col("charge"),
     )
     records = detail.join(items.filter(pl.col("source") == "record"), on="record_id", how="left").with_columns(
         pl.lit("record").alias("source"),
@@ -67,9 +101,15 @@ def itemised_bill(
         pl.coalesce("billed", "charge").alias("billed"),
         pl.col("is_mismatch").fill_null(False),
     )
-    dup_rows = items.filter(pl.col("source") == "duplicate").join(
-        detail.select("record_id", "start_at", "service", "direction", "other_party", "region"), on="record_id", how="left"
-    ).with_columns(pl.lit("duplicate").alias("rule"))
+    dup_rows = (
+        items.filter(pl.col("source") == "duplicate")
+        .join(
+            detail.select("record_id", "start_at", "service", "direction", "other_party", "region"),
+            on="record_id",
+            how="left",
+        )
+        .with_columns(pl.lit("duplicate").alias("rule"))
+    )
     out = pl.concat([records.drop("expected_charge", "charge"), dup_rows], how="diagonal_relaxed")
     local = pl.col("start_at").dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
     rule_text = pl.col("rule").replace_strict(

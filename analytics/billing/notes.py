@@ -19,8 +19,14 @@ from analytics.billing.rated import ensure_billing_schema, has_table
 log = logging.getLogger(__name__)
 
 NOTE_SCHEMA = {
-    "note_id": pl.Int64, "msisdn": pl.String, "month_date": pl.Date, "record_id": pl.String, "note": pl.String,
-    "author": pl.String, "author_role": pl.String, "created_at": pl.Datetime("us"),
+    "note_id": pl.Int64,
+    "msisdn": pl.String,
+    "month_date": pl.Date,
+    "record_id": pl.String,
+    "note": pl.String,
+    "author": pl.String,
+    "author_role": pl.String,
+    "created_at": pl.Datetime("us"),
 }
 MAX_NOTE_CHARS = 4000
 

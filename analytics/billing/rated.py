@@ -23,9 +23,22 @@ from analytics.rating import rate_records
 log = logging.getLogger(__name__)
 
 RATED_COLUMNS = (
-    "record_id", "month_date", "start_at", "msisdn", "service", "direction", "region", "plan_id",
-    "allowance_kind", "rule", "billable_units", "units_from_allowance", "allowance_used",
-    "allowance_left_after", "expected_charge", "charge",
+    "record_id",
+    "month_date",
+    "start_at",
+    "msisdn",
+    "service",
+    "direction",
+    "region",
+    "plan_id",
+    "allowance_kind",
+    "rule",
+    "billable_units",
+    "units_from_allowance",
+    "allowance_used",
+    "allowance_left_after",
+    "expected_charge",
+    "charge",
 )
 
 
@@ -89,7 +102,7 @@ def record_months(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None
 
 def _reference_hashes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
     df = store.fetch(con, "select kind, content_sha256 from reference_files where kind in ('plans', 'subscribers')")
-    d = dict(zip(df["kind"], df["content_sha256"]))
+    d = dict(zip(df["kind"], df["content_sha256"], strict=True))
     return d.get("plans"), d.get("subscribers")
 
 
@@ -98,9 +111,13 @@ def rate_fetched(
 ) -> pl.LazyFrame:
     """Rate records fetched with ``subscriber_plan_id`` alongside (all input columns kept)."""
     own = pl.col("plan_id").str.strip_chars()
-    resolved = raw.lazy().with_columns(
-        pl.when(own.is_not_null() & (own != "")).then(own).otherwise(pl.col("subscriber_plan_id")).alias("plan_id")
-    ).drop("subscriber_plan_id")
+    resolved = (
+        raw.lazy()
+        .with_columns(
+            pl.when(own.is_not_null() & (own != "")).then(own).otherwise(pl.col("subscriber_plan_id")).alias("plan_id")
+        )
+        .drop("subscriber_plan_id")
+    )
     plans = store.fetch(con, "select * from plans").lazy()
     return rate_records(resolved, plans, home_country=home_country, timezone=timezone)
 
@@ -142,7 +159,10 @@ def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezon
     plans_sha, subs_sha = _reference_hashes(con)
     row = stored.row(0, named=True)
     return (row["records"], row["max_load_id"], row["plans_sha"], row["subs_sha"]) == (
-        now["records"], now["max_load_id"], plans_sha, subs_sha
+        now["records"],
+        now["max_load_id"],
+        plans_sha,
+        subs_sha,
     )
 
 
@@ -185,8 +205,14 @@ def refresh_rated_records(
         con.execute("delete from rated_months where month_date = ?", [month])
         con.execute(
             "insert into rated_months values (?, ?, ?, ?, ?, ?)",
-            [month, state["records"], state["max_load_id"], plans_sha, subs_sha,
-             dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            [
+                month,
+                state["records"],
+                state["max_load_id"],
+                plans_sha,
+                subs_sha,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            ],
         )
         con.execute("commit")
         done[month.isoformat()[:7]] = rated.height

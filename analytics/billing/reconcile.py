@@ -38,15 +38,33 @@ from analytics.rating import MONEY, RATE_COLUMNS
 log = logging.getLogger(__name__)
 
 CLASSES = (
-    "duplicate_charge", "charged_but_free", "allowance_not_applied", "wrong_rate_class",
-    "over_charged", "under_charged",
+    "duplicate_charge",
+    "charged_but_free",
+    "allowance_not_applied",
+    "wrong_rate_class",
+    "over_charged",
+    "under_charged",
 )
 FREE_RULES = ("voice_incoming_free", "sms_incoming_free", "unanswered_free")
 OWN_RATE = {"voice": "voice_per_min", "sms": "sms_each", "data": "data_per_mb"}
 TOLERANCE_E4 = 50  # 0.005 in ten-thousandths
 ITEM_COLUMNS = (
-    "record_id", "source", "month_date", "start_at", "msisdn", "region", "plan_id", "service", "rule",
-    "billable_units", "units_from_allowance", "billed", "expected", "diff", "is_mismatch", "mismatch_class",
+    "record_id",
+    "source",
+    "month_date",
+    "start_at",
+    "msisdn",
+    "region",
+    "plan_id",
+    "service",
+    "rule",
+    "billable_units",
+    "units_from_allowance",
+    "billed",
+    "expected",
+    "diff",
+    "is_mismatch",
+    "mismatch_class",
 )
 
 
@@ -83,40 +101,64 @@ def _classify(mism: pl.LazyFrame, plans: pl.LazyFrame) -> pl.LazyFrame:
         ]
     ).fill_null(False)
     cls = (
-        pl.when(pl.col("source") == "duplicate").then(pl.lit("duplicate_charge"))
-        .when(pl.col("rule").is_in(FREE_RULES) & (billed > 0)).then(pl.lit("charged_but_free"))
+        pl.when(pl.col("source") == "duplicate")
+        .then(pl.lit("duplicate_charge"))
+        .when(pl.col("rule").is_in(FREE_RULES) & (billed > 0))
+        .then(pl.lit("charged_but_free"))
         .when((pl.col("units_from_allowance") > 0) & (billed > expected) & _near(billed, full_price).fill_null(False))
         .then(pl.lit("allowance_not_applied"))
-        .when((billed > 0) & other_rate).then(pl.lit("wrong_rate_class"))
-        .when(billed > expected).then(pl.lit("over_charged"))
+        .when((billed > 0) & other_rate)
+        .then(pl.lit("wrong_rate_class"))
+        .when(billed > expected)
+        .then(pl.lit("over_charged"))
         .otherwise(pl.lit("under_charged"))
     )
-    return j.with_columns(cls.alias("mismatch_class")).drop([c for c in j.collect_schema().names() if c.startswith("_r_")])
+    return j.with_columns(cls.alias("mismatch_class")).drop(
+        [c for c in j.collect_schema().names() if c.startswith("_r_")]
+    )
 
 
-def reconcile_frame(
-    rated: pl.LazyFrame, plans: pl.LazyFrame, duplicates: pl.LazyFrame | None = None
-) -> pl.LazyFrame:
+def reconcile_frame(rated: pl.LazyFrame, plans: pl.LazyFrame, duplicates: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Checked items (see module docstring) from rated records and billed duplicates.
 
     ``rated``: rated records with ``charge``; ``duplicates``: rows of the duplicates table
     (``record_id, charge`` and the original record's month fields) to check as billed twice.
     """
     records = rated.filter(pl.col("charge").is_not_null() & pl.col("expected_charge").is_not_null()).select(
-        "record_id", pl.lit("record").alias("source"), "month_date", "start_at", "msisdn", "region", "plan_id",
-        "service", "rule", "allowance_kind", "billable_units", "units_from_allowance",
-        _e4("charge").alias("_billed_e4"), _e4("expected_charge").alias("_expected_e4"),
+        "record_id",
+        pl.lit("record").alias("source"),
+        "month_date",
+        "start_at",
+        "msisdn",
+        "region",
+        "plan_id",
+        "service",
+        "rule",
+        "allowance_kind",
+        "billable_units",
+        "units_from_allowance",
+        _e4("charge").alias("_billed_e4"),
+        _e4("expected_charge").alias("_expected_e4"),
     )
     parts = [records]
     if duplicates is not None:
         dups = duplicates.filter(pl.col("charge").cast(MONEY) * 10_000 > TOLERANCE_E4).select(
-            "record_id", pl.lit("duplicate").alias("source"), "month_date", "start_at", "msisdn",
-            pl.col("region").fill_null("UNKNOWN"), pl.col("plan_id").cast(pl.String), "service",
-            pl.lit("duplicate").alias("rule"), pl.lit(None, dtype=pl.String).alias("allowance_kind"),
-            pl.lit(0, dtype=pl.Int64).alias("billable_units"), pl.lit(0, dtype=pl.Int64).alias("units_from_allowance"),
-            _e4("charge").alias("_billed_e4"), pl.lit(0, dtype=pl.Int64).alias("_expected_e4"),
+            "record_id",
+            pl.lit("duplicate").alias("source"),
+            "month_date",
+            "start_at",
+            "msisdn",
+            pl.col("region").fill_null("UNKNOWN"),
+            pl.col("plan_id").cast(pl.String),
+            "service",
+            pl.lit("duplicate").alias("rule"),
+            pl.lit(None, dtype=pl.String).alias("allowance_kind"),
+            pl.lit(0, dtype=pl.Int64).alias("billable_units"),
+            pl.lit(0, dtype=pl.Int64).alias("units_from_allowance"),
+            _e4("charge").alias("_billed_e4"),
+            pl.lit(0, dtype=pl.Int64).alias("_expected_e4"),
         )
-        parts.append(dups.cast(records.collect_schema(), strict=False))
+        parts.append(dups.cast(records.collect_schema(), strict=True))
     items = pl.concat(parts, how="vertical")
     items = items.with_columns(
         ((pl.col("_billed_e4") - pl.col("_expected_e4")).abs() > TOLERANCE_E4).alias("is_mismatch")
@@ -235,8 +277,17 @@ def _merge(parts: list[dict]) -> dict:
     out = summarize(pl.DataFrame(schema=_item_schema()))
     out.update(not_reconciled=0, unrated=0)
     for p in parts:
-        for k in ("records_checked", "mismatches", "billed_total", "expected_total", "leakage", "overbilling",
-                  "duplicate_billed_total", "not_reconciled", "unrated"):
+        for k in (
+            "records_checked",
+            "mismatches",
+            "billed_total",
+            "expected_total",
+            "leakage",
+            "overbilling",
+            "duplicate_billed_total",
+            "not_reconciled",
+            "unrated",
+        ):
             out[k] += p[k]
         for c in CLASSES:
             out["by_class"][c]["count"] += p["by_class"][c]["count"]
@@ -261,9 +312,23 @@ def reconcile(
 
 
 def _item_schema() -> pl.Schema:
-    return pl.Schema({
-        "record_id": pl.String, "source": pl.String, "month_date": pl.Date, "start_at": pl.Datetime("us"),
-        "msisdn": pl.String, "region": pl.String, "plan_id": pl.String, "service": pl.String, "rule": pl.String,
-        "billable_units": pl.Int64, "units_from_allowance": pl.Int64, "billed": MONEY, "expected": MONEY,
-        "diff": MONEY, "is_mismatch": pl.Boolean, "mismatch_class": pl.String,
-    })
+    return pl.Schema(
+        {
+            "record_id": pl.String,
+            "source": pl.String,
+            "month_date": pl.Date,
+            "start_at": pl.Datetime("us"),
+            "msisdn": pl.String,
+            "region": pl.String,
+            "plan_id": pl.String,
+            "service": pl.String,
+            "rule": pl.String,
+            "billable_units": pl.Int64,
+            "units_from_allowance": pl.Int64,
+            "billed": MONEY,
+            "expected": MONEY,
+            "diff": MONEY,
+            "is_mismatch": pl.Boolean,
+            "mismatch_class": pl.String,
+        }
+    )

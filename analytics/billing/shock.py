@@ -29,8 +29,16 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = {"shock_levels": [0.8, 1.0], "spend_factor": 2.0, "spend_min_increase": 5.0, "history_months": 3}
 ALERT_SCHEMA = {
-    "msisdn": pl.String, "plan_id": pl.String, "alert": pl.String, "kind": pl.String, "used": pl.Int64,
-    "included": pl.Int64, "pct_used": pl.Float64, "mtd_spend": MONEY, "usual_spend": MONEY, "spend_ratio": pl.Float64,
+    "msisdn": pl.String,
+    "plan_id": pl.String,
+    "alert": pl.String,
+    "kind": pl.String,
+    "used": pl.Int64,
+    "included": pl.Int64,
+    "pct_used": pl.Float64,
+    "mtd_spend": MONEY,
+    "usual_spend": MONEY,
+    "spend_ratio": pl.Float64,
 }
 
 
@@ -43,7 +51,9 @@ def allowance_alerts(rated: pl.DataFrame, plans: pl.DataFrame, *, levels: list[f
     low, high = sorted(levels)[0], sorted(levels)[-1]
     incl = plans.select(
         pl.col("plan_id").cast(pl.String),
-        pl.col("incl_voice_min").alias("voice"), pl.col("incl_sms").alias("sms"), pl.col("incl_data_mb").alias("data"),
+        pl.col("incl_voice_min").alias("voice"),
+        pl.col("incl_sms").alias("sms"),
+        pl.col("incl_data_mb").alias("data"),
     ).unpivot(index="plan_id", variable_name="kind", value_name="included")
     used = (
         rated.filter(pl.col("allowance_kind").is_not_null())
@@ -56,8 +66,10 @@ def allowance_alerts(rated: pl.DataFrame, plans: pl.DataFrame, *, levels: list[f
         .with_columns((pl.col("_needed") / pl.col("included")).alias("pct_used"))
         .filter(pl.col("pct_used") >= low)
         .with_columns(
-            pl.when(pl.col("pct_used") >= high).then(pl.lit(f"allowance_{round(high * 100)}"))
-            .otherwise(pl.lit(f"allowance_{round(low * 100)}")).alias("alert"),
+            pl.when(pl.col("pct_used") >= high)
+            .then(pl.lit(f"allowance_{round(high * 100)}"))
+            .otherwise(pl.lit(f"allowance_{round(low * 100)}"))
+            .alias("alert"),
             pl.col("used").cast(pl.Int64),
             pl.col("included").cast(pl.Int64),
         )
@@ -65,9 +77,7 @@ def allowance_alerts(rated: pl.DataFrame, plans: pl.DataFrame, *, levels: list[f
     )
 
 
-def spend_alerts(
-    rated: pl.DataFrame, history: pl.DataFrame, *, factor: float, min_increase: float
-) -> pl.DataFrame:
+def spend_alerts(rated: pl.DataFrame, history: pl.DataFrame, *, factor: float, min_increase: float) -> pl.DataFrame:
     """Spend-spike alerts: month-to-date spend vs the median of previous months' billed spend."""
     spend = rated.group_by("msisdn", "plan_id").agg(
         pl.coalesce("charge", "expected_charge").sum().cast(pl.Float64).alias("_mtd")
@@ -103,10 +113,15 @@ def bill_shock(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str 
         [
             allowance.select("msisdn", "plan_id", "alert", "kind", "used", "included", "pct_used"),
             spend.select(
-                "msisdn", "plan_id", "alert", pl.lit(None, dtype=pl.String).alias("kind"),
-                pl.lit(None, dtype=pl.Int64).alias("used"), pl.lit(None, dtype=pl.Int64).alias("included"),
+                "msisdn",
+                "plan_id",
+                "alert",
+                pl.lit(None, dtype=pl.String).alias("kind"),
+                pl.lit(None, dtype=pl.Int64).alias("used"),
+                pl.lit(None, dtype=pl.Int64).alias("included"),
                 pl.lit(None, dtype=pl.Float64).alias("pct_used"),
-                pl.col("_usual").cast(MONEY).alias("usual_spend"), "spend_ratio",
+                pl.col("_usual").cast(MONEY).alias("usual_spend"),
+                "spend_ratio",
             ),
         ],
         how="diagonal_relaxed",
