@@ -1,0 +1,186 @@
+"""The demo world end to end: :func:`generate` writes it, :func:`build` also loads it.
+
+Files under ``out_dir``: ``extracts/cdr_YYYYMMDD.*`` (one per UTC day), ``cells.csv``,
+``plans.csv``, ``subscribers.csv`` and ``truth.json`` (what was injected; format in
+docs/demo.md). Same seed and sizes -> byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analytics.config import settings
+from analytics.demo import anomalies, charges, extracts, movement, traffic, world
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+BUSY_CELLS = 3  # cells sized to run at ~80 % of capacity in their average busy hour
+
+
+@dataclass(frozen=True)
+class World:
+    out_dir: Path
+    extracts: list[Path]
+    cells: Path
+    plans: Path
+    subscribers: Path
+    truth_path: Path
+    truth: dict[str, Any] = field(repr=False)
+    records: int = 0
+
+
+def period(months: int, end_date: date | None) -> tuple[date, date]:
+    """(first day, last day): ``months`` calendar months ending at ``end_date``
+    (default: the last day of the previous month, UTC)."""
+    if months < 1:
+        raise ValueError("months must be >= 1")
+    end = end_date or datetime.now(UTC).date().replace(day=1) - timedelta(days=1)
+    y, m = end.year, end.month - (months - 1)
+    while m < 1:
+        y, m = y - 1, m + 12
+    return date(y, m, 1), end
+
+
+def _capacity(rng: np.random.Generator, records: pl.DataFrame, cells: pl.DataFrame, skip_days: list[date]) -> pl.DataFrame:
+    """``capacity_erlangs`` per cell from its mean daily busy hour (voice, voip, video)."""
+    busy = (
+        records.lazy()
+        .filter(pl.col("service").is_in(["voice", "voip", "video"]) & ~pl.col("is_roaming")
+                & ~pl.col("start_at").dt.date().is_in(skip_days))
+        .group_by("cell_id", pl.col("start_at").dt.truncate("1h").alias("hour"))
+        .agg((pl.col("duration_s").sum() / 3600).alias("erl"))
+        .group_by("cell_id", pl.col("hour").dt.date())
+        .agg(pl.col("erl").max())
+        .group_by("cell_id")
+        .agg(pl.col("erl").mean().alias("bh"))
+        .collect()
+    )
+    out = cells.join(busy, on="cell_id", how="left").with_columns(pl.col("bh").fill_null(0.0)).sort("cell_id")
+    bh = out["bh"].to_numpy()
+    factor = rng.uniform(2.5, 5.0, len(out))
+    top = np.argsort(-bh, kind="stable")[:BUSY_CELLS]
+    factor[top] = rng.uniform(1.15, 1.3, len(top))
+    capacity = np.maximum(np.round(bh * factor, 2), 0.05)
+    return out.with_columns(capacity_erlangs=pl.Series(capacity)).select(
+        "cell_id", "region", "lat", "lon", "site_id", "technology", "capacity_erlangs"
+    ), out["cell_id"].gather(top).to_list()
+
+
+def _event_factor(records: pl.DataFrame, region_of: pl.DataFrame, region: str, dates: list[str]) -> float:
+    daily = (
+        records.lazy().join(region_of.lazy(), on="cell_id", how="inner").filter(pl.col("region") == region)
+        .group_by(pl.col("start_at").dt.date().alias("d")).len().collect()
+    )
+    ev = [date.fromisoformat(x) for x in dates]
+    spike = daily.filter(pl.col("d").is_in(ev))["len"].mean()
+    normal = daily.filter(~pl.col("d").is_in(ev))["len"].median()
+    return round(float(spike) / float(normal), 1) if spike and normal else 0.0
+
+
+def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end_date: date | None = None,
+             on_progress: Progress | None = None) -> World:
+    """Generate the seeded world into ``out_dir`` (see module docstring); returns its paths and truth."""
+    say = on_progress or (lambda f, m: None)
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    start, end = period(months, end_date)
+    rng = np.random.default_rng(seed)
+    cal = traffic.Calendar.of(start, (end - start).days + 1)
+    say(0.02, "building regions, cells and subscribers")
+    cells = world.build_cells(rng)
+    subs = world.build_subscribers(rng, cells, n=subscribers, start=start, days=cal.days)
+    event = movement.pick_event(rng, cal)
+    sit = movement.situation(rng, subs, cal, event)
+    say(0.1, f"generating traffic of {subscribers:,} subscribers over {cal.days} days")
+    base = traffic.records(rng, subs, cells, cal, sit)
+    say(0.45, "injecting fraud actors and look-alikes")
+    records, new_subs, actors = anomalies.inject(rng, subs, cells, cal, sit, base)
+    lo, hi = datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day) + timedelta(days=1)
+    records = (
+        records.filter((pl.col("start_at") >= lo) & (pl.col("start_at") < hi))
+        .sort("start_at", "msisdn", "service", "direction", "other_party", maintain_order=True)
+        .with_row_index("_i")
+        .with_columns(record_id=pl.concat_str(pl.lit("DM"), pl.col("_i").cast(pl.String).str.zfill(10)))
+        .drop("_i")
+    )
+    say(0.55, f"rating {len(records):,} records")
+    plans = world.plans_frame()
+    rated = charges.rate(records, plans, timezone=settings().timezone)
+    billed, errors, dup_charge, plain_dups = charges.inject(rng, rated, plans)
+    del rated
+    records = records.with_columns(
+        charge_p=pl.Series(billed), _day=(pl.col("start_at").dt.date() - pl.lit(start)).dt.total_days().cast(pl.Int32)
+    )
+    cells_out, busy_cells = _capacity(rng, records, cells, [date.fromisoformat(x) for x in event.dates(start)])
+
+    say(0.7, "writing extract files")
+    ref = out_dir
+    ref.mkdir(parents=True, exist_ok=True)
+    cells_out.write_csv(ref / "cells.csv")
+    plans.write_csv(ref / "plans.csv")
+    subs_out = pl.concat([subs.select("msisdn", "plan_id", "activation_date"), new_subs]).sort("msisdn")
+    subs_out.write_csv(ref / "subscribers.csv")
+    days = [(start + timedelta(days=i)).isoformat() for i in range(cal.days)]
+    dup_rows = np.sort(np.concatenate([dup_charge, plain_dups]))
+    paths, bad_counts, dup_count = extracts.write_files(
+        rng, records, out_dir / "extracts", dup_rows=dup_rows, days=days,
+        on_file=lambda i, n: say(0.7 + 0.28 * i / n, f"writing extract files ({i}/{n})"),
+    )
+    truth = {
+        "seed": seed,
+        "subscribers": len(subs_out),
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "home_country": world.HOME_COUNTRY,
+        "currency": world.CURRENCY,
+        "records": len(records),
+        "billing_errors": errors,
+        "fraud": actors["fraud"],
+        "honest": actors["honest"],
+        "event_spike": {"region": event.region, "dates": event.dates(start),
+                        "factor": _event_factor(records, cells.select("cell_id", "region"), event.region, event.dates(start))},
+        "quiet_region": world.QUIET_REGION,
+        "bad_rows": bad_counts,
+        "duplicate_rows": dup_count,
+        "wrong_plan": sorted(subs.filter(pl.col("wrong_plan"))["msisdn"].to_list()),
+        "busy_cells": sorted(busy_cells),
+    }
+    truth_path = out_dir / "truth.json"
+    truth_path.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
+    say(1.0, f"demo world written: {len(records):,} records in {len(paths)} files")
+    log.info("demo world: %d records, %d files in %.1f s", len(records), len(paths), time.perf_counter() - t0)
+    return World(out_dir, paths, ref / "cells.csv", ref / "plans.csv", ref / "subscribers.csv", truth_path, truth, len(records))
+
+
+def build(warehouse: Path, out_dir: Path, *, subscribers: int, months: int, seed: int = 7,
+          end_date: date | None = None, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Generate the world, then load it with :func:`analytics.ingest.ingest_files`."""
+    say = on_progress or (lambda f, m: None)
+    t0 = time.perf_counter()
+    w = generate(out_dir, subscribers=subscribers, months=months, seed=seed, end_date=end_date,
+                 on_progress=lambda f, m: say(0.5 * f, m))
+    t1 = time.perf_counter()
+    from analytics.ingest import ingest_files
+
+    result = ingest_files(
+        w.extracts, warehouse=warehouse, cells=w.cells, plans=w.plans, subscribers=w.subscribers,
+        home_country=world.HOME_COUNTRY, on_progress=lambda f, m: say(0.5 + 0.5 * f, m),
+    )
+    say(1.0, "demo world loaded")
+    return {
+        "out_dir": str(w.out_dir), "files": len(w.extracts), "records_generated": w.records,
+        "subscribers": w.truth["subscribers"], "start_date": w.truth["start_date"], "end_date": w.truth["end_date"],
+        "truth": str(w.truth_path), "generate_s": round(t1 - t0, 2), "load_s": round(time.perf_counter() - t1, 2),
+        "ingest": result,
+    }
