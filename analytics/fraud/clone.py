@@ -22,6 +22,7 @@ from analytics.fraud.alerts import run_detector_sql
 TYPE = "sim_clone"
 
 DEFAULTS: dict[str, Any] = {
+    "min_imei_records": 3,  # an IMEI seen fewer times on the line is a glitch, not a handset
     "min_imei_switches": 4,
     "min_km": 50.0,
     "max_speed_kmh": 500.0,
@@ -32,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
 def detect(con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]) -> pl.DataFrame:
     params = {
         "since": since,
+        "min_imei_records": int(opts["min_imei_records"]),
         "min_imei_switches": int(opts["min_imei_switches"]),
         "min_km": float(opts["min_km"]),
         "max_speed_kmh": float(opts["max_speed_kmh"]),

@@ -2,8 +2,9 @@
 -- forth at least $min_imei_switches times; a handset change is one switch) or moving
 -- impossibly: at least $min_violations consecutive located, non-roaming records in cells
 -- >= $min_km apart at a speed above $max_speed_kmh (elapsed time floored at one minute).
--- Params: $since, $min_imei_switches, $min_km, $max_speed_kmh, $min_violations, $max_ids.
-with examined as (
+-- An IMEI seen fewer than $min_imei_records times on the line is ignored.
+-- Params: $since, $min_imei_records, $min_imei_switches, $min_km, $max_speed_kmh, $min_violations, $max_ids.
+with located as (
     select
         r.record_id, r.start_at, r.msisdn, nullif(r.imei, '') as imei, r.cell_id, r.region,
         case when not r.is_roaming then c.lat end as lat,
@@ -11,6 +12,33 @@ with examined as (
     from records r
     left join cells c on c.cell_id = r.cell_id
     where r.start_at >= coalesce($since::timestamp, '-infinity'::timestamp)
+),
+
+-- cheap passes: only lines with two real handsets, or cells spread over >= $min_km, can qualify
+handsets as (
+    select msisdn
+    from (select msisdn, imei from located where imei is not null group by msisdn, imei having count(*) >= $min_imei_records)
+    group by msisdn
+    having count(*) >= 2
+),
+
+spread as (
+    select msisdn
+    from located
+    group by msisdn
+    having (max(lat) - min(lat)) * 111.2 >= $min_km
+        or (max(lon) - min(lon)) * 111.2 * cos(radians(avg(lat))) >= $min_km
+    union
+    select msisdn from handsets
+),
+
+examined as (
+    select
+        l.* exclude (imei),
+        -- an IMEI seen fewer than $min_imei_records times is a glitch, not a handset
+        case when count(*) over (partition by l.msisdn, l.imei) >= $min_imei_records then l.imei end as imei
+    from located l
+    semi join spread s on s.msisdn = l.msisdn
 ),
 
 sequenced as (

@@ -8,19 +8,32 @@ with examined as (
     where start_at >= coalesce($since::timestamp, '-infinity'::timestamp)
 ),
 
-lines as (
+-- cheap counts first; distinct counts only for the lines that pass them
+volumes as (
     select
         msisdn,
         count(*) as records,
         count(*) filter (where service = 'voice' and direction = 'out') as calls_out,
-        count(distinct other_party) filter (where service = 'voice' and direction = 'out') as contacts_out,
         count(*) filter (where service = 'voice' and direction = 'in') as calls_in,
         count(*) filter (where service in ('sms', 'mms')) as texts,
-        count(*) filter (where service in ('data', 'voip', 'video')) as data_sessions,
-        count(distinct cell_id) as cells,
-        count(distinct start_at::date) filter (where service = 'voice' and direction = 'out') as active_days
+        count(*) filter (where service in ('data', 'voip', 'video')) as data_sessions
     from examined
     group by msisdn
+    having count(*) filter (where service = 'voice' and direction = 'out') >= $min_calls
+       and count(*) filter (where service = 'voice' and direction = 'in')
+           <= $max_in_ratio * count(*) filter (where service = 'voice' and direction = 'out')
+       and count(*) filter (where service in ('sms', 'mms', 'data', 'voip', 'video')) <= $max_other_ratio * count(*)
+),
+
+lines as (
+    select
+        v.*,
+        count(distinct e.other_party) filter (where e.service = 'voice' and e.direction = 'out') as contacts_out,
+        count(distinct e.cell_id) as cells,
+        count(distinct e.start_at::date) filter (where e.service = 'voice' and e.direction = 'out') as active_days
+    from volumes v
+    join examined e using (msisdn)
+    group by all
 ),
 
 candidates as (

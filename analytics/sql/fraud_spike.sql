@@ -30,19 +30,30 @@ daily as (
     group by all
 ),
 
+-- only days above an absolute minimum can be flagged: baseline those alone
+candidates as (
+    select d.*
+    from daily d, bounds b
+    where d.day_date >= b.since_date
+      and (d.voice_min >= $min_voice_min or d.texts >= $min_texts or d.data_mb >= $min_data_mb)
+),
+
 baselined as (
     select
-        *,
-        count(*) over w as baseline_days,
-        median(voice_min) over w as voice_med,
-        mad(voice_min) over w as voice_mad,
-        median(texts) over w as texts_med,
-        mad(texts) over w as texts_mad,
-        median(data_mb) over w as data_med,
-        mad(data_mb) over w as data_mad
-    from daily
-    window w as (partition by msisdn order by day_date
-                 range between to_days($baseline_days::integer) preceding and to_days(1) preceding)
+        c.*,
+        count(h.day_date) as baseline_days,
+        median(h.voice_min) as voice_med,
+        mad(h.voice_min) as voice_mad,
+        median(h.texts) as texts_med,
+        mad(h.texts) as texts_mad,
+        median(h.data_mb) as data_med,
+        mad(h.data_mb) as data_mad
+    from candidates c
+    join daily h
+      on h.msisdn = c.msisdn
+     and h.day_date < c.day_date
+     and h.day_date >= c.day_date - to_days($baseline_days::integer)
+    group by all
 ),
 
 scored as (
@@ -51,8 +62,8 @@ scored as (
         (voice_min - voice_med) / greatest(1.4826 * voice_mad, $floor_voice_min, $rel_floor * voice_med) as voice_z,
         (texts - texts_med) / greatest(1.4826 * texts_mad, $floor_texts, $rel_floor * texts_med) as texts_z,
         (data_mb - data_med) / greatest(1.4826 * data_mad, $floor_data_mb, $rel_floor * data_med) as data_z
-    from baselined, bounds b
-    where baseline_days >= $min_baseline_days and day_date >= b.since_date
+    from baselined
+    where baseline_days >= $min_baseline_days
 ),
 
 flagged as (
