@@ -12,7 +12,8 @@ Method (all choices in ``[marketing]`` of analytics.toml, defaults below):
   location...) count 0; then standardised (z-scores).
 * k-means (scikit-learn, ``n_init=10``, ``random_state=seed``). The number of segments
   is the k in ``k_min..k_max`` (3..8) with the highest silhouette score on a seeded
-  sample of at most ``silhouette_sample`` subscribers; the model is fitted on a seeded
+  sample of at most ``silhouette_sample`` (3000) subscribers (k-means there with
+  ``search_n_init`` = 3 starts); ties go to the smaller k; the model is fitted on a seeded
   sample of at most ``fit_sample`` and assigns everyone. Fewer than ``min_subscribers``
   subscribers make a single segment. Same data + same seed -> same segments.
 * Segment ids are ordered by size (0 = largest). The name comes from the centroid: the
@@ -35,7 +36,8 @@ SEGMENT_DEFAULTS = {
     "seed": 7,
     "k_min": 3,
     "k_max": 8,
-    "silhouette_sample": 5000,
+    "silhouette_sample": 3000,
+    "search_n_init": 3,
     "fit_sample": 50000,
     "min_subscribers": 12,
     "name_threshold": 0.5,
@@ -104,7 +106,7 @@ def choose_k(x: np.ndarray, *, opts: dict) -> tuple[int, dict[int, float]]:
     for k in range(int(opts["k_min"]), int(opts["k_max"]) + 1):
         if k >= distinct:
             break
-        labels = KMeans(n_clusters=k, n_init=10, random_state=opts["seed"]).fit_predict(xs)
+        labels = KMeans(n_clusters=k, n_init=int(opts["search_n_init"]), random_state=opts["seed"]).fit_predict(xs)
         if len(set(labels)) < 2:
             continue
         scores[k] = float(silhouette_score(xs, labels))
