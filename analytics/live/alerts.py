@@ -161,11 +161,11 @@ def _insert_alerts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
            select nextval('live_alert_id_seq'), region, kpi, window_name, direction, value, expected,
                band_lower, band_upper, since_at, raised_at, value, raised_at from _live_new"""
     )
-    return query(
-        con,
+    # on ``con`` itself: the registered frame is not visible from another cursor
+    return con.sql(
         "select a.* from live_alerts a join _live_new n using (region, kpi, window_name, direction) "
-        "where a.resolved_at is null order by a.alert_id",
-    )
+        "where a.resolved_at is null order by a.alert_id"
+    ).pl()
 
 
 def _event_json(kind: str, alert: Mapping[str, Any]) -> dict[str, Any]:

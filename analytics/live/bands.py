@@ -8,10 +8,13 @@ holds no data for are left out, see live_coverage.sql). With at least
 * ``expected`` = median of the history,
 * half-width = max(``band_k`` x 1.4826 x MAD, floor), MAD being the median absolute
   deviation (x 1.4826 makes it a standard-deviation estimate under normal noise),
-* floor = ``ratio_floor`` for ratios; for counts max(``relative_floor`` x median,
-  ``band_k`` x sqrt(median), 1) (Poisson noise); for ACD and data volume
-  ``relative_floor`` x median. The floor keeps a perfectly regular history from giving a
-  zero-width band that any noise would break.
+* floor: the sampling noise of the *current* window, so that a quiet region is not
+  judged on a handful of calls: ratios max(``ratio_floor``, ``band_k`` x
+  sqrt(p(1-p)/n)) with p = expected and n = attempts (connected calls for the
+  dropped-call rate); counts max(``relative_floor`` x median, ``band_k`` x sqrt(median), 1)
+  (Poisson); ACD max(``relative_floor`` x median, ``band_k`` x median / sqrt(connected));
+  data volume ``data_relative_floor`` x median. The floor also keeps a perfectly regular
+  history from giving a zero-width band that any noise would break.
 * band = [max(0, expected - half), expected + half], ratios capped at 1.
 
 Voice ratios (ASR, NER, dropped-call rate) computed on fewer than ``min_attempts``
@@ -56,10 +59,9 @@ def _judged(opts: Mapping[str, Any]) -> pl.Expr:
 
 
 def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFrame:
-    """One row per window x level x region x cell x KPI: expected, band, history_weeks."""
-    k = float(opts["band_k"])
+    """One row per window x level x region x cell x KPI: expected, MAD, history_weeks."""
     hist = long.filter((pl.col("week_offset") >= 1) & pl.col("value").is_not_null() & _judged(opts))
-    stats = (
+    return (
         hist.group_by(KEYS)
         .agg(
             pl.col("value").median().alias("expected"),
@@ -67,31 +69,33 @@ def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFram
             pl.len().cast(pl.Int64).alias("history_weeks"),
         )
         .with_columns(
-            (pl.col("_values").list.eval((pl.element() - pl.element().median()).abs()).list.median()).alias("_mad")
-        )
-    )
-    floor = (
-        pl.when(pl.col("kpi").is_in(list(RATIO_KPIS)))
-        .then(pl.lit(float(opts["ratio_floor"])))
-        .when(pl.col("kpi").is_in(list(COUNT_KPIS)))
-        .then(
-            pl.max_horizontal(
-                float(opts["relative_floor"]) * pl.col("expected").abs(), k * pl.col("expected").abs().sqrt(), pl.lit(1.0)
-            )
-        )
-        .otherwise(float(opts["relative_floor"]) * pl.col("expected").abs())
-    )
-    half = pl.max_horizontal(k * MAD_SCALE * pl.col("_mad"), floor)
-    upper = pl.col("expected") + half
-    return (
-        stats.filter(pl.col("history_weeks") >= int(opts["min_history_weeks"]))
-        .with_columns(
-            band_lower=pl.max_horizontal(pl.col("expected") - half, pl.lit(0.0)),
-            band_upper=pl.when(pl.col("kpi").is_in(list(RATIO_KPIS))).then(pl.min_horizontal(upper, pl.lit(1.0))).otherwise(upper),
+            _mad=pl.col("_values").list.eval((pl.element() - pl.element().median()).abs()).list.median(),
             band_source=pl.lit("history"),
         )
-        .drop("_values", "_mad")
+        .filter(pl.col("history_weeks") >= int(opts["min_history_weeks"]))
+        .drop("_values")
     )
+
+
+def half_width(opts: Mapping[str, Any]) -> pl.Expr:
+    """max(k x 1.4826 x MAD, the KPI's floor); the floor covers the sampling noise of the
+    current window (binomial for ratios, Poisson for counts, mean/sqrt(n) for ACD)."""
+    k = float(opts["band_k"])
+    rel = float(opts["relative_floor"])
+    med = pl.col("expected").abs()
+    p = pl.col("expected").clip(0.0, 1.0)
+    denom = pl.when(pl.col("kpi") == "dropped_call_rate").then(pl.col("connected")).otherwise(pl.col("attempts"))
+    binomial = k * (p * (1 - p) / denom.clip(1, None)).sqrt()
+    floor = (
+        pl.when(pl.col("kpi").is_in(list(RATIO_KPIS)))
+        .then(pl.max_horizontal(pl.lit(float(opts["ratio_floor"])), binomial))
+        .when(pl.col("kpi").is_in(list(COUNT_KPIS)))
+        .then(pl.max_horizontal(rel * med, k * med.sqrt(), pl.lit(1.0)))
+        .when(pl.col("kpi") == "acd_s")
+        .then(pl.max_horizontal(rel * med, k * med / pl.col("connected").clip(1, None).sqrt()))
+        .otherwise(float(opts["data_relative_floor"]) * med)
+    )
+    return pl.max_horizontal(k * MAD_SCALE * pl.col("_mad"), floor)
 
 
 def apply_bands(
@@ -119,9 +123,19 @@ def apply_bands(
         .then(pl.lit("high"))
         .otherwise(pl.lit("ok"))
     )
+    half = half_width(opts)
+    upper = pl.col("expected") + half
     return (
         lf.filter(pl.col("week_offset") == 0)
         .join(bands, on=KEYS, how="left", nulls_equal=True)
+        .with_columns(  # *_horizontal skip nulls: keep "no band" null explicitly
+            band_lower=pl.when(pl.col("expected").is_not_null()).then(pl.max_horizontal(pl.col("expected") - half, 0.0)),
+            band_upper=pl.when(pl.col("expected").is_null())
+            .then(None)
+            .when(pl.col("kpi").is_in(list(RATIO_KPIS)))
+            .then(pl.min_horizontal(upper, 1.0))
+            .otherwise(upper),
+        )
         .with_columns(
             as_of_at=pl.lit(as_of, dtype=pl.Datetime("us")),
             history_weeks=pl.col("history_weeks").fill_null(0),

@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "band_k": 3.0,  # band = median +- band_k * 1.4826 * MAD
     "ratio_floor": 0.05,  # minimum band half-width of ratio KPIs
     "relative_floor": 0.2,  # minimum half-width of other KPIs, as a share of the median
+    "data_relative_floor": 0.5,  # the same for data volume (a few big sessions move it)
     "min_attempts": 10,  # voice ratios on fewer attempts are not judged
     "clock": "data",  # "data": windows end at the newest record; "wall": at now (UTC)
 }
@@ -111,7 +112,7 @@ def to_long(aggregates: pl.LazyFrame, *, keys: Sequence[str]) -> pl.LazyFrame:
     return (
         aggregates.with_columns(**{f"kpi__{name}": e for name, e in exprs.items()})
         .unpivot(
-            index=[*keys, "attempts"],
+            index=[*keys, "attempts", "connected"],
             on=[f"kpi__{name}" for name in exprs],
             variable_name="kpi",
             value_name="value",

@@ -147,8 +147,8 @@ class Watcher:
                 break
             if path.exists():
                 results.append(self.process(path))
-        if self.alerts and any(r["status"] == "loaded" for r in results):
-            self.evaluate_alerts()
+                if self.alerts and results[-1]["status"] == "loaded":
+                    self.evaluate_alerts()  # after each file: alert times follow the data
         return results
 
     def evaluate_alerts(self) -> None:

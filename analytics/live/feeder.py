@@ -1,0 +1,223 @@
+"""The demo live feeder: a new small v1 extract in the landing folder every few seconds.
+
+``python -m analytics demo --live DIR`` calls :func:`run`. Each file covers the next
+``step_s`` seconds of *data time* (60 s by default, written every ``interval_s`` real
+seconds, so the monitor's 15-minute window turns over in a minute or two). Files are
+written as ``<name>.tmp`` and renamed, the way the watcher expects.
+
+Where the traffic comes from:
+
+* warehouse with records (the demo world, or any loaded data): the clock starts just
+  after the newest record and each cell's traffic per hour-of-week, disposition mix,
+  call durations and data volumes are learnt from the last 4 weeks
+  (analytics/sql/live_feeder_profile.sql), so the KPIs sit inside their history bands
+  until an outage is injected;
+* otherwise its own small world (4 regions x 5 cells, 400 lines; the demo's cells and
+  subscribers when ``data/demo`` exists), with a daily curve; when a warehouse is given
+  it first loads that world's reference files and 22 days of history, so bands exist.
+
+Outages: every ``3 x outage_every`` files, starting at file ``outage_every``, one region
+(seeded choice) goes down for ``outage_every`` files: traffic falls to 30 % and 90 %
+of its outgoing calls fail. Charges are not rated (0 for every record): live files are
+for monitoring, not billing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analytics.config import ROOT
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = ROOT / "data" / "demo"
+DEFAULT_STEP_S = 60.0
+HISTORY_DAYS = 22  # three previous weeks of the 1-day window
+KINDS = [  # service, direction, records per hour per cell at the daily peak, mean s, mean bytes
+    ("voice", "out", 48.0, 110.0, 0.0),
+    ("voice", "in", 40.0, 110.0, 0.0),
+    ("sms", "out", 28.0, 0.0, 0.0),
+    ("sms", "in", 24.0, 0.0, 0.0),
+    ("data", "out", 60.0, 0.0, 4e6),
+]
+VOICE_MIX = {"p_answered": 0.72, "p_no_answer": 0.12, "p_busy": 0.06, "p_failed": 0.04, "p_dropped": 0.06}
+CONTRACT_COLUMNS = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s",
+                    "cell_id", "charge", "disposition", "bytes_up", "bytes_down", "roaming"]
+
+
+def own_world(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(cells, subscribers): the demo's when ``data/demo`` exists, else a small one of its own."""
+    if (DEMO_DIR / "cells.csv").exists() and (DEMO_DIR / "subscribers.csv").exists():
+        cells = pl.read_csv(DEMO_DIR / "cells.csv", infer_schema=False).select("cell_id", "region", "lat", "lon")
+        subs = pl.read_csv(DEMO_DIR / "subscribers.csv", infer_schema=False).select("msisdn", "plan_id")
+        return cells, subs
+    rng = np.random.default_rng(seed)
+    regions = [("North", 55.0, -2.0), ("South", 50.9, -1.4), ("East", 52.6, 1.3), ("West", 51.5, -3.2)]
+    cells = pl.DataFrame(
+        [(f"{r[0][:1]}{i:03d}", r[0], round(r[1] + rng.normal(0, 0.1), 5), round(r[2] + rng.normal(0, 0.1), 5))
+         for r in regions for i in range(5)],
+        schema=["cell_id", "region", "lat", "lon"], orient="row",
+    )
+    subs = pl.DataFrame({"msisdn": [f"4479{700000 + i:06d}" for i in range(400)], "plan_id": "LIVE"})
+    return cells, subs
+
+
+def synthetic_profile(cells: pl.DataFrame) -> pl.DataFrame:
+    """Records per hour-of-week per cell and kind: a daily curve, quieter at weekends."""
+    hours = np.arange(168)
+    daily = 0.15 + 0.85 * np.clip(np.sin((hours % 24 - 5) / 18 * np.pi), 0, None)
+    weekly = np.where(hours // 24 >= 5, 0.7, 1.0)
+    curve = pl.DataFrame({"hour_of_week": hours.astype(np.int64), "f": daily * weekly})
+    kinds = pl.DataFrame(KINDS, schema=["service", "direction", "peak", "mean_duration_s", "mean_bytes"], orient="row")
+    return (
+        cells.select("region", "cell_id").join(kinds, how="cross").join(curve, how="cross")
+        .with_columns(
+            records_per_hour=pl.col("peak") * pl.col("f"),
+            mean_bytes_up=pl.col("mean_bytes") * 0.2,
+            mean_bytes_down=pl.col("mean_bytes") * 0.8,
+            **{k: pl.lit(v) for k, v in VOICE_MIX.items()},
+        )
+        .drop("peak", "f", "mean_bytes")
+    )
+
+
+def generate(
+    profile: pl.DataFrame,
+    subscribers: pl.Series,
+    *,
+    start: dt.datetime,
+    seconds: float,
+    rng: np.random.Generator,
+    outage_region: str | None = None,
+    scale: float = 1.0,
+    id_prefix: str = "L",
+) -> pl.DataFrame:
+    """v1 rows (strings) for ``[start, start + seconds)``, drawn from the profile's hour."""
+    how = (start.weekday()) * 24 + start.hour
+    rows = profile.filter(pl.col("hour_of_week") == how)
+    down = (rows["region"] == outage_region).to_numpy() if outage_region else np.zeros(rows.height, bool)
+    lam = rows["records_per_hour"].to_numpy() * seconds / 3600.0 * scale * np.where(down, 0.3, 1.0)
+    idx = np.repeat(np.arange(rows.height), rng.poisson(lam))
+    n = len(idx)
+    r = rows[idx] if n else rows.clear()
+    voice = (r["service"] == "voice").to_numpy()
+    probs = r.select(list(VOICE_MIX)).to_numpy()
+    failing = down[idx] & voice & (r["direction"] == "out").to_numpy()
+    probs[failing] = [0.06, 0.02, 0.0, 0.9, 0.02]
+    probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-9, None)
+    pick = (rng.random(n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1).clip(0, 4)
+    disp = np.where(voice, np.array(["answered", "no_answer", "busy", "failed", "dropped"])[pick], "answered")
+    connected = voice & np.isin(disp, ["answered", "dropped"])
+    duration = np.where(connected, np.maximum(1, rng.exponential(np.maximum(r["mean_duration_s"].to_numpy(), 1))), 0)
+    is_data = (r["service"] == "data").to_numpy()
+    bytes_up = np.where(is_data, rng.exponential(np.maximum(r["mean_bytes_up"].to_numpy(), 1)), 0)
+    bytes_down = np.where(is_data, rng.exponential(np.maximum(r["mean_bytes_down"].to_numpy(), 1)), 0)
+    offsets = rng.random(n) * seconds  # not sorted: rows come grouped by cell
+    base = int(start.replace(tzinfo=dt.UTC).timestamp())
+    return pl.DataFrame({
+        "record_id": [f"{id_prefix}{base}-{i}" for i in range(n)],
+        "start_time": [(start + dt.timedelta(seconds=float(o))).strftime("%Y-%m-%dT%H:%M:%SZ") for o in offsets],
+        "msisdn": subscribers.sample(n, with_replacement=True, seed=int(rng.integers(1 << 31))).to_list() if n else [],
+        "other_party": [f"4471{v:07d}" for v in rng.integers(0, 10**7, n)],
+        "service": r["service"], "direction": r["direction"],
+        "duration_s": duration.astype(np.int64).astype(str),
+        "cell_id": r["cell_id"], "charge": "0",
+        "disposition": disp, "bytes_up": bytes_up.astype(np.int64).astype(str),
+        "bytes_down": bytes_down.astype(np.int64).astype(str), "roaming": "false",
+    }, schema={c: pl.String for c in CONTRACT_COLUMNS}).sort("start_time")
+
+
+def write_atomically(frame: pl.DataFrame, path: Path) -> Path:
+    """Write a CSV as ``<path>.tmp`` then rename it to ``path`` (what clients must do)."""
+    tmp = path.with_name(path.name + ".tmp")
+    frame.write_csv(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _learnt_profile(warehouse: Path) -> tuple[pl.DataFrame, pl.Series, dt.datetime] | None:
+    from analytics import store
+
+    if not warehouse.exists():
+        return None
+    with store.reader(warehouse) as con:
+        end = store.scalar(con, "select max(start_at) from records")
+        if end is None:
+            return None
+        profile = store.fetch(con, "@live_feeder_profile", {"end_at": end, "weeks": 4})
+        subs = store.fetch(con, "select distinct msisdn from records where start_at > ? - interval 7 days", [end])
+    return profile, subs["msisdn"], end + dt.timedelta(seconds=1)
+
+
+def _bootstrap(landing_dir: Path, warehouse: Path | None, *, seed: int) -> tuple[pl.DataFrame, pl.Series, dt.datetime]:
+    """Own world: reference files (+ history when a warehouse is given)."""
+    cells, subs = own_world(seed)
+    profile = synthetic_profile(cells)
+    start = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+    if warehouse is None:
+        return profile, subs["msisdn"], start
+    from analytics.ingest import ingest_files
+
+    ref = landing_dir / "_reference"
+    ref.mkdir(parents=True, exist_ok=True)
+    cells.write_csv(ref / "cells.csv")
+    rng = np.random.default_rng(seed + 1)
+    hist_start = start - dt.timedelta(days=HISTORY_DAYS)
+    parts = [generate(profile, subs["msisdn"], start=hist_start + dt.timedelta(hours=h), seconds=3600, rng=rng,
+                      id_prefix="H") for h in range(HISTORY_DAYS * 24)]
+    history = ref / f"history_{hist_start:%Y%m%dT%H%M}.csv"
+    pl.concat(parts).write_csv(history)
+    out = ingest_files([history], warehouse=warehouse, cells=ref / "cells.csv")
+    log.info("feeder: loaded its own world and %d history rows", out["rows_loaded"])
+    return profile, subs["msisdn"], start
+
+
+def outage_region_for(i: int, regions: list[str], *, outage_every: int, seed: int) -> str | None:
+    """The region down during file ``i`` (or None)."""
+    if outage_every <= 0 or not regions:
+        return None
+    cycle, pos = divmod(i, 3 * outage_every)
+    if not outage_every <= pos < 2 * outage_every:
+        return None
+    return regions[np.random.default_rng([seed, cycle]).integers(len(regions))]
+
+
+def run(
+    *,
+    landing_dir: Path,
+    warehouse: Path | None,
+    seed: int = 7,
+    interval_s: float = 5,
+    outage_every: int = 10,
+    max_files: int | None = None,
+    step_s: float = DEFAULT_STEP_S,
+) -> dict[str, Any]:
+    """Write extracts into ``landing_dir`` until ``max_files`` (or forever); returns totals."""
+    landing_dir = Path(landing_dir)
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    learnt = _learnt_profile(Path(warehouse)) if warehouse else None
+    profile, subs, clock = learnt or _bootstrap(landing_dir, Path(warehouse) if warehouse else None, seed=seed)
+    regions = sorted(profile["region"].unique().to_list())
+    rng = np.random.default_rng(seed)
+    files, rows, outages = 0, 0, []
+    while max_files is None or files < max_files:
+        down = outage_region_for(files, regions, outage_every=outage_every, seed=seed)
+        frame = generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down)
+        path = write_atomically(frame, landing_dir / f"live_{clock:%Y%m%dT%H%M%S}.csv")
+        log.info("feeder: %s, %d rows%s", path.name, frame.height, f", outage in {down}" if down else "")
+        if down:
+            if not outages or outages[-1]["until"] != clock:
+                outages.append({"region": down, "from": clock, "until": clock})
+            outages[-1]["until"] = clock + dt.timedelta(seconds=step_s)
+        files, rows, clock = files + 1, rows + frame.height, clock + dt.timedelta(seconds=step_s)
+        if max_files is None or files < max_files:
+            time.sleep(interval_s)
+    return {"files": files, "rows": rows, "outages": outages, "clock_end": clock}
