@@ -8,10 +8,10 @@ import math
 
 import polars as pl
 import pytest
+from test_marketing_support import BANDICOOT, bandicoot_cells, bandicoot_records, make_warehouse, records_frame
 
 from analytics import store
 from analytics.marketing.indicators import INDICATOR_SCHEMA, bandicoot_indicators
-from test_marketing_support import BANDICOOT, bandicoot_cells, bandicoot_records, make_warehouse, records_frame
 
 # our column -> path into bandicoot's JSON (indicator, allweek, allday, interaction, [stat])
 EXPECTED_PATHS = {

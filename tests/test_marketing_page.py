@@ -7,11 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_marketing_segments import PLANS, _population
+from test_marketing_support import make_warehouse
 
 from analytics.marketing.exports import export_table
 from analytics.privacy import MissingSecretError, pseudonym
-from test_marketing_segments import PLANS, _population
-from test_marketing_support import make_warehouse
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "segments.py")
 

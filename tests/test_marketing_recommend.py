@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 from analytics import store
 from analytics.marketing.recommend import RECOMMENDATION_SCHEMA, month_recommendations
-from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 PLANS = plans_frame([
     # plan, name, fee, voice min, sms, MB, voice/min, sms, data/MB, intl/min, roam voice/min, roam data/MB

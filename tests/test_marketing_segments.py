@@ -10,10 +10,10 @@ import sys
 
 import polars as pl
 import pytest
+from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 from analytics import store
 from analytics.marketing.report import segment_report
-from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 PLANS = plans_frame([
     ("S", "Small", "10", 100, 50, 1000, "0.10", "0.05", "0.01", "1.00", "2.00", "0.50"),
@@ -73,7 +73,7 @@ def test_segments_are_deterministic_and_named(warehouse):
     by_group = a.with_columns(pl.col("msisdn").str.slice(0, 1).alias("g")).group_by("g").agg(
         pl.col("segment").n_unique().alias("n"), pl.col("segment").first().alias("segment"))
     assert by_group["n"].to_list() == [1, 1, 1]
-    names = dict(zip(by_group["g"], by_group["segment"]))
+    names = dict(zip(by_group["g"], by_group["segment"], strict=False))
     assert len(set(names.values())) == 3
     assert "heavy data" in names["D"]
     assert "night owl" in names["T"] or "texter" in names["T"]

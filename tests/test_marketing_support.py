@@ -113,7 +113,7 @@ PLAN_COLUMNS = (
 
 def plans_frame(rows: list[tuple]) -> pl.DataFrame:
     money = pl.Decimal(18, 4)
-    data = [dict(zip(PLAN_COLUMNS, row)) for row in rows]
+    data = [dict(zip(PLAN_COLUMNS, row, strict=False)) for row in rows]
     df = pl.DataFrame(data, infer_schema_length=None)
     return df.with_columns(
         pl.col(c).cast(pl.String).cast(money)

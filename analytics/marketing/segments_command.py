@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import polars as pl
-
 from analytics import store
 from analytics.cli import CommandError
 from analytics.marketing.indicators import parse_month
