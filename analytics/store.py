@@ -211,7 +211,8 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> An
     text = sql(query[1:]) if query.startswith("@") else query
     cur = cursor(con)
     try:
-        row = cur.execute(text, params).fetchone() if params is not None else cur.execute(text).fetchone()
+        rows = cur.execute(text, params).fetchall() if params is not None else cur.execute(text).fetchall()
+        row = rows[0] if rows else None
     finally:
         cur.close()
     return None if row is None else row[0]

@@ -60,7 +60,14 @@ def _detect_format(path: Path) -> str:
 
 
 def _collect(
-    raw: pl.LazyFrame, *, cells: pl.LazyFrame, load_id: int, source_file: str, charge_optional: bool, cfg: dict[str, str]
+    raw: pl.LazyFrame,
+    *,
+    cells: pl.LazyFrame,
+    load_id: int,
+    source_file: str,
+    cfg: dict[str, str],
+    charge_optional: bool = False,
+    msisdn_e164: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     checked = check_records(
         raw,
@@ -69,6 +76,7 @@ def _collect(
         home_country=cfg["home_country"],
         currency=cfg["currency"],
         charge_optional=charge_optional,
+        msisdn_e164=msisdn_e164,
     )
     good, bad = pl.collect_all(
         [good_records(checked, load_id=load_id), bad_records(checked, load_id=load_id, source_file=source_file)],
@@ -83,18 +91,17 @@ def _read_and_check(
     try:
         if fmt == "v1":
             with open_v1(path) as raw:
-                return _collect(raw, cells=cells, load_id=load_id, source_file=path.name, charge_optional=False, cfg=cfg)
+                return _collect(raw, cells=cells, load_id=load_id, source_file=path.name, cfg=cfg)
         from analytics import formats
 
-        module = formats.FORMATS[fmt]
-        raw = formats.read(path, fmt, opts)
         return _collect(
-            raw,
+            formats.read(path, fmt, opts),
             cells=cells,
             load_id=load_id,
             source_file=path.name,
-            charge_optional=not getattr(module, "HAS_CHARGE", True),
             cfg=cfg,
+            charge_optional=not formats.has_charge(fmt, opts),
+            msisdn_e164=getattr(formats.FORMATS[fmt], "MSISDN_IS_E164", True),
         )
     except RefusedFile:
         raise
@@ -182,25 +189,22 @@ def ingest_files(
     }
     if fmt == "v1":
         fmt = None
-    opts = None
-    cells_frame = None
-    if fmt is not None or mapping is not None:
-        from analytics import formats
+    from analytics import formats
 
+    if mapping is not None:
         fmt = fmt or "mapping"
-        if fmt not in formats.FORMATS:
-            raise RefusedFile(f"unknown format {fmt!r}; known formats: v1, {', '.join(sorted(formats.FORMATS))}")
-        opts = formats.FormatOptions(
-            region=region,
-            cells_path=Path(cells) if cells else None,
-            mapping_path=Path(mapping) if mapping else None,
-            timezone=cfg["timezone"],
-            home_country=cfg["home_country"],
-            currency=cfg["currency"],
-        )
-        reader_of_cells = getattr(formats.FORMATS[fmt], "read_cells", None)
-        if cells and reader_of_cells is not None:
-            cells_frame = reader_of_cells(Path(cells), opts)
+    if fmt is not None and fmt not in formats.FORMATS:
+        raise RefusedFile(f"unknown format {fmt!r}; known formats: v1, {', '.join(formats.FORMATS)}")
+    # Options reach every non-v1 reader, also when the format is sniffed per file.
+    opts = formats.FormatOptions(
+        region=region,
+        cells_path=Path(cells) if cells else None,
+        mapping_path=Path(mapping) if mapping else None,
+        timezone=cfg["timezone"],
+        home_country=cfg["home_country"],
+        currency=cfg["currency"],
+    )
+    cells_frame = formats.read_cells(Path(cells), fmt, opts) if cells and fmt else None
     files = [Path(p) for p in paths]
     results: list[FileResult] = []
     with store.writer(warehouse) as con:

@@ -91,6 +91,34 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _scope(con: duckdb.DuckDBPyConnection, *, lo: str, hi: str, load_id: int) -> str:
+    """``new_records`` when no earlier record lies in [lo, hi) (SQL bounds), else ``records``."""
+    overlap = con.execute(
+        f"select exists(select 1 from records where start_at >= {lo} and start_at < {hi} and load_id <> ?)",
+        [load_id],
+    ).fetchall()[0][0]
+    return "records" if overlap else "new_records"
+
+
+def _split_duplicates(con: duckdb.DuckDBPyConnection, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(new rows, duplicate rows): a record_id earlier in the file or already stored is a duplicate."""
+    seen = pl.Series("record_id", [], pl.String)
+    if good.height and con.execute("select exists(select 1 from records)").fetchall()[0][0]:
+        ids = good.select("record_id")
+        con.register("incoming_ids", ids)
+        try:
+            # on `con` itself: a registered frame is not visible to other cursors
+            seen = con.sql("select distinct r.record_id from records as r semi join incoming_ids using (record_id)").pl()[
+                "record_id"
+            ]
+        finally:
+            con.unregister("incoming_ids")
+    flagged = good.with_columns(
+        _dup=~pl.col("record_id").is_first_distinct() | pl.col("record_id").is_in(seen.implode())
+    )
+    return flagged.filter(~pl.col("_dup")).drop("_dup"), flagged.filter(pl.col("_dup")).drop("_dup")
+
+
 def commit_file(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -104,49 +132,37 @@ def commit_file(
     """Insert one file's rows, refresh the cubes and write its manifest row, atomically."""
     assert result.load_id is not None
     con.execute("begin transaction")
-    con.register("good_rows", good)
-    con.register("bad_rows", bad)
     try:
-        con.execute(
-            """
-            create or replace temp table staged as
-            with flagged as (
-                select g.*, row_number() over (partition by record_id order by source_line) = 1 as is_first
-                from good_rows as g
-            ),
-            seen as (
-                select distinct r.record_id from records as r semi join good_rows as g using (record_id)
-            ),
-            final as (
-                select f.*, (not f.is_first) or s.record_id is not null as is_duplicate
-                from flagged as f left join seen as s using (record_id)
-            )
-            select * from final
-            """
-        )
-        con.execute(
-            """
-            insert into duplicates
-            select load_id, source_line, record_id, msisdn, start_at, charge from staged where is_duplicate
-            """
-        )
-        con.execute(
-            "create or replace temp table new_records as "
-            "select * exclude (is_first, is_duplicate) from staged where not is_duplicate"
-        )
+        new, dups = _split_duplicates(con, good)
+        result.rows_loaded, result.rows_duplicate = new.height, dups.height
+        con.register("new_records", new)
+        con.register("dup_rows", dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"))
+        con.register("bad_rows", bad)
         con.execute("insert into records by name select * from new_records")
+        con.execute("insert into duplicates select * from dup_rows")
         con.execute("insert into quarantine select * from bad_rows")
         _fault("after_insert")
-        counts = con.execute(
-            "select count(*) filter (where not is_duplicate), count(*) filter (where is_duplicate) from staged"
-        ).fetchone()
-        result.rows_loaded, result.rows_duplicate = int(counts[0]), int(counts[1])
         if result.rows_loaded:
-            run_script(
+            params = {"tz": timezone, "home": home_country}
+            hour_scope = _scope(
                 con,
-                store.sql("cubes_refresh").replace("{local}", local_expr(timezone)),
-                {"tz": timezone, "home": home_country},
+                lo="(select date_trunc('hour', min(start_at)) from new_records)",
+                hi="(select date_trunc('hour', max(start_at)) + interval 1 hour from new_records)",
+                load_id=result.load_id,
             )
+            month_scope = _scope(
+                con,
+                lo="(select date_trunc('month', min(start_at)) - interval 1 month from new_records)",
+                hi="(select date_trunc('month', max(start_at)) + interval 2 month from new_records)",
+                load_id=result.load_id,
+            )
+            script = (
+                store.sql("cubes_refresh")
+                .replace("{local}", local_expr(timezone))
+                .replace("{hour_scope}", hour_scope)
+                .replace("{month_scope}", month_scope)
+            )
+            run_script(con, script, params)
         con.execute(
             """
             insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, ?, ?)
@@ -170,9 +186,9 @@ def commit_file(
         con.execute("rollback")
         raise
     finally:
-        con.unregister("good_rows")
-        con.unregister("bad_rows")
-        for t in ("staged", "new_records", "touched_hours", "touched_local", "scoped_local"):
+        for view in ("new_records", "dup_rows", "bad_rows"):
+            con.unregister(view)
+        for t in ("touched_hours", "touched_local", "touched_months", "day_rollup"):
             con.execute(f"drop table if exists temp.{t}")
 
 

@@ -20,8 +20,8 @@ import logging
 import shutil
 import tempfile
 import zlib
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl

@@ -140,7 +140,8 @@ def store_reference(
 
 
 def stored_hash(con: duckdb.DuckDBPyConnection, kind: str) -> str | None:
-    row = con.execute("select content_sha256 from reference_files where kind = ?", [kind]).fetchone()
+    rows = con.execute("select content_sha256 from reference_files where kind = ?", [kind]).fetchall()
+    row = rows[0] if rows else None
     return row[0] if row else None
 
 

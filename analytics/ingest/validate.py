@@ -93,6 +93,7 @@ def check_records(
     home_country: str,
     currency: str,
     charge_optional: bool = False,
+    msisdn_e164: bool = True,
 ) -> pl.LazyFrame:
     """Typed records with ``reason`` (null when the row is good) and ``raw`` (JSON, bad rows).
 
@@ -155,7 +156,7 @@ def check_records(
         ("not_a_number:charge", pl.col("_charge").is_null() & ~_blank("charge")),
         ("negative:charge", pl.col("_charge") < 0),
         ("bad_timestamp:start_time", pl.col("_start_at").is_null()),
-        ("bad_value:msisdn", ~pl.col("_msisdn").str.contains(r"^\+?[0-9]{3,15}$")),
+        ("bad_value:msisdn", ~pl.col("_msisdn").str.contains(r"^\+?[0-9]{3,15}$") & pl.lit(msisdn_e164)),
         ("bad_value:destination_country", ~pl.col("_country").str.contains(r"^[A-Z]{2}$")),
         ("bad_value:currency", ~pl.col("_currency").str.contains(r"^[A-Z]{3}$")),
         (
