@@ -267,3 +267,14 @@ def test_ordinary_lines_raise_nothing_and_empty_warehouse_keeps_schema(tmp_path)
     assert found.is_empty()
     empty = run(build(tmp_path / "b", Records()), None)
     assert empty.is_empty() and empty.columns == found.columns
+
+
+def test_voice_spike_explained_by_an_irsf_burst_is_shown_once(tmp_path):
+    recs = Records()
+    ordinary_line(recs, "447700000040", days=12, seed=4)
+    for i in range(6):
+        recs.add(T0 + dt.timedelta(days=10, hours=1, minutes=20 * i), "447700000040", f"+53555{i:04d}", duration_s=900,
+                 destination_country="CU")  # fmt: skip
+    path = build(tmp_path, recs)
+    assert run(path, ["usage_spike"])["type"].to_list() == ["usage_spike"]  # on its own, a voice spike
+    assert run(path, None)["type"].to_list() == ["irsf"]  # together, the IRSF alert explains it

@@ -85,7 +85,33 @@ def detect(
         found = fn(con, since=since, opts=opts[name], common=opts)
         log.info("%s: %d alerts in %.2f s", name, found.height, time.perf_counter() - t0)
         frames.append(found)
-    return pl.concat(frames, how="vertical").sort(["score", "alert_key"], descending=[True, False])
+    found = pl.concat(frames, how="vertical")
+    return explained_spikes_removed(found).sort(["score", "alert_key"], descending=[True, False])
+
+
+def explained_spikes_removed(found: pl.DataFrame) -> pl.DataFrame:
+    """Drop voice-only usage spikes that overlap an IRSF burst of the same line.
+
+    An IRSF burst is itself a voice spike; the IRSF alert explains it better, so the queue
+    shows it once. Spikes with data or texts in them stay.
+    """
+    spikes = found.filter(pl.col("type") == spike.TYPE)
+    bursts = found.filter(pl.col("type") == irsf.TYPE)
+    if spikes.is_empty() or bursts.is_empty():
+        return found
+    voice_only = spikes.filter(
+        pl.col("evidence").str.json_path_match("$.metrics").eq('["voice_min"]')
+    )
+    explained = (
+        voice_only.join(bursts.select("msisdn", b_first="first_seen_at", b_last="last_seen_at"), on="msisdn")
+        .filter(
+            (pl.col("b_first").dt.date() <= pl.col("last_seen_at").dt.date())
+            & (pl.col("b_last").dt.date() >= pl.col("first_seen_at").dt.date())
+        )
+        .select("alert_key")
+        .unique()
+    )
+    return found.join(explained, on="alert_key", how="anti")
 
 
 def run_detection(
