@@ -25,7 +25,9 @@ TYPES = list(engine.DETECTORS)
 SEE_NUMBERS = _shared.can("see_numbers")
 
 with st.expander("Run detection now", icon=":material/play_arrow:"):
-    st.caption("Runs every detector over all loaded records (as `python -m analytics fraud` does) and merges the alerts.")
+    st.caption(
+        "Runs every detector over all loaded records (as `python -m analytics fraud` does) and merges the alerts."
+    )
     if st.button("Run detection", key="fr_run", disabled=not _shared.can("manage_fraud")):
         with st.spinner("detecting..."):
             found = engine.run_detection(_shared.warehouse_path())
@@ -80,7 +82,11 @@ if detail is None:
     _shared.empty_state("This alert is no longer stored; run detection again.")
     st.stop()
 
-who = detail["msisdn"] if SEE_NUMBERS else _shared.mask(pl.DataFrame({"msisdn": [detail["msisdn"]]}), ["msisdn"])["msisdn"][0]
+who = (
+    detail["msisdn"]
+    if SEE_NUMBERS
+    else _shared.mask(pl.DataFrame({"msisdn": [detail["msisdn"]]}), ["msisdn"])["msisdn"][0]
+)
 st.subheader(f"{detail['type']} · {who}")
 d1, d2, d3, d4 = st.columns(4)
 d1.metric("Score (0-1)", f"{detail['score']:.2f}", border=True)
@@ -113,7 +119,11 @@ elif view == "Counterparts":
     if records.height == 0:
         _shared.empty_state("No records behind this alert.")
     else:
-        by = "destination_country" if detail["type"] == "irsf" else ("cell_id" if detail["type"] == "sim_clone" else "msisdn")
+        by = (
+            "destination_country"
+            if detail["type"] == "irsf"
+            else ("cell_id" if detail["type"] == "sim_clone" else "msisdn")
+        )
         fig = px.histogram(records if SEE_NUMBERS or by != "msisdn" else _shared.mask(records, ["msisdn"]), y=by,
                            title=f"Records per {by.replace('_', ' ')}", labels={by: by.replace("_", " ")})  # fmt: skip
         fig.update_xaxes(title_text="Records (count)")
@@ -123,7 +133,9 @@ elif view == "Records":
     shown_records = records if SEE_NUMBERS else _shared.mask(records, ["msisdn", "other_party", "imei"])
     st.caption(f"{records.height:,} records (the evidence lists up to the first {engine.COMMON_DEFAULTS['max_evidence_ids']}; "
                f"record_count = {detail['evidence'].get('record_count')}).")  # fmt: skip
-    st.dataframe(shown_records, hide_index=True, column_config={"duration_s": st.column_config.NumberColumn("duration (s)")})
+    st.dataframe(
+        shown_records, hide_index=True, column_config={"duration_s": st.column_config.NumberColumn("duration (s)")}
+    )
     _shared.download_table(shown_records, f"fraud_records_{detail['type']}", key="fr_rec_dl")
 else:
     user = _shared.current_user()
@@ -138,5 +150,7 @@ else:
     if history.height == 0:
         _shared.empty_state("No status changes yet: the case is new.")
     else:
-        st.dataframe(history, hide_index=True, column_config={"changed_at": st.column_config.DatetimeColumn("changed at (UTC)")})
+        st.dataframe(
+            history, hide_index=True, column_config={"changed_at": st.column_config.DatetimeColumn("changed at (UTC)")}
+        )
         _shared.download_table(history, "fraud_case_history", key="fr_hist_dl")

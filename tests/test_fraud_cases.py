@@ -6,13 +6,13 @@ import datetime as dt
 import json
 
 import pytest
+from test_fraud_detectors import data_days, simbox_world, wangiri_world
+from test_fraud_support import T0, Records, build, ordinary_line
 
 from analytics import cli, store
 from analytics.config import settings
 from analytics.fraud import cases, run_detection
 from analytics.fraud.command import parse_since
-from test_fraud_support import T0, Records, build, ordinary_line
-from test_fraud_detectors import data_days, simbox_world, wangiri_world
 
 
 def fraud_cli(capsys, path, *extra):
@@ -33,7 +33,10 @@ def world(tmp_path):
 
 def test_cli_output_is_the_contract_shape(world, capsys):
     out = fraud_cli(capsys, world)
-    assert sorted((a["type"], a["msisdn"]) for a in out["alerts"]) == [("sim_box", "447700000009"), ("wangiri", "+2250700000001")]
+    assert sorted((a["type"], a["msisdn"]) for a in out["alerts"]) == [
+        ("sim_box", "447700000009"),
+        ("wangiri", "+2250700000001"),
+    ]
     scores = [a["score"] for a in out["alerts"]]
     assert scores == sorted(scores, reverse=True)
     for alert in out["alerts"]:
@@ -60,8 +63,11 @@ def test_rerun_merges_by_key_and_dismissed_stays_dismissed(world, capsys):
         detail = cases.alert_detail(con, key)
         runs = store.scalar(con, "select max(runs) from fraud_alerts")
     assert queue.height == 2 and runs == 2
-    assert dict(zip(queue["alert_key"], queue["status"])) == {key: "dismissed", "wangiri:+2250700000001": "new"}
-    assert history["status"].to_list() == ["investigating", "dismissed"] and history["changed_by"].to_list() == ["ana", "ana"]
+    assert dict(zip(queue["alert_key"], queue["status"], strict=True)) == {key: "dismissed", "wangiri:+2250700000001": "new"}
+    assert history["status"].to_list() == ["investigating", "dismissed"] and history["changed_by"].to_list() == [
+        "ana",
+        "ana",
+    ]
     assert detail["status"] == "dismissed" and detail["changed_by"] == "ana" and detail["evidence"]["calls_out"] == 180
 
 
@@ -95,7 +101,9 @@ def test_incremental_run_keeps_first_seen_of_the_stored_alert(tmp_path, capsys):
     # a later load: the spike continues the next day; only records since then are examined
     more = Records()
     more.rows = []
-    more.add(T0 + dt.timedelta(days=11, hours=12), m, "internet", service="data", duration_s=0, bytes_total=6_000_000_000)
+    more.add(
+        T0 + dt.timedelta(days=11, hours=12), m, "internet", service="data", duration_s=0, bytes_total=6_000_000_000
+    )
     more.rows[0]["record_id"] = "LATE0001"
     build(tmp_path, more)
     out = fraud_cli(capsys, path, "--since", "2026-03-13T00:00:00Z")
@@ -109,7 +117,9 @@ def test_incremental_run_keeps_first_seen_of_the_stored_alert(tmp_path, capsys):
     fraud_cli(capsys, path)
     with store.reader(path) as con:
         detail = cases.alert_detail(con, f"usage_spike:{m}:2026-03-12")
-    assert detail["last_seen_at"] == T0 + dt.timedelta(days=11, hours=12) and detail["first_seen_at"] == T0 + dt.timedelta(days=10, hours=12)
+    assert detail["last_seen_at"] == T0 + dt.timedelta(days=11, hours=12) and detail[
+        "first_seen_at"
+    ] == T0 + dt.timedelta(days=10, hours=12)
 
 
 def test_cli_on_a_warehouse_without_records(tmp_path, capsys):

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 
 import pytest
+from test_fraud_support import T0, Records, build, ordinary_line
 
 from analytics import store
 from analytics.fraud import detect
-from test_fraud_support import T0, Records, build, ordinary_line
 
 
 def run(path, types, **kwargs):
@@ -31,7 +31,11 @@ def simbox_world(recs: Records, msisdn: str = "447700000009", *, start: dt.datet
     ids = []
     for d in range(3):
         for i in range(60):
-            ids.append(recs.add(start + dt.timedelta(days=d, hours=8, minutes=5 * i), msisdn, f"+4477{d}{i:06d}", duration_s=90))
+            ids.append(
+                recs.add(
+                    start + dt.timedelta(days=d, hours=8, minutes=5 * i), msisdn, f"+4477{d}{i:06d}", duration_s=90
+                )
+            )
     return ids
 
 
@@ -56,9 +60,17 @@ def test_call_centre_with_incoming_traffic_is_not_a_sim_box(tmp_path):
     recs = Records()
     for d in range(3):
         for i in range(60):
-            recs.add(T0 + dt.timedelta(days=d, hours=8, minutes=5 * i), "447700000020", f"+4477{d}{i:06d}", duration_s=120)
+            recs.add(
+                T0 + dt.timedelta(days=d, hours=8, minutes=5 * i), "447700000020", f"+4477{d}{i:06d}", duration_s=120
+            )
         for i in range(40):  # customers calling in
-            recs.add(T0 + dt.timedelta(days=d, hours=9, minutes=7 * i), "447700000020", f"+4478{d}{i:06d}", direction="in", duration_s=200)
+            recs.add(
+                T0 + dt.timedelta(days=d, hours=9, minutes=7 * i),
+                "447700000020",
+                f"+4478{d}{i:06d}",
+                direction="in",
+                duration_s=200,
+            )
     ordinary_line(recs, "447700000001", days=3, seed=2)
     assert run(build(tmp_path, recs), ["sim_box"]).is_empty()
 
@@ -89,8 +101,13 @@ def test_irsf_night_burst_to_high_risk_destinations(tmp_path):
     ordinary_line(recs, "447700000040", days=12, seed=4)
     burst_at = T0 + dt.timedelta(days=10, hours=1)
     ids = [
-        recs.add(burst_at + dt.timedelta(minutes=20 * i), "447700000040", f"+53555{i:04d}", duration_s=900,
-                 destination_country="CU" if i % 2 else "SO")  # fmt: skip
+        recs.add(
+            burst_at + dt.timedelta(minutes=20 * i),
+            "447700000040",
+            f"+53555{i:04d}",
+            duration_s=900,
+            destination_country="CU" if i % 2 else "SO",
+        )  # fmt: skip
         for i in range(6)
     ]
     # a long call to a country not on the list does not count
@@ -108,7 +125,13 @@ def test_irsf_usual_for_the_line_is_not_flagged(tmp_path):
     recs = Records()
     # a diaspora line: 20 minutes to Somalia every day for 30 days ...
     for d in range(30):
-        recs.add(T0 + dt.timedelta(days=d, hours=19), "447700000050", "+252611000001", duration_s=1200, destination_country="SO")
+        recs.add(
+            T0 + dt.timedelta(days=d, hours=19),
+            "447700000050",
+            "+252611000001",
+            duration_s=1200,
+            destination_country="SO",
+        )
     # ... then a longer evening: 5 calls, 100 minutes (< 10 x its 20 min daily average)
     for i in range(5):
         recs.add(T0 + dt.timedelta(days=30, hours=18, minutes=25 * i), "447700000050", "+252611000001",
@@ -119,7 +142,13 @@ def test_irsf_usual_for_the_line_is_not_flagged(tmp_path):
 def test_irsf_short_calls_are_not_a_burst(tmp_path):
     recs = Records()
     for i in range(8):
-        recs.add(T0 + dt.timedelta(hours=2, minutes=10 * i), "447700000060", "+5355500001", duration_s=30, destination_country="CU")
+        recs.add(
+            T0 + dt.timedelta(hours=2, minutes=10 * i),
+            "447700000060",
+            "+5355500001",
+            duration_s=30,
+            destination_country="CU",
+        )
     assert run(build(tmp_path, recs), ["irsf"]).is_empty()
 
 
@@ -131,7 +160,9 @@ def wangiri_world(recs: Records, number: str = "+2250700000001", *, targets: int
         recs.add(T0 + dt.timedelta(hours=3, minutes=i), f"4477001{i:05d}", number, direction="in", duration_s=0,
                  disposition="no_answer")  # fmt: skip
     for i in range(callbacks):
-        recs.add(T0 + dt.timedelta(hours=9, minutes=i), f"4477001{i:05d}", number, duration_s=45, destination_country="CI")
+        recs.add(
+            T0 + dt.timedelta(hours=9, minutes=i), f"4477001{i:05d}", number, duration_s=45, destination_country="CI"
+        )
 
 
 def test_wangiri_names_the_foreign_number_and_counts_callbacks(tmp_path):
@@ -141,7 +172,13 @@ def test_wangiri_names_the_foreign_number_and_counts_callbacks(tmp_path):
     found = run(build(tmp_path, recs), ["wangiri"])
     assert found["msisdn"].to_list() == ["+2250700000001"]
     ev = evidence(found, "+2250700000001")
-    assert (ev["rings"], ev["unanswered"], ev["distinct_targets"], ev["callbacks"], ev["callback_lines"]) == (15, 15, 15, 3, 3)
+    assert (ev["rings"], ev["unanswered"], ev["distinct_targets"], ev["callbacks"], ev["callback_lines"]) == (
+        15,
+        15,
+        15,
+        3,
+        3,
+    )
     assert ev["record_count"] == 18
     row = found.row(0, named=True)
     assert row["first_seen_at"] == T0 + dt.timedelta(hours=3)
@@ -172,7 +209,12 @@ def test_wangiri_look_alikes_not_flagged(tmp_path, number, disposition, duration
 def test_clone_on_two_interleaved_handsets(tmp_path):
     recs = Records()
     for i in range(10):
-        recs.add(T0 + dt.timedelta(hours=i), "447700000070", "+447700900001", imei="35000000000000A" if i % 2 else "35000000000000B")
+        recs.add(
+            T0 + dt.timedelta(hours=i),
+            "447700000070",
+            "+447700900001",
+            imei="35000000000000A" if i % 2 else "35000000000000B",
+        )
     found = run(build(tmp_path, recs), ["sim_clone"])
     ev = evidence(found, "447700000070")
     assert ev["imei_switches"] == 9 and sorted(ev["imeis"]) == ["35000000000000A", "35000000000000B"]
@@ -182,14 +224,21 @@ def test_clone_on_two_interleaved_handsets(tmp_path):
 def test_handset_change_is_not_a_clone(tmp_path):
     recs = Records()
     for i in range(20):
-        recs.add(T0 + dt.timedelta(hours=i), "447700000071", "+447700900001", imei="35000000000000A" if i < 10 else "35000000000000B")
+        recs.add(
+            T0 + dt.timedelta(hours=i),
+            "447700000071",
+            "+447700900001",
+            imei="35000000000000A" if i < 10 else "35000000000000B",
+        )
     assert run(build(tmp_path, recs), ["sim_clone"]).is_empty()
 
 
 def test_clone_by_impossible_travel(tmp_path):
     recs = Records()
     for i in range(8):  # London and Edinburgh (534 km) every 10 minutes
-        recs.add(T0 + dt.timedelta(minutes=10 * i), "447700000072", "+447700900001", cell_id="C1" if i % 2 == 0 else "C4")
+        recs.add(
+            T0 + dt.timedelta(minutes=10 * i), "447700000072", "+447700900001", cell_id="C1" if i % 2 == 0 else "C4"
+        )
     found = run(build(tmp_path, recs), ["sim_clone"])
     ev = evidence(found, "447700000072")
     assert ev["impossible_hops"] == 7 and ev["kind"] == "travel"
@@ -215,7 +264,14 @@ def test_traveller_with_plausible_speed_and_roaming_is_not_a_clone(tmp_path):
 
 def data_days(recs: Records, msisdn: str, mbs: list[int], *, start: dt.datetime = T0) -> list[str]:
     return [
-        recs.add(start + dt.timedelta(days=d, hours=12), msisdn, "internet", service="data", duration_s=0, bytes_total=mb * 1_000_000)
+        recs.add(
+            start + dt.timedelta(days=d, hours=12),
+            msisdn,
+            "internet",
+            service="data",
+            duration_s=0,
+            bytes_total=mb * 1_000_000,
+        )
         for d, mb in enumerate(mbs)
     ]
 
@@ -253,7 +309,11 @@ def test_voice_spike_episode_spans_consecutive_days(tmp_path):
     found = run(build(tmp_path, recs), ["usage_spike"])
     assert found["alert_key"].to_list() == [f"usage_spike:{m}:2026-03-12"]
     ev = evidence(found, m)
-    assert ev["days"] == 2 and ev["metrics"] == ["voice_min"] and [x["day"] for x in ev["daily"]] == ["2026-03-12", "2026-03-13"]
+    assert (
+        ev["days"] == 2
+        and ev["metrics"] == ["voice_min"]
+        and [x["day"] for x in ev["daily"]] == ["2026-03-12", "2026-03-13"]
+    )
 
 
 # --- all together --------------------------------------------------------------------------

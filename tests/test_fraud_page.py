@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_fraud_detectors import simbox_world, wangiri_world
+from test_fraud_support import Records, build, ordinary_line
 
 from analytics import store
 from analytics.fraud import cases, run_detection
-from test_fraud_detectors import simbox_world, wangiri_world
-from test_fraud_support import Records, build, ordinary_line
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

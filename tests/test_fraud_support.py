@@ -78,7 +78,9 @@ class Records:
         return [r["record_id"] for r in self.rows if r["msisdn"] == msisdn]
 
 
-def ordinary_line(recs: Records, msisdn: str, *, days: int, seed: int, cell_id: str = "C1", start: dt.datetime = T0) -> None:
+def ordinary_line(
+    recs: Records, msisdn: str, *, days: int, seed: int, cell_id: str = "C1", start: dt.datetime = T0
+) -> None:
     """A plain subscriber: a few calls both ways, some sms, modest data, every day."""
     rng = random.Random(seed)
     for d in range(days):

@@ -56,23 +56,29 @@ def has_fraud_tables(con: duckdb.DuckDBPyConnection) -> bool:
     return n == 3
 
 
-def run_detector_sql(con: duckdb.DuckDBPyConnection, name: str, alert_type: str, params: dict[str, Any]) -> pl.DataFrame:
+def run_detector_sql(
+    con: duckdb.DuckDBPyConnection, name: str, alert_type: str, params: dict[str, Any]
+) -> pl.DataFrame:
     """Run ``analytics/sql/<name>.sql`` and shape its rows as alerts of ``alert_type``."""
     raw = store.fetch(con, f"@{name}", params)
     if raw.is_empty():
         return empty_alerts()
     key = pl.lit(f"{alert_type}:") + pl.col("msisdn")
     key = pl.when(pl.col("key_suffix") == "").then(key).otherwise(key + pl.lit(":") + pl.col("key_suffix"))
-    return raw.lazy().select(
-        key.alias("alert_key"),
-        pl.lit(alert_type).alias("type"),
-        pl.col("msisdn").cast(pl.String),
-        pl.col("region").cast(pl.String),
-        pl.col("score").cast(pl.Float64).round(4),
-        pl.col("first_seen_at").cast(pl.Datetime("us")),
-        pl.col("last_seen_at").cast(pl.Datetime("us")),
-        pl.col("evidence").cast(pl.String),
-    ).collect()
+    return (
+        raw.lazy()
+        .select(
+            key.alias("alert_key"),
+            pl.lit(alert_type).alias("type"),
+            pl.col("msisdn").cast(pl.String),
+            pl.col("region").cast(pl.String),
+            pl.col("score").cast(pl.Float64).round(4),
+            pl.col("first_seen_at").cast(pl.Datetime("us")),
+            pl.col("last_seen_at").cast(pl.Datetime("us")),
+            pl.col("evidence").cast(pl.String),
+        )
+        .collect()
+    )
 
 
 def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.datetime) -> pl.DataFrame:
@@ -88,7 +94,9 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
     cur = con.cursor()
     try:
         cur.register("run_alerts", alerts.with_columns(pl.lit(now).cast(pl.Datetime("us")).alias("run_at")))
-        cur.execute("create or replace temp table run_keys as select alert_key, alert_key not in (select alert_key from fraud_alerts) as is_new from run_alerts")
+        cur.execute(
+            "create or replace temp table run_keys as select alert_key, alert_key not in (select alert_key from fraud_alerts) as is_new from run_alerts"
+        )
         cur.execute(
             """
             insert into fraud_alerts

@@ -45,7 +45,13 @@ RECORD_COLUMNS = (
 
 
 def set_status(
-    con: duckdb.DuckDBPyConnection, alert_key: str, status: str, *, user: str, note: str | None = None, at: dt.datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    alert_key: str,
+    status: str,
+    *,
+    user: str,
+    note: str | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
     """Record a status change of one alert's case (on a writer connection)."""
     if status not in STATUSES:

@@ -30,7 +30,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def detect(con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]) -> pl.DataFrame:
+def detect(
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+) -> pl.DataFrame:
     params = {
         "since": since,
         "min_imei_records": int(opts["min_imei_records"]),

@@ -23,7 +23,11 @@ from analytics.fraud import alerts, engine
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", default=None, help="examine only records at/after this ISO 8601 timestamp")
     parser.add_argument(
-        "--type", dest="types", action="append", choices=list(engine.DETECTORS), help="run only this detector (repeatable)"
+        "--type",
+        dest="types",
+        action="append",
+        choices=list(engine.DETECTORS),
+        help="run only this detector (repeatable)",
     )
 
 

@@ -99,9 +99,7 @@ def explained_spikes_removed(found: pl.DataFrame) -> pl.DataFrame:
     bursts = found.filter(pl.col("type") == irsf.TYPE)
     if spikes.is_empty() or bursts.is_empty():
         return found
-    voice_only = spikes.filter(
-        pl.col("evidence").str.json_path_match("$.metrics").eq('["voice_min"]')
-    )
+    voice_only = spikes.filter(pl.col("evidence").str.json_path_match("$.metrics").eq('["voice_min"]'))
     explained = (
         voice_only.join(bursts.select("msisdn", b_first="first_seen_at", b_last="last_seen_at"), on="msisdn")
         .filter(
@@ -134,7 +132,13 @@ def run_detection(
         merged = alerts.persist(con, found, now=started)
         con.execute(
             "insert into fraud_runs values (?, ?, ?, ?, ?)",
-            [started, dt.datetime.now(dt.UTC).replace(tzinfo=None), since, merged.height, int(merged["is_new"].sum() or 0)],
+            [
+                started,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                since,
+                merged.height,
+                int(merged["is_new"].sum() or 0),
+            ],
         )
         con.execute("commit")
     return merged

@@ -38,7 +38,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def detect(con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]) -> pl.DataFrame:
+def detect(
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+) -> pl.DataFrame:
     params = {
         "since": since,
         "countries": [str(c).upper() for c in opts["countries"]],

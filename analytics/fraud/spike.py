@@ -37,7 +37,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def detect(con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]) -> pl.DataFrame:
+def detect(
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+) -> pl.DataFrame:
     params = {"since": since, "tz": common["timezone"], "max_ids": int(common["max_evidence_ids"])}
     for name in DEFAULTS:
         params[name] = int(opts[name]) if name in ("baseline_days", "min_baseline_days") else float(opts[name])

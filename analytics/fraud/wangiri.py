@@ -52,7 +52,9 @@ def home_codes(opts: dict[str, Any], home_country: str) -> list[str]:
     return codes
 
 
-def detect(con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]) -> pl.DataFrame:
+def detect(
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+) -> pl.DataFrame:
     params = {
         "since": since,
         "home_codes": home_codes(opts, common["home_country"]),
