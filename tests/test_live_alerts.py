@@ -1,0 +1,135 @@
+"""The alert rule: an injected outage raises exactly one alert, resolved when traffic recovers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytics import store
+from analytics.ingest import ingest_files
+from analytics.live import alerts
+
+T = dt.datetime(2026, 3, 10, 12, 0, 0)
+COLS = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id",
+        "charge", "disposition"]
+OPTS = {"hold_s": 300, "alert_window": "15m"}
+
+
+def build(tmp_path: Path, outages: dict[str, range]) -> Path:
+    """Regions A and B, 4 outgoing calls a minute each (3 answered, 1 no answer), the same
+    minutes on 3 previous weeks; during ``outages[region]`` (minutes after T) all calls fail."""
+    cells = tmp_path / "cells.csv"
+    pl.DataFrame({"cell_id": ["a1", "b1"], "region": ["A", "B"], "lat": [51.0, 52.0], "lon": [0.0, 1.0]}).write_csv(cells)
+    rows = []
+    for week in range(4):
+        for minute in range(-30, 75):
+            for region in ("A", "B"):
+                for i, second in enumerate((5, 20, 35, 50)):
+                    at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute, seconds=second)
+                    down = week == 0 and minute in outages.get(region, range(0))
+                    disp = "failed" if down else ("no_answer" if i == 3 else "answered")
+                    rows.append([f"{region}{week}-{minute}-{i}", at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                 f"44770{region == 'A':d}00000{i}", "447711111111", "voice", "out",
+                                 "60" if disp == "answered" else "0", f"{region.lower()}1", "0", disp])
+    f = tmp_path / "calls.csv"
+    pl.DataFrame(rows, schema=COLS, orient="row").write_csv(f)
+    wh = tmp_path / "wh.duckdb"
+    assert ingest_files([f], warehouse=wh, cells=cells)["rows_loaded"] == len(rows)
+    return wh
+
+
+def replay(wh: Path, minutes: range, **overrides) -> list[dict]:
+    events = []
+    for minute in minutes:
+        with store.writer(wh, publish=False) as con:
+            out = alerts.evaluate(con, as_of=T + dt.timedelta(minutes=minute), overrides={**OPTS, **overrides})
+        events += [{"event": "raised", **a} for a in out["raised"]] + [{"event": "resolved", **a} for a in out["resolved"]]
+    return events
+
+
+@pytest.fixture(scope="module")
+def one_outage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("one"), {"A": range(20, 35)})
+
+
+def test_outage_raises_exactly_one_alert_that_resolves(one_outage: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(one_outage, wh)
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        table = alerts.alerts_table(con)
+        breaches = store.fetch(con, "select * from live_breaches")
+    assert table.height == 1, table
+    alert = table.row(0, named=True)
+    assert (alert["region"], alert["kpi"], alert["direction"]) == ("A", "ner", "low")
+    # first failed call 12:20:05; one failure in 60 calls is inside the band (floor 0.05),
+    # four are not: the breach starts at the minute the fourth failure is in the window
+    assert T + dt.timedelta(minutes=20) < alert["since_at"] <= T + dt.timedelta(minutes=22)
+    assert alert["raised_at"] - alert["since_at"] >= dt.timedelta(seconds=300)
+    assert alert["value"] < alert["band_lower"]
+    # the last failure (12:34:50) leaves the 15-minute window at 12:49:50
+    assert T + dt.timedelta(minutes=46) <= alert["resolved_at"] <= T + dt.timedelta(minutes=50)
+    assert breaches.is_empty()
+
+
+def test_same_rule_for_every_region_at_once(tmp_path: Path) -> None:
+    wh = build(tmp_path, {"A": range(20, 35), "B": range(40, 55)})
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        table = alerts.alerts_table(con).sort("region")
+    assert table.select("region", "kpi").rows() == [("A", "ner"), ("B", "ner")]
+    assert table["resolved_at"][0] is not None
+    assert table["since_at"][1] > T + dt.timedelta(minutes=40)
+
+
+def test_short_breach_below_hold_raises_nothing(one_outage: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(one_outage, wh)
+    replay(wh, range(10, 60), hold_s=3600)
+    with store.reader(wh) as con:
+        assert alerts.alerts_table(con).is_empty()
+
+
+class _Sink(http.server.BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Sink.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def test_webhook_and_log_file_get_raise_and_resolve(one_outage: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(one_outage, wh)
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Sink.received = []
+    log_file = tmp_path / "alerts.jsonl"
+    try:
+        replay(wh, range(10, 60), webhook_url=f"http://127.0.0.1:{server.server_port}/hook", alert_log=str(log_file))
+    finally:
+        server.shutdown()
+    logged = [json.loads(line) for line in log_file.read_text().splitlines()]
+    for events in (_Sink.received, logged):
+        assert [(e["event"], e["region"], e["kpi"]) for e in events] == [("raised", "A", "ner"), ("resolved", "A", "ner")]
+        assert events[1]["resolved_at"] is not None and events[0]["band_lower"] > events[0]["value"]
+
+
+def test_unreachable_webhook_does_not_fail_evaluation(one_outage: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(one_outage, wh)
+    events = replay(wh, range(20, 30), webhook_url="http://127.0.0.1:9/none", webhook_timeout_s=0.5)
+    assert [e["kpi"] for e in events if e["event"] == "raised"] == ["ner"]

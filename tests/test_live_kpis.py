@@ -1,0 +1,130 @@
+"""Live KPI definitions and bands on hand-made fixtures loaded through the real ingest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytics import store
+from analytics.ingest import ingest_files
+from analytics.live.kpis import live_kpis
+
+T = dt.datetime(2026, 3, 10, 12, 0, 0)  # a Tuesday
+COLS = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id",
+        "charge", "disposition", "bytes_up", "bytes_down"]
+
+
+def write_cells(path: Path) -> Path:
+    pl.DataFrame({"cell_id": ["a1", "a2", "b1"], "region": ["A", "A", "B"], "lat": [51.0, 51.1, 52.0],
+                  "lon": [0.0, 0.1, 1.0]}).write_csv(path)
+    return path
+
+
+def row(rid: str, at: dt.datetime | str, service: str = "voice", direction: str = "out", *, dur: int = 0,
+        cell: str = "a1", disp: str = "answered", msisdn: str = "447700000001", up: int = 0, down: int = 0) -> dict:
+    start = at if isinstance(at, str) else at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dict(zip(COLS, [rid, start, msisdn, "447711111111", service, direction, str(dur), cell, "0", disp,
+                           str(up), str(down)]))
+
+
+def load(tmp_path: Path, rows: list[dict], name: str = "x.csv") -> Path:
+    wh = tmp_path / "wh.duckdb"
+    f = tmp_path / name
+    pl.DataFrame(rows, schema={c: pl.String for c in COLS}).write_csv(f)
+    out = ingest_files([f], warehouse=wh, cells=write_cells(tmp_path / "cells.csv"))
+    assert out["rows_rejected"] == 0, out
+    return wh
+
+
+def kpis(wh: Path, **kw) -> pl.DataFrame:
+    with store.reader(wh) as con:
+        return live_kpis(con, **kw)
+
+
+def value(df: pl.DataFrame, window: str, region: str | None, kpi: str, level: str = "region") -> float | None:
+    sel = df.filter((pl.col("window_name") == window) & (pl.col("level") == level) & (pl.col("kpi") == kpi))
+    sel = sel.filter(pl.col("region").is_null() if region is None else pl.col("region") == region)
+    assert sel.height == 1, sel
+    return sel["value"][0]
+
+
+def test_kpi_definitions_by_hand(tmp_path: Path) -> None:
+    m = dt.timedelta(minutes=1)
+    rows = [
+        row("v1", T, dur=60), row("v2", T - m, dur=120, msisdn="447700000002"),
+        row("v3", T - 2 * m, dur=30, disp="dropped"), row("v4", T - 3 * m, disp="no_answer", cell="a2"),
+        row("v5", T - 4 * m, disp="busy"), row("v6", T - 5 * m, disp="failed"),
+        row("vin", T - 6 * m, direction="in", dur=500),  # incoming: not an attempt
+        row("s1", T - 7 * m, "sms"), row("s2", T - 8 * m, "mms", "in", msisdn="447700000003"),
+        row("d1", T - 9 * m, "data", up=500_000, down=1_000_000), row("d2", T - 10 * m, "video", down=500_000),
+        row("edge", T - 15 * m, dur=999),  # exactly 15 min before: outside (T-15m, T], inside 1 h
+        row("b1", "2026-03-10 12:30:00+01:00", cell="b1", msisdn="447700000009"),  # 11:30 UTC: region B, 1 h only
+    ]
+    df = kpis(load(tmp_path, rows))
+    assert df["as_of_at"][0] == T
+    # region A, last 15 minutes: 6 attempts, 3 connected (answered x2 + dropped), 1 failed
+    assert value(df, "15m", "A", "call_attempts") == 6
+    assert value(df, "15m", "A", "asr") == pytest.approx(3 / 6)
+    assert value(df, "15m", "A", "ner") == pytest.approx(5 / 6)
+    assert value(df, "15m", "A", "acd_s") == pytest.approx((60 + 120 + 30) / 3)
+    assert value(df, "15m", "A", "dropped_call_rate") == pytest.approx(1 / 3)
+    assert value(df, "15m", "A", "sms") == 2
+    assert value(df, "15m", "A", "data_mb") == pytest.approx(2.0)
+    assert value(df, "15m", "A", "active_subscribers") == 3
+    # the edge record and region B's record (given in +01:00) enter the 1 h window only
+    assert value(df, "1h", "A", "call_attempts") == 7
+    assert value(df, "1h", "A", "acd_s") == pytest.approx((60 + 120 + 30 + 999) / 4)
+    assert value(df, "1h", "B", "call_attempts") == 1
+    # region B had no traffic in the last 15 minutes: zeros, and undefined ratios
+    assert value(df, "15m", "B", "call_attempts") == 0
+    assert value(df, "15m", "B", "asr") is None
+    b_asr = df.filter((pl.col("window_name") == "15m") & (pl.col("region") == "B") & (pl.col("kpi") == "asr"))
+    assert b_asr["status"][0] == "no_data"
+    # the network level is the sum over regions
+    assert value(df, "1h", None, "call_attempts", level="network") == 8
+    # no history loaded: no band
+    assert set(df["status"].unique()) <= {"no_band", "no_data", "low_volume"}
+
+
+def test_band_is_median_and_mad_of_same_window_on_previous_weeks(tmp_path: Path) -> None:
+    week = dt.timedelta(weeks=1)
+    counts = {1: 10, 2: 12, 3: 14, 4: 30, 0: 40}  # attempts in the 15 min ending at T - k weeks
+    rows = []
+    for k, n in counts.items():
+        for i in range(n):
+            rows.append(row(f"w{k}-{i}", T - k * week - dt.timedelta(seconds=10 * i)))
+    rows.append(row("early", T - 5 * week))  # the data start before the oldest window: 4 weeks usable
+    df = kpis(load(tmp_path, rows))
+    sel = df.filter((pl.col("window_name") == "15m") & (pl.col("region") == "A") & (pl.col("kpi") == "call_attempts"))
+    hist = [10, 12, 14, 30]
+    med = sorted(hist)[1] / 2 + sorted(hist)[2] / 2
+    mad = sorted(abs(h - med) for h in hist)[1] / 2 + sorted(abs(h - med) for h in hist)[2] / 2
+    half = max(3 * 1.4826 * mad, 0.2 * med, 3 * math.sqrt(med), 1)
+    assert sel["history_weeks"][0] == 4
+    assert sel["expected"][0] == pytest.approx(med)
+    assert sel["band_lower"][0] == pytest.approx(med - half)
+    assert sel["band_upper"][0] == pytest.approx(med + half)
+    assert sel["status"][0] == "high"
+
+
+def test_weeks_never_loaded_are_not_history(tmp_path: Path) -> None:
+    week = dt.timedelta(weeks=1)
+    rows = [row(f"w{k}-{i}", T - k * week - dt.timedelta(seconds=30 * i)) for k in (0, 1) for i in range(12)]
+    df = kpis(load(tmp_path, rows))
+    sel = df.filter((pl.col("window_name") == "15m") & (pl.col("region") == "A") & (pl.col("kpi") == "call_attempts"))
+    # only week 1 exists (weeks 2-4 predate the data): fewer than min_history_weeks -> no band
+    assert sel["status"][0] == "no_band"
+    assert sel["expected"][0] is None
+
+
+def test_empty_warehouse_keeps_schema(tmp_path: Path) -> None:
+    wh = tmp_path / "wh.duckdb"
+    with store.writer(wh):
+        pass
+    df = kpis(wh)
+    assert df.is_empty()
+    assert {"window_name", "region", "kpi", "value", "band_lower", "band_upper", "status"} <= set(df.columns)
