@@ -17,7 +17,7 @@ if not _shared.has_data():
     _shared.no_data_hint()
     st.stop()
 
-months = _shared.run(dashboard.available_months) or []
+months = _shared.run(dashboard.available_months, contiguous=True) or []
 c_month, c_print = st.columns([3, 1])
 month = c_month.selectbox("Month", months, key="exec_month", help="Local calendar months that hold records.")
 printable = c_print.toggle("Printable view", key="exec_print", help="Plain tables, no charts: use the browser's print.")

@@ -11,6 +11,8 @@ Fixture world (cells C1, C2 in North, C3, C4 in South; C4 never carries traffic)
   down, charge 1.00.
 * 2026-04-07 (Tue) 12:00 UTC: m5 one roaming outgoing voice call of 60 s, no cell,
   charge 2.00.
+* 2026-06-15 08:00 UTC: m3 one answered incoming voice call of 30 s on C1, charge 0
+  (May has no data: a month gap).
 * one bad row (service "fax") and one repeated record_id (r1 again).
 """
 
@@ -37,6 +39,7 @@ def _rows() -> list[str]:
     for i in range(1, 5):
         rows.append(f"d{i},2026-04-06T10:00:00Z,+4470000000{i},internet,data,out,0,C2,1.00,300000000,200000000,false")
     rows.append("x1,2026-04-07T12:00:00Z,+447000000005,+3312345678,voice,out,60,,2.00,0,0,true")
+    rows.append("j1,2026-06-15T08:00:00Z,+447000000003,+4471111111,voice,in,30,C1,0.00,0,0,false")
     rows.append("bad1,2026-04-07T12:00:00Z,+447000000006,+4471111111,fax,out,0,C1,0.00,0,0,false")
     rows.append("r1,2026-03-02T09:10:00Z,+447000000001,+4471111111,voice,out,120,C1,0.10,0,0,false")
     return rows
@@ -85,7 +88,7 @@ ALL = (date(2026, 3, 1), date(2026, 4, 30))
 
 def test_bounds_and_dimensions(con):
     b = dashboard.bounds(con).row(0, named=True)
-    assert (b["first_date"], b["last_date"], b["records"]) == (date(2026, 3, 2), date(2026, 4, 7), 13)
+    assert (b["first_date"], b["last_date"], b["records"]) == (date(2026, 3, 2), date(2026, 6, 15), 14)
     dims = dashboard.dimensions(con)
     assert dims["region"] == ["North", "ROAMING", "South"]
     assert dims["service"] == ["data", "sms", "voice"]
@@ -173,11 +176,11 @@ def test_cell_map_load_and_suppression(con):
 def test_quality_views(con):
     loads = dashboard.load_manifest(con)
     extract = loads.filter(pl.col("file_name") == "extract.csv").row(0, named=True)
-    assert (extract["rows_read"], extract["rows_loaded"], extract["rows_duplicate"], extract["rows_rejected"]) == (15, 13, 1, 1)
+    assert (extract["rows_read"], extract["rows_loaded"], extract["rows_duplicate"], extract["rows_rejected"]) == (16, 14, 1, 1)
     q = dashboard.quarantine_summary(con).filter(pl.col("source_file") == "extract.csv")
     assert q.select("reason", "rows").rows() == [("bad_enum:service", 1)]
     rows = dashboard.quarantine_rows(con, reason="bad_enum:service")
-    assert rows["source_line"].to_list() == [15] and '"fax"' in rows["raw"][0]
+    assert rows["source_line"].to_list() == [16] and '"fax"' in rows["raw"][0]
     assert dashboard.quarantine_rows(con, reason="nope").height == 0
     assert dashboard.duplicates_by_load(con)["duplicates"].to_list() == [1]
     assert dashboard.duplicate_rows(con)["record_id"].to_list() == ["r1"]
@@ -223,7 +226,8 @@ def test_month_report_without_data(con):
     rep = dashboard.month_report(con, "2025-01")
     assert not rep["has_data"] and rep["narrative"] == ""
     assert rep["kpis"].height == 8 and rep["regions"].height == 0
-    assert dashboard.available_months(con) == ["2026-04", "2026-03"]
+    assert dashboard.available_months(con) == ["2026-06", "2026-04", "2026-03"]
+    assert dashboard.available_months(con, contiguous=True) == ["2026-06", "2026-05", "2026-04", "2026-03"]
     with pytest.raises(ValueError, match="YYYY-MM"):
         dashboard.month_report(con, "April")
 

@@ -46,9 +46,20 @@ def shift_month(first: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def available_months(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Local months holding records, newest first, as ``YYYY-MM``."""
-    return [d.strftime("%Y-%m") for d in query(con, "exec_months")["month_date"].to_list()]
+def available_months(con: duckdb.DuckDBPyConnection, *, contiguous: bool = False) -> list[str]:
+    """Local months holding records, newest first, as ``YYYY-MM``.
+
+    With ``contiguous``, every month from the first to the last one with data (gaps
+    included, so a month without data can be picked and shows as such).
+    """
+    months = query(con, "exec_months")["month_date"].to_list()
+    if contiguous and months:
+        current, last = months[-1], months[0]
+        months = []
+        while current <= last:
+            months.insert(0, current)
+            current = shift_month(current, 1)
+    return [d.strftime("%Y-%m") for d in months]
 
 
 def _pct(now: pl.Expr, before: pl.Expr) -> pl.Expr:
