@@ -28,6 +28,8 @@ ERROR_RATE = 0.0005
 MIN_PER_CLASS = 3
 CLASSES = ("over_charged", "under_charged", "charged_but_free", "allowance_not_applied", "wrong_rate_class", "duplicate_charge")
 RATES = ("voice_per_min", "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb")
+RATING_INPUT = ["record_id", "start_at", "msisdn", "service", "direction", "duration_s", "disposition", "bytes_up",
+                "bytes_down", "is_roaming", "destination_country", "plan_id"]
 OWN_RATE = {"voice": "voice_per_min", "sms": "sms_each", "data": "data_per_mb"}
 
 
@@ -35,9 +37,11 @@ def rate(records: pl.DataFrame, plans: pl.DataFrame, *, timezone: str) -> pl.Dat
     """Expected charge per record (grain kept): adds ``expected_p`` (pence) and the rating columns."""
     from analytics.rating import rate_records  # the billing engineer's engine (single source of truth)
 
-    rated = rate_records(records.lazy(), plans.lazy(), home_country=HOME_COUNTRY, timezone=timezone)
-    return rated.with_columns(
-        (pl.col("expected_charge").cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias("expected_p")
+    needed = records.select(RATING_INPUT)  # the wide text columns stay out of the engine's copies
+    rated = rate_records(needed.lazy(), plans.lazy(), home_country=HOME_COUNTRY, timezone=timezone)
+    return rated.select(
+        "record_id", "plan_id", "rule", "allowance_kind", "billable_units", "units_from_allowance",
+        (pl.col("expected_charge").cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias("expected_p"),
     ).collect()
 
 

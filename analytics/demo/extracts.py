@@ -124,12 +124,13 @@ def write_files(
     dups = records[dup_rows]
     dup_day = np.minimum(dups["_day"].to_numpy() + rng.integers(1, 4, len(dups)), n_days - 1)
     dups = dups.with_columns(_day=pl.Series(dup_day, dtype=pl.Int32))
-    parts = records.partition_by("_day", as_dict=True, maintain_order=True)
+    # records are sorted by time, so each day is a contiguous (zero-copy) slice
+    bounds = np.searchsorted(records["_day"].to_numpy(), np.arange(n_days + 1))
     dup_parts = dups.partition_by("_day", as_dict=True, maintain_order=True)
 
     paths = []
     for d in range(n_days):
-        day_records = parts.get((d,))
+        day_records = records.slice(int(bounds[d]), int(bounds[d + 1] - bounds[d])) if bounds[d + 1] > bounds[d] else None
         frames = [x for x in (day_records, dup_parts.get((d,))) if x is not None]
         if not frames:
             continue

@@ -52,7 +52,9 @@ def period(months: int, end_date: date | None) -> tuple[date, date]:
     return date(y, m, 1), end
 
 
-def _capacity(rng: np.random.Generator, records: pl.DataFrame, cells: pl.DataFrame, skip_days: list[date]) -> pl.DataFrame:
+def _capacity(
+    rng: np.random.Generator, records: pl.DataFrame, cells: pl.DataFrame, skip_days: list[date]
+) -> tuple[pl.DataFrame, list[str]]:
     """``capacity_erlangs`` per cell from its mean daily busy hour (voice, voip, video)."""
     busy = (
         records.lazy()
@@ -106,10 +108,11 @@ def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end
     base = traffic.records(rng, subs, cells, cal, sit)
     say(0.45, "injecting fraud actors and look-alikes")
     records, new_subs, actors = anomalies.inject(rng, subs, cells, cal, sit, base)
+    del base, sit
     lo, hi = datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day) + timedelta(days=1)
     records = (
         records.filter((pl.col("start_at") >= lo) & (pl.col("start_at") < hi))
-        .sort("start_at", "msisdn", "service", "direction", "other_party", maintain_order=True)
+        .sort("start_at", "msisdn", maintain_order=True)
         .with_row_index("_i")
         .with_columns(record_id=pl.concat_str(pl.lit("DM"), pl.col("_i").cast(pl.String).str.zfill(10)))
         .drop("_i")
