@@ -79,6 +79,7 @@ def test_outage_raises_exactly_one_alert_that_resolves(one_outage: Path, tmp_pat
     assert breaches.is_empty()
 
 
+@pytest.mark.slow
 def test_same_rule_for_every_region_at_once(tmp_path: Path) -> None:
     wh = build(tmp_path, {"A": range(20, 35), "B": range(40, 55)})
     replay(wh, range(10, 60))
@@ -89,6 +90,7 @@ def test_same_rule_for_every_region_at_once(tmp_path: Path) -> None:
     assert table["since_at"][1] > T + dt.timedelta(minutes=40)
 
 
+@pytest.mark.slow
 def test_short_breach_below_hold_raises_nothing(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     shutil.copy(one_outage, wh)

@@ -97,6 +97,7 @@ class Watcher:
         from analytics.ingest import ingest_files  # the lead's pipeline; imported late on purpose
 
         t0 = time.perf_counter()
+        log.debug("%s: loading", path.name)
         try:
             result = ingest_files([path], warehouse=self.warehouse)["files"][0]
         except KeyboardInterrupt:
