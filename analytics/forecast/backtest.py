@@ -1,0 +1,131 @@
+"""Rolling-origin backtests and the accuracy measures used to choose a model.
+
+For ``windows`` cut-offs stepping back ``horizon`` steps at a time from the end of
+the series, each model is fit on the data before the cut-off (spikes clipped on that
+training part only) and scored on the next ``horizon`` raw values:
+
+* MASE: MAE / in-sample MAE of the seasonal naive forecast on the raw training part
+  (season ``m``; lag 1 when the training part is shorter than two seasons);
+* sMAPE: mean of ``200 |y - f| / (|y| + |f|)`` in percent (a 0/0 step counts 0);
+* coverage_80 / coverage_95: share of held-out values inside the 80 % / 95 % bands;
+* MAE, and the seconds the fit + predict took.
+
+Output grain: one row per model per cut-off (``BACKTEST_SCHEMA``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from analytics.forecast.models import MODELS, Forecast, Spec
+
+log = logging.getLogger(__name__)
+
+BACKTEST_COLUMNS = (
+    "model", "cutoff_index", "mase", "smape", "mae", "coverage_80", "coverage_95", "seconds", "error",
+)
+
+
+def mase_scale(train: np.ndarray, *, season: int) -> float:
+    m = season if len(train) > 2 * season else 1
+    if len(train) <= m:
+        return float("nan")
+    return float(np.mean(np.abs(train[m:] - train[:-m])))
+
+
+def mase(actual: np.ndarray, pred: np.ndarray, *, scale: float) -> float:
+    mae = float(np.mean(np.abs(actual - pred)))
+    if not np.isfinite(scale) or scale <= 0:
+        return 0.0 if mae == 0 else float("inf")
+    return mae / scale
+
+
+def smape(actual: np.ndarray, pred: np.ndarray) -> float:
+    denom = np.abs(actual) + np.abs(pred)
+    ratio = np.divide(2 * np.abs(actual - pred), denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
+    return float(100 * np.mean(ratio))
+
+
+def coverage(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    return float(np.mean((actual >= lo) & (actual <= hi)))
+
+
+def tidy(fc: Forecast) -> Forecast:
+    """Traffic is never negative and the bands nest: lo95 <= lo80 <= mean <= hi80 <= hi95."""
+    mean = np.maximum(np.asarray(fc.mean, dtype=float), 0.0)
+    lo80 = np.maximum(np.minimum(fc.lo80, mean), 0.0)
+    hi80 = np.maximum(fc.hi80, mean)
+    lo95 = np.maximum(np.minimum(fc.lo95, lo80), 0.0)
+    hi95 = np.maximum(fc.hi95, hi80)
+    return Forecast(mean, lo80, hi80, lo95, hi95, fc.meta)
+
+
+def usable_windows(n: int, *, windows: int, horizon: int, min_train: int) -> int:
+    """How many of the requested cut-offs leave at least ``min_train`` training steps."""
+    return max(0, min(windows, (n - min_train) // horizon))
+
+
+def rolling_origin(
+    y_raw: np.ndarray,
+    ds: np.ndarray,
+    *,
+    spec: Spec,
+    models: list[str],
+    windows: int,
+    horizon: int,
+    clean: Callable[[np.ndarray, int], np.ndarray],
+) -> list[dict]:
+    """Backtest rows for every model and cut-off; a model failing a window gets its error."""
+    rows: list[dict] = []
+    n = len(y_raw)
+    for w in range(windows, 0, -1):
+        cut = n - w * horizon
+        train = clean(y_raw[:cut], cut)
+        actual = y_raw[cut: cut + horizon]
+        scale = mase_scale(y_raw[:cut], season=spec.season)  # the standard MASE: raw training data
+        for name in models:
+            fn = MODELS[name][0]
+            t0 = time.perf_counter()
+            row = {"model": name, "cutoff_index": cut, "error": None}
+            try:
+                fc = tidy(fn(train, ds=ds[:cut], horizon=horizon, spec=spec))
+                row.update(
+                    mase=mase(actual, fc.mean, scale=scale),
+                    smape=smape(actual, fc.mean),
+                    mae=float(np.mean(np.abs(actual - fc.mean))),
+                    coverage_80=coverage(actual, fc.lo80, fc.hi80),
+                    coverage_95=coverage(actual, fc.lo95, fc.hi95),
+                )
+            except Exception as exc:  # a model that cannot fit loses this window, the run goes on
+                log.debug("backtest %s failed at %d: %s", name, cut, exc)
+                row.update(mase=None, smape=None, mae=None, coverage_80=None, coverage_95=None)
+                row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            row["seconds"] = time.perf_counter() - t0
+            rows.append(row)
+    return rows
+
+
+def choose(rows: list[dict], *, fallback: str) -> tuple[str, dict[str, dict]]:
+    """The model with the lowest mean MASE over all cut-offs (ties: the fallback), and each model's means."""
+    by_model: dict[str, list[dict]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], []).append(row)
+    scores: dict[str, dict] = {}
+    for name, rs in by_model.items():
+        ok = all(r["error"] is None for r in rs)
+        mean = (lambda key: float(np.mean([r[key] for r in rs])) if ok else None)
+        scores[name] = {
+            "mase": mean("mase"), "smape": mean("smape"), "mae": mean("mae"),
+            "coverage_80": mean("coverage_80"), "coverage_95": mean("coverage_95"),
+            "seconds": float(np.mean([r["seconds"] for r in rs])), "windows": len(rs), "ok": ok,
+        }
+    best = fallback
+    for name, s in scores.items():
+        if s["ok"] and s["mase"] is not None and np.isfinite(s["mase"]):
+            if scores.get(best, {}).get("mase") is None or s["mase"] < scores[best]["mase"]:
+                best = name
+    return best, scores

@@ -1,0 +1,146 @@
+"""One series from raw values to its chosen model, backtest scores and forecast.
+
+``run_job(job)`` is the unit of work (picklable, run in parallel across series):
+check -> fill gaps -> rolling-origin backtest of every offered model (spikes clipped
+in each training part) -> choose by mean MASE -> refit the winner on the whole
+(clipped) series -> forecast ``horizon`` steps with 80 % / 95 % bands. A series that
+fails a check, or whose chosen model fails the final fit, gets ``seasonal_naive`` and
+the reason; nothing here raises for a bad series.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from analytics.forecast import backtest, prepare
+from analytics.forecast.models import FALLBACK, MODELS, Spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How one frequency is forecast (built from ``[forecast]`` in analytics.toml)."""
+
+    freq: str
+    models: tuple[str, ...]
+    windows: int
+    backtest_horizon: int  # steps per backtest window
+    min_train: int  # training steps needed at the earliest cut-off
+    limits: prepare.Limits
+    outlier_k: float = 4.0
+    home_country: str = "GB"
+
+
+@dataclass(frozen=True)
+class Job:
+    unique_id: str
+    region: str
+    metric: str
+    ds: np.ndarray  # datetime64[us], regular steps
+    y: np.ndarray  # float, NaN = missing
+    horizon: int
+    options: Options
+
+
+@dataclass
+class Result:
+    unique_id: str
+    region: str
+    metric: str
+    freq: str
+    model: str
+    reason: str | None
+    n_obs: int
+    n_missing: int
+    n_clipped: int
+    scores: dict[str, dict]
+    backtest_rows: list[dict]
+    ds: np.ndarray
+    forecast: dict[str, np.ndarray]
+    meta: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def spec_for(options: Options, n: int) -> Spec:
+    if options.freq == "hourly":
+        season = 168 if n >= 2 * 168 + 2 else 24
+        return Spec("hourly", season, (24, 168), options.home_country)
+    return Spec("daily", 7, (7,), options.home_country)
+
+
+@lru_cache(maxsize=8)
+def _holiday_dates(country: str, years: tuple[int, ...]) -> frozenset[dt.date]:
+    try:
+        import holidays
+
+        return frozenset(holidays.country_holidays(country, years=list(years)).keys())
+    except Exception:  # unknown country code: no protection, but say so
+        log.warning("no holiday calendar for %r; spikes on holidays will be clipped", country)
+        return frozenset()
+
+
+def holiday_mask(ds: np.ndarray, country: str) -> np.ndarray:
+    days = ds.astype("datetime64[D]")
+    if len(days) == 0:
+        return np.zeros(0, dtype=bool)
+    years = tuple(range(int(str(days[0])[:4]), int(str(days[-1])[:4]) + 2))
+    hol = np.array(sorted(_holiday_dates(country, years)), dtype="datetime64[D]")
+    return np.isin(days, hol)
+
+
+def future_ds(last: np.datetime64, *, freq: str, horizon: int) -> np.ndarray:
+    step = np.timedelta64(1, "h") if freq == "hourly" else np.timedelta64(1, "D")
+    return (last + step * np.arange(1, horizon + 1)).astype("datetime64[us]")
+
+
+def run_job(job: Job) -> Result:
+    t0 = time.perf_counter()
+    opts = job.options
+    n = len(job.y)
+    spec = spec_for(opts, n)
+    reason = prepare.check_series(job.y, limits=opts.limits)
+    y = prepare.fill_gaps(job.y, season=spec.season) if n else job.y
+    if reason == "no data":
+        y = np.zeros(n)
+    protect = holiday_mask(job.ds, opts.home_country)
+
+    def clean(values: np.ndarray, cut: int) -> np.ndarray:
+        return prepare.clip_outliers(values, season=spec.season, k=opts.outlier_k, protect=protect[:cut])[0]
+
+    windows = backtest.usable_windows(n, windows=opts.windows, horizon=opts.backtest_horizon, min_train=opts.min_train)
+    if reason is None and windows == 0:
+        reason = f"too short for a backtest: {n} steps (< {opts.min_train + opts.backtest_horizon})"
+    candidates = list(opts.models) if reason is None else [FALLBACK]
+    rows: list[dict] = []
+    if windows and (reason is None or reason.startswith(("gaps", "too short"))):
+        rows = backtest.rolling_origin(
+            y, job.ds, spec=spec, models=candidates, windows=windows, horizon=opts.backtest_horizon, clean=clean
+        )
+    best, scores = backtest.choose(rows, fallback=FALLBACK) if rows else (FALLBACK, {})
+    y_fit, n_clipped = (
+        prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
+    )
+    try:
+        fc = MODELS[best][0](y_fit, ds=job.ds, horizon=job.horizon, spec=spec)
+    except Exception as exc:
+        log.warning("%s: %s failed the final fit (%s); using %s", job.unique_id, best, exc, FALLBACK)
+        reason = f"{best} failed: {type(exc).__name__}: {exc}"[:300]
+        best = FALLBACK
+        fc = MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=job.ds, horizon=job.horizon, spec=spec)
+    fc = backtest.tidy(fc)
+    last = job.ds[-1] if n else np.datetime64("1970-01-01T00:00:00", "us")
+    return Result(
+        unique_id=job.unique_id, region=job.region, metric=job.metric, freq=opts.freq, model=best, reason=reason,
+        n_obs=n, n_missing=int(np.isnan(job.y).sum()), n_clipped=n_clipped, scores=scores, backtest_rows=rows,
+        ds=future_ds(last, freq=opts.freq, horizon=job.horizon),
+        forecast={"yhat": fc.mean, "yhat_lower": fc.lo80, "yhat_upper": fc.hi80, "yhat_lower_95": fc.lo95, "yhat_upper_95": fc.hi95},
+        meta={"spec": {"season": spec.season, "seasons": list(spec.seasons)}, "model": fc.meta, "windows": windows},
+        seconds=time.perf_counter() - t0,
+    )

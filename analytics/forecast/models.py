@@ -1,0 +1,221 @@
+"""Registry of named forecasting models behind one signature.
+
+Every model is a callable ``fn(y, *, ds, horizon, spec) -> Forecast`` where ``y`` is a
+clean (gap-free, outlier-clipped) float array, ``ds`` the matching timestamps and
+``spec`` the series' frequency and seasons. It returns the point forecast and the
+80 % / 95 % prediction bands for the next ``horizon`` steps. A model that cannot fit
+raises; the caller then uses ``seasonal_naive`` (the baseline and the fallback).
+
+Names are unique; ``MODELS`` maps each name to its callable and the frequencies it
+is offered for (``FREQS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+Z80 = 1.2815515655446004
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a model needs to know about a series besides its values."""
+
+    freq: str  # daily | hourly
+    season: int  # the primary season in steps (7 daily, 168 or 24 hourly)
+    seasons: tuple[int, ...]  # all seasons (MSTL)
+    home_country: str = "GB"
+
+
+@dataclass
+class Forecast:
+    mean: np.ndarray
+    lo80: np.ndarray
+    hi80: np.ndarray
+    lo95: np.ndarray
+    hi95: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+ModelFn = Callable[..., Forecast]
+
+
+def _bands(mean: np.ndarray, sigma: np.ndarray, meta: dict[str, Any] | None = None) -> Forecast:
+    sigma = np.nan_to_num(np.asarray(sigma, dtype=float), nan=0.0)
+    return Forecast(mean, mean - Z80 * sigma, mean + Z80 * sigma, mean - Z95 * sigma, mean + Z95 * sigma, meta or {})
+
+
+def seasonal_naive(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """Repeat the last season; naive (last value) when shorter than one season.
+
+    Bands: residual RMS of the in-sample seasonal differences, growing with the
+    number of seasons ahead (sigma_h = sigma * sqrt(k + 1), Hyndman & Athanasopoulos 5.5).
+    """
+    n = len(y)
+    m = spec.season if n > spec.season else 1
+    if n == 0:
+        raise ValueError("empty series")
+    steps = np.arange(horizon)
+    mean = y[n - m + (steps % m)].astype(float)
+    resid = y[m:] - y[:-m] if n > m else np.array([])
+    sigma = float(np.sqrt(np.mean(resid**2))) if len(resid) >= 2 else 0.0
+    k = steps // m
+    return _bands(mean, sigma * np.sqrt(k + 1), {"season": m})
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence statsmodels/prophet convergence chatter inside a fit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _ets_frame(y: np.ndarray, horizon: int, *, season: int | None, alpha: float):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    model = ETSModel(
+        pd.Series(y, dtype=float),
+        error="add",
+        trend="add",
+        damped_trend=True,
+        seasonal="add" if season else None,
+        seasonal_periods=season,
+        initialization_method="heuristic" if season else "estimated",
+    )
+    res = model.fit(disp=False)
+    n = len(y)
+    frame = res.get_prediction(start=n, end=n + horizon - 1).summary_frame(alpha=alpha)
+    return res, frame
+
+
+def ets(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """Holt-Winters as a state-space ETS(A,Ad,A) model (statsmodels ETSModel).
+
+    Additive error, damped additive trend, additive season of ``spec.season`` steps
+    (168 hourly: the weekly season also holds the daily one). Heuristic initial
+    states keep a 168-step season fast. Analytic prediction intervals.
+    """
+    with _quiet():
+        if len(y) < 2 * spec.season + 2:
+            raise ValueError(f"ets needs two full seasons ({2 * spec.season} steps)")
+        res, f80 = _ets_frame(y, horizon, season=spec.season, alpha=0.2)
+        f95 = res.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.05)
+    meta = {"aic": float(res.aic), "season": spec.season, "form": "ETS(A,Ad,A)"}
+    return Forecast(
+        f80["mean"].to_numpy(), f80["pi_lower"].to_numpy(), f80["pi_upper"].to_numpy(),
+        f95["pi_lower"].to_numpy(), f95["pi_upper"].to_numpy(), meta,
+    )
+
+
+SARIMA_ORDER = (1, 0, 1)
+SARIMA_SEASONAL = (0, 1, 1)
+
+
+def sarima(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """SARIMA(1,0,1)(0,1,1)[m] with a linear trend: fixed small orders, no order search.
+
+    Estimated by innovations MLE (statsmodels ARIMA), several times faster than the
+    state-space optimiser, whose start values for this model are poor. Analytic bands.
+    """
+    from statsmodels.tsa.arima.model import ARIMA
+
+    m = spec.season
+    if len(y) < 3 * m:
+        raise ValueError(f"sarima needs three seasons ({3 * m} steps)")
+    with _quiet():
+        res = ARIMA(
+            np.asarray(y, dtype=float), order=SARIMA_ORDER, seasonal_order=(*SARIMA_SEASONAL, m), trend="t"
+        ).fit(method="innovations_mle")
+        fc = res.get_forecast(horizon)
+        ci80 = np.asarray(fc.conf_int(alpha=0.2))
+        ci95 = np.asarray(fc.conf_int(alpha=0.05))
+    meta = {"order": list(SARIMA_ORDER), "seasonal_order": [*SARIMA_SEASONAL, m], "trend": "t", "aic": float(res.aic)}
+    return Forecast(np.asarray(fc.predicted_mean), ci80[:, 0], ci80[:, 1], ci95[:, 0], ci95[:, 1], meta)
+
+
+def mstl(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """MSTL with every season in ``spec.seasons`` (24 and 168 hourly).
+
+    The seasonal components repeat their last cycle; the seasonally adjusted series
+    (trend + remainder) is forecast by a damped-trend ETS, whose analytic intervals
+    are the bands.
+    """
+    from statsmodels.tsa.seasonal import MSTL
+
+    periods = tuple(p for p in spec.seasons if len(y) >= 2 * p)
+    if not periods:
+        raise ValueError(f"mstl needs two cycles of {min(spec.seasons)} steps")
+    with _quiet():
+        res = MSTL(np.asarray(y, dtype=float), periods=periods if len(periods) > 1 else periods[0]).fit()
+        seasonal = np.asarray(res.seasonal).reshape(len(y), -1)
+        adjusted = np.asarray(y, dtype=float) - seasonal.sum(axis=1)
+        fit, f80 = _ets_frame(adjusted, horizon, season=None, alpha=0.2)
+        f95 = fit.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.05)
+    steps = np.arange(horizon)
+    future = np.zeros(horizon)
+    for j, p in enumerate(periods):
+        future += seasonal[len(y) - p + (steps % p), j]
+    return Forecast(
+        f80["mean"].to_numpy() + future, f80["pi_lower"].to_numpy() + future, f80["pi_upper"].to_numpy() + future,
+        f95["pi_lower"].to_numpy() + future, f95["pi_upper"].to_numpy() + future, {"periods": list(periods)},
+    )
+
+
+def prophet(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
+    """Prophet with the home country's holidays; bands from its predictive samples."""
+    try:
+        from prophet import Prophet
+    except ImportError as exc:  # pragma: no cover - prophet is in requirements.txt
+        raise ImportError("prophet is not installed: pip install -r requirements.txt") from exc
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    hist = pd.DataFrame({"ds": pd.to_datetime(ds), "y": np.asarray(y, dtype=float)})
+    days = (hist["ds"].iloc[-1] - hist["ds"].iloc[0]).days
+    model = Prophet(
+        weekly_seasonality=True,
+        daily_seasonality=spec.freq == "hourly",
+        yearly_seasonality=days >= 730,
+        uncertainty_samples=300,
+        interval_width=0.8,
+    )
+    model.add_country_holidays(country_name=spec.home_country)
+    with _quiet():
+        model.fit(hist)
+        step = "h" if spec.freq == "hourly" else "D"
+        future = pd.DataFrame({"ds": pd.date_range(hist["ds"].iloc[-1], periods=horizon + 1, freq=step)[1:]})
+        mean = model.predict(future)["yhat"].to_numpy()
+        samples = model.predictive_samples(future)["yhat"]
+    q = np.quantile(samples, [0.025, 0.1, 0.9, 0.975], axis=1)
+    return Forecast(mean, q[1], q[2], q[0], q[3], {"holidays": spec.home_country, "yearly": days >= 730})
+
+
+# name -> (callable, frequencies it is offered for)
+MODELS: dict[str, tuple[ModelFn, tuple[str, ...]]] = {
+    "seasonal_naive": (seasonal_naive, ("daily", "hourly")),
+    "ets": (ets, ("daily", "hourly")),
+    "sarima": (sarima, ("daily",)),
+    "mstl": (mstl, ("hourly",)),
+    "prophet": (prophet, ("daily", "hourly")),
+}
+FALLBACK = "seasonal_naive"
+
+
+def models_for(freq: str, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """The registered models offered for ``freq`` (restricted to ``names`` if given)."""
+    unknown = [n for n in names or () if n not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown forecast models: {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    chosen = [n for n in (names or MODELS) if freq in MODELS[n][1]]
+    return [FALLBACK, *[n for n in chosen if n != FALLBACK]]
