@@ -71,6 +71,8 @@ DEFAULTS: dict[str, Any] = {
     "data_relative_floor": 0.5,  # the same for data volume (a few big sessions move it)
     "min_attempts": 10,  # voice ratios on fewer attempts are not judged
     "clock": "data",  # "data": windows end at the newest record; "wall": at now (UTC)
+    "landing_dir": "data/landing",  # the folder `watch` and the feeder use by default
+    "page_refresh_s": 10,  # the Live monitor's refresh period
 }
 
 

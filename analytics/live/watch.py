@@ -38,11 +38,39 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".done", ".reason.txt")
 MARKER = ".done"
 MAX_ATTEMPTS = 3  # unexpected (non-refusal) errors on one file before it is rejected
+
+
+def recent_files(landing_dir: str | Path, *, limit: int = 20) -> pl.DataFrame:
+    """The newest files filed by the watcher: one row per file in processed/ or rejected/
+    (``file, outcome, size_kb, filed_at`` (UTC), ``reason`` for rejected ones); plus the
+    files still waiting in the landing folder (outcome ``waiting``)."""
+    root = Path(landing_dir)
+    rows = []
+    for outcome, folder in (("waiting", root), ("processed", root / "processed"), ("rejected", root / "rejected")):
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            if not entry.is_file() or entry.name.startswith(".") or entry.name.endswith(IGNORED_SUFFIXES):
+                continue
+            st = entry.stat()
+            reason_file = folder / f"{entry.name}.reason.txt"
+            rows.append({
+                "file": entry.name,
+                "outcome": outcome,
+                "size_kb": round(st.st_size / 1024, 1),
+                "filed_at": dt.datetime.fromtimestamp(st.st_ctime, dt.UTC).replace(tzinfo=None),
+                "reason": reason_file.read_text(encoding="utf-8").strip() if reason_file.exists() else None,
+            })
+    schema = {"file": pl.String, "outcome": pl.String, "size_kb": pl.Float64, "filed_at": pl.Datetime("us"),
+              "reason": pl.String}
+    return pl.DataFrame(rows, schema=schema).sort("filed_at", descending=True).head(limit)
 
 
 class Watcher:

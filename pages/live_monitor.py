@@ -1,0 +1,117 @@
+"""Live monitor: KPI tiles with sparklines, a region x KPI status grid, open alerts and the
+landing folder's recent files; the view refreshes itself (st.fragment run_every)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from analytics.config import ROOT
+from analytics.live import alerts, kpis
+from analytics.live.watch import recent_files
+from pages import _shared
+
+LABELS = {
+    "call_attempts": ("Call attempts", "calls", "{:,.0f}"),
+    "asr": ("ASR", "answered / attempts", "{:.1%}"),
+    "ner": ("NER", "reached far end / attempts", "{:.1%}"),
+    "acd_s": ("ACD", "s per connected call", "{:,.0f} s"),
+    "dropped_call_rate": ("Dropped calls", "dropped / connected", "{:.1%}"),
+    "sms": ("SMS + MMS", "messages", "{:,.0f}"),
+    "data_mb": ("Data", "MB", "{:,.1f} MB"),
+    "active_subscribers": ("Active subscribers", "distinct lines", "{:,.0f}"),
+}
+SYMBOL = {"ok": "🟢", "low": "🔴", "high": "🟠", "no_band": "⚪", "no_data": "▫️", "low_volume": "▫️"}
+OPTS = kpis.options()
+LANDING = Path(OPTS["landing_dir"]) if Path(OPTS["landing_dir"]).is_absolute() else ROOT / OPTS["landing_dir"]
+
+st.title("Live monitor")
+st.caption(
+    "KPIs over sliding windows ending at the newest loaded record, each against its expected band "
+    "(the same window on previous weeks, median ± k·MAD). Definitions: docs/live.md."
+)
+
+HOW_TO_START = (
+    "Nothing live yet. Start the loader on the landing folder and, for a demo, the feeder that drops a small "
+    f"extract into it every few seconds (with an outage now and then):\n\n"
+    f"`python -m analytics watch {LANDING}`  \n`python -m analytics demo --live {LANDING}`\n\n"
+    "This page refreshes itself as files land."
+)
+
+
+def fmt(kpi: str, value: float | None) -> str:
+    return "–" if value is None else LABELS[kpi][2].format(value)
+
+
+def tiles(now: pl.DataFrame, series: pl.DataFrame) -> None:
+    net = now.filter(pl.col("level") == "network")
+    cols = st.columns(4)
+    for i, kpi in enumerate(LABELS):
+        row = net.filter(pl.col("kpi") == kpi)
+        if row.is_empty():
+            continue
+        r = row.row(0, named=True)
+        spark = series.filter((pl.col("level") == "network") & (pl.col("kpi") == kpi))["value"].fill_null(0).to_list()
+        band = "no band yet" if r["expected"] is None else f"expected {fmt(kpi, r['expected'])} ({fmt(kpi, r['band_lower'])} – {fmt(kpi, r['band_upper'])})"
+        cols[i % 4].metric(
+            f"{SYMBOL.get(r['status'], '')} {LABELS[kpi][0]}",
+            fmt(kpi, r["value"]),
+            delta=None if r["expected"] is None or r["value"] is None else fmt(kpi, r["value"] - r["expected"]),
+            delta_color="off",
+            help=f"{LABELS[kpi][1]}; {band}; status {r['status']}. Sparkline: last 6 h in 5-minute buckets.",
+            chart_data=spark or None,
+            border=True,
+        )
+
+
+def status_grid(now: pl.DataFrame) -> pl.DataFrame:
+    reg = now.filter(pl.col("level") == "region").with_columns(
+        cell=pl.col("status").replace_strict(SYMBOL, default="") + " " + pl.col("status")
+    )
+    return reg.pivot(on="kpi", index="region", values="cell").select("region", *[k for k in LABELS if k in reg["kpi"].unique()])
+
+
+@st.fragment(run_every=float(OPTS["page_refresh_s"]))
+def live_view(window: str) -> None:
+    if not _shared.has_data():
+        _shared.empty_state(HOW_TO_START)
+        return
+    now = _shared.run(kpis.live_kpis, levels=("network", "region"))
+    series = _shared.run(kpis.kpi_series)
+    now = now.filter(pl.col("window_name") == window)
+    if now.is_empty():
+        _shared.empty_state(HOW_TO_START)
+        return
+    st.caption(f"As of **{now['as_of_at'][0]:%Y-%m-%d %H:%M:%S} UTC** (newest record) · refreshed every {OPTS['page_refresh_s']} s")
+    tiles(now, series)
+
+    st.subheader("Region × KPI status")
+    st.caption("🟢 inside the band · 🔴 below · 🟠 above · ⚪ no band (fewer than "
+               f"{OPTS['min_history_weeks']} previous weeks loaded) · ▫️ no calls or too few to judge")
+    grid = status_grid(now)
+    st.dataframe(grid, hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
+    _shared.download_table(now.drop("as_of_at"), f"live_kpis_{window}", key="live_kpis")
+
+    st.subheader("Open alerts")
+    open_alerts = _shared.run(alerts.alerts_table, open_only=True)
+    if open_alerts.is_empty():
+        _shared.empty_state("No open alert: every region's KPIs are inside their bands (or not judged yet).")
+    else:
+        st.dataframe(open_alerts.select("region", "kpi", "direction", "value", "band_lower", "band_upper", "since_at",
+                                        "last_value", "last_seen_at"), hide_index=True)
+        _shared.download_table(open_alerts, "live_open_alerts", key="live_alerts")
+
+    st.subheader("Landing folder")
+    files = recent_files(LANDING)
+    if files.is_empty():
+        _shared.empty_state(f"No file in `{LANDING}` yet. " + HOW_TO_START.split("\n\n", 1)[1])
+    else:
+        st.dataframe(files, hide_index=True, column_config={"size_kb": st.column_config.NumberColumn("size (KB)")})
+        _shared.download_table(files, "landing_files", key="live_files")
+
+
+window_name = _shared.choose("Window", list(OPTS["windows"]), key="live_window", default="15m"
+                             if "15m" in OPTS["windows"] else None)
+live_view(window_name)
