@@ -54,7 +54,11 @@ def tiles(now: pl.DataFrame, series: pl.DataFrame) -> None:
             continue
         r = row.row(0, named=True)
         spark = series.filter((pl.col("level") == "network") & (pl.col("kpi") == kpi))["value"].fill_null(0).to_list()
-        band = "no band yet" if r["expected"] is None else f"expected {fmt(kpi, r['expected'])} ({fmt(kpi, r['band_lower'])} – {fmt(kpi, r['band_upper'])})"
+        band = (
+            "no band yet"
+            if r["expected"] is None
+            else f"expected {fmt(kpi, r['expected'])} ({fmt(kpi, r['band_lower'])} – {fmt(kpi, r['band_upper'])})"
+        )
         cols[i % 4].metric(
             f"{SYMBOL.get(r['status'], '')} {LABELS[kpi][0]}",
             fmt(kpi, r["value"]),
@@ -70,7 +74,9 @@ def status_grid(now: pl.DataFrame) -> pl.DataFrame:
     reg = now.filter(pl.col("level") == "region").with_columns(
         cell=pl.col("status").replace_strict(SYMBOL, default="") + " " + pl.col("status")
     )
-    return reg.pivot(on="kpi", index="region", values="cell").select("region", *[k for k in LABELS if k in reg["kpi"].unique()])
+    return reg.pivot(on="kpi", index="region", values="cell").select(
+        "region", *[k for k in LABELS if k in reg["kpi"].unique()]
+    )
 
 
 @st.fragment(run_every=float(OPTS["page_refresh_s"]))
@@ -84,12 +90,16 @@ def live_view(window: str) -> None:
     if now.is_empty():
         _shared.empty_state(HOW_TO_START)
         return
-    st.caption(f"As of **{now['as_of_at'][0]:%Y-%m-%d %H:%M:%S} UTC** (newest record) · refreshed every {OPTS['page_refresh_s']} s")
+    st.caption(
+        f"As of **{now['as_of_at'][0]:%Y-%m-%d %H:%M:%S} UTC** (newest record) · refreshed every {OPTS['page_refresh_s']} s"
+    )
     tiles(now, series)
 
     st.subheader("Region × KPI status")
-    st.caption("🟢 inside the band · 🔴 below · 🟠 above · ⚪ no band (fewer than "
-               f"{OPTS['min_history_weeks']} previous weeks loaded) · ▫️ no calls or too few to judge")
+    st.caption(
+        "🟢 inside the band · 🔴 below · 🟠 above · ⚪ no band (fewer than "
+        f"{OPTS['min_history_weeks']} previous weeks loaded) · ▫️ no calls or too few to judge"
+    )
     grid = status_grid(now)
     st.dataframe(grid, hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
     _shared.download_table(now.drop("as_of_at"), f"live_kpis_{window}", key="live_kpis")
@@ -99,8 +109,20 @@ def live_view(window: str) -> None:
     if open_alerts.is_empty():
         _shared.empty_state("No open alert: every region's KPIs are inside their bands (or not judged yet).")
     else:
-        st.dataframe(open_alerts.select("region", "kpi", "direction", "value", "band_lower", "band_upper", "since_at",
-                                        "last_value", "last_seen_at"), hide_index=True)
+        st.dataframe(
+            open_alerts.select(
+                "region",
+                "kpi",
+                "direction",
+                "value",
+                "band_lower",
+                "band_upper",
+                "since_at",
+                "last_value",
+                "last_seen_at",
+            ),
+            hide_index=True,
+        )
         _shared.download_table(open_alerts, "live_open_alerts", key="live_alerts")
 
     st.subheader("Landing folder")
@@ -112,6 +134,7 @@ def live_view(window: str) -> None:
         _shared.download_table(files, "landing_files", key="live_files")
 
 
-window_name = _shared.choose("Window", list(OPTS["windows"]), key="live_window", default="15m"
-                             if "15m" in OPTS["windows"] else None)
+window_name = _shared.choose(
+    "Window", list(OPTS["windows"]), key="live_window", default="15m" if "15m" in OPTS["windows"] else None
+)
 live_view(window_name)

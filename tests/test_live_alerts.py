@@ -17,8 +17,18 @@ from analytics.ingest import ingest_files
 from analytics.live import alerts
 
 T = dt.datetime(2026, 3, 10, 12, 0, 0)
-COLS = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id",
-        "charge", "disposition"]
+COLS = [
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
+]
 OPTS = {"hold_s": 300, "alert_window": "15m"}
 
 
@@ -26,7 +36,9 @@ def build(tmp_path: Path, outages: dict[str, range]) -> Path:
     """Regions A and B, 4 outgoing calls a minute each (3 answered, 1 no answer), the same
     minutes on 3 previous weeks; during ``outages[region]`` (minutes after T) all calls fail."""
     cells = tmp_path / "cells.csv"
-    pl.DataFrame({"cell_id": ["a1", "b1"], "region": ["A", "B"], "lat": [51.0, 52.0], "lon": [0.0, 1.0]}).write_csv(cells)
+    pl.DataFrame({"cell_id": ["a1", "b1"], "region": ["A", "B"], "lat": [51.0, 52.0], "lon": [0.0, 1.0]}).write_csv(
+        cells
+    )
     rows = []
     for week in range(4):
         for minute in range(-30, 75):
@@ -35,9 +47,20 @@ def build(tmp_path: Path, outages: dict[str, range]) -> Path:
                     at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute, seconds=second)
                     down = week == 0 and minute in outages.get(region, range(0))
                     disp = "failed" if down else ("no_answer" if i == 3 else "answered")
-                    rows.append([f"{region}{week}-{minute}-{i}", at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                 f"44770{region == 'A':d}00000{i}", "447711111111", "voice", "out",
-                                 "60" if disp == "answered" else "0", f"{region.lower()}1", "0", disp])
+                    rows.append(
+                        [
+                            f"{region}{week}-{minute}-{i}",
+                            at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            f"44770{region == 'A':d}00000{i}",
+                            "447711111111",
+                            "voice",
+                            "out",
+                            "60" if disp == "answered" else "0",
+                            f"{region.lower()}1",
+                            "0",
+                            disp,
+                        ]
+                    )
     f = tmp_path / "calls.csv"
     pl.DataFrame(rows, schema=COLS, orient="row").write_csv(f)
     wh = tmp_path / "wh.duckdb"
@@ -50,7 +73,9 @@ def replay(wh: Path, minutes: range, **overrides) -> list[dict]:
     for minute in minutes:
         with store.writer(wh, publish=False) as con:
             out = alerts.evaluate(con, as_of=T + dt.timedelta(minutes=minute), overrides={**OPTS, **overrides})
-        events += [{"event": "raised", **a} for a in out["raised"]] + [{"event": "resolved", **a} for a in out["resolved"]]
+        events += [{"event": "raised", **a} for a in out["raised"]] + [
+            {"event": "resolved", **a} for a in out["resolved"]
+        ]
     return events
 
 
@@ -126,7 +151,10 @@ def test_webhook_and_log_file_get_raise_and_resolve(one_outage: Path, tmp_path: 
         server.shutdown()
     logged = [json.loads(line) for line in log_file.read_text().splitlines()]
     for events in (_Sink.received, logged):
-        assert [(e["event"], e["region"], e["kpi"]) for e in events] == [("raised", "A", "ner"), ("resolved", "A", "ner")]
+        assert [(e["event"], e["region"], e["kpi"]) for e in events] == [
+            ("raised", "A", "ner"),
+            ("resolved", "A", "ner"),
+        ]
         assert events[1]["resolved_at"] is not None and events[0]["band_lower"] > events[0]["value"]
 
 

@@ -14,21 +14,50 @@ from analytics.ingest import ingest_files
 from analytics.live.kpis import live_kpis
 
 T = dt.datetime(2026, 3, 10, 12, 0, 0)  # a Tuesday
-COLS = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id",
-        "charge", "disposition", "bytes_up", "bytes_down"]
+COLS = [
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+]
 
 
 def write_cells(path: Path) -> Path:
-    pl.DataFrame({"cell_id": ["a1", "a2", "b1"], "region": ["A", "A", "B"], "lat": [51.0, 51.1, 52.0],
-                  "lon": [0.0, 0.1, 1.0]}).write_csv(path)
+    pl.DataFrame(
+        {"cell_id": ["a1", "a2", "b1"], "region": ["A", "A", "B"], "lat": [51.0, 51.1, 52.0], "lon": [0.0, 0.1, 1.0]}
+    ).write_csv(path)
     return path
 
 
-def row(rid: str, at: dt.datetime | str, service: str = "voice", direction: str = "out", *, dur: int = 0,
-        cell: str = "a1", disp: str = "answered", msisdn: str = "447700000001", up: int = 0, down: int = 0) -> dict:
+def row(
+    rid: str,
+    at: dt.datetime | str,
+    service: str = "voice",
+    direction: str = "out",
+    *,
+    dur: int = 0,
+    cell: str = "a1",
+    disp: str = "answered",
+    msisdn: str = "447700000001",
+    up: int = 0,
+    down: int = 0,
+) -> dict:
     start = at if isinstance(at, str) else at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dict(zip(COLS, [rid, start, msisdn, "447711111111", service, direction, str(dur), cell, "0", disp,
-                           str(up), str(down)]))
+    return dict(
+        zip(
+            COLS,
+            [rid, start, msisdn, "447711111111", service, direction, str(dur), cell, "0", disp, str(up), str(down)],
+            strict=True,
+        )
+    )
 
 
 def load(tmp_path: Path, rows: list[dict], name: str = "x.csv") -> Path:
@@ -55,12 +84,17 @@ def value(df: pl.DataFrame, window: str, region: str | None, kpi: str, level: st
 def test_kpi_definitions_by_hand(tmp_path: Path) -> None:
     m = dt.timedelta(minutes=1)
     rows = [
-        row("v1", T, dur=60), row("v2", T - m, dur=120, msisdn="447700000002"),
-        row("v3", T - 2 * m, dur=30, disp="dropped"), row("v4", T - 3 * m, disp="no_answer", cell="a2"),
-        row("v5", T - 4 * m, disp="busy"), row("v6", T - 5 * m, disp="failed"),
+        row("v1", T, dur=60),
+        row("v2", T - m, dur=120, msisdn="447700000002"),
+        row("v3", T - 2 * m, dur=30, disp="dropped"),
+        row("v4", T - 3 * m, disp="no_answer", cell="a2"),
+        row("v5", T - 4 * m, disp="busy"),
+        row("v6", T - 5 * m, disp="failed"),
         row("vin", T - 6 * m, direction="in", dur=500),  # incoming: not an attempt
-        row("s1", T - 7 * m, "sms"), row("s2", T - 8 * m, "mms", "in", msisdn="447700000003"),
-        row("d1", T - 9 * m, "data", up=500_000, down=1_000_000), row("d2", T - 10 * m, "video", down=500_000),
+        row("s1", T - 7 * m, "sms"),
+        row("s2", T - 8 * m, "mms", "in", msisdn="447700000003"),
+        row("d1", T - 9 * m, "data", up=500_000, down=1_000_000),
+        row("d2", T - 10 * m, "video", down=500_000),
         row("edge", T - 15 * m, dur=999),  # exactly 15 min before: outside (T-15m, T], inside 1 h
         row("b1", "2026-03-10 12:30:00+01:00", cell="b1", msisdn="447700000009"),  # 11:30 UTC: region B, 1 h only
     ]

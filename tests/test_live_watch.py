@@ -22,8 +22,9 @@ from analytics.ingest import ingest_files
 from analytics.live.feeder import generate, synthetic_profile, write_atomically
 from analytics.live.watch import Watcher
 
-CELLS = pl.DataFrame({"cell_id": ["a1", "a2", "b1"], "region": ["A", "A", "B"], "lat": [51.0, 51.1, 52.0],
-                      "lon": [0.0, 0.1, 1.0]})
+CELLS = pl.DataFrame(
+    {"cell_id": ["a1", "a2", "b1"], "region": ["A", "A", "B"], "lat": [51.0, 51.1, 52.0], "lon": [0.0, 0.1, 1.0]}
+)
 
 
 def setup(tmp_path: Path) -> tuple[Path, Path]:
@@ -41,8 +42,15 @@ def extract(rows: int, *, seed: int, start: dt.datetime = dt.datetime(2026, 3, 1
     profile = synthetic_profile(CELLS)
     rng = np.random.default_rng(seed)
     per_hour = profile.filter(pl.col("hour_of_week") == start.weekday() * 24 + start.hour)["records_per_hour"].sum()
-    return generate(profile, pl.Series(["447700000001", "447700000002"]), start=start,
-                    seconds=3600.0, rng=rng, scale=rows / per_hour, id_prefix=f"S{seed}-")
+    return generate(
+        profile,
+        pl.Series(["447700000001", "447700000002"]),
+        start=start,
+        seconds=3600.0,
+        rng=rng,
+        scale=rows / per_hour,
+        id_prefix=f"S{seed}-",
+    )
 
 
 def records(wh: Path) -> int:
@@ -98,9 +106,26 @@ def test_markers_gate_files_when_in_use(tmp_path: Path) -> None:
 def _watch(landing: Path, wh: Path, *extra: str, verbose: bool = False) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "analytics", *(["-v"] if verbose else []), "watch", str(landing), "--warehouse", str(wh), "--json",
-         "--interval", "0.2", "--no-alerts", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "analytics",
+            *(["-v"] if verbose else []),
+            "watch",
+            str(landing),
+            "--warehouse",
+            str(wh),
+            "--json",
+            "--interval",
+            "0.2",
+            "--no-alerts",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

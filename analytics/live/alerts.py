@@ -45,7 +45,17 @@ ALERT_DEFAULTS: dict[str, Any] = {
     "alert_log": "",
     "webhook_timeout_s": 5.0,
 }
-BREACH_COLUMNS = ["region", "kpi", "window_name", "direction", "since_at", "last_seen_at", "value", "band_lower", "band_upper"]
+BREACH_COLUMNS = [
+    "region",
+    "kpi",
+    "window_name",
+    "direction",
+    "since_at",
+    "last_seen_at",
+    "value",
+    "band_lower",
+    "band_upper",
+]
 
 
 def ensure_live_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -109,15 +119,25 @@ def evaluate(
     to_raise = (
         merged.filter(pl.col("last_seen_at") - pl.col("since_at") >= hold)
         .join(open_alerts.select(*keys, "direction"), on=[*keys, "direction"], how="anti")
-        .select(*keys, "direction", "value", "expected", "band_lower", "band_upper", "since_at",
-                pl.col("last_seen_at").alias("raised_at"))
+        .select(
+            *keys,
+            "direction",
+            "value",
+            "expected",
+            "band_lower",
+            "band_upper",
+            "since_at",
+            pl.col("last_seen_at").alias("raised_at"),
+        )
     )
     updates = open_alerts.join(now.select(*keys, "direction", "value"), on=[*keys, "direction"], how="inner")
 
     con.execute("begin")
     con.execute("delete from live_breaches")
     con.register("_live_now", now)
-    con.execute(f"insert into live_breaches ({', '.join(BREACH_COLUMNS)}) select {', '.join(BREACH_COLUMNS)} from _live_now")
+    con.execute(
+        f"insert into live_breaches ({', '.join(BREACH_COLUMNS)}) select {', '.join(BREACH_COLUMNS)} from _live_now"
+    )
     con.unregister("_live_now")
     if not to_resolve.is_empty():
         con.execute(
@@ -145,8 +165,16 @@ def evaluate(
         "resolved": resolved.to_dicts(),
     }
     for alert in events["raised"]:
-        log.warning("alert raised: %s %s %s %.4g outside [%.4g, %.4g] since %s", alert["region"], alert["kpi"],
-                    alert["direction"], alert["value"], alert["band_lower"], alert["band_upper"], alert["since_at"])
+        log.warning(
+            "alert raised: %s %s %s %.4g outside [%.4g, %.4g] since %s",
+            alert["region"],
+            alert["kpi"],
+            alert["direction"],
+            alert["value"],
+            alert["band_lower"],
+            alert["band_upper"],
+            alert["since_at"],
+        )
     for alert in events["resolved"]:
         log.info("alert resolved: %s %s since %s, resolved %s", alert["region"], alert["kpi"], alert["since_at"], when)
     if deliver:
@@ -207,10 +235,24 @@ def alerts_table(con: duckdb.DuckDBPyConnection, *, open_only: bool = False, lim
     exists = query(con, "select count(*) as n from duckdb_tables() where table_name = 'live_alerts'").item()
     if not exists:
         return pl.DataFrame(
-            schema={"alert_id": pl.Int64, "region": pl.String, "kpi": pl.String, "window_name": pl.String,
-                    "direction": pl.String, "value": pl.Float64, "expected": pl.Float64, "band_lower": pl.Float64,
-                    "band_upper": pl.Float64, "since_at": pl.Datetime("us"), "raised_at": pl.Datetime("us"),
-                    "last_value": pl.Float64, "last_seen_at": pl.Datetime("us"), "resolved_at": pl.Datetime("us")}
+            schema={
+                "alert_id": pl.Int64,
+                "region": pl.String,
+                "kpi": pl.String,
+                "window_name": pl.String,
+                "direction": pl.String,
+                "value": pl.Float64,
+                "expected": pl.Float64,
+                "band_lower": pl.Float64,
+                "band_upper": pl.Float64,
+                "since_at": pl.Datetime("us"),
+                "raised_at": pl.Datetime("us"),
+                "last_value": pl.Float64,
+                "last_seen_at": pl.Datetime("us"),
+                "resolved_at": pl.Datetime("us"),
+            }
         )
     where = "where resolved_at is null" if open_only else ""
-    return query(con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)})
+    return query(
+        con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)}
+    )

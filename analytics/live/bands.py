@@ -129,7 +129,9 @@ def apply_bands(
         lf.filter(pl.col("week_offset") == 0)
         .join(bands, on=KEYS, how="left", nulls_equal=True)
         .with_columns(  # *_horizontal skip nulls: keep "no band" null explicitly
-            band_lower=pl.when(pl.col("expected").is_not_null()).then(pl.max_horizontal(pl.col("expected") - half, 0.0)),
+            band_lower=pl.when(pl.col("expected").is_not_null()).then(
+                pl.max_horizontal(pl.col("expected") - half, 0.0)
+            ),
             band_upper=pl.when(pl.col("expected").is_null())
             .then(None)
             .when(pl.col("kpi").is_in(list(RATIO_KPIS)))

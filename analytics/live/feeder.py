@@ -49,8 +49,21 @@ KINDS = [  # service, direction, records per hour per cell at the daily peak, me
     ("data", "out", 60.0, 0.0, 4e6),
 ]
 VOICE_MIX = {"p_answered": 0.72, "p_no_answer": 0.12, "p_busy": 0.06, "p_failed": 0.04, "p_dropped": 0.06}
-CONTRACT_COLUMNS = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s",
-                    "cell_id", "charge", "disposition", "bytes_up", "bytes_down", "roaming"]
+CONTRACT_COLUMNS = [
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+    "roaming",
+]
 
 
 def own_world(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -62,9 +75,13 @@ def own_world(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     rng = np.random.default_rng(seed)
     regions = [("North", 55.0, -2.0), ("South", 50.9, -1.4), ("East", 52.6, 1.3), ("West", 51.5, -3.2)]
     cells = pl.DataFrame(
-        [(f"{r[0][:1]}{i:03d}", r[0], round(r[1] + rng.normal(0, 0.1), 5), round(r[2] + rng.normal(0, 0.1), 5))
-         for r in regions for i in range(5)],
-        schema=["cell_id", "region", "lat", "lon"], orient="row",
+        [
+            (f"{r[0][:1]}{i:03d}", r[0], round(r[1] + rng.normal(0, 0.1), 5), round(r[2] + rng.normal(0, 0.1), 5))
+            for r in regions
+            for i in range(5)
+        ],
+        schema=["cell_id", "region", "lat", "lon"],
+        orient="row",
     )
     subs = pl.DataFrame({"msisdn": [f"4479{700000 + i:06d}" for i in range(400)], "plan_id": "LIVE"})
     return cells, subs
@@ -78,7 +95,9 @@ def synthetic_profile(cells: pl.DataFrame) -> pl.DataFrame:
     curve = pl.DataFrame({"hour_of_week": hours.astype(np.int64), "f": daily * weekly})
     kinds = pl.DataFrame(KINDS, schema=["service", "direction", "peak", "mean_duration_s", "mean_bytes"], orient="row")
     return (
-        cells.select("region", "cell_id").join(kinds, how="cross").join(curve, how="cross")
+        cells.select("region", "cell_id")
+        .join(kinds, how="cross")
+        .join(curve, how="cross")
         .with_columns(
             records_per_hour=pl.col("peak") * pl.col("f"),
             mean_bytes_up=pl.col("mean_bytes") * 0.2,
@@ -122,17 +141,26 @@ def generate(
     bytes_down = np.where(is_data, rng.exponential(np.maximum(r["mean_bytes_down"].to_numpy(), 1)), 0)
     offsets = rng.random(n) * seconds  # not sorted: rows come grouped by cell
     base = int(start.replace(tzinfo=dt.UTC).timestamp())
-    return pl.DataFrame({
-        "record_id": [f"{id_prefix}{base}-{i}" for i in range(n)],
-        "start_time": [(start + dt.timedelta(seconds=float(o))).strftime("%Y-%m-%dT%H:%M:%SZ") for o in offsets],
-        "msisdn": subscribers.sample(n, with_replacement=True, seed=int(rng.integers(1 << 31))).to_list() if n else [],
-        "other_party": [f"4471{v:07d}" for v in rng.integers(0, 10**7, n)],
-        "service": r["service"], "direction": r["direction"],
-        "duration_s": duration.astype(np.int64).astype(str),
-        "cell_id": r["cell_id"], "charge": "0",
-        "disposition": disp, "bytes_up": bytes_up.astype(np.int64).astype(str),
-        "bytes_down": bytes_down.astype(np.int64).astype(str), "roaming": "false",
-    }, schema={c: pl.String for c in CONTRACT_COLUMNS}).sort("start_time")
+    return pl.DataFrame(
+        {
+            "record_id": [f"{id_prefix}{base}-{i}" for i in range(n)],
+            "start_time": [(start + dt.timedelta(seconds=float(o))).strftime("%Y-%m-%dT%H:%M:%SZ") for o in offsets],
+            "msisdn": subscribers.sample(n, with_replacement=True, seed=int(rng.integers(1 << 31))).to_list()
+            if n
+            else [],
+            "other_party": [f"4471{v:07d}" for v in rng.integers(0, 10**7, n)],
+            "service": r["service"],
+            "direction": r["direction"],
+            "duration_s": duration.astype(np.int64).astype(str),
+            "cell_id": r["cell_id"],
+            "charge": "0",
+            "disposition": disp,
+            "bytes_up": bytes_up.astype(np.int64).astype(str),
+            "bytes_down": bytes_down.astype(np.int64).astype(str),
+            "roaming": "false",
+        },
+        schema={c: pl.String for c in CONTRACT_COLUMNS},
+    ).sort("start_time")
 
 
 def write_atomically(frame: pl.DataFrame, path: Path) -> Path:
@@ -171,8 +199,12 @@ def _bootstrap(landing_dir: Path, warehouse: Path | None, *, seed: int) -> tuple
     cells.write_csv(ref / "cells.csv")
     rng = np.random.default_rng(seed + 1)
     hist_start = start - dt.timedelta(days=HISTORY_DAYS)
-    parts = [generate(profile, subs["msisdn"], start=hist_start + dt.timedelta(hours=h), seconds=3600, rng=rng,
-                      id_prefix="H") for h in range(HISTORY_DAYS * 24)]
+    parts = [
+        generate(
+            profile, subs["msisdn"], start=hist_start + dt.timedelta(hours=h), seconds=3600, rng=rng, id_prefix="H"
+        )
+        for h in range(HISTORY_DAYS * 24)
+    ]
     history = ref / f"history_{hist_start:%Y%m%dT%H%M}.csv"
     pl.concat(parts).write_csv(history)
     out = ingest_files([history], warehouse=warehouse, cells=ref / "cells.csv")

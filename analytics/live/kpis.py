@@ -152,10 +152,13 @@ def window_aggregates(
     }
     agg = query(con, "@live_window_aggregates", params)
     cov = query(con, "@live_coverage", params)
-    usable = cov.lazy().filter(
-        (pl.col("week_offset") == 0)
-        | (pl.col("has_records") & (pl.col("first_record_at") <= pl.col("start_at")))
-    ).select("window_name", pl.col("week_offset").cast(pl.Int32))
+    usable = (
+        cov.lazy()
+        .filter(
+            (pl.col("week_offset") == 0) | (pl.col("has_records") & (pl.col("first_record_at") <= pl.col("start_at")))
+        )
+        .select("window_name", pl.col("week_offset").cast(pl.Int32))
+    )
     key_cols = ["level", "region", "cell_id"]
     keys = agg.lazy().select(key_cols).unique()
     grid = keys.join(usable, how="cross")
@@ -208,8 +211,13 @@ def kpi_series(
     """KPI time series for sparklines: one row per bucket x level x region x KPI."""
     opts = options()
     when = resolve_as_of(con, as_of, clock=str(opts["clock"]))
-    schema = {"bucket_end_at": pl.Datetime("us"), "level": pl.String, "region": pl.String,
-              "kpi": pl.String, "value": pl.Float64}
+    schema = {
+        "bucket_end_at": pl.Datetime("us"),
+        "level": pl.String,
+        "region": pl.String,
+        "kpi": pl.String,
+        "value": pl.Float64,
+    }
     if when is None:
         return pl.DataFrame(schema=schema)
     agg = query(con, "@live_series", {"as_of": when, "span_s": int(span_s), "bucket_s": int(bucket_s)})

@@ -61,15 +61,22 @@ def recent_files(landing_dir: str | Path, *, limit: int = 20) -> pl.DataFrame:
                 continue
             st = entry.stat()
             reason_file = folder / f"{entry.name}.reason.txt"
-            rows.append({
-                "file": entry.name,
-                "outcome": outcome,
-                "size_kb": round(st.st_size / 1024, 1),
-                "filed_at": dt.datetime.fromtimestamp(st.st_ctime, dt.UTC).replace(tzinfo=None),
-                "reason": reason_file.read_text(encoding="utf-8").strip() if reason_file.exists() else None,
-            })
-    schema = {"file": pl.String, "outcome": pl.String, "size_kb": pl.Float64, "filed_at": pl.Datetime("us"),
-              "reason": pl.String}
+            rows.append(
+                {
+                    "file": entry.name,
+                    "outcome": outcome,
+                    "size_kb": round(st.st_size / 1024, 1),
+                    "filed_at": dt.datetime.fromtimestamp(st.st_ctime, dt.UTC).replace(tzinfo=None),
+                    "reason": reason_file.read_text(encoding="utf-8").strip() if reason_file.exists() else None,
+                }
+            )
+    schema = {
+        "file": pl.String,
+        "outcome": pl.String,
+        "size_kb": pl.Float64,
+        "filed_at": pl.Datetime("us"),
+        "reason": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema).sort("filed_at", descending=True).head(limit)
 
 
@@ -97,6 +104,9 @@ class Watcher:
         self._attempts: Counter[str] = Counter()
         for d in (self.landing_dir, self.processed_dir, self.rejected_dir):
             d.mkdir(parents=True, exist_ok=True)
+        from analytics.ingest import ingest_files  # imported now, not on the first file's clock
+
+        self._ingest = ingest_files
 
     # -- discovery -------------------------------------------------------------
     def markers_in_use(self) -> bool:
@@ -122,12 +132,10 @@ class Watcher:
     # -- one file --------------------------------------------------------------
     def process(self, path: Path) -> dict[str, Any]:
         """Load one file and move it; returns the ingest result of the file plus ``moved_to``."""
-        from analytics.ingest import ingest_files  # the lead's pipeline; imported late on purpose
-
         t0 = time.perf_counter()
         log.debug("%s: loading", path.name)
         try:
-            result = ingest_files([path], warehouse=self.warehouse)["files"][0]
+            result = self._ingest([path], warehouse=self.warehouse)["files"][0]
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # transient (locked, disk) or a bug: retry, then reject
@@ -136,8 +144,15 @@ class Watcher:
             if self._attempts[path.name] < MAX_ATTEMPTS:
                 log.error("%s: load failed (attempt %d, will retry): %s", path.name, self._attempts[path.name], reason)
                 return {"file": path.name, "status": "retry", "error": reason, "seconds": time.perf_counter() - t0}
-            result = {"file": path.name, "status": "refused", "error": f"failed {MAX_ATTEMPTS} times: {reason}",
-                      "rows_read": 0, "rows_loaded": 0, "rows_duplicate": 0, "rows_rejected": 0}
+            result = {
+                "file": path.name,
+                "status": "refused",
+                "error": f"failed {MAX_ATTEMPTS} times: {reason}",
+                "rows_read": 0,
+                "rows_loaded": 0,
+                "rows_duplicate": 0,
+                "rows_rejected": 0,
+            }
         self._attempts.pop(path.name, None)
         if result["status"] == "refused":
             dest = self._move(path, self.rejected_dir, reason=str(result.get("error") or "refused"))
@@ -147,8 +162,14 @@ class Watcher:
         result = {**result, "moved_to": str(dest), "seconds": round(seconds, 3)}
         log.info(
             "%s: %s, read %d, loaded %d, duplicate %d, rejected %d rows in %.2f s -> %s",
-            path.name, result["status"], result.get("rows_read", 0), result.get("rows_loaded", 0),
-            result.get("rows_duplicate", 0), result.get("rows_rejected", 0), seconds, dest.parent.name,
+            path.name,
+            result["status"],
+            result.get("rows_read", 0),
+            result.get("rows_loaded", 0),
+            result.get("rows_duplicate", 0),
+            result.get("rows_rejected", 0),
+            seconds,
+            dest.parent.name,
         )
         return result
 
