@@ -47,12 +47,12 @@ LOOKUP_FUNCTIONS: dict[str, int] = {
     "analytics.billing.explain.subscriber_view": 0,
 }
 
-_APPEND = "insert into security_audit (at, user_name, role, action, detail) values (?, ?, ?, ?, ?)"
+_APPEND = "insert into security_audit (event_at, user_name, role, action, detail) values (?, ?, ?, ?, ?)"
 _READ = """
 with final as (
-    select audit_id, at, user_name, role, action, detail
+    select audit_id, event_at, user_name, role, action, detail
     from security_audit
-    where ($since is null or at >= $since)
+    where ($since is null or event_at >= $since)
       and ($user_name = '' or user_name = $user_name)
       and ($action = '' or action = $action)
 )
@@ -122,7 +122,7 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(
         schema={
             "audit_id": pl.Int64,
-            "at": pl.Datetime("us"),
+            "event_at": pl.Datetime("us"),
             "user_name": pl.String,
             "role": pl.String,
             "action": pl.String,

@@ -27,7 +27,7 @@ create table if not exists security_lockout (
 create sequence if not exists security_audit_seq;
 create table if not exists security_audit (
     audit_id  bigint not null default nextval('security_audit_seq'),
-    at        timestamp not null,   -- UTC
+    event_at  timestamp not null,   -- UTC
     user_name varchar not null,
     role      varchar,
     action    varchar not null,     -- sign_in, sign_in_failed, lookup, unmask, export, retention...
