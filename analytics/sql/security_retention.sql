@@ -14,22 +14,22 @@ delete from rated_records where start_at < $cutoff;
 
 -- name: count_duplicates
 with final as (
-    select coalesce(d.start_at, l.started_at) as at
+    select coalesce(d.start_at, l.started_at) as aged_at
     from duplicates as d
     left join loads as l using (load_id)
 )
-select count(*) as n, min(at) as oldest from final where at < $cutoff;
+select count(*) as n, min(aged_at) as oldest from final where aged_at < $cutoff;
 -- name: delete_duplicates
 delete from duplicates as d
 where coalesce(d.start_at, (select l.started_at from loads as l where l.load_id = d.load_id)) < $cutoff;
 
 -- name: count_quarantine
 with final as (
-    select l.started_at as at
+    select l.started_at as aged_at
     from quarantine as q
     join loads as l using (load_id)
 )
-select count(*) as n, min(at) as oldest from final where at < $cutoff;
+select count(*) as n, min(aged_at) as oldest from final where aged_at < $cutoff;
 -- name: delete_quarantine
 delete from quarantine
 where load_id in (select load_id from loads where started_at < $cutoff);
