@@ -162,3 +162,36 @@ def test_empty_warehouse_keeps_schema(tmp_path: Path) -> None:
     df = kpis(wh)
     assert df.is_empty()
     assert {"window_name", "region", "kpi", "value", "band_lower", "band_upper", "status"} <= set(df.columns)
+
+
+def test_forecast_band_when_an_hourly_forecast_covers_the_window(tmp_path: Path) -> None:
+    from analytics.forecast.persist import ensure_forecast_schema
+
+    rows = [row(f"s{i}", T - dt.timedelta(minutes=2 * i), "sms") for i in range(20)]  # 8 in the last 15 min
+    wh = load(tmp_path, rows)
+    with store.writer(wh) as con:
+        ensure_forecast_schema(con)
+        for metric, yhat, lo, hi in (("sms", 40.0, 30.0, 50.0), ("data_gb", 0.002, 0.001, 0.003)):
+            for hour in (dt.datetime(2026, 3, 10, 11), dt.datetime(2026, 3, 10, 12)):
+                con.execute(
+                    "insert into forecast_values values ('hourly', ?, 'A', ?, ?, 'm', ?, ?, ?, ?, ?)",
+                    [f"A/{metric}", metric, hour, yhat, lo, hi, lo, hi],
+                )
+    df = kpis(wh)
+
+    def band(window: str, kpi: str) -> dict:
+        sel = df.filter((pl.col("window_name") == window) & (pl.col("level") == "region") & (pl.col("region") == "A"))
+        return sel.filter(pl.col("kpi") == kpi).row(0, named=True)
+
+    # 1 h window (11:00, 12:00]: exactly the 11:00 hour
+    h = band("1h", "sms")
+    assert (h["band_source"], h["expected"], h["band_upper"]) == ("forecast", 40.0, max(50.0, 40 + 3 * math.sqrt(40)))
+    assert h["band_lower"] == pytest.approx(min(30.0, 40 - 3 * math.sqrt(40)))
+    assert band("1h", "data_mb")["expected"] == pytest.approx(2.0)  # GB -> MB
+    # 15 min: a quarter of the 11:00 hour, widened to the Poisson floor
+    q = band("15m", "sms")
+    assert q["expected"] == pytest.approx(10.0)
+    assert q["band_upper"] == pytest.approx(10 + 3 * math.sqrt(10))
+    assert q["value"] == 8 and q["status"] == "ok"
+    # the day window is not covered by the forecast: no band (no history either)
+    assert band("1d", "sms")["band_source"] is None and band("1d", "sms")["status"] == "no_band"

@@ -98,14 +98,73 @@ def half_width(opts: Mapping[str, Any]) -> pl.Expr:
     return pl.max_horizontal(k * MAD_SCALE * pl.col("_mad"), floor)
 
 
+FORECAST_METRICS = {"sms": ("sms", 1.0), "data_gb": ("data_mb", 1000.0)}  # forecast metric -> KPI, unit factor
+FORECAST_COLUMNS = {
+    "window_name": pl.String,
+    "level": pl.String,
+    "region": pl.String,
+    "kpi": pl.String,
+    "f_expected": pl.Float64,
+    "f_lower": pl.Float64,
+    "f_upper": pl.Float64,
+}
+
+
+def forecast_bands(con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, windows: Mapping[str, int]) -> pl.DataFrame:
+    """Region-level bands of ``sms`` and ``data_mb`` from the hourly forecast, when it covers
+    the whole window: each hour's yhat and 95 % band weighted by its overlap with the window."""
+    from analytics.live.kpis import query
+
+    exists = query(con, "select count(*) as n from duckdb_tables() where table_name = 'forecast_values'").item()
+    if not exists:
+        return pl.DataFrame(schema=FORECAST_COLUMNS)
+    longest = max(int(s) for s in windows.values())
+    hours = query(
+        con, "@live_forecast_hours", {"from_at": as_of - dt.timedelta(seconds=longest + 3600), "to_at": as_of}
+    )
+    if hours.is_empty():
+        return pl.DataFrame(schema=FORECAST_COLUMNS)
+    win = pl.DataFrame({"window_name": list(windows), "window_s": [int(s) for s in windows.values()]})
+    end = pl.lit(as_of, dtype=pl.Datetime("us"))
+    start = end - pl.duration(seconds=pl.col("window_s"))
+    hour_end = pl.col("ds") + pl.duration(hours=1)
+    overlap_s = (
+        pl.min_horizontal(hour_end, end) - pl.max_horizontal(pl.col("ds"), start)
+    ).dt.total_microseconds() / 1e6
+    factor = pl.col("metric").replace_strict({m: f for m, (_, f) in FORECAST_METRICS.items()}, return_dtype=pl.Float64)
+    return (
+        hours.lazy()
+        .join(win.lazy(), how="cross")
+        .with_columns(w=(overlap_s.clip(0, None) / 3600.0), covered=overlap_s.clip(0, None))
+        .group_by("window_name", "window_s", "region", "metric")
+        .agg(
+            covered=pl.col("covered").sum(),
+            f_expected=(pl.col("yhat") * pl.col("w") * factor).sum(),
+            f_lower=(pl.col("yhat_lower_95") * pl.col("w") * factor).sum(),
+            f_upper=(pl.col("yhat_upper_95") * pl.col("w") * factor).sum(),
+        )
+        .filter(pl.col("covered") >= pl.col("window_s") - 1e-6)
+        .with_columns(
+            level=pl.lit("region"),
+            kpi=pl.col("metric").replace_strict({m: k for m, (k, _) in FORECAST_METRICS.items()}),
+        )
+        .select([pl.col(c).cast(t) for c, t in FORECAST_COLUMNS.items()])
+        .collect()
+    )
+
+
 def apply_bands(
     long: pl.DataFrame,
     *,
     as_of: dt.datetime | None,
     opts: Mapping[str, Any],
-    con: duckdb.DuckDBPyConnection | None = None,  # noqa: ARG001 - reserved for forecast bands
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pl.DataFrame:
-    """Current values (week_offset 0) joined to their band, with a status per row."""
+    """Current values (week_offset 0) joined to their band, with a status per row.
+
+    With ``con`` and an hourly forecast covering the window, region-level ``sms`` and
+    ``data_mb`` take the forecast's band instead (``band_source = forecast``), widened to
+    at least the noise floor around its expected value."""
     if long.is_empty():
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     lf = long.lazy()
@@ -123,16 +182,29 @@ def apply_bands(
         .then(pl.lit("high"))
         .otherwise(pl.lit("ok"))
     )
+    fc = forecast_bands(con, as_of=as_of, windows=opts["windows"]) if con is not None and as_of is not None else None
+    if fc is None:
+        fc = pl.DataFrame(schema=FORECAST_COLUMNS)
+    has_fc = pl.col("f_expected").is_not_null()
     half = half_width(opts)
     upper = pl.col("expected") + half
     return (
         lf.filter(pl.col("week_offset") == 0)
         .join(bands, on=KEYS, how="left", nulls_equal=True)
+        .join(fc.lazy(), on=["window_name", "level", "region", "kpi"], how="left", nulls_equal=True)
+        .with_columns(
+            expected=pl.coalesce("f_expected", "expected"),
+            _mad=pl.when(has_fc).then(0.0).otherwise(pl.col("_mad")),
+            band_source=pl.when(has_fc).then(pl.lit("forecast")).otherwise(pl.col("band_source")),
+        )
         .with_columns(  # *_horizontal skip nulls: keep "no band" null explicitly
-            band_lower=pl.when(pl.col("expected").is_not_null()).then(
-                pl.max_horizontal(pl.col("expected") - half, 0.0)
-            ),
-            band_upper=pl.when(pl.col("expected").is_null())
+            band_lower=pl.when(has_fc)
+            .then(pl.max_horizontal(pl.min_horizontal(pl.col("f_lower"), pl.col("expected") - half), 0.0))
+            .when(pl.col("expected").is_not_null())
+            .then(pl.max_horizontal(pl.col("expected") - half, 0.0)),
+            band_upper=pl.when(has_fc)
+            .then(pl.max_horizontal(pl.col("f_upper"), upper))
+            .when(pl.col("expected").is_null())
             .then(None)
             .when(pl.col("kpi").is_in(list(RATIO_KPIS)))
             .then(pl.min_horizontal(upper, 1.0))
