@@ -22,7 +22,7 @@ import polars as pl
 
 from analytics.config import secret
 
-IDENTIFIER_COLUMNS = ("msisdn", "other_party", "imsi", "imei", "correspondent", "number")
+IDENTIFIER_COLUMNS = ("msisdn", "other_party", "imsi", "imei", "correspondent", "number", "actor", "raw")
 
 
 class MissingSecretError(RuntimeError):

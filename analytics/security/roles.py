@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from analytics import privacy
+
 ROLES: tuple[str, ...] = ("planner", "marketing", "executive", "billing", "support", "fraud", "admin")
 
 # page stem -> roles that may open it (admin may open every page).
@@ -54,9 +56,7 @@ PERMISSIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 # Columns whose presence makes a table subscriber-level (an export_records export).
-IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
-    {"msisdn", "other_party", "imsi", "imei", "raw", "correspondent", "number", "actor"}
-)
+IDENTIFIER_COLUMNS: frozenset[str] = frozenset(privacy.IDENTIFIER_COLUMNS)
 
 
 class UnknownRoleError(ValueError):
