@@ -29,6 +29,7 @@ import fcntl
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -146,14 +147,30 @@ def writer(path: str | Path | None = None, *, publish: bool = True) -> Iterator[
             publish_snapshot(path)
 
 
-def publish_snapshot(path: str | Path) -> Path:
-    """Copy the (checkpointed, closed) warehouse to ``<path>.snapshot`` atomically."""
+def publish_snapshot(path: str | Path, *, keep: int = 3) -> Path:
+    """Copy the (checkpointed) warehouse to a new ``<path>.snap-<ns>`` file and point
+    ``<path>.snapshot`` (a symlink, replaced atomically) at it.
+
+    Each version has its own file name because DuckDB caches database instances by
+    path within a process: reopening one path could return the previous contents.
+    Older versions beyond ``keep`` are unlinked; a reader that still has one open keeps
+    reading it (POSIX unlink semantics).
+    """
     path = Path(path)
-    target = snapshot_path(path)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    version = path.with_name(f"{path.name}.snap-{time.time_ns()}")
+    tmp = version.with_name(version.name + ".tmp")
     shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
-    return target
+    os.replace(tmp, version)
+    link = snapshot_path(path)
+    tmp_link = link.with_name(link.name + f".tmp{os.getpid()}")
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(version.name, tmp_link)
+    os.replace(tmp_link, link)
+    versions = sorted(path.parent.glob(f"{path.name}.snap-*[0-9]"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    for old in versions[:-keep]:
+        old.unlink(missing_ok=True)
+    return version
 
 
 @contextmanager
@@ -170,14 +187,19 @@ def reader(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection
             con.close()
 
 
+def _current_snapshot(path: Path) -> Path | None:
+    link = snapshot_path(path)
+    try:
+        target = link.parent / os.readlink(link)
+    except (FileNotFoundError, OSError):
+        return None
+    return target if target.exists() else None
+
+
 def snapshot_version(path: str | Path | None = None) -> str | None:
     """Identity of the published snapshot (changes whenever a load lands), or None."""
-    snap = snapshot_path(Path(path or default_path()))
-    try:
-        st = snap.stat()
-    except FileNotFoundError:
-        return None
-    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+    current = _current_snapshot(Path(path or default_path()))
+    return current.name if current else None
 
 
 def snapshot_reader(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -186,14 +208,13 @@ def snapshot_reader(path: str | Path | None = None) -> duckdb.DuckDBPyConnection
     Publishes one first if the warehouse exists but was never published.
     """
     path = Path(path or default_path())
-    snap = snapshot_path(path)
-    if not snap.exists():
+    current = _current_snapshot(path)
+    if current is None:
         if not path.exists():
             raise WarehouseError(f"no warehouse at {path}")
         with _flock(lock_path(path), fcntl.LOCK_EX):
-            if not snap.exists():
-                publish_snapshot(path)
-    return _open(snap, read_only=True)
+            current = _current_snapshot(path) or publish_snapshot(path)
+    return _open(current, read_only=True)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:

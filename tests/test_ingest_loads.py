@@ -205,3 +205,16 @@ def test_cli_ingest_json_and_exit_codes(tmp_path, refs, warehouse):
     assert {k for k in ("files", "rows_read", "rows_loaded", "rows_duplicate", "rows_rejected", "rejects_by_reason")} <= out.keys()
     assert [f["status"] for f in out["files"]] == ["loaded", "refused"]
     shutil.rmtree(warehouse.parent)
+
+
+def test_a_new_snapshot_is_seen_while_an_old_connection_is_open(tmp_path, refs, warehouse):
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
+    old = store.snapshot_reader(warehouse)
+    v1 = store.snapshot_version(warehouse)
+    ingest_files([write_v1(tmp_path / "b.csv", [record(record_id="b1")])], warehouse=warehouse)
+    assert store.snapshot_version(warehouse) != v1
+    new = store.snapshot_reader(warehouse)
+    assert new.execute("select count(*) from records").fetchall() == [(2,)]
+    assert old.execute("select count(*) from records").fetchall() == [(1,)]
+    old.close()
+    new.close()
