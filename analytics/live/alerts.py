@@ -95,7 +95,9 @@ def evaluate(
     """
     opts = alert_options(overrides)
     ensure_live_schema(con)
-    kpis = live_kpis(con, as_of=as_of, levels=("region",), overrides=overrides)
+    window = str(opts["alert_window"])
+    only = {**(overrides or {}), "windows": {window: int(opts["windows"][window])}}  # the alert window only
+    kpis = live_kpis(con, as_of=as_of, levels=("region",), overrides=only)
     when = kpis["as_of_at"].max() if not kpis.is_empty() else None
     if when is None:
         return {"as_of": None, "breaches": 0, "raised": [], "resolved": []}
