@@ -26,7 +26,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from analytics.demo.traffic import Calendar, Situation
+from analytics.demo.traffic import Calendar, Situation, typed
 from analytics.demo.world import REGIONS
 
 IRSF_DESTINATIONS = [("CU", 53), ("SO", 252), ("LV", 371), ("GN", 224), ("SL", 232)]
@@ -40,15 +40,10 @@ def rows(n: int, **cols: object) -> pl.DataFrame:
     defaults = {"disposition": "answered", "bytes_up": 0, "bytes_down": 0, "is_roaming": False, "destination_country": ""}
     data = {**defaults, **cols}
     out = {k: (np.asarray(v) if np.ndim(v) else np.repeat(np.asarray([v]), n)) for k, v in data.items()}
-    frame = pl.DataFrame(out)
-    return frame.with_columns(
-        pl.col("start_at").cast(pl.Datetime("us")),
-        pl.col("other_party", "msisdn", "cell_id", "plan_id", "imsi", "imei", "destination_country").cast(pl.String),
-        pl.col("duration_s", "bytes_up", "bytes_down").cast(pl.Int64),
-    ).select(
-        "start_at", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id", "disposition",
-        "bytes_up", "bytes_down", "is_roaming", "destination_country", "plan_id", "imsi", "imei",
+    frame = pl.DataFrame(out).with_columns(
+        pl.col("other_party", "msisdn", "cell_id", "plan_id", "imsi", "imei", "destination_country").cast(pl.String)
     )
+    return frame.lazy().pipe(typed).collect()
 
 
 def _ts(cal: Calendar, day: np.ndarray | int, seconds: np.ndarray | int) -> np.ndarray:
@@ -180,7 +175,7 @@ class Injector:
             region = REGIONS[int(rng.choice(far))][0]
             region_cells = self.cells.filter(pl.col("region") == region)["cell_id"]
             t_from = np.datetime64(self.cal.start, "us") + np.timedelta64(window0, "D")
-            genuine = base.filter((pl.col("msisdn") == s["msisdn"]) & (pl.col("start_at") >= t_from) & ~pl.col("is_roaming"))
+            genuine = base.filter((pl.col("msisdn").cast(pl.String) == s["msisdn"]) & (pl.col("start_at") >= t_from) & ~pl.col("is_roaming"))
             anchors = genuine["start_at"].to_numpy()
             anchors = anchors[rng.choice(len(anchors), size=min(12, len(anchors)), replace=False)] if len(anchors) else anchors
             n = len(anchors)
@@ -266,9 +261,10 @@ class Injector:
         day = np.datetime64(self.cal.start, "us") + np.timedelta64(self.cal.days // 2, "D")
         new_imei = {m: f"35{self.rng.integers(10**12, 10**13)}" for m in msisdns}
         self.truth["handset_change"] = msisdns
-        hit = pl.col("msisdn").is_in(msisdns) & (pl.col("start_at") >= day)
+        hit = pl.col("msisdn").cast(pl.String).is_in(msisdns) & (pl.col("start_at") >= day)
         return base.with_columns(
-            pl.when(hit).then(pl.col("msisdn").replace_strict(new_imei, default=None)).otherwise(pl.col("imei")).alias("imei")
+            pl.when(hit).then(pl.col("msisdn").cast(pl.String).replace_strict(new_imei, default=None))
+            .otherwise(pl.col("imei").cast(pl.String)).cast(pl.Categorical).alias("imei")
         )
 
 
@@ -286,7 +282,7 @@ def inject(rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, ca
     inj.honest_existing(present)
     base = inj.handset_change(COUNTS["handset_change"], base)
     inj.wangiri(COUNTS["wangiri"])
-    records = pl.concat([base, *inj.frames], how="vertical_relaxed")
+    records = pl.concat([base, *inj.frames], how="vertical_relaxed", rechunk=False)
     new_subs = pl.DataFrame(inj.new_subs, schema={"msisdn": pl.String, "plan_id": pl.String, "activation_date": pl.Date})
     fraud = {t: inj.truth.get(t, []) for t in ("sim_box", "irsf", "wangiri", "sim_clone", "usage_spike")}
     honest = {t: inj.truth.get(t, []) for t in ("call_centre", "traveller", "streamer", "handset_change")}

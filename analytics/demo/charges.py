@@ -40,7 +40,7 @@ def rate(records: pl.DataFrame, plans: pl.DataFrame, *, timezone: str) -> pl.Dat
     needed = records.select(RATING_INPUT)  # the wide text columns stay out of the engine's copies
     rated = rate_records(needed.lazy(), plans.lazy(), home_country=HOME_COUNTRY, timezone=timezone)
     return rated.select(
-        "record_id", "plan_id", "rule", "allowance_kind", "billable_units", "units_from_allowance",
+        "record_id", pl.col("plan_id").cast(pl.String), "rule", "allowance_kind", "billable_units", "units_from_allowance",
         (pl.col("expected_charge").cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias("expected_p"),
     ).collect()
 
@@ -59,12 +59,13 @@ def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -
     n = len(rated)
     billed = rated["expected_p"].to_numpy().copy()
     per_class = max(MIN_PER_CLASS, int(round(ERROR_RATE * n / len(CLASSES))))
-    rule = rated["rule"].to_numpy()
+    def is_rule(*names: str) -> np.ndarray:
+        return rated.select(pl.col("rule").is_in(list(names)))["rule"].to_numpy()
+
     units = rated["billable_units"].fill_null(0).to_numpy()
     from_allow = rated["units_from_allowance"].fill_null(0).to_numpy()
     expected = billed.copy()
     rates = _rate_pence(rated, plans)
-    kind = rated["allowance_kind"].to_numpy()
     used = np.zeros(n, dtype=bool)
 
     def pick(mask: np.ndarray, k: int = per_class) -> np.ndarray:
@@ -83,8 +84,8 @@ def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -
         return hit
 
     errors: dict[str, np.ndarray] = {}
-    single = (from_allow == 0) & np.isin(rule, ["voice_domestic_overage", "voice_international", "voice_roaming",
-                                                "sms_overage", "sms_international", "sms_roaming", "data_overage", "data_roaming"])
+    single = (from_allow == 0) & is_rule("voice_domestic_overage", "voice_international", "voice_roaming",
+                                         "sms_overage", "sms_international", "sms_roaming", "data_overage", "data_roaming")
     rows = pick(single & (expected >= 4))
     value = np.round(expected[rows] * 1.5).astype(np.int64) + 5
     while (c := clash(rows, value)).any():
@@ -95,26 +96,26 @@ def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -
     while (c := clash(rows, value)).any():
         value[c] -= 1
     billed[rows], errors["under_charged"] = value, rows
-    rows = pick(np.isin(rule, ["voice_incoming_free", "unanswered_free"]))
+    rows = pick(is_rule("voice_incoming_free", "unanswered_free"))
     billed[rows], errors["charged_but_free"] = rng.integers(20, 150, len(rows)), rows
     own = np.zeros(n, dtype=np.int64)
     for k, c in OWN_RATE.items():
-        own = np.where(kind == k, rates[c].to_numpy(), own)
+        own = np.where((rated["allowance_kind"] == k).fill_null(False).to_numpy(), rates[c].to_numpy(), own)
     full = units * own
     rows = pick((from_allow > 0) & (full > expected) & (units >= 2))
     billed[rows], errors["allowance_not_applied"] = full[rows], rows
     intl = units * rates["intl_voice_per_min"].to_numpy()
-    rows = pick(np.isin(rule, ["voice_domestic_allowance", "voice_domestic_overage"]) & (units >= 1) & (intl != expected)
+    rows = pick(is_rule("voice_domestic_allowance", "voice_domestic_overage") & (units >= 1) & (intl != expected)
                 & (intl != full))
     billed[rows], errors["wrong_rate_class"] = intl[rows], rows
     dup_charge = pick(expected > 0)
     plain_dups = pick(expected == 0, max(MIN_PER_CLASS, int(round(0.0003 * n))))
 
-    ids = rated["record_id"].to_numpy()
+    ids = rated["record_id"]
     out = [
-        {"record_id": str(ids[r]), "class": cls, "billed": round(int(billed[r]) / 100, 2), "expected": round(int(expected[r]) / 100, 2)}
+        {"record_id": str(ids[int(r)]), "class": cls, "billed": round(int(billed[r]) / 100, 2), "expected": round(int(expected[r]) / 100, 2)}
         for cls, rows in errors.items() for r in rows
     ]
-    out += [{"record_id": str(ids[r]), "class": "duplicate_charge", "billed": round(int(billed[r]) / 100, 2), "expected": 0.0}
+    out += [{"record_id": str(ids[int(r)]), "class": "duplicate_charge", "billed": round(int(billed[r]) / 100, 2), "expected": 0.0}
             for r in dup_charge]
     return billed, sorted(out, key=lambda e: e["record_id"]), dup_charge, plain_dups

@@ -165,7 +165,7 @@ def write_files(
             typed.write_parquet(path)
         elif kind[d] == "gz":
             path = stem.with_suffix(".csv.gz")
-            _write_gz(frame, path)
+            frame.write_csv(path, compression="gzip", compression_level=3)
         else:
             path = stem.with_suffix(".csv")
             frame.write_csv(path)
@@ -173,10 +173,3 @@ def write_files(
         if on_file is not None:
             on_file(d + 1, n_days)
     return paths, bad_counts, len(dups)
-
-
-def _write_gz(frame: pl.DataFrame, path: Path) -> None:
-    import gzip
-
-    with gzip.open(path, "wb", compresslevel=3) as fh:
-        frame.write_csv(fh)

@@ -60,7 +60,7 @@ def _capacity(
         records.lazy()
         .filter(pl.col("service").is_in(["voice", "voip", "video"]) & ~pl.col("is_roaming")
                 & ~pl.col("start_at").dt.date().is_in(skip_days))
-        .group_by("cell_id", pl.col("start_at").dt.truncate("1h").alias("hour"))
+        .group_by(pl.col("cell_id").cast(pl.String), pl.col("start_at").dt.truncate("1h").alias("hour"))
         .agg((pl.col("duration_s").sum() / 3600).alias("erl"))
         .group_by("cell_id", pl.col("hour").dt.date())
         .agg(pl.col("erl").max())
@@ -81,7 +81,7 @@ def _capacity(
 
 def _event_factor(records: pl.DataFrame, region_of: pl.DataFrame, region: str, dates: list[str]) -> float:
     daily = (
-        records.lazy().join(region_of.lazy(), on="cell_id", how="inner").filter(pl.col("region") == region)
+        records.lazy().with_columns(pl.col("cell_id").cast(pl.String)).join(region_of.lazy(), on="cell_id", how="inner").filter(pl.col("region") == region)
         .group_by(pl.col("start_at").dt.date().alias("d")).len().collect()
     )
     ev = [date.fromisoformat(x) for x in dates]
@@ -112,7 +112,7 @@ def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end
     lo, hi = datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day) + timedelta(days=1)
     records = (
         records.filter((pl.col("start_at") >= lo) & (pl.col("start_at") < hi))
-        .sort("start_at", "msisdn", maintain_order=True)
+        .sort("start_at", maintain_order=True)  # stable: ties keep the (seeded) generation order
         .with_row_index("_i")
         .with_columns(record_id=pl.concat_str(pl.lit("DM"), pl.col("_i").cast(pl.String).str.zfill(10)))
         .drop("_i")
