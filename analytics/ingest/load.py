@@ -150,17 +150,17 @@ def commit_file(
                 hi="(select date_trunc('hour', max(start_at)) + interval 1 hour from new_records)",
                 load_id=result.load_id,
             )
-            month_scope = _scope(
+            day_scope = _scope(
                 con,
-                lo="(select date_trunc('month', min(start_at)) - interval 1 month from new_records)",
-                hi="(select date_trunc('month', max(start_at)) + interval 2 month from new_records)",
+                lo="(select min(start_at) - interval 2 day from new_records)",
+                hi="(select max(start_at) + interval 2 day from new_records)",
                 load_id=result.load_id,
             )
             script = (
                 store.sql("cubes_refresh")
                 .replace("{local}", local_expr(timezone))
                 .replace("{hour_scope}", hour_scope)
-                .replace("{month_scope}", month_scope)
+                .replace("{day_scope}", day_scope)
             )
             run_script(con, script, params)
         con.execute(
@@ -188,7 +188,8 @@ def commit_file(
     finally:
         for view in ("new_records", "dup_rows", "bad_rows"):
             con.unregister(view)
-        for t in ("touched_hours", "touched_local", "touched_months", "day_rollup"):
+        for t in ("touched_hours", "new_rollup", "touched_days", "new_srm", "merged_srm", "touched_region_months",
+                  "merged_region_month", "touched_sub_months", "merged_sub_month"):
             con.execute(f"drop table if exists temp.{t}")
 
 

@@ -1,9 +1,13 @@
--- Incremental refresh of the usage cubes for the keys touched by `new_records` (the rows
--- this load inserts; a registered frame). Runs inside the load's transaction.
+-- Incremental refresh of the usage cubes for the rows of `new_records` (the records this
+-- load inserts; a registered frame). Runs inside the load's transaction.
 -- Template slots filled in code (never from user input):
---   {local}       a record's local wall-clock time in settings.timezone ($tz parameter)
---   {hour_scope}  `records`, or `new_records` when no earlier record shares a touched hour
---   {month_scope} `records`, or `new_records` when no earlier record shares a touched month
+--   {local}      a record's local wall-clock time in settings.timezone ($tz parameter)
+--   {hour_scope} `records`, or `new_records` when no earlier record shares a touched hour
+--   {day_scope}  `records`, or `new_records` when no earlier record shares a touched day
+-- Hour and day cubes are recomputed for the touched hours/days (exact distinct counts from
+-- the records of those hours/days only). Month cubes are merged additively, their distinct
+-- counts kept exact by the helper sets subscriber_region_month and subscriber_day, so a
+-- new day never rescans its month, let alone a year.
 
 -- hourly cell cube: UTC hour x cell x service x direction
 create or replace temp table touched_hours as
@@ -42,137 +46,203 @@ final as (
 )
 select * from final;
 
--- local days and months touched, per region and per subscriber
-create or replace temp table touched_local as
-select distinct
+-- the new rows at local day x region x msisdn x service x direction
+create or replace temp table new_rollup as
+select
     cast({local} as date) as day_date,
     region,
-    msisdn
-from new_records;
+    msisdn,
+    service,
+    direction,
+    count(*) as records,
+    sum(duration_s) as duration_s,
+    sum(bytes_up) as bytes_up,
+    sum(bytes_down) as bytes_down,
+    coalesce(sum(charge), 0) as charge,
+    coalesce(sum(duration_s) filter (where destination_country <> $home), 0) as intl_s,
+    count(*) filter (where is_roaming) as roaming_records
+from new_records
+group by all;
 
--- one row per local day x region x msisdn x service of the touched months: the common
--- first step of the daily, monthly and subscriber-month cubes
-create or replace temp table day_rollup as
-with bounds as (
-    select
-        cast(date_trunc('month', min(day_date)) as date) as lo,
-        cast(date_trunc('month', max(day_date)) as date) as hi
-    from touched_local
-),
-scoped as (
+-- daily region cube: local day x region x service, recomputed for touched days
+create or replace temp table touched_days as
+select distinct day_date, region from new_rollup;
+
+delete from usage_daily_region where (day_date, region) in (select day_date, region from touched_days);
+
+insert into usage_daily_region
+with scoped as (
     select r.*, cast({local} as date) as day_date
-    from {month_scope} as r, bounds
-    -- a month in any zone lies within [month - 1 day, next month + 1 day] in UTC
-    where r.start_at >= bounds.lo - interval 1 day
-      and r.start_at < bounds.hi + interval 1 month + interval 1 day
+    from {day_scope} as r
+    where r.start_at >= (select min(day_date) from touched_days) - interval 1 day
+      and r.start_at < (select max(day_date) from touched_days) + interval 2 day
 ),
 final as (
     select
-        day_date,
+        s.day_date,
+        s.region,
+        s.service,
+        count(*) as records,
+        count(distinct s.msisdn) as subscribers,
+        sum(s.duration_s) as duration_s,
+        sum(s.bytes_up) as bytes_up,
+        sum(s.bytes_down) as bytes_down,
+        coalesce(sum(s.charge), 0) as charge
+    from scoped as s
+    semi join touched_days as t on s.day_date = t.day_date and s.region = t.region
+    group by all
+)
+select * from final;
+
+-- helper sets
+insert into subscriber_day
+select distinct n.day_date, n.msisdn
+from new_rollup as n
+anti join subscriber_day as d on d.day_date = n.day_date and d.msisdn = n.msisdn;
+
+create or replace temp table new_srm as
+select cast(date_trunc('month', day_date) as date) as month_date, region, msisdn, sum(records) as records
+from new_rollup
+group by all;
+
+create or replace temp table merged_srm as
+with old as (
+    select s.*
+    from subscriber_region_month as s
+    semi join new_srm as n on s.month_date = n.month_date and s.region = n.region and s.msisdn = n.msisdn
+),
+final as (
+    select month_date, region, msisdn, sum(records) as records
+    from (select * from old union all select * from new_srm)
+    group by all
+)
+select * from final;
+
+delete from subscriber_region_month
+where (month_date, region, msisdn) in (select month_date, region, msisdn from new_srm);
+
+insert into subscriber_region_month by name select * from merged_srm;
+
+-- monthly region cube: additive merge; subscribers from the helper set
+create or replace temp table touched_region_months as
+select distinct month_date, region from new_srm;
+
+create or replace temp table merged_region_month as
+with new_sums as (
+    select
         cast(date_trunc('month', day_date) as date) as month_date,
         region,
-        msisdn,
-        service,
-        direction,
-        count(*) as records,
-        sum(duration_s) as duration_s,
-        sum(bytes_up) as bytes_up,
-        sum(bytes_down) as bytes_down,
-        coalesce(sum(charge), 0) as charge,
-        sum(duration_s) filter (where destination_country <> $home) as intl_s,
-        count(*) filter (where is_roaming) as roaming_records
-    from scoped
-    where cast(date_trunc('month', day_date) as date) between (select lo from bounds) and (select hi from bounds)
+        sum(records) as records,
+        sum(charge) as revenue,
+        coalesce(sum(records) filter (where service in ('sms', 'mms')), 0) as sms,
+        coalesce(sum(duration_s) filter (where service = 'voice'), 0) as voice_s,
+        coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes
+    from new_rollup
     group by all
-)
-select * from final;
-
-delete from usage_daily_region
-where (day_date, region) in (select distinct day_date, region from touched_local);
-
-insert into usage_daily_region
-with final as (
+),
+old_sums as (
+    select u.month_date, u.region, u.records, u.revenue, u.sms, u.voice_s, u.data_bytes
+    from usage_monthly_region as u
+    semi join touched_region_months as t on u.month_date = t.month_date and u.region = t.region
+),
+subs as (
+    select s.month_date, s.region, count(*) as subscribers
+    from subscriber_region_month as s
+    semi join touched_region_months as t on s.month_date = t.month_date and s.region = t.region
+    group by all
+),
+final as (
     select
-        d.day_date,
-        d.region,
-        d.service,
-        sum(d.records) as records,
-        count(distinct d.msisdn) as subscribers,
-        sum(d.duration_s) as duration_s,
-        sum(d.bytes_up) as bytes_up,
-        sum(d.bytes_down) as bytes_down,
-        sum(d.charge) as charge
-    from day_rollup as d
-    semi join (select distinct day_date, region from touched_local) as t
-        on d.day_date = t.day_date and d.region = t.region
-    group by all
+        a.month_date,
+        a.region,
+        sum(a.records) as records,
+        any_value(subs.subscribers) as subscribers,
+        sum(a.revenue) as revenue,
+        sum(a.voice_s) / 60.0 as voice_minutes,
+        sum(a.sms) as sms,
+        sum(a.data_bytes) / 1e9 as data_gb,
+        sum(a.voice_s) as voice_s,
+        sum(a.data_bytes) as data_bytes
+    from (select * from old_sums union all select * from new_sums) as a
+    join subs using (month_date, region)
+    group by a.month_date, a.region
 )
 select * from final;
-
-create or replace temp table touched_months as
-select distinct cast(date_trunc('month', day_date) as date) as month_date, region, msisdn from touched_local;
 
 delete from usage_monthly_region
-where (month_date, region) in (select distinct month_date, region from touched_months);
+where (month_date, region) in (select month_date, region from touched_region_months);
 
-insert into usage_monthly_region
-with final as (
+insert into usage_monthly_region by name select * from merged_region_month;
+
+-- subscriber-month cube: additive merge; active days, regions and top region from the sets
+create or replace temp table touched_sub_months as
+select distinct month_date, msisdn from new_srm;
+
+create or replace temp table merged_sub_month as
+with new_sums as (
     select
-        d.month_date,
-        d.region,
-        sum(d.records) as records,
-        count(distinct d.msisdn) as subscribers,
-        sum(d.charge) as revenue,
-        coalesce(sum(d.duration_s) filter (where d.service = 'voice') / 60.0, 0) as voice_minutes,
-        coalesce(sum(d.records) filter (where d.service in ('sms', 'mms')), 0) as sms,
-        coalesce(sum(d.bytes_up + d.bytes_down) filter (where d.service in ('data', 'voip', 'video')) / 1e9, 0) as data_gb
-    from day_rollup as d
-    semi join (select distinct month_date, region from touched_months) as t
-        on d.month_date = t.month_date and d.region = t.region
+        cast(date_trunc('month', day_date) as date) as month_date,
+        msisdn,
+        sum(records) as records,
+        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'), 0) as voice_out_s,
+        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'in'), 0) as voice_in_s,
+        coalesce(sum(records) filter (where service = 'voice' and direction = 'out'), 0) as voice_calls_out,
+        coalesce(sum(records) filter (where service = 'voice' and direction = 'in'), 0) as voice_calls_in,
+        coalesce(sum(records) filter (where service in ('sms', 'mms') and direction = 'out'), 0) as sms_out,
+        coalesce(sum(records) filter (where service in ('sms', 'mms') and direction = 'in'), 0) as sms_in,
+        coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
+        coalesce(sum(intl_s) filter (where service = 'voice' and direction = 'out'), 0) as intl_voice_s,
+        sum(roaming_records) as roaming_records,
+        sum(charge) as charge
+    from new_rollup
     group by all
+),
+old_sums as (
+    select
+        u.month_date, u.msisdn, u.records, u.voice_out_s, u.voice_in_s, u.voice_calls_out, u.voice_calls_in,
+        u.sms_out, u.sms_in, u.data_bytes, u.intl_voice_s, u.roaming_records, u.charge
+    from subscriber_month as u
+    semi join touched_sub_months as t on u.month_date = t.month_date and u.msisdn = t.msisdn
+),
+days as (
+    select cast(date_trunc('month', d.day_date) as date) as month_date, d.msisdn, count(*) as active_days
+    from subscriber_day as d
+    semi join touched_sub_months as t
+        on cast(date_trunc('month', d.day_date) as date) = t.month_date and d.msisdn = t.msisdn
+    group by all
+),
+regions as (
+    select s.month_date, s.msisdn, count(*) as regions, first(s.region order by s.records desc, s.region) as top_region
+    from subscriber_region_month as s
+    semi join touched_sub_months as t on s.month_date = t.month_date and s.msisdn = t.msisdn
+    group by all
+),
+summed as (
+    select
+        month_date, msisdn,
+        sum(records) as records,
+        sum(voice_out_s) as voice_out_s,
+        sum(voice_in_s) as voice_in_s,
+        sum(voice_calls_out) as voice_calls_out,
+        sum(voice_calls_in) as voice_calls_in,
+        sum(sms_out) as sms_out,
+        sum(sms_in) as sms_in,
+        sum(data_bytes) as data_bytes,
+        sum(intl_voice_s) as intl_voice_s,
+        sum(roaming_records) as roaming_records,
+        sum(charge) as charge
+    from (select * from old_sums union all select * from new_sums)
+    group by all
+),
+final as (
+    select s.*, d.active_days, r.regions, r.top_region
+    from summed as s
+    join days as d using (month_date, msisdn)
+    join regions as r using (month_date, msisdn)
 )
 select * from final;
 
 delete from subscriber_month
-where (month_date, msisdn) in (select distinct month_date, msisdn from touched_months);
+where (month_date, msisdn) in (select month_date, msisdn from touched_sub_months);
 
-insert into subscriber_month
-with scoped as (
-    select d.*
-    from day_rollup as d
-    semi join (select distinct month_date, msisdn from touched_months) as t
-        on d.month_date = t.month_date and d.msisdn = t.msisdn
-),
-by_region as (
-    select month_date, msisdn, region, sum(records) as n
-    from scoped
-    group by all
-),
-top_region as (
-    select month_date, msisdn, first(region order by n desc, region) as top_region, count(*) as regions
-    from by_region
-    group by all
-),
-final as (
-    select
-        s.month_date,
-        s.msisdn,
-        sum(s.records) as records,
-        count(distinct s.day_date) as active_days,
-        coalesce(sum(s.duration_s) filter (where s.service = 'voice' and s.direction = 'out'), 0) as voice_out_s,
-        coalesce(sum(s.duration_s) filter (where s.service = 'voice' and s.direction = 'in'), 0) as voice_in_s,
-        coalesce(sum(s.records) filter (where s.service = 'voice' and s.direction = 'out'), 0) as voice_calls_out,
-        coalesce(sum(s.records) filter (where s.service = 'voice' and s.direction = 'in'), 0) as voice_calls_in,
-        coalesce(sum(s.records) filter (where s.service in ('sms', 'mms') and s.direction = 'out'), 0) as sms_out,
-        coalesce(sum(s.records) filter (where s.service in ('sms', 'mms') and s.direction = 'in'), 0) as sms_in,
-        coalesce(sum(s.bytes_up + s.bytes_down) filter (where s.service in ('data', 'voip', 'video')), 0) as data_bytes,
-        coalesce(sum(s.intl_s) filter (where s.service = 'voice' and s.direction = 'out'), 0) as intl_voice_s,
-        sum(s.roaming_records) as roaming_records,
-        sum(s.charge) as charge,
-        any_value(t.regions) as regions,
-        any_value(t.top_region) as top_region
-    from scoped as s
-    join top_region as t on t.month_date = s.month_date and t.msisdn = s.msisdn
-    group by s.month_date, s.msisdn
-)
-select * from final;
+insert into subscriber_month by name select * from merged_sub_month;

@@ -146,9 +146,11 @@ create table if not exists usage_monthly_region (
     records       bigint not null,
     subscribers   bigint not null,
     revenue       decimal(18, 4) not null,
-    voice_minutes double not null,
+    voice_minutes double not null,    -- voice_s / 60 (kept exact through voice_s)
     sms           bigint not null,
-    data_gb       double not null
+    data_gb       double not null,    -- data_bytes / 1e9
+    voice_s       bigint not null,
+    data_bytes    bigint not null
 );
 
 -- Cube: one row per subscriber per local calendar month (segments, billing, marketing).
@@ -169,4 +171,19 @@ create table if not exists subscriber_month (
     charge              decimal(18, 4) not null,
     regions             bigint not null,
     top_region          varchar
+);
+
+-- Helper sets that keep month-grain distinct counts exact without rescanning a month:
+-- one row per local month x region x msisdn (records = that subscriber's records there)
+create table if not exists subscriber_region_month (
+    month_date date not null,
+    region     varchar not null,
+    msisdn     varchar not null,
+    records    bigint not null
+);
+
+-- one row per local day x msisdn that had at least one record
+create table if not exists subscriber_day (
+    day_date date not null,
+    msisdn   varchar not null
 );
