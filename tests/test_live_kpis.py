@@ -195,3 +195,41 @@ def test_forecast_band_when_an_hourly_forecast_covers_the_window(tmp_path: Path)
     assert q["value"] == 8 and q["status"] == "ok"
     # the day window is not covered by the forecast: no band (no history either)
     assert band("1d", "sms")["band_source"] is None and band("1d", "sms")["status"] == "no_band"
+
+
+def test_history_weeks_follow_the_local_clock_across_dst(tmp_path: Path) -> None:
+    from analytics.live.kpis import window_aggregates
+
+    now = dt.datetime(2026, 4, 1, 12, 0)  # 13:00 BST; a week before, 13:00 local was 13:00 UTC (GMT)
+    rows = [
+        row("now", now),
+        row("same-local-hour", dt.datetime(2026, 3, 25, 12, 50)),  # in (12:45, 13:00] UTC
+        row("same-local-hour-2", dt.datetime(2026, 3, 25, 12, 55)),
+        row("same-utc-hour", dt.datetime(2026, 3, 25, 11, 50)),  # where a UTC week would look
+        row("start", dt.datetime(2026, 3, 1)),
+    ]
+    wh = load(tmp_path, rows)
+    with store.reader(wh) as con:
+        london = window_aggregates(con, as_of=now, windows={"15m": 900}, weeks=1, timezone="Europe/London")
+        utc = window_aggregates(con, as_of=now, windows={"15m": 900}, weeks=1, timezone="UTC")
+
+    def week1(df: pl.DataFrame) -> int:
+        sel = df.filter((pl.col("level") == "network") & (pl.col("week_offset") == 1))
+        return sel["records"].item()
+
+    assert week1(london) == 2  # the two records at 12:50 and 12:55 UTC (13:xx local a week ago)
+    assert week1(utc) == 1  # a UTC week would have compared with 11:45-12:00 UTC instead
+
+
+def test_window_across_a_month_boundary_in_a_non_utc_zone(tmp_path: Path) -> None:
+    # newest record 2026-04-01 00:20 at +02:00 = 2026-03-31 22:20 UTC; the 1 h window
+    # (21:20, 22:20] UTC spans both local months; "old" sits exactly on the open bound
+    rows = [
+        row("mar", "2026-03-31T23:50:00+02:00"),
+        row("apr", "2026-04-01T00:20:00+02:00"),
+        row("old", "2026-03-31T23:20:00+02:00"),
+    ]
+    df = kpis(load(tmp_path, rows))
+    assert df["as_of_at"][0] == dt.datetime(2026, 3, 31, 22, 20)
+    assert value(df, "1h", "A", "call_attempts") == 2  # "mar" and "apr"; "old" is at 21:20 exactly
+    assert value(df, "15m", "A", "call_attempts") == 1

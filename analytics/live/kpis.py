@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
@@ -78,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
 
 def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The ``[live]`` options of analytics.toml over the code defaults (then ``overrides``)."""
-    opts = settings().section("live", defaults=DEFAULTS)
+    opts = settings().section("live", defaults={**DEFAULTS, "timezone": settings().timezone})
     opts.update(overrides or {})
     return opts
 
@@ -135,8 +136,30 @@ def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.datetime | None, *, 
     return newest_record_at(con)
 
 
+def week_ends(as_of: dt.datetime, *, weeks: int, timezone: str) -> list[dt.datetime]:
+    """``as_of`` and the same local wall-clock instant 1..weeks weeks before, as naive UTC.
+
+    Weeks are counted on the local clock (``[source] timezone``): across a DST change the
+    history window keeps the same local hour-of-week, 1 hour apart in UTC.
+    """
+    local = as_of.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
+    return [
+        (local.replace(tzinfo=None) - dt.timedelta(weeks=k)).replace(tzinfo=local.tzinfo)
+        .astimezone(dt.UTC)
+        .replace(tzinfo=None)
+        if k
+        else as_of
+        for k in range(weeks + 1)
+    ]
+
+
 def window_aggregates(
-    con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, windows: Mapping[str, int], weeks: int
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.datetime,
+    windows: Mapping[str, int],
+    weeks: int,
+    timezone: str = "UTC",
 ) -> pl.DataFrame:
     """Counts per window x week_offset x level x region x cell, zero-filled.
 
@@ -144,13 +167,10 @@ def window_aggregates(
     week (the current one always, past ones when loaded: see live_coverage.sql), so a
     region that went silent shows zeros instead of disappearing.
     """
-    params = {
-        "as_of": as_of,
-        "window_names": list(windows),
-        "window_s": [int(s) for s in windows.values()],
-        "weeks": int(weeks),
-    }
-    agg = query(con, "@live_window_aggregates", params)
+    ends = week_ends(as_of, weeks=weeks, timezone=timezone)
+    params = {"window_names": list(windows), "window_s": [int(s) for s in windows.values()], "week_ends": ends}
+    span = {"from_at": min(ends) - dt.timedelta(seconds=max(params["window_s"])), "to_at": max(ends)}
+    agg = query(con, "@live_window_aggregates", {**params, **span})
     cov = query(con, "@live_coverage", params)
     usable = (
         cov.lazy()
@@ -195,7 +215,9 @@ def live_kpis(
     when = resolve_as_of(con, as_of, clock=str(opts["clock"]))
     if when is None:
         return apply_bands(pl.DataFrame(), as_of=None, opts=opts)
-    agg = window_aggregates(con, as_of=when, windows=opts["windows"], weeks=int(opts["history_weeks"]))
+    agg = window_aggregates(
+        con, as_of=when, windows=opts["windows"], weeks=int(opts["history_weeks"]), timezone=str(opts["timezone"])
+    )
     agg = agg.filter(pl.col("level").is_in(list(levels)))
     long = to_long(agg.lazy(), keys=["window_name", "week_offset", "level", "region", "cell_id"]).collect()
     return apply_bands(long, as_of=when, opts=opts, con=con)

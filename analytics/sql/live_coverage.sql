@@ -7,11 +7,11 @@ with windows as (
            unnest($window_s::bigint[]) as window_s
 ),
 offsets as (
-    select range as week_offset from range(0, $weeks + 1)
+    select unnest(range(0, len($week_ends::timestamp[]))) as week_offset,
+           unnest($week_ends::timestamp[]) as end_at
 ),
 shifted as (
-    select w.window_name, w.window_s, o.week_offset,
-           cast($as_of as timestamp) - to_seconds(cast(o.week_offset * 604800 as double)) as end_at
+    select w.window_name, w.window_s, o.week_offset, o.end_at
     from windows w cross join offsets o
 ),
 final as (

@@ -1,43 +1,31 @@
 -- Live KPI building blocks: one row per window x week_offset x level x region x cell.
---   window      the sliding window (name + length in seconds), ending at $as_of (inclusive)
---   week_offset 0 = the current window; k >= 1 = the same window shifted back k whole weeks
---               (same hour-of-week), the history the expected band is computed from
+--   window      the sliding window (name + length in seconds) ending at week_ends[1] (= as_of)
+--   week_offset 0 = the current window; k >= 1 = the same window ending at week_ends[k + 1],
+--               i.e. k weeks earlier on the local wall clock (same local hour-of-week, so a
+--               DST change does not shift the comparison by an hour)
 --   level       'network' (region = cell_id = null), 'region' (cell_id = null) or 'cell'
--- A record belongs to window w at offset k when 0 <= ($as_of - k weeks) - start_at < w,
--- i.e. to the half-open interval (as_of - k weeks - w, as_of - k weeks].
+-- A record belongs to window w at offset k when end_k - w < start_at <= end_k.
 with windows as (
     select unnest($window_names::varchar[]) as window_name,
            unnest($window_s::bigint[]) as window_s
 ),
-bounds as (
-    select cast($as_of as timestamp) as as_of_at,
-           (select max(window_s) from windows) as max_window_s
+offsets as (
+    select unnest(range(0, len($week_ends::timestamp[]))) as week_offset,
+           unnest($week_ends::timestamp[]) as end_at
 ),
-recent as (
-    select r.region,
-           coalesce(r.cell_id, '') as cell_id,
-           r.msisdn,
-           r.service,
-           r.direction,
-           r.disposition,
-           r.duration_s,
-           r.bytes_up + r.bytes_down as bytes,
-           epoch(b.as_of_at) - epoch(r.start_at) as age_s
-    from records r, bounds b
-    where r.start_at <= b.as_of_at
-      and r.start_at > b.as_of_at - to_seconds(cast($weeks * 604800 + b.max_window_s as double))
-),
-placed as (
-    select *,
-           cast(floor(age_s / 604800) as integer) as week_offset,
-           age_s - 604800 * floor(age_s / 604800) as age_in_week_s
-    from recent
+shifted as (
+    select w.window_name, o.week_offset, o.end_at,
+           o.end_at - to_seconds(cast(w.window_s as double)) as start_at
+    from windows w cross join offsets o
 ),
 tagged as (
-    select w.window_name, w.window_s, p.*
-    from placed p
-    join windows w on p.age_in_week_s < w.window_s
-    where p.week_offset <= $weeks
+    select s.window_name, cast(s.week_offset as integer) as week_offset,
+           r.region, coalesce(r.cell_id, '') as cell_id, r.msisdn, r.service, r.direction,
+           r.disposition, r.duration_s, r.bytes_up + r.bytes_down as bytes
+    from records r
+    join shifted s on r.start_at > s.start_at and r.start_at <= s.end_at
+    where r.start_at > cast($from_at as timestamp)   -- the span of all windows, as constants
+      and r.start_at <= cast($to_at as timestamp)      -- so the scan can skip row groups
 ),
 final as (
     select window_name,
