@@ -8,6 +8,7 @@ from typing import Any
 
 from analytics.cli import CommandError
 from analytics.ingest import RefusedFile, ingest_files
+from analytics.marts import earliest_new_record, refresh_marts
 from analytics.store import WarehouseError
 
 
@@ -21,13 +22,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="region for records of formats that carry no cell")
     parser.add_argument("--mapping", type=Path, help="declarative mapping file for a client CSV layout")
     parser.add_argument("--timezone", help="zone of timestamps without offset (default from analytics.toml)")
+    parser.add_argument("--no-marts", action="store_true", help="skip the rating and fraud refresh after the load")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.files and not (args.cells or args.plans or args.subscribers):
         raise CommandError("nothing to ingest: give extract files and/or --cells/--plans/--subscribers")
     try:
-        return ingest_files(
+        result = ingest_files(
             args.files,
             warehouse=args.warehouse,
             cells=args.cells,
@@ -41,3 +43,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     except (RefusedFile, WarehouseError) as exc:
         raise CommandError(str(exc)) from exc
+    if result["rows_loaded"] and not args.no_marts:
+        since = earliest_new_record(result, args.warehouse)
+        result["marts"] = refresh_marts(args.warehouse, fraud_since=since)
+    return result
