@@ -34,15 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_demo_"))
     steps: list[tuple[float, str, float]] = []
     t0 = time.perf_counter()
-    world = generate(out, subscribers=args.subscribers, months=args.months, seed=args.seed,
-                     on_progress=lambda f, m: steps.append((f, m, time.perf_counter() - t0)))
+    world = generate(
+        out,
+        subscribers=args.subscribers,
+        months=args.months,
+        seed=args.seed,
+        on_progress=lambda f, m: steps.append((f, m, time.perf_counter() - t0)),
+    )
     seconds = time.perf_counter() - t0
     size_mb = sum(p.stat().st_size for p in world.extracts) / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = world.records
     per_line_month = rows / args.subscribers / args.months
-    print(f"subscribers={args.subscribers} months={args.months} rows={rows:,} files={len(world.extracts)} "
-          f"extract_mb={size_mb:.0f} seconds={seconds:.1f} rows_per_s={rows / seconds:,.0f} peak_rss_mb={peak_mb:.0f}")
+    print(
+        f"subscribers={args.subscribers} months={args.months} rows={rows:,} files={len(world.extracts)} "
+        f"extract_mb={size_mb:.0f} seconds={seconds:.1f} rows_per_s={rows / seconds:,.0f} peak_rss_mb={peak_mb:.0f}"
+    )
     marks = [s for s in steps if s[1].startswith(("generating", "injecting", "rating", "writing extract files (1/"))]
     print("stages: " + ", ".join(f"{m.split(' (')[0]} @ {t:.1f}s" for _, m, t in marks))
     for months in (args.months, 4, 12):

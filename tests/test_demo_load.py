@@ -23,7 +23,9 @@ def _located(world) -> pl.DataFrame:
     frames = []
     for p in world.extracts:
         f = pl.read_parquet(p) if p.suffix == ".parquet" else pl.read_csv(p, infer_schema=False)
-        frames.append(f.select(pl.col(c).cast(pl.String) for c in ("record_id", "start_time", "msisdn", "cell_id", "roaming")))
+        frames.append(
+            f.select(pl.col(c).cast(pl.String) for c in ("record_id", "start_time", "msisdn", "cell_id", "roaming"))
+        )
     rows = pl.concat(frames).filter(~pl.col("record_id").str.starts_with("DMBAD")).unique("record_id")
     return (
         rows.filter(pl.col("roaming").is_in(["false", "0"]))
@@ -36,16 +38,33 @@ def _located(world) -> pl.DataFrame:
 def test_honest_lines_never_travel_impossibly(tmp_path):
     """Consecutive located records of any line but a SIM clone: never >= 50 km at > 300 km/h."""
     world = generate(tmp_path, subscribers=800, months=1, seed=5, end_date=END)
-    hops = _located(world).with_columns(
-        prev_lat=pl.col("lat").shift().over("msisdn"), prev_lon=pl.col("lon").shift().over("msisdn"),
-        hours=((pl.col("at") - pl.col("at").shift().over("msisdn")).dt.total_seconds() / 3600).clip(lower_bound=1 / 60),
-    ).drop_nulls("prev_lat")
+    hops = (
+        _located(world)
+        .with_columns(
+            prev_lat=pl.col("lat").shift().over("msisdn"),
+            prev_lon=pl.col("lon").shift().over("msisdn"),
+            hours=((pl.col("at") - pl.col("at").shift().over("msisdn")).dt.total_seconds() / 3600).clip(
+                lower_bound=1 / 60
+            ),
+        )
+        .drop_nulls("prev_lat")
+    )
     rad = math.pi / 180
     km = hops.select(
-        "msisdn", "hours",
-        km=2 * 6371 * ((((pl.col("lat") - pl.col("prev_lat")) * rad / 2).sin() ** 2
-                        + (pl.col("lat") * rad).cos() * (pl.col("prev_lat") * rad).cos()
-                        * (((pl.col("lon") - pl.col("prev_lon")) * rad / 2).sin() ** 2)).sqrt().arcsin()),
+        "msisdn",
+        "hours",
+        km=2
+        * 6371
+        * (
+            (
+                ((pl.col("lat") - pl.col("prev_lat")) * rad / 2).sin() ** 2
+                + (pl.col("lat") * rad).cos()
+                * (pl.col("prev_lat") * rad).cos()
+                * (((pl.col("lon") - pl.col("prev_lon")) * rad / 2).sin() ** 2)
+            )
+            .sqrt()
+            .arcsin()
+        ),
     )
     fast = km.filter((pl.col("km") >= 50) & (pl.col("km") / pl.col("hours") > 300))
     clones = set(world.truth["fraud"]["sim_clone"])
@@ -61,8 +80,23 @@ def test_live_without_feeder_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_no_load_writes_files_and_json(tmp_path, capsys):
-    code = main(["demo", "--subscribers", "200", "--months", "1", "--seed", "9", "--out", str(tmp_path / "demo"),
-                 "--no-load", "--json", "--warehouse", str(tmp_path / "w.duckdb")])
+    code = main(
+        [
+            "demo",
+            "--subscribers",
+            "200",
+            "--months",
+            "1",
+            "--seed",
+            "9",
+            "--out",
+            str(tmp_path / "demo"),
+            "--no-load",
+            "--json",
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["loaded"] is False and out["files"] >= 28 and out["records_generated"] > 0
@@ -78,8 +112,9 @@ def test_cli_rejects_tiny_worlds(tmp_path, capsys):
 def test_build_loads_exactly_what_truth_says_and_the_marts_find_it(tmp_path, capsys):
     steps: list[float] = []
     wh = tmp_path / "w.duckdb"
-    result = build(wh, tmp_path / "demo", subscribers=800, months=1, seed=5, end_date=END,
-                   on_progress=lambda f, m: steps.append(f))
+    result = build(
+        wh, tmp_path / "demo", subscribers=800, months=1, seed=5, end_date=END, on_progress=lambda f, m: steps.append(f)
+    )
     truth = json.loads((tmp_path / "demo" / "truth.json").read_text())
     ing = result["ingest"]
     assert steps == sorted(steps) and steps[-1] == 1.0
@@ -90,8 +125,9 @@ def test_build_loads_exactly_what_truth_says_and_the_marts_find_it(tmp_path, cap
     with store.reader(wh) as con:
         by_region = dict(store.fetch(con, "select region, count(*) as n from records group by region").iter_rows())
         ev = truth["event_spike"]
-        daily = store.fetch(con, "select start_at::date as d, count(*) as n from records where region = ? group by 1",
-                            [ev["region"]])
+        daily = store.fetch(
+            con, "select start_at::date as d, count(*) as n from records where region = ? group by 1", [ev["region"]]
+        )
     assert "ROAMING" in by_region and len(by_region) == 13
     assert min(by_region, key=by_region.get) == truth["quiet_region"]
     spike = daily.filter(pl.col("d").cast(pl.String).is_in(ev["dates"]))["n"].mean()

@@ -18,7 +18,17 @@ from analytics.ingest.validate import parse_start_time
 from analytics.rating import rate_records
 
 END = date(2026, 3, 31)  # Feb-Mar 2026: a month boundary and the spring DST change (29 March)
-REQUIRED = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id", "charge"]
+REQUIRED = [
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+]
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -49,8 +59,11 @@ def test_small_world_generates_in_seconds(small):
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path):
@@ -72,9 +85,11 @@ def test_rows_grow_with_subscribers_and_months(tmp_path):
 
 @pytest.mark.parametrize(
     ("months", "end", "expected"),
-    [(4, date(2026, 10, 31), (date(2026, 7, 1), date(2026, 10, 31))),
-     (1, date(2026, 3, 15), (date(2026, 3, 1), date(2026, 3, 15))),
-     (3, date(2026, 2, 28), (date(2025, 12, 1), date(2026, 2, 28)))],
+    [
+        (4, date(2026, 10, 31), (date(2026, 7, 1), date(2026, 10, 31))),
+        (1, date(2026, 3, 15), (date(2026, 3, 1), date(2026, 3, 15))),
+        (3, date(2026, 2, 28), (date(2025, 12, 1), date(2026, 2, 28))),
+    ],
 )
 def test_period(months, end, expected):
     assert period(months, end) == expected
@@ -95,7 +110,9 @@ def test_files_are_one_per_day_in_every_legal_form(small):
         assert set(REQUIRED) <= set(f.columns), name
     assert any("plan_id" not in f.columns for f in frames.values())
     assert any("switch_id" in f.columns for f in frames.values())
-    assert any([c for c in f.columns if c != "switch_id"][:3] != ["record_id", "start_time", "msisdn"] for f in frames.values())
+    assert any(
+        [c for c in f.columns if c != "switch_id"][:3] != ["record_id", "start_time", "msisdn"] for f in frames.values()
+    )
     times = pl.concat([f.select("start_time") for f in frames.values()])["start_time"]
     assert times.str.ends_with("Z").any()
     assert times.str.ends_with("+01:00").any() and times.str.ends_with("+00:00").any()
@@ -113,7 +130,9 @@ def test_good_rows_follow_the_contract(small):
         assert (good[col].cast(pl.Int64) >= 0).all(), col
     assert (good["charge"].cast(pl.Decimal(18, 2)) >= 0).all()
     assert good.select(parse_start_time().is_null().sum()).item() == 0
-    unanswered = good.filter(pl.col("service").is_in(["voice", "sms", "mms"]) & pl.col("disposition").is_in(["no_answer", "busy", "failed"]))
+    unanswered = good.filter(
+        pl.col("service").is_in(["voice", "sms", "mms"]) & pl.col("disposition").is_in(["no_answer", "busy", "failed"])
+    )
     assert len(unanswered) > 0 and (unanswered["duration_s"] == "0").all()
     assert (good.filter(pl.col("service").is_in(["sms", "mms"]))["duration_s"] == "0").all()
     roaming = good.filter(pl.col("roaming").is_in(["true", "1"]))
@@ -149,8 +168,14 @@ def test_truth_matches_files(small):
     charges = dict(zip(rows["record_id"], rows["charge"], strict=True))
     seen = Counter(rows["record_id"].to_list())
     classes = Counter(e["class"] for e in truth["billing_errors"])
-    assert set(classes) == {"over_charged", "under_charged", "charged_but_free", "allowance_not_applied",
-                            "wrong_rate_class", "duplicate_charge"}
+    assert set(classes) == {
+        "over_charged",
+        "under_charged",
+        "charged_but_free",
+        "allowance_not_applied",
+        "wrong_rate_class",
+        "duplicate_charge",
+    }
     assert sum(classes.values()) < 0.002 * truth["records"]
     for e in truth["billing_errors"]:
         assert float(charges[e["record_id"]]) == pytest.approx(e["billed"], abs=1e-9), e
@@ -185,14 +210,26 @@ def test_billed_charges_equal_the_rating_engine_except_injected_errors(small):
     good = (
         rows.filter(~pl.col("record_id").str.starts_with("DMBAD"))
         .unique(subset="record_id", keep="first", maintain_order=True)
-        .join(pl.read_csv(world.subscribers, schema_overrides={"msisdn": pl.String}).select("msisdn", pl.col("plan_id").alias("_p")),
-              on="msisdn", how="left")
+        .join(
+            pl.read_csv(world.subscribers, schema_overrides={"msisdn": pl.String}).select(
+                "msisdn", pl.col("plan_id").alias("_p")
+            ),
+            on="msisdn",
+            how="left",
+        )
         .select(
-            "record_id", parse_start_time().alias("start_at"), "msisdn", "service", "direction",
-            pl.col("duration_s").cast(pl.Int64), pl.col("disposition").fill_null("answered"),
-            pl.col("bytes_up").cast(pl.Int64), pl.col("bytes_down").cast(pl.Int64),
+            "record_id",
+            parse_start_time().alias("start_at"),
+            "msisdn",
+            "service",
+            "direction",
+            pl.col("duration_s").cast(pl.Int64),
+            pl.col("disposition").fill_null("answered"),
+            pl.col("bytes_up").cast(pl.Int64),
+            pl.col("bytes_down").cast(pl.Int64),
             pl.col("roaming").is_in(["true", "1"]).alias("is_roaming"),
-            pl.col("destination_country").fill_null("GB"), pl.col("_p").alias("plan_id"),
+            pl.col("destination_country").fill_null("GB"),
+            pl.col("_p").alias("plan_id"),
             pl.col("charge").cast(pl.Decimal(18, 4)),
         )
     )
@@ -204,5 +241,18 @@ def test_billed_charges_equal_the_rating_engine_except_injected_errors(small):
     for e in truth["billing_errors"]:
         if e["class"] != "duplicate_charge":
             assert float(expected[e["record_id"]]) == pytest.approx(e["expected"])
-    assert rated["rule"].is_in(["voice_domestic_allowance", "voice_domestic_overage", "data_overage", "voice_roaming",
-                                "voice_international", "unanswered_free"]).sum() > 0
+    assert (
+        rated["rule"]
+        .is_in(
+            [
+                "voice_domestic_allowance",
+                "voice_domestic_overage",
+                "data_overage",
+                "voice_roaming",
+                "voice_international",
+                "unanswered_free",
+            ]
+        )
+        .sum()
+        > 0
+    )

@@ -26,10 +26,36 @@ from analytics.demo.world import HOME_COUNTRY
 
 ERROR_RATE = 0.0005
 MIN_PER_CLASS = 3
-CLASSES = ("over_charged", "under_charged", "charged_but_free", "allowance_not_applied", "wrong_rate_class", "duplicate_charge")
-RATES = ("voice_per_min", "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb")
-RATING_INPUT = ["record_id", "start_at", "msisdn", "service", "direction", "duration_s", "disposition", "bytes_up",
-                "bytes_down", "is_roaming", "destination_country", "plan_id"]
+CLASSES = (
+    "over_charged",
+    "under_charged",
+    "charged_but_free",
+    "allowance_not_applied",
+    "wrong_rate_class",
+    "duplicate_charge",
+)
+RATES = (
+    "voice_per_min",
+    "sms_each",
+    "data_per_mb",
+    "intl_voice_per_min",
+    "roaming_voice_per_min",
+    "roaming_data_per_mb",
+)
+RATING_INPUT = [
+    "record_id",
+    "start_at",
+    "msisdn",
+    "service",
+    "direction",
+    "duration_s",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+    "is_roaming",
+    "destination_country",
+    "plan_id",
+]
 OWN_RATE = {"voice": "voice_per_min", "sms": "sms_each", "data": "data_per_mb"}
 
 
@@ -40,7 +66,12 @@ def rate(records: pl.DataFrame, plans: pl.DataFrame, *, timezone: str) -> pl.Dat
     needed = records.select(RATING_INPUT)  # the wide text columns stay out of the engine's copies
     rated = rate_records(needed.lazy(), plans.lazy(), home_country=HOME_COUNTRY, timezone=timezone)
     return rated.select(
-        "record_id", pl.col("plan_id").cast(pl.String), "rule", "allowance_kind", "billable_units", "units_from_allowance",
+        "record_id",
+        pl.col("plan_id").cast(pl.String),
+        "rule",
+        "allowance_kind",
+        "billable_units",
+        "units_from_allowance",
         (pl.col("expected_charge").cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias("expected_p"),
     ).collect()
 
@@ -50,7 +81,9 @@ def _rate_pence(rated: pl.DataFrame, plans: pl.DataFrame) -> pl.DataFrame:
     return rated.select("plan_id").join(plans.select("plan_id", *cols), on="plan_id", how="left", maintain_order="left")
 
 
-def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -> tuple[np.ndarray, list[dict], np.ndarray, np.ndarray]:
+def inject(
+    rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame
+) -> tuple[np.ndarray, list[dict], np.ndarray, np.ndarray]:
     """(billed pence per record, billing errors, rows for duplicate_charge, rows for plain duplicates).
 
     Rows are positions in ``rated``. Plain duplicates are records billed 0 (re-delivered,
@@ -59,6 +92,7 @@ def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -
     n = len(rated)
     billed = rated["expected_p"].to_numpy().copy()
     per_class = max(MIN_PER_CLASS, int(round(ERROR_RATE * n / len(CLASSES))))
+
     def is_rule(*names: str) -> np.ndarray:
         return rated.select(pl.col("rule").is_in(list(names)))["rule"].to_numpy()
 
@@ -84,8 +118,16 @@ def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -
         return hit
 
     errors: dict[str, np.ndarray] = {}
-    single = (from_allow == 0) & is_rule("voice_domestic_overage", "voice_international", "voice_roaming",
-                                         "sms_overage", "sms_international", "sms_roaming", "data_overage", "data_roaming")
+    single = (from_allow == 0) & is_rule(
+        "voice_domestic_overage",
+        "voice_international",
+        "voice_roaming",
+        "sms_overage",
+        "sms_international",
+        "sms_roaming",
+        "data_overage",
+        "data_roaming",
+    )
     rows = pick(single & (expected >= 4))
     value = np.round(expected[rows] * 1.5).astype(np.int64) + 5
     while (c := clash(rows, value)).any():
@@ -105,17 +147,34 @@ def inject(rng: np.random.Generator, rated: pl.DataFrame, plans: pl.DataFrame) -
     rows = pick((from_allow > 0) & (full > expected) & (units >= 2))
     billed[rows], errors["allowance_not_applied"] = full[rows], rows
     intl = units * rates["intl_voice_per_min"].to_numpy()
-    rows = pick(is_rule("voice_domestic_allowance", "voice_domestic_overage") & (units >= 1) & (intl != expected)
-                & (intl != full))
+    rows = pick(
+        is_rule("voice_domestic_allowance", "voice_domestic_overage")
+        & (units >= 1)
+        & (intl != expected)
+        & (intl != full)
+    )
     billed[rows], errors["wrong_rate_class"] = intl[rows], rows
     dup_charge = pick(expected > 0)
     plain_dups = pick(expected == 0, max(MIN_PER_CLASS, int(round(0.0003 * n))))
 
     ids = rated["record_id"]
     out = [
-        {"record_id": str(ids[int(r)]), "class": cls, "billed": round(int(billed[r]) / 100, 2), "expected": round(int(expected[r]) / 100, 2)}
-        for cls, rows in errors.items() for r in rows
+        {
+            "record_id": str(ids[int(r)]),
+            "class": cls,
+            "billed": round(int(billed[r]) / 100, 2),
+            "expected": round(int(expected[r]) / 100, 2),
+        }
+        for cls, rows in errors.items()
+        for r in rows
     ]
-    out += [{"record_id": str(ids[int(r)]), "class": "duplicate_charge", "billed": round(int(billed[r]) / 100, 2), "expected": 0.0}
-            for r in dup_charge]
+    out += [
+        {
+            "record_id": str(ids[int(r)]),
+            "class": "duplicate_charge",
+            "billed": round(int(billed[r]) / 100, 2),
+            "expected": 0.0,
+        }
+        for r in dup_charge
+    ]
     return billed, sorted(out, key=lambda e: e["record_id"]), dup_charge, plain_dups

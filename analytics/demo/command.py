@@ -22,13 +22,16 @@ DEFAULT_MONTHS = 4
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subscribers", type=int, default=DEFAULT_SUBSCRIBERS, help="lines in the world (default 12000)")
+    parser.add_argument(
+        "--subscribers", type=int, default=DEFAULT_SUBSCRIBERS, help="lines in the world (default 12000)"
+    )
     parser.add_argument("--months", type=int, default=DEFAULT_MONTHS, help="calendar months of traffic (default 4)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same files)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default data/demo)")
     parser.add_argument("--no-load", action="store_true", help="only write the files, do not ingest them")
-    parser.add_argument("--live", type=Path, default=None, metavar="DIR",
-                        help="run the live feeder into landing folder DIR instead")
+    parser.add_argument(
+        "--live", type=Path, default=None, metavar="DIR", help="run the live feeder into landing folder DIR instead"
+    )
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -52,11 +55,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise CommandError("--months must be at least 1")
     if args.no_load:
         w = generate(args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress)
-        return {"out_dir": str(w.out_dir), "files": len(w.extracts), "records_generated": w.records,
-                "subscribers": w.truth["subscribers"], "start_date": w.truth["start_date"],
-                "end_date": w.truth["end_date"], "truth": str(w.truth_path), "loaded": False}
-    result = build(warehouse, args.out, subscribers=args.subscribers, months=args.months, seed=args.seed,
-                   on_progress=_progress)
+        return {
+            "out_dir": str(w.out_dir),
+            "files": len(w.extracts),
+            "records_generated": w.records,
+            "subscribers": w.truth["subscribers"],
+            "start_date": w.truth["start_date"],
+            "end_date": w.truth["end_date"],
+            "truth": str(w.truth_path),
+            "loaded": False,
+        }
+    result = build(
+        warehouse, args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress
+    )
     ingest = result.get("ingest", {})
     result["loaded"] = True
     if isinstance(ingest, dict) and ingest.get("_exit"):

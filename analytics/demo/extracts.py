@@ -23,8 +23,24 @@ import polars as pl
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    "record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id", "charge",
-    "disposition", "bytes_up", "bytes_down", "roaming", "destination_country", "currency", "plan_id", "imsi", "imei",
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+    "roaming",
+    "destination_country",
+    "currency",
+    "plan_id",
+    "imsi",
+    "imei",
 ]
 # reason -> (column, bad value); each row breaks that rule only
 BAD_ROWS: dict[str, tuple[str, str]] = {
@@ -56,12 +72,18 @@ def _start_time(form: str) -> pl.Expr:
     if form == "naive":
         return utc.dt.strftime("%Y-%m-%d %H:%M:%S")
     k = pl.col("_row") % 3  # mixed, row by row
-    return pl.when(k == 0).then(_start_time("z")).when(k == 1).then(_start_time("offset")).otherwise(_start_time("naive"))
+    return (
+        pl.when(k == 0).then(_start_time("z")).when(k == 1).then(_start_time("offset")).otherwise(_start_time("naive"))
+    )
 
 
 def text_rows(records: pl.DataFrame, *, form: str, roaming_01: bool, plan_mask: pl.Expr | None) -> pl.DataFrame:
     """The v1 columns as text for one file (``records`` carries ``start_at``, ``charge_p``...)."""
-    roaming = pl.when(pl.col("is_roaming")).then(pl.lit("1" if roaming_01 else "true")).otherwise(pl.lit("0" if roaming_01 else "false"))
+    roaming = (
+        pl.when(pl.col("is_roaming"))
+        .then(pl.lit("1" if roaming_01 else "true"))
+        .otherwise(pl.lit("0" if roaming_01 else "false"))
+    )
     out = records.with_row_index("_row").with_columns(
         start_time=_start_time(form),
         charge=_charge_text(pl.col("charge_p")),
@@ -75,7 +97,9 @@ def text_rows(records: pl.DataFrame, *, form: str, roaming_01: bool, plan_mask: 
 def bad_rows(rng: np.random.Generator, records: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """Bad rows (text, with ``_day`` of the file they go to) made from clean home voice records."""
     per_reason = max(2, int(round(BAD_ROW_RATE * len(records))))
-    donors = records.filter(~pl.col("is_roaming") & (pl.col("service") == "voice") & (pl.col("disposition") == "answered"))
+    donors = records.filter(
+        ~pl.col("is_roaming") & (pl.col("service") == "voice") & (pl.col("disposition") == "answered")
+    )
     picks = rng.choice(len(donors), size=per_reason * len(BAD_ROWS), replace=len(donors) < per_reason * len(BAD_ROWS))
     rows = text_rows(donors[np.sort(picks)], form="z", roaming_01=False, plan_mask=None).with_columns(
         _day=donors["_day"].gather(np.sort(picks))
@@ -87,14 +111,23 @@ def bad_rows(rng: np.random.Generator, records: pl.DataFrame) -> tuple[pl.DataFr
         col, value = BAD_ROWS[reason]
         idx = np.flatnonzero(reasons == reason)
         pieces.append(rows[idx].with_columns(pl.lit(value).alias(col)))
-    bad = pl.concat(pieces).with_row_index("_k").with_columns(
-        record_id=pl.concat_str(pl.lit("DMBAD"), pl.col("_k").cast(pl.String).str.zfill(6))
-    ).drop("_k")
+    bad = (
+        pl.concat(pieces)
+        .with_row_index("_k")
+        .with_columns(record_id=pl.concat_str(pl.lit("DMBAD"), pl.col("_k").cast(pl.String).str.zfill(6)))
+        .drop("_k")
+    )
     return bad, {r: per_reason for r in BAD_ROWS}
 
 
 def write_files(
-    rng: np.random.Generator, records: pl.DataFrame, out_dir: Path, *, dup_rows: np.ndarray, days: list[str], on_file=None
+    rng: np.random.Generator,
+    records: pl.DataFrame,
+    out_dir: Path,
+    *,
+    dup_rows: np.ndarray,
+    days: list[str],
+    on_file=None,
 ) -> tuple[list[Path], dict[str, int], int]:
     """Write one file per day; returns (paths, bad rows per reason, duplicate rows written).
 
@@ -119,7 +152,9 @@ def write_files(
     bad, bad_counts = bad_rows(rng, records)
     bad_day = bad["_day"].to_numpy().copy()
     csv_days = np.flatnonzero(kind != "parquet")
-    bad_day = np.where(kind[bad_day] == "parquet", csv_days[np.searchsorted(csv_days, bad_day).clip(0, len(csv_days) - 1)], bad_day)
+    bad_day = np.where(
+        kind[bad_day] == "parquet", csv_days[np.searchsorted(csv_days, bad_day).clip(0, len(csv_days) - 1)], bad_day
+    )
     bad = bad.drop("_day")
     dups = records[dup_rows]
     dup_day = np.minimum(dups["_day"].to_numpy() + rng.integers(1, 4, len(dups)), n_days - 1)
@@ -130,15 +165,21 @@ def write_files(
 
     paths = []
     for d in range(n_days):
-        day_records = records.slice(int(bounds[d]), int(bounds[d + 1] - bounds[d])) if bounds[d + 1] > bounds[d] else None
+        day_records = (
+            records.slice(int(bounds[d]), int(bounds[d + 1] - bounds[d])) if bounds[d + 1] > bounds[d] else None
+        )
         frames = [x for x in (day_records, dup_parts.get((d,))) if x is not None]
         if not frames:
             continue
         plan_mask = None if not no_plan[d] else pl.lit(False)
         if plan_mask is None and rng.random() < 0.7:
             plan_mask = (pl.col("_row").cast(pl.Int64) * 2654435761 % 10) < 7
-        frame = text_rows(pl.concat(frames, how="vertical_relaxed"), form=str(form[d]), roaming_01=bool(roaming_01[d]),
-                          plan_mask=plan_mask)
+        frame = text_rows(
+            pl.concat(frames, how="vertical_relaxed"),
+            form=str(form[d]),
+            roaming_01=bool(roaming_01[d]),
+            plan_mask=plan_mask,
+        )
         if no_plan[d]:
             frame = frame.drop("plan_id")
         if kind[d] != "parquet":
@@ -146,11 +187,21 @@ def write_files(
             if len(mine):
                 mine = mine.select(frame.columns)
                 at = np.sort(rng.integers(0, len(frame) + 1, len(mine)))
-                frame = pl.concat([frame.with_row_index("_o").with_columns(pl.col("_o") * 2 + 1),
-                                   mine.with_row_index("_o").with_columns(pl.Series("_o", at * 2, dtype=pl.UInt32))],
-                                  how="vertical_relaxed").sort("_o").drop("_o")
+                frame = (
+                    pl.concat(
+                        [
+                            frame.with_row_index("_o").with_columns(pl.col("_o") * 2 + 1),
+                            mine.with_row_index("_o").with_columns(pl.Series("_o", at * 2, dtype=pl.UInt32)),
+                        ],
+                        how="vertical_relaxed",
+                    )
+                    .sort("_o")
+                    .drop("_o")
+                )
         if extra[d]:
-            frame = frame.with_columns(switch_id=pl.concat_str(pl.lit("MSC"), (pl.int_range(pl.len()) % 7 + 1).cast(pl.String)))
+            frame = frame.with_columns(
+                switch_id=pl.concat_str(pl.lit("MSC"), (pl.int_range(pl.len()) % 7 + 1).cast(pl.String))
+            )
         if shuffle[d]:
             cols = list(frame.columns)
             rng.shuffle(cols)

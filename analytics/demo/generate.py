@@ -58,8 +58,11 @@ def _capacity(
     """``capacity_erlangs`` per cell from its mean daily busy hour (voice, voip, video)."""
     busy = (
         records.lazy()
-        .filter(pl.col("service").is_in(["voice", "voip", "video"]) & ~pl.col("is_roaming")
-                & ~pl.col("start_at").dt.date().is_in(skip_days))
+        .filter(
+            pl.col("service").is_in(["voice", "voip", "video"])
+            & ~pl.col("is_roaming")
+            & ~pl.col("start_at").dt.date().is_in(skip_days)
+        )
         .group_by(pl.col("cell_id").cast(pl.String), pl.col("start_at").dt.truncate("1h").alias("hour"))
         .agg((pl.col("duration_s").sum() / 3600).alias("erl"))
         .group_by("cell_id", pl.col("hour").dt.date())
@@ -81,8 +84,13 @@ def _capacity(
 
 def _event_factor(records: pl.DataFrame, region_of: pl.DataFrame, region: str, dates: list[str]) -> float:
     daily = (
-        records.lazy().with_columns(pl.col("cell_id").cast(pl.String)).join(region_of.lazy(), on="cell_id", how="inner").filter(pl.col("region") == region)
-        .group_by(pl.col("start_at").dt.date().alias("d")).len().collect()
+        records.lazy()
+        .with_columns(pl.col("cell_id").cast(pl.String))
+        .join(region_of.lazy(), on="cell_id", how="inner")
+        .filter(pl.col("region") == region)
+        .group_by(pl.col("start_at").dt.date().alias("d"))
+        .len()
+        .collect()
     )
     ev = [date.fromisoformat(x) for x in dates]
     spike = daily.filter(pl.col("d").is_in(ev))["len"].mean()
@@ -90,8 +98,15 @@ def _event_factor(records: pl.DataFrame, region_of: pl.DataFrame, region: str, d
     return round(float(spike) / float(normal), 1) if spike and normal else 0.0
 
 
-def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end_date: date | None = None,
-             on_progress: Progress | None = None) -> World:
+def generate(
+    out_dir: Path,
+    *,
+    subscribers: int,
+    months: int,
+    seed: int = 7,
+    end_date: date | None = None,
+    on_progress: Progress | None = None,
+) -> World:
     """Generate the seeded world into ``out_dir`` (see module docstring); returns its paths and truth."""
     say = on_progress or (lambda f, m: None)
     t0 = time.perf_counter()
@@ -137,7 +152,11 @@ def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end
     days = [(start + timedelta(days=i)).isoformat() for i in range(cal.days)]
     dup_rows = np.sort(np.concatenate([dup_charge, plain_dups]))
     paths, bad_counts, dup_count = extracts.write_files(
-        rng, records, out_dir / "extracts", dup_rows=dup_rows, days=days,
+        rng,
+        records,
+        out_dir / "extracts",
+        dup_rows=dup_rows,
+        days=days,
         on_file=lambda i, n: say(0.7 + 0.28 * i / n, f"writing extract files ({i}/{n})"),
     )
     truth = {
@@ -151,8 +170,11 @@ def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end
         "billing_errors": errors,
         "fraud": actors["fraud"],
         "honest": actors["honest"],
-        "event_spike": {"region": event.region, "dates": event.dates(start),
-                        "factor": _event_factor(records, cells.select("cell_id", "region"), event.region, event.dates(start))},
+        "event_spike": {
+            "region": event.region,
+            "dates": event.dates(start),
+            "factor": _event_factor(records, cells.select("cell_id", "region"), event.region, event.dates(start)),
+        },
         "quiet_region": world.QUIET_REGION,
         "bad_rows": bad_counts,
         "duplicate_rows": dup_count,
@@ -163,27 +185,54 @@ def generate(out_dir: Path, *, subscribers: int, months: int, seed: int = 7, end
     truth_path.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     say(1.0, f"demo world written: {len(records):,} records in {len(paths)} files")
     log.info("demo world: %d records, %d files in %.1f s", len(records), len(paths), time.perf_counter() - t0)
-    return World(out_dir, paths, ref / "cells.csv", ref / "plans.csv", ref / "subscribers.csv", truth_path, truth, len(records))
+    return World(
+        out_dir, paths, ref / "cells.csv", ref / "plans.csv", ref / "subscribers.csv", truth_path, truth, len(records)
+    )
 
 
-def build(warehouse: Path, out_dir: Path, *, subscribers: int, months: int, seed: int = 7,
-          end_date: date | None = None, on_progress: Progress | None = None) -> dict[str, Any]:
+def build(
+    warehouse: Path,
+    out_dir: Path,
+    *,
+    subscribers: int,
+    months: int,
+    seed: int = 7,
+    end_date: date | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
     """Generate the world, then load it with :func:`analytics.ingest.ingest_files`."""
     say = on_progress or (lambda f, m: None)
     t0 = time.perf_counter()
-    w = generate(out_dir, subscribers=subscribers, months=months, seed=seed, end_date=end_date,
-                 on_progress=lambda f, m: say(0.5 * f, m))
+    w = generate(
+        out_dir,
+        subscribers=subscribers,
+        months=months,
+        seed=seed,
+        end_date=end_date,
+        on_progress=lambda f, m: say(0.5 * f, m),
+    )
     t1 = time.perf_counter()
     from analytics.ingest import ingest_files
 
     result = ingest_files(
-        w.extracts, warehouse=warehouse, cells=w.cells, plans=w.plans, subscribers=w.subscribers,
-        home_country=world.HOME_COUNTRY, on_progress=lambda f, m: say(0.5 + 0.5 * f, m),
+        w.extracts,
+        warehouse=warehouse,
+        cells=w.cells,
+        plans=w.plans,
+        subscribers=w.subscribers,
+        home_country=world.HOME_COUNTRY,
+        on_progress=lambda f, m: say(0.5 + 0.5 * f, m),
     )
     say(1.0, "demo world loaded")
     return {
-        "out_dir": str(w.out_dir), "files": len(w.extracts), "records_generated": w.records,
-        "subscribers": w.truth["subscribers"], "start_date": w.truth["start_date"], "end_date": w.truth["end_date"],
-        "truth": str(w.truth_path), "generate_s": round(t1 - t0, 2), "load_s": round(time.perf_counter() - t1, 2),
+        "out_dir": str(w.out_dir),
+        "files": len(w.extracts),
+        "records_generated": w.records,
+        "subscribers": w.truth["subscribers"],
+        "start_date": w.truth["start_date"],
+        "end_date": w.truth["end_date"],
+        "truth": str(w.truth_path),
+        "generate_s": round(t1 - t0, 2),
+        "load_s": round(time.perf_counter() - t1, 2),
         "ingest": result,
     }

@@ -41,7 +41,9 @@ def pick_event(rng: np.random.Generator, cal: Calendar) -> Event:
     candidates = [i for i, r in enumerate(REGIONS) if r[0] not in (QUIET_REGION, "London") and r[5] >= 0.07]
     r = int(rng.choice(candidates))
     mid = cal.days // 2
-    saturdays = [d for d in range(max(1, cal.days // 4), max(2, cal.days - 3)) if (cal.start + timedelta(days=d)).weekday() == 5]
+    saturdays = [
+        d for d in range(max(1, cal.days // 4), max(2, cal.days - 3)) if (cal.start + timedelta(days=d)).weekday() == 5
+    ]
     first = min(saturdays, key=lambda d: abs(d - mid)) if saturdays else mid
     days = [first] + ([first + 1] if first + 1 < cal.days else [])
     return Event(REGIONS[r][0], r, days)
@@ -53,7 +55,11 @@ def situation(rng: np.random.Generator, subs: pl.DataFrame, cal: Calendar, event
     region = subs["region_idx"].to_numpy()
     roam = np.zeros((n, d), dtype=np.int16)
     # travellers: two trips of 3-9 days; everyone else: 8 % take one 4-10 day holiday
-    trips = [(profile == "traveller", 3, 10), (profile == "traveller", 3, 10), ((profile != "traveller") & (rng.random(n) < 0.08), 4, 11)]
+    trips = [
+        (profile == "traveller", 3, 10),
+        (profile == "traveller", 3, 10),
+        ((profile != "traveller") & (rng.random(n) < 0.08), 4, 11),
+    ]
     for who, lo, hi in trips:
         rows = np.flatnonzero(who)
         length = rng.integers(lo, hi, len(rows))

@@ -31,12 +31,14 @@ DIRECTION = np.array(["out", "in", "out", "in", "out", "out", "out", "out"])
 DISPOSITIONS = np.array(["answered", "no_answer", "busy", "failed", "dropped"])
 DISPOSITION_P = np.array([0.80, 0.10, 0.04, 0.03, 0.03])
 # international destinations of outgoing calls: (country, dialling code, weight)
+# fmt: off
 INTL = [("IE", 353, 12), ("FR", 33, 8), ("ES", 34, 8), ("PL", 48, 10), ("IN", 91, 14), ("PK", 92, 10),
         ("NG", 234, 6), ("US", 1, 12), ("DE", 49, 6), ("IT", 39, 5), ("RO", 40, 5), ("PH", 63, 4)]
 # roaming destinations: (country, MCC-MNC of the visited network)
 ROAM = [("ES", "21401"), ("FR", "20801"), ("IT", "22210"), ("PT", "26806"), ("GR", "20205"),
         ("US", "310260"), ("DE", "26201"), ("NL", "20408"), ("IE", "27201"), ("TR", "28601")]
 APNS = ["internet", "mobile.web"]
+# fmt: on
 VOLUME = 0.4  # scales every profile rate: about 3 records per line per day on average
 AWAY_SHARE = 0.015
 MAX_CALL_S = 1800  # honest calls are capped (a long tail would look like a usage spike)
@@ -45,10 +47,33 @@ CAP_DATA_BYTES = 1_500_000_000  # ... and its data, voip and video bytes  # shar
 
 
 RECORD_COLUMNS = [
-    "start_at", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id", "disposition",
-    "bytes_up", "bytes_down", "is_roaming", "destination_country", "plan_id", "imsi", "imei",
+    "start_at",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+    "is_roaming",
+    "destination_country",
+    "plan_id",
+    "imsi",
+    "imei",
 ]
-CATEGORICAL = {"msisdn", "service", "direction", "cell_id", "disposition", "destination_country", "plan_id", "imsi", "imei"}
+CATEGORICAL = {
+    "msisdn",
+    "service",
+    "direction",
+    "cell_id",
+    "disposition",
+    "destination_country",
+    "plan_id",
+    "imsi",
+    "imei",
+}
 
 
 def _curve(points: dict[int, float]) -> np.ndarray:
@@ -64,10 +89,18 @@ TEXT_WD = _curve({0: 1, 4: 0.2, 7: 2, 12: 5, 17: 6, 21: 8, 23: 3})
 TEXT_WE = _curve({0: 2, 5: 0.3, 10: 4, 15: 6, 21: 8, 23: 4})
 DATA_WD = _curve({0: 3, 4: 0.8, 7: 3, 12: 5, 17: 6, 21: 9, 23: 5})
 DATA_WE = _curve({0: 4, 5: 1, 10: 5, 15: 7, 21: 9, 23: 6})
-CURVES = np.stack([
-    [VOICE_WD, VOICE_WE], [VOICE_WD, VOICE_WE], [TEXT_WD, TEXT_WE], [TEXT_WD, TEXT_WE], [TEXT_WD, TEXT_WE],
-    [DATA_WD, DATA_WE], [DATA_WD, DATA_WE], [DATA_WD, DATA_WE],
-]).cumsum(axis=2)  # channel x daytype x hour -> CDF
+CURVES = np.stack(
+    [
+        [VOICE_WD, VOICE_WE],
+        [VOICE_WD, VOICE_WE],
+        [TEXT_WD, TEXT_WE],
+        [TEXT_WD, TEXT_WE],
+        [TEXT_WD, TEXT_WE],
+        [DATA_WD, DATA_WE],
+        [DATA_WD, DATA_WE],
+        [DATA_WD, DATA_WE],
+    ]
+).cumsum(axis=2)  # channel x daytype x hour -> CDF
 
 
 @dataclass(frozen=True)
@@ -84,9 +117,9 @@ class Calendar:
         dates = [start + timedelta(days=i) for i in range(days)]
         bank = holidays.country_holidays("GB", subdiv="ENG", years=sorted({d.year for d in dates}))
         offpeak = np.array([d.weekday() >= 5 or d in bank for d in dates])
-        offset = np.array([
-            int(datetime(d.year, d.month, d.day, 12, tzinfo=LONDON).utcoffset().total_seconds()) for d in dates
-        ])
+        offset = np.array(
+            [int(datetime(d.year, d.month, d.day, 12, tzinfo=LONDON).utcoffset().total_seconds()) for d in dates]
+        )
         return cls(start, days, offpeak, offset)
 
 
@@ -104,7 +137,9 @@ def daily_rates(subs: pl.DataFrame, cal: Calendar, sit: Situation) -> np.ndarray
     """Mean records per line x day x channel (float32, shape N x D x C)."""
     prof = subs["profile_idx"].to_numpy()
     region = subs["region_idx"].to_numpy()
-    base = np.array([p.rates for p in PROFILES], dtype=np.float32)[prof] * (VOLUME * subs["activity"].to_numpy())[:, None]
+    base = (
+        np.array([p.rates for p in PROFILES], dtype=np.float32)[prof] * (VOLUME * subs["activity"].to_numpy())[:, None]
+    )
     weekend = np.array([[p.weekend] * 5 + [p.weekend_data] * 3 for p in PROFILES], dtype=np.float32)[prof]
     t = np.arange(cal.days, dtype=np.float32) / 120.0
     growth_v = 1 + np.array([r[6] for r in REGIONS], dtype=np.float32)[region][:, None] * t
@@ -127,10 +162,16 @@ def expand(rng: np.random.Generator, rates: np.ndarray) -> tuple[np.ndarray, np.
     flat = np.flatnonzero(counts)
     rep = np.repeat(flat, counts.ravel()[flat])
     n_days, n_chan = rates.shape[1], rates.shape[2]
-    return (rep // (n_days * n_chan)).astype(np.int32), ((rep // n_chan) % n_days).astype(np.int32), (rep % n_chan).astype(np.int8)
+    return (
+        (rep // (n_days * n_chan)).astype(np.int32),
+        ((rep // n_chan) % n_days).astype(np.int32),
+        (rep % n_chan).astype(np.int8),
+    )
 
 
-def records(rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation) -> pl.DataFrame:
+def records(
+    rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation
+) -> pl.DataFrame:
     """Ordinary records of every line over the period (see module docstring for columns)."""
     sub, day, chan = expand(rng, daily_rates(subs, cal, sit))
     n = len(sub)
@@ -176,11 +217,18 @@ def records(rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, c
     session = np.array([p.session_mb for p in PROFILES])[prof] * 1e6
     down = np.select(
         [chan == 5, chan == 6, chan == 7],
-        [np.minimum(rng.lognormal(np.log(session), 0.7), session * 6), duration * rng.uniform(6e3, 1.2e4, n), duration * rng.uniform(1e5, 2e5, n)],
+        [
+            np.minimum(rng.lognormal(np.log(session), 0.7), session * 6),
+            duration * rng.uniform(6e3, 1.2e4, n),
+            duration * rng.uniform(1e5, 2e5, n),
+        ],
         0,
     ).astype(np.int64)
-    up = np.select([chan == 5, chan == 6, chan == 7], [down * rng.uniform(0.04, 0.15, n), down * rng.uniform(0.8, 1.0, n),
-                                                       down * rng.uniform(0.4, 0.7, n)], 0).astype(np.int64)
+    up = np.select(
+        [chan == 5, chan == 6, chan == 7],
+        [down * rng.uniform(0.04, 0.15, n), down * rng.uniform(0.8, 1.0, n), down * rng.uniform(0.4, 0.7, n)],
+        0,
+    ).astype(np.int64)
 
     duration, up, down = _cap_daily(sub, utc_s, chan, duration, up, down, n_days=cal.days)
 
@@ -197,27 +245,37 @@ def records(rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, c
     party = np.where(intl, codes * 1_000_000_000 + h % 1_000_000_000, party)
     voip_dir = (chan >= 6) & (rng.random(n) < 0.45)
 
-    frame = pl.DataFrame({
-        "start_at": (np.datetime64(cal.start, "s") + utc_s.astype("timedelta64[s]")).astype("datetime64[us]"),
-        "sub_idx": sub,
-        "other_party": party,
-        "service": pl.Series(SERVICE.tolist()).gather(chan),
-        "direction": pl.Series(DIRECTION.tolist() + ["in"]).gather(np.where(voip_dir, len(DIRECTION), chan)),
-        "duration_s": duration,
-        "cell_idx": cell.astype(np.int32),
-        "disposition": pl.Series(DISPOSITIONS.tolist()).gather(disp),
-        "bytes_up": up,
-        "bytes_down": down,
-        "roam_idx": roam.astype(np.int16),
-        "intl_country": pl.Series(["", *[x[0] for x in INTL]]).gather(np.where(intl, dest + 1, 0)),
-        "apn": pl.Series(APNS).gather((h % 2).astype(np.int32)),
-        "foreign_cell": rng.integers(10_000, 99_999, n) * (rng.random(n) < 0.6),
-    })
+    frame = pl.DataFrame(
+        {
+            "start_at": (np.datetime64(cal.start, "s") + utc_s.astype("timedelta64[s]")).astype("datetime64[us]"),
+            "sub_idx": sub,
+            "other_party": party,
+            "service": pl.Series(SERVICE.tolist()).gather(chan),
+            "direction": pl.Series(DIRECTION.tolist() + ["in"]).gather(np.where(voip_dir, len(DIRECTION), chan)),
+            "duration_s": duration,
+            "cell_idx": cell.astype(np.int32),
+            "disposition": pl.Series(DISPOSITIONS.tolist()).gather(disp),
+            "bytes_up": up,
+            "bytes_down": down,
+            "roam_idx": roam.astype(np.int16),
+            "intl_country": pl.Series(["", *[x[0] for x in INTL]]).gather(np.where(intl, dest + 1, 0)),
+            "apn": pl.Series(APNS).gather((h % 2).astype(np.int32)),
+            "foreign_cell": rng.integers(10_000, 99_999, n) * (rng.random(n) < 0.6),
+        }
+    )
     return finish(frame, subs, cells)
 
 
-def _cap_daily(sub: np.ndarray, utc_s: np.ndarray, chan: np.ndarray, duration: np.ndarray, up: np.ndarray,
-               down: np.ndarray, *, n_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cap_daily(
+    sub: np.ndarray,
+    utc_s: np.ndarray,
+    chan: np.ndarray,
+    duration: np.ndarray,
+    up: np.ndarray,
+    down: np.ndarray,
+    *,
+    n_days: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale down the rare ordinary line-days (UTC) above ``CAP_VOICE_OUT_S`` / ``CAP_DATA_BYTES``.
 
     Poisson counts of a light line occasionally stack up into a day that is a real outlier
@@ -244,23 +302,37 @@ def finish(frame: pl.DataFrame, subs: pl.DataFrame, cells: pl.DataFrame) -> pl.D
     roam_net = pl.Series(["", *[r[1] for r in ROAM]])
     roaming = pl.col("roam_idx") > 0
     outgoing_text_or_call = (pl.col("direction") == "out") & pl.col("service").is_in(["voice", "sms", "mms"])
-    return frame.lazy().with_columns(
-        msisdn=subs["msisdn"].gather(frame["sub_idx"]),
-        plan_id=subs["plan_id"].gather(frame["sub_idx"]),
-        imsi=subs["imsi"].gather(frame["sub_idx"]),
-        imei=subs["imei"].gather(frame["sub_idx"]),
-        cell_id=pl.when(roaming)
-        .then(pl.when(pl.col("foreign_cell") > 0).then(
-            pl.concat_str(roam_net.gather(frame["roam_idx"]), pl.lit("-"), pl.col("foreign_cell").cast(pl.String))
-        ))
-        .otherwise(cells["cell_id"].gather(frame["cell_idx"])),
-        other_party=pl.when(pl.col("service") == "data").then(pl.col("apn")).otherwise(pl.col("other_party").cast(pl.String)),
-        is_roaming=roaming,
-        destination_country=pl.when(pl.col("intl_country") != "").then(pl.col("intl_country"))
-        .when(outgoing_text_or_call & roaming & (pl.col("other_party") % 3 == 0)).then(roam_country.gather(frame["roam_idx"]))
-        .when(outgoing_text_or_call).then(pl.lit("GB"))
-        .otherwise(pl.lit("")),
-    ).pipe(typed).collect()
+    return (
+        frame.lazy()
+        .with_columns(
+            msisdn=subs["msisdn"].gather(frame["sub_idx"]),
+            plan_id=subs["plan_id"].gather(frame["sub_idx"]),
+            imsi=subs["imsi"].gather(frame["sub_idx"]),
+            imei=subs["imei"].gather(frame["sub_idx"]),
+            cell_id=pl.when(roaming)
+            .then(
+                pl.when(pl.col("foreign_cell") > 0).then(
+                    pl.concat_str(
+                        roam_net.gather(frame["roam_idx"]), pl.lit("-"), pl.col("foreign_cell").cast(pl.String)
+                    )
+                )
+            )
+            .otherwise(cells["cell_id"].gather(frame["cell_idx"])),
+            other_party=pl.when(pl.col("service") == "data")
+            .then(pl.col("apn"))
+            .otherwise(pl.col("other_party").cast(pl.String)),
+            is_roaming=roaming,
+            destination_country=pl.when(pl.col("intl_country") != "")
+            .then(pl.col("intl_country"))
+            .when(outgoing_text_or_call & roaming & (pl.col("other_party") % 3 == 0))
+            .then(roam_country.gather(frame["roam_idx"]))
+            .when(outgoing_text_or_call)
+            .then(pl.lit("GB"))
+            .otherwise(pl.lit("")),
+        )
+        .pipe(typed)
+        .collect()
+    )
 
 
 def typed(records: pl.LazyFrame) -> pl.LazyFrame:

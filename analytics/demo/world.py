@@ -23,6 +23,7 @@ CURRENCY = "GBP"
 
 # name, code, centre lat, centre lon, radius km, subscriber weight, growth over the period
 # (voice-ish services, data services). The Highlands & Islands are the quiet region.
+# fmt: off
 REGIONS: list[tuple[str, str, float, float, float, float, float, float]] = [
     ("London", "LON", 51.507, -0.128, 18, 0.18, 0.04, 0.22),
     ("South East", "SEA", 51.28, -0.75, 35, 0.13, 0.03, 0.16),
@@ -37,11 +38,13 @@ REGIONS: list[tuple[str, str, float, float, float, float, float, float]] = [
     ("Scotland Central", "SCO", 55.88, -3.9, 30, 0.08, 0.02, 0.13),
     ("Highlands and Islands", "HIG", 57.45, -4.6, 45, 0.012, 0.00, 0.03),
 ]
+# fmt: on
 QUIET_REGION = "Highlands and Islands"
 QUIET_ACTIVITY = 0.45  # its lines are also less active than elsewhere
 
 # plan_id, name, monthly_fee, incl_voice_min, incl_sms, incl_data_mb, voice_per_min, sms_each,
 # data_per_mb, intl_voice_per_min, roaming_voice_per_min, roaming_data_per_mb
+# fmt: off
 PLANS: list[tuple] = [
     ("PAYG", "Pay As You Go", "0.00", 0, 0, 0, "0.30", "0.15", "0.05", "1.50", "1.20", "0.10"),
     ("ESS5", "Essentials 5GB", "10.00", 250, 250, 5000, "0.25", "0.12", "0.02", "1.20", "0.90", "0.05"),
@@ -50,10 +53,21 @@ PLANS: list[tuple] = [
     ("BIZ", "Business Pro", "28.00", 3000, 3000, 20000, "0.12", "0.08", "0.01", "0.40", "0.50", "0.02"),
     ("UNL", "Unlimited Max", "35.00", 50000, 50000, 500000, "0.10", "0.05", "0.01", "0.80", "0.50", "0.02"),
 ]
+# fmt: on
 PLAN_IDS = [p[0] for p in PLANS]
 PLAN_COLUMNS = [
-    "plan_id", "name", "monthly_fee", "incl_voice_min", "incl_sms", "incl_data_mb", "voice_per_min",
-    "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb",
+    "plan_id",
+    "name",
+    "monthly_fee",
+    "incl_voice_min",
+    "incl_sms",
+    "incl_data_mb",
+    "voice_per_min",
+    "sms_each",
+    "data_per_mb",
+    "intl_voice_per_min",
+    "roaming_voice_per_min",
+    "roaming_data_per_mb",
 ]
 
 # Channels: the (service, direction) kinds a profile produces, with its daily mean on a weekday.
@@ -74,6 +88,7 @@ class Profile:
     wrong_plan: str  # the plan a mis-sold line of this profile sits on
 
 
+# fmt: off
 PROFILES: list[Profile] = [
     Profile("light_voice", 0.20, (0.7, 0.8, 0.2, 0.3, 0.0, 0.6, 0.0, 0.0), 0.8, 1.0, 110, 4, 0.02, ("PAYG", "ESS5"), "UNL"),
     Profile("mainstream", 0.26, (1.2, 1.1, 0.9, 1.0, 0.03, 1.6, 0.1, 0.05), 0.85, 1.15, 150, 12, 0.03, ("ESS5",), "BIZ"),
@@ -84,6 +99,7 @@ PROFILES: list[Profile] = [
     Profile("traveller", 0.05, (1.6, 1.5, 0.8, 0.8, 0.02, 2.0, 0.3, 0.1), 0.9, 1.0, 200, 20, 0.12, ("BIZ", "UNL"), "ESS5"),
     Profile("youth", 0.10, (0.5, 0.6, 2.5, 2.6, 0.2, 3.0, 0.6, 0.4), 1.2, 1.3, 120, 40, 0.01, ("DATA30",), "TALK"),
 ]
+# fmt: on
 PROFILE_NAMES = [p.name for p in PROFILES]
 WRONG_PLAN_SHARE = 0.06
 MAX_HOME_SPREAD_KM = 12.0
@@ -119,9 +135,17 @@ def build_cells(rng: np.random.Generator) -> pl.DataFrame:
         for i in range(sites):
             tech = rng.choice(["4G", "5G", "3G"], p=[0.6, 0.3, 0.1])
             for sector in "ABC":
-                rows.append((f"{code}{i + 1:03d}{sector}", name, round(float(lats[i]), 5),
-                             round(float(lons[i]), 5), f"{code}-S{i + 1:03d}", str(tech),
-                             float(busy[i]) * rng.uniform(0.7, 1.3)))
+                rows.append(
+                    (
+                        f"{code}{i + 1:03d}{sector}",
+                        name,
+                        round(float(lats[i]), 5),
+                        round(float(lons[i]), 5),
+                        f"{code}-S{i + 1:03d}",
+                        str(tech),
+                        float(busy[i]) * rng.uniform(0.7, 1.3),
+                    )
+                )
     return pl.DataFrame(
         rows, schema=["cell_id", "region", "lat", "lon", "site_id", "technology", "busy_weight"], orient="row"
     )
@@ -133,9 +157,7 @@ def _numbers(rng: np.random.Generator, prefix: str, n: int, digits: int) -> np.n
     return np.char.add(prefix, np.char.zfill(vals.astype(str), digits))
 
 
-def build_subscribers(
-    rng: np.random.Generator, cells: pl.DataFrame, *, n: int, start: date, days: int
-) -> pl.DataFrame:
+def build_subscribers(rng: np.random.Generator, cells: pl.DataFrame, *, n: int, start: date, days: int) -> pl.DataFrame:
     """The ordinary subscriber base (grain: one row per line).
 
     Each line has a profile, a personal activity multiplier, a home region with a home
@@ -167,7 +189,9 @@ def build_subscribers(
         # nearest other sites, unless they are far (sparse rural region): then the home site's
         # other sectors, so an honest line never hops between distant cells minutes apart
         far = np.take_along_axis(d, order, axis=1) > (MAX_HOME_SPREAD_KM / 111.0) ** 2
-        sectors = (np.arange(len(idx)) // 3 * 3)[:, None] + (((np.arange(len(idx)) % 3)[:, None] + np.array([1, 2])) % 3)
+        sectors = (np.arange(len(idx)) // 3 * 3)[:, None] + (
+            ((np.arange(len(idx)) % 3)[:, None] + np.array([1, 2])) % 3
+        )
         near = idx[np.where(far, sectors, order)]
         pos = np.searchsorted(idx, first)
         home[members, 0] = first
@@ -185,19 +209,21 @@ def build_subscribers(
     new = rng.random(n) < 0.08
     act_offset = np.where(new, rng.integers(1, max(2, days - 10), n), -rng.integers(30, 2200, n))
     msisdn = _numbers(rng, "4477", n, 8)
-    return pl.DataFrame({
-        "msisdn": msisdn,
-        "plan_id": plan.astype(str),
-        "activation_date": pl.Series(np.datetime64(start, "D") + act_offset.astype("timedelta64[D]")),
-        "profile": np.array(PROFILE_NAMES)[prof],
-        "profile_idx": prof.astype(np.int16),
-        "region": region_names[region],
-        "region_idx": region.astype(np.int16),
-        "home_cell_0": home[:, 0],
-        "home_cell_1": home[:, 1],
-        "home_cell_2": home[:, 2],
-        "activity": activity,
-        "wrong_plan": wrong,
-        "imsi": _numbers(rng, "23415", n, 10),
-        "imei": _numbers(rng, "35", n, 13),
-    })
+    return pl.DataFrame(
+        {
+            "msisdn": msisdn,
+            "plan_id": plan.astype(str),
+            "activation_date": pl.Series(np.datetime64(start, "D") + act_offset.astype("timedelta64[D]")),
+            "profile": np.array(PROFILE_NAMES)[prof],
+            "profile_idx": prof.astype(np.int16),
+            "region": region_names[region],
+            "region_idx": region.astype(np.int16),
+            "home_cell_0": home[:, 0],
+            "home_cell_1": home[:, 1],
+            "home_cell_2": home[:, 2],
+            "activity": activity,
+            "wrong_plan": wrong,
+            "imsi": _numbers(rng, "23415", n, 10),
+            "imei": _numbers(rng, "35", n, 13),
+        }
+    )
