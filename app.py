@@ -13,15 +13,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _shared
+from pages import _auth, _shared
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="CDR analytics", page_icon=":material/cell_tower:", layout="wide")
 
-# Sign-in hook: the security module replaces this single call (it may st.stop() to show a form).
-user = _shared.current_user()
+# Sign-in (pages/_auth.py): OIDC when [auth] is in secrets, else local accounts; until the
+# user is signed in this shows the sign-in (or first-start admin) form and stops the run.
+user = _auth.gate()
 
 # audience -> (file, title, icon); every page of pages/ is listed here explicitly.
 PAGES: dict[str, list[tuple[str, str, str]]] = {
@@ -47,6 +48,7 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
 
 def navigation() -> dict[str, list[st.Page]]:
     sections: dict[str, list[st.Page]] = {}
+    refused: list[st.Page] = []
     for section, pages in PAGES.items():
         for file, title, icon in pages:
             path = ROOT / "pages" / file
@@ -54,9 +56,17 @@ def navigation() -> dict[str, list[st.Page]]:
             if not path.exists():
                 log.warning("page %s not written yet: left out of the navigation", file)
                 continue
+            stem = file.removesuffix(".py")
+            if not _shared.can(f"page:{stem}"):  # not in the menu; its URL shows a refusal
+                refused.append(st.Page(_auth.refusal(title), title=title, url_path=stem, visibility="hidden"))
+                continue
             sections.setdefault(section, []).append(
                 st.Page(f"pages/{file}", title=title, icon=icon, default=file == "executive_summary.py")
             )
+    if not sections:
+        st.error(f"Your role ({user.role or 'none'}) may not open any page. Ask an admin.", icon=":material/block:")
+        st.stop()
+    next(iter(sections.values())).extend(refused)  # hidden pages: never listed in the menu
     return sections
 
 
@@ -85,6 +95,7 @@ if not _shared.has_data() and _shared.dashboard_settings()["demo_on_first_start"
         st.rerun()
 
 page = st.navigation(navigation())
+st.session_state["_page"] = page.url_path or "executive_summary"  # named in audit details
 sidebar_filters()
 if not _shared.has_data():
     st.warning(

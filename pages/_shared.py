@@ -89,6 +89,9 @@ def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if version is None:
         return None
     key = f"{fn.__module__}.{fn.__qualname__}"
+    lookup = _security_audit.lookup_detail(key, tuple(args))  # a subscriber lookup is audited (issue 10)
+    if lookup:
+        audit("lookup", lookup)
     return _run(fn, key, version, tuple(args), tuple(sorted(kwargs.items())))
 
 
@@ -117,23 +120,100 @@ class User:
     role: str
 
 
+# --- Security (issue 10): user, permissions, masking, audit; see analytics/security ---------
+
+from analytics import privacy as _privacy  # noqa: E402
+from analytics.security import audit as _security_audit  # noqa: E402
+from analytics.security import roles as _roles  # noqa: E402
+
+
 def current_user() -> User:
-    return st.session_state.get("user") or User(name="local", role="admin")
+    """The signed-in user (set by pages/_auth.gate); without one, a user with no rights
+    (or the local admin when sign-in is off with ANALYTICS_AUTH=off)."""
+    user = st.session_state.get("user")
+    if user is not None:
+        return user
+    from pages._auth import auth_disabled  # noqa: PLC0415 - _auth imports this module
+
+    return User(name="local", role="admin") if auth_disabled() else User(name="anonymous", role="")
 
 
-def can(permission: str) -> bool:  # noqa: ARG001 - refined by the security module
-    return True
+def can(permission: str) -> bool:
+    """May the current user do ``permission`` (``page:<stem>``, ``see_numbers``...)?"""
+    return _roles.can(current_user().role, permission)
 
 
-def mask(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:  # noqa: ARG001
+def guard(page_file: str) -> None:
+    """First line of a page: ``_shared.guard(__file__)``. Stops the run unless a user is
+    signed in whose role may open this page. Needed because Streamlit still treats a
+    ``pages/`` folder as legacy auto-discovered pages until some session has called
+    ``st.navigation``: a deep link as the first request after a server start runs the page
+    script directly, without app.py and its sign-in (docs/security.md)."""
+    from pages._auth import auth_disabled  # noqa: PLC0415
+
+    stem = Path(page_file).stem
+    if st.session_state.get("user") is None and not auth_disabled():
+        st.error("Sign in first: open the app's home page.", icon=":material/login:")
+        st.stop()
+    if not can(f"page:{stem}"):
+        st.error(f"Your role ({current_user().role}) may not open this page ({stem}).", icon=":material/block:")
+        st.stop()
+
+
+def audit(action: str, detail: str | None = None, *, once: bool = True) -> None:
+    """Append (user, time, action, detail) to the audit log; ``once``: not again for the
+    same action and detail in this session (page reruns are not new events)."""
+    seen = st.session_state.setdefault("_audited", set())
+    if once and (action, detail) in seen:
+        return
+    user = current_user()
+    try:
+        _security_audit.record(warehouse_path(), user=user.name, role=user.role, action=action, detail=detail)
+    except Exception:  # an audit write that fails must be seen, not swallowed
+        log.exception("audit write failed: %s", action)
+        raise
+    seen.add((action, detail))
+
+
+def mask(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``columns`` masked unless the user may see numbers (then the unmasking is audited)."""
+    present = [c for c in columns if c in df.columns]
+    if not can("see_numbers"):
+        return _privacy.mask_frame(df, present)
+    if present and df.height:
+        audit("unmask", f"{st.session_state.get('_page', '?')}: {', '.join(present)}")
     return df
 
 
+def export_allowed(df: pl.DataFrame) -> pl.DataFrame | None:
+    """``df`` as the current user may export it (masked or pseudonymised per role), or None
+    with a note when the role may not export this kind of table."""
+    user = current_user()
+    kind = _roles.export_kind(df.columns)
+    if not _roles.can(user.role, kind):
+        what = "subscriber-level" if kind == "export_records" else "aggregate"
+        st.caption(f"Downloads of {what} tables are not open to the {user.role or 'anonymous'} role.")
+        return None
+    try:
+        return _privacy.protect_export(df, mode=_roles.export_mode(user.role))
+    except _privacy.MissingSecretError:
+        st.caption("Numbers are masked in this download (set ANALYTICS_HMAC_KEY for pseudonyms).")
+        return _privacy.protect_export(df, mode="mask")
+
+
+def _audit_export(file_name: str, rows: int) -> None:
+    audit("export", f"{file_name} ({rows} rows) from {st.session_state.get('_page', '?')}", once=False)
+
+
 def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> None:
-    """CSV and Excel download buttons for a table."""
+    """CSV and Excel download buttons for a table (if the role may export it; audited)."""
     key = key or name
+    df = export_allowed(df)
+    if df is None:
+        return
     c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}")
+    c1.download_button("Download CSV", df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}",
+                       on_click=_audit_export, args=(f"{name}.csv", df.height))
     buf = io.BytesIO()
     df.write_excel(buf)
     c2.download_button(
@@ -142,6 +222,8 @@ def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> No
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"dl_xlsx_{key}",
+        on_click=_audit_export,
+        args=(f"{name}.xlsx", df.height),
     )
 
 
