@@ -121,28 +121,34 @@ def ets(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
 
 SARIMA_ORDER = (1, 0, 1)
 SARIMA_SEASONAL = (0, 1, 1)
+SARIMA_MAXITER = 15
 
 
 def sarima(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
-    """SARIMA(1,0,1)(0,1,1)[m] with a linear trend: fixed small orders, no order search.
+    """SARIMA(1,0,1)(0,1,1)[m] with drift: fixed small orders, no order search.
 
-    Estimated by innovations MLE (statsmodels ARIMA), several times faster than the
-    state-space optimiser, whose start values for this model are poor. Analytic bands.
+    State-space SARIMAX without stationarity/invertibility constraints and a bounded
+    L-BFGS budget (15 iterations): ~0.1 s per fit, where the constrained default or an
+    auto-ARIMA search takes seconds to minutes. Analytic bands.
     """
-    from statsmodels.tsa.arima.model import ARIMA
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     m = spec.season
     if len(y) < 3 * m:
         raise ValueError(f"sarima needs three seasons ({3 * m} steps)")
     with _quiet():
-        res = ARIMA(
-            np.asarray(y, dtype=float), order=SARIMA_ORDER, seasonal_order=(*SARIMA_SEASONAL, m), trend="t"
-        ).fit(method="innovations_mle")
+        res = SARIMAX(
+            np.asarray(y, dtype=float), order=SARIMA_ORDER, seasonal_order=(*SARIMA_SEASONAL, m), trend="c",
+            enforce_stationarity=False, enforce_invertibility=False,
+        ).fit(disp=False, maxiter=SARIMA_MAXITER, method="lbfgs")
         fc = res.get_forecast(horizon)
         ci80 = np.asarray(fc.conf_int(alpha=0.2))
         ci95 = np.asarray(fc.conf_int(alpha=0.05))
-    meta = {"order": list(SARIMA_ORDER), "seasonal_order": [*SARIMA_SEASONAL, m], "trend": "t", "aic": float(res.aic)}
-    return Forecast(np.asarray(fc.predicted_mean), ci80[:, 0], ci80[:, 1], ci95[:, 0], ci95[:, 1], meta)
+    mean = np.asarray(fc.predicted_mean)
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("sarima diverged")
+    meta = {"order": list(SARIMA_ORDER), "seasonal_order": [*SARIMA_SEASONAL, m], "trend": "c", "aic": float(res.aic)}
+    return Forecast(mean, ci80[:, 0], ci80[:, 1], ci95[:, 0], ci95[:, 1], meta)
 
 
 def mstl(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001

@@ -7,11 +7,11 @@
   season earlier (else the nearest earlier value, else the first observed one).
 * ``clip_outliers`` tames one-off spikes (events) so that they do not distort a fit:
   each point is compared with the median of the same phase in the surrounding
-  seasons (the same weekday of the 2 weeks before and the 2 after, itself left out); points
+  seasons (the 4 nearest same weekdays, e.g. 2 weeks before and 2 after, itself left out); points
   further than ``k`` robust standard deviations (1.4826 x MAD of the residuals
   relative to that median, as traffic noise grows with its level) are pulled back
-  to that bound. Steps flagged in ``protect`` (home-country
-  holidays) are left as they are. Only the training data is clipped; backtests score
+  to that bound. Steps flagged in ``protect`` (home-country holidays) are left as
+  they are and do not enter the medians. Only the training data is clipped; backtests score
   against the raw held-out values.
 """
 
@@ -74,16 +74,17 @@ def fill_gaps(y: np.ndarray, *, season: int) -> np.ndarray:
     return out
 
 
-def _phase_median(y: np.ndarray, *, season: int, window: int = 5) -> np.ndarray:
-    """Median of each point's same-phase neighbours (``window`` seasons wide, the point itself left out)."""
+def _phase_median(y: np.ndarray, *, season: int, neighbours: int = 4) -> np.ndarray:
+    """Median of each point's ``neighbours`` nearest same-phase values (itself and NaNs left out)."""
     base = np.empty_like(y)
-    half = window // 2
     for phase in range(min(season, len(y))):
         sub = y[phase::season]
-        med = np.array([
-            np.median(np.concatenate([sub[max(0, j - half): j], sub[j + 1: j + half + 1]])) if len(sub) > 1 else sub[j]
-            for j in range(len(sub))
-        ])
+        idx = np.arange(len(sub))
+        med = np.empty(len(sub))
+        for j in idx:
+            others = idx[(idx != j) & ~np.isnan(sub)]
+            near = others[np.argsort(np.abs(others - j), kind="stable")[:neighbours]]
+            med[j] = np.median(sub[near]) if len(near) else sub[j]
         base[phase::season] = med
     return base
 
@@ -95,7 +96,9 @@ def clip_outliers(
     y = np.asarray(y, dtype=float)
     if len(y) < 3 * season or k <= 0:
         return y.copy(), 0
-    base = _phase_median(y, season=season)
+    reference = y if protect is None else np.where(protect, np.nan, y)  # holidays do not set the baseline
+    base = _phase_median(reference, season=season)
+    base = np.where(np.isnan(base), y, base)
     positive = y[y > 0]
     floor = 0.05 * float(np.median(positive)) if len(positive) else 1.0
     denom = np.maximum(base, floor)  # traffic noise scales with its level: compare relative residuals
