@@ -1,8 +1,9 @@
-"""Injected fraud actors and their honest look-alikes (the truth other tests check).
+"""Injected fraud actors (the truth the fraud tests check), and :func:`inject`, which adds
+them and the honest look-alikes (:mod:`analytics.demo.lookalikes`) to the world.
 
-Each injector returns extra records (grain: one row per record, the columns of
-:func:`analytics.demo.traffic.finish`) and the truth entries; new lines (SIM boxes,
-call-centre lines) also return subscriber rows. Signatures follow issue 7:
+Each injector adds records (grain: one row per record, the columns of
+:func:`analytics.demo.traffic.typed`) and truth entries; new lines (SIM boxes) also add
+subscriber rows. Signatures follow issue 7:
 
 * ``sim_box``: new lines, 40-70 outgoing calls a day to distinct numbers, almost no
   incoming calls, no sms or data, all from one cell.
@@ -13,20 +14,16 @@ call-centre lines) also return subscriber rows. Signatures follow issue 7:
 * ``sim_clone``: a second handset (IMEI) on the line, in a region hundreds of km away,
   making calls minutes after the genuine handset (IMEI switches and impossible travel).
 * ``usage_spike``: one day of ~9 GB of data and ~2.5 h of outgoing calls on a light line.
-
-Honest look-alikes (must not be flagged): call-centre lines (as many incoming as
-outgoing calls), travellers (roaming trips), streamers (heavy data every day) and
-handset changes (the IMEI changes once and stays).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 import polars as pl
 
-from analytics.demo.traffic import Calendar, Situation, typed
+from analytics.demo import lookalikes
+from analytics.demo.actors import Injector, numbers, rows, ts
+from analytics.demo.traffic import Calendar, Situation
 from analytics.demo.world import REGIONS
 
 IRSF_DESTINATIONS = [("CU", 53), ("SO", 252), ("LV", 371), ("GN", 224), ("SL", 232)]
@@ -44,79 +41,9 @@ COUNTS = {
 }
 
 
-def rows(n: int, **cols: object) -> pl.DataFrame:
-    """A records frame of ``n`` rows from arrays or scalars (broadcast)."""
-    defaults = {
-        "disposition": "answered",
-        "bytes_up": 0,
-        "bytes_down": 0,
-        "is_roaming": False,
-        "destination_country": "",
-    }
-    data = {**defaults, **cols}
-    out = {k: (np.asarray(v) if np.ndim(v) else np.repeat(np.asarray([v]), n)) for k, v in data.items()}
-    frame = pl.DataFrame(out).with_columns(
-        pl.col("other_party", "msisdn", "cell_id", "plan_id", "imsi", "imei", "destination_country").cast(pl.String)
-    )
-    return frame.lazy().pipe(typed).collect()
+class Fraud(Injector):
+    """The fraud actors' injectors."""
 
-
-def _ts(cal: Calendar, day: np.ndarray | int, seconds: np.ndarray | int) -> np.ndarray:
-    secs = np.asarray(day, dtype=np.int64) * 86400 + np.asarray(seconds, dtype=np.int64)
-    return (np.datetime64(cal.start, "s") + secs.astype("timedelta64[s]")).astype("datetime64[us]")
-
-
-def _numbers(rng: np.random.Generator, code: int, n: int, digits: int = 9) -> np.ndarray:
-    return (code * 10**digits + rng.integers(10 ** (digits - 1), 10**digits, n)).astype(str)
-
-
-class Injector:
-    """Picks disjoint actors from the subscriber base and builds their records."""
-
-    def __init__(
-        self, rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation
-    ):
-        self.rng, self.subs, self.cells, self.cal, self.sit = rng, subs, cells, cal, sit
-        act = (subs["activation_date"].to_numpy() - np.datetime64(cal.start, "D")).astype(int)
-        self.old = act < 0
-        self.taken = np.zeros(len(subs), dtype=bool)
-        self.frames: list[pl.DataFrame] = []
-        self.new_subs: list[dict] = []
-        self.truth: dict[str, list[str]] = {}
-
-    def pick(self, k: int, mask: np.ndarray) -> np.ndarray:
-        pool = np.flatnonzero(mask & ~self.taken)
-        chosen = self.rng.choice(pool, size=min(k, len(pool)), replace=False) if len(pool) else pool
-        self.taken[chosen] = True
-        return np.sort(chosen)
-
-    def line(self, i: int) -> dict:
-        s = self.subs.row(int(i), named=True)
-        s["cell"] = self.cells["cell_id"][s["home_cell_0"]]
-        return s
-
-    def new_line(self, prefix: int, k: int, plan: str, activation_day: int) -> dict:
-        s = {
-            "msisdn": f"4478{prefix:02d}{self.rng.integers(10**5, 10**6)}{k}",
-            "plan_id": plan,
-            "activation_date": self.cal.start + timedelta(days=activation_day),
-            "imsi": f"23415{self.rng.integers(10**9, 10**10)}",
-            "imei": f"35{self.rng.integers(10**12, 10**13)}",
-        }
-        self.new_subs.append({c: s[c] for c in ("msisdn", "plan_id", "activation_date")})
-        return s
-
-    def home_day(self, i: int, lo: int, hi: int) -> int:
-        """A day in [lo, hi) that line ``i`` spends at home, as do the days either side."""
-        home = (self.sit.away[i] < 0) & (self.sit.roam[i] == 0)
-        ok = [x for x in range(lo, hi) if home[max(0, x - 1) : x + 2].all()]
-        return int(self.rng.choice(ok)) if ok else int(self.rng.integers(lo, hi))
-
-    def busy_cell(self) -> str:
-        w = self.cells["busy_weight"].to_numpy()
-        return self.cells["cell_id"][int(self.rng.choice(len(w), p=w / w.sum()))]
-
-    # --- fraud ------------------------------------------------------------------------
     def sim_box(self, k: int) -> None:
         d, rng, out = self.cal.days, self.rng, []
         for j in range(k):
@@ -132,9 +59,9 @@ class Injector:
             out.append(
                 rows(
                     n,
-                    start_at=_ts(self.cal, day, rng.integers(7 * 3600, 23 * 3600, n)),
+                    start_at=ts(self.cal, day, rng.integers(7 * 3600, 23 * 3600, n)),
                     msisdn=s["msisdn"],
-                    other_party=_numbers(rng, 447, n),
+                    other_party=numbers(rng, 447, n),
                     service="voice",
                     direction="out",
                     duration_s=dur,
@@ -150,9 +77,9 @@ class Injector:
             out.append(
                 rows(
                     m,
-                    start_at=_ts(self.cal, rng.choice(days, m), rng.integers(9 * 3600, 20 * 3600, m)),
+                    start_at=ts(self.cal, rng.choice(days, m), rng.integers(9 * 3600, 20 * 3600, m)),
                     msisdn=s["msisdn"],
-                    other_party=_numbers(rng, 447, m),
+                    other_party=numbers(rng, 447, m),
                     service="voice",
                     direction="in",
                     duration_s=rng.integers(10, 90, m),
@@ -180,11 +107,11 @@ class Injector:
             self.frames.append(
                 rows(
                     n,
-                    start_at=_ts(self.cal, day, start),
+                    start_at=ts(self.cal, day, start),
                     msisdn=s["msisdn"],
                     service="voice",
                     direction="out",
-                    other_party=[_numbers(rng, IRSF_DESTINATIONS[x][1], 1, 8)[0] for x in dest],
+                    other_party=[numbers(rng, IRSF_DESTINATIONS[x][1], 1, 8)[0] for x in dest],
                     duration_s=dur,
                     cell_id=s["cell"],
                     destination_country=[IRSF_DESTINATIONS[x][0] for x in dest],
@@ -200,7 +127,7 @@ class Injector:
         targets_all = np.flatnonzero(self.old & ~self.taken)
         for j in range(k):
             country, code = WANGIRI_ORIGINS[j % len(WANGIRI_ORIGINS)]
-            number = _numbers(rng, code, 1, 8)[0]
+            number = numbers(rng, code, 1, 8)[0]
             day = int(rng.integers(max(1, d // 3), d - 3))
             at_home = (self.sit.away[targets_all, day : day + 3] < 0).all(axis=1) & (
                 self.sit.roam[targets_all, day : day + 3] == 0
@@ -215,7 +142,7 @@ class Injector:
             self.frames.append(
                 rows(
                     n,
-                    start_at=_ts(self.cal, day, t0 + np.sort(rng.integers(0, 2400, n))),
+                    start_at=ts(self.cal, day, t0 + np.sort(rng.integers(0, 2400, n))),
                     msisdn=sub["msisdn"],
                     other_party=number,
                     service="voice",
@@ -233,7 +160,7 @@ class Injector:
             self.frames.append(
                 rows(
                     m,
-                    start_at=_ts(self.cal, day, t0 + rng.integers(3000, 40 * 3600, m)),
+                    start_at=ts(self.cal, day, t0 + rng.integers(3000, 40 * 3600, m)),
                     msisdn=sub["msisdn"].gather(back),
                     other_party=number,
                     service="voice",
@@ -281,7 +208,7 @@ class Injector:
                         "datetime64[us]"
                     ),
                     msisdn=s["msisdn"],
-                    other_party=_numbers(rng, 447, n),
+                    other_party=numbers(rng, 447, n),
                     service="voice",
                     direction="out",
                     duration_s=rng.integers(60, 300, n),
@@ -304,7 +231,7 @@ class Injector:
             self.frames.append(
                 rows(
                     n_data,
-                    start_at=_ts(self.cal, day, np.sort(rng.integers(8 * 3600, 23 * 3600, n_data))),
+                    start_at=ts(self.cal, day, np.sort(rng.integers(8 * 3600, 23 * 3600, n_data))),
                     msisdn=s["msisdn"],
                     other_party="internet",
                     service="data",
@@ -321,9 +248,9 @@ class Injector:
             self.frames.append(
                 rows(
                     n_call,
-                    start_at=_ts(self.cal, day, 9 * 3600 + np.arange(n_call) * 7200),
+                    start_at=ts(self.cal, day, 9 * 3600 + np.arange(n_call) * 7200),
                     msisdn=s["msisdn"],
-                    other_party=_numbers(rng, 447, n_call),
+                    other_party=numbers(rng, 447, n_call),
                     service="voice",
                     direction="out",
                     duration_s=rng.integers(1200, 1800, n_call),
@@ -337,121 +264,22 @@ class Injector:
             self.truth.setdefault("usage_spike", []).append(s["msisdn"])
 
     # --- honest look-alikes --------------------------------------------------------------
-    def call_centre(self, k: int) -> None:
-        rng = self.rng
-        workdays = np.flatnonzero(~self.cal.offpeak)
-        for j in range(k):
-            s = self.new_line(20, j, "UNL", -int(rng.integers(300, 1500)))
-            cell = self.busy_cell()
-            for direction, lam in (("out", 60), ("in", 70)):
-                day = np.repeat(workdays, rng.poisson(lam, len(workdays)))
-                n = len(day)
-                answered = rng.random(n) < 0.9
-                self.frames.append(
-                    rows(
-                        n,
-                        start_at=_ts(self.cal, day, rng.integers(8 * 3600, 17 * 3600, n)),
-                        msisdn=s["msisdn"],
-                        other_party=_numbers(rng, 447, n),
-                        service="voice",
-                        direction=direction,
-                        duration_s=np.where(answered, rng.integers(60, 600, n), 0),
-                        cell_id=cell,
-                        disposition=np.where(answered, "answered", "no_answer"),
-                        destination_country="GB" if direction == "out" else "",
-                        plan_id=s["plan_id"],
-                        imsi=s["imsi"],
-                        imei=s["imei"],
-                    )
-                )
-            day = np.repeat(workdays, 4)
-            n = len(day)
-            self.frames.append(
-                rows(
-                    n,
-                    start_at=_ts(self.cal, day, rng.integers(8 * 3600, 17 * 3600, n)),
-                    msisdn=s["msisdn"],
-                    other_party="internet",
-                    service="data",
-                    direction="out",
-                    duration_s=rng.integers(60, 1800, n),
-                    cell_id=cell,
-                    bytes_down=rng.integers(1_000_000, 30_000_000, n),
-                    bytes_up=rng.integers(100_000, 3_000_000, n),
-                    plan_id=s["plan_id"],
-                    imsi=s["imsi"],
-                    imei=s["imei"],
-                )
-            )
-            self.truth.setdefault("call_centre", []).append(s["msisdn"])
-
-    def honest_existing(self, base_msisdns: set[str]) -> None:
-        prof = self.subs["profile"].to_numpy()
-        roamed = self.sit.roam.sum(axis=1) > 0
-        present = self.subs["msisdn"].is_in(list(base_msisdns)).to_numpy()
-        travellers = self.pick(COUNTS["traveller"], (prof == "traveller") & roamed & present)
-        self.truth["traveller"] = self.subs["msisdn"].gather(travellers).to_list()
-        streamers = np.flatnonzero((prof == "streamer") & self.old & ~self.taken)
-        top = streamers[np.argsort(-self.subs["activity"].to_numpy()[streamers])][: COUNTS["streamer"]]
-        self.taken[top] = True
-        self.truth["streamer"] = self.subs["msisdn"].gather(np.sort(top)).to_list()
-        rng = self.rng
-        for i in np.sort(top):  # heavy every day: 8-13 sessions of 150-250 MB on top of their usual
-            s = self.line(i)
-            home = np.flatnonzero((self.sit.away[i] < 0) & (self.sit.roam[i] == 0))
-            day = np.repeat(home, rng.integers(8, 14, len(home)))
-            n = len(day)
-            self.frames.append(
-                rows(
-                    n,
-                    start_at=_ts(self.cal, day, rng.integers(7 * 3600, 24 * 3600, n)),
-                    msisdn=s["msisdn"],
-                    other_party="internet",
-                    service=np.where(rng.random(n) < 0.7, "video", "data"),
-                    direction="out",
-                    duration_s=rng.integers(600, 3000, n),
-                    cell_id=s["cell"],
-                    bytes_down=rng.integers(150_000_000, 250_000_000, n),
-                    bytes_up=rng.integers(2_000_000, 8_000_000, n),
-                    plan_id=s["plan_id"],
-                    imsi=s["imsi"],
-                    imei=s["imei"],
-                )
-            )
-
-    def handset_change(self, k: int, base: pl.DataFrame) -> pl.DataFrame:
-        """The base records with ``k`` lines moved to a new IMEI from a mid-period day onwards."""
-        changed = self.pick(
-            k, self.old & np.isin(self.subs["profile"].to_numpy(), ["mainstream", "heavy_voice", "youth"])
-        )
-        msisdns = self.subs["msisdn"].gather(changed).to_list()
-        day = np.datetime64(self.cal.start, "us") + np.timedelta64(self.cal.days // 2, "D")
-        new_imei = {m: f"35{self.rng.integers(10**12, 10**13)}" for m in msisdns}
-        self.truth["handset_change"] = msisdns
-        hit = pl.col("msisdn").cast(pl.String).is_in(msisdns) & (pl.col("start_at") >= day)
-        return base.with_columns(
-            pl.when(hit)
-            .then(pl.col("msisdn").cast(pl.String).replace_strict(new_imei, default=None))
-            .otherwise(pl.col("imei").cast(pl.String))
-            .cast(pl.Categorical)
-            .alias("imei")
-        )
 
 
 def inject(
     rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation, base: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, dict[str, list[str]]]]:
     """(all records, extra subscriber rows, {"fraud": ..., "honest": ...})."""
-    inj = Injector(rng, subs, cells, cal, sit)
+    inj = Fraud(rng, subs, cells, cal, sit)
     present = set(base["msisdn"].unique().to_list())
     inj.taken |= ~subs["msisdn"].is_in(list(present)).to_numpy()  # actors must have traffic
     inj.sim_box(COUNTS["sim_box"])
     inj.irsf(COUNTS["irsf"])
     inj.sim_clone(COUNTS["sim_clone"], base)
     inj.usage_spike(COUNTS["usage_spike"])
-    inj.call_centre(COUNTS["call_centre"])
-    inj.honest_existing(present)
-    base = inj.handset_change(COUNTS["handset_change"], base)
+    lookalikes.call_centre(inj, COUNTS["call_centre"])
+    lookalikes.travellers_and_streamers(inj, COUNTS["traveller"], COUNTS["streamer"])
+    base = lookalikes.handset_change(inj, COUNTS["handset_change"], base)
     inj.wangiri(COUNTS["wangiri"])
     records = pl.concat([base, *inj.frames], how="vertical_relaxed", rechunk=False)
     new_subs = pl.DataFrame(
