@@ -137,7 +137,7 @@ def test_band_is_median_and_mad_of_same_window_on_previous_weeks(tmp_path: Path)
     hist = [10, 12, 14, 30]
     med = sorted(hist)[1] / 2 + sorted(hist)[2] / 2
     mad = sorted(abs(h - med) for h in hist)[1] / 2 + sorted(abs(h - med) for h in hist)[2] / 2
-    half = max(3 * 1.4826 * mad, 0.2 * med, 3 * math.sqrt(med), 1)
+    half = max(3 * 1.4826 * mad, 0.2 * med, 3 * math.sqrt(max(med, 5)))
     assert sel["history_weeks"][0] == 4
     assert sel["expected"][0] == pytest.approx(med)
     assert sel["band_lower"][0] == pytest.approx(med - half)

@@ -11,9 +11,10 @@ holds no data for are left out, see live_coverage.sql). With at least
 * floor: the sampling noise of the *current* window, so that a quiet region is not
   judged on a handful of calls: ratios max(``ratio_floor``, ``band_k`` x
   sqrt(p(1-p)/n)) with p = expected and n = attempts (connected calls for the
-  dropped-call rate); counts max(``relative_floor`` x median, ``band_k`` x sqrt(median), 1)
-  (Poisson); ACD max(``relative_floor`` x median, ``band_k`` x median / sqrt(connected));
-  data volume ``data_relative_floor`` x median. The floor also keeps a perfectly regular
+  dropped-call rate); counts max(``relative_floor`` x median, ``band_k`` x
+  sqrt(max(median, ``min_count``))) (Poisson); ACD max(``relative_floor`` x median,
+  ``band_k`` x median / sqrt(connected)); data volume max(``data_relative_floor`` x
+  median, ``band_k`` x sqrt(2 max(sessions, ``min_count``)) x mean session size). The floor also keeps a perfectly regular
   history from giving a zero-width band that any noise would break.
 * band = [max(0, expected - half), expected + half], ratios capped at 1.
 
@@ -79,21 +80,27 @@ def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFram
 
 def half_width(opts: Mapping[str, Any]) -> pl.Expr:
     """max(k x 1.4826 x MAD, the KPI's floor); the floor covers the sampling noise of the
-    current window (binomial for ratios, Poisson for counts, mean/sqrt(n) for ACD)."""
+    current window (binomial for ratios, Poisson for counts with at least ``min_count``
+    events, mean/sqrt(n) for ACD, compound Poisson for data volume)."""
     k = float(opts["band_k"])
     rel = float(opts["relative_floor"])
     med = pl.col("expected").abs()
     p = pl.col("expected").clip(0.0, 1.0)
     denom = pl.when(pl.col("kpi") == "dropped_call_rate").then(pl.col("connected")).otherwise(pl.col("attempts"))
     binomial = k * (p * (1 - p) / denom.clip(1, None)).sqrt()
+    min_count = float(opts["min_count"])
+    # data volume = sessions x size: compound Poisson, sd ~ sqrt(2 n) x mean size (exponential sizes)
+    n = pl.col("data_sessions").cast(pl.Float64)
+    mean_size = pl.when(n > 0).then(pl.col("value") / n).otherwise(0.0)
+    data_noise = k * (2 * pl.max_horizontal(n, pl.lit(min_count))).sqrt() * mean_size
     floor = (
         pl.when(pl.col("kpi").is_in(list(RATIO_KPIS)))
         .then(pl.max_horizontal(pl.lit(float(opts["ratio_floor"])), binomial))
         .when(pl.col("kpi").is_in(list(COUNT_KPIS)))
-        .then(pl.max_horizontal(rel * med, k * med.sqrt(), pl.lit(1.0)))
+        .then(pl.max_horizontal(rel * med, k * pl.max_horizontal(med, pl.lit(min_count)).sqrt()))
         .when(pl.col("kpi") == "acd_s")
         .then(pl.max_horizontal(rel * med, k * med / pl.col("connected").clip(1, None).sqrt()))
-        .otherwise(float(opts["data_relative_floor"]) * med)
+        .otherwise(pl.max_horizontal(float(opts["data_relative_floor"]) * med, data_noise))
     )
     return pl.max_horizontal(k * MAD_SCALE * pl.col("_mad"), floor)
 

@@ -8,7 +8,9 @@ written as ``<name>.tmp`` and renamed, the way the watcher expects.
 Where the traffic comes from:
 
 * warehouse with records (the demo world, or any loaded data): the clock starts just
-  after the newest record and each cell's traffic per hour-of-week, disposition mix,
+  after the newest record (or, if that is a quiet hour, at the next hour at least as busy
+  as the median hour: only the 1-day window sees that gap) and each cell's traffic per
+  hour-of-week, disposition mix,
   call durations and data volumes are learnt from the last 4 weeks
   (analytics/sql/live_feeder_profile.sql), so the KPIs sit inside their history bands
   until an outage is injected;
@@ -182,7 +184,20 @@ def _learnt_profile(warehouse: Path) -> tuple[pl.DataFrame, pl.Series, dt.dateti
             return None
         profile = store.fetch(con, "@live_feeder_profile", {"end_at": end, "weeks": 4})
         subs = store.fetch(con, "select distinct msisdn from records where start_at > ? - interval 7 days", [end])
-    return profile, subs["msisdn"], end + dt.timedelta(seconds=1)
+    return profile, subs["msisdn"], busy_start(profile, end + dt.timedelta(seconds=1))
+
+
+def busy_start(profile: pl.DataFrame, after: dt.datetime) -> dt.datetime:
+    """``after``, or the start of the next hour whose network traffic reaches the median
+    hour's (a world whose data end at midnight would otherwise feed near-empty files)."""
+    totals = profile.group_by("hour_of_week").agg(pl.col("records_per_hour").sum())
+    rate = dict(zip(totals["hour_of_week"].to_list(), totals["records_per_hour"].to_list(), strict=True))
+    median = totals["records_per_hour"].median() or 0.0
+    for h in range(168):
+        at = after if h == 0 else after.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=h)
+        if rate.get(at.weekday() * 24 + at.hour, 0.0) >= median:
+            return at
+    return after
 
 
 def _bootstrap(landing_dir: Path, warehouse: Path | None, *, seed: int) -> tuple[pl.DataFrame, pl.Series, dt.datetime]:
@@ -240,16 +255,23 @@ def run(
     regions = sorted(profile["region"].unique().to_list())
     rng = np.random.default_rng(seed)
     files, rows, outages = 0, 0, []
-    while max_files is None or files < max_files:
-        down = outage_region_for(files, regions, outage_every=outage_every, seed=seed)
-        frame = generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down)
-        path = write_atomically(frame, landing_dir / f"live_{clock:%Y%m%dT%H%M%S}.csv")
-        log.info("feeder: %s, %d rows%s", path.name, frame.height, f", outage in {down}" if down else "")
-        if down:
-            if not outages or outages[-1]["until"] != clock:
-                outages.append({"region": down, "from": clock, "until": clock})
-            outages[-1]["until"] = clock + dt.timedelta(seconds=step_s)
-        files, rows, clock = files + 1, rows + frame.height, clock + dt.timedelta(seconds=step_s)
-        if max_files is None or files < max_files:
-            time.sleep(interval_s)
-    return {"files": files, "rows": rows, "outages": outages, "clock_end": clock}
+    stopped = False
+    try:
+        while max_files is None or files < max_files:
+            down = outage_region_for(files, regions, outage_every=outage_every, seed=seed)
+            frame = generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down)
+            path = write_atomically(frame, landing_dir / f"live_{clock:%Y%m%dT%H%M%S}.csv")
+            log.info("feeder: %s, %d rows%s", path.name, frame.height, f", outage in {down}" if down else "")
+            if down:
+                if not outages or outages[-1]["until"] != clock:
+                    outages.append({"region": down, "from": clock, "until": clock})
+                outages[-1]["until"] = clock + dt.timedelta(seconds=step_s)
+            files, rows, clock = files + 1, rows + frame.height, clock + dt.timedelta(seconds=step_s)
+            if max_files is None or files < max_files:
+                time.sleep(interval_s)
+    except KeyboardInterrupt:  # Ctrl-C ends a demo: report what was written
+        stopped = True
+        for tmp in landing_dir.glob("live_*.csv.tmp"):
+            tmp.unlink(missing_ok=True)
+        log.info("feeder: stopped after %d files", files)
+    return {"files": files, "rows": rows, "outages": outages, "clock_end": clock, "stopped": stopped}

@@ -59,6 +59,7 @@ COUNT_COLUMNS = (
     "dropped",
     "connected_s",
     "sms",
+    "data_sessions",
     "data_bytes",
     "active_subscribers",
 )
@@ -71,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "relative_floor": 0.2,  # minimum half-width of other KPIs, as a share of the median
     "data_relative_floor": 0.5,  # the same for data volume (a few big sessions move it)
     "min_attempts": 10,  # voice ratios on fewer attempts are not judged
+    "min_count": 5,  # Poisson floors assume at least this many events (a quiet night is not an anomaly)
     "clock": "data",  # "data": windows end at the newest record; "wall": at now (UTC)
     "landing_dir": "data/landing",  # the folder `watch` and the feeder use by default
     "page_refresh_s": 10,  # the Live monitor's refresh period
@@ -115,7 +117,7 @@ def to_long(aggregates: pl.LazyFrame, *, keys: Sequence[str]) -> pl.LazyFrame:
     return (
         aggregates.with_columns(**{f"kpi__{name}": e for name, e in exprs.items()})
         .unpivot(
-            index=[*keys, "attempts", "connected"],
+            index=[*keys, "attempts", "connected", "data_sessions"],
             on=[f"kpi__{name}" for name in exprs],
             variable_name="kpi",
             value_name="value",
@@ -144,7 +146,8 @@ def week_ends(as_of: dt.datetime, *, weeks: int, timezone: str) -> list[dt.datet
     """
     local = as_of.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
     return [
-        (local.replace(tzinfo=None) - dt.timedelta(weeks=k)).replace(tzinfo=local.tzinfo)
+        (local.replace(tzinfo=None) - dt.timedelta(weeks=k))
+        .replace(tzinfo=local.tzinfo)
         .astimezone(dt.UTC)
         .replace(tzinfo=None)
         if k

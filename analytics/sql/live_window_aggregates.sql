@@ -48,6 +48,7 @@ final as (
            coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'
                             and disposition in ('answered', 'dropped')), 0) as connected_s,
            count(*) filter (where service in ('sms', 'mms')) as sms,
+           count(*) filter (where service in ('data', 'voip', 'video')) as data_sessions,
            coalesce(sum(bytes) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
            count(distinct msisdn) as active_subscribers
     from tagged
