@@ -117,7 +117,9 @@ def _oidc(providers: list[str | None]) -> _shared.User:
         st.title("Sign in")
         for provider in providers:
             label = f"Sign in with {provider}" if provider else "Sign in with your organisation's account"
-            st.button(label, type="primary", on_click=st.login, args=(provider,) if provider else (), key=f"oidc_{provider}")
+            st.button(
+                label, type="primary", on_click=st.login, args=(provider,) if provider else (), key=f"oidc_{provider}"
+            )
         st.stop()
     identity = str(st.user.get("email") or st.user.get("sub") or "")
     result = accounts.identity_user(_shared.warehouse_path(), identity)

@@ -23,19 +23,24 @@ if view == "Users":
     if users.height == 0:
         _shared.empty_state("No accounts yet. Add one below or with `python -m analytics users add NAME --role ROLE`.")
     else:
-        st.dataframe(users, hide_index=True, column_config={
-            "locked_until": st.column_config.DatetimeColumn("locked until (UTC)"),
-            "last_sign_in_at": st.column_config.DatetimeColumn("last sign-in (UTC)"),
-            "created_at": st.column_config.DatetimeColumn("created (UTC)"),
-        })
+        st.dataframe(
+            users,
+            hide_index=True,
+            column_config={
+                "locked_until": st.column_config.DatetimeColumn("locked until (UTC)"),
+                "last_sign_in_at": st.column_config.DatetimeColumn("last sign-in (UTC)"),
+                "created_at": st.column_config.DatetimeColumn("created (UTC)"),
+            },
+        )
     st.subheader("Add an account")
     with st.form("adm_add_user", clear_on_submit=True):
         c1, c2 = st.columns(2)
         name = c1.text_input("User name (the e-mail for identity-provider users)")
         role = c2.selectbox("Role", ROLES)
         oidc = st.checkbox("Signs in through the identity provider only (no local password)")
-        password = st.text_input("Password", type="password", disabled=oidc,
-                                 help="At least [security] min_password_length characters.")
+        password = st.text_input(
+            "Password", type="password", disabled=oidc, help="At least [security] min_password_length characters."
+        )
         if st.form_submit_button("Add account", type="primary"):
             try:
                 accounts.add_user(path, name, role=role, password=None if oidc else password, by=me.name)
@@ -54,14 +59,20 @@ if view == "Users":
             st.rerun()
 
 elif view == "Audit log":
-    st.caption("Every sign-in, lookup, unmasking, export, account change and retention run (UTC), newest first. "
-               "The log is append-only: the app has no way to edit or delete it.")
+    st.caption(
+        "Every sign-in, lookup, unmasking, export, account change and retention run (UTC), newest first. "
+        "The log is append-only: the app has no way to edit or delete it."
+    )
     c1, c2, c3 = st.columns(3)
     since = c1.date_input("Since", value=date.today() - timedelta(days=30), key="adm_since")
     user = c2.text_input("User", key="adm_user")
     action = c3.selectbox("Action", ["(any)", *audit.ACTIONS], key="adm_action")
-    log = audit.read_log(path, since=datetime.combine(since, time()) if since else None, user=user.strip(),
-                         action="" if action == "(any)" else action)
+    log = audit.read_log(
+        path,
+        since=datetime.combine(since, time()) if since else None,
+        user=user.strip(),
+        action="" if action == "(any)" else action,
+    )
     if log.height == 0:
         _shared.empty_state("No audit events match. Widen the date or clear the user and action filters.")
     else:
@@ -69,10 +80,15 @@ elif view == "Audit log":
         _shared.download_table(log, "audit_log", key="adm_dl_audit")
 
 else:
-    st.caption("Deletes record-level data (records, rated records, duplicates, quarantined rows) older than the kept "
-               "months; the cubes stay. Same as `python -m analytics retention --keep-months N`.")
-    keep = int(st.number_input("Months to keep (besides the running one)", min_value=1, max_value=120, value=12,
-                               key="adm_keep"))
+    st.caption(
+        "Deletes record-level data (records, rated records, duplicates, quarantined rows) older than the kept "
+        "months; the cubes stay. Same as `python -m analytics retention --keep-months N`."
+    )
+    keep = int(
+        st.number_input(
+            "Months to keep (besides the running one)", min_value=1, max_value=120, value=12, key="adm_keep"
+        )
+    )
     if st.button("Preview (dry run)", key="adm_dry"):
         st.session_state["adm_preview"] = retention.run_retention(path, keep, by=me.name, dry_run=True)
     report = st.session_state.get("adm_preview")

@@ -16,6 +16,7 @@ from pages._shared import User
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PW = "correct horse battery"
+pytestmark = pytest.mark.slow
 PAGES = [p.stem for p in sorted((ROOT / "pages").glob("*.py")) if not p.name.startswith("_")]
 
 

@@ -145,9 +145,17 @@ def authenticate(path: str | Path, name: str, password: str, *, now: datetime | 
         ).fetchone()
         failures, locked_until = (lock[0], lock[1]) if lock else (0, None)
         if locked_until is not None and locked_until > now:
-            audit.append(con, user=name, action="sign_in_refused", detail=f"locked until {locked_until:%Y-%m-%d %H:%M} UTC", at=now)
+            audit.append(
+                con,
+                user=name,
+                action="sign_in_refused",
+                detail=f"locked until {locked_until:%Y-%m-%d %H:%M} UTC",
+                at=now,
+            )
             con.execute("commit")
-            return SignIn(False, name, reason="account locked after repeated wrong passwords", locked_until=locked_until)
+            return SignIn(
+                False, name, reason="account locked after repeated wrong passwords", locked_until=locked_until
+            )
         if locked_until is not None:  # the lock-out ran out: start counting again
             failures = 0
         row = _user_row(con, name)
@@ -160,7 +168,9 @@ def authenticate(path: str | Path, name: str, password: str, *, now: datetime | 
         if ok:
             con.execute("update security_users set last_sign_in_at = ? where user_name = ?", [now, name])
             if _HASHER.check_needs_rehash(row[2]):
-                con.execute("update security_users set password_hash = ? where user_name = ?", [_HASHER.hash(password), name])
+                con.execute(
+                    "update security_users set password_hash = ? where user_name = ?", [_HASHER.hash(password), name]
+                )
             audit.append(con, user=name, role=row[1], action="sign_in", detail="local password", at=now)
             con.execute("commit")
             return SignIn(True, name, role=row[1])
@@ -170,11 +180,15 @@ def authenticate(path: str | Path, name: str, password: str, *, now: datetime | 
             "insert into security_lockout (user_name, failed_attempts, last_failed_at, locked_until) values (?, ?, ?, ?)",
             [name, 0 if until else failures, now, until],
         )
-        detail = f"wrong password ({failures} of {max_failures})" + (f"; locked until {until:%Y-%m-%d %H:%M} UTC" if until else "")
+        detail = f"wrong password ({failures} of {max_failures})" + (
+            f"; locked until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+        )
         audit.append(con, user=name, action="sign_in_failed", detail=detail, at=now)
         con.execute("commit")
     if until:
-        return SignIn(False, name, reason=f"too many wrong passwords: locked for {minutes:g} minutes", locked_until=until)
+        return SignIn(
+            False, name, reason=f"too many wrong passwords: locked for {minutes:g} minutes", locked_until=until
+        )
     return SignIn(False, name, reason="wrong user name or password")
 
 
@@ -205,7 +219,12 @@ def identity_user(path: str | Path, name: str) -> SignIn:
             result = SignIn(False, name, reason="no account for this identity: ask an admin to add you")
         if result.ok:
             con.execute("update security_users set last_sign_in_at = ? where user_name = ?", [audit.utcnow(), name])
-        audit.append(con, user=name, role=result.role, action="sign_in" if result.ok else "sign_in_refused",
-                     detail="oidc" if result.ok else f"oidc: {result.reason}")
+        audit.append(
+            con,
+            user=name,
+            role=result.role,
+            action="sign_in" if result.ok else "sign_in_refused",
+            detail="oidc" if result.ok else f"oidc: {result.reason}",
+        )
         con.execute("commit")
     return result

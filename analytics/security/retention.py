@@ -40,8 +40,15 @@ log = logging.getLogger(__name__)
 # Record-level tables in deletion order; a table that does not exist is skipped.
 RECORD_TABLES: tuple[str, ...] = ("rated_records", "records", "duplicates", "quarantine")
 KEPT_TABLES: tuple[str, ...] = (
-    "usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "subscriber_month",
-    "loads", "cells", "plans", "subscribers", "security_audit",
+    "usage_hourly_cell",
+    "usage_daily_region",
+    "usage_monthly_region",
+    "subscriber_month",
+    "loads",
+    "cells",
+    "plans",
+    "subscribers",
+    "security_audit",
 )
 
 
@@ -156,7 +163,9 @@ def run_retention(
             user=by,
             role="operator",
             action="retention_dry_run" if dry_run else "retention",
-            detail=f"keep_months={keep_months} cutoff={report['cutoff_at']} " + ("would delete " if dry_run else "deleted ") + summary,
+            detail=f"keep_months={keep_months} cutoff={report['cutoff_at']} "
+            + ("would delete " if dry_run else "deleted ")
+            + summary,
             at=run_at,
         )
         con.execute("commit")
