@@ -1,0 +1,52 @@
+"""Read-only views of the stored forecasts for the Forecasts page (connection first, no fitting).
+
+* ``fits(con, freq)``: one row per stored series (chosen model, reason, scores).
+* ``chart(con, freq, unique_id, history_days=...)``: (history, forecast) of one series;
+  history: one row per step ``ds, y`` from the cubes; forecast: one row per future step.
+* ``backtests(con, freq, unique_id)``: one row per model (MASE, sMAPE, coverage).
+* ``coverage(con, freq)``: one row per chosen model over all series.
+* ``capacity(con, level)``: one row per region or cell, soonest exhaustion first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from analytics.config import settings
+from analytics.forecast import persist, series
+
+
+def fits(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
+    return persist.read_series(con, freq).drop("model_meta", "run_id", strict=False)
+
+
+def chart(con: duckdb.DuckDBPyConnection, freq: str, unique_id: str, *, history_days: int = 90) -> tuple[pl.DataFrame, pl.DataFrame]:
+    values = persist.read_values(con, freq).filter(pl.col("unique_id") == unique_id)
+    frame = (
+        series.daily_series(con, timezone=settings().timezone) if freq == "daily"
+        else series.hourly_series(con, history_days=history_days)
+    )
+    hist = frame.filter(pl.col("unique_id") == unique_id).select("ds", "y")
+    if hist.height:
+        since = hist["ds"].max() - dt.timedelta(days=history_days)
+        hist = hist.filter(pl.col("ds") > since)
+    return hist, values.select("ds", "model", "yhat", "yhat_lower", "yhat_upper", "yhat_lower_95", "yhat_upper_95")
+
+
+def backtests(con: duckdb.DuckDBPyConnection, freq: str, unique_id: str) -> pl.DataFrame:
+    return persist.read_backtests(con, freq, unique_id)
+
+
+def coverage(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
+    return persist.read_coverage(con, freq)
+
+
+def capacity(con: duckdb.DuckDBPyConnection, level: str) -> pl.DataFrame:
+    return persist.read_capacity(con).filter(pl.col("level") == level).drop("level")
+
+
+def runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return persist.read_runs(con).drop("options_json", strict=False)

@@ -1,0 +1,113 @@
+"""Forecasts: per-region history and forecast with 80 % / 95 % bands, the backtest table,
+the model coverage report and the capacity outlook (served from the stored forecast run)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from analytics.config import settings
+from analytics.forecast import views
+from pages import _shared
+
+_shared.guard(__file__)
+
+UNITS = {
+    "records": "records per {step}", "voice_minutes": "voice minutes per {step}", "sms": "SMS + MMS per {step}",
+    "data_gb": "data GB per {step}", "busy_hour_erlangs": "busy-hour load (Erlangs)", "erlangs": "offered load (Erlangs)",
+}
+RUN_HINT = ("No stored forecast yet. Run `python -m analytics forecast` (daily) or "
+            "`python -m analytics forecast --freq hourly` after loading data; this page shows the stored result.")
+
+st.title("Forecasts")
+if not _shared.has_data():
+    _shared.no_data_hint()
+    st.stop()
+
+freq = _shared.choose("Step", ["daily", "hourly"], key="fc_freq")
+fits = _shared.run(views.fits, freq)
+if fits is None or fits.height == 0:
+    _shared.empty_state(RUN_HINT if freq == "daily" else RUN_HINT.replace("(daily) or", "or").replace("forecast` after", "forecast --freq hourly` after"))
+    st.stop()
+
+regions = sorted(fits["region"].unique().to_list())
+wanted = _shared.filters().regions
+c1, c2 = st.columns(2)
+region = c1.selectbox("Region", regions, index=regions.index(wanted[0]) if wanted and wanted[0] in regions else 0, key="fc_region")
+metrics = fits.filter(pl.col("region") == region)["metric"].to_list()
+metric = c2.selectbox("Measure", metrics, index=metrics.index("voice_minutes") if "voice_minutes" in metrics else 0,
+                      format_func=lambda m: UNITS.get(m, m).format(step="day" if freq == "daily" else "hour"), key="fc_metric")
+uid = f"{region}/{metric}"
+fit = fits.filter(pl.col("unique_id") == uid).row(0, named=True)
+step = "day" if freq == "daily" else "hour"
+unit = UNITS.get(metric, metric).format(step=step)
+
+k1, k2, k3, k4 = st.columns(4)
+k1.metric("Model", fit["model"], border=True)
+k2.metric("Backtest MASE", "n/a" if fit["mase"] is None else f"{fit['mase']:.2f}", help="below 1: better than repeating last season", border=True)
+k3.metric("80 % band coverage", "n/a" if fit["coverage_80"] is None else f"{fit['coverage_80']:.0%}", border=True)
+k4.metric("Data cut-off", f"{fit['data_cutoff']:%Y-%m-%d %H:%M}" if fit["data_cutoff"] else "n/a", border=True)
+if fit["reason"]:
+    st.warning(f"Fallback (seasonal naive) used: {fit['reason']}.", icon=":material/warning:")
+
+history, forecast = _shared.run(views.chart, freq, uid, history_days=90 if freq == "daily" else 21)
+fig = go.Figure()
+x_band = pl.concat([forecast["ds"], forecast["ds"].reverse()])
+fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper_95"], forecast["yhat_lower_95"].reverse()]),
+                         fill="toself", line={"width": 0}, opacity=0.2, name="95 % band", hoverinfo="skip"))
+fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper"], forecast["yhat_lower"].reverse()]),
+                         fill="toself", line={"width": 0}, opacity=0.35, name="80 % band", hoverinfo="skip"))
+fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines"))
+fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=f"forecast ({fit['model']})", mode="lines", line={"dash": "dash"}))
+zone = settings().timezone if freq == "daily" else "UTC"
+fig.update_layout(title=f"{region}: {unit}", xaxis_title=f"{step.capitalize()} ({zone})", yaxis_title=unit)
+_shared.plot(fig, key="fc_chart")
+with st.expander("Forecast values"):
+    st.dataframe(forecast, hide_index=True)
+    _shared.download_table(forecast, f"forecast_{freq}_{region}_{metric}", key="fc_values")
+
+view = _shared.choose("Details", ["Backtest", "Model coverage", "Capacity", "All series"], key="fc_view")
+if view == "Backtest":
+    bt = _shared.run(views.backtests, freq, uid)
+    st.caption("Rolling-origin backtest: mean over the cut-offs of each model; the chosen model has the lowest MASE.")
+    if bt.height == 0:
+        _shared.empty_state("No backtest for this series: it took the fallback before any backtest (see the reason above).")
+    else:
+        st.dataframe(bt, hide_index=True, column_config={
+            "smape": st.column_config.NumberColumn("sMAPE (%)", format="%.1f"),
+            "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
+            "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
+            "seconds_per_fit": st.column_config.NumberColumn("seconds per fit", format="%.3f"),
+        })
+        _shared.download_table(bt, f"backtest_{freq}_{region}_{metric}", key="fc_bt")
+elif view == "Model coverage":
+    cov = _shared.run(views.coverage, freq)
+    st.caption("Held-out accuracy of the chosen models over all series: well-calibrated 80 % bands cover about 80 %.")
+    if cov.height == 0:
+        _shared.empty_state("No backtests stored yet: run `python -m analytics forecast`.")
+    else:
+        st.dataframe(cov, hide_index=True, column_config={
+            "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
+            "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
+        })
+        _shared.download_table(cov, f"model_coverage_{freq}", key="fc_cov")
+elif view == "Capacity":
+    level = _shared.choose("Level", ["region", "cell"], key="fc_cap_level")
+    cap = _shared.run(views.capacity, level)
+    st.caption("Busy-hour Erlangs against each cell's channels (capacity_erlangs read as servers), Erlang B blocking; "
+               "sorted by days to exhaustion (thresholds in analytics.toml [forecast]).")
+    if cap.height == 0:
+        _shared.empty_state("No capacity outlook yet: run `python -m analytics forecast` (and `--freq hourly` for the near term); "
+                            "cells need capacity_erlangs in cells.csv.")
+    else:
+        st.dataframe(cap, hide_index=True, column_config={
+            "utilisation_peak": st.column_config.NumberColumn("peak utilisation", format="percent"),
+            "blocking_peak": st.column_config.NumberColumn("peak blocking (Erlang B)", format="%.4f"),
+            "busy_hour_erlangs_peak": st.column_config.NumberColumn("peak busy hour (E)", format="%.2f"),
+            "busy_hour_erlangs_now": st.column_config.NumberColumn("busy hour, last 7 days (E)", format="%.2f"),
+        })
+        _shared.download_table(cap, f"capacity_{level}", key="fc_cap")
+else:
+    st.dataframe(fits, hide_index=True)
+    _shared.download_table(fits, f"forecast_series_{freq}", key="fc_fits")

@@ -1,0 +1,59 @@
+"""The Forecasts page through AppTest: empty state before a run, then every view after one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import store
+from analytics.config import settings
+from analytics.forecast import pipeline
+from analytics.ingest import ingest_files
+from tests.conftest import REPO, write_v1
+from tests.test_forecast_cli import _rows
+
+APP = str(REPO / "app.py")
+
+
+def _app(warehouse: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/forecasts.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def loaded(tmp_path, refs, warehouse) -> Path:
+    ingest_files([write_v1(tmp_path / "a.csv", _rows(60))], warehouse=warehouse, cells=refs["cells"])
+    return warehouse
+
+
+def test_page_says_how_to_run_a_forecast_when_none_is_stored(loaded, monkeypatch):
+    at = _app(loaded, monkeypatch)
+    assert any("python -m analytics forecast" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
+    monkeypatch.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive", "ets"], "n_jobs": 1})
+    settings.cache_clear()
+    with store.writer(loaded) as con:
+        pipeline.run_forecast(con, freq="daily", horizon_days=14)
+    at = _app(loaded, monkeypatch)
+    assert len(at.get("plotly_chart")) == 1
+    assert at.selectbox(key="fc_region").options == ["East", "North", "Quiet", "South"]
+    at.selectbox(key="fc_region").set_value("Quiet").run()
+    assert any("no traffic" in w.value for w in at.warning)
+    for view in ["Backtest", "Model coverage", "Capacity", "All series"]:
+        at.segmented_control(key="fc_view").set_value(view).run()
+        assert not at.exception, (view, [e.value for e in at.exception])
+        assert len(at.dataframe) >= 1 or at.info, view
+    at.segmented_control(key="fc_view").set_value("Capacity").run()
+    assert len(at.dataframe[-1].value) == 4  # North, South, East, Quiet
