@@ -1,0 +1,92 @@
+"""Benchmark: daily forecasts with backtests for N regions x 4 metrics, through the real run.
+
+    python benchmarks/bench_forecast.py --regions 12 --days 365 [--jobs 2] [--models seasonal_naive,ets,sarima,prophet]
+
+Builds a warehouse in a temp folder by inserting usage_daily_region rows (weekly season,
+trend, noise, a few event spikes), runs ``run_forecast`` twice (full, then incremental
+with nothing changed) and prints wall time, seconds per series, seconds per series per
+model (backtest fits + final fit), mean MASE / 80 % coverage per model and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analytics import store  # noqa: E402
+from analytics.forecast import pipeline, synthetic  # noqa: E402
+
+
+def build(path: Path, *, regions: int, days: int, seed: int) -> None:
+    rows = []
+    start = dt.date(2025, 1, 6)
+    for r in range(regions):
+        _, calls = synthetic.daily(days, seed=seed + r, level=2000 * (1 + r % 4), spikes=2)
+        _, texts = synthetic.daily(days, seed=seed + 100 + r, level=800, trend=-0.0005)
+        _, data = synthetic.daily(days, seed=seed + 200 + r, level=5000, trend=0.004)
+        for d in range(days):
+            day = start + dt.timedelta(days=d)
+            base = {"day_date": day, "region": f"R{r:02d}", "subscribers": 100, "charge": 0}
+            rows.append({**base, "service": "voice", "records": int(calls[d]), "duration_s": int(calls[d] * 120), "bytes_up": 0, "bytes_down": 0})
+            rows.append({**base, "service": "sms", "records": int(texts[d]), "duration_s": 0, "bytes_up": 0, "bytes_down": 0})
+            rows.append({**base, "service": "data", "records": int(data[d] / 10), "duration_s": 0, "bytes_up": int(data[d] * 1e6), "bytes_down": int(data[d] * 4e6)})
+    frame = pl.DataFrame(rows)
+    with store.writer(path) as con:
+        con.register("bench_rows", frame)
+        con.execute("insert into usage_daily_region by name select * from bench_rows")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--regions", type=int, default=3)
+    ap.add_argument("--days", type=int, default=180)
+    ap.add_argument("--horizon-days", type=int, default=28)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--models", default=None, help="comma-separated subset of the daily registry")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    if args.models:
+        cfg = {**pipeline.config(), "models_daily": args.models.split(",")}
+        pipeline.config = lambda: cfg  # benchmark-only override of [forecast]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.duckdb"
+        t0 = time.perf_counter()
+        build(path, regions=args.regions, days=args.days, seed=args.seed)
+        print(f"warehouse: {args.regions} regions x {args.days} days built in {time.perf_counter() - t0:.1f} s")
+        with store.writer(path) as con:
+            t0 = time.perf_counter()
+            run = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
+            full_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
+            incr_s = time.perf_counter() - t0
+            per_model = store.fetch(con, """
+                select model, count(distinct unique_id) as series, avg(seconds) as s_per_fit,
+                       avg(mase) as mase, avg(coverage_80) as coverage_80, count(error) as failed
+                from forecast_backtests where freq = 'daily' group by model order by model""")
+            chosen = store.fetch(con, "select model, count(*) as series from forecast_series where freq = 'daily' and metric <> 'busy_hour_erlangs' group by model order by series desc")
+    series_n = args.regions * 4
+    windows = int(pipeline.config()["backtest_windows"])
+    print(f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
+          f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers")
+    print(f"incremental run, nothing changed: {incr_s:.2f} s, {again['series_refit']} series refit")
+    print(f"seconds per series per model (backtest fits x {windows} windows + final fit, estimated):")
+    for r in per_model.iter_rows(named=True):
+        print(f"  {r['model']:<15} {r['s_per_fit'] * (windows + 1):7.3f} s   ({r['s_per_fit']:.3f} s per fit)  "
+              f"MASE {r['mase'] or float('nan'):.3f}  coverage80 {r['coverage_80'] or float('nan'):.0%}  failed windows {r['failed']}")
+    print("chosen:", dict(zip(chosen["model"], chosen["series"], strict=True)))
+    print(f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+          f"workers: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
