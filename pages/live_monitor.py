@@ -23,7 +23,8 @@ LABELS = {
     "data_mb": ("Data", "MB", "{:,.1f} MB"),
     "active_subscribers": ("Active subscribers", "distinct lines", "{:,.0f}"),
 }
-SYMBOL = {"ok": "🟢", "low": "🔴", "high": "🟠", "no_band": "⚪", "no_data": "▫️", "low_volume": "▫️"}
+COLOR = {"ok": "green", "low": "red", "high": "orange", "no_band": "gray", "no_data": "gray", "low_volume": "gray"}
+CELL_BG = {"ok": "#d9f2dd", "low": "#f8d0d0", "high": "#fde3c3"}  # light: readable in both themes' text colour
 OPTS = kpis.options()
 LANDING = Path(OPTS["landing_dir"]) if Path(OPTS["landing_dir"]).is_absolute() else ROOT / OPTS["landing_dir"]
 
@@ -36,7 +37,7 @@ st.caption(
 HOW_TO_START = (
     "Nothing live yet. Start the loader on the landing folder and, for a demo, the feeder that drops a small "
     f"extract into it every few seconds (with an outage now and then):\n\n"
-    f"`python -m analytics watch {LANDING}`  \n`python -m analytics demo --live {LANDING}`\n\n"
+    f"`python -m analytics watch {LANDING}`\n\n`python -m analytics demo --live {LANDING}`\n\n"
     "This page refreshes itself as files land."
 )
 
@@ -60,7 +61,7 @@ def tiles(now: pl.DataFrame, series: pl.DataFrame) -> None:
             else f"expected {fmt(kpi, r['expected'])} ({fmt(kpi, r['band_lower'])} – {fmt(kpi, r['band_upper'])})"
         )
         cols[i % 4].metric(
-            f"{SYMBOL.get(r['status'], '')} {LABELS[kpi][0]}",
+            f":{COLOR.get(r['status'], 'gray')}[●] {LABELS[kpi][0]}",
             fmt(kpi, r["value"]),
             delta=None if r["expected"] is None or r["value"] is None else fmt(kpi, r["value"] - r["expected"]),
             delta_color="off",
@@ -71,11 +72,16 @@ def tiles(now: pl.DataFrame, series: pl.DataFrame) -> None:
 
 
 def status_grid(now: pl.DataFrame) -> pl.DataFrame:
-    reg = now.filter(pl.col("level") == "region").with_columns(
-        cell=pl.col("status").replace_strict(SYMBOL, default="") + " " + pl.col("status")
-    )
-    return reg.pivot(on="kpi", index="region", values="cell").select(
-        "region", *[k for k in LABELS if k in reg["kpi"].unique()]
+    """Region x KPI: the status word per cell (one row per region)."""
+    reg = now.filter(pl.col("level") == "region")
+    kpis_present = [k for k in LABELS if k in reg["kpi"].unique()]
+    return reg.pivot(on="kpi", index="region", values="status").select("region", *kpis_present)
+
+
+def styled(grid: pl.DataFrame):
+    """The grid with cells coloured by status (a pandas Styler, which st.dataframe renders)."""
+    return grid.to_pandas().style.map(
+        lambda v: f"background-color: {CELL_BG[v]}; color: #1b1b1b" if v in CELL_BG else ""
     )
 
 
@@ -97,11 +103,11 @@ def live_view(window: str) -> None:
 
     st.subheader("Region × KPI status")
     st.caption(
-        "🟢 inside the band · 🔴 below · 🟠 above · ⚪ no band (fewer than "
-        f"{OPTS['min_history_weeks']} previous weeks loaded) · ▫️ no calls or too few to judge"
+        "ok: inside the band · low: below · high: above · no_band: fewer than "
+        f"{OPTS['min_history_weeks']} previous weeks loaded · no_data / low_volume: no calls, or too few to judge"
     )
     grid = status_grid(now)
-    st.dataframe(grid, hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
+    st.dataframe(styled(grid), hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
     _shared.download_table(now.drop("as_of_at"), f"live_kpis_{window}", key="live_kpis")
 
     st.subheader("Open alerts")

@@ -33,7 +33,7 @@ def test_tiles_grid_and_open_alert(tmp_path: Path, monkeypatch) -> None:
     at = open_page(wh, monkeypatch)
     assert at.title[0].value == "Live monitor"
     labels = [m.label for m in at.metric]
-    assert any("NER" in label and "🔴" in label for label in labels), labels
+    assert any("NER" in label and ":red[" in label for label in labels), labels
     grid = at.dataframe[0].value
     assert list(grid["region"]) == ["A", "B"]
     assert "low" in str(grid.loc[grid["region"] == "A", "ner"].iloc[0])
