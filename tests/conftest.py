@@ -79,3 +79,10 @@ def refs(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "wh" / "warehouse.duckdb"
+
+
+@pytest.fixture(autouse=True)
+def _sign_in_off_outside_security_tests(request, monkeypatch):
+    """Sign-in is tested by tests/test_security_*; elsewhere the app runs as local admin."""
+    if not request.node.path.name.startswith("test_security_"):
+        monkeypatch.setenv("ANALYTICS_AUTH", "off")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 from pathlib import Path
@@ -177,3 +178,15 @@ def test_plans_reference_validation(tmp_path, warehouse):
     p.write_text("plan_id,name,monthly_fee\nP1,Basic,10\n")
     with pytest.raises(Exception, match="missing columns: incl_voice_min"):
         ingest_files([], warehouse=warehouse, plans=p)
+
+
+def test_records_older_than_an_executed_retention_cutoff_are_quarantined(tmp_path, refs, warehouse):
+    from analytics.security.retention import run_retention
+
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="old", start_time="2026-01-10T10:00:00Z"),
+                                                record(record_id="new", start_time="2026-06-10T10:00:00Z")])],
+                 warehouse=warehouse, cells=refs["cells"])
+    run_retention(warehouse, keep_months=3, dry_run=False, as_of=dt.date(2026, 6, 20), by="test")
+    out = ingest_files([write_v1(tmp_path / "late.csv", [record(record_id="late", start_time="2026-01-11T10:00:00Z")])],
+                       warehouse=warehouse)
+    assert out["rejects_by_reason"] == {"before_retention:start_time": 1}

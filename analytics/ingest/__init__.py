@@ -71,6 +71,7 @@ def _collect(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     checked = check_records(
         raw,
+        not_before=cfg.get("not_before"),
         cells=cells,
         timezone=cfg["timezone"],
         home_country=cfg["home_country"],
@@ -215,6 +216,7 @@ def ingest_files(
             cells_frame=cells_frame,
         )
         cells_lf = store.fetch(con, "select cell_id, region from cells").lazy()
+        cfg["not_before"] = _retention_horizon(con)
         for i, path in enumerate(files):
             if on_progress:
                 on_progress(i / max(len(files), 1), f"loading {path.name} ({i + 1}/{len(files)})")
@@ -222,6 +224,14 @@ def ingest_files(
     if on_progress:
         on_progress(1.0, f"loaded {len(files)} file(s)")
     return _summarise(results, refs)
+
+
+def _retention_horizon(con: Any) -> dt.datetime | None:
+    try:
+        from analytics.security.retention import retained_from
+    except ImportError:
+        return None
+    return retained_from(con)
 
 
 def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.LazyFrame, cfg: dict) -> FileResult:

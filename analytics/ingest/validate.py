@@ -15,6 +15,7 @@ bad_value:<col>        msisdn not E.164 digits, destination_country not ISO alph
                        currency not ISO 4217 alpha-3
 bad_encoding:<col>     a byte that is not UTF-8
 unknown_cell:cell_id   a non-roaming record whose cell is not in the cell reference
+before_retention:start_time  older than the last executed retention cutoff
 =====================  ===========================================================
 
 The first failing rule in that order is the row's reason. Enum values are compared
@@ -22,6 +23,8 @@ after trimming and lower-casing (``Voice`` is ``voice``).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import polars as pl
 
@@ -94,6 +97,7 @@ def check_records(
     currency: str,
     charge_optional: bool = False,
     msisdn_e164: bool = True,
+    not_before: dt.datetime | None = None,
 ) -> pl.LazyFrame:
     """Typed records with ``reason`` (null when the row is good) and ``raw`` (JSON, bad rows).
 
@@ -156,6 +160,8 @@ def check_records(
         ("not_a_number:charge", pl.col("_charge").is_null() & ~_blank("charge")),
         ("negative:charge", pl.col("_charge") < 0),
         ("bad_timestamp:start_time", pl.col("_start_at").is_null()),
+        # older than an executed retention cutoff: its hour/day were purged from records
+        ("before_retention:start_time", pl.col("_start_at") < pl.lit(not_before) if not_before else pl.lit(False)),
         ("bad_value:msisdn", ~pl.col("_msisdn").str.contains(r"^\+?[0-9]{3,15}$") & pl.lit(msisdn_e164)),
         ("bad_value:destination_country", ~pl.col("_country").str.contains(r"^[A-Z]{2}$")),
         ("bad_value:currency", ~pl.col("_currency").str.contains(r"^[A-Z]{3}$")),
