@@ -233,3 +233,38 @@ def test_window_across_a_month_boundary_in_a_non_utc_zone(tmp_path: Path) -> Non
     assert df["as_of_at"][0] == dt.datetime(2026, 3, 31, 22, 20)
     assert value(df, "1h", "A", "call_attempts") == 2  # "mar" and "apr"; "old" is at 21:20 exactly
     assert value(df, "15m", "A", "call_attempts") == 1
+
+
+def test_levels_add_up_and_ratios_stay_in_range(tmp_path: Path) -> None:
+    import numpy as np
+
+    from analytics.live.feeder import generate, synthetic_profile
+
+    cells = pl.read_csv(write_cells(tmp_path / "cells.csv"))
+    frame = generate(
+        synthetic_profile(cells),
+        pl.Series([f"4477000000{i:02d}" for i in range(40)]),
+        start=dt.datetime(2026, 3, 10, 11),
+        seconds=3600.0,
+        rng=np.random.default_rng(3),
+        scale=20,
+    )
+    frame.write_csv(tmp_path / "gen.csv")
+    ingest_files([tmp_path / "gen.csv"], warehouse=tmp_path / "wh.duckdb", cells=tmp_path / "cells.csv")
+    df = kpis(tmp_path / "wh.duckdb", levels=("network", "region", "cell"))
+    additive = df.filter(pl.col("kpi").is_in(["call_attempts", "sms", "data_mb"]))
+    sums = (
+        additive.group_by("window_name", "kpi", "level")
+        .agg(pl.col("value").sum())
+        .pivot(on="level", index=["window_name", "kpi"], values="value")
+    )
+    assert sums.height == 9
+    for r in sums.iter_rows(named=True):
+        assert r["network"] == pytest.approx(r["region"]) == pytest.approx(r["cell"]), r
+    ratios = df.filter(pl.col("kpi").is_in(["asr", "ner", "dropped_call_rate"]) & pl.col("value").is_not_null())
+    assert ratios.height > 0 and ratios["value"].is_between(0, 1).all()
+    assert (df.filter(pl.col("value").is_not_null())["value"] >= 0).all()
+    # distinct subscribers are not additive, but no region has more than the network
+    subs = df.filter(pl.col("kpi") == "active_subscribers")
+    net = subs.filter(pl.col("level") == "network").select("window_name", pl.col("value").alias("net"))
+    assert subs.join(net, on="window_name").filter(pl.col("value") > pl.col("net")).is_empty()
