@@ -27,21 +27,21 @@ if not report or not report["has_data"]:
     st.stop()
 
 kpis: pl.DataFrame = report["kpis"]
-UNITS = {"currency": CUR, "currency per subscriber": f"{CUR}/sub"}
 
 
 def fmt(value: float | None, unit: str) -> str:
+    """A tile value: the unit is in the tile's label, so the number stays short."""
     if value is None:
         return "n/a"
     if unit == "% of records":
         return f"{value:.1f}%"
-    if unit.startswith("currency"):
-        return f"{UNITS[unit]} {value:,.2f}"
-    if unit == "GB":
-        return f"{value:,.1f} GB"
-    if unit == "min":
-        return f"{value:,.0f} min"
+    if unit.startswith("currency") or unit == "GB":
+        return f"{value:,.2f}" if abs(value) < 10_000 else f"{value:,.0f}"
     return f"{value:,.0f}"
+
+
+TILE_UNIT = {"records": None, "subscribers": None, "currency": CUR, "currency per subscriber": f"{CUR} per subscriber",
+             "min": "minutes", "messages": "messages", "GB": "GB", "% of records": "% of records"}
 
 
 def delta(row: dict) -> str | None:
@@ -63,12 +63,14 @@ else:
     rows = list(kpis.iter_rows(named=True))
     for chunk in (rows[:4], rows[4:]):
         for col, row in zip(st.columns(4), chunk, strict=False):
+            unit = TILE_UNIT.get(row["unit"])
             col.metric(
-                f"{row['label']} ({UNITS.get(row['unit'], row['unit'])})",
+                f"{row['label']} ({unit})" if unit else row["label"],
                 fmt(row["value"], row["unit"]),
                 delta(row),
                 border=True,
-                help=f"Previous month: {fmt(row['previous_month'], row['unit'])}; a year earlier: {fmt(row['previous_year'], row['unit'])}.",
+                help=f"{row['label']} in {unit or row['unit']}. Previous month: {fmt(row['previous_month'], row['unit'])}; "
+                f"a year earlier: {fmt(row['previous_year'], row['unit'])}.",
             )
 
     regions: pl.DataFrame = report["regions"]

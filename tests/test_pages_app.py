@@ -54,6 +54,7 @@ def warehouse(tmp_path_factory) -> Path:
 def app(warehouse, monkeypatch):
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -143,6 +144,7 @@ def test_month_without_data(small_warehouse, monkeypatch):
     # the small world has March, April and June 2026: May is offered and has no data
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(small_warehouse))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at = _open(at, "executive_summary")
@@ -160,6 +162,7 @@ def test_month_without_data(small_warehouse, monkeypatch):
 def test_empty_warehouse_every_page(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(tmp_path / "none.duckdb"))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
@@ -178,6 +181,7 @@ def test_filters_from_url_kept_across_pages(warehouse, monkeypatch):
     """
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
     probe = AppTest.from_file(APP, default_timeout=TIMEOUT)
     probe.run()
     region = probe.multiselect(key="f_regions").options[0]
@@ -200,6 +204,7 @@ def test_upload_runs_ingest(tmp_path, monkeypatch):
     warehouse = build_small_warehouse(tmp_path / "w")
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at = _open(at, "data_quality")
@@ -221,6 +226,7 @@ def test_upload_refuses_wrong_type(tmp_path, monkeypatch):
     warehouse = build_small_warehouse(tmp_path / "w")
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at = _open(at, "data_quality")
