@@ -55,8 +55,15 @@ def coverage(actual: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
 
 
 def tidy(fc: Forecast) -> Forecast:
-    """Traffic is never negative and the bands nest: lo95 <= lo80 <= mean <= hi80 <= hi95."""
-    mean = np.maximum(np.asarray(fc.mean, dtype=float), 0.0)
+    """Traffic is never negative and the bands nest: lo95 <= lo80 <= mean <= hi80 <= hi95.
+
+    Raises ValueError on a non-finite point forecast (the caller falls back).
+    """
+    mean = np.asarray(fc.mean, dtype=float)
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("non-finite forecast")
+    mean = np.maximum(mean, 0.0)
+    fc = Forecast(mean, *(np.where(np.isfinite(b), b, mean) for b in (fc.lo80, fc.hi80, fc.lo95, fc.hi95)), fc.meta)
     lo80 = np.maximum(np.minimum(fc.lo80, mean), 0.0)
     hi80 = np.maximum(fc.hi80, mean)
     lo95 = np.maximum(np.minimum(fc.lo95, lo80), 0.0)
@@ -117,7 +124,10 @@ def choose(rows: list[dict], *, fallback: str) -> tuple[str, dict[str, dict]]:
     scores: dict[str, dict] = {}
     for name, rs in by_model.items():
         ok = all(r["error"] is None for r in rs)
-        mean = (lambda key: float(np.mean([r[key] for r in rs])) if ok else None)
+
+        def mean(key: str, rs: list[dict] = rs, ok: bool = ok) -> float | None:
+            return float(np.mean([r[key] for r in rs])) if ok else None
+
         scores[name] = {
             "mase": mean("mase"), "smape": mean("smape"), "mae": mean("mae"),
             "coverage_80": mean("coverage_80"), "coverage_95": mean("coverage_95"),

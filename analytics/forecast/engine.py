@@ -128,13 +128,12 @@ def run_job(job: Job) -> Result:
         prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
     )
     try:
-        fc = MODELS[best][0](y_fit, ds=job.ds, horizon=job.horizon, spec=spec)
+        fc = backtest.tidy(MODELS[best][0](y_fit, ds=job.ds, horizon=job.horizon, spec=spec))
     except Exception as exc:
         log.warning("%s: %s failed the final fit (%s); using %s", job.unique_id, best, exc, FALLBACK)
         reason = f"{best} failed: {type(exc).__name__}: {exc}"[:300]
         best = FALLBACK
-        fc = MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=job.ds, horizon=job.horizon, spec=spec)
-    fc = backtest.tidy(fc)
+        fc = backtest.tidy(MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=job.ds, horizon=job.horizon, spec=spec))
     last = job.ds[-1] if n else np.datetime64("1970-01-01T00:00:00", "us")
     return Result(
         unique_id=job.unique_id, region=job.region, metric=job.metric, freq=opts.freq, model=best, reason=reason,
