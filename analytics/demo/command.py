@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "loaded": False,
         }
     result = build(
-        warehouse, args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress
+        warehouse, args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress,
+        marts=True,
     )
     ingest = result.get("ingest", {})
     result["loaded"] = True
