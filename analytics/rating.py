@@ -67,7 +67,6 @@ OUTPUT_COLUMNS = (
     "expected_charge",
 )
 BYTES_PER_MB = 1_000_000
-_P = "_plan_"  # prefix of joined plan columns (dropped before returning)
 
 
 def started_minutes(duration_s: pl.Expr) -> pl.Expr:
@@ -116,93 +115,101 @@ def resolve_plans(records: pl.LazyFrame, subscribers: pl.LazyFrame) -> pl.LazyFr
     return out.select(names if "plan_id" in names else [*names, "plan_id"])
 
 
-def _plans_frame(plans: pl.LazyFrame) -> pl.LazyFrame:
+# Rule codes: integers while rating (cheap comparisons), names only in the output. A domestic
+# base code + 1 is its ``_overage`` rule.
+RULE_CODES: tuple[str, ...] = (
+    "unknown_plan",
+    "unanswered_free",
+    "voice_roaming",
+    "voice_incoming_free",
+    "voice_international",
+    "voice_domestic_allowance",
+    "voice_domestic_overage",
+    "sms_incoming_free",
+    "sms_roaming",
+    "sms_international",
+    "sms_allowance",
+    "sms_overage",
+    "data_roaming",
+    "data_allowance",
+    "data_overage",
+)
+_C = {name: code for code, name in enumerate(RULE_CODES)}
+_VOICE_DOM, _SMS_DOM, _DATA_DOM = _C["voice_domestic_allowance"], _C["sms_allowance"], _C["data_allowance"]
+KINDS = ("voice", "sms", "data")  # allowance kind codes 0, 1, 2
+# rate class per rule code: 0 = free (rate 0), else 1 + index in RATE_COLUMNS
+_RATE_CLASS = {
+    "voice_roaming": "roaming_voice_per_min",
+    "voice_international": "intl_voice_per_min",
+    "voice_domestic_allowance": "voice_per_min",
+    "sms_roaming": "sms_each",
+    "sms_international": "sms_each",
+    "sms_allowance": "sms_each",
+    "data_roaming": "roaming_data_per_mb",
+    "data_allowance": "data_per_mb",
+}
+
+
+def _plans_frame(plans: pl.LazyFrame) -> pl.DataFrame:
+    """plan_id, included units (Int64) and rates (integer ten-thousandths), one row per plan.
+
+    A plan whose ``incl_voice_min`` is null counts as unknown (its records are ``unknown_plan``).
+    """
     schema = plans.collect_schema()
     missing = [c for c in ("plan_id", *PLAN_COLUMNS) if c not in schema]
     if missing:
         raise ValueError(f"plans lack columns: {', '.join(missing)}; expected by cdr-extract v1 plans.csv")
     exprs = [pl.col("plan_id").cast(pl.String)]
-    exprs += [pl.col(c).cast(pl.Int64).alias(_P + c) for c in PLAN_COLUMNS[:3]]
-    exprs += [_money_e4(c, schema[c]).alias(_P + c) for c in RATE_COLUMNS]
-    return plans.select(exprs).unique(subset="plan_id", keep="first")
+    exprs += [pl.col(c).cast(pl.Int64) for c in PLAN_COLUMNS[:3]]
+    exprs += [_money_e4(c, schema[c]).alias(c) for c in RATE_COLUMNS]
+    frame = plans.select(exprs).unique(subset="plan_id", keep="first", maintain_order=True).collect()
+    return frame.filter(pl.col("incl_voice_min").is_not_null())
 
 
-def _classify(home_country: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
-    """(rule base, allowance kind, measured units, rate column) per record."""
+def _plan_tables(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """Flattened lookup tables: included units at ``plan x 3 + kind``, rates at ``plan x 7 + class``."""
+    incl = frame.select(pl.concat_list(list(PLAN_COLUMNS[:3])).alias("_incl")).to_series().explode()
+    rates = (
+        frame.select(pl.concat_list([pl.lit(0, dtype=pl.Int64), *RATE_COLUMNS]).alias("_rate")).to_series().explode()
+    )
+    return incl, rates
+
+
+def _base_code(home_country: str) -> pl.Expr:
+    """Rule code before the allowance is applied (domestic usage: its ``_allowance`` code)."""
     service = pl.col("service")
     out = pl.col("direction") == "out"
     roaming = pl.col("is_roaming").fill_null(False)
     dest = pl.col("destination_country").cast(pl.String).str.strip_chars().str.to_uppercase()
-    abroad = dest.is_not_null() & (dest != "") & (dest != home_country.upper())
+    abroad = ~dest.is_in(["", home_country.upper()]).fill_null(True)  # null or empty: at home
     answered = pl.col("disposition").fill_null("answered") == "answered"
     is_voice = service == "voice"
     is_sms = service.is_in(["sms", "mms"])
     is_data = service.is_in(["data", "voip", "video"])
-    no_plan = pl.col(_P + "incl_voice_min").is_null()
+    no_plan = pl.col("_plan_idx").is_null()
+    cases = [
+        (no_plan, "unknown_plan"),
+        (is_voice & ~answered, "unanswered_free"),
+        (is_voice & roaming, "voice_roaming"),
+        (is_voice & ~out, "voice_incoming_free"),
+        (is_voice & abroad, "voice_international"),
+        (is_voice, "voice_domestic_allowance"),
+        (is_sms & ~out, "sms_incoming_free"),
+        (is_sms & roaming, "sms_roaming"),
+        (is_sms & abroad, "sms_international"),
+        (is_sms, "sms_allowance"),
+        (is_data & roaming, "data_roaming"),
+        (is_data, "data_allowance"),
+    ]
+    expr = pl.when(cases[0][0]).then(pl.lit(_C[cases[0][1]], dtype=pl.UInt8))
+    for cond, name in cases[1:]:
+        expr = expr.when(cond).then(pl.lit(_C[name], dtype=pl.UInt8))
+    return expr.otherwise(pl.lit(_C["unknown_plan"], dtype=pl.UInt8))
 
-    base = (
-        pl.when(no_plan)
-        .then(pl.lit("unknown_plan"))
-        .when(is_voice & ~answered)
-        .then(pl.lit("unanswered_free"))
-        .when(is_voice & roaming)
-        .then(pl.lit("voice_roaming"))
-        .when(is_voice & ~out)
-        .then(pl.lit("voice_incoming_free"))
-        .when(is_voice & abroad)
-        .then(pl.lit("voice_international"))
-        .when(is_voice)
-        .then(pl.lit("voice_domestic"))
-        .when(is_sms & ~out)
-        .then(pl.lit("sms_incoming_free"))
-        .when(is_sms & roaming)
-        .then(pl.lit("sms_roaming"))
-        .when(is_sms & abroad)
-        .then(pl.lit("sms_international"))
-        .when(is_sms)
-        .then(pl.lit("sms_domestic"))
-        .when(is_data & roaming)
-        .then(pl.lit("data_roaming"))
-        .when(is_data)
-        .then(pl.lit("data_domestic"))
-        .otherwise(pl.lit("unknown_plan"))
-    )
-    base = base.alias("_base")
-    b = pl.col("_base")
-    kind = (
-        pl.when(b == "voice_domestic")
-        .then(pl.lit("voice"))
-        .when(b == "sms_domestic")
-        .then(pl.lit("sms"))
-        .when(b == "data_domestic")
-        .then(pl.lit("data"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
-    units = (
-        pl.when(b.is_in(["voice_domestic", "voice_international", "voice_roaming"]))
-        .then(started_minutes(pl.col("duration_s")))
-        .when(b.is_in(["sms_domestic", "sms_roaming", "sms_international"]))
-        .then(pl.lit(1, dtype=pl.Int64))
-        .when(b.is_in(["data_domestic", "data_roaming"]))
-        .then(started_mb(pl.col("bytes_up"), pl.col("bytes_down")))
-        .otherwise(pl.lit(0, dtype=pl.Int64))
-    )
-    rate = (
-        pl.when(b == "voice_domestic")
-        .then(pl.col(_P + "voice_per_min"))
-        .when(b == "voice_international")
-        .then(pl.col(_P + "intl_voice_per_min"))
-        .when(b == "voice_roaming")
-        .then(pl.col(_P + "roaming_voice_per_min"))
-        .when(b.is_in(["sms_domestic", "sms_roaming", "sms_international"]))
-        .then(pl.col(_P + "sms_each"))
-        .when(b == "data_domestic")
-        .then(pl.col(_P + "data_per_mb"))
-        .when(b == "data_roaming")
-        .then(pl.col(_P + "roaming_data_per_mb"))
-        .otherwise(pl.lit(0, dtype=pl.Int64))
-    )
-    return base, kind, units, rate
+
+def _lookup(codes: dict[int, int], default: int | None) -> pl.Expr:
+    """Map ``_base`` codes through ``codes`` (small int table)."""
+    return pl.col("_base").replace_strict(list(codes), list(codes.values()), default=default, return_dtype=pl.Int64)
 
 
 def rate_records(
@@ -227,27 +234,47 @@ def rate_records(
         records = records.with_columns(pl.lit(plan_override, dtype=pl.String).alias("plan_id"))
     elif "plan_id" not in names:
         raise ValueError("records lack plan_id: call resolve_plans(records, subscribers) first")
-    base, kind, units, rate = _classify(home_country)
-    window = ["msisdn", "month_date", "allowance_kind"]
-    incl = (
-        pl.when(pl.col("allowance_kind") == "voice")
-        .then(pl.col(_P + "incl_voice_min"))
-        .when(pl.col("allowance_kind") == "sms")
-        .then(pl.col(_P + "incl_sms"))
-        .when(pl.col("allowance_kind") == "data")
-        .then(pl.col(_P + "incl_data_mb"))
-        .otherwise(0)
+    frame = _plans_frame(plans)
+    ids = frame["plan_id"].to_list()
+    incl_table, rate_table = _plan_tables(frame)
+    if plan_override is not None:
+        index = ids.index(plan_override) if plan_override in ids else None
+        plan_idx = pl.lit(index, dtype=pl.Int64)
+    else:
+        plan_idx = (
+            pl.col("plan_id").cast(pl.String).replace_strict(ids, range(len(ids)), default=None, return_dtype=pl.Int64)
+        )
+    base = pl.col("_base")
+    kind = _lookup({_VOICE_DOM: 0, _SMS_DOM: 1, _DATA_DOM: 2}, None)
+    minutes = [_C[n] for n in ("voice_domestic_allowance", "voice_international", "voice_roaming")]
+    messages = [_C[n] for n in ("sms_allowance", "sms_roaming", "sms_international")]
+    megabytes = [_C[n] for n in ("data_allowance", "data_roaming")]
+    units = (
+        pl.when(base.is_in(minutes))
+        .then(started_minutes(pl.col("duration_s")))
+        .when(base.is_in(messages))
+        .then(pl.lit(1, dtype=pl.Int64))
+        .when(base.is_in(megabytes))
+        .then(started_mb(pl.col("bytes_up"), pl.col("bytes_down")))
+        .otherwise(pl.lit(0, dtype=pl.Int64))
     )
-    over = pl.col("_paid") > 0
+    rate_class = _lookup({_C[r]: 1 + RATE_COLUMNS.index(c) for r, c in _RATE_CLASS.items()}, 0)
+    window = ["msisdn", "month_date", "_kind"]
     used_after = pl.col("_units").cum_sum().over(window, order_by=["start_at", "record_id"])
+    has_kind = pl.col("_kind").is_not_null()
+    paid = pl.col("_units") - pl.col("units_from_allowance")
+    domestic = base.is_in([_VOICE_DOM, _SMS_DOM, _DATA_DOM])
     rated = (
-        records.with_columns(pl.col("plan_id").cast(pl.String).alias("_plan_key"))
-        .join(_plans_frame(plans), left_on="_plan_key", right_on="plan_id", how="left", maintain_order="left")
-        .with_columns(month_of(pl.col("start_at"), timezone).alias("month_date"), base)
-        .with_columns(kind.alias("allowance_kind"), units.alias("_units"), rate.alias("_rate_e4"))
-        .with_columns(incl.alias("_incl"))
+        records.with_columns(plan_idx.alias("_plan_idx"), month_of(pl.col("start_at"), timezone).alias("month_date"))
+        .with_columns(_base_code(home_country).alias("_base"))
         .with_columns(
-            pl.when(pl.col("allowance_kind").is_not_null()).then(used_after).alias("_used_after"),
+            kind.alias("_kind"),
+            units.alias("_units"),
+            pl.lit(rate_table).gather(pl.col("_plan_idx") * 7 + rate_class).alias("_rate_e4"),
+        )
+        .with_columns(
+            pl.lit(incl_table).gather(pl.col("_plan_idx") * 3 + pl.col("_kind")).alias("_incl"),
+            pl.when(has_kind).then(used_after).alias("_used_after"),
         )
         .with_columns(
             (pl.col("_incl") - (pl.col("_used_after") - pl.col("_units")))
@@ -255,31 +282,22 @@ def rate_records(
             .fill_null(0)
             .alias("units_from_allowance"),
             (pl.col("_incl") - pl.col("_used_after")).clip(lower_bound=0).alias("allowance_left_after"),
+            pl.when(has_kind).then(pl.min_horizontal(pl.col("_used_after"), pl.col("_incl"))).alias("allowance_used"),
         )
         .with_columns(
-            pl.when(pl.col("allowance_kind").is_not_null())
-            .then(pl.min_horizontal(pl.col("_used_after"), pl.col("_incl")))
-            .alias("allowance_used"),
-            (pl.col("_units") - pl.col("units_from_allowance")).alias("_paid"),
-        )
-        .with_columns(
-            pl.when(pl.col("_base") == "voice_domestic")
-            .then(pl.when(over).then(pl.lit("voice_domestic_overage")).otherwise(pl.lit("voice_domestic_allowance")))
-            .when(pl.col("_base") == "sms_domestic")
-            .then(pl.when(over).then(pl.lit("sms_overage")).otherwise(pl.lit("sms_allowance")))
-            .when(pl.col("_base") == "data_domestic")
-            .then(pl.when(over).then(pl.lit("data_overage")).otherwise(pl.lit("data_allowance")))
-            .otherwise(pl.col("_base"))
+            (base + (domestic & (paid > 0)).fill_null(False).cast(pl.UInt8))
+            .replace_strict(list(range(len(RULE_CODES))), list(RULE_CODES), return_dtype=pl.String)
             .alias("rule"),
+            pl.col("_kind")
+            .replace_strict([0, 1, 2], list(KINDS), default=None, return_dtype=pl.String)
+            .alias("allowance_kind"),
             pl.col("_units").alias("billable_units"),
-            pl.when(pl.col("_base") == "unknown_plan")
+            pl.when(base == _C["unknown_plan"])
             .then(pl.lit(None, dtype=pl.Int64))
-            .otherwise((pl.col("_paid") * pl.col("_rate_e4") + 50) // 100)
+            .otherwise((paid * pl.col("_rate_e4") + 50) // 100)
             .alias("_cents"),
         )
-        .with_columns(
-            (pl.col("_cents").cast(MONEY) / 100).cast(MONEY).alias("expected_charge"),
-        )
+        .with_columns((pl.col("_cents").cast(MONEY) / 100).cast(MONEY).alias("expected_charge"))
     )
     keep = [c for c in names if c not in OUTPUT_COLUMNS]
     if "plan_id" not in keep:
