@@ -3,7 +3,7 @@
 with month_records as (
     select r.record_id, r.start_at, r.msisdn, r.service, r.direction, r.duration_s,
            r.disposition, r.bytes_up, r.bytes_down, r.is_roaming, r.destination_country,
-           r.plan_id, r.region, r.charge, r.load_id
+           r.plan_id, r.region, r.charge
     from records r
     where r.start_at >= $start_at and r.start_at < $end_at
 ),
