@@ -77,10 +77,9 @@ def sidebar_filters() -> None:
     with st.sidebar:
         st.caption(f"Signed in as **{user.name}** ({user.role})")
         st.subheader("Filters")
-        c1, c2 = st.columns(2)
         lo, hi = bounds["first"], bounds["last"]
-        c1.date_input("From", value=d_start, min_value=lo, max_value=hi, key="f_start", bind="query-params")
-        c2.date_input("To", value=d_end, min_value=lo, max_value=hi, key="f_end", bind="query-params")
+        st.date_input("From", value=d_start, min_value=lo, max_value=hi, key="f_start", bind="query-params", format="YYYY-MM-DD")
+        st.date_input("To", value=d_end, min_value=lo, max_value=hi, key="f_end", bind="query-params", format="YYYY-MM-DD")
         st.multiselect(
             "Regions", bounds["region"], key="f_regions", placeholder="All regions", bind="query-params",
             help="Empty means every region. ROAMING holds records made abroad.",

@@ -353,7 +353,7 @@ def build_demo_world() -> bool:
         if has_data():
             return True
         log.warning("warehouse %s is empty: building the demo world", path)
-        build(path, path.parent / "demo", subscribers=int(cfg["demo_subscribers"]), months=int(cfg["demo_months"]), on_progress=progress)
+        build(path, path.parent / "demo", subscribers=int(cfg["demo_subscribers"]), months=int(cfg["demo_months"]), on_progress=progress, marts=True)
     bar.progress(1.0, text="demo world loaded")
     return has_data()
 

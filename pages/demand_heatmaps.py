@@ -6,6 +6,8 @@ and in every download (the analytics functions return them already suppressed).
 
 from __future__ import annotations
 
+import math
+
 import plotly.express as px
 import polars as pl
 import streamlit as st
@@ -49,7 +51,8 @@ if view == "Hour x weekday":
     z = [grid.filter(pl.col("weekday") == d)[measure].to_list() for d in range(1, 8)]
     fig = px.imshow(z, x=[f"{h:02d}" for h in range(24)], y=list(dashboard.heatmaps.WEEKDAYS), aspect="auto",
                     labels={"x": "Hour of day (local)", "y": "Weekday", "color": MEASURES[measure]},
-                    title=f"{MEASURES[measure]} by hour and weekday ({region}, {service}); blank = suppressed or none",
+                    title=f"{MEASURES[measure]} by hour and weekday ({'filtered regions' if region == '(filtered)' else region}, "
+                    f"{'filtered services' if service == '(filtered)' else service}); blank = suppressed or none",
                     color_continuous_scale="Viridis")
     _shared.plot(fig, key="hm_hw")
     table, name = df, "heatmap_hour_weekday"
@@ -74,16 +77,21 @@ else:
                             format_func=lambda c: "Busy-hour load (erlangs / capacity)" if c == "busy_hour_load" else MEASURES[c])
     shown = df.filter(~pl.col("suppressed")).with_columns(pl.col(measure).fill_null(0).alias("_size"))
     hidden = df.height - shown.height
-    fig = px.scatter_geo(
-        shown, lat="lat", lon="lon", size="_size", color=colour, hover_name="cell_id",
+    # A plain lon/lat scatter with an equal-distance aspect: needs no map tiles and no
+    # topojson download (Plotly geo fetches its base map from a CDN and draws nothing offline).
+    fig = px.scatter(
+        shown, x="lon", y="lat", size="_size", color=colour, hover_name="cell_id",
         hover_data={"region": True, "records": True, "busy_hour_erlangs": ":.2f", "capacity_erlangs": True, "busy_hour_load": ":.0%", "_size": False},
         size_max=22, color_continuous_scale="RdYlGn_r" if colour == "busy_hour_load" else "Viridis",
-        labels={"busy_hour_load": "Busy-hour load (share of capacity)", **MEASURES},
+        labels={"busy_hour_load": "Busy-hour load (share of capacity)", "lon": "Longitude (deg)", "lat": "Latitude (deg)", **MEASURES},
         title=f"Cells sized by {MEASURES[measure].lower()}" + (f" ({hidden} suppressed cells not drawn)" if hidden else ""),
     )
-    fig.update_geos(fitbounds="locations", showcountries=True, showland=True, landcolor="rgba(160,160,160,0.25)",
-                    showocean=False, bgcolor="rgba(0,0,0,0)", projection_type="mercator", resolution=50)
-    _shared.plot(fig, key="hm_map", height=560)
+    centres = df.group_by("region").agg(pl.col("lat").mean(), pl.col("lon").mean())
+    fig.add_scatter(x=centres["lon"], y=centres["lat"], text=centres["region"], mode="text", textfont={"size": 11},
+                    showlegend=False, hoverinfo="skip")
+    mean_lat = float(df["lat"].mean() or 0.0)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1 / max(math.cos(math.radians(mean_lat)), 0.1))
+    _shared.plot(fig, key="hm_map", height=720)
     over = df.filter(pl.col("busy_hour_load") >= 0.8).sort("busy_hour_load", descending=True)
     if over.height:
         st.warning(f"{over.height} cell(s) reach 80% or more of capacity in their busy hour: {', '.join(over['cell_id'].head(10))}.")

@@ -41,7 +41,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 TILE_UNIT = {"records": None, "subscribers": None, "currency": CUR, "currency per subscriber": f"{CUR} per subscriber",
-             "min": "minutes", "messages": "messages", "GB": "GB", "% of records": "% of records"}
+             "min": "minutes", "messages": "messages", "GB": "GB", "% of records": "%"}
 
 
 def delta(row: dict) -> str | None:
@@ -104,6 +104,8 @@ else:
     st.dataframe(regions, hide_index=True, column_config={"revenue": st.column_config.NumberColumn(f"revenue ({CUR})", format="%.2f")})
 
 st.subheader("Download the month's figures")
+st.caption("Headline figures (value, previous month, a year earlier, % changes)")
 _shared.download_table(kpis, f"executive_summary_{month}", key="exec_kpis")
+st.caption("Region figures (this month and the previous one)")
 _shared.download_table(report["regions"], f"executive_regions_{month}", key="exec_regions")
 st.download_button("Download printable page (HTML)", dashboard.printable_html(report), f"executive_summary_{month}.html", "text/html", key="exec_html")

@@ -39,7 +39,7 @@ if drill == "(none)":
 else:
     by, regions = "cell_id", (drill,)
 
-series = _shared.run(dashboard.trend, w.start, w.end, regions, w.services, grain=grain, by=by)
+series = _shared.run(dashboard.trend, w.start, w.end, regions, w.services, grain=grain, by=by, top=10 if by == "cell_id" else None)
 if series is None or series.height == 0:
     _shared.nothing_selected_hint()
     st.stop()
@@ -56,9 +56,8 @@ title = f"{METRICS[metric]} per {grain}" + (f", cells of {drill}" if drill != "(
 fig = px.line(series.sort("bucket_at"), x="bucket_at", y=metric, color="key", markers=grain != "hour", title=title,
               labels={"bucket_at": f"Local time ({settings().timezone})", metric: METRICS[metric], "key": BY[by]})
 prev = compare.filter(pl.col("period") == "previous").sort("bucket_at")
-if prev.height and by != "total":
-    fig.add_trace(go.Scatter(x=prev["bucket_at"], y=prev[metric], name="previous period (total, shifted)", mode="lines",
-                             line={"dash": "dot", "color": "gray"}))
+if by != "total":
+    st.caption("Choose *Split by: Total* to overlay the previous period on the chart; the tiles compare the totals.")
 elif prev.height:
     fig.add_trace(go.Scatter(x=prev["bucket_at"], y=prev[metric], name="previous period (shifted)", mode="lines", line={"dash": "dot"}))
 event = _shared.plot(fig, key="tt_chart", on_select="rerun")

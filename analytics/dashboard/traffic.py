@@ -36,17 +36,17 @@ def trend(
     *,
     grain: str = "day",
     by: str = "region",
-    top: int = 10,
+    top: int | None = None,
 ) -> pl.DataFrame:
     """One row per bucket (local start) per key: records, minutes, data_gb, revenue.
 
-    With many keys (cells), the ``top`` keys by records are kept and the rest are
-    summed into ``other``.
+    With ``top`` (for many keys, e.g. cells), the ``top`` keys by records are kept and
+    the rest are summed into ``other``.
     """
     _check(grain, by)
     df = query(con, "trend", grain=grain, dim=by, **window(start, end, regions, services))
     keys = df.group_by("key").agg(pl.col("records").sum()).sort(["records", "key"], descending=[True, False])
-    if keys.height > top:
+    if top is not None and keys.height > top:
         keep = keys.head(top)["key"]
         df = (
             df.with_columns(pl.when(pl.col("key").is_in(keep.implode())).then(pl.col("key")).otherwise(pl.lit("other")).alias("key"))
