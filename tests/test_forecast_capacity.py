@@ -28,6 +28,17 @@ def test_erlang_b_matches_the_table(traffic, servers, blocking):
     assert capacity.erlang_b(traffic, servers) == pytest.approx(blocking, rel=2e-3)
 
 
+def test_channels_are_dimensioned_from_the_table():
+    # the fewest trunks carrying the load at the grade of service (Erlang B table rows)
+    assert capacity.channels_for(5.084, blocking=0.0201) == 10
+    assert capacity.channels_for(5.2, blocking=0.02) == 11
+    assert capacity.channels_for(12.03, blocking=0.0101) == 20
+    assert capacity.servers_of(5.084, mode="erlangs", blocking=0.0201) == 10
+    assert capacity.servers_of(0.0, mode="erlangs") == 0
+    with pytest.raises(ValueError, match="capacity_model"):
+        capacity.servers_of(3.0, mode="bogus")
+
+
 def test_erlang_b_edges():
     assert capacity.erlang_b(0.0, 10) == 0.0
     assert capacity.erlang_b(3.0, 0) == 1.0
@@ -35,7 +46,8 @@ def test_erlang_b_edges():
     assert capacity.servers_of(29.9) == 29 and capacity.servers_of(None) is None
 
 
-def test_outlook_flags_the_first_day_over_the_threshold(tmp_path, refs, warehouse):
+@pytest.mark.parametrize("mode", ["servers", "erlangs"])
+def test_outlook_flags_the_first_day_over_the_threshold(tmp_path, refs, warehouse, mode):
     # Observed: N1 carries 2 one-hour calls at 10:00 UTC on 2026-03-01 (2 E), N2 1 call (1 E);
     # both in North (servers 30 + 40 = 70). S1 (South, 20 servers) carries 1 E.
     rows = [
@@ -56,13 +68,16 @@ def test_outlook_flags_the_first_day_over_the_threshold(tmp_path, refs, warehous
         })
         con.register("f", frame)
         con.execute("insert into forecast_values by name select * from f")
-        outlook, daily = capacity.outlook(con, timezone="UTC", utilisation=0.8, blocking=0.02)
+        outlook, daily = capacity.outlook(con, timezone="UTC", utilisation=0.8, blocking=0.02, capacity_model=mode)
     region = outlook.filter(pl.col("level") == "region").row(0, named=True)
-    assert region["region"] == "North" and region["servers"] == 70
+    # capacity 30 + 40 E; channels: 30 + 40 trunks, or dimensioned at 2 %: 39 + 50
+    servers = 70 if mode == "servers" else capacity.channels_for(30, blocking=0.02) + capacity.channels_for(40, blocking=0.02)
+    assert region["region"] == "North" and region["capacity_erlangs"] == 70 and region["servers"] == servers
+    assert servers == (70 if mode == "servers" else 89)
     assert region["first_utilisation_date"] == dt.date(2026, 3, 4)
     assert region["days_to_exhaustion"] == 3  # cut-off 2026-03-01
     assert region["busy_hour_erlangs_now"] == pytest.approx(3.0)
-    assert region["blocking_peak"] == pytest.approx(capacity.erlang_b(60.0, 70))
+    assert region["blocking_peak"] == pytest.approx(capacity.erlang_b(60.0, servers))
     # N1 carried 2/3 of North's busy hour: 2/3 x 60 = 40 E on 30 servers
     n1 = outlook.filter(pl.col("cell_id") == "N1").row(0, named=True)
     assert n1["busy_hour_erlangs_peak"] == pytest.approx(40.0)

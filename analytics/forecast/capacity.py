@@ -4,10 +4,14 @@ Definitions (see docs/forecast.md):
 
 * Offered load of an hour = connected seconds of voice, voip and video in that hour /
   3600 (Erlangs). The busy hour of a local day is its highest hourly load.
-* ``cells.capacity_erlangs`` is read as the number of traffic channels (servers /
-  trunks) of the cell: ``servers = floor(capacity_erlangs)``. Utilisation = busy-hour
-  load / servers; blocking = Erlang B(load, servers). A region pools its cells'
-  servers (a lower bound on its blocking: calls cannot really move between cells).
+* ``cells.capacity_erlangs`` (``[forecast] capacity_model``):
+  ``erlangs`` (default) - the busy-hour load the cell is engineered to carry at the
+  grade of service (the blocking threshold); its channels (servers / trunks) are the
+  fewest that carry it at that blocking by Erlang B. Utilisation = load /
+  capacity_erlangs. ``servers`` - the number of channels itself,
+  ``floor(capacity_erlangs)``; utilisation = load / channels.
+  Blocking = Erlang B(load, channels). A region pools its cells' capacity and
+  channels (a lower bound on its blocking: calls cannot really move between cells).
 * Region busy hours come from the stored forecasts: the hourly ``erlangs`` forecast
   (daily maximum, ``source = hourly``) where it exists, else the daily
   ``busy_hour_erlangs`` forecast (``source = daily``, longer horizon).
@@ -45,9 +49,25 @@ def erlang_b(traffic: float, servers: int | None) -> float | None:
     return b
 
 
-def servers_of(capacity_erlangs: float | None) -> int | None:
+def channels_for(traffic: float, *, blocking: float) -> int:
+    """The fewest channels that carry ``traffic`` Erlangs at no more than ``blocking`` (Erlang B)."""
+    if traffic <= 0:
+        return 0
+    n, b = 0, 1.0
+    while b > blocking:
+        n += 1
+        b = traffic * b / (n + traffic * b)
+    return n
+
+
+def servers_of(capacity_erlangs: float | None, *, mode: str = "servers", blocking: float = 0.02) -> int | None:
+    """Channels behind ``capacity_erlangs``: floor of it (``servers``) or dimensioned at the grade of service (``erlangs``)."""
     if capacity_erlangs is None or math.isnan(capacity_erlangs) or capacity_erlangs < 0:
         return None
+    if mode == "erlangs":
+        return channels_for(capacity_erlangs, blocking=blocking)
+    if mode != "servers":
+        raise ValueError(f"[forecast] capacity_model must be 'erlangs' or 'servers', not {mode!r}")
     return int(math.floor(capacity_erlangs))
 
 
@@ -95,7 +115,7 @@ def cell_ratios(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.date
 def _judge(frame: pl.DataFrame, *, utilisation: float, blocking: float) -> pl.DataFrame:
     """Add utilisation, Erlang B blocking and the over-threshold flag to daily busy hours."""
     return frame.with_columns(
-        utilisation=pl.when(pl.col("servers") > 0).then(pl.col("busy_hour_erlangs") / pl.col("servers")),
+        utilisation=pl.when(pl.col("capacity") > 0).then(pl.col("busy_hour_erlangs") / pl.col("capacity")),
         blocking=pl.struct("busy_hour_erlangs", "servers").map_elements(
             lambda r: erlang_b(r["busy_hour_erlangs"], r["servers"]), return_dtype=pl.Float64
         ),
@@ -105,7 +125,8 @@ def _judge(frame: pl.DataFrame, *, utilisation: float, blocking: float) -> pl.Da
 
 
 def outlook(
-    con: duckdb.DuckDBPyConnection, *, timezone: str, utilisation: float = 0.8, blocking: float = 0.02, ratio_days: int = 28
+    con: duckdb.DuckDBPyConnection, *, timezone: str, utilisation: float = 0.8, blocking: float = 0.02, ratio_days: int = 28,
+    capacity_model: str = "erlangs",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(capacity_outlook rows, capacity_daily rows) from the stored forecasts and the cells' capacity."""
     b = series.bounds(con)
@@ -114,22 +135,30 @@ def outlook(
         return persist.read_capacity(con).clear(), pl.DataFrame()
     cutoff = b["last_day"]
     cells = store.fetch(con, "@forecast_cells").with_columns(
-        servers=pl.col("capacity_erlangs").map_elements(servers_of, return_dtype=pl.Int64)
+        servers=pl.col("capacity_erlangs").map_elements(
+            lambda c: servers_of(c, mode=capacity_model, blocking=blocking), return_dtype=pl.Int64
+        )
+    ).with_columns(
+        # the load that counts as 100 % utilisation
+        capacity=pl.col("capacity_erlangs") if capacity_model == "erlangs" else pl.col("servers").cast(pl.Float64)
     )
     ratios = cell_ratios(con, timezone=timezone, since=b["last_hour"] - dt.timedelta(days=ratio_days))
-    region_servers = cells.group_by("region").agg(servers=pl.col("servers").sum().cast(pl.Int64))
+    region_servers = cells.group_by("region").agg(
+        servers=pl.col("servers").sum().cast(pl.Int64), capacity=pl.col("capacity").sum()
+    )
     region_daily = bh.join(region_servers, on="region", how="left").with_columns(level=pl.lit("region"), cell_id=pl.lit(""))
     cell_daily = (
         cells.join(ratios.select("cell_id", "ratio"), on="cell_id", how="left")
         .join(bh, on="region", how="inner")
         .with_columns(busy_hour_erlangs=pl.col("busy_hour_erlangs") * pl.col("ratio").fill_null(0.0), level=pl.lit("cell"))
     )
-    cols = ["level", "region", "cell_id", "day_date", "busy_hour_erlangs", "servers", "source"]
+    cols = ["level", "region", "cell_id", "day_date", "busy_hour_erlangs", "servers", "capacity", "source"]
     daily = _judge(pl.concat([region_daily.select(cols), cell_daily.select(cols)], how="vertical_relaxed"),
                    utilisation=utilisation, blocking=blocking)
     first = lambda flag: pl.col("day_date").filter(flag).min()  # noqa: E731
     summary = daily.group_by("level", "region", "cell_id").agg(
         servers=pl.col("servers").first(),
+        capacity_erlangs=pl.col("capacity").first(),
         busy_hour_erlangs_peak=pl.col("busy_hour_erlangs").max(),
         peak_date=pl.col("day_date").sort_by("busy_hour_erlangs", descending=True).first(),
         utilisation_peak=pl.col("utilisation").max(),
@@ -148,7 +177,7 @@ def outlook(
         )
         .sort("days_to_exhaustion", "utilisation_peak", nulls_last=True, descending=[False, True])
     )
-    return summary, daily.drop("servers", "over")
+    return summary, daily.drop("servers", "capacity", "over")
 
 
 def _observed_now(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.datetime) -> pl.DataFrame:

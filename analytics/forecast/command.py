@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         series_refit=run_info["series_refit"],
         seconds=round(run_info["seconds"], 3),
         capacity=[
-            {k: r[k] for k in ("region", "servers", "busy_hour_erlangs_now", "busy_hour_erlangs_peak", "utilisation_peak",
+            {k: r[k] for k in ("region", "capacity_erlangs", "servers", "busy_hour_erlangs_now", "busy_hour_erlangs_peak", "utilisation_peak",
                                "blocking_peak", "exhaustion_date", "days_to_exhaustion")}
             for r in regions_capacity.iter_rows(named=True)
         ],

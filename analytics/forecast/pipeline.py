@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "utilisation_threshold": 0.8,
     "blocking_threshold": 0.02,
     "capacity_ratio_days": 28,
+    "capacity_model": "erlangs",
 }
 
 
@@ -148,6 +149,7 @@ def run_forecast(
     outlook, daily = capacity.outlook(
         con, timezone=tz, utilisation=float(cfg["utilisation_threshold"]),
         blocking=float(cfg["blocking_threshold"]), ratio_days=int(cfg["capacity_ratio_days"]),
+        capacity_model=str(cfg["capacity_model"]),
     )
     persist.save_capacity(con, outlook, daily)
     run["seconds"] = time.perf_counter() - t0

@@ -78,7 +78,8 @@ create table if not exists capacity_outlook (
     level                  varchar not null,   -- region | cell
     region                 varchar not null,
     cell_id                varchar not null,
-    servers                integer,            -- floor(capacity_erlangs), summed over a region's cells
+    capacity_erlangs       double,             -- load counted as 100 % utilisation, summed over a region's cells
+    servers                integer,            -- channels for Erlang B (see docs/forecast.md), summed over a region's cells
     busy_hour_erlangs_now  double,             -- highest busy hour of the last 7 observed days
     busy_hour_erlangs_peak double,             -- highest forecast busy hour
     peak_date              date,
