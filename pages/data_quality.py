@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import time
 
-import polars as pl
 import plotly.express as px
+import polars as pl
 import streamlit as st
 
 from analytics import dashboard

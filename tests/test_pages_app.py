@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
-from test_pages_data import build_small_warehouse, write_world
+from test_pages_data import build_small_warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
