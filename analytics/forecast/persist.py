@@ -58,7 +58,10 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
     try:
         con.execute(f"insert into {table} by name select * from _forecast_rows")  # table: module constant
     finally:
-        con.unregister("_forecast_rows")
+        try:
+            con.unregister("_forecast_rows")
+        except duckdb.Error:  # an aborted transaction: keep the original error
+            pass
 
 
 def _frames(results: Iterable[Result], *, hashes: dict[str, str], ds_index: dict[str, np.ndarray], run_id: str,

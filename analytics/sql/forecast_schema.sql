@@ -104,3 +104,6 @@ create table if not exists capacity_daily (
     blocking          double,
     source            varchar not null      -- hourly | daily: which forecast gave the busy hour
 );
+
+-- Columns added after the first release (warehouses created before them).
+alter table capacity_outlook add column if not exists capacity_erlangs double;
