@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -34,31 +35,13 @@ def warehouse_path() -> Path:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _connection(path: str, version: str):
-    """A read-only connection to snapshot ``version``, opened through a per-version hard link.
+def _connection(path: str, version: str):  # noqa: ARG001 - the version is the cache key
+    """A read-only connection to the published snapshot ``version``.
 
-    DuckDB shares one database instance per file path inside a process: while any
-    connection to ``<warehouse>.snapshot`` is open, a new connection to that path still
-    sees the old file after a load replaced it. A hard link named after the version gives
-    each snapshot its own path (no copy); the open inode outlives the link's removal.
+    Every published version has its own file name (see analytics.store), so a cached
+    connection keeps reading its version and a new version gets a new connection.
     """
-    store.snapshot_reader(path).close()  # publishes the first snapshot when needed
-    snap = store.snapshot_path(path)
-    link = snap.with_name(f"{snap.name}.v{version}")
-    try:
-        os.link(snap, link)
-    except FileExistsError:
-        pass
-    except OSError:  # no hard links on this filesystem: fall back to the shared path
-        return store.snapshot_reader(path)
-    _prune_links(snap, keep=link)
-    return store._open(link, read_only=True)  # noqa: SLF001 - see the docstring; store has no public per-path reader
-
-
-def _prune_links(snap: Path, *, keep: Path, retain: int = 4) -> None:
-    links = sorted(snap.parent.glob(f"{snap.name}.v*"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in [p for p in links if p != keep][retain - 1 :]:
-        old.unlink(missing_ok=True)
+    return store.snapshot_reader(path)
 
 
 def snapshot_version() -> str | None:
