@@ -75,7 +75,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_live_"))
     wh, landing = tmp / "wh.duckdb", tmp / "landing"
     landing.mkdir()
-    cells, subs = own_world(7)
+    cells, subs = own_world(7, demo_dir=None)
     cells.write_csv(tmp / "cells.csv")
     profile = synthetic_profile(cells)
     start = dt.datetime(2026, 3, 10, 8, 0)

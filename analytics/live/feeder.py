@@ -68,11 +68,11 @@ CONTRACT_COLUMNS = [
 ]
 
 
-def own_world(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(cells, subscribers): the demo's when ``data/demo`` exists, else a small one of its own."""
-    if (DEMO_DIR / "cells.csv").exists() and (DEMO_DIR / "subscribers.csv").exists():
-        cells = pl.read_csv(DEMO_DIR / "cells.csv", infer_schema=False).select("cell_id", "region", "lat", "lon")
-        subs = pl.read_csv(DEMO_DIR / "subscribers.csv", infer_schema=False).select("msisdn", "plan_id")
+def own_world(seed: int, *, demo_dir: Path | None = DEMO_DIR) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(cells, subscribers): the demo's when ``demo_dir`` holds them, else a small one of its own."""
+    if demo_dir is not None and (demo_dir / "cells.csv").exists() and (demo_dir / "subscribers.csv").exists():
+        cells = pl.read_csv(demo_dir / "cells.csv", infer_schema=False).select("cell_id", "region", "lat", "lon")
+        subs = pl.read_csv(demo_dir / "subscribers.csv", infer_schema=False).select("msisdn", "plan_id")
         return cells, subs
     rng = np.random.default_rng(seed)
     regions = [("North", 55.0, -2.0), ("South", 50.9, -1.4), ("East", 52.6, 1.3), ("West", 51.5, -3.2)]
@@ -89,8 +89,11 @@ def own_world(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     return cells, subs
 
 
-def synthetic_profile(cells: pl.DataFrame) -> pl.DataFrame:
-    """Records per hour-of-week per cell and kind: a daily curve, quieter at weekends."""
+def synthetic_profile(cells: pl.DataFrame, *, reference_cells: int = 20) -> pl.DataFrame:
+    """Records per hour-of-week per cell and kind: a daily curve, quieter at weekends.
+
+    The network total is that of ``reference_cells`` cells at the KINDS rates, however many
+    cells the world has (the demo's 300+ cells would otherwise make 20x bigger files)."""
     hours = np.arange(168)
     daily = 0.15 + 0.85 * np.clip(np.sin((hours % 24 - 5) / 18 * np.pi), 0, None)
     weekly = np.where(hours // 24 >= 5, 0.7, 1.0)
@@ -101,7 +104,7 @@ def synthetic_profile(cells: pl.DataFrame) -> pl.DataFrame:
         .join(kinds, how="cross")
         .join(curve, how="cross")
         .with_columns(
-            records_per_hour=pl.col("peak") * pl.col("f"),
+            records_per_hour=pl.col("peak") * pl.col("f") * (reference_cells / max(cells.height, 1)),
             mean_bytes_up=pl.col("mean_bytes") * 0.2,
             mean_bytes_down=pl.col("mean_bytes") * 0.8,
             **{k: pl.lit(v) for k, v in VOICE_MIX.items()},
@@ -141,28 +144,49 @@ def generate(
     is_data = (r["service"] == "data").to_numpy()
     bytes_up = np.where(is_data, rng.exponential(np.maximum(r["mean_bytes_up"].to_numpy(), 1)), 0)
     bytes_down = np.where(is_data, rng.exponential(np.maximum(r["mean_bytes_down"].to_numpy(), 1)), 0)
-    offsets = rng.random(n) * seconds  # not sorted: rows come grouped by cell
+    offsets_us = (rng.random(n) * seconds * 1e6).astype(np.int64)  # not sorted: rows come grouped by cell
     base = int(start.replace(tzinfo=dt.UTC).timestamp())
-    return pl.DataFrame(
-        {
-            "record_id": [f"{id_prefix}{base}-{i}" for i in range(n)],
-            "start_time": [(start + dt.timedelta(seconds=float(o))).strftime("%Y-%m-%dT%H:%M:%SZ") for o in offsets],
-            "msisdn": subscribers.sample(n, with_replacement=True, seed=int(rng.integers(1 << 31))).to_list()
-            if n
-            else [],
-            "other_party": [f"4471{v:07d}" for v in rng.integers(0, 10**7, n)],
-            "service": r["service"],
-            "direction": r["direction"],
-            "duration_s": duration.astype(np.int64).astype(str),
-            "cell_id": r["cell_id"],
-            "charge": "0",
-            "disposition": disp,
-            "bytes_up": bytes_up.astype(np.int64).astype(str),
-            "bytes_down": bytes_down.astype(np.int64).astype(str),
-            "roaming": "false",
-        },
-        schema={c: pl.String for c in CONTRACT_COLUMNS},
-    ).sort("start_time")
+    msisdn = (
+        subscribers.sample(n, with_replacement=True, seed=int(rng.integers(1 << 31)))
+        if n
+        else pl.Series([], dtype=pl.String)
+    )
+    return (
+        pl.DataFrame(
+            {
+                "seq": np.arange(n, dtype=np.int64),
+                "offset_us": offsets_us,
+                "msisdn": msisdn.cast(pl.String),
+                "other": rng.integers(0, 10**7, n),
+                "service": r["service"],
+                "direction": r["direction"],
+                "duration_s": duration.astype(np.int64),
+                "cell_id": r["cell_id"],
+                "disposition": disp,
+                "bytes_up": bytes_up.astype(np.int64),
+                "bytes_down": bytes_down.astype(np.int64),
+            }
+        )
+        .lazy()
+        .with_columns(at=pl.lit(start, dtype=pl.Datetime("us")) + pl.duration(microseconds=pl.col("offset_us")))
+        .sort("at")
+        .select(
+            record_id=pl.lit(f"{id_prefix}{base}-") + pl.col("seq").cast(pl.String),
+            start_time=pl.col("at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            msisdn=pl.col("msisdn"),
+            other_party=pl.lit("4471") + pl.col("other").cast(pl.String).str.zfill(7),
+            service=pl.col("service"),
+            direction=pl.col("direction"),
+            duration_s=pl.col("duration_s").cast(pl.String),
+            cell_id=pl.col("cell_id"),
+            charge=pl.lit("0"),
+            disposition=pl.col("disposition"),
+            bytes_up=pl.col("bytes_up").cast(pl.String),
+            bytes_down=pl.col("bytes_down").cast(pl.String),
+            roaming=pl.lit("false"),
+        )
+        .collect()
+    )
 
 
 def write_atomically(frame: pl.DataFrame, path: Path) -> Path:
@@ -200,9 +224,11 @@ def busy_start(profile: pl.DataFrame, after: dt.datetime) -> dt.datetime:
     return after
 
 
-def _bootstrap(landing_dir: Path, warehouse: Path | None, *, seed: int) -> tuple[pl.DataFrame, pl.Series, dt.datetime]:
+def _bootstrap(
+    landing_dir: Path, warehouse: Path | None, *, seed: int, demo_dir: Path | None
+) -> tuple[pl.DataFrame, pl.Series, dt.datetime]:
     """Own world: reference files (+ history when a warehouse is given)."""
-    cells, subs = own_world(seed)
+    cells, subs = own_world(seed, demo_dir=demo_dir)
     profile = synthetic_profile(cells)
     start = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
     if warehouse is None:
@@ -246,12 +272,15 @@ def run(
     outage_every: int = 10,
     max_files: int | None = None,
     step_s: float = DEFAULT_STEP_S,
+    demo_dir: Path | None = DEMO_DIR,
 ) -> dict[str, Any]:
     """Write extracts into ``landing_dir`` until ``max_files`` (or forever); returns totals."""
     landing_dir = Path(landing_dir)
     landing_dir.mkdir(parents=True, exist_ok=True)
     learnt = _learnt_profile(Path(warehouse)) if warehouse else None
-    profile, subs, clock = learnt or _bootstrap(landing_dir, Path(warehouse) if warehouse else None, seed=seed)
+    profile, subs, clock = learnt or _bootstrap(
+        landing_dir, Path(warehouse) if warehouse else None, seed=seed, demo_dir=demo_dir
+    )
     regions = sorted(profile["region"].unique().to_list())
     rng = np.random.default_rng(seed)
     files, rows, outages = 0, 0, []
