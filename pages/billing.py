@@ -12,6 +12,8 @@ from analytics.billing.shock import bill_shock
 from analytics.config import settings
 from pages import _shared
 
+_shared.guard(__file__)
+
 CUR = settings().currency
 st.title("Billing reconciliation")
 st.caption(

@@ -13,6 +13,8 @@ import streamlit as st
 from analytics import dashboard
 from pages import _shared
 
+_shared.guard(__file__)
+
 ALLOWED = (".csv", ".csv.gz", ".parquet")
 MAX_MB = int(_shared.dashboard_settings()["upload_max_mb"])
 

@@ -16,6 +16,8 @@ from analytics import dashboard
 from analytics.config import settings
 from pages import _shared
 
+_shared.guard(__file__)
+
 K = settings().k_anonymity
 MEASURES = {"records": "Records", "minutes": "Minutes (connected)", "data_gb": "Data (GB)", "subscribers": "Distinct subscribers"}
 

@@ -10,6 +10,8 @@ from analytics import dashboard
 from analytics.config import settings
 from pages import _shared
 
+_shared.guard(__file__)
+
 CUR = settings().currency
 st.title("Executive summary")
 

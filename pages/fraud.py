@@ -10,6 +10,8 @@ import streamlit as st
 from analytics.fraud import cases, engine
 from pages import _shared
 
+_shared.guard(__file__)
+
 st.title("Fraud alerts")
 st.caption(
     "Alerts raised by the detectors (SIM box, IRSF, Wangiri, SIM clone, usage spike; thresholds in "

@@ -14,6 +14,8 @@ from analytics.marketing.report import segment_report
 from analytics.privacy import MissingSecretError
 from pages import _shared
 
+_shared.guard(__file__)
+
 CUR = settings().currency
 st.title("Segments and plan recommendations")
 st.caption(

@@ -12,6 +12,8 @@ from analytics.billing.rated import record_months
 from analytics.config import settings
 from pages import _shared
 
+_shared.guard(__file__)
+
 CUR = settings().currency
 st.title("Subscriber lookup")
 

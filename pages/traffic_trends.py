@@ -14,6 +14,8 @@ from analytics import dashboard
 from analytics.config import settings
 from pages import _shared
 
+_shared.guard(__file__)
+
 CUR = settings().currency
 METRICS = {"records": "Records", "minutes": "Minutes (connected)", "data_gb": "Data (GB)", "revenue": f"Revenue ({CUR})"}
 BY = {"region": "Region", "cell_id": "Cell", "service": "Service", "direction": "Direction", "total": "Total"}
