@@ -46,13 +46,11 @@ def refresh_marts(
 
     if forecasts:
         t2 = time.perf_counter()
-        try:
-            from analytics.forecast import refresh_forecasts
-        except ImportError:  # pragma: no cover - the forecast module is optional here
-            log.info("forecast module has no refresh_forecasts; skipped")
-        else:
-            out["forecasts"] = refresh_forecasts(warehouse)
-            out["forecast_s"] = round(time.perf_counter() - t2, 2)
+        from analytics.forecast.pipeline import run_forecast
+
+        with store.writer(warehouse) as con:
+            out["forecasts"] = {freq: run_forecast(con, freq=freq)["series_refit"] for freq in ("daily", "hourly")}
+        out["forecast_s"] = round(time.perf_counter() - t2, 2)
     log.info("marts refreshed: %s", out)
     return out
 

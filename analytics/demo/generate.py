@@ -203,8 +203,9 @@ def build(
 ) -> dict[str, Any]:
     """Generate the world, then load it with :func:`analytics.ingest.ingest_files`.
 
-    With ``marts`` also rate every month, run fraud detection and the forecasts, so the
-    dashboard's first views read stored results (the app's first start and the CLI).
+    With ``marts`` also rate every month and run fraud detection, so the dashboard's first
+    views read stored results (the app's first start and the CLI). Forecasts take minutes
+    (every series is backtested); they run from the Forecasts page or ``forecast``.
     """
     say = on_progress or (lambda f, m: None)
     t0 = time.perf_counter()
@@ -233,8 +234,8 @@ def build(
     if marts:
         from analytics.marts import refresh_marts
 
-        say(0.86, "rating every month, running fraud detection and forecasts")
-        marts_out = refresh_marts(warehouse, forecasts=True)
+        say(0.86, "rating every month and running fraud detection")
+        marts_out = refresh_marts(warehouse)
     say(1.0, "demo world loaded")
     return {
         "out_dir": str(w.out_dir),
