@@ -175,13 +175,18 @@ def _plan_tables(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     return incl, rates
 
 
+def at_home(destination_country: pl.Expr, home_country: str) -> pl.Expr:
+    """True when a destination is the home country: case-insensitive, blank or null = home."""
+    dest = destination_country.cast(pl.String).str.strip_chars().str.to_uppercase()
+    return dest.is_in(["", home_country.upper()]).fill_null(True)
+
+
 def _base_code(home_country: str) -> pl.Expr:
     """Rule code before the allowance is applied (domestic usage: its ``_allowance`` code)."""
     service = pl.col("service")
     out = pl.col("direction") == "out"
     roaming = pl.col("is_roaming").fill_null(False)
-    dest = pl.col("destination_country").cast(pl.String).str.strip_chars().str.to_uppercase()
-    abroad = ~dest.is_in(["", home_country.upper()]).fill_null(True)  # null or empty: at home
+    abroad = ~at_home(pl.col("destination_country"), home_country)
     answered = pl.col("disposition").fill_null("answered") == "answered"
     is_voice = service == "voice"
     is_sms = service.is_in(["sms", "mms"])

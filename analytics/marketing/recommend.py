@@ -1,10 +1,23 @@
 """Plan recommendations: every subscriber's month re-rated under every plan.
 
-The month's records are rated once per plan by the billing rating engine
-(:func:`analytics.rating.rate_records` with ``plan_override``), all subscribers at once
-(one lazy query per plan, collected together; no per-subscriber loop). A plan's cost
-for a subscriber-month is the sum of the records' expected charges plus the plan's
-``monthly_fee`` (billed once per subscriber-month, contract "Rating rules").
+The month is re-rated under all plans at once by an exact aggregation of the billing
+rating engine's rules (:mod:`analytics.rating`), in one DuckDB query over all subscribers
+(``marketing_plan_costs.sql``; no per-subscriber loop, no per-plan pass over the records):
+
+* pay-as-you-go records (international, roaming) are priced one by one, so records of a
+  subscriber with the same rate class and billable units are grouped:
+  ``count x round_half_up(units x rate)``;
+* allowance usage (domestic voice, sms, data) costs ``max(0, total - included) x rate``
+  when a unit's price is a whole number of cents, or the unit is one message: per-record
+  rounding changes nothing then and the order records spend the allowance in does not
+  matter. Otherwise (e.g. 0.0125/MB) each record's paid units are rounded on their own:
+  only the subscriber-month windows past such a plan's allowance are put in record order
+  (``start_at``, ``record_id``) and summed record by record, exactly as the engine does;
+* ``exceeded`` (an ``*_overage`` rule fired) = the total exceeds the allowance.
+
+A plan's cost for a subscriber-month is that usage cost plus the plan's ``monthly_fee``
+(billed once per subscriber-month, contract "Rating rules"). ``tests/test_marketing_rerating.py``
+checks the aggregation against the engine rating every record under every plan.
 
 Tables built here (Polars frames):
 
@@ -23,11 +36,12 @@ Tables built here (Polars frames):
   above 1 means the allowance was exceeded; null when the plan includes none).
 * ``upsell``: one row per subscriber who exceeded an allowance of their current plan in
   at least ``upsell_min_months`` of the last ``upsell_window_months`` months, with the
-  cheapest dearer plan for them this month.
+  cheapest dearer plan for them this month (``marketing_exceeded_months.sql``: the same
+  aggregation under each record's own plan; record order only where a plan changed
+  within a subscriber-month).
 
 Records free under every plan (unanswered, incoming at home, incoming sms/mms) are left
-out before rating (``marketing_rating_input.sql``): under the contract they neither cost
-nor spend allowance, so the result is the same and rating does less work.
+out first: under the contract they neither cost nor spend allowance under any plan.
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from analytics import rating
+from analytics import rating, store
 from analytics.config import settings
 from analytics.marketing.indicators import add_months, conform, month_window, query
 
@@ -110,43 +124,95 @@ def rating_input(
     return rating.resolve_plans(records.lazy(), subscribers.lazy()).collect()
 
 
-def _per_subscriber(rated: pl.LazyFrame) -> pl.LazyFrame:
-    """Rated records -> one row per msisdn x plan x month with cost and allowance units."""
-    kind = pl.col("allowance_kind")
-    return rated.group_by("msisdn", "plan_id", "month_date").agg(
-        pl.col("expected_charge").sum().cast(MONEY).alias("usage_cost"),
-        pl.col("billable_units").filter(kind == "voice").sum().alias("voice_units"),
-        pl.col("billable_units").filter(kind == "sms").sum().alias("sms_units"),
-        pl.col("billable_units").filter(kind == "data").sum().alias("data_units"),
-        pl.col("rule").str.ends_with("_overage").any().alias("exceeded"),
+# rate class -> (allowance column or None, rate column); classes 1-3 spend an allowance
+CLASSES = {
+    1: ("incl_voice_min", "voice_per_min"),
+    2: ("incl_sms", "sms_each"),
+    3: ("incl_data_mb", "data_per_mb"),
+    4: (None, "intl_voice_per_min"),
+    5: (None, "roaming_voice_per_min"),
+    6: (None, "sms_each"),
+    7: (None, "roaming_data_per_mb"),
+}
+
+
+def _sql(con: duckdb.DuckDBPyConnection, name: str, params: dict, relations: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Run ``analytics/sql/<name>.sql`` on its own cursor with small frames registered."""
+    cursor = getattr(store, "cursor", None)
+    cur = cursor(con) if cursor else con.cursor()
+    try:
+        for key, frame in relations.items():
+            cur.register(key, frame)
+        return cur.sql(store.sql(name), params=params).pl()
+    finally:
+        cur.close()
+
+
+def plan_rates(plans: pl.DataFrame) -> pl.DataFrame:
+    """One row per plan the engine knows x rate class: ``incl`` units and ``rate_e4``
+    (integer ten-thousandths, as the engine rounds them); ``order_free`` when per-record
+    rounding cannot change the sum (whole cents per unit, or one message per record)."""
+    frame = rating._plans_frame(plans.lazy())
+    parts = [
+        frame.select(
+            "plan_id",
+            pl.lit(cls, dtype=pl.Int64).alias("class"),
+            (pl.col(incl) if incl else pl.lit(0, dtype=pl.Int64)).alias("incl"),
+            pl.col(rate).alias("rate_e4"),
+        )
+        for cls, (incl, rate) in CLASSES.items()
+    ]
+    return pl.concat(parts).with_columns(((pl.col("class") == 2) | (pl.col("rate_e4") % 100 == 0)).alias("order_free"))
+
+
+def home_values(
+    con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
+) -> list[str]:
+    """The window's raw ``destination_country`` values the engine reads as home."""
+    values = query(
+        con,
+        None,
+        {"start_at": start_at, "end_at": end_at},
+        text="select distinct destination_country as d from records "
+        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp",
     )
+    home = values.filter(rating.at_home(pl.col("d"), home_country))["d"]
+    return [v for v in home.to_list() if v is not None] or [""]
 
 
 def plan_costs(
+    con: duckdb.DuckDBPyConnection,
     population: pl.DataFrame,
-    records: pl.DataFrame,
     plans: pl.DataFrame,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
     *,
     home_country: str,
-    timezone: str,
 ) -> pl.DataFrame:
     """Cost of the month for every subscriber of ``population`` under every plan.
 
-    ``records`` hold one month only; subscribers without chargeable records pay the fee.
+    ``[start_at, end_at)`` is one local month; subscribers without chargeable records pay the fee.
     """
     if plans.height == 0 or population.height == 0:
         return pl.DataFrame(schema=PLAN_COST_SCHEMA)
-    lazy = records.lazy()
-    plans_lf = plans.lazy()
-    per_plan = [
-        _per_subscriber(
-            rating.rate_records(lazy, plans_lf, home_country=home_country, timezone=timezone, plan_override=plan_id)
-        )
-        for plan_id in plans["plan_id"].to_list()
-    ]
-    usage = pl.concat(per_plan).drop("month_date")
-    grid = population.select("msisdn").lazy().join(
-        plans.lazy().select(pl.col("plan_id"), pl.col("monthly_fee").cast(MONEY)), how="cross"
+    rates = plan_rates(plans)
+    params = {
+        "start_at": start_at,
+        "end_at": end_at,
+        "home_values": home_values(con, start_at, end_at, home_country=home_country),
+    }
+    usage = _sql(con, "marketing_plan_costs", params, {"_plan_rates": rates}).lazy()
+    usage = usage.select(
+        pl.col("msisdn").cast(pl.String),
+        pl.col("plan_id").cast(pl.String),
+        (pl.col("cents").cast(pl.Int64).cast(MONEY) / 100).cast(MONEY).alias("usage_cost"),
+        pl.col("voice_units", "sms_units", "data_units").cast(pl.Int64),
+        pl.col("exceeded").cast(pl.Boolean),
+    )
+    grid = (
+        population.select("msisdn")
+        .lazy()
+        .join(plans.lazy().select(pl.col("plan_id"), pl.col("monthly_fee").cast(MONEY)), how="cross")
     )
     out = (
         grid.join(usage, on=["msisdn", "plan_id"], how="left")
@@ -179,8 +245,10 @@ def recommend(
         .with_columns((pl.col("plan_id") != pl.col("current_plan")).fill_null(True).alias("_not_current"))
         .sort("msisdn", "total_cost", "_not_current", "_fee", "plan_id")
     )
-    best = ranked.group_by("msisdn", maintain_order=True).first().select(
-        "msisdn", pl.col("plan_id").alias("best_plan"), pl.col("total_cost").alias("best_cost")
+    best = (
+        ranked.group_by("msisdn", maintain_order=True)
+        .first()
+        .select("msisdn", pl.col("plan_id").alias("best_plan"), pl.col("total_cost").alias("best_cost"))
     )
     incl = plans.select("plan_id", "incl_voice_min", "incl_sms", "incl_data_mb")
     on_current = (
@@ -239,20 +307,31 @@ def exceeded_months(
     timezone: str,
 ) -> pl.DataFrame:
     """msisdn -> months_exceeded: months of the window ending at ``month`` in which some
-    allowance of the subscriber's own plan ran out (records rated under their plans)."""
+    allowance of the subscriber's own plan ran out (records rated under their plans; a
+    month counts once per plan the subscriber had in it, as the engine groups them)."""
     start_at, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
     _, end_at = month_window(month, timezone=timezone)
-    records = rating_input(con, start_at, end_at)
     plans = plans_table(con)
-    if records.height == 0 or plans.height == 0:
+    if plans.height == 0:
         return pl.DataFrame(schema={"msisdn": pl.String, "months_exceeded": pl.Int64})
-    rated = rating.rate_records(records.lazy(), plans.lazy(), home_country=home_country, timezone=timezone)
-    return (
-        _per_subscriber(rated)
-        .group_by("msisdn")
-        .agg(pl.col("exceeded").sum().cast(pl.Int64).alias("months_exceeded"))
-        .collect()
+    raw = query(
+        con,
+        None,
+        {"start_at": start_at, "end_at": end_at},
+        text="select distinct plan_id as raw from records "
+        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp and plan_id is not null",
     )
+    stripped = pl.col("raw").cast(pl.String).str.strip_chars()
+    plan_map = raw.select(pl.col("raw").cast(pl.String), pl.when(stripped != "").then(stripped).alias("plan_id"))
+    incl = plan_rates(plans).filter(pl.col("class") <= 3).select("plan_id", "class", "incl")
+    params = {
+        "start_at": start_at,
+        "end_at": end_at,
+        "tz": timezone,
+        "home_values": home_values(con, start_at, end_at, home_country=home_country),
+    }
+    out = _sql(con, "marketing_exceeded_months", params, {"_plan_map": plan_map, "_plan_incl": incl})
+    return out.select(pl.col("msisdn").cast(pl.String), pl.col("months_exceeded").cast(pl.Int64))
 
 
 def upsell(
@@ -300,8 +379,7 @@ def month_recommendations(
     current = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
     current = current.select(pl.col("msisdn").cast(pl.String), pl.col("current_plan").cast(pl.String))
     plans = plans_table(con)
-    records = rating_input(con, start_at, end_at)
-    costs = plan_costs(current, records, plans, home_country=home, timezone=tz)
+    costs = plan_costs(con, current, plans, start_at, end_at, home_country=home)
     recs = recommend(costs, current, plans, min_saving=float(opts["min_saving"]))
     exceeded = exceeded_months(
         con, month, window_months=int(opts["upsell_window_months"]), home_country=home, timezone=tz
@@ -309,6 +387,10 @@ def month_recommendations(
     ups = upsell(recs, costs, plans, exceeded, min_months=int(opts["upsell_min_months"]))
     log.info(
         "recommendations %s: %d subscribers x %d plans, %d recommendations, %d upsell",
-        month, current.height, plans.height, int(recs["is_recommendation"].sum() or 0), ups.height,
+        month,
+        current.height,
+        plans.height,
+        int(recs["is_recommendation"].sum() or 0),
+        ups.height,
     )
     return {"plan_costs": costs, "recommendations": recs, "upsell": ups}

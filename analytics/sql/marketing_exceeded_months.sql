@@ -1,0 +1,85 @@
+-- Months in which some allowance of the subscriber's own plan ran out (an *_overage rule
+-- fired under the rating engine), counted per (local month, plan) as the engine groups them.
+-- Grain: one row per msisdn with a chargeable record in the window (0 when none ran out).
+-- Parameters: $start_at / $end_at (UTC window), $tz, $home_values (raw destination_country
+-- values meaning "at home"). Relations: _plan_map (raw record plan_id -> stripped, null when
+-- empty), _plan_incl (plan_id, class 1-3, incl) of the plans the engine knows.
+with
+chargeable as (
+    select
+        r.msisdn,
+        r.start_at,
+        r.record_id,
+        date_trunc('month', timezone($tz, timezone('UTC', r.start_at)))::date as month_date,
+        coalesce(m.plan_id, s.plan_id) as plan_id,
+        case
+            when r.service = 'voice' and r.disposition = 'answered' and not r.is_roaming and r.direction = 'out'
+                 and list_contains($home_values, r.destination_country) then 1
+            when r.service in ('sms', 'mms') and r.direction = 'out' and not r.is_roaming
+                 and list_contains($home_values, r.destination_country) then 2
+            when r.service in ('data', 'voip', 'video') and not r.is_roaming then 3
+            else 0
+        end as class,
+        case
+            when r.service = 'voice' then (r.duration_s::bigint + 59) // 60
+            when r.service in ('sms', 'mms') then 1
+            else (r.bytes_up + r.bytes_down + 999999) // 1000000
+        end as units
+    from records as r
+    left join _plan_map as m on m.raw = r.plan_id
+    left join subscribers as s on s.msisdn = r.msisdn
+    where r.start_at >= $start_at::timestamp
+      and r.start_at < $end_at::timestamp
+      and not (
+          (r.service = 'voice' and r.disposition <> 'answered')
+          or (r.service = 'voice' and r.direction = 'in' and not r.is_roaming)
+          or (r.service in ('sms', 'mms') and r.direction = 'in')
+      )
+),
+
+-- allowance-spending records of a known plan, with that plan's allowance
+spending as (
+    select c.msisdn, c.start_at, c.record_id, c.month_date, c.plan_id, c.class, c.units, p.incl
+    from chargeable as c
+    join _plan_incl as p on p.plan_id = c.plan_id and p.class = c.class
+),
+
+windows as (
+    select msisdn, month_date, class, count(distinct plan_id) as plans, sum(units) as total,
+           any_value(plan_id) as plan_id, any_value(incl) as incl
+    from spending
+    group by all
+),
+
+-- one plan in the window: an allowance ran out exactly when the total exceeds it
+single as (
+    select msisdn, month_date, plan_id
+    from windows
+    where plans = 1 and total > incl
+),
+
+-- plans changed within the window: each record against its own plan, in record order
+mixed as (
+    select s.msisdn, s.month_date, s.plan_id, s.units, s.incl,
+           sum(s.units) over (
+               partition by s.msisdn, s.month_date, s.class order by s.start_at, s.record_id
+               rows between unbounded preceding and current row
+           ) as used_after
+    from spending as s
+    semi join windows as w
+        on w.msisdn = s.msisdn and w.month_date = s.month_date and w.class = s.class and w.plans > 1
+),
+
+exceeded as (
+    select msisdn, month_date, plan_id from single
+    union
+    select msisdn, month_date, plan_id from mixed where units > 0 and used_after > incl
+),
+
+final as (
+    select c.msisdn, coalesce(e.months, 0) as months_exceeded
+    from (select distinct msisdn from chargeable) as c
+    left join (select msisdn, count(*) as months from exceeded group by msisdn) as e using (msisdn)
+)
+
+select * from final
