@@ -22,6 +22,7 @@ from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 from analytics import rating, store
 from analytics.marketing import recommend
+from analytics.marketing.report import allowance_use
 from analytics.marketing.indicators import add_months, month_window
 
 MONTH = dt.date(2026, 3, 1)
@@ -75,6 +76,32 @@ def reference_costs(con, month: dt.date) -> pl.DataFrame:
     return pl.concat(parts).collect()
 
 
+def reference_allowance_use(con, month: dt.date) -> pl.DataFrame:
+    start_at, end_at = month_window(month, timezone=TZ)
+    records = recommend.rating_input(con, start_at, end_at).lazy()
+    plans = recommend.plans_table(con)
+    rated = rating.rate_records(records, plans.lazy(), home_country="GB", timezone=TZ)
+    kind = pl.col("allowance_kind")
+    per = rated.group_by("msisdn", "plan_id").agg(
+        pl.col("billable_units").filter(kind == k).sum().alias(k) for k in ("voice", "sms", "data")
+    )
+    incl = plans.lazy().select("plan_id", "incl_voice_min", "incl_sms", "incl_data_mb")
+    return (
+        per.join(incl, on="plan_id")
+        .select(
+            "msisdn",
+            *[
+                pl.when(pl.col(inc) > 0).then(pl.col(k) / pl.col(inc)).alias(f"{k}_allowance_use")
+                for k, inc in (("voice", "incl_voice_min"), ("sms", "incl_sms"), ("data", "incl_data_mb"))
+            ],
+        )
+        .group_by("msisdn")
+        .agg(pl.all().max())
+        .collect()
+        .sort("msisdn")
+    )
+
+
 def reference_exceeded(con, month: dt.date) -> dict[str, int]:
     start_at, _ = month_window(add_months(month, -2), timezone=TZ)
     _, end_at = month_window(month, timezone=TZ)
@@ -109,6 +136,8 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
             want = reference_costs(con, MONTH)
             exceeded = recommend.exceeded_months(con, MONTH, window_months=3, home_country="GB", timezone=TZ)
             want_exceeded = reference_exceeded(con, MONTH)
+            use = allowance_use(con, MONTH, timezone=TZ, home_country="GB").sort("msisdn")
+            want_use = reference_allowance_use(con, MONTH)
     assert got.height == population.height * PLANS.height
     by_key = {(r["msisdn"], r["plan_id"]): r for r in want.iter_rows(named=True)}
     for r in got.iter_rows(named=True):
@@ -127,6 +156,7 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
             ref["data_units"],
         )
     assert dict(zip(exceeded["msisdn"], exceeded["months_exceeded"], strict=True)) == want_exceeded
+    assert use.to_dicts() == want_use.to_dicts()
 
 
 def test_sub_cent_rate_rounds_each_record_in_record_order(tmp_path: Path) -> None:

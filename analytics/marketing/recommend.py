@@ -180,6 +180,36 @@ def home_values(
     return [v for v in home.to_list() if v is not None] or [""]
 
 
+def record_plan_map(con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime) -> pl.DataFrame:
+    """raw record ``plan_id`` -> the plan :func:`analytics.rating.resolve_plans` reads in it
+    (stripped; null when blank, so the subscriber's plan applies), for the window's values."""
+    raw = query(
+        con,
+        None,
+        {"start_at": start_at, "end_at": end_at},
+        text="select distinct plan_id as raw from records "
+        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp and plan_id is not null",
+    )
+    stripped = pl.col("raw").cast(pl.String).str.strip_chars()
+    return raw.select(pl.col("raw").cast(pl.String), pl.when(stripped != "").then(stripped).alias("plan_id"))
+
+
+def allowance_units(
+    con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
+) -> pl.DataFrame:
+    """One row per msisdn x own plan (known to the engine) with chargeable records in the
+    window: the allowance units (``voice``, ``sms``, ``data``) the engine counts under it."""
+    plans = rating._plans_frame(plans_table(con).lazy()).select("plan_id")
+    params = {
+        "start_at": start_at,
+        "end_at": end_at,
+        "home_values": home_values(con, start_at, end_at, home_country=home_country),
+    }
+    relations = {"_plan_map": record_plan_map(con, start_at, end_at), "_plans": plans}
+    out = _sql(con, "marketing_allowance_units", params, relations)
+    return out.select(pl.col("msisdn", "plan_id").cast(pl.String), pl.col("voice", "sms", "data").cast(pl.Int64))
+
+
 def plan_costs(
     con: duckdb.DuckDBPyConnection,
     population: pl.DataFrame,
@@ -314,15 +344,7 @@ def exceeded_months(
     plans = plans_table(con)
     if plans.height == 0:
         return pl.DataFrame(schema={"msisdn": pl.String, "months_exceeded": pl.Int64})
-    raw = query(
-        con,
-        None,
-        {"start_at": start_at, "end_at": end_at},
-        text="select distinct plan_id as raw from records "
-        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp and plan_id is not null",
-    )
-    stripped = pl.col("raw").cast(pl.String).str.strip_chars()
-    plan_map = raw.select(pl.col("raw").cast(pl.String), pl.when(stripped != "").then(stripped).alias("plan_id"))
+    plan_map = record_plan_map(con, start_at, end_at)
     incl = plan_rates(plans).filter(pl.col("class") <= 3).select("plan_id", "class", "incl")
     params = {
         "start_at": start_at,

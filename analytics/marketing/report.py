@@ -21,7 +21,6 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from analytics import rating
 from analytics.config import settings
 from analytics.marketing import recommend, segments
 from analytics.marketing.indicators import bandicoot_indicators, latest_month, month_window
@@ -31,25 +30,32 @@ log = logging.getLogger(__name__)
 
 MONEY = pl.Decimal(18, 4)
 ALLOWANCE_SCHEMA = pl.Schema(
-    {"msisdn": pl.String, "voice_allowance_use": pl.Float64, "sms_allowance_use": pl.Float64,
-     "data_allowance_use": pl.Float64}
+    {
+        "msisdn": pl.String,
+        "voice_allowance_use": pl.Float64,
+        "sms_allowance_use": pl.Float64,
+        "data_allowance_use": pl.Float64,
+    }
 )
-OUT_FIRST = ("msisdn", "segment", "current_plan", "recommended_plan", "current_cost", "recommended_cost", "saving",
-             "is_recommendation")
+OUT_FIRST = (
+    "msisdn",
+    "segment",
+    "current_plan",
+    "recommended_plan",
+    "current_cost",
+    "recommended_cost",
+    "saving",
+    "is_recommendation",
+)
 
 
 def allowance_use(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str, home_country: str) -> pl.DataFrame:
     """Allowance units used / included, per allowance, under each subscriber's own plan."""
     start_at, end_at = month_window(month, timezone=timezone)
-    records = recommend.rating_input(con, start_at, end_at)
     plans = recommend.plans_table(con)
-    if records.height == 0 or plans.height == 0:
+    if plans.height == 0:
         return pl.DataFrame(schema=ALLOWANCE_SCHEMA)
-    rated = rating.rate_records(records.lazy(), plans.lazy(), home_country=home_country, timezone=timezone)
-    kind = pl.col("allowance_kind")
-    per = rated.group_by("msisdn", "plan_id").agg(
-        pl.col("billable_units").filter(kind == k).sum().alias(k) for k in ("voice", "sms", "data")
-    )
+    per = recommend.allowance_units(con, start_at, end_at, home_country=home_country).lazy()
     out = (
         per.join(plans.lazy().select("plan_id", "incl_voice_min", "incl_sms", "incl_data_mb"), on="plan_id")
         .select(
@@ -96,9 +102,19 @@ def _segment_table(table: pl.DataFrame, centroids: pl.DataFrame) -> pl.DataFrame
         pl.col("usage_change").mean().alias("usage_change_mean"),
         pl.col("is_recommendation").sum().cast(pl.Int64).alias("recommendations"),
         pl.col("saving").filter(pl.col("is_recommendation")).sum().cast(MONEY).alias("estimated_savings"),
-        *[pl.col(c).mean().alias(f"mean_{c}") for c in (
-            "voice_minutes", "sms", "data_mb", "night_share", "roaming_share", "international_share",
-            "radius_of_gyration", "usage_active_days")],
+        *[
+            pl.col(c).mean().alias(f"mean_{c}")
+            for c in (
+                "voice_minutes",
+                "sms",
+                "data_mb",
+                "night_share",
+                "roaming_share",
+                "international_share",
+                "radius_of_gyration",
+                "usage_active_days",
+            )
+        ],
         pl.col("spend").cast(pl.Float64).mean().alias("mean_spend"),
     )
     return agg.join(centroids.drop("segment"), on="segment_id", how="left").sort("segment_id")
@@ -135,8 +151,11 @@ def segment_report(
         assignments.select("msisdn", "segment_id", "segment", "night_share", "pc1", "pc2"), on="msisdn", how="left"
     )
     table = table.select(*OUT_FIRST, *[c for c in table.columns if c not in OUT_FIRST]).sort("msisdn")
-    seg_table = _segment_table(table, centroids) if table.height else pl.DataFrame(
-        schema={"segment_id": pl.Int64, "segment": pl.String, "subscribers": pl.UInt32})
+    seg_table = (
+        _segment_table(table, centroids)
+        if table.height
+        else pl.DataFrame(schema={"segment_id": pl.Int64, "segment": pl.String, "subscribers": pl.UInt32})
+    )
     matrix = (
         table.group_by("segment", "current_plan").agg(pl.len().alias("subscribers")).sort("segment", "current_plan")
     )
