@@ -22,8 +22,8 @@ from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 from analytics import rating, store
 from analytics.marketing import recommend
-from analytics.marketing.report import allowance_use
 from analytics.marketing.indicators import add_months, month_window
+from analytics.marketing.report import allowance_use
 
 MONTH = dt.date(2026, 3, 1)
 TZ = "Europe/Paris"
