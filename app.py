@@ -8,14 +8,12 @@ the URL query string, so they persist across pages and survive a reload.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import streamlit as st
 
 from pages import _auth, _shared
 
-log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="CDR analytics", page_icon=":material/cell_tower:", layout="wide")
@@ -46,27 +44,32 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
+DEFAULT_PAGE = "executive_summary.py"
+
+
+def page_path(file: str) -> Path:
+    """The page script; a page listed here but missing is an error, never a silent skip."""
+    path = ROOT / "pages" / file
+    if not path.is_file():
+        raise FileNotFoundError(f"app.py lists pages/{file} but the file does not exist")
+    return path
+
+
 def navigation() -> dict[str, list[st.Page]]:
     sections: dict[str, list[st.Page]] = {}
-    refused: list[st.Page] = []
+    hidden: list[st.Page] = []
     for section, pages in PAGES.items():
         for file, title, icon in pages:
-            path = ROOT / "pages" / file
-            # TEMPORARY guard while other engineers write their pages; the lead removes it.
-            if not path.exists():
-                log.warning("page %s not written yet: left out of the navigation", file)
-                continue
+            page_path(file)
             stem = file.removesuffix(".py")
             if not _shared.can(f"page:{stem}"):  # not in the menu; its URL shows a refusal
-                refused.append(st.Page(_auth.refusal(title), title=title, url_path=stem, visibility="hidden"))
+                hidden.append(st.Page(_auth.refusal(title), title=title, url_path=stem, visibility="hidden"))
                 continue
-            sections.setdefault(section, []).append(
-                st.Page(f"pages/{file}", title=title, icon=icon, default=file == "executive_summary.py")
-            )
+            sections.setdefault(section, []).append(st.Page(f"pages/{file}", title=title, icon=icon, default=file == DEFAULT_PAGE))
     if not sections:
         st.error(f"Your role ({user.role or 'none'}) may not open any page. Ask an admin.", icon=":material/block:")
         st.stop()
-    next(iter(sections.values())).extend(refused)  # hidden pages: never listed in the menu
+    next(iter(sections.values())).extend(hidden)  # hidden pages: never listed in the menu
     return sections
 
 

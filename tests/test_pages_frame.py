@@ -1,0 +1,55 @@
+"""The app frame (app.py): every page is listed unconditionally, a missing page file is
+an error, and the default page also answers at its own URL (/executive_summary)."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_pages_data import build_small_warehouse
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def small_warehouse(tmp_path_factory) -> Path:
+    return build_small_warehouse(tmp_path_factory.mktemp("frame"))
+
+
+@pytest.fixture
+def env(small_warehouse, monkeypatch) -> Path:
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(small_warehouse))
+    monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")
+    return small_warehouse
+
+
+def _listed_files() -> list[str]:
+    """The page files named in app.py's PAGES table (read from the source, not executed)."""
+    tree = ast.parse(APP.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "PAGES":
+            return [t.elts[0].value for lst in node.value.values for t in lst.elts]
+    raise AssertionError("app.py has no PAGES table")
+
+
+def test_every_page_file_is_listed_once():
+    files = sorted(p.name for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+    listed = _listed_files()
+    assert sorted(listed) == files
+    assert len(set(listed)) == len(listed)
+
+
+def test_a_missing_page_file_is_an_error_not_a_silent_skip(env, tmp_path):
+    copy = tmp_path / "app"
+    shutil.copytree(ROOT / "pages", copy / "pages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(APP, copy / "app.py")
+    (copy / "pages" / "fraud.py").unlink()
+    at = AppTest.from_file(str(copy / "app.py"), default_timeout=TIMEOUT).run()
+    assert at.exception, "a listed page whose file is missing must fail the run"
+    assert at.exception[0].proto.type == "FileNotFoundError"  # details are redacted (showErrorDetails = "type")
