@@ -218,3 +218,20 @@ def test_a_new_snapshot_is_seen_while_an_old_connection_is_open(tmp_path, refs, 
     assert old.execute("select count(*) from records").fetchall() == [(1,)]
     old.close()
     new.close()
+
+
+def test_typed_parquet_columns_are_validated_without_text_round_trip(tmp_path, refs, warehouse):
+    df = pl.DataFrame({
+        "record_id": ["a", "b", "c", "d"],
+        "start_time": [datetime(2026, 3, 1, 10)] * 4,
+        "msisdn": [447700900001, 447700900001, 447700900001, 447700900001],  # numbers, not text
+        "other_party": ["447700900002"] * 4, "service": ["voice"] * 4, "direction": ["out"] * 4,
+        "duration_s": [60, -5, 30, 30], "cell_id": ["N1"] * 4, "charge": [0.1, 0.1, None, 0.25],
+        "roaming": [False, False, False, True], "bytes_up": [0, 0, 0, 10],
+    })
+    path = tmp_path / "typed.parquet"
+    df.write_parquet(path)
+    out = ingest_files([path], warehouse=warehouse, cells=refs["cells"])
+    assert out["rejects_by_reason"] == {"negative:duration_s": 1, "missing:charge": 1}
+    assert _q(warehouse, "select record_id, msisdn, charge::double, is_roaming, region from records order by 1") == [
+        ("a", "447700900001", 0.1, False, "North"), ("d", "447700900001", 0.25, True, "ROAMING")]

@@ -1,6 +1,7 @@
-"""Reading v1 extract files (CSV, ``.csv.gz``, Parquet) into string columns.
+"""Reading v1 extract files (CSV, ``.csv.gz``, Parquet).
 
-Every column comes out as ``pl.String`` (validation types them), plus ``source_line``:
+CSV columns come out as ``pl.String`` (validation types them); Parquet columns keep
+their types. Both carry ``source_line``:
 the 1-based line of the row in the (decompressed) file, the header being line 1. A
 quoted field holding a line break makes later line numbers count rows, not physical
 lines (documented in the README).
@@ -124,7 +125,9 @@ def is_parquet(path: Path) -> bool:
     )
 
 
-def _parquet_as_strings(path: Path) -> pl.LazyFrame:
+def _parquet_frame(path: Path) -> pl.LazyFrame:
+    """The Parquet file's columns under normalised names, keeping their types (validation
+    takes typed start_time, numbers and booleans as they are) plus ``source_line``."""
     try:
         lf = pl.scan_parquet(path)
         schema = lf.collect_schema()
@@ -133,14 +136,7 @@ def _parquet_as_strings(path: Path) -> pl.LazyFrame:
     exprs = []
     for name, dtype in schema.items():
         col = pl.col(name)
-        if isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is not None:
-                col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
-            else:
-                col = col.dt.strftime("%Y-%m-%d %H:%M:%S%.f")
-        elif dtype == pl.Boolean:
-            col = col.cast(pl.String).str.to_lowercase()
-        else:
+        if isinstance(dtype, (pl.Categorical, pl.Enum)):
             col = col.cast(pl.String)
         exprs.append(col.alias(normalise_header(name)))
     return lf.select(exprs).with_row_index("source_line", offset=1).with_columns(pl.col("source_line").cast(pl.Int64))
@@ -162,7 +158,7 @@ def open_v1(path: Path) -> Iterator[pl.LazyFrame]:
     if path.stat().st_size == 0:
         raise RefusedFile(f"{path.name}: empty file (no header row)")
     if is_parquet(path):
-        lf = _parquet_as_strings(path)
+        lf = _parquet_frame(path)
         _require(path, lf.collect_schema().names())
         yield lf
         return

@@ -80,6 +80,24 @@ def parse_start_time(col: str = "start_time", *, timezone: str = "UTC") -> pl.Ex
     return pl.when(tail_ok & has_zone).then(instant).when(tail_ok).then(naive_utc).otherwise(None)
 
 
+def _typed_start(dtype: pl.DataType, *, timezone: str) -> pl.Expr:
+    """start_time of any source type as naive UTC (text is parsed, datetimes converted)."""
+    col = pl.col("start_time")
+    if dtype == pl.String:
+        return parse_start_time(timezone=timezone)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        elif timezone.upper() != "UTC":
+            col = (
+                col.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+                .dt.convert_time_zone("UTC")
+                .dt.replace_time_zone(None)
+            )
+        return col.dt.cast_time_unit("us")
+    return pl.lit(None, pl.Datetime("us"))  # a number or a date is not a start time
+
+
 def _int(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars().cast(pl.Int64, strict=False)
 
@@ -111,17 +129,44 @@ def check_records(
         add.append(pl.lit(None, pl.String).alias("region"))
     lf = raw.with_columns(add) if add else raw
     lf = lf.select(*CONTRACT_COLUMNS, "region", "source_line")
+    # Typed sources (Parquet) keep their types for the typed columns: no round trip
+    # through text. Any other non-text column is compared as text.
+    schema = lf.collect_schema()
+    typed_ok = {"start_time", "duration_s", "bytes_up", "bytes_down", "charge", "roaming"}
+    to_text = [
+        pl.col(c).cast(pl.String)
+        for c, t in schema.items()
+        if c in CONTRACT_COLUMNS and t != pl.String and not (c in typed_ok and (t.is_numeric() or t.is_temporal() or t == pl.Boolean))
+    ]
+    if to_text:
+        lf = lf.with_columns(to_text)
+        schema = lf.collect_schema()
+    text = {c for c, t in schema.items() if t == pl.String}
+
+    def blank(c: str) -> pl.Expr:
+        return _blank(c) if c in text else pl.col(c).is_null()
+
+    def as_int(c: str) -> pl.Expr:
+        return _int(c) if c in text else pl.col(c).cast(pl.Int64, strict=False)
 
     typed = lf.with_columns(
-        _start_at=parse_start_time(timezone=timezone),
+        _start_at=_typed_start(schema["start_time"], timezone=timezone),
         _service=_lower("service"),
         _direction=_lower("direction"),
         _disposition=pl.when(_blank("disposition")).then(pl.lit("answered")).otherwise(_lower("disposition")),
-        _duration=_int("duration_s"),
-        _bytes_up=pl.when(_blank("bytes_up")).then(0).otherwise(_int("bytes_up")),
-        _bytes_down=pl.when(_blank("bytes_down")).then(0).otherwise(_int("bytes_down")),
-        _charge=pl.col("charge").str.strip_chars().cast(CHARGE_DTYPE, strict=False),
-        _roaming=_lower("roaming").fill_null(""),
+        _duration=as_int("duration_s"),
+        _bytes_up=pl.when(blank("bytes_up")).then(0).otherwise(as_int("bytes_up")),
+        _bytes_down=pl.when(blank("bytes_down")).then(0).otherwise(as_int("bytes_down")),
+        _charge=(pl.col("charge").str.strip_chars() if "charge" in text else pl.col("charge")).cast(
+            CHARGE_DTYPE, strict=False
+        ),
+        _roaming=(
+            _lower("roaming")
+            if "roaming" in text
+            else pl.when(pl.col("roaming").cast(pl.Boolean, strict=False)).then(pl.lit("true"))
+            .when(pl.col("roaming").is_null()).then(pl.lit(""))
+            .otherwise(pl.lit("false"))
+        ).fill_null(""),
         _country=pl.when(_blank("destination_country"))
         .then(pl.lit(home_country))
         .otherwise(pl.col("destination_country").str.strip_chars().str.to_uppercase()),
@@ -139,14 +184,15 @@ def check_records(
         maintain_order="left",
     )
 
-    required_blank = [(f"missing:{c}", _blank(c)) for c in REQUIRED if c not in ("cell_id", "charge")]
+    required_blank = [(f"missing:{c}", blank(c)) for c in REQUIRED if c not in ("cell_id", "charge")]
     if not charge_optional:
-        required_blank.append(("missing:charge", _blank("charge")))
+        required_blank.append(("missing:charge", blank("charge")))
     cell_blank_ok = pl.col("_is_roaming") | pl.col("region").is_not_null()
     checks: list[tuple[str, pl.Expr]] = [
         *required_blank,
         ("missing:cell_id", _blank("cell_id") & ~cell_blank_ok),
-        *[(f"bad_encoding:{c}", pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)) for c in CONTRACT_COLUMNS],
+        *[(f"bad_encoding:{c}", pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)) for c in CONTRACT_COLUMNS
+          if c in text],
         ("bad_enum:service", ~pl.col("_service").is_in(SERVICES)),
         ("bad_enum:direction", ~pl.col("_direction").is_in(DIRECTIONS)),
         ("bad_enum:disposition", ~pl.col("_disposition").is_in(DISPOSITIONS)),
@@ -157,7 +203,7 @@ def check_records(
         ("negative:bytes_up", pl.col("_bytes_up") < 0),
         ("not_a_number:bytes_down", pl.col("_bytes_down").is_null()),
         ("negative:bytes_down", pl.col("_bytes_down") < 0),
-        ("not_a_number:charge", pl.col("_charge").is_null() & ~_blank("charge")),
+        ("not_a_number:charge", pl.col("_charge").is_null() & ~blank("charge")),
         ("negative:charge", pl.col("_charge") < 0),
         ("bad_timestamp:start_time", pl.col("_start_at").is_null()),
         # older than an executed retention cutoff: its hour/day were purged from records
