@@ -65,7 +65,15 @@ def navigation() -> dict[str, list[st.Page]]:
             if not _shared.can(f"page:{stem}"):  # not in the menu; its URL shows a refusal
                 hidden.append(st.Page(_auth.refusal(title), title=title, url_path=stem, visibility="hidden"))
                 continue
-            sections.setdefault(section, []).append(st.Page(f"pages/{file}", title=title, icon=icon, default=file == DEFAULT_PAGE))
+            if file == DEFAULT_PAGE:
+                # The default page is served at "/" only; Streamlit still reserves its url_path,
+                # so it gets a private one and the same script is registered again, hidden, under
+                # /executive_summary (a link or bookmark to the page's own name reaches it too).
+                sections.setdefault(section, []).append(
+                    st.Page(f"pages/{file}", title=title, icon=icon, url_path="home", default=True))
+                hidden.append(st.Page(f"pages/{file}", title=title, icon=icon, url_path=stem, visibility="hidden"))
+                continue
+            sections.setdefault(section, []).append(st.Page(f"pages/{file}", title=title, icon=icon))
     if not sections:
         st.error(f"Your role ({user.role or 'none'}) may not open any page. Ask an admin.", icon=":material/block:")
         st.stop()

@@ -53,3 +53,23 @@ def test_a_missing_page_file_is_an_error_not_a_silent_skip(env, tmp_path):
     at = AppTest.from_file(str(copy / "app.py"), default_timeout=TIMEOUT).run()
     assert at.exception, "a listed page whose file is missing must fail the run"
     assert at.exception[0].proto.type == "FileNotFoundError"  # details are redacted (showErrorDetails = "type")
+
+
+def _registered(at: AppTest) -> dict[str, str]:
+    """url path -> script file stem ('' for a callable page) of every registered page."""
+    return {i["url_pathname"]: Path(str(i.get("script_path") or "")).stem for i in at._registered_pages.values()}
+
+
+def test_executive_summary_answers_at_root_and_at_its_own_name(env):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Executive summary"]  # "/" is the default page
+    pages = _registered(at)
+    assert pages[""] == "executive_summary" and pages["executive_summary"] == "executive_summary"
+    # what a browser opening /executive_summary asks for: the page registered under that path
+    at._page_hash = next(h for h, i in at._registered_pages.items() if i["url_pathname"] == "executive_summary")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Executive summary"]
+    assert at.selectbox(key="exec_month").options  # the page itself ran, not a refusal
+    assert at.session_state["_page"] == "executive_summary"
