@@ -20,28 +20,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from analytics.ingest.reader import CONTRACT_COLUMNS
+
 log = logging.getLogger(__name__)
 
-COLUMNS = [
-    "record_id",
-    "start_time",
-    "msisdn",
-    "other_party",
-    "service",
-    "direction",
-    "duration_s",
-    "cell_id",
-    "charge",
-    "disposition",
-    "bytes_up",
-    "bytes_down",
-    "roaming",
-    "destination_country",
-    "currency",
-    "plan_id",
-    "imsi",
-    "imei",
-]
+COLUMNS = list(CONTRACT_COLUMNS)  # the v1 layout, in the contract's order
 # reason -> (column, bad value); each row breaks that rule only
 BAD_ROWS: dict[str, tuple[str, str]] = {
     "missing:msisdn": ("msisdn", ""),

@@ -18,6 +18,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from analytics.ingest.reference import SPECS
+
 HOME_COUNTRY = "GB"
 CURRENCY = "GBP"
 
@@ -55,20 +57,7 @@ PLANS: list[tuple] = [
 ]
 # fmt: on
 PLAN_IDS = [p[0] for p in PLANS]
-PLAN_COLUMNS = [
-    "plan_id",
-    "name",
-    "monthly_fee",
-    "incl_voice_min",
-    "incl_sms",
-    "incl_data_mb",
-    "voice_per_min",
-    "sms_each",
-    "data_per_mb",
-    "intl_voice_per_min",
-    "roaming_voice_per_min",
-    "roaming_data_per_mb",
-]
+PLAN_COLUMNS = list(SPECS["plans"].required)  # plans.csv columns of the contract
 
 # Channels: the (service, direction) kinds a profile produces, with its daily mean on a weekday.
 CHANNELS = ["voice_out", "voice_in", "sms_out", "sms_in", "mms_out", "data", "voip", "video"]
