@@ -13,6 +13,8 @@ from analytics.live import alerts, kpis
 from analytics.live.watch import recent_files
 from pages import _shared
 
+_shared.guard(__file__)
+
 LABELS = {
     "call_attempts": ("Call attempts", "calls", "{:,.0f}"),
     "asr": ("ASR", "answered / attempts", "{:.1%}"),

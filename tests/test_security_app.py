@@ -137,11 +137,34 @@ def test_deep_link_without_sign_in_is_refused(world: Path, monkeypatch) -> None:
     assert "Sign in first" in " ".join(e.value for e in at.error)
 
 
-@pytest.mark.parametrize("page", ["fraud", "billing", "segments", "data_quality", "traffic_trends"])
+def _forbidden_role(page: str) -> str:
+    return next(r for r in roles.ROLES if not roles.can(r, f"page:{page}"))
+
+
+@pytest.mark.parametrize("page", ["fraud", "billing", "segments", "data_quality", "traffic_trends", "live_monitor", "forecasts"])
 def test_every_page_refuses_a_deep_link_for_a_forbidden_role(world: Path, monkeypatch, page: str) -> None:
-    """Pages carry _shared.guard(__file__): a legacy pages/ deep link cannot skip app.py's checks."""
-    at = _open_url(_app(world, monkeypatch, User(name="x", role="support")), page)
-    assert "may not open" in " ".join(e.value for e in at.error)
+    """Through app.py, a forbidden page's URL shows the refusal page."""
+    role = _forbidden_role(page)
+    at = _open_url(_app(world, monkeypatch, User(name="x", role=role)), page)
+    assert f"Your role ({role}) may not open" in " ".join(e.value for e in at.error)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_script_guards_itself(world: Path, monkeypatch, page: str) -> None:
+    """A legacy pages/ deep link runs the page script without app.py: its first line,
+    _shared.guard(__file__), must refuse a forbidden role and a visitor not signed in."""
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(world))
+    script = str(ROOT / "pages" / f"{page}.py")
+    assert (ROOT / "pages" / f"{page}.py").read_text().count("_shared.guard(__file__)") == 1
+    at = AppTest.from_file(script, default_timeout=120)
+    at.session_state["user"] = User(name="x", role=_forbidden_role(page))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "may not open this page" in " ".join(e.value for e in at.error)
+    assert not at.get("plotly_chart") and not at.dataframe
+    anonymous = AppTest.from_file(script, default_timeout=120).run()
+    assert "Sign in first" in " ".join(e.value for e in anonymous.error)
+    assert not anonymous.get("plotly_chart") and not anonymous.dataframe
 
 
 def test_lookup_is_audited(world: Path, monkeypatch) -> None:
