@@ -7,6 +7,8 @@ cached query is recomputed against the new data without a manual refresh.
 Stable API used by every page (keep the signatures):
   connection(), run(fn, *args, **kwargs), filters(), current_user(), can(perm),
   mask(df, columns), download_table(df, name), empty_state(message), warehouse_path()
+  download_file(tables, file_name, mime, render=, label=, key=): any other export (HTML, Parquet)
+  through the same permission / masking / audit path as download_table
 """
 
 from __future__ import annotations
@@ -188,6 +190,36 @@ def _audit_export(file_name: str, rows: int) -> None:
     audit("export", f"{file_name} ({rows} rows) from {st.session_state.get('_page', '?')}", once=False)
 
 
+def _button(container: Any, label: str, data: bytes | str, file_name: str, mime: str, *, key: str, rows: int) -> None:
+    container.download_button(label, data, file_name, mime, key=key, on_click=_audit_export, args=(file_name, rows))
+
+
+def download_file(
+    tables: dict[str, pl.DataFrame], file_name: str, mime: str, *, render: Callable[[dict[str, pl.DataFrame]], bytes | str],
+    label: str, key: str,
+) -> bool:
+    """One download button for a file built from ``tables`` (an HTML report, Parquet...).
+
+    The same path as :func:`download_table`: every table must pass the role's export
+    permission (else a note and no button), ``render`` receives the tables masked or
+    pseudonymised for the role, and each click is audited. Returns whether a button was shown.
+    """
+    allowed = {}
+    for name, df in tables.items():
+        safe = export_allowed(df)
+        if safe is None:
+            return False
+        allowed[name] = safe
+    _button(st, label, render(allowed), file_name, mime, key=f"dl_{key}", rows=sum(df.height for df in allowed.values()))
+    return True
+
+
+def parquet_bytes(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf)
+    return buf.getvalue()
+
+
 def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> None:
     """CSV and Excel download buttons for a table (if the role may export it; audited)."""
     key = key or name
@@ -195,19 +227,11 @@ def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> No
     if df is None:
         return
     c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}",
-                       on_click=_audit_export, args=(f"{name}.csv", df.height))
+    _button(c1, "Download CSV", df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}", rows=df.height)
     buf = io.BytesIO()
     df.write_excel(buf)
-    c2.download_button(
-        "Download Excel",
-        buf.getvalue(),
-        f"{name}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        key=f"dl_xlsx_{key}",
-        on_click=_audit_export,
-        args=(f"{name}.xlsx", df.height),
-    )
+    _button(c2, "Download Excel", buf.getvalue(), f"{name}.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"dl_xlsx_{key}", rows=df.height)
 
 
 def empty_state(message: str) -> None:

@@ -110,4 +110,8 @@ st.caption("Headline figures (value, previous month, a year earlier, % changes)"
 _shared.download_table(kpis, f"executive_summary_{month}", key="exec_kpis")
 st.caption("Region figures (this month and the previous one)")
 _shared.download_table(report["regions"], f"executive_regions_{month}", key="exec_regions")
-st.download_button("Download printable page (HTML)", dashboard.printable_html(report), f"executive_summary_{month}.html", "text/html", key="exec_html")
+st.caption("The printable page (HTML: narrative, headline and region figures)")
+_shared.download_file(
+    {"kpis": kpis, "regions": report["regions"]}, f"executive_summary_{month}.html", "text/html",
+    render=lambda t: dashboard.printable_html({**report, **t}), label="Download printable page (HTML)", key="exec_html",
+)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import plotly.express as px
 import polars as pl
 import streamlit as st
@@ -117,10 +115,9 @@ elif view == "Recommendations":
         _shared.empty_state(f"Exports need pseudonyms: {exc}.")
     else:
         _shared.download_table(export, f"recommendations_{month:%Y-%m}", key="seg_dl_recs")
-        buf = io.BytesIO()
-        export.write_parquet(buf)
-        st.download_button("Download Parquet", buf.getvalue(), f"recommendations_{month:%Y-%m}.parquet",
-                           "application/vnd.apache.parquet", key="seg_dl_parquet")
+        _shared.download_file({"recommendations": export}, f"recommendations_{month:%Y-%m}.parquet",
+                              "application/vnd.apache.parquet", render=lambda t: _shared.parquet_bytes(t["recommendations"]),
+                              label="Download Parquet", key="seg_parquet")
 
 else:
     ups = report["upsell"]

@@ -44,3 +44,42 @@ def test_export_pseudonymises_numbers(monkeypatch):
     monkeypatch.delenv("ANALYTICS_HMAC_KEY", raising=False)
     with pytest.raises(MissingSecretError):
         export_table(df, see_numbers=False)
+
+
+def _recommendations(warehouse: Path, monkeypatch, role: str) -> AppTest:
+    """The Recommendations view as a signed-in ``role`` (sign-in on, as in production)."""
+    from pages._shared import User
+
+    monkeypatch.delenv("ANALYTICS_AUTH", raising=False)
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("ANALYTICS_HMAC_KEY", "test-key")
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["user"] = User(name=f"u_{role}", role=role)
+    at.session_state["seg_view"] = "Recommendations"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _parquet_buttons(at: AppTest) -> list:
+    return [b for b in at.get("download_button") if b.label == "Download Parquet"]
+
+
+@pytest.mark.slow
+def test_parquet_export_needs_the_export_permission(warehouse, monkeypatch):
+    """The executive role may open the page but not export subscriber-level tables: no Parquet either."""
+    at = _recommendations(warehouse, monkeypatch, "executive")
+    assert not _parquet_buttons(at) and not at.get("download_button")
+    assert any("subscriber-level tables are not open to the executive role" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_parquet_export_is_audited(warehouse, monkeypatch):
+    from analytics.security import audit
+
+    at = _recommendations(warehouse, monkeypatch, "marketing")
+    (button,) = _parquet_buttons(at)
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    exports = audit.read_log(warehouse, user="u_marketing", action="export")["detail"].to_list()
+    assert any(d.startswith("recommendations_") and ".parquet (" in d for d in exports), exports

@@ -186,3 +186,14 @@ def test_support_sees_numbers_but_cannot_export(world: Path, monkeypatch) -> Non
     at.text_input(key="lookup_query").input("900001").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Downloads of subscriber-level tables are not open to the support role" in _text(at)
+
+
+def test_printable_html_download_is_audited(world: Path, monkeypatch) -> None:
+    """The executive summary's HTML goes through _shared.download_file: permission, audit."""
+    at = _app(world, monkeypatch, User(name="eve", role="executive"))
+    assert not at.exception, [e.value for e in at.exception]
+    (html,) = [b for b in at.get("download_button") if b.label == "Download printable page (HTML)"]
+    html.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    exports = audit.read_log(world, user="eve", action="export")["detail"].to_list()
+    assert any(d.startswith("executive_summary_") and ".html (" in d for d in exports), exports
