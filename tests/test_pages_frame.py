@@ -73,3 +73,9 @@ def test_executive_summary_answers_at_root_and_at_its_own_name(env):
     assert [t.value for t in at.title] == ["Executive summary"]
     assert at.selectbox(key="exec_month").options  # the page itself ran, not a refusal
     assert at.session_state["_page"] == "executive_summary"
+
+
+def test_pages_export_only_through_shared():
+    """Every download goes through _shared (export permission, masking, audit)."""
+    offenders = [p.name for p in (ROOT / "pages").glob("*.py") if p.name != "_shared.py" and "download_button" in p.read_text()]
+    assert offenders == []
