@@ -51,8 +51,10 @@ contacts as (
         count(*) as contacts,
         -sum(p * ln(p)) as entropy
     from (
-        select msisdn, interaction, n / sum(n) over (partition by msisdn, interaction) as p
-        from per_contact
+        -- p = records with this correspondent / records of the interaction (by_interaction)
+        select pc.msisdn, pc.interaction, pc.n / bi.interactions as p
+        from per_contact as pc
+        join by_interaction as bi using (msisdn, interaction)
     )
     group by msisdn, interaction
 ),
@@ -68,21 +70,18 @@ days as (
 ordered as (
     select
         msisdn, antenna, lat, lon,
-        row_number() over (partition by msisdn order by start_at, record_id) as rn,
-        year(local_at) * 100000 + day(local_at) * 1000 + hour(local_at) * 10 + minute(local_at) // 30 as bin_key
-    from base
-),
-
-flagged as (
-    select *,
-        case when bin_key is distinct from lag(bin_key) over (partition by msisdn order by rn)
-             then 1 else 0 end as is_new_bin
-    from ordered
+        row_number() over w as rn,
+        case when bin_key is distinct from lag(bin_key) over w then 1 else 0 end as is_new_bin
+    from (
+        select *, year(local_at) * 100000 + day(local_at) * 1000 + hour(local_at) * 10 + minute(local_at) // 30 as bin_key
+        from base
+    )
+    window w as (partition by msisdn order by start_at, record_id)
 ),
 
 binned as (
     select *, sum(is_new_bin) over (partition by msisdn order by rn rows unbounded preceding) as bin
-    from flagged
+    from ordered
 ),
 
 bin_antennas as (
@@ -92,10 +91,15 @@ bin_antennas as (
     group by msisdn, bin, antenna
 ),
 
+-- the chunk's most frequent antenna, ties to the first seen (n desc, first_rn asc): one
+-- aggregate over a unique key instead of a window sort
 positions as (
-    select msisdn, antenna, lat, lon
-    from bin_antennas
-    qualify row_number() over (partition by msisdn, bin order by n desc, first_rn) = 1
+    select msisdn, unnest(top)
+    from (
+        select msisdn, arg_max({'antenna': antenna, 'lat': lat, 'lon': lon}, n * 4294967296 - first_rn) as top
+        from bin_antennas
+        group by msisdn, bin
+    )
 ),
 
 antenna_counts as (
