@@ -306,6 +306,24 @@ def test_cli_json_has_contract_keys(warehouse: Path, capsys: pytest.CaptureFixtu
     assert "YYYY-MM" in capsys.readouterr().err
 
 
+def test_cli_stores_each_stale_month_once_and_matches_read_only(
+    warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["reconcile", "--warehouse", str(warehouse), "--no-store", "--json"]) == 0
+    read_only = json.loads(capsys.readouterr().out)
+    with store.reader(warehouse) as con:
+        assert not stored_is_current(con, MARCH)
+    assert cli_main(["reconcile", "--warehouse", str(warehouse), "--json"]) == 0
+    stored_run = json.loads(capsys.readouterr().out)
+    with store.reader(warehouse) as con:
+        assert stored_is_current(con, MARCH) and stored_is_current(con, dt.date(2026, 4, 1))
+        from_store, _ = reconcile(con)
+    assert stored_run == read_only
+    assert json.loads(json.dumps(from_store, default=float)) == stored_run
+    with store.writer(warehouse) as con:
+        assert refresh_rated_records(con) == {}  # the command left nothing stale
+
+
 def test_null_charge_is_rated_not_reconciled() -> None:
     rated = pl.LazyFrame(
         {

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from analytics import store
-from analytics.billing.rated import parse_month, refresh_rated_records
+from analytics.billing.rated import parse_month
 from analytics.billing.reconcile import reconcile
 from analytics.cli import CommandError
 
@@ -36,10 +36,11 @@ def run(args: argparse.Namespace) -> dict:
     path = Path(args.warehouse or store.default_path())
     if not path.exists():
         raise CommandError(f"no warehouse at {path}: run `python -m analytics ingest` or `demo` first")
-    if not args.no_store:
+    if args.no_store:
+        with store.reader(path) as con:
+            summary, _ = reconcile(con, month)
+    else:  # each stale month is rated once, stored, and compared from memory
         with store.writer(path) as con:
-            refresh_rated_records(con, None if month is None else [month])
-    with store.reader(path) as con:
-        summary, _ = reconcile(con, month)
+            summary, _ = reconcile(con, month, refresh=True)
     log.info("reconciled %d records, %d mismatches", summary["records_checked"], summary["mismatches"])
     return summary

@@ -173,6 +173,48 @@ def rated_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str
     return rate_month(con, month, timezone=timezone)
 
 
+def store_rated_month(
+    con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, *, timezone: str | None = None
+) -> None:
+    """Replace the stored rating of ``month`` by ``rated`` (:func:`rate_month` rows), with the
+    state it was computed from, in one transaction (inside ``store.writer``)."""
+    tz = timezone or settings().timezone
+    state = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
+    plans_sha, subs_sha = _reference_hashes(con)
+    con.execute("begin")
+    con.execute("delete from rated_records where month_date = ?", [month])
+    con.register("_billing_rated", rated)
+    try:
+        con.execute(f"insert into rated_records ({', '.join(RATED_COLUMNS)}) select * from _billing_rated")
+    finally:
+        con.unregister("_billing_rated")
+    con.execute("delete from rated_months where month_date = ?", [month])
+    con.execute(
+        "insert into rated_months values (?, ?, ?, ?, ?, ?)",
+        [
+            month,
+            state["records"],
+            state["max_load_id"],
+            plans_sha,
+            subs_sha,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
+    con.execute("commit")
+    log.info("stored rated records for %s: %d", month.isoformat()[:7], rated.height)
+
+
+def refreshed_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> pl.DataFrame:
+    """:func:`rated_month`, storing the month's rating first when the stored one is stale
+    (inside ``store.writer``): the month is rated once and compared from memory."""
+    ensure_billing_schema(con)
+    if stored_is_current(con, month, timezone=timezone):
+        return store.fetch(con, "select * from rated_records where month_date = ?", [month])
+    rated = rate_month(con, month, timezone=timezone)
+    store_rated_month(con, month, rated, timezone=timezone)
+    return rated
+
+
 def refresh_rated_records(
     con: duckdb.DuckDBPyConnection,
     months: list[dt.date] | None = None,
@@ -193,28 +235,6 @@ def refresh_rated_records(
         if not force and stored_is_current(con, month, timezone=tz):
             continue
         rated = rate_month(con, month, timezone=tz)
-        state = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
-        plans_sha, subs_sha = _reference_hashes(con)
-        con.execute("begin")
-        con.execute("delete from rated_records where month_date = ?", [month])
-        con.register("_billing_rated", rated)
-        try:
-            con.execute(f"insert into rated_records ({', '.join(RATED_COLUMNS)}) select * from _billing_rated")
-        finally:
-            con.unregister("_billing_rated")
-        con.execute("delete from rated_months where month_date = ?", [month])
-        con.execute(
-            "insert into rated_months values (?, ?, ?, ?, ?, ?)",
-            [
-                month,
-                state["records"],
-                state["max_load_id"],
-                plans_sha,
-                subs_sha,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            ],
-        )
-        con.execute("commit")
+        store_rated_month(con, month, rated, timezone=tz)
         done[month.isoformat()[:7]] = rated.height
-        log.info("stored rated records for %s: %d", month.isoformat()[:7], rated.height)
     return done

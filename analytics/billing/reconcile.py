@@ -31,7 +31,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.billing.rated import month_bounds, rated_month, record_months
+from analytics.billing.rated import month_bounds, rated_month, record_months, refreshed_month
 from analytics.config import settings
 from analytics.rating import MONEY, RATE_COLUMNS
 
@@ -248,14 +248,17 @@ def breakdown(items: pl.DataFrame, by: str | list[str]) -> pl.DataFrame:
     )
 
 
-def month_report(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> dict:
-    """Everything the Billing page shows for a month, small enough to cache.
+def month_report(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, refresh: bool = False
+) -> dict:
+    """Everything the Billing page shows for a month, small enough to cache. ``refresh``
+    (writer connections only) stores the month's rating first when it is stale.
 
     Keys: ``summary`` (see :func:`summarize`, plus not_reconciled / unrated counts),
     ``by_region``, ``by_plan``, ``by_service``, ``by_class`` (frames from :func:`breakdown`)
     and ``mismatches`` (the mismatched items).
     """
-    rated = rated_month(con, month, timezone=timezone)
+    rated = (refreshed_month if refresh else rated_month)(con, month, timezone=timezone)
     items = month_items(con, month, timezone=timezone, rated=rated)
     summary = summarize(items)
     summary["month"] = month.isoformat()[:7]
@@ -297,14 +300,19 @@ def _merge(parts: list[dict]) -> dict:
 
 
 def reconcile(
-    con: duckdb.DuckDBPyConnection, month: dt.date | None = None, *, timezone: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date | None = None,
+    *,
+    timezone: str | None = None,
+    refresh: bool = False,
 ) -> tuple[dict, pl.DataFrame]:
     """Reconcile ``month`` (default: every month with records). Returns (summary, mismatches).
 
     Months are processed one at a time; only their totals and mismatches are kept.
+    ``refresh`` (writer connections only) stores each stale month's rating on the way.
     """
     months = [month] if month is not None else record_months(con, timezone=timezone)
-    reports = [month_report(con, m, timezone=timezone) for m in months]
+    reports = [month_report(con, m, timezone=timezone, refresh=refresh) for m in months]
     summary = _merge([r["summary"] for r in reports])
     summary["months"] = [m.isoformat()[:7] for m in months]
     mism = pl.concat([r["mismatches"] for r in reports]) if reports else pl.DataFrame(schema=_item_schema())
