@@ -377,7 +377,9 @@ def choose(label: str, options: list[Any] | tuple[Any, ...], *, key: str, defaul
     """A segmented control that always has a value (for heavy alternative views)."""
     default = options[0] if default is None else default
     kwargs = {"format_func": format_func} if format_func else {}
-    value = st.segmented_control(label, list(options), default=default, key=key, required=True, **kwargs)
+    if key not in st.session_state:  # a value set through session state wins (no default-and-state warning)
+        kwargs["default"] = default
+    value = st.segmented_control(label, list(options), key=key, required=True, **kwargs)
     return default if value is None else value
 
 

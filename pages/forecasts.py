@@ -9,7 +9,7 @@ import streamlit as st
 
 from analytics.config import settings
 from analytics.forecast import views
-from pages import _shared
+from pages import _jobs, _shared
 
 _shared.guard(__file__)
 
@@ -25,10 +25,35 @@ if not _shared.has_data():
     _shared.no_data_hint()
     st.stop()
 
+job = _jobs.running()
+if job is not None:  # a run in progress (started here or by someone else): follow it
+    if _jobs.follow(job):
+        st.rerun()  # its snapshot is published: every cached view reloads
+    st.stop()
+
+if "_fc_freq_next" in st.session_state:
+    st.session_state["fc_freq"] = st.session_state.pop("_fc_freq_next")
 freq = _shared.choose("Step", ["daily", "hourly"], key="fc_freq")
 fits = _shared.run(views.fits, freq)
 if fits is None or fits.height == 0:
     _shared.empty_state(RUN_HINT if freq == "daily" else RUN_HINT.replace("(daily) or", "or").replace("forecast` after", "forecast --freq hourly` after"))
+    if not _shared.can("run_forecasts"):
+        st.caption(f"Computing forecasts is open to planners and admins, not to the {_shared.current_user().role} role.")
+        st.stop()
+    st.caption("Or compute them here: every region's series, a model chosen per series by backtest (a few minutes on a "
+               "large warehouse; loads wait meanwhile).")
+    choices = [freq, *[f for f in ("daily", "hourly") if f != freq]]
+    b1, b2 = st.columns(2)
+    asked = None
+    if b1.button("Compute forecasts" if freq == "daily" else "Compute hourly forecasts", type="primary", key="fc_compute",
+                 icon=":material/play_arrow:", help=f"{choices[0].capitalize()} forecasts: this step."):
+        asked = choices[0]
+    if b2.button(f"Compute {choices[1]} forecasts", key="fc_compute_other", help="The other step, as a second choice."):
+        asked = choices[1]
+    if asked is not None:
+        if _jobs.follow(_jobs.start_forecast(asked)):
+            st.session_state["_fc_freq_next"] = asked  # show the step just computed (set before its widget)
+            st.rerun()
     st.stop()
 
 regions = sorted(fits["region"].unique().to_list())

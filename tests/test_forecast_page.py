@@ -57,3 +57,55 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
         assert len(at.dataframe) >= 1 or at.info, view
     at.segmented_control(key="fc_view").set_value("Capacity").run()
     assert len(at.dataframe[-1].value) == 4  # North, South, East, Quiet
+
+
+def _fast_models(monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive", "ets"],
+                                                     "models_hourly": ["seasonal_naive"], "n_jobs": 1})
+    settings.cache_clear()
+
+
+def test_compute_button_runs_the_forecast_and_shows_it(loaded, monkeypatch):
+    from analytics.security import audit
+
+    _fast_models(monkeypatch)
+    at = _app(loaded, monkeypatch)
+    version = store.snapshot_version(loaded)
+    assert not at.get("plotly_chart")
+    at.button(key="fc_compute").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.snapshot_version(loaded) != version  # the run published a new snapshot
+    assert len(at.get("plotly_chart")) == 1, "the page shows the new forecasts after the run"
+    assert at.segmented_control(key="fc_freq").value == "daily"
+    with store.snapshot_reader(loaded) as con:
+        regions = store.scalar(con, "select count(distinct region) from forecast_series where freq = 'daily'")
+        series = store.scalar(con, "select count(*) from forecast_series where freq = 'daily'")
+    assert regions == 4 and series == 4 * 5  # 4 metrics + busy_hour_erlangs per region
+    events = audit.read_log(loaded, action="forecast_run")["detail"].to_list()
+    assert "daily requested" in events and any(e.startswith("daily finished: 20 series refit") for e in events), events
+
+
+def test_hourly_is_the_second_choice(loaded, monkeypatch):
+    _fast_models(monkeypatch)
+    at = _app(loaded, monkeypatch)
+    assert at.button(key="fc_compute").label == "Compute forecasts"
+    assert at.button(key="fc_compute_other").label == "Compute hourly forecasts"
+    at.button(key="fc_compute_other").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.segmented_control(key="fc_freq").value == "hourly"
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_compute_is_refused_to_roles_without_run_forecasts(loaded, monkeypatch):
+    from pages._shared import User
+
+    monkeypatch.delenv("ANALYTICS_AUTH", raising=False)
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(loaded))
+    monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["user"] = User(name="eve", role="executive")
+    at.run()
+    at.switch_page("pages/forecasts.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key in ("fc_compute", "fc_compute_other")]
+    assert any("not to the executive role" in c.value for c in at.caption)

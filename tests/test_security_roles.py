@@ -30,6 +30,7 @@ EXPECTED_PERMS = {
     "write_dispute_notes": (False, False, False, Y, Y, False, Y),
     "manage_fraud": (False, False, False, False, False, Y, Y),
     "upload_data": (Y, False, False, False, False, False, Y),
+    "run_forecasts": (Y, False, False, False, False, False, Y),
     "manage_users": (False, False, False, False, False, False, Y),
     "view_audit": (False, False, False, False, False, False, Y),
     "run_retention": (False, False, False, False, False, False, Y),
@@ -100,3 +101,9 @@ def test_markdown_table_matches_permissions() -> None:
     row = next(line for line in table if line.startswith("| `see_numbers`"))
     assert row == "| `see_numbers` | - | - | - | yes | yes | yes | yes |"
     assert len(table) == 2 + len(EXPECTED_PAGES) + len(roles.PERMISSIONS)
+
+
+def test_forecast_runs_only_for_roles_that_open_the_forecasts_page() -> None:
+    for role in ROLE_ORDER:
+        if roles.can(role, "run_forecasts"):
+            assert roles.can(role, "page:forecasts"), role

@@ -38,6 +38,7 @@ ACTIONS = (
     "user_enabled",
     "retention",
     "retention_dry_run",
+    "forecast_run",  # a forecast run asked for (and finished) on the Forecasts page
 )
 MAX_DETAIL = 2000
 
