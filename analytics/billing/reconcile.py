@@ -208,26 +208,37 @@ def _money(value: object) -> Decimal:
 
 
 def summarize(items: pl.DataFrame) -> dict:
-    """Totals of checked items: the contract's keys plus by_class, leakage and overbilling."""
-    recs = items.filter(pl.col("source") == "record")
-    mism = items.filter(pl.col("is_mismatch"))
-    under = mism.filter(pl.col("diff") < 0)
-    over = mism.filter(pl.col("diff") > 0)
-    by_class = {
-        c: {"count": int(g.height), "amount": _money(g["diff"].sum())}
-        for c in CLASSES
-        for g in [mism.filter(pl.col("mismatch_class") == c)]
-    }
+    """Totals of checked items: the contract's keys plus by_class, leakage and overbilling.
+
+    One aggregation pass over the items (no filtered copies of a month's rows)."""
+    record = pl.col("source") == "record"
+    mism, diff = pl.col("is_mismatch"), pl.col("diff")
+    cls = pl.col("mismatch_class")
+    exprs = [
+        record.sum().alias("records_checked"),
+        mism.sum().alias("mismatches"),
+        pl.col("billed").filter(record).sum().alias("billed_total"),
+        pl.col("expected").filter(record).sum().alias("expected_total"),
+        (-diff.filter(mism & (diff < 0))).sum().alias("leakage"),
+        diff.filter(mism & (diff > 0)).sum().alias("overbilling"),
+        pl.col("billed").filter(pl.col("source") == "duplicate").sum().alias("duplicate_billed_total"),
+    ]
+    for i, c in enumerate(CLASSES):
+        exprs += [(mism & (cls == c)).sum().alias(f"_n{i}"), diff.filter(mism & (cls == c)).sum().alias(f"_a{i}")]
+    row = items.lazy().select(exprs).collect().row(0, named=True)
+    ids = items.lazy().filter(mism).select("record_id").head(1000).collect()["record_id"].to_list()
     return {
-        "records_checked": int(recs.height),
-        "mismatches": int(mism.height),
-        "billed_total": _money(recs["billed"].sum()),
-        "expected_total": _money(recs["expected"].sum()),
-        "mismatch_record_ids": mism["record_id"].head(1000).to_list(),
-        "by_class": by_class,
-        "leakage": _money(-under["diff"].sum() if under.height else 0),
-        "overbilling": _money(over["diff"].sum() if over.height else 0),
-        "duplicate_billed_total": _money(items.filter(pl.col("source") == "duplicate")["billed"].sum()),
+        "records_checked": int(row["records_checked"] or 0),
+        "mismatches": int(row["mismatches"] or 0),
+        "billed_total": _money(row["billed_total"]),
+        "expected_total": _money(row["expected_total"]),
+        "mismatch_record_ids": ids,
+        "by_class": {
+            c: {"count": int(row[f"_n{i}"] or 0), "amount": _money(row[f"_a{i}"])} for i, c in enumerate(CLASSES)
+        },
+        "leakage": _money(row["leakage"]),
+        "overbilling": _money(row["overbilling"]),
+        "duplicate_billed_total": _money(row["duplicate_billed_total"]),
     }
 
 
