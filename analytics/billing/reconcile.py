@@ -69,7 +69,8 @@ ITEM_COLUMNS = (
 
 
 def _e4(col: str) -> pl.Expr:
-    return (pl.col(col).cast(MONEY) * 10_000).cast(pl.Int64)
+    """A money column as integer ten-thousandths (a Decimal(18, 4)'s physical integer)."""
+    return pl.col(col).cast(MONEY).to_physical().cast(pl.Int64)
 
 
 def _cents_e4(units: pl.Expr, rate_e4: pl.Expr) -> pl.Expr:
@@ -139,6 +140,8 @@ def reconcile_frame(rated: pl.LazyFrame, plans: pl.LazyFrame, duplicates: pl.Laz
         "units_from_allowance",
         _e4("charge").alias("_billed_e4"),
         _e4("expected_charge").alias("_expected_e4"),
+        pl.col("charge").cast(MONEY).alias("billed"),
+        pl.col("expected_charge").cast(MONEY).alias("expected"),
     )
     parts = [records]
     if duplicates is not None:
@@ -157,6 +160,8 @@ def reconcile_frame(rated: pl.LazyFrame, plans: pl.LazyFrame, duplicates: pl.Laz
             pl.lit(0, dtype=pl.Int64).alias("units_from_allowance"),
             _e4("charge").alias("_billed_e4"),
             pl.lit(0, dtype=pl.Int64).alias("_expected_e4"),
+            pl.col("charge").cast(MONEY).alias("billed"),
+            pl.lit(0, dtype=MONEY).alias("expected"),
         )
         parts.append(dups.cast(records.collect_schema(), strict=True))
     items = pl.concat(parts, how="vertical")
@@ -167,11 +172,7 @@ def reconcile_frame(rated: pl.LazyFrame, plans: pl.LazyFrame, duplicates: pl.Laz
     bad = _classify(items.filter(pl.col("is_mismatch")), plans)
     return (
         pl.concat([ok, bad], how="vertical")
-        .with_columns(
-            (pl.col("_billed_e4").cast(MONEY) / 10_000).cast(MONEY).alias("billed"),
-            (pl.col("_expected_e4").cast(MONEY) / 10_000).cast(MONEY).alias("expected"),
-            ((pl.col("_billed_e4") - pl.col("_expected_e4")).cast(MONEY) / 10_000).cast(MONEY).alias("diff"),
-        )
+        .with_columns((pl.col("billed") - pl.col("expected")).cast(MONEY).alias("diff"))
         .select(ITEM_COLUMNS)
     )
 
