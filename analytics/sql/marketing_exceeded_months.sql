@@ -8,10 +8,10 @@ with
 chargeable as (
     select
         r.msisdn,
+        r.plan_id as raw_plan,
         r.start_at,
         r.record_id,
         date_trunc('month', timezone($tz, timezone('UTC', r.start_at)))::date as month_date,
-        coalesce(m.plan_id, s.plan_id) as plan_id,
         case
             when r.service = 'voice' and r.disposition = 'answered' and not r.is_roaming and r.direction = 'out'
                  and list_contains($home_values, r.destination_country) then 1
@@ -26,8 +26,6 @@ chargeable as (
             else (r.bytes_up + r.bytes_down + 999999) // 1000000
         end as units
     from records as r
-    left join _plan_map as m on m.raw = r.plan_id
-    left join subscribers as s on s.msisdn = r.msisdn
     where r.start_at >= $start_at::timestamp
       and r.start_at < $end_at::timestamp
       and not (
@@ -37,17 +35,27 @@ chargeable as (
       )
 ),
 
--- allowance-spending records of a known plan, with that plan's allowance
-spending as (
-    select c.msisdn, c.start_at, c.record_id, c.month_date, c.plan_id, c.class, c.units, p.incl
-    from chargeable as c
-    join _plan_incl as p on p.plan_id = c.plan_id and p.class = c.class
+-- allowance units per subscriber-month x allowance class x record plan, the plan resolved
+-- (record's own, else subscribers.plan_id) on these few rows rather than on every record
+grouped as (
+    select msisdn, month_date, class, raw_plan, sum(units) as total
+    from chargeable
+    where class > 0
+    group by all
+),
+
+known as (
+    select g.msisdn, g.month_date, g.class, p.plan_id, p.incl, g.total
+    from grouped as g
+    left join _plan_map as m on m.raw = g.raw_plan
+    left join subscribers as s on s.msisdn = g.msisdn
+    join _plan_incl as p on p.plan_id = coalesce(m.plan_id, s.plan_id) and p.class = g.class
 ),
 
 windows as (
-    select msisdn, month_date, class, count(distinct plan_id) as plans, sum(units) as total,
+    select msisdn, month_date, class, count(distinct plan_id) as plans, sum(total) as total,
            any_value(plan_id) as plan_id, any_value(incl) as incl
-    from spending
+    from known
     group by all
 ),
 
@@ -59,15 +67,23 @@ single as (
 ),
 
 -- plans changed within the window: each record against its own plan, in record order
+mixed_records as (
+    select c.msisdn, c.month_date, c.class, c.start_at, c.record_id, c.units, p.plan_id, p.incl
+    from chargeable as c
+    semi join windows as w
+        on w.msisdn = c.msisdn and w.month_date = c.month_date and w.class = c.class and w.plans > 1
+    left join _plan_map as m on m.raw = c.raw_plan
+    left join subscribers as s on s.msisdn = c.msisdn
+    join _plan_incl as p on p.plan_id = coalesce(m.plan_id, s.plan_id) and p.class = c.class
+),
+
 mixed as (
-    select s.msisdn, s.month_date, s.plan_id, s.units, s.incl,
-           sum(s.units) over (
-               partition by s.msisdn, s.month_date, s.class order by s.start_at, s.record_id
+    select msisdn, month_date, plan_id, units, incl,
+           sum(units) over (
+               partition by msisdn, month_date, class order by start_at, record_id
                rows between unbounded preceding and current row
            ) as used_after
-    from spending as s
-    semi join windows as w
-        on w.msisdn = s.msisdn and w.month_date = s.month_date and w.class = s.class and w.plans > 1
+    from mixed_records
 ),
 
 exceeded as (
