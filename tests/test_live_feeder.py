@@ -9,6 +9,7 @@ import pytest
 
 from analytics import store
 from analytics.live import feeder
+from analytics.live.feeder_charges import Charger
 from analytics.live.watch import Watcher
 
 
@@ -48,3 +49,70 @@ def test_bootstraps_an_empty_warehouse_and_the_watcher_loads_its_files(tmp_path:
     with store.reader(wh) as con:
         assert store.scalar(con, "select count(*) from records") == history + out["rows"]
     assert out["outages"] == []
+
+
+# --- Billed charges = the rating engine's expected charge ---------------------------------
+
+TWO_SMS_PLAN = {**feeder.OWN_PLAN, "plan_id": "T2", "incl_sms": "2", "sms_each": "0.10"}
+
+
+def _sms(record_id: str, at: str, msisdn: str = "447700900001") -> dict:
+    return {"record_id": record_id, "start_time": at, "msisdn": msisdn, "other_party": "447100000001", "service": "sms",
+            "direction": "out", "duration_s": "0", "cell_id": "N1", "charge": "0", "disposition": "answered",
+            "bytes_up": "0", "bytes_down": "0", "roaming": "false"}
+
+
+def _charges(charger: Charger, rows: list[dict]) -> list[str]:
+    return charger.charge(pl.DataFrame(rows))["charge"].to_list()
+
+
+def test_charges_spend_the_allowance_across_files_and_restart_each_month() -> None:
+    plans = pl.DataFrame([TWO_SMS_PLAN])
+    subs = pl.DataFrame({"msisdn": ["447700900001", "447700900002"], "plan_id": ["T2", "NOPE"]})
+    charger = Charger(plans, subs, timezone="UTC", home_country="GB")
+    assert _charges(charger, [_sms("a", "2026-03-31T10:00:00Z"), _sms("b", "2026-03-31T10:00:05Z")]) == ["0.00", "0.00"]
+    # the third message of the month is past the 2 included: sms_each, also in a later file
+    assert _charges(charger, [_sms("c", "2026-03-31T10:01:00Z")]) == ["0.10"]
+    # a subscriber whose plan is unknown is not rated: 0 (reconciliation counts it as unrated)
+    assert _charges(charger, [_sms("d", "2026-03-31T10:02:00Z", "447700900002")]) == ["0.00"]
+    # April: a new allowance (one file may straddle the month boundary)
+    assert _charges(charger, [_sms("e", "2026-03-31T23:59:59Z"), _sms("f", "2026-04-01T00:00:01Z")]) == ["0.10", "0.00"]
+    assert charger.charge(pl.DataFrame(schema={c: pl.String for c in _sms("x", "")})).height == 0
+
+
+def test_charges_count_the_subscribers_month_in_the_warehouse(tmp_path: Path) -> None:
+    from conftest import write_v1
+
+    from analytics.ingest import ingest_files
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "cells.csv").write_text("cell_id,region,lat,lon\nN1,North,54.9,-1.6\n")
+    pl.DataFrame([TWO_SMS_PLAN]).write_csv(ref / "plans.csv")
+    (ref / "subscribers.csv").write_text("msisdn,plan_id\n447700900001,T2\n447700900002,T2\n")
+    wh = tmp_path / "wh.duckdb"
+    loaded = [_sms("w1", "2026-03-02T10:00:00Z"), _sms("w2", "2026-03-03T10:00:00Z"), _sms("w0", "2026-02-27T10:00:00Z", "447700900002")]
+    ingest_files([write_v1(tmp_path / "in.csv", loaded)], warehouse=wh, cells=ref / "cells.csv", plans=ref / "plans.csv",
+                 subscribers=ref / "subscribers.csv")
+    charger = Charger.from_warehouse(wh)
+    # 900001 spent both included messages in March already; 900002's February does not count
+    assert _charges(charger, [_sms("n1", "2026-03-04T10:00:00Z"), _sms("n2", "2026-03-04T10:00:00Z", "447700900002")]) == ["0.10", "0.00"]
+
+
+@pytest.mark.slow
+def test_reconciliation_finds_no_mismatch_in_fed_records(tmp_path: Path) -> None:
+    from analytics.billing.reconcile import reconcile
+
+    wh, landing = tmp_path / "wh.duckdb", tmp_path / "landing"
+    first = feeder.run(landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=2, step_s=600, demo_dir=None)
+    Watcher(landing, warehouse=wh, alerts=False).run_once()
+    # a second run learns from the warehouse: its charges continue each subscriber's month there
+    out = feeder.run(landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=3, step_s=1800)
+    assert [r["status"] for r in Watcher(landing, warehouse=wh, alerts=False).run_once()] == ["loaded"] * 3
+    with store.reader(wh) as con:
+        fed = store.fetch(con, "select record_id, charge from records where record_id like 'L%'")
+        summary, mismatches = reconcile(con)
+    assert fed.height == first["rows"] + out["rows"]  # both runs' files are in
+    assert summary["mismatches"] == 0, mismatches.head(5)
+    assert summary["records_checked"] >= fed.height and float(summary["billed_total"]) > 0
+    assert fed["charge"].cast(pl.Float64).sum() > 0  # fed records do carry charges

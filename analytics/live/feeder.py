@@ -20,8 +20,11 @@ Where the traffic comes from:
 
 Outages: every ``3 x outage_every`` files, starting at file ``outage_every``, one region
 (seeded choice) goes down for ``outage_every`` files: traffic falls to 30 % and 90 %
-of its outgoing calls fail. Charges are not rated (0 for every record): live files are
-for monitoring, not billing.
+of its outgoing calls fail.
+
+Charges: each record is billed its expected charge under the rating rules
+(:mod:`analytics.live.feeder_charges`, with the warehouse's plans and subscribers, or the
+own world's), so billing reconciliation finds no mismatch in live files.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from analytics.config import ROOT
+from analytics.live.feeder_charges import Charger
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,20 @@ def own_world(seed: int, *, demo_dir: Path | None = DEMO_DIR) -> tuple[pl.DataFr
     return cells, subs
 
 
+OWN_PLAN = {  # the own world's single plan (when no demo plans.csv exists)
+    "plan_id": "LIVE", "name": "Live demo", "monthly_fee": "10.00", "incl_voice_min": "60", "incl_sms": "30",
+    "incl_data_mb": "300", "voice_per_min": "0.20", "sms_each": "0.10", "data_per_mb": "0.01",
+    "intl_voice_per_min": "1.00", "roaming_voice_per_min": "1.00", "roaming_data_per_mb": "0.10",
+}
+
+
+def own_references(demo_dir: Path | None, subscribers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(plans, subscribers) of the own world: the demo's files, else one plan for every line."""
+    if demo_dir is not None and (demo_dir / "plans.csv").exists() and (demo_dir / "subscribers.csv").exists():
+        return pl.read_csv(demo_dir / "plans.csv", infer_schema=False), pl.read_csv(demo_dir / "subscribers.csv", infer_schema=False)
+    return pl.DataFrame([OWN_PLAN]), subscribers.select("msisdn", "plan_id")
+
+
 def synthetic_profile(cells: pl.DataFrame, *, reference_cells: int = 20) -> pl.DataFrame:
     """Records per hour-of-week per cell and kind: a daily curve, quieter at weekends.
 
@@ -133,7 +151,7 @@ def generate(
     n = len(idx)
     r = rows[idx] if n else rows.clear()
     voice = (r["service"] == "voice").to_numpy()
-    probs = r.select(list(VOICE_MIX)).to_numpy()
+    probs = r.select(list(VOICE_MIX)).to_numpy().copy()  # writable (a zero-copy view is read-only)
     failing = down[idx] & voice & (r["direction"] == "out").to_numpy()
     probs[failing] = [0.06, 0.02, 0.0, 0.9, 0.02]
     probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-9, None)
@@ -226,18 +244,22 @@ def busy_start(profile: pl.DataFrame, after: dt.datetime) -> dt.datetime:
 
 def _bootstrap(
     landing_dir: Path, warehouse: Path | None, *, seed: int, demo_dir: Path | None
-) -> tuple[pl.DataFrame, pl.Series, dt.datetime]:
+) -> tuple[pl.DataFrame, pl.Series, dt.datetime, Charger]:
     """Own world: reference files (+ history when a warehouse is given)."""
     cells, subs = own_world(seed, demo_dir=demo_dir)
+    plans, subscribers = own_references(demo_dir, subs)
+    charger = Charger(plans, subscribers)
     profile = synthetic_profile(cells)
     start = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
     if warehouse is None:
-        return profile, subs["msisdn"], start
+        return profile, subs["msisdn"], start, charger
     from analytics.ingest import ingest_files
 
     ref = landing_dir / "_reference"
     ref.mkdir(parents=True, exist_ok=True)
     cells.write_csv(ref / "cells.csv")
+    plans.write_csv(ref / "plans.csv")
+    subscribers.write_csv(ref / "subscribers.csv")
     rng = np.random.default_rng(seed + 1)
     hist_start = start - dt.timedelta(days=HISTORY_DAYS)
     parts = [
@@ -247,10 +269,11 @@ def _bootstrap(
         for h in range(HISTORY_DAYS * 24)
     ]
     history = ref / f"history_{hist_start:%Y%m%dT%H%M}.csv"
-    pl.concat(parts).write_csv(history)
-    out = ingest_files([history], warehouse=warehouse, cells=ref / "cells.csv")
+    charger.charge(pl.concat(parts)).write_csv(history)
+    out = ingest_files([history], warehouse=warehouse, cells=ref / "cells.csv", plans=ref / "plans.csv",
+                       subscribers=ref / "subscribers.csv")
     log.info("feeder: loaded its own world and %d history rows", out["rows_loaded"])
-    return profile, subs["msisdn"], start
+    return profile, subs["msisdn"], start, charger
 
 
 def outage_region_for(i: int, regions: list[str], *, outage_every: int, seed: int) -> str | None:
@@ -278,9 +301,12 @@ def run(
     landing_dir = Path(landing_dir)
     landing_dir.mkdir(parents=True, exist_ok=True)
     learnt = _learnt_profile(Path(warehouse)) if warehouse else None
-    profile, subs, clock = learnt or _bootstrap(
-        landing_dir, Path(warehouse) if warehouse else None, seed=seed, demo_dir=demo_dir
-    )
+    if learnt is not None:
+        (profile, subs, clock), charger = learnt, Charger.from_warehouse(Path(warehouse))
+    else:
+        profile, subs, clock, charger = _bootstrap(
+            landing_dir, Path(warehouse) if warehouse else None, seed=seed, demo_dir=demo_dir
+        )
     regions = sorted(profile["region"].unique().to_list())
     rng = np.random.default_rng(seed)
     files, rows, outages = 0, 0, []
@@ -288,7 +314,7 @@ def run(
     try:
         while max_files is None or files < max_files:
             down = outage_region_for(files, regions, outage_every=outage_every, seed=seed)
-            frame = generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down)
+            frame = charger.charge(generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down))
             path = write_atomically(frame, landing_dir / f"live_{clock:%Y%m%dT%H%M%S}.csv")
             log.info("feeder: %s, %d rows%s", path.name, frame.height, f", outage in {down}" if down else "")
             if down:
@@ -303,4 +329,6 @@ def run(
         for tmp in landing_dir.glob("live_*.csv.tmp"):
             tmp.unlink(missing_ok=True)
         log.info("feeder: stopped after %d files", files)
+    finally:
+        charger.close()
     return {"files": files, "rows": rows, "outages": outages, "clock_end": clock, "stopped": stopped}
