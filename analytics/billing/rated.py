@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -173,46 +176,69 @@ def rated_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str
     return rate_month(con, month, timezone=timezone)
 
 
+def _month_stamp(con: duckdb.DuckDBPyConnection, month: dt.date, tz: str) -> list:
+    """The ``rated_months`` row for ``month`` as the warehouse is now."""
+    state = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
+    plans_sha, subs_sha = _reference_hashes(con)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return [month, state["records"], state["max_load_id"], plans_sha, subs_sha, now]
+
+
+def _write_month(cur: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, stamp: list) -> None:
+    """Replace the stored rating of ``month`` in one transaction on ``cur`` (its own cursor)."""
+    cur.execute("begin")
+    try:
+        cur.execute("delete from rated_records where month_date = ?", [month])
+        cur.register("_billing_rated", rated)
+        cur.execute(f"insert into rated_records ({', '.join(RATED_COLUMNS)}) select * from _billing_rated")
+        cur.unregister("_billing_rated")
+        cur.execute("delete from rated_months where month_date = ?", [month])
+        cur.execute("insert into rated_months values (?, ?, ?, ?, ?, ?)", stamp)
+        cur.execute("commit")
+    except BaseException:
+        cur.execute("rollback")
+        raise
+    log.info("stored rated records for %s: %d", month.isoformat()[:7], rated.height)
+
+
 def store_rated_month(
     con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, *, timezone: str | None = None
 ) -> None:
     """Replace the stored rating of ``month`` by ``rated`` (:func:`rate_month` rows), with the
     state it was computed from, in one transaction (inside ``store.writer``)."""
-    tz = timezone or settings().timezone
-    state = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
-    plans_sha, subs_sha = _reference_hashes(con)
-    con.execute("begin")
-    con.execute("delete from rated_records where month_date = ?", [month])
-    con.register("_billing_rated", rated)
+    stamp = _month_stamp(con, month, timezone or settings().timezone)
+    cur = store.cursor(con)
     try:
-        con.execute(f"insert into rated_records ({', '.join(RATED_COLUMNS)}) select * from _billing_rated")
+        _write_month(cur, month, rated, stamp)
     finally:
-        con.unregister("_billing_rated")
-    con.execute("delete from rated_months where month_date = ?", [month])
-    con.execute(
-        "insert into rated_months values (?, ?, ?, ?, ?, ?)",
-        [
-            month,
-            state["records"],
-            state["max_load_id"],
-            plans_sha,
-            subs_sha,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        ],
-    )
-    con.execute("commit")
-    log.info("stored rated records for %s: %d", month.isoformat()[:7], rated.height)
+        cur.close()
 
 
-def refreshed_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> pl.DataFrame:
-    """:func:`rated_month`, storing the month's rating first when the stored one is stale
-    (inside ``store.writer``): the month is rated once and compared from memory."""
+@contextmanager
+def refreshed_month(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None
+) -> Iterator[pl.DataFrame]:
+    """Yields the month's rating (inside ``store.writer``): the stored rows when current, else
+    the month rated now, stored on its own cursor in a background thread while the block
+    compares (DuckDB's insert runs on one core); leaving the block waits for the store and
+    raises its error, if any. The month is rated once and never read back."""
     ensure_billing_schema(con)
-    if stored_is_current(con, month, timezone=timezone):
-        return store.fetch(con, "select * from rated_records where month_date = ?", [month])
-    rated = rate_month(con, month, timezone=timezone)
-    store_rated_month(con, month, rated, timezone=timezone)
-    return rated
+    tz = timezone or settings().timezone
+    if stored_is_current(con, month, timezone=tz):
+        yield store.fetch(con, "select * from rated_records where month_date = ?", [month])
+        return
+    rated = rate_month(con, month, timezone=tz)
+    stamp = _month_stamp(con, month, tz)
+    cur = store.cursor(con)  # made here: a connection's cursors are created on one thread
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_write_month, cur, month, rated, stamp)
+            try:
+                yield rated
+            finally:
+                pending.result()
+    finally:
+        cur.close()
 
 
 def refresh_rated_records(

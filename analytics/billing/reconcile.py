@@ -270,7 +270,13 @@ def month_report(
     ``by_region``, ``by_plan``, ``by_service``, ``by_class`` (frames from :func:`breakdown`)
     and ``mismatches`` (the mismatched items).
     """
-    rated = (refreshed_month if refresh else rated_month)(con, month, timezone=timezone)
+    if refresh:
+        with refreshed_month(con, month, timezone=timezone) as rated:
+            return _report(con, month, rated, timezone=timezone)
+    return _report(con, month, rated_month(con, month, timezone=timezone), timezone=timezone)
+
+
+def _report(con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, *, timezone: str | None) -> dict:
     items = month_items(con, month, timezone=timezone, rated=rated)
     summary = summarize(items)
     summary["month"] = month.isoformat()[:7]
