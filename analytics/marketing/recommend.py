@@ -53,28 +53,26 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from analytics import rating, store
+from analytics import rating
 from analytics.config import settings
-from analytics.marketing.indicators import add_months, conform, month_window, query
+from analytics.marketing.indicators import conform, month_window, query
+from analytics.marketing.rerate import (  # noqa: F401  (re-exported)
+    CLASSES,
+    PLAN_COST_SCHEMA,
+    allowance_units,
+    exceeded_months,
+    home_values,
+    plan_costs,
+    plan_rates,
+    plans_table,
+    record_plan_map,
+)
 
 log = logging.getLogger(__name__)
 
 MONEY = pl.Decimal(18, 4)
 DEFAULTS = {"min_saving": 1.0, "upsell_window_months": 3, "upsell_min_months": 2}
 
-PLAN_COST_SCHEMA = pl.Schema(
-    {
-        "msisdn": pl.String,
-        "plan_id": pl.String,
-        "usage_cost": MONEY,
-        "monthly_fee": MONEY,
-        "total_cost": MONEY,
-        "voice_units": pl.Int64,
-        "sms_units": pl.Int64,
-        "data_units": pl.Int64,
-        "exceeded": pl.Boolean,
-    }
-)
 RECOMMENDATION_SCHEMA = pl.Schema(
     {
         "msisdn": pl.String,
@@ -109,10 +107,6 @@ def options() -> dict:
     return settings().section("marketing", defaults=DEFAULTS)
 
 
-def plans_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return query(con, None, {}, text="select * from plans order by plan_id")
-
-
 def rating_input(
     con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, chargeable_only: bool = True
 ) -> pl.DataFrame:
@@ -122,140 +116,6 @@ def rating_input(
     )
     subscribers = query(con, None, {}, text="select msisdn, plan_id from subscribers")
     return rating.resolve_plans(records.lazy(), subscribers.lazy()).collect()
-
-
-# rate class -> (allowance column or None, rate column); classes 1-3 spend an allowance
-CLASSES = {
-    1: ("incl_voice_min", "voice_per_min"),
-    2: ("incl_sms", "sms_each"),
-    3: ("incl_data_mb", "data_per_mb"),
-    4: (None, "intl_voice_per_min"),
-    5: (None, "roaming_voice_per_min"),
-    6: (None, "sms_each"),
-    7: (None, "roaming_data_per_mb"),
-}
-
-
-def _sql(con: duckdb.DuckDBPyConnection, name: str, params: dict, relations: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Run ``analytics/sql/<name>.sql`` on its own cursor with small frames registered."""
-    cursor = getattr(store, "cursor", None)
-    cur = cursor(con) if cursor else con.cursor()
-    try:
-        for key, frame in relations.items():
-            cur.register(key, frame)
-        return cur.sql(store.sql(name), params=params).pl()
-    finally:
-        cur.close()
-
-
-def plan_rates(plans: pl.DataFrame) -> pl.DataFrame:
-    """One row per plan the engine knows x rate class: ``incl`` units and ``rate_e4``
-    (integer ten-thousandths, as the engine rounds them); ``order_free`` when per-record
-    rounding cannot change the sum (whole cents per unit, or one message per record)."""
-    frame = rating._plans_frame(plans.lazy())
-    parts = [
-        frame.select(
-            "plan_id",
-            pl.lit(cls, dtype=pl.Int64).alias("class"),
-            (pl.col(incl) if incl else pl.lit(0, dtype=pl.Int64)).alias("incl"),
-            pl.col(rate).alias("rate_e4"),
-        )
-        for cls, (incl, rate) in CLASSES.items()
-    ]
-    return pl.concat(parts).with_columns(((pl.col("class") == 2) | (pl.col("rate_e4") % 100 == 0)).alias("order_free"))
-
-
-def home_values(
-    con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
-) -> list[str]:
-    """The window's raw ``destination_country`` values the engine reads as home."""
-    values = query(
-        con,
-        None,
-        {"start_at": start_at, "end_at": end_at},
-        text="select distinct destination_country as d from records "
-        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp",
-    )
-    home = values.filter(rating.at_home(pl.col("d"), home_country))["d"]
-    return [v for v in home.to_list() if v is not None] or [""]
-
-
-def record_plan_map(con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime) -> pl.DataFrame:
-    """raw record ``plan_id`` -> the plan :func:`analytics.rating.resolve_plans` reads in it
-    (stripped; null when blank, so the subscriber's plan applies), for the window's values."""
-    raw = query(
-        con,
-        None,
-        {"start_at": start_at, "end_at": end_at},
-        text="select distinct plan_id as raw from records "
-        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp and plan_id is not null",
-    )
-    stripped = pl.col("raw").cast(pl.String).str.strip_chars()
-    return raw.select(pl.col("raw").cast(pl.String), pl.when(stripped != "").then(stripped).alias("plan_id"))
-
-
-def allowance_units(
-    con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
-) -> pl.DataFrame:
-    """One row per msisdn x own plan (known to the engine) with chargeable records in the
-    window: the allowance units (``voice``, ``sms``, ``data``) the engine counts under it."""
-    plans = rating._plans_frame(plans_table(con).lazy()).select("plan_id")
-    params = {
-        "start_at": start_at,
-        "end_at": end_at,
-        "home_values": home_values(con, start_at, end_at, home_country=home_country),
-    }
-    relations = {"_plan_map": record_plan_map(con, start_at, end_at), "_plans": plans}
-    out = _sql(con, "marketing_allowance_units", params, relations)
-    return out.select(pl.col("msisdn", "plan_id").cast(pl.String), pl.col("voice", "sms", "data").cast(pl.Int64))
-
-
-def plan_costs(
-    con: duckdb.DuckDBPyConnection,
-    population: pl.DataFrame,
-    plans: pl.DataFrame,
-    start_at: dt.datetime,
-    end_at: dt.datetime,
-    *,
-    home_country: str,
-) -> pl.DataFrame:
-    """Cost of the month for every subscriber of ``population`` under every plan.
-
-    ``[start_at, end_at)`` is one local month; subscribers without chargeable records pay the fee.
-    """
-    if plans.height == 0 or population.height == 0:
-        return pl.DataFrame(schema=PLAN_COST_SCHEMA)
-    rates = plan_rates(plans)
-    params = {
-        "start_at": start_at,
-        "end_at": end_at,
-        "home_values": home_values(con, start_at, end_at, home_country=home_country),
-    }
-    usage = _sql(con, "marketing_plan_costs", params, {"_plan_rates": rates}).lazy()
-    usage = usage.select(
-        pl.col("msisdn").cast(pl.String),
-        pl.col("plan_id").cast(pl.String),
-        (pl.col("cents").cast(pl.Int64).cast(MONEY) / 100).cast(MONEY).alias("usage_cost"),
-        pl.col("voice_units", "sms_units", "data_units").cast(pl.Int64),
-        pl.col("exceeded").cast(pl.Boolean),
-    )
-    grid = (
-        population.select("msisdn")
-        .lazy()
-        .join(plans.lazy().select(pl.col("plan_id"), pl.col("monthly_fee").cast(MONEY)), how="cross")
-    )
-    out = (
-        grid.join(usage, on=["msisdn", "plan_id"], how="left")
-        .with_columns(
-            pl.col("usage_cost").fill_null(Decimal("0")).cast(MONEY),
-            pl.col("voice_units", "sms_units", "data_units").fill_null(0),
-            pl.col("exceeded").fill_null(False),
-        )
-        .with_columns((pl.col("usage_cost") + pl.col("monthly_fee")).cast(MONEY).alias("total_cost"))
-        .sort("msisdn", "plan_id")
-        .collect()
-    )
-    return conform(out, PLAN_COST_SCHEMA)
 
 
 def recommend(
@@ -326,34 +186,6 @@ def recommend(
         .sort("msisdn")
     )
     return conform(out, RECOMMENDATION_SCHEMA)
-
-
-def exceeded_months(
-    con: duckdb.DuckDBPyConnection,
-    month: dt.date,
-    *,
-    window_months: int,
-    home_country: str,
-    timezone: str,
-) -> pl.DataFrame:
-    """msisdn -> months_exceeded: months of the window ending at ``month`` in which some
-    allowance of the subscriber's own plan ran out (records rated under their plans; a
-    month counts once per plan the subscriber had in it, as the engine groups them)."""
-    start_at, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
-    _, end_at = month_window(month, timezone=timezone)
-    plans = plans_table(con)
-    if plans.height == 0:
-        return pl.DataFrame(schema={"msisdn": pl.String, "months_exceeded": pl.Int64})
-    plan_map = record_plan_map(con, start_at, end_at)
-    incl = plan_rates(plans).filter(pl.col("class") <= 3).select("plan_id", "class", "incl")
-    params = {
-        "start_at": start_at,
-        "end_at": end_at,
-        "tz": timezone,
-        "home_values": home_values(con, start_at, end_at, home_country=home_country),
-    }
-    out = _sql(con, "marketing_exceeded_months", params, {"_plan_map": plan_map, "_plan_incl": incl})
-    return out.select(pl.col("msisdn").cast(pl.String), pl.col("months_exceeded").cast(pl.Int64))
 
 
 def upsell(
