@@ -235,3 +235,33 @@ def test_typed_parquet_columns_are_validated_without_text_round_trip(tmp_path, r
     assert out["rejects_by_reason"] == {"negative:duration_s": 1, "missing:charge": 1}
     assert _q(warehouse, "select record_id, msisdn, charge::double, is_roaming, region from records order by 1") == [
         ("a", "447700900001", 0.1, False, "North"), ("d", "447700900001", 0.25, True, "ROAMING")]
+
+
+def test_staged_timestamp_parse_equals_the_single_expression():
+    from analytics.ingest.validate import parse_start_time, with_start_at
+
+    values = ["2026-03-01T14:05:33Z", "2026-03-01 14:05:33+01:00", "2026-03-01T14:05:33-0530", "2026-03-01T14:05:33+02",
+              "2026-03-01T14:05:33.25Z", "2026-03-01 14:05:33", "2026-10-25 01:30:00", "2026-03-29 01:30:00",
+              "junk", "", None, "2026-03-01T14:05:33+1", "2026-03-01T14:05:33Zulu", " 2026-03-01T14:05:33Z "]
+    lf = pl.LazyFrame({"start_time": values}, schema={"start_time": pl.String})
+    for zone in ("UTC", "Europe/London"):
+        one = lf.select(parse_start_time(timezone=zone).alias("_start_at")).collect()
+        staged = with_start_at(lf, timezone=zone).select("_start_at").collect()
+        assert one.equals(staged), zone
+
+
+def test_chunked_validation_gives_the_same_load(tmp_path, refs, monkeypatch):
+    import analytics.ingest as ingest_pkg
+
+    rows = [record(record_id=f"r{i % 40}", duration_s=-1 if i % 17 == 0 else i, start_time=f"2026-03-0{1 + i % 9}T10:00:00Z")
+            for i in range(50)]
+    path = write_v1(tmp_path / "x.csv", rows)
+    whole = ingest_files([path], warehouse=tmp_path / "whole.duckdb", cells=refs["cells"])
+    monkeypatch.setattr(ingest_pkg, "CHUNK_ROWS", 7)
+    chunked = ingest_files([path], warehouse=tmp_path / "chunked.duckdb", cells=refs["cells"])
+    for key in ("rows_read", "rows_loaded", "rows_duplicate", "rows_rejected", "rejects_by_reason"):
+        assert whole[key] == chunked[key], key
+    assert _q(tmp_path / "whole.duckdb", "select * from records order by record_id") == _q(
+        tmp_path / "chunked.duckdb", "select * from records order by record_id")
+    assert _q(tmp_path / "whole.duckdb", "select source_line, reason from quarantine order by 1") == _q(
+        tmp_path / "chunked.duckdb", "select source_line, reason from quarantine order by 1")

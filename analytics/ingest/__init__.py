@@ -31,6 +31,7 @@ __all__ = ["ingest_files", "RefusedFile"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
+CHUNK_ROWS = 1_000_000
 
 
 def _now() -> dt.datetime:
@@ -69,21 +70,33 @@ def _collect(
     charge_optional: bool = False,
     msisdn_e164: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    checked = check_records(
-        raw,
-        not_before=cfg.get("not_before"),
-        cells=cells,
-        timezone=cfg["timezone"],
-        home_country=cfg["home_country"],
-        currency=cfg["currency"],
-        charge_optional=charge_optional,
-        msisdn_e164=msisdn_e164,
-    )
-    good, bad = pl.collect_all(
-        [good_records(checked, load_id=load_id), bad_records(checked, load_id=load_id, source_file=source_file)],
-        engine="streaming",
-    )
-    return good, bad
+    def check(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        checked = check_records(
+            frame,
+            not_before=cfg.get("not_before"),
+            cells=cells,
+            timezone=cfg["timezone"],
+            home_country=cfg["home_country"],
+            currency=cfg["currency"],
+            charge_optional=charge_optional,
+            msisdn_e164=msisdn_e164,
+        )
+        good, bad = pl.collect_all(
+            [good_records(checked, load_id=load_id), bad_records(checked, load_id=load_id, source_file=source_file)]
+        )
+        return good, bad
+
+    # Checked in chunks so peak memory stays near one chunk's typed columns plus the good
+    # rows, instead of the whole file's raw and typed columns at once.
+    goods, bads = [], []
+    for batch in raw.collect_batches(chunk_size=CHUNK_ROWS):
+        good, bad = check(batch.lazy())
+        goods.append(good)
+        bads.append(bad)
+    if not goods:  # no rows: empty frames that keep the schema
+        good, bad = check(raw.clear())
+        return good, bad
+    return pl.concat(goods), pl.concat(bads)
 
 
 def _read_and_check(

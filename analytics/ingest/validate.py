@@ -80,6 +80,61 @@ def parse_start_time(col: str = "start_time", *, timezone: str = "UTC") -> pl.Ex
     return pl.when(tail_ok & has_zone).then(instant).when(tail_ok).then(naive_utc).otherwise(None)
 
 
+def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
+    """``lf`` plus ``_start_at``: :func:`parse_start_time` of ``start_time`` in stages.
+
+    Same result as the single expression, but every intermediate (trimmed text, tail,
+    offset) is a column computed once: nested in one expression Polars evaluated them
+    again for each use (6.9 s instead of 1.5 s on 10 million rows).
+    """
+    tail = pl.col("_ts_tail")
+    off = pl.col("_ts_off")
+    staged = (
+        lf.with_columns(_ts=pl.col("start_time").str.strip_chars())
+        .with_columns(
+            _ts_base=pl.col("_ts").str.slice(0, 19).str.replace("T", " ", literal=True).str.strptime(
+                pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False
+            ),
+            _ts_tail=pl.col("_ts").str.slice(19),
+        )
+        .with_columns(
+            _ts_ok=tail.str.contains(_TS_TAIL),
+            _ts_frac=tail.str.extract(r"^\.(\d{1,9})", 1),
+            _ts_off=tail.str.extract(r"([+-]\d{2}(:?\d{2})?)$", 1),
+            _ts_z=tail.str.ends_with("Z") | tail.str.ends_with("z"),
+        )
+        .with_columns(
+            _ts_frac_us=pl.when(pl.col("_ts_frac").is_null()).then(0).otherwise(
+                pl.col("_ts_frac").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64, strict=False)
+            ),
+            _ts_off_min=(
+                pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+                * (
+                    off.str.slice(1, 2).cast(pl.Int64, strict=False) * 60
+                    + off.str.replace(":", "", literal=True).str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+                )
+            ).fill_null(0),
+        )
+        .with_columns(
+            _ts_instant=pl.col("_ts_base") + pl.duration(microseconds=pl.col("_ts_frac_us"))
+            - pl.duration(minutes=pl.col("_ts_off_min"))
+        )
+    )
+    instant = pl.col("_ts_instant")
+    if timezone.upper() == "UTC":
+        naive_utc = instant
+    else:
+        naive_utc = (
+            instant.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+    has_zone = off.is_not_null() | pl.col("_ts_z")
+    return staged.with_columns(
+        _start_at=pl.when(pl.col("_ts_ok") & has_zone).then(instant).when(pl.col("_ts_ok")).then(naive_utc).otherwise(None)
+    ).drop("_ts", "_ts_base", "_ts_tail", "_ts_ok", "_ts_frac", "_ts_off", "_ts_z", "_ts_frac_us", "_ts_off_min", "_ts_instant")
+
+
 def _typed_start(dtype: pl.DataType, *, timezone: str) -> pl.Expr:
     """start_time of any source type as naive UTC (text is parsed, datetimes converted)."""
     col = pl.col("start_time")
@@ -149,8 +204,11 @@ def check_records(
     def as_int(c: str) -> pl.Expr:
         return _int(c) if c in text else pl.col(c).cast(pl.Int64, strict=False)
 
+    if schema["start_time"] == pl.String:
+        lf = with_start_at(lf, timezone=timezone)
+    else:
+        lf = lf.with_columns(_start_at=_typed_start(schema["start_time"], timezone=timezone))
     typed = lf.with_columns(
-        _start_at=_typed_start(schema["start_time"], timezone=timezone),
         _service=_lower("service"),
         _direction=_lower("direction"),
         _disposition=pl.when(_blank("disposition")).then(pl.lit("answered")).otherwise(_lower("disposition")),
@@ -183,6 +241,9 @@ def check_records(
         how="left",
         maintain_order="left",
     )
+    # Materialised here: as one lazy query the rule checks re-evaluated the typed columns
+    # (about 3x slower on 10 million rows than typing once, then checking).
+    typed = typed.collect(engine="streaming").lazy()
 
     required_blank = [(f"missing:{c}", blank(c)) for c in REQUIRED if c not in ("cell_id", "charge")]
     if not charge_optional:
@@ -216,9 +277,10 @@ def check_records(
             ~pl.col("_is_roaming") & pl.col("_cell_region").is_null() & ~(_blank("cell_id") & pl.col("region").is_not_null()),
         ),
     ]
-    reason = pl.lit(None, pl.String)
-    for code, cond in reversed(checks):
-        reason = pl.when(cond.fill_null(False)).then(pl.lit(code)).otherwise(reason)
+    # The first failing rule, as a small integer per check (a when-chain of strings would
+    # build a 10-million-row text column per rule), then named.
+    first = pl.min_horizontal([pl.when(cond.fill_null(False)).then(pl.lit(i, pl.UInt8)) for i, (_, cond) in enumerate(checks)])
+    reason = first.replace_strict({i: code for i, (code, _) in enumerate(checks)}, default=None, return_dtype=pl.String)
 
     region = (
         pl.when(pl.col("_is_roaming"))
