@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
+from analytics.ingest import cubes
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,6 @@ class FileResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def local_expr(timezone: str, column: str = "start_at") -> str:
-    """SQL for the local wall-clock time of a UTC ``column`` (the zone is the $tz parameter)."""
-    if timezone.upper() == "UTC":
-        return column
-    return f"timezone($tz, timezone('UTC', {column}))"
 
 
 def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]) -> None:
@@ -91,13 +85,66 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _scope(con: duckdb.DuckDBPyConnection, *, lo: str, hi: str, load_id: int) -> str:
-    """``new_records`` when no earlier record lies in [lo, hi) (SQL bounds), else ``records``."""
-    overlap = con.execute(
-        f"select exists(select 1 from records where start_at >= {lo} and start_at < {hi} and load_id <> ?)",
-        [load_id],
-    ).fetchall()[0][0]
-    return "records" if overlap else "new_records"
+def _replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, keys: tuple[str, ...]) -> None:
+    """Delete ``table``'s rows whose ``keys`` appear in ``rows``, then insert ``rows``."""
+    con.register("cube_rows", rows)
+    try:
+        key_list = ", ".join(keys)  # fixed identifiers from this module, never user input
+        con.execute(f"delete from {table} where ({key_list}) in (select distinct {key_list} from cube_rows)")
+        con.execute(f"insert into {table} by name select * from cube_rows")
+    finally:
+        con.unregister("cube_rows")
+
+
+def _records_between(con: duckdb.DuckDBPyConnection, lo: dt.datetime, hi: dt.datetime) -> pl.LazyFrame:
+    """Stored records (the new ones included) with start_at in [lo, hi), for a recompute."""
+    return con.sql(
+        "select start_at, region, cell_id, msisdn, service, direction, duration_s, bytes_up, bytes_down, charge, "
+        "disposition, destination_country, is_roaming from records where start_at >= ? and start_at < ?",
+        params=[lo, hi],
+    ).pl().lazy()
+
+
+def refresh_cubes(
+    con: duckdb.DuckDBPyConnection, new: pl.DataFrame, *, load_id: int, timezone: str, home_country: str
+) -> None:
+    """Refresh every usage cube for the keys the ``new`` records (already inserted) touch."""
+    new_lf = new.lazy()
+    lo, hi = new["start_at"].min(), new["start_at"].max()
+    # hour grain: recompute the touched hours, from the warehouse when older rows share them
+    hour_lo, hour_hi = cubes.floor_hour(lo), cubes.floor_hour(hi) + dt.timedelta(hours=1)
+    if _overlap(con, hour_lo, hour_hi, load_id):
+        touched = new_lf.select(cubes.hour_at()).unique()
+        scoped = _records_between(con, hour_lo, hour_hi).join(
+            touched, left_on=pl.col("start_at").dt.truncate("1h"), right_on="hour_at", how="semi"
+        )
+    else:
+        scoped = new_lf
+    _replace_rows(con, "usage_hourly_cell", cubes.hourly_cube(scoped).collect(), ("hour_at",))
+    # day grain: the same for the touched local days (a zone's day lies within +-1 day of UTC)
+    rollup = cubes.day_rollup(new_lf, timezone=timezone, home_country=home_country).collect()
+    day_lo, day_hi = lo - dt.timedelta(days=2), hi + dt.timedelta(days=2)
+    touched_days = rollup.select("day_date", "region").unique()
+    if _overlap(con, day_lo, day_hi, load_id):
+        scoped_rollup = cubes.day_rollup(
+            _records_between(con, day_lo, day_hi), timezone=timezone, home_country=home_country
+        ).join(touched_days.lazy(), on=["day_date", "region"], how="semi")
+    else:
+        scoped_rollup = rollup.lazy()
+    _replace_rows(con, "usage_daily_region", cubes.daily_cube(scoped_rollup).collect(), ("day_date", "region"))
+    # month grains: additive merges in SQL from the new rows' rollup
+    con.register("new_rollup", rollup)
+    run_script(con, store.sql("cubes_refresh"), {"home": home_country})
+
+
+def _overlap(con: duckdb.DuckDBPyConnection, lo: dt.datetime, hi: dt.datetime, load_id: int) -> bool:
+    """Whether a record of an earlier load lies in [lo, hi)."""
+    return bool(
+        con.execute(
+            "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id <> ?)",
+            [lo, hi, load_id],
+        ).fetchall()[0][0]
+    )
 
 
 def _split_duplicates(con: duckdb.DuckDBPyConnection, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -143,26 +190,7 @@ def commit_file(
         con.execute("insert into quarantine select * from bad_rows")
         _fault("after_insert")
         if result.rows_loaded:
-            params = {"tz": timezone, "home": home_country}
-            hour_scope = _scope(
-                con,
-                lo="(select date_trunc('hour', min(start_at)) from new_records)",
-                hi="(select date_trunc('hour', max(start_at)) + interval 1 hour from new_records)",
-                load_id=result.load_id,
-            )
-            day_scope = _scope(
-                con,
-                lo="(select min(start_at) - interval 2 day from new_records)",
-                hi="(select max(start_at) + interval 2 day from new_records)",
-                load_id=result.load_id,
-            )
-            script = (
-                store.sql("cubes_refresh")
-                .replace("{local}", local_expr(timezone))
-                .replace("{hour_scope}", hour_scope)
-                .replace("{day_scope}", day_scope)
-            )
-            run_script(con, script, params)
+            refresh_cubes(con, new, load_id=result.load_id, timezone=timezone, home_country=home_country)
         con.execute(
             """
             insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, ?, ?)
@@ -186,10 +214,10 @@ def commit_file(
         con.execute("rollback")
         raise
     finally:
-        for view in ("new_records", "dup_rows", "bad_rows"):
+        for view in ("new_records", "dup_rows", "bad_rows", "new_rollup", "cube_rows"):
             con.unregister(view)
-        for t in ("touched_hours", "new_rollup", "touched_days", "new_srm", "merged_srm", "touched_region_months",
-                  "merged_region_month", "touched_sub_months", "merged_sub_month"):
+        for t in ("new_srm", "merged_srm", "touched_region_months", "merged_region_month", "touched_sub_months",
+                  "merged_sub_month"):
             con.execute(f"drop table if exists temp.{t}")
 
 
