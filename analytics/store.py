@@ -80,9 +80,10 @@ def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open ``path`` as the default catalog (attached with its key when encrypted)."""
     key = _encryption_key()
     try:
+        config = {"memory_limit": settings().section("warehouse").get("memory_limit", "3GB")}
         if not key:
-            return duckdb.connect(str(path), read_only=read_only)
-        con = duckdb.connect(":memory:")
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        con = duckdb.connect(":memory:", config=config)
         # DuckDB 2.0 writes encrypted files with its built-in mbedtls only when told so
         # (its OpenSSL path needs the httpfs extension, which cannot be fetched here).
         con.execute("set force_mbedtls_unsafe = 'true'")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -269,6 +270,10 @@ def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.L
         result.format = fmt or _detect_format(path)
         result.load_id = next_load_id(con)
         good, bad = _read_and_check(path, result.format, cells=cells, load_id=result.load_id, cfg=cfg, opts=opts)
+        log.debug(
+            "%s: read and validated in %.2fs (peak RSS %d MiB)", path.name, time.perf_counter() - t0,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        )
         result.rows_read = good.height + bad.height
         result.rows_rejected = bad.height
         result.rejects_by_reason = dict(Counter(bad["reason"].to_list())) if bad.height else {}

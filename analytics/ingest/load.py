@@ -13,7 +13,9 @@ import datetime as dt
 import logging
 import os
 import re
+import resource
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +182,9 @@ def commit_file(
     assert result.load_id is not None
     con.execute("begin transaction")
     try:
+        t0 = time.perf_counter()
         new, dups = _split_duplicates(con, good)
+        t1 = time.perf_counter()
         result.rows_loaded, result.rows_duplicate = new.height, dups.height
         con.register("new_records", new)
         con.register("dup_rows", dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"))
@@ -189,8 +193,13 @@ def commit_file(
         con.execute("insert into duplicates select * from dup_rows")
         con.execute("insert into quarantine select * from bad_rows")
         _fault("after_insert")
+        t2 = time.perf_counter()
         if result.rows_loaded:
             refresh_cubes(con, new, load_id=result.load_id, timezone=timezone, home_country=home_country)
+        log.debug(
+            "%s: dedupe %.2fs, insert %.2fs, cubes %.2fs (peak RSS %d MiB)", result.file, t1 - t0, t2 - t1,
+            time.perf_counter() - t2, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        )
         con.execute(
             """
             insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, ?, ?)
