@@ -100,14 +100,15 @@ def sidebar_filters() -> None:
             st.caption(f"Data from {lo:%d %b %Y} to {hi:%d %b %Y} ({bounds['records']:,} records).")
 
 
-if not _shared.has_data() and _shared.dashboard_settings()["demo_on_first_start"]:
+data_present = _shared.has_data()
+if not data_present and _shared.dashboard_settings()["demo_on_first_start"]:
     if _shared.build_demo_world():
         st.rerun()
 
 page = st.navigation(navigation())
 st.session_state["_page"] = page.url_path or "executive_summary"  # named in audit details
 sidebar_filters()
-if not _shared.has_data():
+if not data_present:
     st.warning(
         "The warehouse holds no records yet: pages show empty states. Load extracts with "
         "`python -m analytics ingest` or upload a file on the Data quality page.",

@@ -190,7 +190,10 @@ def _audit_export(file_name: str, rows: int) -> None:
     audit("export", f"{file_name} ({rows} rows) from {st.session_state.get('_page', '?')}", once=False)
 
 
-def _button(container: Any, label: str, data: bytes | str, file_name: str, mime: str, *, key: str, rows: int) -> None:
+def _button(container: Any, label: str, data: Callable[[], bytes | str], file_name: str, mime: str, *, key: str,
+            rows: int) -> None:
+    """A download button whose file is built only when clicked (Streamlit's deferred data:
+    a page run does not write CSV/Excel/HTML for every table it shows); the click is audited."""
     container.download_button(label, data, file_name, mime, key=key, on_click=_audit_export, args=(file_name, rows))
 
 
@@ -202,7 +205,8 @@ def download_file(
 
     The same path as :func:`download_table`: every table must pass the role's export
     permission (else a note and no button), ``render`` receives the tables masked or
-    pseudonymised for the role, and each click is audited. Returns whether a button was shown.
+    pseudonymised for the role (it runs when the button is clicked), and each click is
+    audited. Returns whether a button was shown.
     """
     allowed = {}
     for name, df in tables.items():
@@ -210,13 +214,19 @@ def download_file(
         if safe is None:
             return False
         allowed[name] = safe
-    _button(st, label, render(allowed), file_name, mime, key=f"dl_{key}", rows=sum(df.height for df in allowed.values()))
+    _button(st, label, lambda: render(allowed), file_name, mime, key=f"dl_{key}", rows=sum(df.height for df in allowed.values()))
     return True
 
 
 def parquet_bytes(df: pl.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.write_parquet(buf)
+    return buf.getvalue()
+
+
+def excel_bytes(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_excel(buf)
     return buf.getvalue()
 
 
@@ -227,10 +237,9 @@ def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> No
     if df is None:
         return
     c1, c2 = st.columns(2)
-    _button(c1, "Download CSV", df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}", rows=df.height)
-    buf = io.BytesIO()
-    df.write_excel(buf)
-    _button(c2, "Download Excel", buf.getvalue(), f"{name}.xlsx",
+    _button(c1, "Download CSV", lambda: df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}",
+            rows=df.height)
+    _button(c2, "Download Excel", lambda: excel_bytes(df), f"{name}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"dl_xlsx_{key}", rows=df.height)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plotly.express as px
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -78,11 +79,12 @@ else:
     regions: pl.DataFrame = report["regions"]
     view = _shared.choose("By region", ["Revenue", "Traffic", "Top movers"], key="exec_view")
     if view == "Revenue":
-        long = regions.select("region", pl.col("revenue").alias(month), pl.col("revenue_prev").alias("previous month")).unpivot(
-            index="region", variable_name="period", value_name="revenue"
-        )
-        fig = px.bar(long, x="region", y="revenue", color="period", barmode="group", title=f"Usage revenue by region ({CUR})",
-                     labels={"revenue": f"Revenue ({CUR})", "region": "Region", "period": "Month"})
+        # graph_objects, not plotly.express: the same grouped bars at a fraction of the build time
+        x = regions["region"].to_list()
+        fig = go.Figure([go.Bar(x=x, y=regions[col].cast(pl.Float64).to_list(), name=name)
+                         for col, name in (("revenue", month), ("revenue_prev", "previous month"))])
+        fig.update_layout(barmode="group", title=f"Usage revenue by region ({CUR})", xaxis_title="Region",
+                          yaxis_title=f"Revenue ({CUR})", legend_title_text="Month")
         _shared.plot(fig, key="exec_rev")
     elif view == "Traffic":
         long = regions.select("region", pl.col("voice_minutes").alias("Voice (min)"), pl.col("sms").alias("SMS+MMS (messages)"),

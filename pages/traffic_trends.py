@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
@@ -55,8 +54,12 @@ k1.metric(f"{METRICS[metric]}, selected range", f"{cur_total:,.1f}" if metric !=
 k2.metric(f"{METRICS[metric]}, previous {(w.end - w.start).days + 1} days", f"{prev_total:,.1f}" if metric != "records" else f"{prev_total:,.0f}", border=True)
 
 title = f"{METRICS[metric]} per {grain}" + (f", cells of {drill}" if drill != "(none)" else f" by {BY[by].lower()}")
-fig = px.line(series.sort("bucket_at"), x="bucket_at", y=metric, color="key", markers=grain != "hour", title=title,
-              labels={"bucket_at": f"Local time ({settings().timezone})", metric: METRICS[metric], "key": BY[by]})
+# graph_objects, not plotly.express: one trace per series, built ~5x faster (warm render budget)
+keys = sorted(series["key"].unique().to_list(), key=lambda k: (k == "other", str(k)))
+parts = {k: part for (k,), part in series.sort("bucket_at").group_by(["key"])}
+fig = go.Figure([go.Scatter(x=parts[k]["bucket_at"].to_list(), y=parts[k][metric].to_list(), name=str(k),
+                            mode="lines" if grain == "hour" else "lines+markers") for k in keys])
+fig.update_layout(title=title, xaxis_title=f"Local time ({settings().timezone})", yaxis_title=METRICS[metric], legend_title_text=BY[by])
 prev = compare.filter(pl.col("period") == "previous").sort("bucket_at")
 if by != "total":
     st.caption("Choose *Split by: Total* to overlay the previous period on the chart; the tiles compare the totals.")
@@ -110,9 +113,10 @@ busy = _shared.run(dashboard.busy_hour, w.start, w.end, regions)
 if busy is None or busy.height == 0:
     _shared.empty_state("No voice, VoIP or video traffic in the range: the busy hour is measured on carried call time.")
 else:
-    fig = px.bar(busy, x="region", y="busy_hour_erlangs", text="busy_hour", title="Average carried traffic in the busy hour (label: local hour of day)",
-                 labels={"busy_hour_erlangs": "Busy-hour traffic (erlangs)", "region": "Region", "busy_hour": "Busy hour"})
-    fig.update_traces(texttemplate="%{text}:00", textposition="outside")
+    fig = go.Figure(go.Bar(x=busy["region"].to_list(), y=busy["busy_hour_erlangs"].to_list(), text=[f"{h}:00" for h in busy["busy_hour"]],
+                           textposition="outside", name="busy hour", hovertemplate="%{x}: %{y:.2f} E at %{text}<extra></extra>"))
+    fig.update_layout(title="Average carried traffic in the busy hour (label: local hour of day)", xaxis_title="Region",
+                      yaxis_title="Busy-hour traffic (erlangs)")
     _shared.plot(fig, key="tt_busy")
     st.dataframe(busy, hide_index=True)
     _shared.download_table(busy, "busy_hour", key="tt_busy_dl")

@@ -163,6 +163,25 @@ def test_every_page_in_chromium_dark_theme(fixture_warehouse):
         check_every_page(url, "_dark")
 
 
+def test_downloads_are_built_on_click_and_audited(app_url, fixture_warehouse):
+    """Download buttons carry deferred data (built when clicked): the file still arrives,
+    and the click is audited; /executive_summary reaches the default page too."""
+    from analytics.security import audit
+
+    before = audit.read_log(fixture_warehouse, action="export").height
+    with browser_page(height=1400) as page:
+        page.goto(f"{app_url}/executive_summary", wait_until="domcontentloaded")
+        wait_rendered(page)
+        assert not page_errors(page) and page.locator("h1").first.inner_text() == "Executive summary"
+        for label, head in (("Download CSV", "metric,label,unit"), ("Download printable page (HTML)", "<!doctype html>")):
+            with page.expect_download(timeout=30_000) as info:
+                page.get_by_role("button", name=label).first.click()
+            assert Path(info.value.path()).read_text(encoding="utf-8").startswith(head), label
+            page.wait_for_timeout(300)
+            wait_rendered(page)  # the click's rerun (which records the export) has finished
+    assert audit.read_log(fixture_warehouse, action="export").height >= before + 2
+
+
 def test_filters_survive_navigation_and_reload(app_url):
     with browser_page() as page:
         page.goto(f"{app_url}/traffic_trends", wait_until="domcontentloaded")

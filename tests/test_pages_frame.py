@@ -79,3 +79,24 @@ def test_pages_export_only_through_shared():
     """Every download goes through _shared (export permission, masking, audit)."""
     offenders = [p.name for p in (ROOT / "pages").glob("*.py") if p.name != "_shared.py" and "download_button" in p.read_text()]
     assert offenders == []
+
+
+def test_page_runs_build_no_download_files(env, monkeypatch):
+    """Download buttons get callables (Streamlit's deferred data): a page run writes no
+    CSV/Excel/HTML for the tables it shows, they are built when a button is clicked."""
+    import polars as pl
+
+    from analytics import dashboard
+
+    written: list[str] = []
+    for name in ("write_csv", "write_excel", "write_parquet"):
+        original = getattr(pl.DataFrame, name)
+        monkeypatch.setattr(pl.DataFrame, name, lambda self, *a, _n=name, _o=original, **k: (written.append(_n), _o(self, *a, **k))[1])
+    html = dashboard.printable_html
+    monkeypatch.setattr(dashboard, "printable_html", lambda *a, **k: (written.append("html"), html(*a, **k))[1])
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    for page in ("traffic_trends", "demand_heatmaps", "data_quality"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("download_button")) >= 2
+    assert written == []
