@@ -170,12 +170,14 @@ def mask(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return df
 
 
-def export_allowed(df: pl.DataFrame) -> pl.DataFrame | None:
+def export_allowed(df: pl.DataFrame, *, note: bool = True) -> pl.DataFrame | None:
     """``df`` as the current user may export it (masked or pseudonymised per role), or None
-    with a note when the role may not export this kind of table."""
+    with a note (unless ``note`` is false) when the role may not export this kind of table."""
     user = current_user()
     kind = _roles.export_kind(df.columns)
     if not _roles.can(user.role, kind):
+        if not note:
+            return None
         what = "subscriber-level" if kind == "export_records" else "aggregate"
         st.caption(f"Downloads of {what} tables are not open to the {user.role or 'anonymous'} role.")
         return None
@@ -199,18 +201,19 @@ def _button(container: Any, label: str, data: Callable[[], bytes | str], file_na
 
 def download_file(
     tables: dict[str, pl.DataFrame], file_name: str, mime: str, *, render: Callable[[dict[str, pl.DataFrame]], bytes | str],
-    label: str, key: str,
+    label: str, key: str, note: bool = True,
 ) -> bool:
     """One download button for a file built from ``tables`` (an HTML report, Parquet...).
 
     The same path as :func:`download_table`: every table must pass the role's export
     permission (else a note and no button), ``render`` receives the tables masked or
     pseudonymised for the role (it runs when the button is clicked), and each click is
-    audited. Returns whether a button was shown.
+    audited. ``note=False``: no refusal note (one is already shown for the same table).
+    Returns whether a button was shown.
     """
     allowed = {}
     for name, df in tables.items():
-        safe = export_allowed(df)
+        safe = export_allowed(df, note=note)
         if safe is None:
             return False
         allowed[name] = safe

@@ -43,7 +43,7 @@ if fits is None or fits.height == 0:
     st.caption("Or compute them here: every region's series, a model chosen per series by backtest (a few minutes on a "
                "large warehouse; loads wait meanwhile).")
     choices = [freq, *[f for f in ("daily", "hourly") if f != freq]]
-    b1, b2 = st.columns(2)
+    b1, b2, _ = st.columns([1, 1, 2])
     asked = None
     if b1.button("Compute forecasts" if freq == "daily" else "Compute hourly forecasts", type="primary", key="fc_compute",
                  icon=":material/play_arrow:", help=f"{choices[0].capitalize()} forecasts: this step."):

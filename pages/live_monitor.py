@@ -50,11 +50,12 @@ def fmt(kpi: str, value: float | None) -> str:
 
 def tiles(now: pl.DataFrame, series: pl.DataFrame) -> None:
     net = now.filter(pl.col("level") == "network")
-    cols = st.columns(4)
-    for i, kpi in enumerate(LABELS):
+    present = [k for k in LABELS if not net.filter(pl.col("kpi") == k).is_empty()]
+    cols: list = []
+    for i, kpi in enumerate(present):
+        if i % 4 == 0:  # a new row of four: tiles of one row line up whatever the others' heights
+            cols = st.columns(4)
         row = net.filter(pl.col("kpi") == kpi)
-        if row.is_empty():
-            continue
         r = row.row(0, named=True)
         spark = series.filter((pl.col("level") == "network") & (pl.col("kpi") == kpi))["value"].fill_null(0).to_list()
         band = (

@@ -117,7 +117,7 @@ elif view == "Recommendations":
         _shared.download_table(export, f"recommendations_{month:%Y-%m}", key="seg_dl_recs")
         _shared.download_file({"recommendations": export}, f"recommendations_{month:%Y-%m}.parquet",
                               "application/vnd.apache.parquet", render=lambda t: _shared.parquet_bytes(t["recommendations"]),
-                              label="Download Parquet", key="seg_parquet")
+                              label="Download Parquet", key="seg_parquet", note=False)
 
 else:
     ups = report["upsell"]
