@@ -44,6 +44,7 @@ def running_app(warehouse: Path, *, env: dict[str, str] | None = None, args: tup
     """``streamlit run app.py`` on a free port; yields its base URL; stops it afterwards."""
     port = free_port()
     full_env = {**os.environ, "ANALYTICS_WAREHOUSE": str(warehouse), "ANALYTICS_DEMO_ON_START": "0", "ANALYTICS_AUTH": "off", **(env or {})}
+    (ROOT / "artifacts").mkdir(exist_ok=True)  # not in git: a fresh clone has no artifacts/
     log = open(ROOT / "artifacts" / f"streamlit_{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
