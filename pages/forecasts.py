@@ -66,13 +66,16 @@ metric = c2.selectbox("Measure", metrics, index=metrics.index("voice_minutes") i
 uid = f"{region}/{metric}"
 fit = fits.filter(pl.col("unique_id") == uid).row(0, named=True)
 step = "day" if freq == "daily" else "hour"
+zone = settings().timezone if freq == "daily" else "UTC"
 unit = UNITS.get(metric, metric).format(step=step)
 
 k1, k2, k3, k4 = st.columns(4)
 k1.metric("Model", fit["model"], border=True)
 k2.metric("Backtest MASE", "n/a" if fit["mase"] is None else f"{fit['mase']:.2f}", help="below 1: better than repeating last season", border=True)
 k3.metric("80 % band coverage", "n/a" if fit["coverage_80"] is None else f"{fit['coverage_80']:.0%}", border=True)
-k4.metric("Data cut-off", f"{fit['data_cutoff']:%Y-%m-%d %H:%M}" if fit["data_cutoff"] else "n/a", border=True)
+cutoff = fit["data_cutoff"]
+k4.metric("Data cut-off", "n/a" if cutoff is None else f"{cutoff:%d %b}" if freq == "daily" else f"{cutoff:%d %b %H}h",
+          help=None if cutoff is None else f"Last {step} of data used: {cutoff:%Y-%m-%d %H:%M} ({zone}).", border=True)
 if fit["reason"]:
     st.warning(f"Fallback (seasonal naive) used: {fit['reason']}.", icon=":material/warning:")
 
@@ -85,7 +88,6 @@ fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper"], forecast
                          fill="toself", line={"width": 0}, opacity=0.35, name="80 % band", hoverinfo="skip"))
 fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines"))
 fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=f"forecast ({fit['model']})", mode="lines", line={"dash": "dash"}))
-zone = settings().timezone if freq == "daily" else "UTC"
 fig.update_layout(title=f"{region}: {unit}", xaxis_title=f"{step.capitalize()} ({zone})", yaxis_title=unit)
 _shared.plot(fig, key="fc_chart")
 with st.expander("Forecast values"):
@@ -120,7 +122,8 @@ elif view == "Model coverage":
 elif view == "Capacity":
     level = _shared.choose("Level", ["region", "cell"], key="fc_cap_level")
     cap = _shared.run(views.capacity, level)
-    st.caption("Busy-hour Erlangs against each cell's channels (capacity_erlangs read as servers), Erlang B blocking; "
+    st.caption("Busy-hour load (Erlangs) against capacity_erlangs, read as [forecast] capacity_model says (by default the "
+               "busy-hour load a cell is engineered for), with Erlang B blocking on its channels; "
                "sorted by days to exhaustion (thresholds in analytics.toml [forecast]).")
     if cap.height == 0:
         _shared.empty_state("No capacity outlook yet: run `python -m analytics forecast` (and `--freq hourly` for the near term); "
