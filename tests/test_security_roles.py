@@ -107,3 +107,13 @@ def test_forecast_runs_only_for_roles_that_open_the_forecasts_page() -> None:
     for role in ROLE_ORDER:
         if roles.can(role, "run_forecasts"):
             assert roles.can(role, "page:forecasts"), role
+
+
+def test_readme_role_table_matches_the_security_doc():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    def rows(text: str) -> list[str]:
+        return [ln for ln in text.splitlines() if ln.startswith("| ") and ("| yes |" in ln or "| - |" in ln)]
+
+    assert rows((root / "README.md").read_text()) == rows((root / "docs" / "security.md").read_text())
