@@ -111,6 +111,7 @@ def refresh_cubes(
     con: duckdb.DuckDBPyConnection, new: pl.DataFrame, *, load_id: int, timezone: str, home_country: str
 ) -> None:
     """Refresh every usage cube for the keys the ``new`` records (already inserted) touch."""
+    t0 = time.perf_counter()
     new_lf = new.lazy()
     lo, hi = new["start_at"].min(), new["start_at"].max()
     # hour grain: recompute the touched hours, from the warehouse when older rows share them
@@ -122,7 +123,10 @@ def refresh_cubes(
         )
     else:
         scoped = new_lf
-    _replace_rows(con, "usage_hourly_cell", cubes.hourly_cube(scoped).collect(), ("hour_at",))
+    hourly = cubes.hourly_cube(scoped).collect()
+    t1 = time.perf_counter()
+    _replace_rows(con, "usage_hourly_cell", hourly, ("hour_at",))
+    t2 = time.perf_counter()
     # day grain: the same for the touched local days (a zone's day lies within +-1 day of UTC)
     rollup = cubes.day_rollup(new_lf, timezone=timezone, home_country=home_country).collect()
     day_lo, day_hi = lo - dt.timedelta(days=2), hi + dt.timedelta(days=2)
@@ -134,9 +138,14 @@ def refresh_cubes(
     else:
         scoped_rollup = rollup.lazy()
     _replace_rows(con, "usage_daily_region", cubes.daily_cube(scoped_rollup).collect(), ("day_date", "region"))
+    t3 = time.perf_counter()
     # month grains: additive merges in SQL from the new rows' rollup
     con.register("new_rollup", rollup)
     run_script(con, store.sql("cubes_refresh"), {"home": home_country})
+    log.debug(
+        "cubes: hourly %.2fs + store %.2fs, daily %.2fs, months %.2fs",
+        t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
+    )
 
 
 def _overlap(con: duckdb.DuckDBPyConnection, lo: dt.datetime, hi: dt.datetime, load_id: int) -> bool:
