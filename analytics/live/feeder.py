@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from analytics.config import ROOT
+from analytics.ingest.reader import REQUIRED
 from analytics.live.feeder_charges import Charger
 
 log = logging.getLogger(__name__)
@@ -55,21 +56,8 @@ KINDS = [  # service, direction, records per hour per cell at the daily peak, me
     ("data", "out", 60.0, 0.0, 4e6),
 ]
 VOICE_MIX = {"p_answered": 0.72, "p_no_answer": 0.12, "p_busy": 0.06, "p_failed": 0.04, "p_dropped": 0.06}
-CONTRACT_COLUMNS = [
-    "record_id",
-    "start_time",
-    "msisdn",
-    "other_party",
-    "service",
-    "direction",
-    "duration_s",
-    "cell_id",
-    "charge",
-    "disposition",
-    "bytes_up",
-    "bytes_down",
-    "roaming",
-]
+# the v1 columns the feeder writes (the contract's required ones plus three optional)
+CONTRACT_COLUMNS = [*REQUIRED, "disposition", "bytes_up", "bytes_down", "roaming"]
 
 
 def own_world(seed: int, *, demo_dir: Path | None = DEMO_DIR) -> tuple[pl.DataFrame, pl.DataFrame]:
