@@ -5,6 +5,7 @@ with bounds as (
 ),
 recent as (
     select r.*,
+           r.bytes_up + r.bytes_down as bytes,
            cast(floor((epoch(b.as_of_at) - epoch(r.start_at)) / $bucket_s) as bigint) as bucket_no,
            b.as_of_at
     from records r, bounds b
@@ -15,22 +16,7 @@ final as (
     select any_value(as_of_at) - to_seconds(cast(bucket_no * $bucket_s as double)) as bucket_end_at,
            case when grouping(region) = 1 then 'network' else 'region' end as level,
            case when grouping(region) = 1 then null else region end as region,
-           count(*) as records,
-           count(*) filter (where service = 'voice' and direction = 'out') as attempts,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition in ('answered', 'dropped')) as connected,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition in ('no_answer', 'busy')) as reached_unanswered,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition = 'failed') as failed,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition = 'dropped') as dropped,
-           coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'
-                            and disposition in ('answered', 'dropped')), 0) as connected_s,
-           count(*) filter (where service in ('sms', 'mms')) as sms,
-           count(*) filter (where service in ('data', 'voip', 'video')) as data_sessions,
-           coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
-           count(distinct msisdn) as active_subscribers
+           {kpi_aggregates}
     from recent
     group by grouping sets ((bucket_no), (bucket_no, region))
 )

@@ -35,22 +35,7 @@ final as (
                 else 'cell' end as level,
            case when grouping(region) = 1 then null else region end as region,
            case when grouping(cell_id) = 1 then null else cell_id end as cell_id,
-           count(*) as records,
-           count(*) filter (where service = 'voice' and direction = 'out') as attempts,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition in ('answered', 'dropped')) as connected,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition in ('no_answer', 'busy')) as reached_unanswered,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition = 'failed') as failed,
-           count(*) filter (where service = 'voice' and direction = 'out'
-                            and disposition = 'dropped') as dropped,
-           coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'
-                            and disposition in ('answered', 'dropped')), 0) as connected_s,
-           count(*) filter (where service in ('sms', 'mms')) as sms,
-           count(*) filter (where service in ('data', 'voip', 'video')) as data_sessions,
-           coalesce(sum(bytes) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
-           count(distinct msisdn) as active_subscribers
+           {kpi_aggregates}
     from tagged
     group by grouping sets (
         (window_name, week_offset),
