@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -51,13 +52,28 @@ class WarehouseError(RuntimeError):
     """A warehouse that cannot be opened or written (one-line reason)."""
 
 
+INCLUDE = re.compile(r"\{include:([a-z0-9_]+)\}")
+
+
 @lru_cache(maxsize=256)
 def sql(name: str) -> str:
-    """The text of ``analytics/sql/<name>.sql``."""
+    """The text of ``analytics/sql/<name>.sql``.
+
+    ``{include:other}`` is replaced by ``other.sql`` without its comment lines: a fragment
+    (a column list, an expression) that several queries share, defined once.
+    """
     path = SQL_DIR / f"{name}.sql"
     if not path.exists():
         raise KeyError(f"no SQL named {name!r} in {SQL_DIR}")
-    return path.read_text(encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    return "".join(
+        ln if ln.lstrip().startswith("--") else INCLUDE.sub(lambda m: _fragment(m.group(1)), ln) for ln in lines
+    )
+
+
+def _fragment(name: str) -> str:
+    text = sql(name)
+    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--")).strip()
 
 
 def default_path() -> Path:

@@ -91,12 +91,6 @@ def query(con: duckdb.DuckDBPyConnection, text: str, params: Mapping[str, Any] |
     return store.fetch(con, text, dict(params) if params is not None else None)
 
 
-def live_sql(name: str) -> str:
-    """analytics/sql/<name>.sql with the shared KPI aggregate columns spliced in."""
-    fragment = "\n".join(ln for ln in store.sql("live_kpi_aggregates").splitlines() if not ln.lstrip().startswith("--"))
-    return store.sql(name).replace("{kpi_aggregates}", fragment.strip())
-
-
 def _div(num: str, den: str) -> pl.Expr:
     return pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den)).otherwise(None)
 
@@ -179,7 +173,7 @@ def window_aggregates(
     ends = week_ends(as_of, weeks=weeks, timezone=timezone)
     params = {"window_names": list(windows), "window_s": [int(s) for s in windows.values()], "week_ends": ends}
     span = {"from_at": min(ends) - dt.timedelta(seconds=max(params["window_s"])), "to_at": max(ends)}
-    agg = query(con, live_sql("live_window_aggregates"), {**params, **span})
+    agg = query(con, "@live_window_aggregates", {**params, **span})
     cov = query(con, "@live_coverage", params)
     usable = (
         cov.lazy()
@@ -251,7 +245,7 @@ def kpi_series(
     }
     if when is None:
         return pl.DataFrame(schema=schema)
-    agg = query(con, live_sql("live_series"), {"as_of": when, "span_s": int(span_s), "bucket_s": int(bucket_s)})
+    agg = query(con, "@live_series", {"as_of": when, "span_s": int(span_s), "bucket_s": int(bucket_s)})
     if agg.is_empty():
         return pl.DataFrame(schema=schema)
     long = to_long(agg.lazy(), keys=["bucket_end_at", "level", "region"]).collect()

@@ -1,6 +1,6 @@
 -- The live KPIs' aggregate columns over rows carrying service, direction, disposition,
 -- duration_s, bytes (= bytes_up + bytes_down) and msisdn. Not a query: spliced as
--- {kpi_aggregates} into live_window_aggregates.sql and live_series.sql (kpis.live_sql),
+-- into live_window_aggregates.sql and live_series.sql (through store.sql's include),
 -- so the windows and the sparklines count with one definition.
            count(*) as records,
            count(*) filter (where service = 'voice' and direction = 'out') as attempts,

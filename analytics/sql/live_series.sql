@@ -16,7 +16,7 @@ final as (
     select any_value(as_of_at) - to_seconds(cast(bucket_no * $bucket_s as double)) as bucket_end_at,
            case when grouping(region) = 1 then 'network' else 'region' end as level,
            case when grouping(region) = 1 then null else region end as region,
-           {kpi_aggregates}
+           {include:live_kpi_aggregates}
     from recent
     group by grouping sets ((bucket_no), (bucket_no, region))
 )

@@ -35,7 +35,7 @@ final as (
                 else 'cell' end as level,
            case when grouping(region) = 1 then null else region end as region,
            case when grouping(cell_id) = 1 then null else cell_id end as cell_id,
-           {kpi_aggregates}
+           {include:live_kpi_aggregates}
     from tagged
     group by grouping sets (
         (window_name, week_offset),

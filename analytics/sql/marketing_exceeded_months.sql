@@ -12,27 +12,12 @@ chargeable as (
         r.start_at,
         r.record_id,
         date_trunc('month', timezone($tz, timezone('UTC', r.start_at)))::date as month_date,
-        case
-            when r.service = 'voice' and r.disposition = 'answered' and not r.is_roaming and r.direction = 'out'
-                 and list_contains($home_values, r.destination_country) then 1
-            when r.service in ('sms', 'mms') and r.direction = 'out' and not r.is_roaming
-                 and list_contains($home_values, r.destination_country) then 2
-            when r.service in ('data', 'voip', 'video') and not r.is_roaming then 3
-            else 0
-        end as class,
-        case
-            when r.service = 'voice' then (r.duration_s::bigint + 59) // 60
-            when r.service in ('sms', 'mms') then 1
-            else (r.bytes_up + r.bytes_down + 999999) // 1000000
-        end as units
+        {include:rating_allowance_class},
+        {include:rating_units}
     from records as r
     where r.start_at >= $start_at::timestamp
       and r.start_at < $end_at::timestamp
-      and not (
-          (r.service = 'voice' and r.disposition <> 'answered')
-          or (r.service = 'voice' and r.direction = 'in' and not r.is_roaming)
-          or (r.service in ('sms', 'mms') and r.direction = 'in')
-      )
+      and not {include:rating_free_record}
 ),
 
 -- allowance units per subscriber-month x allowance class x record plan, the plan resolved

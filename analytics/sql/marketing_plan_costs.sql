@@ -26,11 +26,7 @@ base as (
                 when service in ('data', 'voip', 'video') then 3
                 else 0
             end as class,
-            case
-                when service = 'voice' then (duration_s::bigint + 59) // 60
-                when service in ('sms', 'mms') then 1
-                else (bytes_up + bytes_down + 999999) // 1000000
-            end as units
+            {include:rating_units}
         from records
         where start_at >= $start_at::timestamp and start_at < $end_at::timestamp
     )
