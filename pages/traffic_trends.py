@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import plotly.graph_objects as go
-import polars as pl
 import streamlit as st
 
 from analytics import dashboard
@@ -45,9 +44,10 @@ if series is None or series.height == 0:
     _shared.nothing_selected_hint()
     st.stop()
 
-compare = _shared.run(dashboard.trend_with_previous, w.start, w.end, regions, w.services, grain=grain)
-cur_total = compare.filter(pl.col("period") == "current")[metric].sum()
-prev_total = compare.filter(pl.col("period") == "previous")[metric].sum()
+# the current total is the sum of the series (every key, "other" included): one query less
+prev = _shared.run(dashboard.previous_period, w.start, w.end, regions, w.services, grain=grain).sort("bucket_at")
+cur_total = series[metric].sum()
+prev_total = prev[metric].sum()
 k1, k2 = st.columns(2)
 k1.metric(f"{METRICS[metric]}, selected range", f"{cur_total:,.1f}" if metric != "records" else f"{cur_total:,.0f}",
           f"{(cur_total - prev_total) / prev_total * 100:+.1f}% vs previous period" if prev_total else "no previous period data", border=True)
@@ -60,7 +60,6 @@ parts = {k: part for (k,), part in series.sort("bucket_at").group_by(["key"])}
 fig = go.Figure([go.Scatter(x=parts[k]["bucket_at"].to_list(), y=parts[k][metric].to_list(), name=str(k),
                             mode="lines" if grain == "hour" else "lines+markers") for k in keys])
 fig.update_layout(title=title, xaxis_title=f"Local time ({settings().timezone})", yaxis_title=METRICS[metric], legend_title_text=BY[by])
-prev = compare.filter(pl.col("period") == "previous").sort("bucket_at")
 if by != "total":
     st.caption("Choose *Split by: Total* to overlay the previous period on the chart; the tiles compare the totals.")
 elif prev.height:

@@ -19,7 +19,7 @@ from analytics.dashboard.quality import (
     quarantine_summary,
     silent_cells,
 )
-from analytics.dashboard.traffic import busy_hour, records_behind, trend, trend_with_previous
+from analytics.dashboard.traffic import busy_hour, previous_period, records_behind, trend, trend_with_previous
 
 __all__ = [
     "available_months",
@@ -35,6 +35,7 @@ __all__ = [
     "load_manifest",
     "month_report",
     "narrative",
+    "previous_period",
     "printable_html",
     "quarantine_rows",
     "quarantine_summary",

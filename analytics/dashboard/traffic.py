@@ -57,6 +57,34 @@ def trend(
     return df
 
 
+def previous_range(start: date, end: date) -> tuple[date, date]:
+    """The same-length range just before ``start``..``end`` (inclusive local days)."""
+    if end < start:
+        start, end = end, start
+    days = (end - start).days + 1
+    prev_end = start - timedelta(days=1)
+    return prev_end - timedelta(days=days - 1), prev_end
+
+
+def previous_period(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    regions: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
+    *,
+    grain: str = "day",
+) -> pl.DataFrame:
+    """The total series of the period just before the range, one row per bucket, with
+    ``bucket_at`` shifted forward by the range length (so it shares the range's x axis)."""
+    if end < start:
+        start, end = end, start
+    prev_start, prev_end = previous_range(start, end)
+    days = (end - start).days + 1
+    previous = trend(con, prev_start, prev_end, regions, services, grain=grain, by="total")
+    return previous.with_columns((pl.col("bucket_at") + pl.duration(days=days)).alias("bucket_at")).drop("key")
+
+
 def trend_with_previous(
     con: duckdb.DuckDBPyConnection,
     start: date,
@@ -69,24 +97,15 @@ def trend_with_previous(
     """The total series of the range and of the same-length period just before it.
 
     One row per bucket per ``period`` (``current`` / ``previous``); previous buckets are
-    shifted forward by the range length so both periods share the x axis.
+    shifted forward by the range length so both periods share the x axis. (The page
+    reads the current series it already has and only :func:`previous_period`.)
     """
     if end < start:
         start, end = end, start
-    days = (end - start).days + 1
-    prev_end = start - timedelta(days=1)
-    prev_start = prev_end - timedelta(days=days - 1)
-    current = trend(con, start, end, regions, services, grain=grain, by="total")
-    previous = trend(con, prev_start, prev_end, regions, services, grain=grain, by="total")
-    return pl.concat(
-        [
-            current.with_columns(pl.lit("current").alias("period")),
-            previous.with_columns(
-                (pl.col("bucket_at") + pl.duration(days=days)).alias("bucket_at"),
-                pl.lit("previous").alias("period"),
-            ),
-        ]
-    ).drop("key")
+    current = trend(con, start, end, regions, services, grain=grain, by="total").drop("key")
+    previous = previous_period(con, start, end, regions, services, grain=grain)
+    return pl.concat([current.with_columns(pl.lit("current").alias("period")),
+                      previous.with_columns(pl.lit("previous").alias("period"))])
 
 
 def bucket_end(bucket_at: datetime, grain: str) -> datetime:
