@@ -7,7 +7,10 @@ training part only) and scored on the next ``horizon`` raw values:
 * MASE: MAE / in-sample MAE of the seasonal naive forecast on the raw training part
   (season ``m``; lag 1 when the training part is shorter than two seasons);
 * sMAPE: mean of ``200 |y - f| / (|y| + |f|)`` in percent (a 0/0 step counts 0);
-* coverage_80 / coverage_95: share of held-out values inside the 80 % / 95 % bands;
+* coverage_80 / coverage_95: share of held-out values inside the 80 % / 95 % bands after
+  split-conformal calibration on the earlier cut-offs (``calibrate``); null for the
+  earliest cut-off, which only calibrates. ``coverage_80_raw`` / ``coverage_95_raw``: the
+  same for the model's own (uncalibrated) bands, every cut-off;
 * MAE, and the seconds the fit + predict took.
 
 Output grain: one row per model per cut-off (``BACKTEST_SCHEMA``).
@@ -21,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from analytics.forecast import calibrate
 from analytics.forecast.models import MODELS, Forecast, Spec
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 BACKTEST_COLUMNS = (
     "model", "cutoff_index", "mase", "smape", "mae", "coverage_80", "coverage_95", "seconds", "error",
 )
+SCORE_KEYS = ("mase", "smape", "mae", "coverage_80", "coverage_95", "coverage_80_raw", "coverage_95_raw")
 
 
 def mase_scale(train: np.ndarray, *, season: int) -> float:
@@ -89,6 +94,7 @@ def rolling_origin(
     """Backtest rows for every model and cut-off; a model failing a window gets its error."""
     rows: list[dict] = []
     n = len(y_raw)
+    earlier: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in models}  # band scores per model
     for w in range(windows, 0, -1):
         cut = n - w * horizon
         train = clean(y_raw[:cut], cut)
@@ -99,21 +105,34 @@ def rolling_origin(
             t0 = time.perf_counter()
             row = {"model": name, "cutoff_index": cut, "error": None}
             try:
-                fc = tidy(fn(train, ds=ds[:cut], horizon=horizon, spec=spec))
+                raw = fn(train, ds=ds[:cut], horizon=horizon, spec=spec)
+                fc = tidy(raw)
+                cal = calibrate.fit(earlier[name])  # earlier cut-offs only: never this window
+                calibrated = tidy(calibrate.apply(raw, cal))
                 row.update(
                     mase=mase(actual, fc.mean, scale=scale),
                     smape=smape(actual, fc.mean),
                     mae=float(np.mean(np.abs(actual - fc.mean))),
-                    coverage_80=coverage(actual, fc.lo80, fc.hi80),
-                    coverage_95=coverage(actual, fc.lo95, fc.hi95),
+                    coverage_80=coverage(actual, calibrated.lo80, calibrated.hi80) if cal.points else None,
+                    coverage_95=coverage(actual, calibrated.lo95, calibrated.hi95) if cal.points else None,
+                    coverage_80_raw=coverage(actual, fc.lo80, fc.hi80),
+                    coverage_95_raw=coverage(actual, fc.lo95, fc.hi95),
+                    calibration=cal.as_dict(),
+                    band_scores=calibrate.scores(actual, raw),
                 )
+                earlier[name].append(row["band_scores"])
             except Exception as exc:  # a model that cannot fit loses this window, the run goes on
                 log.debug("backtest %s failed at %d: %s", name, cut, exc)
-                row.update(mase=None, smape=None, mae=None, coverage_80=None, coverage_95=None)
+                row.update({k: None for k in SCORE_KEYS})
                 row["error"] = f"{type(exc).__name__}: {exc}"[:300]
             row["seconds"] = time.perf_counter() - t0
             rows.append(row)
     return rows
+
+
+def calibration_for(rows: list[dict], model: str) -> calibrate.Calibration:
+    """The calibration of ``model``'s published bands: the scores of all its backtest cut-offs."""
+    return calibrate.fit(r["band_scores"] for r in rows if r["model"] == model and r.get("band_scores") is not None)
 
 
 def choose(rows: list[dict], *, fallback: str) -> tuple[str, dict[str, dict]]:
@@ -126,11 +145,11 @@ def choose(rows: list[dict], *, fallback: str) -> tuple[str, dict[str, dict]]:
         ok = all(r["error"] is None for r in rs)
 
         def mean(key: str, rs: list[dict] = rs, ok: bool = ok) -> float | None:
-            return float(np.mean([r[key] for r in rs])) if ok else None
+            values = [r[key] for r in rs if r.get(key) is not None] if ok else []
+            return float(np.mean(values)) if values else None  # coverage: calibrated cut-offs only
 
         scores[name] = {
-            "mase": mean("mase"), "smape": mean("smape"), "mae": mean("mae"),
-            "coverage_80": mean("coverage_80"), "coverage_95": mean("coverage_95"),
+            **{key: mean(key) for key in SCORE_KEYS},
             "seconds": float(np.mean([r["seconds"] for r in rs])), "windows": len(rs), "ok": ok,
         }
     best = fallback

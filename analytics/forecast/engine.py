@@ -3,7 +3,8 @@
 ``run_job(job)`` is the unit of work (picklable, run in parallel across series):
 check -> fill gaps -> rolling-origin backtest of every offered model (spikes clipped
 in each training part) -> choose by mean MASE -> refit the winner on the whole
-(clipped) series -> forecast ``horizon`` steps with 80 % / 95 % bands. A series that
+(clipped) series -> forecast ``horizon`` steps with 80 % / 95 % bands, rescaled by the
+split-conformal calibration from the winner's backtest errors (``calibrate``). A series that
 fails a check, or whose chosen model fails the final fit, gets ``seasonal_naive`` and
 the reason; nothing here raises for a bad series.
 """
@@ -18,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from analytics.forecast import backtest, prepare
+from analytics.forecast import backtest, calibrate, localclock, prepare
 from analytics.forecast.models import FALLBACK, MODELS, Spec
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Options:
     limits: prepare.Limits
     outlier_k: float = 4.0
     home_country: str = "GB"
+    zone: str = "UTC"  # hourly: the wall clock the models see (localclock); ds stay UTC
 
 
 @dataclass(frozen=True)
@@ -100,16 +102,31 @@ def future_ds(last: np.datetime64, *, freq: str, horizon: int) -> np.ndarray:
     return (last + step * np.arange(1, horizon + 1)).astype("datetime64[us]")
 
 
+def _model_clock(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ds, y, index): the series on the clock the models see and, per published step, its model step.
+
+    Hourly series are modelled on the local wall clock (``localclock``); daily ones as they are.
+    """
+    opts = job.options
+    if opts.freq != "hourly" or opts.zone == "UTC" or len(job.y) == 0:
+        return job.ds, job.y, np.arange(job.horizon)
+    ds, y = localclock.to_local(job.ds, job.y, opts.zone)
+    index = localclock.future_index(job.ds[-1], ds[-1], horizon=job.horizon, zone=opts.zone)
+    return ds, y, np.maximum(index, 0)
+
+
 def run_job(job: Job) -> Result:
     t0 = time.perf_counter()
     opts = job.options
-    n = len(job.y)
+    ds, y_in, steps = _model_clock(job)
+    horizon = int(steps.max()) + 1 if len(steps) else job.horizon
+    n = len(y_in)
     spec = spec_for(opts, n)
-    reason = prepare.check_series(job.y, limits=opts.limits)
-    y = prepare.fill_gaps(job.y, season=spec.season) if n else job.y
+    reason = prepare.check_series(y_in, limits=opts.limits)
+    y = prepare.fill_gaps(y_in, season=spec.season) if n else y_in
     if reason == "no data":
         y = np.zeros(n)
-    protect = holiday_mask(job.ds, opts.home_country)
+    protect = holiday_mask(ds, opts.home_country)
 
     def clean(values: np.ndarray, cut: int) -> np.ndarray:
         return prepare.clip_outliers(values, season=spec.season, k=opts.outlier_k, protect=protect[:cut])[0]
@@ -121,25 +138,30 @@ def run_job(job: Job) -> Result:
     rows: list[dict] = []
     if windows and (reason is None or reason.startswith(("gaps", "too short"))):
         rows = backtest.rolling_origin(
-            y, job.ds, spec=spec, models=candidates, windows=windows, horizon=opts.backtest_horizon, clean=clean
+            y, ds, spec=spec, models=candidates, windows=windows, horizon=opts.backtest_horizon, clean=clean
         )
     best, scores = backtest.choose(rows, fallback=FALLBACK) if rows else (FALLBACK, {})
     y_fit, n_clipped = (
         prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
     )
     try:
-        fc = backtest.tidy(MODELS[best][0](y_fit, ds=job.ds, horizon=job.horizon, spec=spec))
+        cal = backtest.calibration_for(rows, best)
+        fc = backtest.tidy(calibrate.apply(MODELS[best][0](y_fit, ds=ds, horizon=horizon, spec=spec), cal))
     except Exception as exc:
         log.warning("%s: %s failed the final fit (%s); using %s", job.unique_id, best, exc, FALLBACK)
         reason = f"{best} failed: {type(exc).__name__}: {exc}"[:300]
         best = FALLBACK
-        fc = backtest.tidy(MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=job.ds, horizon=job.horizon, spec=spec))
-    last = job.ds[-1] if n else np.datetime64("1970-01-01T00:00:00", "us")
+        cal = backtest.calibration_for(rows, FALLBACK)
+        fallback = MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=ds, horizon=horizon, spec=spec)
+        fc = backtest.tidy(calibrate.apply(fallback, cal))
+    last = job.ds[-1] if len(job.ds) else np.datetime64("1970-01-01T00:00:00", "us")
+    bands = {"yhat": fc.mean, "yhat_lower": fc.lo80, "yhat_upper": fc.hi80, "yhat_lower_95": fc.lo95, "yhat_upper_95": fc.hi95}
     return Result(
         unique_id=job.unique_id, region=job.region, metric=job.metric, freq=opts.freq, model=best, reason=reason,
-        n_obs=n, n_missing=int(np.isnan(job.y).sum()), n_clipped=n_clipped, scores=scores, backtest_rows=rows,
+        n_obs=len(job.y), n_missing=int(np.isnan(job.y).sum()), n_clipped=n_clipped, scores=scores, backtest_rows=rows,
         ds=future_ds(last, freq=opts.freq, horizon=job.horizon),
-        forecast={"yhat": fc.mean, "yhat_lower": fc.lo80, "yhat_upper": fc.hi80, "yhat_lower_95": fc.lo95, "yhat_upper_95": fc.hi95},
-        meta={"spec": {"season": spec.season, "seasons": list(spec.seasons)}, "model": fc.meta, "windows": windows},
+        forecast=localclock.from_local(bands, steps),
+        meta={"spec": {"season": spec.season, "seasons": list(spec.seasons), "clock": opts.zone if opts.freq == "hourly" else "local day"},
+              "model": fc.meta, "windows": windows, "calibration": cal.as_dict()},
         seconds=time.perf_counter() - t0,
     )

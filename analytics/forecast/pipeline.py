@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from analytics.config import settings
-from analytics.forecast import capacity, persist, prepare, series
+from analytics.forecast import capacity, localclock, persist, prepare, series
 from analytics.forecast.engine import Job, Options, Result, run_job
 from analytics.forecast.models import models_for
 
@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "hourly_backtest_windows": 2,
     "hourly_backtest_horizon_hours": 168,
     "hourly_history_days": 56,
+    "hourly_timezone": "",  # wall clock of hourly models; "" = the home country's zone (localclock)
     "min_history_days": 28,
     "max_gap_share": 0.1,
     "max_gap_days": 7,
@@ -69,6 +70,8 @@ def options_for(freq: str, cfg: dict[str, Any] | None = None) -> Options:
             limits=prepare.Limits(min_length=15 * 24, max_gap_share=float(cfg["max_gap_share"]),
                                   max_gap_run=24 * int(cfg["max_gap_days"])),
             outlier_k=float(cfg["outlier_k"]), home_country=home,
+            zone=localclock.zone_for(configured=cfg.get("hourly_timezone") or None, home_country=home,
+                                     source_timezone=settings().timezone),
         )
     if freq != "daily":
         raise ValueError(f"freq must be daily or hourly, not {freq!r}")

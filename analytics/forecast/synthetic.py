@@ -2,7 +2,8 @@
 
 ``daily(n, seed=...)``: level x (1 + trend) with a weekly profile (weekend dip),
 multiplicative Gaussian noise and optional one-off spikes (events).
-``hourly(n, seed=...)``: a diurnal profile times a weekday/weekend factor plus noise.
+``hourly(n, seed=...)``: a diurnal profile times a weekday/weekend factor plus noise
+(Gaussian, or Poisson counts), optionally on a local wall clock with DST changes.
 """
 
 from __future__ import annotations
@@ -30,15 +31,29 @@ def daily(
 
 
 def hourly(
-    n: int, *, seed: int = 0, level: float = 50.0, noise: float = 0.08, start: dt.datetime = dt.datetime(2025, 1, 6)
+    n: int, *, seed: int = 0, level: float = 50.0, noise: float = 0.08, start: dt.datetime = dt.datetime(2025, 1, 6),
+    counts: bool = False, zone: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(ds as datetime64[us] hours from ``start``, y) with daily and weekly seasons."""
+    """(ds as datetime64[us] UTC hours from ``start``, y) with daily and weekly seasons.
+
+    ``counts``: Poisson counts around the profile instead of Gaussian noise (small cells:
+    the noise grows with the level). ``zone``: the profile follows that zone's wall clock
+    (people call by their local time), so it shifts by an hour in UTC at each DST change.
+    """
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     ds = np.datetime64(start, "us") + t.astype("timedelta64[h]")
-    hour = t % 24
-    day = (t // 24) % 7
+    if zone:
+        from analytics.forecast.localclock import wall_clock
+
+        local = wall_clock(ds, zone)
+        hours = ((local - np.datetime64(start, "us")) // np.timedelta64(1, "h")).astype(np.int64)
+    else:
+        hours = t
+    hour = hours % 24
+    day = (hours // 24) % 7
     diurnal = 0.25 + np.clip(np.sin((hour - 6) / 16 * np.pi), 0, None)
     weekly = np.where(day >= 5, 0.6, 1.0)
-    y = level * diurnal * weekly * (1 + rng.normal(0, noise, n))
+    mean = level * diurnal * weekly
+    y = rng.poisson(mean).astype(float) if counts else mean * (1 + rng.normal(0, noise, n))
     return ds, np.maximum(y, 0.0)
