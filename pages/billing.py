@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import plotly.express as px
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -83,20 +83,12 @@ if view == "Breakdown":
     if table.height == 0 or table["mismatches"].sum() == 0:
         _shared.empty_state(f"No mismatches in {month:%Y-%m}: every billed charge matches its rating.")
     else:
-        long = table.select(
-            pl.col(key).fill_null("(none)").alias(dim),
-            pl.col("leakage").cast(pl.Float64).alias("Leakage"),
-            pl.col("overbilling").cast(pl.Float64).alias("Over-billing"),
-        ).unpivot(index=dim, variable_name="kind", value_name="amount")
-        fig = px.bar(
-            long,
-            x=dim,
-            y="amount",
-            color="kind",
-            barmode="group",
-            title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
-            labels={"amount": f"Amount ({CUR})", dim: dim.capitalize(), "kind": ""},
-        )
+        # graph_objects, not plotly.express: two bar traces, and no 0.5 s express import on a cold server
+        x = table[key].fill_null("(none)").cast(pl.String).to_list()
+        fig = go.Figure([go.Bar(x=x, y=table[col].cast(pl.Float64).to_list(), name=name)
+                         for col, name in (("leakage", "Leakage"), ("overbilling", "Over-billing"))])
+        fig.update_layout(barmode="group", title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
+                          xaxis_title=dim.capitalize(), yaxis_title=f"Amount ({CUR})")
         _shared.plot(fig, key=f"bill_bar_{dim}")
         st.dataframe(table, hide_index=True)
     _shared.download_table(table, f"billing_by_{dim}_{month:%Y-%m}", key=f"bill_dl_{dim}")
@@ -153,6 +145,8 @@ else:
         _shared.empty_state(f"No bill-shock alerts for {month:%Y-%m}.")
     else:
         counts = alerts.group_by("alert", "kind").len().sort("alert", "kind")
+        import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
+
         fig = px.bar(
             counts.with_columns(pl.col("kind").fill_null("spend")),
             x="alert",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
@@ -85,6 +84,8 @@ elif view == "Quarantine":
     if summary.height == 0:
         _shared.empty_state("No rows were quarantined: every row of every load passed validation.")
     else:
+        import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
+
         fig = px.bar(summary, x="rows", y="reason", color="source_file", orientation="h", title="Quarantined rows by reason and file",
                      labels={"rows": "Rows (count)", "reason": "Reason (rule:column)", "source_file": "File"})
         _shared.plot(fig, key="dq_q_chart")
@@ -119,6 +120,8 @@ elif view == "Coverage gaps":
     if gaps.height == 0:
         _shared.empty_state("No coverage gaps: every region has records in every hour of the range.")
     else:
+        import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
+
         fig = px.timeline(gaps, x_start="gap_start", x_end="gap_end", y="region", title="Hours with no records, per region (local time)",
                           labels={"region": "Region"}, hover_data={"hours": True})
         _shared.plot(fig, key="dq_gaps", height=max(300, 30 * gaps["region"].n_unique() + 150))

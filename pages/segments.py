@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
@@ -52,6 +51,8 @@ if view == "Segment map":
     pts = map_points(subs)
     if not see_numbers:
         pts = _shared.mask(pts, ["msisdn"])
+    import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
+
     fig = px.scatter(pts, x="pc1", y="pc2", color="segment", hover_data=["msisdn", "current_plan", "voice_minutes",
                      "sms", "data_mb"], title=f"Subscribers on the first two principal components, {month:%Y-%m}",
                      labels={"pc1": "PC 1 (scaled behaviour, unitless)", "pc2": "PC 2 (scaled behaviour, unitless)"})
@@ -81,6 +82,8 @@ elif view == "Profiles":
 elif view == "Segment x plan":
     matrix = report["matrix"].with_columns(pl.col("current_plan").fill_null("(unknown)"))
     wide = matrix.pivot(on="current_plan", index="segment", values="subscribers").fill_null(0)
+    import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
+
     fig = px.density_heatmap(matrix, x="current_plan", y="segment", z="subscribers", text_auto=True,
                              title=f"Subscribers by segment and current plan, {month:%Y-%m}",
                              labels={"current_plan": "Current plan", "segment": "Segment", "subscribers": "Subscribers"})

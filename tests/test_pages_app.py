@@ -92,7 +92,7 @@ def test_own_pages_show_content(app, page):
 
 def test_segmented_views_all_render(app):
     for page, key, options in [
-        ("executive_summary", "exec_view", ["Revenue", "Traffic", "Top movers"]),
+        ("executive_summary", "exec_view", ["Revenue", "Traffic", "Top movers", "Region table"]),
         ("demand_heatmaps", "hm_view", ["Hour x weekday", "Region x day", "Cell map"]),
         ("data_quality", "dq_view", ["Loads", "Quarantine", "Duplicates", "Coverage gaps", "Upload"]),
     ]:

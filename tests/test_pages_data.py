@@ -160,6 +160,20 @@ def test_heatmaps_suppress_small_groups(con):
     assert dashboard.region_day(con, *MARCH, k=2)["suppressed"].to_list() == [False, False]
 
 
+def test_heatmaps_count_records_only_when_the_cube_cannot_decide(con):
+    """The cubes give a lower bound of distinct subscribers per group; exact counts are
+    read from records only when asked for or when a bound is under k."""
+    hw = dashboard.hour_weekday(con, *MARCH, k=2)  # every bound (6 and 2) reaches k = 2
+    assert hw["subscribers"].null_count() == hw.height and not hw["suppressed"].any()
+    assert hw.select("weekday", "hour", "records", "subscribers_at_least").rows() == [(1, 9, 6, 6), (2, 22, 2, 2)]
+    exact = dashboard.hour_weekday(con, *MARCH, k=2, exact=True)
+    assert exact["subscribers"].to_list() == [6, 2]
+    rd = dashboard.region_day(con, *ALL, k=1)
+    north = rd.filter((pl.col("region") == "North") & (pl.col("day_date") == date(2026, 3, 2))).row(0, named=True)
+    assert (north["records"], north["subscribers"]) == (6, 6)  # one service that day: exact from the cube
+    assert rd.select(pl.col("records").sum()).item() == dashboard.trend(con, *ALL, grain="month", by="total")["records"].sum()
+
+
 def test_cell_map_load_and_suppression(con):
     df = dashboard.cell_map(con, *MARCH, k=5)
     rows = {r["cell_id"]: r for r in df.iter_rows(named=True)}

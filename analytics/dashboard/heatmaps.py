@@ -2,8 +2,16 @@
 
 A group (heatmap cell, map cell) with fewer than ``settings().k_anonymity`` distinct
 subscribers has every figure blanked and ``suppressed = true``, in the view and in
-any export built from these frames. Distinct subscribers are counted exactly from
-``records`` (cube rows are not additive for distinct counts).
+any export built from these frames.
+
+Traffic comes from the cubes (``usage_hourly_cell``, ``usage_daily_region``), not from
+``records``: at 10 million records a scan with exact distinct counts costs seconds. The
+cubes' subscriber counts are exact per cube row but not additive, so each group gets
+``subscribers_at_least`` (the largest count of one of its cube rows, a lower bound).
+``subscribers`` (exact distinct msisdn, counted from ``records``) is computed only when
+asked for (``exact=True``, the page's "Distinct subscribers" measure) or when some group's
+lower bound is under k, so that the decision to suppress is always exact; otherwise it is
+null. A group is small when ``coalesce(subscribers, subscribers_at_least) < k``.
 """
 
 from __future__ import annotations
@@ -19,6 +27,25 @@ from analytics.dashboard._query import query, suppress, window
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+VALUES = ["records", "subscribers", "subscribers_at_least", "minutes", "data_gb"]
+
+
+def _with_exact(
+    con: duckdb.DuckDBPyConnection, df: pl.DataFrame, exact_query: str, keys: list[str], params: dict, *, k: int, exact: bool
+) -> pl.DataFrame:
+    """``df`` with exact ``subscribers`` from ``exact_query`` when asked or needed, suppressed."""
+    if "subscribers" not in df.columns:
+        df = df.with_columns(pl.lit(None, pl.Int64).alias("subscribers"))
+    unknown = pl.col("subscribers").is_null()
+    if exact or df.filter(unknown & (pl.col("subscribers_at_least") < k)).height:
+        counted = query(con, exact_query, **params).select(*keys, pl.col("subscribers").alias("_exact"))
+        df = df.join(counted, on=keys, how="left").with_columns(
+            pl.coalesce("_exact", "subscribers").alias("subscribers")).drop("_exact")
+    count = pl.coalesce("subscribers", "subscribers_at_least")
+    df = df.select(*keys, *VALUES, *[c for c in df.columns if c not in keys and c not in VALUES])
+    return suppress(df.with_columns(count.alias("_count")), k=k, count_col="_count", value_cols=VALUES).drop("_count")
+
+
 def hour_weekday(
     con: duckdb.DuckDBPyConnection,
     start: date,
@@ -27,11 +54,17 @@ def hour_weekday(
     services: tuple[str, ...] = (),
     *,
     k: int | None = None,
+    exact: bool = False,
 ) -> pl.DataFrame:
-    """One row per ISO weekday (1 = Monday) x local hour that has records; suppressed."""
-    df = query(con, "heat_hour_weekday", **window(start, end, regions, services))
-    return suppress(df, k=k, value_cols=["records", "subscribers", "minutes", "data_gb"]).with_columns(
-        pl.col("weekday").map_elements(lambda d: WEEKDAYS[d - 1], return_dtype=pl.String).alias("weekday_name")
+    """One row per ISO weekday (1 = Monday) x local hour that has records; suppressed.
+
+    From the hourly cube (UTC hours bucketed in local time, as the traffic trends are).
+    """
+    k = settings().k_anonymity if k is None else k
+    params = window(start, end, regions, services)
+    df = query(con, "heat_hour_weekday_cube", **params)
+    return _with_exact(con, df, "heat_hour_weekday", ["weekday", "hour"], params, k=k, exact=exact).with_columns(
+        pl.col("weekday").replace_strict(list(range(1, 8)), list(WEEKDAYS), return_dtype=pl.String).alias("weekday_name")
     )
 
 
@@ -43,10 +76,18 @@ def region_day(
     services: tuple[str, ...] = (),
     *,
     k: int | None = None,
+    exact: bool = False,
 ) -> pl.DataFrame:
-    """One row per region x local day that has records; suppressed."""
-    df = query(con, "heat_region_day", **window(start, end, regions, services))
-    return suppress(df, k=k, value_cols=["records", "subscribers", "minutes", "data_gb"])
+    """One row per region x local day that has records; suppressed.
+
+    From the daily cube; a region-day with one service has its exact count there.
+    """
+    k = settings().k_anonymity if k is None else k
+    params = window(start, end, regions, services)
+    df = query(con, "heat_region_day_cube", **params).with_columns(
+        pl.when(pl.col("services") == 1).then(pl.col("subscribers_at_least")).alias("subscribers")
+    ).drop("services")
+    return _with_exact(con, df, "heat_region_day", ["region", "day_date"], params, k=k, exact=exact)
 
 
 def cell_map(
