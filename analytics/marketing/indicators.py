@@ -108,6 +108,53 @@ def month_window(month_date: dt.date, *, timezone: str) -> tuple[dt.datetime, dt
     return utc(month_date), utc(add_months(month_date, 1))
 
 
+def _offset(at: dt.datetime, zone: ZoneInfo) -> dt.timedelta:
+    return at.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset() or dt.timedelta(0)
+
+
+def local_clock(start_at: dt.datetime | None, end_at: dt.datetime | None, *, timezone: str) -> dict[str, Any]:
+    """Parameters of the ``marketing_local_at`` fragment for the UTC window ``[start_at, end_at)``.
+
+    The zone's UTC offset over the window as up to three constant segments (cut points at the
+    exact second of each change, found by bisection between 15-minute probes): local time is
+    then ``start_at + offset``, exactly what ICU gives, without ICU's per-row cost. An open
+    window, or one with more than two changes, gets null cut points (ICU converts each row).
+    ``monotone`` (not a parameter): local time never goes back in the window (no DST
+    fall-back), so local 30-minute chunks follow the record order.
+    """
+    out: dict[str, Any] = {"tz": timezone, "local_cut_1": None, "local_cut_2": None}
+    out |= {f"local_offset_{i}": dt.timedelta(0) for i in range(3)}
+    if start_at is None or end_at is None:
+        return out | {"monotone": False}
+    zone, step = ZoneInfo(timezone), dt.timedelta(minutes=15)
+    offsets, cuts = [_offset(start_at, zone)], []
+    at = start_at
+    while at < end_at:
+        nxt = min(at + step, end_at)
+        if _offset(nxt, zone) != offsets[-1]:
+            lo, hi = at, nxt  # offset(lo) == offsets[-1] != offset(hi)
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(microsecond=0) if mid.replace(microsecond=0) > lo else mid
+                lo, hi = (mid, hi) if _offset(mid, zone) == offsets[-1] else (lo, mid)
+            cuts.append(hi)
+            offsets.append(_offset(hi, zone))
+        at = nxt
+    monotone = all(b >= a for a, b in zip(offsets, offsets[1:], strict=False))
+    if len(offsets) > 3:
+        return out | {"monotone": monotone}
+    cuts += [end_at] * (2 - len(cuts))
+    offsets += [offsets[-1]] * (3 - len(offsets))
+    out |= {"local_cut_1": cuts[0], "local_cut_2": cuts[1]}
+    out |= {f"local_offset_{i}": off for i, off in enumerate(offsets)}
+    return out | {"monotone": monotone}
+
+
+def clock_params(clock: dict[str, Any]) -> dict[str, Any]:
+    """:func:`local_clock`'s query parameters (without ``monotone``)."""
+    return {k: v for k, v in clock.items() if k != "monotone"}
+
+
 def latest_month(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None) -> dt.date | None:
     """First day of the local month of the latest loaded record, or None without records."""
     tz = timezone or settings().timezone
@@ -146,7 +193,13 @@ def bandicoot_indicators(
     """The bandicoot indicators of every subscriber for ``month`` (None: whole period)."""
     tz = timezone or settings().timezone
     start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
-    df = query(con, "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at})
+    clock = local_clock(start_at, end_at, timezone=tz)
+    if clock["monotone"]:
+        # one month whose local time never goes back: the chunks are the local half-hours
+        name, params = "marketing_indicators_month", clock_params(clock) | {"start_at": start_at, "end_at": end_at}
+    else:
+        name, params = "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at}
+    df = query(con, name, params)
     log.info("bandicoot indicators: %d subscribers (month %s)", df.height, month or "all")
     return conform(df, INDICATOR_SCHEMA)
 
