@@ -6,10 +6,10 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from analytics.billing.rated import record_months
 from analytics.billing.reconcile import CLASSES, month_report
 from analytics.billing.shock import bill_shock
 from analytics.config import settings
+from analytics.dashboard import record_months
 from pages import _shared
 
 _shared.guard(__file__)

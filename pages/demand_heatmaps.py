@@ -75,7 +75,7 @@ elif view == "Region x day":
     _shared.plot(fig, key="hm_rd", height=max(320, 40 * wide.height + 120))
     table, name = df, "heatmap_region_day"
 else:
-    df = _shared.run(dashboard.cell_map, w.start, w.end, w.regions, w.services)
+    df = _shared.run(dashboard.cell_map, w.start, w.end, w.regions, w.services, exact=measure == "subscribers")
     if df is None or df.height == 0:
         _shared.empty_state("No reference cells in the selected regions. Load a cells.csv with ingest --cells, or widen the region filter.")
         st.stop()

@@ -7,8 +7,8 @@ import streamlit as st
 
 from analytics.billing.explain import find_subscribers, subscriber_view
 from analytics.billing.notes import add_note
-from analytics.billing.rated import record_months
 from analytics.config import settings
+from analytics.dashboard import record_months
 from pages import _shared
 
 _shared.guard(__file__)

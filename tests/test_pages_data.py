@@ -160,6 +160,15 @@ def test_heatmaps_suppress_small_groups(con):
     assert dashboard.region_day(con, *MARCH, k=2)["suppressed"].to_list() == [False, False]
 
 
+def test_record_months_from_the_cube_match_the_records(con):
+    from analytics.billing.rated import record_months as billing_months
+    from analytics.marketing.exports import record_months as marketing_months
+
+    months = dashboard.record_months(con)
+    assert months == [date(2026, 3, 1), date(2026, 4, 1), date(2026, 6, 1)]  # May has no data
+    assert months == billing_months(con) == marketing_months(con)
+
+
 def test_heatmaps_count_records_only_when_the_cube_cannot_decide(con):
     """The cubes give a lower bound of distinct subscribers per group; exact counts are
     read from records only when asked for or when a bound is under k."""
@@ -185,6 +194,10 @@ def test_cell_map_load_and_suppression(con):
     assert rows["C4"]["records"] == 0 and not rows["C4"]["suppressed"]
     assert rows["C2"]["busy_hour_load"] is None  # no capacity given
     assert dashboard.cell_map(con, *MARCH, ("South",))["cell_id"].to_list() == ["C3", "C4"]
+    # C1's cube bound (6) decides it is not small: its exact count is read only when asked for
+    assert rows["C1"]["subscribers"] is None and rows["C1"]["subscribers_at_least"] == 6
+    exact = dashboard.cell_map(con, *MARCH, k=5, exact=True).filter(pl.col("cell_id") == "C1").row(0, named=True)
+    assert exact["subscribers"] == 6
 
 
 def test_quality_views(con):

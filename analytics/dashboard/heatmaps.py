@@ -98,16 +98,26 @@ def cell_map(
     services: tuple[str, ...] = (),
     *,
     k: int | None = None,
+    exact: bool = False,
 ) -> pl.DataFrame:
     """One row per reference cell: position, traffic and busy-hour load; suppressed.
 
     ``busy_hour_load`` is the highest hourly erlangs over ``capacity_erlangs`` (null
     when the cell has no capacity). A cell with no records shows zeros, not suppression.
+    Exact ``subscribers`` are counted from records for the cells whose lower bound is
+    under k (or for every cell with ``exact``); null for the others.
     """
-    df = query(con, "cell_map", **window(start, end, regions, services))
     k = settings().k_anonymity if k is None else k
-    small = (pl.col("subscribers") > 0) & (pl.col("subscribers") < k)
-    values = ["records", "subscribers", "minutes", "data_gb", "busy_hour_erlangs", "busy_hour_load"]
+    params = window(start, end, regions, services)
+    df = query(con, "cell_map", **params)
+    ask = df.filter((pl.col("records") > 0) & (pl.lit(exact) | (pl.col("subscribers_at_least") < k)))["cell_id"]
+    counted = query(con, "cell_subscribers", cells=ask.to_list(), **params) if ask.len() else pl.DataFrame(
+        schema={"cell_id": pl.String, "subscribers": pl.Int64})
+    df = df.join(counted, on="cell_id", how="left").with_columns(
+        pl.when(pl.col("records") == 0).then(0).otherwise(pl.col("subscribers")).alias("subscribers"))
+    count = pl.coalesce("subscribers", "subscribers_at_least")
+    small = (count > 0) & (count < k)
+    values = ["records", "subscribers", "subscribers_at_least", "minutes", "data_gb", "busy_hour_erlangs", "busy_hour_load"]
     return df.with_columns(
         *[pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in values],
         small.alias("suppressed"),

@@ -1,5 +1,6 @@
 -- Cell map: one row per reference cell in the selected regions, with its traffic over the
--- range (exact distinct subscribers for suppression) and its busy-hour load: the highest
+-- range from the hourly cube (subscribers_at_least = the largest exact distinct count of one
+-- hour x service x direction of the cell: a lower bound) and its busy-hour load: the highest
 -- hourly carried traffic (erlangs of voice, voip, video) against capacity_erlangs.
 with params as (
     select ($start::timestamp at time zone $tz) at time zone 'UTC' as start_at,
@@ -13,16 +14,16 @@ selected_cells as (
     where len(p.regions) = 0 or list_contains(p.regions, c.region)
 ),
 traffic as (
-    select r.cell_id,
-           count(*)::bigint as records,
-           count(distinct r.msisdn)::bigint as subscribers,
-           sum(r.duration_s) / 60.0 as minutes,
-           sum(r.bytes_up + r.bytes_down) / 1e9 as data_gb
-    from records r, params p
-    where r.start_at >= p.start_at and r.start_at < p.end_at
-      and (len(p.services) = 0 or list_contains(p.services, r.service))
-      and r.cell_id in (select cell_id from selected_cells)
-    group by r.cell_id
+    select u.cell_id,
+           sum(u.records)::bigint as records,
+           max(u.subscribers)::bigint as subscribers_at_least,
+           sum(u.duration_s) / 60.0 as minutes,
+           sum(u.bytes_up + u.bytes_down) / 1e9 as data_gb
+    from usage_hourly_cell u, params p
+    where u.hour_at >= p.start_at and u.hour_at < p.end_at
+      and (len(p.services) = 0 or list_contains(p.services, u.service))
+      and u.cell_id in (select cell_id from selected_cells)
+    group by u.cell_id
 ),
 hourly_load as (
     select u.cell_id, u.hour_at, sum(u.duration_s) / 3600.0 as erlangs
@@ -38,7 +39,7 @@ busy as (
 final as (
     select c.cell_id, c.region, c.lat, c.lon, c.site_id, c.technology, c.capacity_erlangs,
            coalesce(t.records, 0)::bigint as records,
-           coalesce(t.subscribers, 0)::bigint as subscribers,
+           coalesce(t.subscribers_at_least, 0)::bigint as subscribers_at_least,
            coalesce(t.minutes, 0) as minutes,
            coalesce(t.data_gb, 0) as data_gb,
            coalesce(b.busy_hour_erlangs, 0) as busy_hour_erlangs,

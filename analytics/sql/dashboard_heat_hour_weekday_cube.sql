@@ -8,13 +8,19 @@ with params as (
            $regions::varchar[] as regions,
            $services::varchar[] as services
 ),
-filtered as (
-    select (u.hour_at at time zone 'UTC') at time zone $tz as local_at,
-           u.records, u.subscribers, u.duration_s, u.bytes_up + u.bytes_down as bytes
+hourly as (
+    -- summed per UTC hour first: the zone conversion then runs on a few hundred rows
+    select u.hour_at, sum(u.records) as records, max(u.subscribers) as subscribers,
+           sum(u.duration_s) as duration_s, sum(u.bytes_up + u.bytes_down) as bytes
     from usage_hourly_cell u, params p
     where u.hour_at >= p.start_at and u.hour_at < p.end_at
       and (len(p.regions) = 0 or list_contains(p.regions, u.region))
       and (len(p.services) = 0 or list_contains(p.services, u.service))
+    group by u.hour_at
+),
+filtered as (
+    select (hour_at at time zone 'UTC') at time zone $tz as local_at, records, subscribers, duration_s, bytes
+    from hourly
 ),
 final as (
     select isodow(local_at)::integer as weekday, hour(local_at)::integer as hour,
