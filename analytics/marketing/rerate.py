@@ -24,7 +24,7 @@ import duckdb
 import polars as pl
 
 from analytics import rating, store
-from analytics.marketing.indicators import add_months, conform, month_window, query
+from analytics.marketing.indicators import add_months, clock_params, conform, local_clock, month_window, query
 
 log = logging.getLogger(__name__)
 
@@ -200,10 +200,9 @@ def exceeded_months(
         return pl.DataFrame(schema={"msisdn": pl.String, "months_exceeded": pl.Int64})
     plan_map = record_plan_map(con, start_at, end_at)
     incl = plan_rates(plans).filter(pl.col("class") <= 3).select("plan_id", "class", "incl")
-    params = {
+    params = clock_params(local_clock(start_at, end_at, timezone=timezone)) | {
         "start_at": start_at,
         "end_at": end_at,
-        "tz": timezone,
         "home_values": home_values(con, start_at, end_at, home_country=home_country),
     }
     out = _sql(con, "marketing_exceeded_months", params, {"_plan_map": plan_map, "_plan_incl": incl})

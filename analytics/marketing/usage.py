@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from analytics.config import settings
-from analytics.marketing.indicators import add_months, conform, month_window, query
+from analytics.marketing.indicators import add_months, clock_params, conform, local_clock, month_window, query
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def usage_indicators(
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
     start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
-    df = query(con, "marketing_usage", {"tz": tz, "start_at": start_at, "end_at": end_at, "home": home})
+    clock = clock_params(local_clock(start_at, end_at, timezone=tz))
+    df = query(con, "marketing_usage", clock | {"start_at": start_at, "end_at": end_at, "home": home, "one_month": month is not None})
     return conform(df, USAGE_SCHEMA)
 
 

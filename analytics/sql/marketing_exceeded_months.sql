@@ -1,7 +1,7 @@
 -- Months in which some allowance of the subscriber's own plan ran out (an *_overage rule
 -- fired under the rating engine), counted per (local month, plan) as the engine groups them.
 -- Grain: one row per msisdn with a chargeable record in the window (0 when none ran out).
--- Parameters: $start_at / $end_at (UTC window), $tz, $home_values (raw destination_country
+-- Parameters: $start_at / $end_at (UTC window), $tz and the local clock (marketing_local_at.sql), $home_values (raw destination_country
 -- values meaning "at home"). Relations: _plan_map (raw record plan_id -> stripped, null when
 -- empty), _plan_incl (plan_id, class 1-3, incl) of the plans the engine knows.
 with
@@ -11,7 +11,7 @@ chargeable as (
         r.plan_id as raw_plan,
         r.start_at,
         r.record_id,
-        date_trunc('month', timezone($tz, timezone('UTC', r.start_at)))::date as month_date,
+        date_trunc('month', {include:marketing_local_at})::date as month_date,
         {include:rating_allowance_class},
         {include:rating_units}
     from records as r

@@ -159,8 +159,8 @@ final as (
     select
         s.msisdn,
         s.active_days,
-        c.number_of_contacts_call,
-        c.number_of_contacts_text,
+        nullif(c.number_of_contacts_call, 0) as number_of_contacts_call,
+        nullif(c.number_of_contacts_text, 0) as number_of_contacts_text,
         nullif(s.n_call, 0) as number_of_interactions_call,
         nullif(s.n_text, 0) as number_of_interactions_text,
         s.call_duration_mean,

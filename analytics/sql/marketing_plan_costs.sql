@@ -33,18 +33,19 @@ base as (
     where class > 0
 ),
 
--- one row per msisdn x class x billable units of a record
-counts as (
-    select msisdn, class, units, count(*) as n
+-- allowance units the month's domestic usage needs, per msisdn x allowance class
+totals as (
+    select msisdn, class, sum(units) as total
     from base
+    where class <= 3
     group by all
 ),
 
--- allowance units the month's domestic usage needs, per msisdn x allowance class
-totals as (
-    select msisdn, class, sum(units * n) as total
-    from counts
-    where class <= 3
+-- pay-as-you-go records (few): one row per msisdn x class x billable units of a record
+counts as (
+    select msisdn, class, units, count(*) as n
+    from base
+    where class >= 4
     group by all
 ),
 

@@ -1,5 +1,5 @@
 -- Usage indicators of our own. Grain: one row per msisdn with any record in the window.
--- Parameters: $tz, $start_at / $end_at (UTC window, null = open), $home (home country).
+-- Parameters: $tz and the local clock ($local_cut_*, $local_offset_*: marketing_local_at.sql), $start_at / $end_at (UTC window, null = open), $one_month (the window is one local month), $home (home country).
 with
 base as (
     select
@@ -11,7 +11,7 @@ base as (
         is_roaming,
         coalesce(nullif(upper(trim(destination_country)), ''), $home) <> $home as is_abroad,
         coalesce(charge, 0) as charge,
-        timezone($tz, timezone('UTC', start_at))::date as local_date
+        ({include:marketing_local_at})::date as local_date
     from records
     where ($start_at::timestamp is null or start_at >= $start_at::timestamp)
       and ($end_at::timestamp is null or start_at < $end_at::timestamp)
@@ -21,7 +21,9 @@ final as (
     select
         msisdn,
         count(*) as records,
-        count(distinct local_date) as usage_active_days,
+        -- one month: the local dates as a bit set of its days (no distinct hash per subscriber)
+        coalesce(bit_count(bit_or(1::bigint << day(local_date)) filter (where $one_month)), 0)
+            + count(distinct local_date) filter (where not $one_month) as usage_active_days,
         coalesce(sum(duration_s) filter (where service = 'voice'), 0) / 60.0 as voice_minutes,
         coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'), 0) / 60.0
             as voice_out_minutes,

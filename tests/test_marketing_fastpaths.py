@@ -1,0 +1,134 @@
+"""The fast paths of the marketing queries give the general queries' values.
+
+* the local clock (UTC offsets by segments) equals ICU's conversion, DST changes included;
+* a month's bandicoot indicators without sorting (``marketing_indicators_month.sql``) equal
+  the general query that orders every record (ties on start_at, several antennas per chunk,
+  roaming records without cell, a spring-forward month);
+* the current plan resolved on the latest records only equals resolving every record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from test_marketing_support import make_warehouse, records_frame
+
+from analytics import rating, store
+from analytics.marketing.indicators import (
+    INDICATOR_SCHEMA,
+    bandicoot_indicators,
+    clock_params,
+    conform,
+    local_clock,
+    month_window,
+    query,
+)
+
+
+@pytest.mark.parametrize(
+    ("tz", "month"),
+    [("UTC", 3), ("Europe/London", 3), ("Europe/London", 10), ("Australia/Lord_Howe", 4), ("America/St_Johns", 11)],
+)
+def test_local_clock_equals_icu(tz: str, month: int) -> None:
+    start_at, end_at = month_window(dt.date(2026, month, 1), timezone=tz)
+    clock = local_clock(start_at, end_at, timezone=tz)
+    assert clock["local_cut_1"] is not None
+    text = f"select start_at, {store._fragment('marketing_local_at')} as got, timezone($tz, timezone('UTC', start_at)) as want"
+    text += " from (select unnest(generate_series($start_at::timestamp, $end_at::timestamp, interval 7 minute)) as start_at)"
+    df = duckdb.connect().sql(text, params=clock_params(clock) | {"start_at": start_at, "end_at": end_at}).pl()
+    assert df.height > 6000
+    assert (df["got"] == df["want"]).all()
+
+
+def test_local_clock_of_an_open_window_falls_back_to_icu() -> None:
+    clock = local_clock(None, None, timezone="Europe/London")
+    assert clock["local_cut_1"] is None and not clock["monotone"]
+    start_at, end_at = month_window(dt.date(2026, 10, 1), timezone="Europe/London")
+    assert not local_clock(start_at, end_at, timezone="Europe/London")["monotone"]  # fall-back month
+
+
+CELLS = pl.DataFrame(
+    {"cell_id": ["C1", "C2", "C3", "C4"], "region": ["N"] * 4, "lat": [51.5, 48.85, 50.85, 51.5], "lon": [-0.1, 2.35, 4.35, -0.1]}
+)
+interaction = st.fixed_dictionaries(
+    {
+        "minute": st.sampled_from([0, 0, 1, 10, 29, 30, 31, 60, 61, 400, 1440 * 27 + 60, 1440 * 27 + 90]),
+        "second": st.sampled_from([0, 0, 0, 59]),  # ties on start_at
+        "msisdn": st.sampled_from(["A", "B"]),
+        "service": st.sampled_from(["voice", "voice", "sms", "data"]),
+        "direction": st.sampled_from(["out", "in"]),
+        "duration_s": st.integers(0, 300),
+        "cell_id": st.sampled_from(["C1", "C2", "C3", "C4", None]),
+        "other_party": st.sampled_from(["x", "y", "z"]),
+    }
+)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/London"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=st.lists(interaction, min_size=1, max_size=40))
+def test_month_indicators_equal_the_ordered_query(tz: str, drawn: list[dict]) -> None:
+    t0 = dt.datetime(2026, 3, 1, 0, 5)  # London's March: the clocks go forward on the 29th
+    rows = [
+        {
+            "record_id": f"r{(i * 17) % 41:02d}",
+            "start_at": t0 + dt.timedelta(minutes=d.pop("minute"), seconds=d.pop("second")),
+            "is_roaming": d["cell_id"] is None,
+            "region": "ROAMING" if d["cell_id"] is None else "N",
+            **d,
+        }
+        for i, d in enumerate(drawn)
+    ]
+    rows = list({r["record_id"]: r for r in rows}.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), cells=CELLS)
+        with store.reader(path) as con:
+            month = dt.date(2026, 3, 1)
+            start_at, end_at = month_window(month, timezone=tz)
+            assert local_clock(start_at, end_at, timezone=tz)["monotone"]
+            got = bandicoot_indicators(con, month=month, timezone=tz)
+            ordered = query(con, "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at})
+    want = conform(ordered, INDICATOR_SCHEMA)
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+
+
+plan_record = st.fixed_dictionaries(
+    {
+        "minute": st.sampled_from([0, 0, 5, 5, 60]),  # ties on start_at
+        "msisdn": st.sampled_from(["A", "B", "D"]),  # D: no subscriber row (no plan but its records' own)
+        "plan_id": st.sampled_from([None, None, "", " W ", "S", "NOPE"]),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(plan_record, min_size=1, max_size=25))
+def test_current_plan_equals_resolving_every_record(drawn: list[dict]) -> None:
+    t0 = dt.datetime(2026, 3, 3, 10, 0)
+    rows = [
+        {"record_id": f"r{(i * 7) % 29:02d}", "start_at": t0 + dt.timedelta(minutes=d.pop("minute")), "service": "sms", **d}
+        for i, d in enumerate(drawn)
+    ]
+    rows = list({r["record_id"]: r for r in rows}.values())
+    subscribers = pl.DataFrame({"msisdn": ["A", "B"], "plan_id": ["S", "W"]}, schema={"msisdn": pl.String, "plan_id": pl.String})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), subscribers=subscribers)
+        with store.reader(path) as con:
+            start_at, end_at = dt.datetime(2026, 3, 1), dt.datetime(2026, 4, 1)
+            got = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
+    resolved = rating.resolve_plans(records_frame(rows).lazy(), subscribers.lazy()).collect()
+    want = (
+        resolved.sort("start_at", "record_id")
+        .group_by("msisdn", maintain_order=True)
+        .agg(pl.col("plan_id").drop_nulls().last().alias("current_plan"))
+        .sort("msisdn")
+    )
+    assert got.select(pl.col("msisdn", "current_plan").cast(pl.String)).to_dicts() == want.to_dicts()
