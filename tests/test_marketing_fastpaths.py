@@ -56,7 +56,12 @@ def test_local_clock_of_an_open_window_falls_back_to_icu() -> None:
 
 
 CELLS = pl.DataFrame(
-    {"cell_id": ["C1", "C2", "C3", "C4"], "region": ["N"] * 4, "lat": [51.5, 48.85, 50.85, 51.5], "lon": [-0.1, 2.35, 4.35, -0.1]}
+    {
+        "cell_id": ["C1", "C2", "C3", "C4"],
+        "region": ["N"] * 4,
+        "lat": [51.5, 48.85, 50.85, 51.5],
+        "lon": [-0.1, 2.35, 4.35, -0.1],
+    }
 )
 interaction = st.fixed_dictionaries(
     {
@@ -114,11 +119,18 @@ plan_record = st.fixed_dictionaries(
 def test_current_plan_equals_resolving_every_record(drawn: list[dict]) -> None:
     t0 = dt.datetime(2026, 3, 3, 10, 0)
     rows = [
-        {"record_id": f"r{(i * 7) % 29:02d}", "start_at": t0 + dt.timedelta(minutes=d.pop("minute")), "service": "sms", **d}
+        {
+            "record_id": f"r{(i * 7) % 29:02d}",
+            "start_at": t0 + dt.timedelta(minutes=d.pop("minute")),
+            "service": "sms",
+            **d,
+        }
         for i, d in enumerate(drawn)
     ]
     rows = list({r["record_id"]: r for r in rows}.values())
-    subscribers = pl.DataFrame({"msisdn": ["A", "B"], "plan_id": ["S", "W"]}, schema={"msisdn": pl.String, "plan_id": pl.String})
+    subscribers = pl.DataFrame(
+        {"msisdn": ["A", "B"], "plan_id": ["S", "W"]}, schema={"msisdn": pl.String, "plan_id": pl.String}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), subscribers=subscribers)
         with store.reader(path) as con:

@@ -60,7 +60,11 @@ def usage_indicators(
     home = (home_country or settings().home_country).upper()
     start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
     clock = clock_params(local_clock(start_at, end_at, timezone=tz))
-    df = query(con, "marketing_usage", clock | {"start_at": start_at, "end_at": end_at, "home": home, "one_month": month is not None})
+    df = query(
+        con,
+        "marketing_usage",
+        clock | {"start_at": start_at, "end_at": end_at, "home": home, "one_month": month is not None},
+    )
     return conform(df, USAGE_SCHEMA)
 
 
@@ -72,9 +76,12 @@ def churn_signals(
 ) -> pl.DataFrame:
     """Usage change of ``current``'s subscribers against ``previous`` (usage frames)."""
     prev = previous.select("msisdn", pl.col("records").alias("_prev"))
-    out = current.select("msisdn", "records").join(prev, on="msisdn", how="left").with_columns(
-        pl.when(pl.col("_prev") > 0).then(pl.col("records") / pl.col("_prev") - 1).alias("usage_change")
-    ).with_columns((pl.col("usage_change") <= -churn_drop).fill_null(False).alias("churn_risk"))
+    out = (
+        current.select("msisdn", "records")
+        .join(prev, on="msisdn", how="left")
+        .with_columns(pl.when(pl.col("_prev") > 0).then(pl.col("records") / pl.col("_prev") - 1).alias("usage_change"))
+        .with_columns((pl.col("usage_change") <= -churn_drop).fill_null(False).alias("churn_risk"))
+    )
     return conform(out, CHURN_SCHEMA)
 
 
