@@ -40,9 +40,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(warehouse: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 90) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port; yields its base URL; stops it afterwards."""
-    port = free_port()
+def running_app(warehouse: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 90,
+                port: int | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on ``port`` (default: a free one); yields its base URL; stops it afterwards."""
+    port = port or free_port()
     full_env = {**os.environ, "ANALYTICS_WAREHOUSE": str(warehouse), "ANALYTICS_DEMO_ON_START": "0", "ANALYTICS_AUTH": "off", **(env or {})}
     (ROOT / "artifacts").mkdir(exist_ok=True)  # not in git: a fresh clone has no artifacts/
     log = open(ROOT / "artifacts" / f"streamlit_{port}.log", "w")  # noqa: SIM115 - closed below
