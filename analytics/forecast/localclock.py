@@ -48,7 +48,14 @@ def country_zone(country: str) -> str | None:
 
 
 def zone_for(*, configured: str | None, home_country: str, source_timezone: str) -> str:
-    return configured or country_zone(home_country) or source_timezone
+    """The hourly models' zone; an unknown configured zone is logged and replaced by UTC."""
+    zone = configured or country_zone(home_country) or source_timezone
+    try:
+        wall_clock(np.array(["2026-01-01T00"], dtype="datetime64[us]"), zone)  # polars' own tz database converts
+    except Exception:  # noqa: BLE001 - polars raises ComputeError / InvalidOperationError by version
+        log.warning("unknown time zone %r for hourly forecasts ([forecast] hourly_timezone); using UTC hours", zone)
+        return "UTC"
+    return zone
 
 
 def wall_clock(ds_utc: np.ndarray, zone: str) -> np.ndarray:
