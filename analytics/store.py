@@ -156,12 +156,15 @@ def writer(path: str | Path | None = None, *, publish: bool = True) -> Iterator[
                 pass
             con.close()
             raise
+        t0 = time.perf_counter()
         try:
             con.execute("checkpoint")
         finally:
             con.close()
+        t1 = time.perf_counter()
         if publish:
             publish_snapshot(path)
+        log.debug("checkpoint %.2fs, snapshot %.2fs", t1 - t0, time.perf_counter() - t1)
 
 
 def publish_snapshot(path: str | Path, *, keep: int = 3) -> Path:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import resource
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from analytics import store
@@ -32,7 +32,8 @@ __all__ = ["ingest_files", "RefusedFile"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 250_000
+INGEST_DEFAULTS = {"memory_limit": "1536MB"}
 
 
 def _now() -> dt.datetime:
@@ -61,7 +62,7 @@ def _detect_format(path: Path) -> str:
         raise RefusedFile(str(exc)) from exc
 
 
-def _collect(
+def _checked_chunks(
     raw: pl.LazyFrame,
     *,
     cells: pl.LazyFrame,
@@ -70,7 +71,9 @@ def _collect(
     cfg: dict[str, str],
     charge_optional: bool = False,
     msisdn_e164: bool = True,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """(good rows, bad rows) per chunk of ``raw``: peak memory stays near one chunk."""
+
     def check(frame: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         checked = check_records(
             frame,
@@ -87,29 +90,27 @@ def _collect(
         )
         return good, bad
 
-    # Checked in chunks so peak memory stays near one chunk's typed columns plus the good
-    # rows, instead of the whole file's raw and typed columns at once.
-    goods, bads = [], []
+    any_rows = False
     for batch in raw.collect_batches(chunk_size=CHUNK_ROWS):
-        good, bad = check(batch.lazy())
-        goods.append(good)
-        bads.append(bad)
-    if not goods:  # no rows: empty frames that keep the schema
-        good, bad = check(raw.clear())
-        return good, bad
-    return pl.concat(goods), pl.concat(bads)
+        any_rows = True
+        yield check(batch.lazy())
+    if not any_rows:  # no rows: empty frames that keep the schema
+        yield check(raw.clear())
 
 
 def _read_and_check(
     path: Path, fmt: str, *, cells: pl.LazyFrame, load_id: int, cfg: dict[str, Any], opts: Any
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """The file's checked chunks; garbage or a malformed file raises :class:`RefusedFile`,
+    also when it shows only part way through (the load's transaction then rolls back)."""
     try:
         if fmt == "v1":
             with open_v1(path) as raw:
-                return _collect(raw, cells=cells, load_id=load_id, source_file=path.name, cfg=cfg)
+                yield from _checked_chunks(raw, cells=cells, load_id=load_id, source_file=path.name, cfg=cfg)
+            return
         from analytics import formats
 
-        return _collect(
+        yield from _checked_chunks(
             formats.read(path, fmt, opts),
             cells=cells,
             load_id=load_id,
@@ -123,6 +124,8 @@ def _read_and_check(
     except Exception as exc:  # a malformed file surfaces as a polars/format error while reading
         if type(exc).__name__ == "FormatError":
             raise RefusedFile(str(exc)) from exc
+        if isinstance(exc, duckdb.Error):  # a warehouse failure is not the file's fault
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RefusedFile(f"{path.name}: unreadable as {fmt} ({first[:300]})") from exc
 
@@ -223,6 +226,8 @@ def ingest_files(
     files = [Path(p) for p in paths]
     results: list[FileResult] = []
     with store.writer(warehouse) as con:
+        # The load streams through DuckDB's buffer pool: its cap bounds the load's memory.
+        con.execute("set memory_limit = ?", [cfg_obj.section("ingest", INGEST_DEFAULTS)["memory_limit"]])
         refs = _load_references(
             con,
             {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,
@@ -269,17 +274,13 @@ def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.L
             return result
         result.format = fmt or _detect_format(path)
         result.load_id = next_load_id(con)
-        good, bad = _read_and_check(path, result.format, cells=cells, load_id=result.load_id, cfg=cfg, opts=opts)
-        log.debug(
-            "%s: read and validated in %.2fs (peak RSS %d MiB)", path.name, time.perf_counter() - t0,
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-        )
-        result.rows_read = good.height + bad.height
-        result.rows_rejected = bad.height
-        result.rejects_by_reason = dict(Counter(bad["reason"].to_list())) if bad.height else {}
         commit_file(
-            con, result=result, good=good, bad=bad, started_at=started,
-            timezone=cfg["timezone"], home_country=cfg["home_country"],
+            con,
+            result=result,
+            chunks=_read_and_check(path, result.format, cells=cells, load_id=result.load_id, cfg=cfg, opts=opts),
+            started_at=started,
+            timezone=cfg["timezone"],
+            home_country=cfg["home_country"],
         )
     except RefusedFile as exc:
         result.status, result.error = "refused", str(exc)

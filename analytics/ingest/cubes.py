@@ -1,78 +1,85 @@
-"""The hour and day grains of the usage cubes, computed with Polars.
+"""Refreshing the usage cubes for the keys one load touched (SQL in cubes_refresh.sql).
 
-``usage_hourly_cell`` (UTC hour x region x cell x service x direction) and
-``usage_daily_region`` (local day x region x service) hold exact distinct subscriber
-counts, so the rows of a touched hour or day are recomputed from all of that hour's or
-day's records: the new rows alone when no earlier record shares them (a bulk or a new
-day's load), else the records fetched back from the warehouse. Polars' multi-threaded
-group-by with ``n_unique`` is several times faster here than the same GROUP BY in DuckDB.
+The cubes and their grains (schema.sql states each):
 
-``day_rollup`` (local day x region x msisdn x service x direction) of the new rows feeds
-the additive month merges in ``analytics/sql/cubes_refresh.sql``.
+* ``usage_hourly_cell``: UTC hour x region x cell x service x direction ('' for no cell);
+* ``usage_daily_region``: local day x region x service;
+* ``usage_monthly_region``: local month x region;
+* ``subscriber_month``: local month x msisdn.
+
+Each holds exact distinct subscriber counts. A touched key is recomputed from all stored
+records of that key inside the load's transaction, in DuckDB, which streams the scan
+within its memory limit: a bulk load aggregates only its own rows; a load that adds a day
+to a month rescans that month's records of the touched regions and subscribers (adding
+one day never rebuilds a year).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
+import time
+from typing import Any
 
-import polars as pl
+import duckdb
 
-DISPOSITIONS = ("answered", "no_answer", "busy", "failed", "dropped")
-HOUR_KEYS = ("hour_at", "region", "cell_id", "service", "direction")
+from analytics import store
 
+log = logging.getLogger(__name__)
 
-def local_day(timezone: str) -> pl.Expr:
-    at = pl.col("start_at")
-    if timezone.upper() != "UTC":
-        at = at.dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.replace_time_zone(None)
-    return at.dt.date()
-
-
-def floor_hour(at: dt.datetime) -> dt.datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+TEMP_TABLES = ("zone_quarters", "load_hours", "load_days", "touched_days", "touched_region_months", "touched_sub_months")
 
 
-def hour_at() -> pl.Expr:
-    return pl.col("start_at").dt.truncate("1h").alias("hour_at")
+def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]) -> None:
+    """Execute a multi-statement SQL script, giving each statement the parameters it names."""
+    for statement in (s.strip() for s in text.split(";\n")):
+        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
+        if not body:
+            continue
+        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", body)}
+        t0, c0 = time.perf_counter(), time.process_time()
+        con.execute(body, used) if used else con.execute(body)
+        log.debug(
+            "%.2fs (cpu %.2fs)  %s", time.perf_counter() - t0, time.process_time() - c0, body.splitlines()[0][:70]
+        )
 
 
-def hourly_cube(records: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per UTC hour x region x cell x service x direction ('' for no cell)."""
-    return records.group_by(
-        hour_at(), "region", pl.col("cell_id").fill_null("").alias("cell_id"), "service", "direction"
-    ).agg(
-        pl.len().cast(pl.Int64).alias("records"),
-        pl.col("msisdn").n_unique().cast(pl.Int64).alias("subscribers"),
-        pl.col("duration_s").sum().cast(pl.Int64),
-        pl.col("bytes_up").sum().cast(pl.Int64),
-        pl.col("bytes_down").sum().cast(pl.Int64),
-        pl.col("charge").sum().fill_null(0),
-        *[(pl.col("disposition") == d).sum().cast(pl.Int64).alias(d) for d in DISPOSITIONS],
+def refresh_cubes(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    load_id: int,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    timezone: str,
+    home_country: str,
+) -> None:
+    """Recompute every cube's keys touched by load ``load_id`` (start_at within [lo, hi])."""
+    t0 = time.perf_counter()
+    # the span zone_quarters covers: every local month the load can touch, with margins
+    span_lo = _month_start(lo - dt.timedelta(days=2)) - dt.timedelta(days=2)
+    span_hi = _month_start(_month_start(hi + dt.timedelta(days=2)) + dt.timedelta(days=32)) + dt.timedelta(days=2)
+    fresh = not con.execute(
+        "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id <> ?)",
+        [span_lo, span_hi, load_id],
+    ).fetchall()[0][0]
+    run_script(
+        con,
+        store.sql("cubes_refresh"),
+        {
+            "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "fresh": fresh,
+            "tz": timezone, "home": home_country,
+        },
     )
+    log.debug("cubes refreshed in %.2fs", time.perf_counter() - t0)
 
 
-def day_rollup(records: pl.LazyFrame, *, timezone: str, home_country: str) -> pl.LazyFrame:
-    """One row per local day x region x msisdn x service x direction."""
-    return records.group_by(
-        local_day(timezone).alias("day_date"), "region", "msisdn", "service", "direction"
-    ).agg(
-        pl.len().cast(pl.Int64).alias("records"),
-        pl.col("duration_s").sum().cast(pl.Int64),
-        pl.col("bytes_up").sum().cast(pl.Int64),
-        pl.col("bytes_down").sum().cast(pl.Int64),
-        pl.col("charge").sum().fill_null(0),
-        pl.col("duration_s").filter(pl.col("destination_country") != home_country).sum().cast(pl.Int64).alias("intl_s"),
-        pl.col("is_roaming").sum().cast(pl.Int64).alias("roaming_records"),
-    )
+def _month_start(at: dt.datetime) -> dt.datetime:
+    return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def daily_cube(rollup: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per local day x region x service, exact distinct subscribers."""
-    return rollup.group_by("day_date", "region", "service").agg(
-        pl.col("records").sum(),
-        pl.col("msisdn").n_unique().cast(pl.Int64).alias("subscribers"),
-        pl.col("duration_s").sum(),
-        pl.col("bytes_up").sum(),
-        pl.col("bytes_down").sum(),
-        pl.col("charge").sum(),
-    )
+def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the refresh's temp tables (after its transaction ended, either way)."""
+    con.execute("drop view if exists temp.month_records")
+    for table in TEMP_TABLES:
+        con.execute(f"drop table if exists temp.{table}")

@@ -5,6 +5,11 @@ the same file is a duplicate: it goes to ``duplicates``, not ``records``. A file
 content hash is already in the manifest is not read again (status ``already_loaded``).
 Atomic: records, quarantine, duplicates, cube refresh and the manifest row commit
 together; any failure (or a killed process) leaves the warehouse as it was.
+
+Streaming: the file arrives as checked chunks that are inserted as they come, so peak
+memory is about one chunk plus DuckDB's buffer pool, whatever the file's size. Duplicates
+are found after the inserts (a hash ledger for repeats within the file, one join for ids
+of earlier loads) and moved from ``records`` to ``duplicates`` before the cube refresh.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import resource
 import signal
 import time
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from analytics import store
@@ -50,16 +57,6 @@ class FileResult:
         return dict(self.__dict__)
 
 
-def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]) -> None:
-    """Execute a multi-statement SQL script, giving each statement the parameters it names."""
-    for statement in (s.strip() for s in text.split(";\n")):
-        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
-        if not body:
-            continue
-        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", body)}
-        con.execute(body, used) if used else con.execute(body)
-
-
 def previous_load(con: duckdb.DuckDBPyConnection, sha256: str) -> dict[str, Any] | None:
     row = store.fetch(
         con,
@@ -87,134 +84,147 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, keys: tuple[str, ...]) -> None:
-    """Delete ``table``'s rows whose ``keys`` appear in ``rows``, then insert ``rows``."""
-    con.register("cube_rows", rows)
-    try:
-        key_list = ", ".join(keys)  # fixed identifiers from this module, never user input
-        con.execute(f"delete from {table} where ({key_list}) in (select distinct {key_list} from cube_rows)")
-        con.execute(f"insert into {table} by name select * from cube_rows")
-    finally:
-        con.unregister("cube_rows")
+class _IdLedger:
+    """Where this file's good rows repeat a record_id, without holding the ids in Python.
 
+    Keeps a 64-bit hash and the source line of every inserted row; hashes seen more than
+    once are candidates, confirmed on the stored ids (so a hash collision is never taken
+    for a duplicate).
+    """
 
-def _records_between(con: duckdb.DuckDBPyConnection, lo: dt.datetime, hi: dt.datetime) -> pl.LazyFrame:
-    """Stored records (the new ones included) with start_at in [lo, hi), for a recompute."""
-    return con.sql(
-        "select start_at, region, cell_id, msisdn, service, direction, duration_s, bytes_up, bytes_down, charge, "
-        "disposition, destination_country, is_roaming from records where start_at >= ? and start_at < ?",
-        params=[lo, hi],
-    ).pl().lazy()
+    def __init__(self) -> None:
+        self.hashes: list[np.ndarray] = []
+        self.lines: list[np.ndarray] = []
 
+    def add(self, rows: pl.DataFrame) -> None:
+        self.hashes.append(rows["record_id"].hash(seed=0).to_numpy())
+        self.lines.append(rows["source_line"].to_numpy())
 
-def refresh_cubes(
-    con: duckdb.DuckDBPyConnection, new: pl.DataFrame, *, load_id: int, timezone: str, home_country: str
-) -> None:
-    """Refresh every usage cube for the keys the ``new`` records (already inserted) touch."""
-    t0 = time.perf_counter()
-    new_lf = new.lazy()
-    lo, hi = new["start_at"].min(), new["start_at"].max()
-    # hour grain: recompute the touched hours, from the warehouse when older rows share them
-    hour_lo, hour_hi = cubes.floor_hour(lo), cubes.floor_hour(hi) + dt.timedelta(hours=1)
-    if _overlap(con, hour_lo, hour_hi, load_id):
-        touched = new_lf.select(cubes.hour_at()).unique()
-        scoped = _records_between(con, hour_lo, hour_hi).join(
-            touched, left_on=pl.col("start_at").dt.truncate("1h"), right_on="hour_at", how="semi"
-        )
-    else:
-        scoped = new_lf
-    hourly = cubes.hourly_cube(scoped).collect()
-    t1 = time.perf_counter()
-    _replace_rows(con, "usage_hourly_cell", hourly, ("hour_at",))
-    t2 = time.perf_counter()
-    # day grain: the same for the touched local days (a zone's day lies within +-1 day of UTC)
-    rollup = cubes.day_rollup(new_lf, timezone=timezone, home_country=home_country).collect()
-    day_lo, day_hi = lo - dt.timedelta(days=2), hi + dt.timedelta(days=2)
-    touched_days = rollup.select("day_date", "region").unique()
-    if _overlap(con, day_lo, day_hi, load_id):
-        scoped_rollup = cubes.day_rollup(
-            _records_between(con, day_lo, day_hi), timezone=timezone, home_country=home_country
-        ).join(touched_days.lazy(), on=["day_date", "region"], how="semi")
-    else:
-        scoped_rollup = rollup.lazy()
-    _replace_rows(con, "usage_daily_region", cubes.daily_cube(scoped_rollup).collect(), ("day_date", "region"))
-    t3 = time.perf_counter()
-    # month grains: additive merges in SQL from the new rows' rollup
-    con.register("new_rollup", rollup)
-    run_script(con, store.sql("cubes_refresh"), {"home": home_country})
-    log.debug(
-        "cubes: hourly %.2fs + store %.2fs, daily %.2fs, months %.2fs",
-        t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
-    )
-
-
-def _overlap(con: duckdb.DuckDBPyConnection, lo: dt.datetime, hi: dt.datetime, load_id: int) -> bool:
-    """Whether a record of an earlier load lies in [lo, hi)."""
-    return bool(
-        con.execute(
-            "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id <> ?)",
-            [lo, hi, load_id],
-        ).fetchall()[0][0]
-    )
-
-
-def _split_duplicates(con: duckdb.DuckDBPyConnection, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(new rows, duplicate rows): a record_id earlier in the file or already stored is a duplicate."""
-    seen = pl.Series("record_id", [], pl.String)
-    if good.height and con.execute("select exists(select 1 from records)").fetchall()[0][0]:
-        ids = good.select("record_id")
-        con.register("incoming_ids", ids)
+    def repeated_lines(self, con: duckdb.DuckDBPyConnection, load_id: int) -> pl.DataFrame:
+        """Source lines of rows whose record_id occurred on an earlier line of this file."""
+        empty = pl.DataFrame(schema={"source_line": pl.Int64})
+        if not self.hashes:
+            return empty
+        hashes = np.concatenate(self.hashes)
+        ordered = np.sort(hashes)
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        if not repeated.size:
+            return empty
+        candidates = pl.DataFrame({"source_line": np.concatenate(self.lines)[np.isin(hashes, repeated)]})
+        con.register("candidate_lines", candidates)
         try:
-            # on `con` itself: a registered frame is not visible to other cursors
-            seen = con.sql("select distinct r.record_id from records as r semi join incoming_ids using (record_id)").pl()[
-                "record_id"
-            ]
+            rows = con.sql(
+                "select record_id, source_line from records where load_id = $load_id "
+                "and source_line in (select source_line from candidate_lines) order by source_line",
+                params={"load_id": load_id},
+            ).pl()
         finally:
-            con.unregister("incoming_ids")
-    flagged = good.with_columns(
-        _dup=~pl.col("record_id").is_first_distinct() | pl.col("record_id").is_in(seen.implode())
-    )
-    return flagged.filter(~pl.col("_dup")).drop("_dup"), flagged.filter(pl.col("_dup")).drop("_dup")
+            con.unregister("candidate_lines")
+        return rows.filter(~pl.col("record_id").is_first_distinct()).select(pl.col("source_line").cast(pl.Int64))
+
+
+def _earlier_duplicate_lines(con: duckdb.DuckDBPyConnection, load_id: int) -> pl.DataFrame:
+    """Source lines of this load's rows whose record_id an earlier load stored."""
+    return con.sql(
+        """
+        with hits as (
+            select distinct e.record_id
+            from records as e
+            semi join (select record_id from records where load_id = $load_id) as n using (record_id)
+            where e.load_id <> $load_id
+        )
+        select cast(m.source_line as bigint) as source_line
+        from records as m
+        semi join hits using (record_id)
+        where m.load_id = $load_id
+        """,
+        params={"load_id": load_id},
+    ).pl()
+
+
+def _move_duplicates(con: duckdb.DuckDBPyConnection, load_id: int, lines: pl.DataFrame) -> int:
+    """Move this load's rows at ``lines`` from ``records`` to ``duplicates``."""
+    if lines.is_empty():
+        return 0
+    con.register("dup_lines", lines.unique())
+    try:
+        scope = "where load_id = ? and source_line in (select source_line from dup_lines)"
+        con.execute(
+            f"insert into duplicates select load_id, source_line, record_id, msisdn, start_at, charge from records {scope}",
+            [load_id],
+        )
+        con.execute(f"delete from records {scope}", [load_id])
+    finally:
+        con.unregister("dup_lines")
+    return lines.n_unique()
 
 
 def commit_file(
     con: duckdb.DuckDBPyConnection,
     *,
     result: FileResult,
-    good: pl.DataFrame,
-    bad: pl.DataFrame,
+    chunks: Iterable[tuple[pl.DataFrame, pl.DataFrame]],
     started_at: dt.datetime,
     timezone: str,
     home_country: str,
 ) -> None:
-    """Insert one file's rows, refresh the cubes and write its manifest row, atomically."""
+    """Insert one file's checked chunks, drop duplicates, refresh the cubes and write its
+    manifest row, atomically: the chunks are read inside the transaction, so a read
+    error, any failure or a killed process leaves the warehouse as it was.
+    """
     assert result.load_id is not None
+    load_id = result.load_id
     con.execute("begin transaction")
     try:
-        t0 = time.perf_counter()
-        new, dups = _split_duplicates(con, good)
+        earlier = bool(con.execute("select exists(select 1 from records)").fetchall()[0][0])
+        ledger = _IdLedger()
+        reasons: Counter[str] = Counter()
+        read = rejected = 0
+        t_check = t_insert = 0.0
+        tick = time.perf_counter()
+        for good, bad in chunks:
+            t_check += time.perf_counter() - tick
+            tick = time.perf_counter()
+            read += good.height + bad.height
+            rejected += bad.height
+            if bad.height:
+                reasons.update(bad["reason"].to_list())
+                con.register("bad_rows", bad)
+                con.execute("insert into quarantine select * from bad_rows")
+                con.unregister("bad_rows")
+            if good.height:
+                ledger.add(good)
+                con.register("new_records", good)
+                con.execute("insert into records by name select * from new_records")
+                con.unregister("new_records")
+            t_insert += time.perf_counter() - tick
+            tick = time.perf_counter()
+        result.rows_read, result.rows_rejected, result.rejects_by_reason = read, rejected, dict(reasons)
         t1 = time.perf_counter()
-        result.rows_loaded, result.rows_duplicate = new.height, dups.height
-        con.register("new_records", new)
-        con.register("dup_rows", dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"))
-        con.register("bad_rows", bad)
-        con.execute("insert into records by name select * from new_records")
-        con.execute("insert into duplicates select * from dup_rows")
-        con.execute("insert into quarantine select * from bad_rows")
+        log.debug("%s: rows inserted (peak RSS %d MiB)", result.file, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        lines = ledger.repeated_lines(con, load_id)
+        if earlier:
+            lines = pl.concat([lines, _earlier_duplicate_lines(con, load_id)])
+        result.rows_duplicate = _move_duplicates(con, load_id, lines)
+        result.rows_loaded = read - rejected - result.rows_duplicate
         _fault("after_insert")
         t2 = time.perf_counter()
         if result.rows_loaded:
-            refresh_cubes(con, new, load_id=result.load_id, timezone=timezone, home_country=home_country)
+            lo, hi = con.execute(
+                "select min(start_at), max(start_at) from records where load_id = ?", [load_id]
+            ).fetchall()[0]
+            cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=timezone, home_country=home_country)
         log.debug(
-            "%s: dedupe %.2fs, insert %.2fs, cubes %.2fs (peak RSS %d MiB)", result.file, t1 - t0, t2 - t1,
-            time.perf_counter() - t2, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "%s: read and check %.2fs, insert %.2fs, dedupe %.2fs, cubes %.2fs (peak RSS %d MiB)", result.file,
+            t_check, t_insert, t2 - t1, time.perf_counter() - t2,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         )
         con.execute(
             """
             insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, ?, ?)
             """,
             [
-                result.load_id,
+                load_id,
                 result.file,
                 result.path,
                 result.sha256,
@@ -227,16 +237,16 @@ def commit_file(
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
             ],
         )
+        t3 = time.perf_counter()
         con.execute("commit")
+        log.debug("%s: commit %.2fs", result.file, time.perf_counter() - t3)
     except BaseException:
         con.execute("rollback")
         raise
     finally:
-        for view in ("new_records", "dup_rows", "bad_rows", "new_rollup", "cube_rows"):
+        for view in ("new_records", "bad_rows", "dup_lines", "candidate_lines"):
             con.unregister(view)
-        for t in ("new_srm", "merged_srm", "touched_region_months", "merged_region_month", "touched_sub_months",
-                  "merged_sub_month"):
-            con.execute(f"drop table if exists temp.{t}")
+        cubes.drop_scratch(con)
 
 
 def record_refusal(con: duckdb.DuckDBPyConnection, result: FileResult, started_at: dt.datetime) -> None:

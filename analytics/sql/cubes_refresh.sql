@@ -1,158 +1,215 @@
--- Month grains of the usage cubes, merged additively from `new_rollup` (the new rows at
--- local day x region x msisdn x service x direction, a registered frame computed by
--- analytics/ingest/cubes.py, which also refreshes the hour and day cubes). Runs inside
--- the load's transaction. Distinct counts stay exact through the helper sets
--- subscriber_region_month and subscriber_day, so a new day never rescans its month.
+-- Refresh of every usage cube for the keys one load touched, inside the load's
+-- transaction, after its records (de-duplicated) are in `records`.
+--
+-- Parameters: $load_id; $lo and $hi, the load's first and last start_at (UTC); $span_lo
+-- and $span_hi, UTC bounds around every local month the load can touch; $fresh, true when
+-- no other load has records in that span; $tz, the business time zone of local days and
+-- months; $home, the home country.
+--
+-- Every touched key is recomputed from all stored records of that key (the new ones
+-- and any earlier load's), so exact distinct subscriber counts need no helper sets: a
+-- bulk load scans only its own rows, a load into a month that has data already rescans
+-- that month's records of the touched subscribers and regions, never a year.
+-- Distinct subscribers are counted in two levels (group by key and msisdn, then count
+-- the groups), which DuckDB runs several times faster than count(distinct msisdn).
 
--- helper sets
-insert into subscriber_day
-select distinct n.day_date, n.msisdn
-from new_rollup as n
-anti join subscriber_day as d on d.day_date = n.day_date and d.msisdn = n.msisdn;
+-- Local calendar day of each UTC quarter hour over the months the load can touch (every
+-- zone's offset is a whole number of quarter hours): a join on this small table is far
+-- cheaper than converting ten million timestamps with ICU.
+create or replace temp table zone_quarters as
+select q as quarter_at, cast(timezone($tz, timezone('UTC', q)) as date) as day_date
+from range(cast($span_lo as timestamp), cast($span_hi as timestamp), interval 15 minutes) as t(q);
 
-create or replace temp table new_srm as
-select cast(date_trunc('month', day_date) as date) as month_date, region, msisdn, sum(records) as records
-from new_rollup
+create or replace temp table load_hours as
+select distinct date_trunc('hour', start_at) as hour_at
+from records
+where load_id = $load_id;
+
+create or replace temp table load_days as
+select distinct z.day_date, r.region, r.msisdn
+from records as r
+join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
+where r.load_id = $load_id;
+
+create or replace temp table touched_days as
+select distinct day_date, region from load_days;
+
+create or replace temp table touched_region_months as
+select distinct cast(date_trunc('month', day_date) as date) as month_date, region from load_days;
+
+create or replace temp table touched_sub_months as
+select distinct cast(date_trunc('month', day_date) as date) as month_date, msisdn from load_days;
+
+-- hour grain: UTC hour x region x cell x service x direction
+delete from usage_hourly_cell where hour_at in (select hour_at from load_hours);
+
+insert into usage_hourly_cell by name
+with per_subscriber as (
+    select
+        date_trunc('hour', start_at) as hour_at,
+        region,
+        coalesce(cell_id, '') as cell_id,
+        service,
+        direction,
+        msisdn,
+        count(*) as records,
+        sum(duration_s) as duration_s,
+        sum(bytes_up) as bytes_up,
+        sum(bytes_down) as bytes_down,
+        sum(charge) as charge,
+        count(*) filter (where disposition = 'answered') as answered,
+        count(*) filter (where disposition = 'no_answer') as no_answer,
+        count(*) filter (where disposition = 'busy') as busy,
+        count(*) filter (where disposition = 'failed') as failed,
+        count(*) filter (where disposition = 'dropped') as dropped
+    from records
+    where start_at >= date_trunc('hour', cast($lo as timestamp))
+      and start_at < date_trunc('hour', cast($hi as timestamp)) + interval 1 hour
+      and date_trunc('hour', start_at) in (select hour_at from load_hours)
+    group by all
+)
+select
+    hour_at, region, cell_id, service, direction,
+    sum(records) as records,
+    count(*) as subscribers,
+    sum(duration_s) as duration_s,
+    sum(bytes_up) as bytes_up,
+    sum(bytes_down) as bytes_down,
+    coalesce(sum(charge), 0) as charge,
+    sum(answered) as answered,
+    sum(no_answer) as no_answer,
+    sum(busy) as busy,
+    sum(failed) as failed,
+    sum(dropped) as dropped
+from per_subscriber
 group by all;
 
-create or replace temp table merged_srm as
-with old as (
-    select s.*
-    from subscriber_region_month as s
-    semi join new_srm as n on s.month_date = n.month_date and s.region = n.region and s.msisdn = n.msisdn
-),
-final as (
-    select month_date, region, msisdn, sum(records) as records
-    from (select * from old union all select * from new_srm)
+-- day grain: local day x region x service
+delete from usage_daily_region where (day_date, region) in (select day_date, region from touched_days);
+
+insert into usage_daily_region by name
+with per_subscriber as (
+    select
+        z.day_date, r.region, r.service, r.msisdn,
+        count(*) as records,
+        sum(r.duration_s) as duration_s,
+        sum(r.bytes_up) as bytes_up,
+        sum(r.bytes_down) as bytes_down,
+        sum(r.charge) as charge
+    from records as r
+    join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
+    semi join touched_days as t on t.day_date = z.day_date and t.region = r.region
+    where r.start_at >= cast($lo as timestamp) - interval 2 days
+      and r.start_at < cast($hi as timestamp) + interval 2 days
     group by all
 )
-select * from final;
+select
+    day_date, region, service,
+    sum(records) as records,
+    count(*) as subscribers,
+    sum(duration_s) as duration_s,
+    sum(bytes_up) as bytes_up,
+    sum(bytes_down) as bytes_down,
+    coalesce(sum(charge), 0) as charge
+from per_subscriber
+group by all;
 
-delete from subscriber_region_month
-where (month_date, region, msisdn) in (select month_date, region, msisdn from new_srm);
+-- the records of the touched local months, with their local day (a view takes no
+-- parameters: the span comes from zone_quarters)
+create or replace temp view month_records as
+select
+    z.day_date, cast(date_trunc('month', z.day_date) as date) as month_date,
+    r.msisdn, r.region, r.service, r.direction, r.duration_s, r.bytes_up, r.bytes_down, r.charge, r.is_roaming,
+    r.destination_country
+from records as r
+join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
+where r.start_at >= (select min(quarter_at) from zone_quarters)
+  and r.start_at <= (select max(quarter_at) from zone_quarters)
+  and cast(date_trunc('month', z.day_date) as date) in (select month_date from touched_region_months);
 
-insert into subscriber_region_month by name select * from merged_srm;
-
--- monthly region cube: additive merge; subscribers from the helper set
-create or replace temp table touched_region_months as
-select distinct month_date, region from new_srm;
-
-create or replace temp table merged_region_month as
-with new_sums as (
-    select
-        cast(date_trunc('month', day_date) as date) as month_date,
-        region,
-        sum(records) as records,
-        sum(charge) as revenue,
-        coalesce(sum(records) filter (where service in ('sms', 'mms')), 0) as sms,
-        coalesce(sum(duration_s) filter (where service = 'voice'), 0) as voice_s,
-        coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes
-    from new_rollup
-    group by all
-),
-old_sums as (
-    select u.month_date, u.region, u.records, u.revenue, u.sms, u.voice_s, u.data_bytes
-    from usage_monthly_region as u
-    semi join touched_region_months as t on u.month_date = t.month_date and u.region = t.region
-),
-subs as (
-    select s.month_date, s.region, count(*) as subscribers
-    from subscriber_region_month as s
-    semi join touched_region_months as t on s.month_date = t.month_date and s.region = t.region
-    group by all
-),
-final as (
-    select
-        a.month_date,
-        a.region,
-        sum(a.records) as records,
-        any_value(subs.subscribers) as subscribers,
-        sum(a.revenue) as revenue,
-        sum(a.voice_s) / 60.0 as voice_minutes,
-        sum(a.sms) as sms,
-        sum(a.data_bytes) / 1e9 as data_gb,
-        sum(a.voice_s) as voice_s,
-        sum(a.data_bytes) as data_bytes
-    from (select * from old_sums union all select * from new_sums) as a
-    join subs using (month_date, region)
-    group by a.month_date, a.region
-)
-select * from final;
-
+-- month grain: local month x region
 delete from usage_monthly_region
 where (month_date, region) in (select month_date, region from touched_region_months);
 
-insert into usage_monthly_region by name select * from merged_region_month;
-
--- subscriber-month cube: additive merge; active days, regions and top region from the sets
-create or replace temp table touched_sub_months as
-select distinct month_date, msisdn from new_srm;
-
-create or replace temp table merged_sub_month as
-with new_sums as (
+insert into usage_monthly_region by name
+with per_subscriber as (
     select
-        cast(date_trunc('month', day_date) as date) as month_date,
-        msisdn,
-        sum(records) as records,
-        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'), 0) as voice_out_s,
-        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'in'), 0) as voice_in_s,
-        coalesce(sum(records) filter (where service = 'voice' and direction = 'out'), 0) as voice_calls_out,
-        coalesce(sum(records) filter (where service = 'voice' and direction = 'in'), 0) as voice_calls_in,
-        coalesce(sum(records) filter (where service in ('sms', 'mms') and direction = 'out'), 0) as sms_out,
-        coalesce(sum(records) filter (where service in ('sms', 'mms') and direction = 'in'), 0) as sms_in,
-        coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
-        coalesce(sum(intl_s) filter (where service = 'voice' and direction = 'out'), 0) as intl_voice_s,
-        sum(roaming_records) as roaming_records,
-        sum(charge) as charge
-    from new_rollup
+        m.month_date, m.region, m.msisdn,
+        count(*) as records,
+        sum(m.charge) as revenue,
+        count(*) filter (where m.service in ('sms', 'mms')) as sms,
+        coalesce(sum(m.duration_s) filter (where m.service = 'voice'), 0) as voice_s,
+        coalesce(sum(m.bytes_up + m.bytes_down) filter (where m.service in ('data', 'voip', 'video')), 0) as data_bytes
+    from month_records as m
+    semi join touched_region_months as t on t.month_date = m.month_date and t.region = m.region
     group by all
-),
-old_sums as (
-    select
-        u.month_date, u.msisdn, u.records, u.voice_out_s, u.voice_in_s, u.voice_calls_out, u.voice_calls_in,
-        u.sms_out, u.sms_in, u.data_bytes, u.intl_voice_s, u.roaming_records, u.charge
-    from subscriber_month as u
-    semi join touched_sub_months as t on u.month_date = t.month_date and u.msisdn = t.msisdn
-),
-days as (
-    select cast(date_trunc('month', d.day_date) as date) as month_date, d.msisdn, count(*) as active_days
-    from subscriber_day as d
-    semi join touched_sub_months as t
-        on cast(date_trunc('month', d.day_date) as date) = t.month_date and d.msisdn = t.msisdn
-    group by all
-),
-regions as (
-    select s.month_date, s.msisdn, count(*) as regions, first(s.region order by s.records desc, s.region) as top_region
-    from subscriber_region_month as s
-    semi join touched_sub_months as t on s.month_date = t.month_date and s.msisdn = t.msisdn
-    group by all
-),
-summed as (
-    select
-        month_date, msisdn,
-        sum(records) as records,
-        sum(voice_out_s) as voice_out_s,
-        sum(voice_in_s) as voice_in_s,
-        sum(voice_calls_out) as voice_calls_out,
-        sum(voice_calls_in) as voice_calls_in,
-        sum(sms_out) as sms_out,
-        sum(sms_in) as sms_in,
-        sum(data_bytes) as data_bytes,
-        sum(intl_voice_s) as intl_voice_s,
-        sum(roaming_records) as roaming_records,
-        sum(charge) as charge
-    from (select * from old_sums union all select * from new_sums)
-    group by all
-),
-final as (
-    select s.*, d.active_days, r.regions, r.top_region
-    from summed as s
-    join days as d using (month_date, msisdn)
-    join regions as r using (month_date, msisdn)
 )
-select * from final;
+select
+    month_date, region,
+    sum(records) as records,
+    count(*) as subscribers,
+    coalesce(sum(revenue), 0) as revenue,
+    sum(voice_s) / 60.0 as voice_minutes,
+    sum(sms) as sms,
+    sum(data_bytes) / 1e9 as data_gb,
+    sum(voice_s) as voice_s,
+    sum(data_bytes) as data_bytes
+from per_subscriber
+group by all;
 
+-- subscriber-month grain: local month x msisdn; regions and top region from a per-region
+-- level, active days from a per-day level
 delete from subscriber_month
 where (month_date, msisdn) in (select month_date, msisdn from touched_sub_months);
 
-insert into subscriber_month by name select * from merged_sub_month;
+insert into subscriber_month by name
+with scoped as (
+    -- $fresh: no other load has records in these months, so every row is touched
+    select * from month_records where $fresh
+    union all
+    select m.*
+    from month_records as m
+    semi join touched_sub_months as t on t.month_date = m.month_date and t.msisdn = m.msisdn
+    where not $fresh
+),
+totals as (
+    select
+        month_date, msisdn,
+        count(*) as records,
+        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'), 0) as voice_out_s,
+        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'in'), 0) as voice_in_s,
+        count(*) filter (where service = 'voice' and direction = 'out') as voice_calls_out,
+        count(*) filter (where service = 'voice' and direction = 'in') as voice_calls_in,
+        count(*) filter (where service in ('sms', 'mms') and direction = 'out') as sms_out,
+        count(*) filter (where service in ('sms', 'mms') and direction = 'in') as sms_in,
+        coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
+        coalesce(
+            sum(duration_s) filter (where service = 'voice' and direction = 'out' and destination_country <> $home), 0
+        ) as intl_voice_s,
+        count(*) filter (where is_roaming) as roaming_records,
+        coalesce(sum(charge), 0) as charge
+    from scoped
+    group by all
+),
+per_region as (
+    select month_date, msisdn, region, count(*) as records
+    from scoped
+    group by all
+),
+regions as (
+    select
+        month_date, msisdn,
+        count(*) as regions,
+        arg_min(region, (-records, region)) as top_region  -- most records, then first by name
+    from per_region
+    group by all
+),
+per_day as (
+    select month_date, msisdn, count(*) as active_days
+    from (select distinct month_date, msisdn, day_date from scoped)
+    group by all
+)
+select s.*, d.active_days, r.regions, r.top_region
+from totals as s
+join regions as r using (month_date, msisdn)
+join per_day as d using (month_date, msisdn);

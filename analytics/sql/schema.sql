@@ -173,17 +173,7 @@ create table if not exists subscriber_month (
     top_region          varchar
 );
 
--- Helper sets that keep month-grain distinct counts exact without rescanning a month:
--- one row per local month x region x msisdn (records = that subscriber's records there)
-create table if not exists subscriber_region_month (
-    month_date date not null,
-    region     varchar not null,
-    msisdn     varchar not null,
-    records    bigint not null
-);
-
--- one row per local day x msisdn that had at least one record
-create table if not exists subscriber_day (
-    day_date date not null,
-    msisdn   varchar not null
-);
+-- Helper sets of earlier versions: month cubes are now recomputed from the records of
+-- the touched months (analytics/sql/cubes_refresh.sql), so they are dropped.
+drop table if exists subscriber_region_month;
+drop table if exists subscriber_day;
