@@ -66,9 +66,11 @@ elif prev.height:
     fig.add_trace(go.Scatter(x=prev["bucket_at"], y=prev[metric], name="previous period (shifted)", mode="lines", line={"dash": "dot"}))
 event = _shared.plot(fig, key="tt_chart", on_select="rerun")
 
-with st.expander("Series data"):
-    st.dataframe(series, hide_index=True)
-    _shared.download_table(series, f"traffic_{by}_{grain}", key="tt_series")
+# lazy expanders: a closed one runs nothing, so its data grid is not sent or drawn
+with st.expander("Series data", key="tt_series_open", on_change="rerun") as series_box:
+    if series_box.open:
+        st.dataframe(series, hide_index=True)
+        _shared.download_table(series, f"traffic_{by}_{grain}", key="tt_series")
 
 st.subheader("Records behind a point")
 buckets = series["bucket_at"].unique().sort().to_list()
@@ -117,5 +119,7 @@ else:
     fig.update_layout(title="Average carried traffic in the busy hour (label: local hour of day)", xaxis_title="Region",
                       yaxis_title="Busy-hour traffic (erlangs)")
     _shared.plot(fig, key="tt_busy")
-    st.dataframe(busy, hide_index=True)
-    _shared.download_table(busy, "busy_hour", key="tt_busy_dl")
+    with st.expander("Busy hour table", key="tt_busy_open", on_change="rerun") as busy_box:
+        if busy_box.open:
+            st.dataframe(busy, hide_index=True)
+            _shared.download_table(busy, "busy_hour", key="tt_busy_dl")

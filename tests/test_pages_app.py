@@ -103,6 +103,21 @@ def test_segmented_views_all_render(app):
             assert not at.exception, (page, option, [e.value for e in at.exception])
 
 
+def test_lazy_tables_render_when_opened(app):
+    """Tables below the charts sit in lazy expanders: closed, nothing is sent; opened, the
+    table and its downloads are there."""
+    for page, key, column in [("traffic_trends", "tt_series_open", "bucket_at"), ("traffic_trends", "tt_busy_open", "busy_hour"),
+                              ("demand_heatmaps", "hm_table_open", "suppressed")]:
+        at = _open(app, page)
+        assert not any(column in df.value.columns for df in at.dataframe), (page, key)
+        at.session_state[key] = True
+        at.run()
+        assert not at.exception, (page, key, [e.value for e in at.exception])
+        assert any(column in df.value.columns for df in at.dataframe), (page, key)
+        at.session_state[key] = False
+        at.run()
+
+
 def test_traffic_drill_down_to_records(app):
     at = _open(app, "traffic_trends")
     region = [o for o in at.selectbox(key="tt_drill").options if o != "(none)"][0]
