@@ -81,7 +81,7 @@ def main() -> None:
     start = dt.datetime(2026, 3, 10, 8, 0)
     if args.history_rows:
         hist = extract(
-            profile, subs["msisdn"], rows=args.history_rows, start=start - dt.timedelta(days=7), seed=1, prefix="H"
+            profile, subs["msisdn"], rows=args.history_rows, start=start - dt.timedelta(hours=12), seed=1, prefix="H"
         )
         hist.write_csv(tmp / "history.csv")
         ingest_files([tmp / "history.csv"], warehouse=wh, cells=tmp / "cells.csv")
