@@ -103,8 +103,23 @@ def nav_titles() -> dict[str, str]:
     return titles
 
 
-def in_app_visit(page, base: str, name: str) -> float:
-    """From another page, click this page's menu link; time until it has drawn."""
+def in_app_visit(page, base: str, name: str, *, attempts: int = 2) -> float | None:
+    """From another page, click this page's menu link; time until it has drawn.
+
+    A click that starts no run (it happens, rarely, on a loaded machine) is tried again;
+    None when no attempt started one.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        try:
+            return _in_app_once(page, base, name)
+        except PlaywrightTimeout:
+            continue
+    return None
+
+
+def _in_app_once(page, base: str, name: str) -> float:
     other = "forecasts" if name == "data_quality" else "data_quality"
     page.goto(url_of(base, other), wait_until="commit")
     until_drawn(page, time.perf_counter())
@@ -142,7 +157,7 @@ def _visits(page, base: str, name: str) -> dict[str, object]:
     flt = filter_change(page)
     errors += page_errors(page)
     charts = page.locator('[data-testid="stPlotlyChart"]').count()
-    return {"cold_s": round(cold, 3), "warm_s": round(warm, 3), "in_app_s": round(nav, 3), "filter_change_s": round(flt, 3), "charts": charts,
+    return {"cold_s": round(cold, 3), "warm_s": round(warm, 3), "in_app_s": None if nav is None else round(nav, 3), "filter_change_s": round(flt, 3), "charts": charts,
             "errors": errors}
 
 
@@ -174,14 +189,15 @@ def main() -> None:
     results = {}
     for name in pages:
         runs = [measure(warehouse, name, returning=args.returning_browser) for _ in range(max(args.repeat, 1))]
-        r = {k: round(statistics.median(x[k] for x in runs), 3) for k in ("cold_s", "warm_s", "in_app_s", "filter_change_s")}
+        r = {k: round(statistics.median(x[k] for x in runs if x[k] is not None), 3) if any(x[k] is not None for x in runs) else None
+             for k in ("cold_s", "warm_s", "in_app_s", "filter_change_s")}
         r |= {"charts": runs[-1]["charts"], "errors": [e for x in runs for e in x["errors"]], "runs": len(runs)}
         if len(runs) > 1:
             r["cold_runs_s"] = [x["cold_s"] for x in runs]
         results[name] = r
         bad = "" if r["cold_s"] < 4 and r["warm_s"] < 1.5 and r["filter_change_s"] < 1 else "   OVER"
         err = f"   ERRORS {r['errors']}" if r["errors"] else ""
-        print(f"{name:20s} cold {r['cold_s']:6.2f} s   warm {r['warm_s']:6.2f} s   in-app {r['in_app_s']:5.2f} s   filter change {r['filter_change_s']:6.2f} s"
+        print(f"{name:20s} cold {r['cold_s']:6.2f} s   warm {r['warm_s']:6.2f} s   in-app {r['in_app_s'] or float('nan'):5.2f} s   filter change {r['filter_change_s']:6.2f} s"
               f"   ({r['charts']} charts){bad}{err}", file=sys.stderr)
     print(json.dumps({"records": records, "returning_browser": args.returning_browser, "load_average_before": load_before, "load_average_after": load_average(),
                       "pages": results}))
