@@ -276,12 +276,14 @@ def test_duplicates_across_chunks_and_earlier_loads_keep_the_first_row(tmp_path,
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="old")])], warehouse=warehouse, cells=refs["cells"])
     rows = [record(record_id="n1", charge="1.00"), record(record_id="old"), record(record_id="n2"),
             record(record_id="n3"), record(record_id="n1", charge="2.00"), record(record_id="old"),
-            record(record_id="n1", duration_s="-5"), record(record_id="n2", charge="3.00")]
+            record(record_id="n1", duration_s="-5"), record(record_id="n2", charge="3.00"),
+            record(record_id="n4", duration_s="-1"), record(record_id="n4", charge="4.00")]
     out = ingest_files([write_v1(tmp_path / "b.csv", rows)], warehouse=warehouse)
     f = out["files"][0]
-    assert (f["rows_read"], f["rows_loaded"], f["rows_duplicate"], f["rows_rejected"]) == (8, 3, 4, 1)
+    # a rejected line does not make a later good line of the same id a duplicate
+    assert (f["rows_read"], f["rows_loaded"], f["rows_duplicate"], f["rows_rejected"]) == (10, 4, 4, 2)
     assert _q(warehouse, "select record_id, charge::double, source_line from records where load_id = 3 order by 1") == [
-        ("n1", 1.0, 2), ("n2", 0.0, 4), ("n3", 0.0, 5)]
+        ("n1", 1.0, 2), ("n2", 0.0, 4), ("n3", 0.0, 5), ("n4", 4.0, 11)]
     assert _q(warehouse, "select record_id, source_line from duplicates order by source_line") == [
         ("old", 3), ("n1", 6), ("old", 7), ("n2", 9)]
-    assert _q(warehouse, "select sum(records) from usage_hourly_cell") == [(4,)]
+    assert _q(warehouse, "select sum(records) from usage_hourly_cell") == [(5,)]

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CHUNK_ROWS = 250_000
-INGEST_DEFAULTS = {"memory_limit": "1536MB"}
+INGEST_DEFAULTS = {"memory_limit": "2560MB", "cube_memory_limit": "1536MB"}
 
 
 def _now() -> dt.datetime:
@@ -98,27 +99,24 @@ def _checked_chunks(
         yield check(raw.clear())
 
 
-def _read_and_check(
-    path: Path, fmt: str, *, cells: pl.LazyFrame, load_id: int, cfg: dict[str, Any], opts: Any
-) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """The file's checked chunks; garbage or a malformed file raises :class:`RefusedFile`,
-    also when it shows only part way through (the load's transaction then rolls back)."""
+@contextmanager
+def _source(path: Path, fmt: str, opts: Any) -> Iterator[tuple[pl.LazyFrame, dict[str, bool]]]:
+    """The file as a lazy frame of contract columns, with its validation options.
+
+    Garbage or a malformed file raises :class:`RefusedFile`, also when it shows only part
+    way through the load (whose transaction then rolls back).
+    """
     try:
         if fmt == "v1":
             with open_v1(path) as raw:
-                yield from _checked_chunks(raw, cells=cells, load_id=load_id, source_file=path.name, cfg=cfg)
+                yield raw, {}
             return
         from analytics import formats
 
-        yield from _checked_chunks(
-            formats.read(path, fmt, opts),
-            cells=cells,
-            load_id=load_id,
-            source_file=path.name,
-            cfg=cfg,
-            charge_optional=not formats.has_charge(fmt, opts),
-            msisdn_e164=getattr(formats.FORMATS[fmt], "MSISDN_IS_E164", True),
-        )
+        yield formats.read(path, fmt, opts), {
+            "charge_optional": not formats.has_charge(fmt, opts),
+            "msisdn_e164": getattr(formats.FORMATS[fmt], "MSISDN_IS_E164", True),
+        }
     except RefusedFile:
         raise
     except Exception as exc:  # a malformed file surfaces as a polars/format error while reading
@@ -226,8 +224,6 @@ def ingest_files(
     files = [Path(p) for p in paths]
     results: list[FileResult] = []
     with store.writer(warehouse) as con:
-        # The load streams through DuckDB's buffer pool: its cap bounds the load's memory.
-        con.execute("set memory_limit = ?", [cfg_obj.section("ingest", INGEST_DEFAULTS)["memory_limit"]])
         refs = _load_references(
             con,
             {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,
@@ -274,14 +270,19 @@ def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.L
             return result
         result.format = fmt or _detect_format(path)
         result.load_id = next_load_id(con)
-        commit_file(
-            con,
-            result=result,
-            chunks=_read_and_check(path, result.format, cells=cells, load_id=result.load_id, cfg=cfg, opts=opts),
-            started_at=started,
-            timezone=cfg["timezone"],
-            home_country=cfg["home_country"],
-        )
+        with _source(path, result.format, opts) as (raw, options):
+            commit_file(
+                con,
+                result=result,
+                record_ids=raw.select("record_id"),
+                chunks=_checked_chunks(
+                    raw, cells=cells, load_id=result.load_id, source_file=path.name, cfg=cfg, **options
+                ),
+                started_at=started,
+                timezone=cfg["timezone"],
+                home_country=cfg["home_country"],
+                **settings().section("ingest", INGEST_DEFAULTS),
+            )
     except RefusedFile as exc:
         result.status, result.error = "refused", str(exc)
         result.rows_read = result.rows_loaded = result.rows_duplicate = result.rows_rejected = 0

@@ -8,8 +8,8 @@ together; any failure (or a killed process) leaves the warehouse as it was.
 
 Streaming: the file arrives as checked chunks that are inserted as they come, so peak
 memory is about one chunk plus DuckDB's buffer pool, whatever the file's size. Duplicates
-are found after the inserts (a hash ledger for repeats within the file, one join for ids
-of earlier loads) and moved from ``records`` to ``duplicates`` before the cube refresh.
+are decided before each chunk's insert (see :class:`_Dedupe`): deleting rows inserted in
+the same transaction made DuckDB's commit several times slower.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import queue
 import resource
 import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -33,6 +35,7 @@ from analytics import store
 from analytics.ingest import cubes
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FAULT_ENV = "ANALYTICS_FAULT"  # test hook: "after_insert" kills the process mid-transaction
 
@@ -84,89 +87,99 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _IdLedger:
-    """Where this file's good rows repeat a record_id, without holding the ids in Python.
+class _Dedupe:
+    """Which good rows repeat a record_id, decided before they are inserted.
 
-    Keeps a 64-bit hash and the source line of every inserted row; hashes seen more than
-    once are candidates, confirmed on the stored ids (so a hash collision is never taken
-    for a duplicate).
+    A first pass over the file's record_id column (no other column is typed) finds the
+    few ids that can be duplicates: those whose 64-bit hash occurs more than once in the
+    file, and those an earlier load stored (one DuckDB join). While the chunks stream,
+    only rows among those candidates are compared exactly, against the candidate ids
+    already loaded from this file; the first good row of an id is loaded, so an id on a
+    rejected line does not make its later good line a duplicate. Nothing inserted is
+    ever deleted again, which keeps the commit cheap.
     """
 
-    def __init__(self) -> None:
-        self.hashes: list[np.ndarray] = []
-        self.lines: list[np.ndarray] = []
+    def __init__(self, con: duckdb.DuckDBPyConnection, record_ids: pl.LazyFrame, *, earlier: bool) -> None:
+        ids = record_ids.select(pl.col("record_id").cast(pl.String).str.strip_chars()).collect(engine="streaming")
+        hashes = np.sort(ids["record_id"].hash(seed=0).to_numpy())
+        self.repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        self.stored = pl.Series("record_id", [], pl.String)
+        if earlier and ids.height:
+            con.register("file_ids", ids)
+            try:
+                self.stored = con.sql(
+                    "select distinct r.record_id from records as r semi join file_ids using (record_id)"
+                ).pl()["record_id"]
+            finally:
+                con.unregister("file_ids")
+        self.loaded = pl.Series("record_id", [], pl.String)  # candidate ids loaded from this file
 
-    def add(self, rows: pl.DataFrame) -> None:
-        self.hashes.append(rows["record_id"].hash(seed=0).to_numpy())
-        self.lines.append(rows["source_line"].to_numpy())
+    def split(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(rows to load, duplicate rows) of one chunk of good rows."""
+        if good.is_empty() or (not self.repeated.size and self.stored.is_empty()):
+            return good, good.clear()
+        candidate = pl.Series(np.isin(good["record_id"].hash(seed=0).to_numpy(), self.repeated))
+        ids = pl.col("record_id")
+        flagged = good.with_columns(_candidate=candidate).with_columns(
+            _dup=ids.is_in(self.stored.implode())
+            | (pl.col("_candidate") & (ids.is_in(self.loaded.implode()) | ~ids.is_first_distinct().over("_candidate")))
+        )
+        new = flagged.filter(~pl.col("_dup"))
+        self.loaded = pl.concat([self.loaded, new.filter(pl.col("_candidate"))["record_id"]])
+        return new.drop("_candidate", "_dup"), flagged.filter(pl.col("_dup")).drop("_candidate", "_dup")
 
-    def repeated_lines(self, con: duckdb.DuckDBPyConnection, load_id: int) -> pl.DataFrame:
-        """Source lines of rows whose record_id occurred on an earlier line of this file."""
-        empty = pl.DataFrame(schema={"source_line": pl.Int64})
-        if not self.hashes:
-            return empty
-        hashes = np.concatenate(self.hashes)
-        ordered = np.sort(hashes)
-        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-        if not repeated.size:
-            return empty
-        candidates = pl.DataFrame({"source_line": np.concatenate(self.lines)[np.isin(hashes, repeated)]})
-        con.register("candidate_lines", candidates)
+
+def _prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
+    """``items``, produced one step ahead in a thread: Polars checks the next chunk while
+    DuckDB inserts this one (both release the GIL). An error in the producer is raised
+    here; leaving early stops the producer."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> None:
+        while not stop.is_set():
+            try:
+                box.put((kind, value), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
         try:
-            rows = con.sql(
-                "select record_id, source_line from records where load_id = $load_id "
-                "and source_line in (select source_line from candidate_lines) order by source_line",
-                params={"load_id": load_id},
-            ).pl()
-        finally:
-            con.unregister("candidate_lines")
-        return rows.filter(~pl.col("record_id").is_first_distinct()).select(pl.col("source_line").cast(pl.Int64))
+            for item in items:
+                if stop.is_set():
+                    return
+                put("item", item)
+            put("end", None)
+        except BaseException as exc:  # handed to the consumer
+            put("error", exc)
 
-
-def _earlier_duplicate_lines(con: duckdb.DuckDBPyConnection, load_id: int) -> pl.DataFrame:
-    """Source lines of this load's rows whose record_id an earlier load stored."""
-    return con.sql(
-        """
-        with hits as (
-            select distinct e.record_id
-            from records as e
-            semi join (select record_id from records where load_id = $load_id) as n using (record_id)
-            where e.load_id <> $load_id
-        )
-        select cast(m.source_line as bigint) as source_line
-        from records as m
-        semi join hits using (record_id)
-        where m.load_id = $load_id
-        """,
-        params={"load_id": load_id},
-    ).pl()
-
-
-def _move_duplicates(con: duckdb.DuckDBPyConnection, load_id: int, lines: pl.DataFrame) -> int:
-    """Move this load's rows at ``lines`` from ``records`` to ``duplicates``."""
-    if lines.is_empty():
-        return 0
-    con.register("dup_lines", lines.unique())
+    worker = threading.Thread(target=produce, name="ingest-check", daemon=True)
+    worker.start()
     try:
-        scope = "where load_id = ? and source_line in (select source_line from dup_lines)"
-        con.execute(
-            f"insert into duplicates select load_id, source_line, record_id, msisdn, start_at, charge from records {scope}",
-            [load_id],
-        )
-        con.execute(f"delete from records {scope}", [load_id])
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
     finally:
-        con.unregister("dup_lines")
-    return lines.n_unique()
+        stop.set()
+        worker.join()
 
 
 def commit_file(
     con: duckdb.DuckDBPyConnection,
     *,
     result: FileResult,
+    record_ids: pl.LazyFrame,
     chunks: Iterable[tuple[pl.DataFrame, pl.DataFrame]],
     started_at: dt.datetime,
     timezone: str,
     home_country: str,
+    memory_limit: str | None = None,
+    cube_memory_limit: str | None = None,
 ) -> None:
     """Insert one file's checked chunks, drop duplicates, refresh the cubes and write its
     manifest row, atomically: the chunks are read inside the transaction, so a read
@@ -174,49 +187,49 @@ def commit_file(
     """
     assert result.load_id is not None
     load_id = result.load_id
+    if memory_limit:
+        con.execute("set memory_limit = ?", [memory_limit])
     con.execute("begin transaction")
     try:
         earlier = bool(con.execute("select exists(select 1 from records)").fetchall()[0][0])
-        ledger = _IdLedger()
+        t0 = time.perf_counter()
+        dedupe = _Dedupe(con, record_ids, earlier=earlier)
+        t_ids = time.perf_counter() - t0
         reasons: Counter[str] = Counter()
-        read = rejected = 0
+        read = rejected = duplicate = 0
         t_check = t_insert = 0.0
         tick = time.perf_counter()
-        for good, bad in chunks:
+        for good, bad in _prefetched(iter(chunks)):
             t_check += time.perf_counter() - tick
             tick = time.perf_counter()
             read += good.height + bad.height
             rejected += bad.height
             if bad.height:
                 reasons.update(bad["reason"].to_list())
-                con.register("bad_rows", bad)
-                con.execute("insert into quarantine select * from bad_rows")
-                con.unregister("bad_rows")
-            if good.height:
-                ledger.add(good)
-                con.register("new_records", good)
-                con.execute("insert into records by name select * from new_records")
-                con.unregister("new_records")
+                _insert(con, "quarantine", bad)
+            new, dups = dedupe.split(good)
+            duplicate += dups.height
+            if dups.height:
+                _insert(con, "duplicates", dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"))
+            if new.height:
+                _insert(con, "records", new)
             t_insert += time.perf_counter() - tick
             tick = time.perf_counter()
         result.rows_read, result.rows_rejected, result.rejects_by_reason = read, rejected, dict(reasons)
-        t1 = time.perf_counter()
+        result.rows_duplicate, result.rows_loaded = duplicate, read - rejected - duplicate
         log.debug("%s: rows inserted (peak RSS %d MiB)", result.file, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-        lines = ledger.repeated_lines(con, load_id)
-        if earlier:
-            lines = pl.concat([lines, _earlier_duplicate_lines(con, load_id)])
-        result.rows_duplicate = _move_duplicates(con, load_id, lines)
-        result.rows_loaded = read - rejected - result.rows_duplicate
         _fault("after_insert")
         t2 = time.perf_counter()
         if result.rows_loaded:
+            if cube_memory_limit:
+                con.execute("set memory_limit = ?", [cube_memory_limit])
             lo, hi = con.execute(
                 "select min(start_at), max(start_at) from records where load_id = ?", [load_id]
             ).fetchall()[0]
             cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=timezone, home_country=home_country)
         log.debug(
-            "%s: read and check %.2fs, insert %.2fs, dedupe %.2fs, cubes %.2fs (peak RSS %d MiB)", result.file,
-            t_check, t_insert, t2 - t1, time.perf_counter() - t2,
+            "%s: id pass %.2fs, waiting for checked chunks %.2fs, insert %.2fs, cubes %.2fs (peak RSS %d MiB)", result.file,
+            t_ids, t_check, t_insert, time.perf_counter() - t2,
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         )
         con.execute(
@@ -244,9 +257,17 @@ def commit_file(
         con.execute("rollback")
         raise
     finally:
-        for view in ("new_records", "bad_rows", "dup_lines", "candidate_lines"):
-            con.unregister(view)
+        con.unregister("file_ids")
+        con.unregister("rows")
         cubes.drop_scratch(con)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
+    con.register("rows", rows)
+    try:
+        con.execute(f"insert into {table} by name select * from rows")  # table: a name from this module
+    finally:
+        con.unregister("rows")
 
 
 def record_refusal(con: duckdb.DuckDBPyConnection, result: FileResult, started_at: dt.datetime) -> None:
