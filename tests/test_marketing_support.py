@@ -13,6 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from analytics import store
+from analytics.config import settings
+from analytics.ingest import cubes
 
 BANDICOOT = Path("/work/shared/samples/bandicoot")
 
@@ -141,6 +143,12 @@ def make_warehouse(
         con.execute("begin")
         con.register("fixture_records", records.select(RECORD_SCHEMA.names()))
         con.execute("insert into records select * from fixture_records")
+        # the cubes the product's loads keep (pages read their month pickers from them)
+        for load_id, lo, hi in con.execute(
+            "select load_id, min(start_at), max(start_at) from records group by load_id order by load_id"
+        ).fetchall():
+            cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=settings().timezone,
+                                home_country=settings().home_country)
         con.register("fixture_cells", cells)
         con.execute("insert into cells (cell_id, region, lat, lon) select cell_id, region, lat, lon from fixture_cells")
         if plans is not None:

@@ -136,24 +136,7 @@ located as materialized (
     group by all
 ),
 
-barycenters as (
-    select msisdn, sum(lat * t) / sum(t) as b_lat, sum(lon * t) / sum(t) as b_lon, sum(t) as w
-    from located
-    group by msisdn
-),
-
-gyration as (
-    select
-        l.msisdn,
-        sqrt(sum(l.t / b.w * power(
-            2 * 6371.0 * asin(sqrt(
-                power(sin(radians(b.b_lat - l.lat) / 2), 2)
-                + cos(radians(b.b_lat)) * cos(radians(l.lat)) * power(sin(radians(b.b_lon - l.lon) / 2), 2)
-            )), 2))) as radius_of_gyration
-    from located as l
-    join barycenters as b using (msisdn)
-    group by l.msisdn
-),
+{include:marketing_gyration}
 
 final as (
     select
