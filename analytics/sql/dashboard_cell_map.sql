@@ -3,10 +3,7 @@
 -- hour x service x direction of the cell: a lower bound) and its busy-hour load: the highest
 -- hourly carried traffic (erlangs of voice, voip, video) against capacity_erlangs.
 with params as (
-    select ($start::timestamp at time zone $tz) at time zone 'UTC' as start_at,
-           (($end::date + 1)::timestamp at time zone $tz) at time zone 'UTC' as end_at,
-           $regions::varchar[] as regions,
-           $services::varchar[] as services
+    {include:dashboard_params}
 ),
 selected_cells as (
     select c.*

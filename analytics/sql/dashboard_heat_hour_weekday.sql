@@ -1,10 +1,7 @@
 -- Hour-of-day x weekday demand: one row per ISO weekday (1 = Monday) per local hour,
 -- with exact distinct subscribers (for k-anonymity suppression).
 with params as (
-    select ($start::timestamp at time zone $tz) at time zone 'UTC' as start_at,
-           (($end::date + 1)::timestamp at time zone $tz) at time zone 'UTC' as end_at,
-           $regions::varchar[] as regions,
-           $services::varchar[] as services
+    {include:dashboard_params}
 ),
 filtered as (
     select (r.start_at at time zone 'UTC') at time zone $tz as local_at,

@@ -3,10 +3,7 @@
 -- group (hour x cell x service x direction): a lower bound of the group's distinct subscribers,
 -- enough to decide "not small" without scanning records.
 with params as (
-    select ($start::timestamp at time zone $tz) at time zone 'UTC' as start_at,
-           (($end::date + 1)::timestamp at time zone $tz) at time zone 'UTC' as end_at,
-           $regions::varchar[] as regions,
-           $services::varchar[] as services
+    {include:dashboard_params}
 ),
 hourly as (
     -- summed per UTC hour first: the zone conversion then runs on a few hundred rows

@@ -1,9 +1,6 @@
 -- Region x local day demand: one row per region per day, with exact distinct subscribers.
 with params as (
-    select ($start::timestamp at time zone $tz) at time zone 'UTC' as start_at,
-           (($end::date + 1)::timestamp at time zone $tz) at time zone 'UTC' as end_at,
-           $regions::varchar[] as regions,
-           $services::varchar[] as services
+    {include:dashboard_params}
 ),
 filtered as (
     select r.region, cast((r.start_at at time zone 'UTC') at time zone $tz as date) as day_date,

@@ -2,10 +2,7 @@
 -- The cube rows are summed per UTC hour and key first; only those (a few thousand) are
 -- converted to local time and bucketed: the zone conversion per cube row was most of the cost.
 with params as (
-    select ($start::timestamp at time zone $tz) at time zone 'UTC' as start_at,
-           (($end::date + 1)::timestamp at time zone $tz) at time zone 'UTC' as end_at,
-           $regions::varchar[] as regions,
-           $services::varchar[] as services
+    {include:dashboard_params}
 ),
 filtered as (
     select u.hour_at,
