@@ -121,13 +121,12 @@ def test_trend_filters_and_top_cells(con):
     assert dashboard.trend(con, *ALL, ("Nowhere",)).columns == ["bucket_at", "key", "records", "minutes", "data_gb", "revenue"]
 
 
-def test_trend_with_previous_aligns_periods(con):
+def test_previous_period_aligns_with_the_range(con):
     # April range: 30 days; previous = 2026-03-02 .. 2026-03-31, shifted forward by 30 days.
-    df = dashboard.trend_with_previous(con, date(2026, 4, 1), date(2026, 4, 30), grain="day")
-    prev = df.filter(pl.col("period") == "previous").select("bucket_at", "records").rows()
-    assert prev == [(datetime(2026, 4, 1), 6), (datetime(2026, 4, 2), 2)]
-    cur = df.filter(pl.col("period") == "current").select("bucket_at", "records").rows()
-    assert cur == [(datetime(2026, 4, 6), 4), (datetime(2026, 4, 7), 1)]
+    prev = dashboard.previous_period(con, date(2026, 4, 1), date(2026, 4, 30), grain="day")
+    assert prev.select("bucket_at", "records").rows() == [(datetime(2026, 4, 1), 6), (datetime(2026, 4, 2), 2)]
+    cur = dashboard.trend(con, date(2026, 4, 1), date(2026, 4, 30), grain="day", by="total")
+    assert cur.select("bucket_at", "records").rows() == [(datetime(2026, 4, 6), 4), (datetime(2026, 4, 7), 1)]
 
 
 def test_records_behind_a_point(con):

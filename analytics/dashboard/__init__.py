@@ -19,7 +19,7 @@ from analytics.dashboard.quality import (
     quarantine_summary,
     silent_cells,
 )
-from analytics.dashboard.traffic import busy_hour, previous_period, records_behind, trend, trend_with_previous
+from analytics.dashboard.traffic import busy_hour, previous_period, records_behind, trend
 
 __all__ = [
     "available_months",
@@ -44,5 +44,4 @@ __all__ = [
     "region_day",
     "silent_cells",
     "trend",
-    "trend_with_previous",
 ]

@@ -85,29 +85,6 @@ def previous_period(
     return previous.with_columns((pl.col("bucket_at") + pl.duration(days=days)).alias("bucket_at")).drop("key")
 
 
-def trend_with_previous(
-    con: duckdb.DuckDBPyConnection,
-    start: date,
-    end: date,
-    regions: tuple[str, ...] = (),
-    services: tuple[str, ...] = (),
-    *,
-    grain: str = "day",
-) -> pl.DataFrame:
-    """The total series of the range and of the same-length period just before it.
-
-    One row per bucket per ``period`` (``current`` / ``previous``); previous buckets are
-    shifted forward by the range length so both periods share the x axis. (The page
-    reads the current series it already has and only :func:`previous_period`.)
-    """
-    if end < start:
-        start, end = end, start
-    current = trend(con, start, end, regions, services, grain=grain, by="total").drop("key")
-    previous = previous_period(con, start, end, regions, services, grain=grain)
-    return pl.concat([current.with_columns(pl.lit("current").alias("period")),
-                      previous.with_columns(pl.lit("previous").alias("period"))])
-
-
 def bucket_end(bucket_at: datetime, grain: str) -> datetime:
     """The (exclusive) end of the local bucket that starts at ``bucket_at``."""
     if grain == "month":
