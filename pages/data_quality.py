@@ -70,10 +70,12 @@ view = _shared.choose("Show", ["Loads", "Quarantine", "Duplicates", "Coverage ga
 
 if view == "Loads":
     loads = _shared.run(dashboard.load_manifest)
-    totals = loads.select(pl.col("rows_read", "rows_loaded", "rows_duplicate", "rows_rejected").sum()).row(0, named=True)
+    # CDR files only: reference files (cells, plans, subscribers) are rows of the manifest too
+    cdr = loads.filter(~pl.col("format").str.starts_with("reference:"))
+    totals = cdr.select(pl.col("rows_read", "rows_loaded", "rows_duplicate", "rows_rejected").sum()).row(0, named=True)
     cols = st.columns(4)
     for col, (k, v) in zip(cols, totals.items(), strict=True):
-        col.metric(k.replace("_", " ").capitalize(), f"{v or 0:,}", border=True)
+        col.metric("CDR " + k.replace("_", " "), f"{v or 0:,}", border=True)
     refused = loads.filter(pl.col("status") == "refused")
     if refused.height:
         st.warning(f"{refused.height} file(s) refused whole: see the `error` column.")

@@ -15,6 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_pages_data import build_small_warehouse
 
+from analytics import store
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 OWN_PAGES = ["executive_summary", "traffic_trends", "demand_heatmaps", "data_quality"]
@@ -250,3 +252,14 @@ def test_upload_refuses_wrong_type(tmp_path, monkeypatch):
     at.run()
     assert any("not an extract" in e.value for e in at.error)
     assert not at.button  or all(b.key != "dq_load" for b in at.button)
+
+
+def test_load_totals_count_cdr_rows_not_reference_rows(app, warehouse):
+    at = _open(app, "data_quality")
+    metrics = {m.label: m.value for m in at.metric}
+    with store.reader(warehouse) as con:
+        records, loaded = con.execute(
+            "select (select count(*) from records), "
+            "(select sum(rows_loaded) from loads where format not like 'reference:%')"
+        ).fetchall()[0]
+    assert int(metrics["CDR rows loaded"].replace(",", "")) == loaded == records
