@@ -79,15 +79,19 @@ k4.metric("Data cut-off", "n/a" if cutoff is None else f"{cutoff:%d %b}" if freq
 if fit["reason"]:
     st.warning(f"Fallback (seasonal naive) used: {fit['reason']}.", icon=":material/warning:")
 
+HISTORY, FORECAST = "#4a4a4a", "#1f77b4"  # observed in neutral grey, the projection and its bands in blue
 history, forecast = _shared.run(views.chart, freq, uid, history_days=90 if freq == "daily" else 21)
 fig = go.Figure()
 x_band = pl.concat([forecast["ds"], forecast["ds"].reverse()])
 fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper_95"], forecast["yhat_lower_95"].reverse()]),
-                         fill="toself", line={"width": 0}, opacity=0.2, name="95 % band", hoverinfo="skip"))
+                         fill="toself", line={"width": 0}, fillcolor=FORECAST, opacity=0.15, name="95 % band",
+                         hoverinfo="skip"))
 fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper"], forecast["yhat_lower"].reverse()]),
-                         fill="toself", line={"width": 0}, opacity=0.35, name="80 % band", hoverinfo="skip"))
-fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines"))
-fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=f"forecast ({fit['model']})", mode="lines", line={"dash": "dash"}))
+                         fill="toself", line={"width": 0}, fillcolor=FORECAST, opacity=0.3, name="80 % band",
+                         hoverinfo="skip"))
+fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines", line={"color": HISTORY}))
+fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=f"forecast ({fit['model']})", mode="lines",
+                         line={"dash": "dash", "color": FORECAST}))
 fig.update_layout(title=f"{region}: {unit}", xaxis_title=f"{step.capitalize()} ({zone})", yaxis_title=unit)
 _shared.plot(fig, key="fc_chart")
 with st.expander("Forecast values"):
