@@ -122,8 +122,8 @@ def _source(path: Path, fmt: str, opts: Any) -> Iterator[tuple[pl.LazyFrame, dic
     except Exception as exc:  # a malformed file surfaces as a polars/format error while reading
         if type(exc).__name__ == "FormatError":
             raise RefusedFile(str(exc)) from exc
-        if isinstance(exc, duckdb.Error):  # a warehouse failure is not the file's fault
-            raise
+        if isinstance(exc, (duckdb.Error, AssertionError, AttributeError, NameError, TypeError)):
+            raise  # a warehouse failure or a defect of ours is not the file's fault
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RefusedFile(f"{path.name}: unreadable as {fmt} ({first[:300]})") from exc
 
