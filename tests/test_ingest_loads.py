@@ -287,3 +287,18 @@ def test_duplicates_across_chunks_and_earlier_loads_keep_the_first_row(tmp_path,
     assert _q(warehouse, "select record_id, source_line from duplicates order by source_line") == [
         ("old", 3), ("n1", 6), ("old", 7), ("n2", 9)]
     assert _q(warehouse, "select sum(records) from usage_hourly_cell") == [(5,)]
+
+
+def test_progress_counts_rows_within_a_file(tmp_path, refs, warehouse, monkeypatch):
+    import analytics.ingest as ingest_pkg
+
+    monkeypatch.setattr(ingest_pkg, "CHUNK_ROWS", 4)
+    a = write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(10)])
+    b = write_v1(tmp_path / "b.csv", [record(record_id=f"b{i}") for i in range(3)])
+    seen: list[tuple[float, str]] = []
+    ingest_files([a, b], warehouse=warehouse, cells=refs["cells"], on_progress=lambda f, m: seen.append((f, m)))
+    within_a = [m for _, m in seen if m.startswith("loading a.csv (1/2): ")]
+    assert within_a == [f"loading a.csv (1/2): {n} of 10 rows" for n in (4, 8, 10)]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert (1.0, "loading b.csv (2/2): 3 of 3 rows") in seen

@@ -233,9 +233,10 @@ def ingest_files(
         cells_lf = store.fetch(con, "select cell_id, region from cells").lazy()
         cfg["not_before"] = _retention_horizon(con)
         for i, path in enumerate(files):
+            rows_done = _row_progress(on_progress, path.name, i, len(files))
             if on_progress:
                 on_progress(i / max(len(files), 1), f"loading {path.name} ({i + 1}/{len(files)})")
-            results.append(_ingest_one(con, path, fmt=fmt, opts=opts, cells=cells_lf, cfg=cfg))
+            results.append(_ingest_one(con, path, fmt=fmt, opts=opts, cells=cells_lf, cfg=cfg, on_rows=rows_done))
     if on_progress:
         on_progress(1.0, f"loaded {len(files)} file(s)")
     return _summarise(results, refs)
@@ -249,7 +250,28 @@ def _retention_horizon(con: Any) -> dt.datetime | None:
     return retained_from(con)
 
 
-def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.LazyFrame, cfg: dict) -> FileResult:
+def _row_progress(on_progress: Progress | None, name: str, index: int, count: int) -> Callable[[int, int], None] | None:
+    """Progress within file ``index`` of ``count``: rows checked so far of the file's total."""
+    if on_progress is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        on_progress((index + share) / max(count, 1), f"loading {name} ({index + 1}/{count}): {done:,} of {total:,} rows")
+
+    return report
+
+
+def _ingest_one(
+    con: Any,
+    path: Path,
+    *,
+    fmt: str | None,
+    opts: Any,
+    cells: pl.LazyFrame,
+    cfg: dict,
+    on_rows: Callable[[int, int], None] | None = None,
+) -> FileResult:
     t0 = time.perf_counter()
     started = _now()
     sha = file_sha256(path) if path.exists() else ""
@@ -281,6 +303,7 @@ def _ingest_one(con: Any, path: Path, *, fmt: str | None, opts: Any, cells: pl.L
                 started_at=started,
                 timezone=cfg["timezone"],
                 home_country=cfg["home_country"],
+                on_rows=on_rows,
                 **settings().section("ingest", INGEST_DEFAULTS),
             )
     except RefusedFile as exc:

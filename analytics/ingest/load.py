@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -101,6 +101,7 @@ class _Dedupe:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, record_ids: pl.LazyFrame, *, earlier: bool) -> None:
         ids = record_ids.select(pl.col("record_id").cast(pl.String).str.strip_chars()).collect(engine="streaming")
+        self.rows = ids.height  # the file's rows: progress of a load is rows checked of these
         hashes = np.sort(ids["record_id"].hash(seed=0).to_numpy())
         self.repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
         self.stored = pl.Series("record_id", [], pl.String)
@@ -180,6 +181,7 @@ def commit_file(
     home_country: str,
     memory_limit: str | None = None,
     cube_memory_limit: str | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
 ) -> None:
     """Insert one file's checked chunks, drop duplicates, refresh the cubes and write its
     manifest row, atomically: the chunks are read inside the transaction, so a read
@@ -214,6 +216,8 @@ def commit_file(
             if new.height:
                 _insert(con, "records", new)
             t_insert += time.perf_counter() - tick
+            if on_rows:
+                on_rows(read, dedupe.rows)
             tick = time.perf_counter()
         result.rows_read, result.rows_rejected, result.rejects_by_reason = read, rejected, dict(reasons)
         result.rows_duplicate, result.rows_loaded = duplicate, read - rejected - duplicate
