@@ -108,17 +108,7 @@ antenna_counts as (
     group by msisdn, antenna
 ),
 
-antennas as (
-    select
-        msisdn,
-        count(*) as number_of_antennas,
-        -sum(p * ln(p)) as entropy_of_antennas
-    from (
-        select msisdn, n / sum(n) over (partition by msisdn) as p
-        from antenna_counts
-    )
-    group by msisdn
-),
+{include:marketing_antennas}
 
 located as (
     select msisdn, lat, lon, count(*) as t

@@ -115,17 +115,7 @@ antenna_counts as materialized (
     group by all
 ),
 
-antennas as (
-    select
-        msisdn,
-        count(*) as number_of_antennas,
-        -sum(p * ln(p)) as entropy_of_antennas
-    from (
-        select msisdn, n / sum(n) over (partition by msisdn) as p
-        from antenna_counts
-    )
-    group by msisdn
-),
+{include:marketing_antennas}
 
 -- positions per location (antennas sharing coordinates count together, as in bandicoot)
 located as materialized (
