@@ -55,6 +55,21 @@ PLAN_COLUMNS = (
     "roaming_data_per_mb",
 )
 RATE_COLUMNS = PLAN_COLUMNS[3:]
+# The record columns rating reads, with their types in the records table.
+INPUT_SCHEMA = {
+    "record_id": pl.String,
+    "start_at": pl.Datetime("us"),
+    "msisdn": pl.String,
+    "service": pl.String,
+    "direction": pl.String,
+    "duration_s": pl.Int64,
+    "disposition": pl.String,
+    "bytes_up": pl.Int64,
+    "bytes_down": pl.Int64,
+    "is_roaming": pl.Boolean,
+    "destination_country": pl.String,
+    "plan_id": pl.String,
+}
 MONEY = pl.Decimal(18, 4)
 OUTPUT_COLUMNS = (
     "month_date",

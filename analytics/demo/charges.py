@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from analytics.demo.world import HOME_COUNTRY
+from analytics.rating import INPUT_SCHEMA, RATE_COLUMNS, rate_records  # the one rating engine
 
 ERROR_RATE = 0.0005
 MIN_PER_CLASS = 3
@@ -34,36 +35,12 @@ CLASSES = (
     "wrong_rate_class",
     "duplicate_charge",
 )
-RATES = (
-    "voice_per_min",
-    "sms_each",
-    "data_per_mb",
-    "intl_voice_per_min",
-    "roaming_voice_per_min",
-    "roaming_data_per_mb",
-)
-RATING_INPUT = [
-    "record_id",
-    "start_at",
-    "msisdn",
-    "service",
-    "direction",
-    "duration_s",
-    "disposition",
-    "bytes_up",
-    "bytes_down",
-    "is_roaming",
-    "destination_country",
-    "plan_id",
-]
 OWN_RATE = {"voice": "voice_per_min", "sms": "sms_each", "data": "data_per_mb"}
 
 
 def rate(records: pl.DataFrame, plans: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
     """Expected charge per record (grain kept): adds ``expected_p`` (pence) and the rating columns."""
-    from analytics.rating import rate_records  # the billing engineer's engine (single source of truth)
-
-    needed = records.select(RATING_INPUT)  # the wide text columns stay out of the engine's copies
+    needed = records.select(list(INPUT_SCHEMA))  # the wide text columns stay out of the engine's copies
     rated = rate_records(needed.lazy(), plans.lazy(), home_country=HOME_COUNTRY, timezone=timezone)
     return rated.select(
         "record_id",
@@ -77,7 +54,7 @@ def rate(records: pl.DataFrame, plans: pl.DataFrame, *, timezone: str) -> pl.Dat
 
 
 def _rate_pence(rated: pl.DataFrame, plans: pl.DataFrame) -> pl.DataFrame:
-    cols = [(pl.col(c).cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias(c) for c in RATES]
+    cols = [(pl.col(c).cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias(c) for c in RATE_COLUMNS]
     return rated.select("plan_id").join(plans.select("plan_id", *cols), on="plan_id", how="left", maintain_order="left")
 
 
@@ -111,7 +88,7 @@ def inject(
     def clash(rows: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Billed values that equal some units x rate (would read as a wrong rate class)."""
         hit = np.zeros(len(rows), dtype=bool)
-        for c in RATES:
+        for c in RATE_COLUMNS:
             r = rates[c].to_numpy()[rows]
             for u in (units[rows], units[rows] - from_allow[rows]):
                 hit |= value == u * r

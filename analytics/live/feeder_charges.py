@@ -26,24 +26,11 @@ import polars as pl
 
 from analytics import store
 from analytics.config import settings
-from analytics.rating import month_of, rate_records, resolve_plans
+from analytics.rating import INPUT_SCHEMA, month_of, rate_records, resolve_plans
 
 log = logging.getLogger(__name__)
 
-INPUT = {  # rating input columns and their types (those of the records table)
-    "record_id": pl.String,
-    "start_at": pl.Datetime("us"),
-    "msisdn": pl.String,
-    "service": pl.String,
-    "direction": pl.String,
-    "duration_s": pl.Int64,
-    "disposition": pl.String,
-    "bytes_up": pl.Int64,
-    "bytes_down": pl.Int64,
-    "is_roaming": pl.Boolean,
-    "destination_country": pl.String,
-    "plan_id": pl.String,
-}
+INPUT = INPUT_SCHEMA  # rating input columns and their types (those of the records table)
 
 
 def rating_input(frame: pl.DataFrame) -> pl.DataFrame:
