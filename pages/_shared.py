@@ -26,6 +26,7 @@ import streamlit as st
 
 from analytics import store
 from analytics.config import settings
+from analytics.dashboard import record_months
 
 WAREHOUSE_ENV = "ANALYTICS_WAREHOUSE"
 
@@ -400,6 +401,16 @@ def no_data_hint() -> None:
         "No records in the warehouse yet. Load extracts with `python -m analytics ingest FILE...`, "
         "run `python -m analytics demo`, or upload a file on the Data quality page."
     )
+
+
+def month_picker(*, key: str, help: str | None = None, container: Any = None) -> date:  # noqa: A002 - streamlit's name
+    """A month selector over the local months that hold records, newest first; stops the
+    page with the no-data hint when there are none."""
+    months = run(record_months) or []
+    if not months:
+        no_data_hint()
+        st.stop()
+    return (container or st).selectbox("Month", months[::-1], format_func=lambda d: d.strftime("%Y-%m"), key=key, help=help)
 
 
 def nothing_selected_hint(what: str = "records") -> None:

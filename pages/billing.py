@@ -9,7 +9,6 @@ import streamlit as st
 from analytics.billing.reconcile import CLASSES, month_report
 from analytics.billing.shock import bill_shock
 from analytics.config import settings
-from analytics.dashboard import record_months
 from pages import _shared
 
 _shared.guard(__file__)
@@ -26,14 +25,7 @@ if not _shared.has_data():
     _shared.no_data_hint()
     st.stop()
 
-months = _shared.run(record_months) or []
-if not months:
-    _shared.no_data_hint()
-    st.stop()
-month = st.selectbox(
-    "Month",
-    months[::-1],
-    format_func=lambda d: d.strftime("%Y-%m"),
+month = _shared.month_picker(
     key="bill_month",
     help="Calendar months (in the configured time zone) that hold records; allowances reset each month.",
 )

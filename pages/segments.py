@@ -6,7 +6,6 @@ import polars as pl
 import streamlit as st
 
 from analytics.config import settings
-from analytics.dashboard import record_months
 from analytics.marketing.exports import export_table, map_points
 from analytics.marketing.report import segment_report
 from analytics.privacy import MissingSecretError
@@ -25,12 +24,7 @@ st.caption(
 if not _shared.has_data():
     _shared.no_data_hint()
     st.stop()
-months = _shared.run(record_months) or []
-if not months:
-    _shared.no_data_hint()
-    st.stop()
-month = st.selectbox("Month", months[::-1], format_func=lambda d: d.strftime("%Y-%m"), key="seg_month",
-                     help="Local calendar month; allowances and bills are monthly.")
+month = _shared.month_picker(key="seg_month", help="Local calendar month; allowances and bills are monthly.")
 report = _shared.run(segment_report, month=month)
 totals, segs, subs = report["totals"], report["segments"], report["subscribers"]
 see_numbers = _shared.can("see_numbers")

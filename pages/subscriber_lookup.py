@@ -8,7 +8,6 @@ import streamlit as st
 from analytics.billing.explain import find_subscribers, subscriber_view
 from analytics.billing.notes import add_note
 from analytics.config import settings
-from analytics.dashboard import record_months
 from pages import _shared
 
 _shared.guard(__file__)
@@ -38,11 +37,7 @@ label = dict(
 )  # masked for roles that may not see numbers
 c1, c2 = st.columns([2, 1])
 msisdn = c1.selectbox("Subscriber", found["msisdn"].to_list(), format_func=lambda m: label[m], key="lookup_msisdn")
-months = _shared.run(record_months) or []
-if not months:
-    _shared.no_data_hint()
-    st.stop()
-month = c2.selectbox("Month", months[::-1], format_func=lambda d: d.strftime("%Y-%m"), key="lookup_month")
+month = _shared.month_picker(key="lookup_month", container=c2)
 
 view = _shared.run(subscriber_view, msisdn, month)
 bill: pl.DataFrame = view["bill"]
