@@ -55,16 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise CommandError("--months must be at least 1")
     if args.no_load:
         w = generate(args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress)
-        return {
-            "out_dir": str(w.out_dir),
-            "files": len(w.extracts),
-            "records_generated": w.records,
-            "subscribers": w.truth["subscribers"],
-            "start_date": w.truth["start_date"],
-            "end_date": w.truth["end_date"],
-            "truth": str(w.truth_path),
-            "loaded": False,
-        }
+        return {**w.summary(), "loaded": False}
     result = build(
         warehouse, args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress,
         marts=True,

@@ -39,6 +39,18 @@ class World:
     truth: dict[str, Any] = field(repr=False)
     records: int = 0
 
+    def summary(self) -> dict[str, Any]:
+        """What the ``demo`` command reports of the written world."""
+        return {
+            "out_dir": str(self.out_dir),
+            "files": len(self.extracts),
+            "records_generated": self.records,
+            "subscribers": self.truth["subscribers"],
+            "start_date": self.truth["start_date"],
+            "end_date": self.truth["end_date"],
+            "truth": str(self.truth_path),
+        }
+
 
 def period(months: int, end_date: date | None) -> tuple[date, date]:
     """(first day, last day): ``months`` calendar months ending at ``end_date``
@@ -238,13 +250,7 @@ def build(
         marts_out = refresh_marts(warehouse)
     say(1.0, "demo world loaded")
     return {
-        "out_dir": str(w.out_dir),
-        "files": len(w.extracts),
-        "records_generated": w.records,
-        "subscribers": w.truth["subscribers"],
-        "start_date": w.truth["start_date"],
-        "end_date": w.truth["end_date"],
-        "truth": str(w.truth_path),
+        **w.summary(),
         "generate_s": round(t1 - t0, 2),
         "load_s": round(t2 - t1, 2),
         "marts_s": round(time.perf_counter() - t2, 2),
