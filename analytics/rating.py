@@ -55,7 +55,8 @@ PLAN_COLUMNS = (
     "roaming_data_per_mb",
 )
 RATE_COLUMNS = PLAN_COLUMNS[3:]
-# The record columns rating reads, with their types in the records table.
+# The record columns rating reads, with the types the live feeder casts its rows to (the
+# records table keeps duration_s as a 32-bit integer; any integer width rates the same).
 INPUT_SCHEMA = {
     "record_id": pl.String,
     "start_at": pl.Datetime("us"),

@@ -17,7 +17,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.rating import rate_records
+from analytics.rating import INPUT_SCHEMA, rate_records
 
 PLANS = {
     # incl voice, sms, MB; voice, sms, data, intl, roaming voice, roaming data
@@ -37,20 +37,7 @@ COLUMNS = (
     "roaming_data_per_mb",
 )
 T0 = dt.datetime(2026, 3, 31, 20, 0)  # 22:00 in Europe/Paris: records cross into April there
-SCHEMA = {
-    "record_id": pl.String,
-    "start_at": pl.Datetime("us"),
-    "msisdn": pl.String,
-    "service": pl.String,
-    "direction": pl.String,
-    "duration_s": pl.Int32,
-    "disposition": pl.String,
-    "bytes_up": pl.Int64,
-    "bytes_down": pl.Int64,
-    "is_roaming": pl.Boolean,
-    "destination_country": pl.String,
-    "plan_id": pl.String,
-}
+SCHEMA = {**INPUT_SCHEMA, "duration_s": pl.Int32}  # as the records table stores them
 
 
 def plans_frame() -> pl.LazyFrame:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.rating import OUTPUT_COLUMNS, RULES, rate_records, resolve_plans
+from analytics.rating import INPUT_SCHEMA, OUTPUT_COLUMNS, RULES, rate_records, resolve_plans
 
 MONEY_COLS = (
     "monthly_fee",
@@ -84,20 +84,7 @@ def rec(
     )
 
 
-SCHEMA = {
-    "record_id": pl.String,
-    "start_at": pl.Datetime("us"),
-    "msisdn": pl.String,
-    "service": pl.String,
-    "direction": pl.String,
-    "duration_s": pl.Int32,
-    "disposition": pl.String,
-    "bytes_up": pl.Int64,
-    "bytes_down": pl.Int64,
-    "is_roaming": pl.Boolean,
-    "destination_country": pl.String,
-    "plan_id": pl.String,
-}
+SCHEMA = {**INPUT_SCHEMA, "duration_s": pl.Int32}  # as the records table stores them
 
 
 def rate(rows: list[dict], **kw) -> pl.DataFrame:

@@ -30,7 +30,7 @@ from analytics.rating import INPUT_SCHEMA, month_of, rate_records, resolve_plans
 
 log = logging.getLogger(__name__)
 
-INPUT = INPUT_SCHEMA  # rating input columns and their types (those of the records table)
+INPUT = INPUT_SCHEMA  # rating input columns and their types
 
 
 def rating_input(frame: pl.DataFrame) -> pl.DataFrame:
