@@ -198,10 +198,13 @@ def ingest_files(
 ) -> dict[str, Any]:
     """Validate and load ``paths`` (and reference files) into the warehouse; the ``ingest`` JSON."""
     cfg_obj = settings()
+    limits = cfg_obj.section("ingest", INGEST_DEFAULTS)  # DuckDB's memory caps while a file loads
     cfg = {
         "timezone": timezone or cfg_obj.timezone,
         "home_country": (home_country or cfg_obj.home_country).upper(),
         "currency": (currency or cfg_obj.currency).upper(),
+        "memory_limit": limits["memory_limit"],
+        "cube_memory_limit": limits["cube_memory_limit"],
     }
     if fmt == "v1":
         fmt = None
@@ -304,7 +307,8 @@ def _ingest_one(
                 timezone=cfg["timezone"],
                 home_country=cfg["home_country"],
                 on_rows=on_rows,
-                **settings().section("ingest", INGEST_DEFAULTS),
+                memory_limit=cfg["memory_limit"],
+                cube_memory_limit=cfg["cube_memory_limit"],
             )
     except RefusedFile as exc:
         result.status, result.error = "refused", str(exc)

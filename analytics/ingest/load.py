@@ -261,8 +261,6 @@ def commit_file(
         con.execute("rollback")
         raise
     finally:
-        con.unregister("file_ids")
-        con.unregister("rows")
         cubes.drop_scratch(con)
 
 
