@@ -77,7 +77,9 @@ def _local() -> _shared.User:
         result = accounts.authenticate(path, name, password)
         if result.ok:
             st.session_state.pop("auth_password", None)
-            return _shared.User(name=result.user_name, role=str(result.role))
+            # a fresh run draws the page without the form this run already drew (as first start does)
+            st.session_state["user"] = _shared.User(name=result.user_name, role=str(result.role))
+            st.rerun()
         st.error(result.reason, icon=":material/block:")
     st.caption("No account? Ask an admin: `python -m analytics users add NAME --role ROLE`.")
     st.stop()

@@ -101,6 +101,7 @@ def test_sign_in_opens_the_app(world: Path, monkeypatch) -> None:
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["user"].name == "ann" and at.session_state["user"].role == "billing"
+    assert "Sign in" not in [t.value for t in at.title]  # the form is not left above the page
 
 
 @pytest.mark.parametrize("role", roles.ROLES)
