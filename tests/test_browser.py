@@ -9,6 +9,7 @@ saves a screenshot per page under artifacts/screenshots/.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -215,3 +216,22 @@ def test_first_start_builds_the_demo_world(tmp_path):
         wait_rendered(page, timeout_ms=240_000)
         assert not page_errors(page)
         assert page.query_selector('[data-testid="stMetric"]')
+
+
+def test_a_link_to_a_page_opens_it_after_sign_in(fixture_warehouse, tmp_path):
+    from analytics.security import accounts
+
+    warehouse = tmp_path / "signin.duckdb"
+    shutil.copyfile(fixture_warehouse, warehouse)
+    accounts.add_user(warehouse, "ann", role="billing", password="a-long-Passw0rd!", by="test")
+    with running_app(warehouse, env={"ANALYTICS_AUTH": "on"}) as url, browser_page() as page:
+        page.goto(f"{url}/billing", wait_until="domcontentloaded")
+        page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+        page.get_by_label("User name").fill("ann")
+        page.get_by_label("Password", exact=True).fill("a-long-Passw0rd!")
+        page.get_by_role("button", name="Sign in").click()
+        wait_rendered(page)
+        assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "Billing reconciliation"
+        assert page.url.endswith("/billing")
+        assert not page.get_by_role("button", name="Sign in").count()  # the form is gone
+        assert not page_errors(page)
