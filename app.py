@@ -105,7 +105,13 @@ if not data_present and _shared.dashboard_settings()["demo_on_first_start"]:
     if _shared.build_demo_world():
         st.rerun()
 
-page = st.navigation(navigation())
+sections = navigation()
+page = st.navigation(sections)
+wanted = st.session_state.pop(_auth.AFTER_SIGN_IN, "")
+if wanted and wanted != page.url_path:  # a deep link followed through the sign-in form
+    target = next((p for pages in sections.values() for p in pages if p.url_path == wanted), None)
+    if target is not None:
+        st.switch_page(target)
 st.session_state["_page"] = page.url_path or "executive_summary"  # named in audit details
 sidebar_filters()
 if not data_present:

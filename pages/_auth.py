@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from urllib.parse import urlparse
 
 import streamlit as st
 
@@ -22,6 +23,7 @@ from analytics.security import audit as audit_log
 from pages import _shared
 
 AUTH_ENV = "ANALYTICS_AUTH"
+AFTER_SIGN_IN = "_after_sign_in"  # session key: url path requested before signing in
 
 
 def auth_disabled() -> bool:
@@ -47,6 +49,8 @@ def gate() -> _shared.User:
         return _shared.User(name="local", role="admin")
     user = st.session_state.get("user")
     if user is None:
+        # the page the link asked for: app.py opens it once signed in (sign-in stops before navigation)
+        st.session_state.setdefault(AFTER_SIGN_IN, urlparse(st.context.url or "").path.strip("/"))
         providers = oidc_providers()
         user = _oidc(providers) if providers is not None else _local()
         st.session_state["user"] = user
