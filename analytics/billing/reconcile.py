@@ -31,6 +31,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
+from analytics.billing import stored
 from analytics.billing.rated import month_bounds, rated_month, record_months, refreshed_month
 from analytics.config import settings
 from analytics.rating import MONEY, RATE_COLUMNS
@@ -263,17 +264,41 @@ def breakdown(items: pl.DataFrame, by: str | list[str]) -> pl.DataFrame:
 def month_report(
     con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, refresh: bool = False
 ) -> dict:
-    """Everything the Billing page shows for a month, small enough to cache. ``refresh``
-    (writer connections only) stores the month's rating first when it is stale.
+    """Everything the Billing page shows for a month, small enough to cache: the stored
+    reconciliation when current (analytics.billing.stored), else computed now. ``refresh``
+    (writer connections only) stores the month's rating and reconciliation when stale.
 
     Keys: ``summary`` (see :func:`summarize`, plus not_reconciled / unrated counts),
     ``by_region``, ``by_plan``, ``by_service``, ``by_class`` (frames from :func:`breakdown`)
     and ``mismatches`` (the mismatched items).
     """
+    tz = timezone or settings().timezone
+    parts = stored.stored_parts(con, month, timezone=tz)
+    if parts is not None:
+        return _from_stored(month, parts)
     if refresh:
-        with refreshed_month(con, month, timezone=timezone) as rated:
-            return _report(con, month, rated, timezone=timezone)
-    return _report(con, month, rated_month(con, month, timezone=timezone), timezone=timezone)
+        state = stored.month_state(con, month, timezone=tz)  # before computing: a later load makes it stale
+        with refreshed_month(con, month, timezone=tz) as rated:
+            report = _report(con, month, rated, timezone=tz)
+        stored.write_report(con, month, report, state)
+        return report
+    return _report(con, month, rated_month(con, month, timezone=tz), timezone=tz)
+
+
+def refresh_reconciliation(
+    con: duckdb.DuckDBPyConnection, months: list[dt.date] | None = None, *, timezone: str | None = None
+) -> dict[str, int]:
+    """Rate (when stale) and reconcile every stale month of ``months`` (default: every month
+    with records) and store both (inside ``store.writer``). Returns {month: mismatches} of
+    the months rebuilt; a month whose stored reconciliation is current costs one check."""
+    tz = timezone or settings().timezone
+    targets = months if months is not None else record_months(con, timezone=tz)
+    done: dict[str, int] = {}
+    for month in sorted({m.replace(day=1) for m in targets}):
+        if stored.is_current(con, month, timezone=tz):
+            continue
+        done[month.isoformat()[:7]] = month_report(con, month, timezone=tz, refresh=True)["summary"]["mismatches"]
+    return done
 
 
 def _report(con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, *, timezone: str | None) -> dict:
@@ -292,6 +317,29 @@ def _report(con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame,
         "by_class": breakdown(mism, "mismatch_class"),
         "mismatches": mism,
     }
+
+
+def _from_stored(month: dt.date, parts: dict) -> dict:
+    """:func:`_report`'s dict from the stored parts: the mismatch totals and the class
+    breakdown are sums over the stored mismatches, the rest was stored per month."""
+    mism = parts["mismatches"].select(ITEM_COLUMNS).cast(_item_schema())
+    summary = summarize(mism)
+    totals = parts["totals"]
+    summary.update(
+        records_checked=int(totals["records_checked"]),
+        billed_total=_money(totals["billed_total"]),
+        expected_total=_money(totals["expected_total"]),
+        month=month.isoformat()[:7],
+        not_reconciled=int(totals["not_reconciled"]),
+        unrated=int(totals["unrated"]),
+        mismatch_record_ids=mism["record_id"].head(1000).to_list(),
+    )
+    empty = pl.DataFrame(schema=_item_schema())
+    frames = {
+        f"by_{dim.removesuffix('_id')}": parts["breakdown"][dim].cast(breakdown(empty, dim).schema)
+        for dim in stored.DIMENSIONS
+    }
+    return {"summary": summary, **frames, "by_class": breakdown(mism, "mismatch_class"), "mismatches": mism}
 
 
 def _merge(parts: list[dict]) -> dict:

@@ -43,3 +43,55 @@ create table if not exists billing_notes (
     author_role varchar,
     created_at timestamp not null              -- UTC
 );
+
+-- Stored reconciliation of a month (built with the rating by analytics.marts.refresh_marts
+-- and `python -m analytics reconcile`; read by the Billing page). One row per month: the
+-- totals that need every checked item, and what it was computed from (staleness check).
+create table if not exists reconcile_months (
+    month_date      date primary key,
+    records         bigint not null,          -- records of the month when built
+    max_load_id     bigint,
+    dup_rows        bigint not null,          -- billed duplicate rows of the month when built
+    dup_max_load_id bigint,
+    plans_sha       varchar,
+    subs_sha        varchar,
+    records_checked bigint not null,
+    billed_total    decimal(38, 4),           -- records only (a duplicate is not a record)
+    expected_total  decimal(38, 4),
+    not_reconciled  bigint not null,          -- rated records without a billed charge
+    unrated         bigint not null,          -- records without a known plan
+    built_at        timestamp not null        -- UTC
+);
+
+-- One row per mismatched checked item of a month (a record, or a duplicate row billed again).
+create table if not exists reconcile_mismatches (
+    record_id            varchar not null,
+    source               varchar not null,    -- record | duplicate
+    month_date           date not null,
+    start_at             timestamp not null,
+    msisdn               varchar,
+    region               varchar,
+    plan_id              varchar,
+    service              varchar,
+    rule                 varchar,
+    billable_units       bigint,
+    units_from_allowance bigint,
+    billed               decimal(18, 4),
+    expected             decimal(18, 4),
+    diff                 decimal(18, 4),
+    is_mismatch          boolean not null,
+    mismatch_class       varchar
+);
+
+-- One row per month x dimension (region | plan_id | service) x value: the breakdown totals.
+create table if not exists reconcile_breakdown (
+    month_date      date not null,
+    dimension       varchar not null,
+    value           varchar,                  -- null: records without that value (no plan)
+    records_checked bigint not null,
+    mismatches      bigint not null,
+    billed          decimal(38, 4),
+    expected        decimal(38, 4),
+    leakage         decimal(38, 4),
+    overbilling     decimal(38, 4)
+);
