@@ -1,24 +1,49 @@
 """Refresh of the marts that are derived from the records after a load.
 
 The cubes are refreshed inside each file's load transaction; the heavier marts are
-refreshed once per ingest run, after the loads committed: the stored rating of every
-month whose records changed (billing, support and plan recommendations read it) and the
-fraud alerts of the records that arrived. Each mart keeps its own staleness check, so a
-run with nothing new does no work. Forecasts are recomputed by ``python -m analytics
-forecast`` (and the demo build), incrementally per series.
+refreshed once per ingest run, after the loads committed, each with its own staleness
+check, so a run with nothing new does no work:
+
+* billing: the stored rating and reconciliation of every month whose records, billed
+  duplicates, plans or subscribers changed (analytics.billing; the Billing page, the
+  subscriber lookup and plan recommendations read them);
+* segments: the stored segment report of every month whose inputs changed (this module,
+  tables ``segment_months`` and ``segment_parts``; the Segments page reads it);
+* fraud: the alerts of the records that arrived.
+
+Forecasts are recomputed by ``python -m analytics forecast`` (and the demo build),
+incrementally per series.
+
+The segment report (``analytics.marketing.report.segment_report``) takes ~20 s for a month
+of 10 M records: too long for a page's first view. Its inputs are the month's records and
+the months before it that it reads (the previous month for the churn signal, the upsell
+window), the plans and subscribers, and the ``[marketing]`` settings; a month is rebuilt
+when any of them changed, so a load into the latest month rebuilds that month only, while
+a late load into an earlier month also rebuilds the months whose window holds it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
+import json
 import logging
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import polars as pl
+
 from analytics import store
+from analytics.config import settings
 
 log = logging.getLogger(__name__)
+
+SEGMENT_PARTS = ("subscribers", "segments", "matrix", "recommendations", "upsell", "plan_costs")
+STATE_COLUMNS = ("window_start", "records", "max_load_id", "plans_sha", "subs_sha", "options_sha")
 
 
 def refresh_marts(
@@ -27,30 +52,33 @@ def refresh_marts(
     fraud_since: dt.datetime | None = None,
     forecasts: bool = False,
 ) -> dict[str, Any]:
-    """Re-rate stale months, run fraud detection over records since ``fraud_since``."""
+    """Rate and reconcile stale months, rebuild stale segment months, run fraud detection
+    over records since ``fraud_since``."""
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    from analytics.billing import refresh_rated_records
+    from analytics.billing import refresh_reconciliation
 
-    with store.writer(warehouse) as con:
-        rated = refresh_rated_records(con)
-    out["rated_months"] = {str(k): v for k, v in rated.items()}
-    out["rating_s"] = round(time.perf_counter() - t0, 2)
+    with store.writer(warehouse) as con:  # one writer: one snapshot published for both marts
+        out["reconciled_months"] = refresh_reconciliation(con)
+        out["billing_s"] = round(time.perf_counter() - t0, 2)
+        t1 = time.perf_counter()
+        out["segment_months"] = refresh_segments(con)
+        out["segments_s"] = round(time.perf_counter() - t1, 2)
 
-    t1 = time.perf_counter()
+    t2 = time.perf_counter()
     from analytics.fraud.engine import run_detection
 
     alerts = run_detection(warehouse, since=fraud_since)
     out["fraud_alerts"] = alerts.height
-    out["fraud_s"] = round(time.perf_counter() - t1, 2)
+    out["fraud_s"] = round(time.perf_counter() - t2, 2)
 
     if forecasts:
-        t2 = time.perf_counter()
+        t3 = time.perf_counter()
         from analytics.forecast.pipeline import run_forecast
 
         with store.writer(warehouse) as con:
             out["forecasts"] = {freq: run_forecast(con, freq=freq)["series_refit"] for freq in ("daily", "hourly")}
-        out["forecast_s"] = round(time.perf_counter() - t2, 2)
+        out["forecast_s"] = round(time.perf_counter() - t3, 2)
     log.info("marts refreshed: %s", out)
     return out
 
@@ -62,3 +90,134 @@ def earliest_new_record(result: dict[str, Any], warehouse: str | Path | None = N
         return None
     with store.reader(warehouse) as con:
         return store.scalar(con, "select min(start_at) from records where load_id in (select unnest(?))", [load_ids])
+
+
+# --- Segment mart ------------------------------------------------------------------------
+
+
+def ensure_marts_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create this module's tables (idempotent; needs a writable connection)."""
+    for statement in store.sql("marts_schema").split(";\n"):
+        body = "\n".join(ln for ln in statement.splitlines() if not ln.strip().startswith("--")).strip()
+        if body:
+            con.execute(body)
+
+
+def _add_months(month: dt.date, n: int) -> dt.date:
+    k = month.year * 12 + month.month - 1 + n
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
+def segment_state(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+    """What the stored segment report of ``month`` must have been computed from to be current."""
+    from analytics.billing.rated import _reference_hashes, month_bounds
+
+    cfg = settings()
+    opts = cfg.section("marketing", defaults={})
+    lookback = max(1, int(opts.get("upsell_window_months", 3)) - 1)  # churn: the month before; upsell: its window
+    window_start = _add_months(month, -lookback)
+    start_at, _ = month_bounds(window_start, cfg.timezone)
+    _, end_at = month_bounds(month, cfg.timezone)
+    state = store.fetch(con, "@billing_month_state", {"start_at": start_at, "end_at": end_at}).row(0, named=True)
+    plans_sha, subs_sha = _reference_hashes(con)
+    key = json.dumps([opts, cfg.timezone, cfg.home_country.upper()], sort_keys=True, default=str)
+    return {"window_start": window_start, **state, "plans_sha": plans_sha, "subs_sha": subs_sha,
+            "options_sha": hashlib.sha256(key.encode()).hexdigest()[:16]}
+
+
+def _encode(value: Any) -> Any:
+    """Totals as JSON that keeps their types (Decimal, date, dicts with non-string keys)."""
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, dict):
+        return {"$items": [[k, _encode(v)] for k, v in value.items()]}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$decimal" in value:
+            return Decimal(value["$decimal"])
+        if "$date" in value:
+            return dt.date.fromisoformat(value["$date"])
+        return {k: _decode(v) for k, v in value["$items"]}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _parquet(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf, statistics=False)
+    return buf.getvalue()
+
+
+def store_segment_report(
+    con: duckdb.DuckDBPyConnection, month: dt.date, report: dict[str, Any], state: dict[str, Any], *, built_s: float
+) -> None:
+    """Replace the stored segment report of ``month`` (one transaction, inside ``store.writer``)."""
+    ensure_marts_schema(con)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    parts = [[month, name, report[name].height, _parquet(report[name])] for name in SEGMENT_PARTS]
+    cols = ("month_date", *STATE_COLUMNS, "totals_json", "built_s", "built_at")
+    row = [month, *(state[c] for c in STATE_COLUMNS), json.dumps(_encode(report["totals"])), built_s, now]
+    cur = store.cursor(con)
+    try:
+        cur.execute("begin")
+        try:
+            cur.execute("delete from segment_parts where month_date = ?", [month])
+            cur.execute("delete from segment_months where month_date = ?", [month])
+            cur.executemany("insert into segment_parts values (?, ?, ?, ?)", parts)
+            cur.execute(f"insert into segment_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row)
+            cur.execute("commit")
+        except BaseException:
+            cur.execute("rollback")
+            raise
+    finally:
+        cur.close()
+    log.info("stored segment report of %s: %d subscribers", month.isoformat()[:7], report["subscribers"].height)
+
+
+def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+    """The stored segment report of ``month`` (read-only safe).
+
+    ``status``: ``current`` (built from the data now loaded), ``stale`` (built before a
+    change of its inputs: records, plans, subscribers or settings), ``missing`` (never
+    built). ``report``: :func:`segment_report`'s dict (None when missing), ``built_at``."""
+    if not store.scalar(con, "select count(*) from information_schema.tables where table_name = 'segment_months'"):
+        return {"status": "missing", "report": None, "built_at": None}
+    head = store.fetch(con, "select * from segment_months where month_date = ?", [month])
+    if head.height == 0:
+        return {"status": "missing", "report": None, "built_at": None}
+    row, now = head.row(0, named=True), segment_state(con, month)
+    status = "current" if all(row[c] == now[c] for c in STATE_COLUMNS) else "stale"
+    blobs = store.fetch(con, "select part, parquet from segment_parts where month_date = ?", [month])
+    report: dict[str, Any] = {p: pl.read_parquet(io.BytesIO(b)) for p, b in blobs.iter_rows()}
+    report.update(month=month, totals=_decode(json.loads(row["totals_json"])))
+    return {"status": status, "report": report, "built_at": row["built_at"]}
+
+
+def refresh_segments(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None = None) -> dict[str, int]:
+    """Rebuild the stored segment report of every stale month of ``months`` (default: every
+    month with records) inside ``store.writer``. Returns {month: subscribers} of those rebuilt."""
+    from analytics.dashboard import record_months
+    from analytics.marketing.report import segment_report
+
+    ensure_marts_schema(con)
+    targets = months if months is not None else record_months(con)
+    current = store.fetch(con, "select * from segment_months")
+    done: dict[str, int] = {}
+    for month in sorted({m.replace(day=1) for m in targets}):
+        state = segment_state(con, month)
+        stored = current.filter(pl.col("month_date") == month)
+        if stored.height and all(stored[c][0] == state[c] for c in STATE_COLUMNS):
+            continue
+        t0 = time.perf_counter()
+        report = segment_report(con, month=month)
+        store_segment_report(con, month, report, state, built_s=round(time.perf_counter() - t0, 2))
+        done[month.isoformat()[:7]] = report["subscribers"].height
+    return done
