@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -9,18 +10,32 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_marketing_segments import PLANS, _population
 from test_marketing_support import make_warehouse
+from test_marts_segments import _load
 
+from analytics import store
 from analytics.marketing.exports import export_table
+from analytics.marts import refresh_segments
 from analytics.privacy import MissingSecretError, pseudonym
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "segments.py")
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
+def unbuilt(tmp_path_factory):
+    """The population's warehouse without the stored segment mart."""
     subs = pl.DataFrame({"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)],
                          "plan_id": ["XL"] * 20 + ["S"] * 40})
     return make_warehouse(tmp_path_factory.mktemp("page") / "wh.duckdb", _population(), plans=PLANS, subscribers=subs)
+
+
+@pytest.fixture(scope="module")
+def warehouse(unbuilt, tmp_path_factory):
+    """The same warehouse with its segment mart built, as after an ingest run."""
+    path = tmp_path_factory.mktemp("page_built") / "wh.duckdb"
+    shutil.copyfile(unbuilt, path)
+    with store.writer(path) as con:
+        assert refresh_segments(con)
+    return path
 
 
 @pytest.mark.slow
@@ -33,6 +48,33 @@ def test_page_views_render(warehouse, monkeypatch, view):
     at.run()
     assert not at.exception
     assert at.metric[0].value == "60"
+
+
+@pytest.mark.slow
+def test_month_not_built_says_so_and_computes_on_request(unbuilt, monkeypatch):
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(unbuilt))
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert not at.metric and any("is not built yet" in i.value for i in at.info)
+    (button,) = [b for b in at.button if b.label.startswith("Compute now")]
+    button.click().run()
+    assert not at.exception
+    assert at.metric[0].value == "60"
+
+
+@pytest.mark.slow
+def test_stale_month_shows_the_stored_report_with_a_warning(unbuilt, tmp_path, monkeypatch):
+    path = tmp_path / "wh.duckdb"
+    shutil.copyfile(unbuilt, path)
+    with store.writer(path) as con:
+        refresh_segments(con)
+    _load(path, [{"record_id": "late", "start_at": "2026-03-20 10:00:00", "msisdn": "D00", "service": "sms"}])
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "60" and any("before the latest load" in w.value for w in at.warning)
 
 
 def test_export_pseudonymises_numbers(monkeypatch):
