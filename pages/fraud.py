@@ -3,6 +3,7 @@ records, and the case workflow (new, investigating, confirmed, dismissed)."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -23,6 +24,8 @@ if not _shared.has_data():
     st.stop()
 
 TYPES = list(engine.DETECTORS)
+COLORS = {"out": "#636efa", "in": "#ef553b"}  # the timeline: colour by direction, symbol by service
+SYMBOLS = {"voice": "circle", "sms": "diamond", "mms": "square", "data": "x", "voip": "triangle-up", "video": "star"}
 SEE_NUMBERS = _shared.can("see_numbers")
 
 with st.expander("Run detection now", icon=":material/play_arrow:"):
@@ -104,15 +107,18 @@ if view == "Timeline":
     if records.height == 0:
         _shared.empty_state("The records behind this alert are no longer in the warehouse (retention).")
     else:
-        import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
-
-        fig = px.scatter(records, x="start_at", y="duration_s", color="direction", symbol="service",
-                         title="Records behind the alert", labels={"start_at": "Start (UTC)", "duration_s": "Duration (s)"})  # fmt: skip
+        # graph_objects, not plotly.express: the first view, and no 0.5 s express import on a cold server
+        fig = go.Figure()
+        for (direction, service), part in records.group_by("direction", "service", maintain_order=True):
+            fig.add_scatter(x=part["start_at"].to_list(), y=part["duration_s"].to_list(), mode="markers",
+                            name=f"{direction}, {service}",
+                            marker={"symbol": SYMBOLS.get(service, "circle"), "color": COLORS.get(direction)})
+        fig.update_layout(title="Records behind the alert", xaxis_title="Start (UTC)", yaxis_title="Duration (s)")
         _shared.plot(fig, key="fr_timeline")
-        hist = px.histogram(records, x="start_at", color="region", title="Records per hour",
-                            labels={"start_at": "Start (UTC)", "count": "Records (count)"})  # fmt: skip
-        hist.update_traces(xbins_size=3_600_000)
-        hist.update_yaxes(title_text="Records (count)")
+        hist = go.Figure([go.Histogram(x=part["start_at"].to_list(), name=str(region), xbins={"size": 3_600_000})
+                          for (region,), part in records.group_by("region", maintain_order=True)])  # fmt: skip
+        hist.update_layout(barmode="stack", title="Records per hour", xaxis_title="Start (UTC)",
+                           yaxis_title="Records (count)")  # fmt: skip
         _shared.plot(hist, key="fr_hist")
     if detail["type"] == "usage_spike" and detail["evidence"].get("daily"):
         daily = pl.DataFrame(detail["evidence"]["daily"])
