@@ -4,7 +4,8 @@
 * a month's bandicoot indicators without sorting (``marketing_indicators_month.sql``) equal
   the general query that orders every record (ties on start_at, several antennas per chunk,
   roaming records without cell, a spring-forward month);
-* the current plan resolved on the latest records only equals resolving every record.
+* the current plan resolved on the latest records only equals resolving every record;
+* a month's usage indicators (active days as a bit set) equal the general usage query.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from analytics.marketing.indicators import (
     month_window,
     query,
 )
+from analytics.marketing.usage import USAGE_SCHEMA, usage_indicators
 
 
 @pytest.mark.parametrize(
@@ -144,3 +146,40 @@ def test_current_plan_equals_resolving_every_record(drawn: list[dict]) -> None:
         .sort("msisdn")
     )
     assert got.select(pl.col("msisdn", "current_plan").cast(pl.String)).to_dicts() == want.to_dicts()
+
+
+usage_record = st.fixed_dictionaries(
+    {
+        "minute": st.sampled_from([0, 1, 59, 60 * 23 + 59, 60 * 24, 1440 * 28 + 60 * 23 + 30, 1440 * 30 + 60 * 22]),
+        "msisdn": st.sampled_from(["A", "B"]),
+        "service": st.sampled_from(["voice", "sms", "mms", "data", "video"]),
+        "direction": st.sampled_from(["out", "in"]),
+        "duration_s": st.integers(0, 300),
+        "bytes_down": st.integers(0, 3_000_000),
+        "is_roaming": st.booleans(),
+        "destination_country": st.sampled_from(["GB", "gb ", "", "FR"]),
+        "charge": st.sampled_from([None, "0.10", "1.25"]),
+    }
+)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/London"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=st.lists(usage_record, min_size=1, max_size=30))
+def test_month_usage_equals_the_general_query(tz: str, drawn: list[dict]) -> None:
+    """marketing_usage_month.sql (active days as a bit set) = marketing_usage.sql (distinct dates)."""
+    t0 = dt.datetime(2026, 2, 28, 23, 30)  # local dates around both month ends, London's spring-forward
+    rows = [
+        {"record_id": f"r{i:02d}", "start_at": t0 + dt.timedelta(minutes=d.pop("minute")), **d}
+        for i, d in enumerate(drawn)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), cells=CELLS)
+        with store.reader(path) as con:
+            month = dt.date(2026, 3, 1)
+            start_at, end_at = month_window(month, timezone=tz)
+            got = usage_indicators(con, month=month, timezone=tz, home_country="GB")
+            params = clock_params(local_clock(start_at, end_at, timezone=tz))
+            general = query(con, "marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"})
+    assert_frame_equal(got, conform(general, USAGE_SCHEMA))
+    assert got.height == len({r["msisdn"] for r in rows if start_at <= r["start_at"] < end_at})

@@ -60,11 +60,9 @@ def usage_indicators(
     home = (home_country or settings().home_country).upper()
     start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
     clock = clock_params(local_clock(start_at, end_at, timezone=tz))
-    df = query(
-        con,
-        "marketing_usage",
-        clock | {"start_at": start_at, "end_at": end_at, "home": home, "one_month": month is not None},
-    )
+    # one month: the active days as a bit set of its days (marketing_usage_month.sql)
+    name = "marketing_usage_month" if month else "marketing_usage"
+    df = query(con, name, clock | {"start_at": start_at, "end_at": end_at, "home": home})
     return conform(df, USAGE_SCHEMA)
 
 

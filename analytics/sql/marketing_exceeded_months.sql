@@ -21,11 +21,11 @@ chargeable as (
 ),
 
 -- allowance units per subscriber-month x allowance class x record plan, the plan resolved
--- (record's own, else subscribers.plan_id) on these few rows rather than on every record
+-- (record's own, else subscribers.plan_id) on these few rows rather than on every record;
+-- class 0 (pay-as-you-go) rows are kept only to list the subscribers (no second pass)
 grouped as (
     select msisdn, month_date, class, raw_plan, sum(units) as total
     from chargeable
-    where class > 0
     group by all
 ),
 
@@ -79,7 +79,7 @@ exceeded as (
 
 final as (
     select c.msisdn, coalesce(e.months, 0) as months_exceeded
-    from (select distinct msisdn from chargeable) as c
+    from (select distinct msisdn from grouped) as c
     left join (select msisdn, count(*) as months from exceeded group by msisdn) as e using (msisdn)
 )
 
