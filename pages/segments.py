@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -71,12 +72,16 @@ if view == "Segment map":
     pts = map_points(subs, limit=2000)  # a seeded sample: 2,000 markers show the clusters; 5,000 cost ~1 s to draw
     if not see_numbers:
         pts = _shared.mask(pts, ["msisdn"])
-    import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
-
-    fig = px.scatter(pts, x="pc1", y="pc2", color="segment", hover_data=["msisdn", "current_plan", "voice_minutes",
-                     "sms", "data_mb"], title=f"Subscribers on the first two principal components, {month:%Y-%m}",
-                     labels={"pc1": "PC 1 (scaled behaviour, unitless)", "pc2": "PC 2 (scaled behaviour, unitless)"})
-    fig.update_traces(marker={"size": 5, "opacity": 0.7})
+    # graph_objects, not plotly.express: the first view, one trace per segment, no express import on a cold server
+    hover = ["msisdn", "current_plan", "voice_minutes", "sms", "data_mb"]
+    fig = go.Figure([
+        go.Scatter(x=part["pc1"].to_list(), y=part["pc2"].to_list(), mode="markers", name=str(name),
+                   marker={"size": 5, "opacity": 0.7}, customdata=part.select(hover).rows(),
+                   hovertemplate="<br>".join(f"{c}: %{{customdata[{i}]}}" for i, c in enumerate(hover)) + "<extra>%{fullData.name}</extra>")
+        for (name,), part in pts.sort("segment").group_by("segment", maintain_order=True)
+    ])  # fmt: skip
+    fig.update_layout(title=f"Subscribers on the first two principal components, {month:%Y-%m}", legend_title_text="Segment",
+                      xaxis_title="PC 1 (scaled behaviour, unitless)", yaxis_title="PC 2 (scaled behaviour, unitless)")
     _shared.plot(fig, key="seg_map")
     st.caption(f"{pts.height:,} of {subs.height:,} subscribers shown (seeded sample).")
 
