@@ -121,8 +121,13 @@ def segment_state(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, A
     state = store.fetch(con, "@billing_month_state", {"start_at": start_at, "end_at": end_at}).row(0, named=True)
     plans_sha, subs_sha = _reference_hashes(con)
     key = json.dumps([opts, cfg.timezone, cfg.home_country.upper()], sort_keys=True, default=str)
-    return {"window_start": window_start, **state, "plans_sha": plans_sha, "subs_sha": subs_sha,
-            "options_sha": hashlib.sha256(key.encode()).hexdigest()[:16]}
+    return {
+        "window_start": window_start,
+        **state,
+        "plans_sha": plans_sha,
+        "subs_sha": subs_sha,
+        "options_sha": hashlib.sha256(key.encode()).hexdigest()[:16],
+    }
 
 
 def _encode(value: Any) -> Any:

@@ -10,10 +10,10 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from test_billing_reconcile import B, EXPECTED_CLASS, HEADER, MARCH, _csv, _with_other, warehouse  # noqa: F401
+from test_billing_reconcile import EXPECTED_CLASS, HEADER, MARCH, B, _csv, _with_other
+from test_billing_reconcile import warehouse as billing_world  # noqa: F401 - a fixture
 
 from analytics import store
 from analytics.billing import stored
@@ -24,6 +24,11 @@ from analytics.ingest import ingest_files
 
 APRIL = dt.date(2026, 4, 1)
 FRAMES = ("by_region", "by_plan", "by_service", "by_class", "mismatches")
+
+
+@pytest.fixture()
+def warehouse(billing_world: Path) -> Path:  # noqa: F811 - the imported fixture, by another name
+    return billing_world
 
 
 def _assert_same_report(got: dict, want: dict) -> None:
@@ -55,8 +60,11 @@ def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path, tmp_path: P
         refresh_reconciliation(con)
         assert refresh_reconciliation(con) == {}  # nothing stale: no work
     # an April sms billed 0.30 (expected 0.05: over-charged)
-    extra = _csv(tmp_path / "cdr_3.csv", HEADER,
-                 [_with_other(("r20", "2026-04-02T09:00:00Z", B, "sms", "out", 0, "C2", "0.30", "answered", 0, 0, "false", ""))])
+    extra = _csv(
+        tmp_path / "cdr_3.csv",
+        HEADER,
+        [_with_other(("r20", "2026-04-02T09:00:00Z", B, "sms", "out", 0, "C2", "0.30", "answered", 0, 0, "false", ""))],
+    )
     ingest_files([extra], warehouse=warehouse)
     assert _current(warehouse, MARCH) and not _current(warehouse, APRIL)
     with store.reader(warehouse) as con:  # stale: computed on the fly, never the old stored report
@@ -72,8 +80,11 @@ def test_a_billed_duplicate_alone_makes_its_month_stale(warehouse: Path, tmp_pat
     with store.writer(warehouse) as con:
         refresh_reconciliation(con)
         before = month_report(con, APRIL)["summary"]["duplicate_billed_total"]
-    dup = _csv(tmp_path / "cdr_4.csv", HEADER,
-               [_with_other(("r12", "2026-04-01T00:30:00Z", B, "sms", "out", 0, "C2", "0.05", "answered", 0, 0, "false", ""))])
+    dup = _csv(
+        tmp_path / "cdr_4.csv",
+        HEADER,
+        [_with_other(("r12", "2026-04-01T00:30:00Z", B, "sms", "out", 0, "C2", "0.05", "answered", 0, 0, "false", ""))],
+    )
     assert ingest_files([dup], warehouse=warehouse)["rows_duplicate"] == 1
     assert _current(warehouse, MARCH) and not _current(warehouse, APRIL)
     with store.writer(warehouse) as con:

@@ -29,8 +29,9 @@ FEB, MARCH, APRIL = dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026, 4, 1
 
 @pytest.fixture()
 def warehouse(tmp_path: Path) -> Path:
-    subs = pl.DataFrame({"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)],
-                         "plan_id": ["XL"] * 20 + ["S"] * 40})
+    subs = pl.DataFrame(
+        {"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)], "plan_id": ["XL"] * 20 + ["S"] * 40}
+    )
     return make_warehouse(tmp_path / "wh.duckdb", _population(), plans=PLANS, subscribers=subs)
 
 
@@ -42,8 +43,9 @@ def _load(wh: Path, rows: list[dict]) -> None:
         con.register("new_records", records_frame(rows).with_columns(pl.lit(load_id).alias("load_id")))
         con.execute("insert into records by name select * from new_records")
         lo, hi = con.execute("select min(start_at), max(start_at) from new_records").fetchall()[0]
-        cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=settings().timezone,
-                            home_country=settings().home_country)
+        cubes.refresh_cubes(
+            con, load_id=load_id, lo=lo, hi=hi, timezone=settings().timezone, home_country=settings().home_country
+        )
         con.execute("commit")
 
 
@@ -71,8 +73,18 @@ def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path) -> None:
     with store.writer(warehouse) as con:
         marts.refresh_segments(con)
         assert marts.refresh_segments(con) == {}  # nothing stale: no work
-    _load(warehouse, [{"record_id": "n1", "start_at": "2026-04-02 10:00:00", "msisdn": "D00", "service": "data",
-                       "bytes_down": 5_000_000}])
+    _load(
+        warehouse,
+        [
+            {
+                "record_id": "n1",
+                "start_at": "2026-04-02 10:00:00",
+                "msisdn": "D00",
+                "service": "data",
+                "bytes_down": 5_000_000,
+            }
+        ],
+    )
     # April is new; March is untouched (April's records are after its window)
     assert (_status(warehouse, MARCH), _status(warehouse, APRIL)) == ("current", "missing")
     with store.writer(warehouse) as con:
@@ -103,7 +115,9 @@ def test_month_not_built_and_month_without_records(warehouse: Path) -> None:
     assert_frame_equal(empty["report"]["subscribers"], want["subscribers"])
 
 
-def test_settings_change_makes_every_month_stale(warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_change_makes_every_month_stale(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with store.writer(warehouse) as con:
         marts.refresh_segments(con)
     toml = (config.ROOT / "analytics.toml").read_text(encoding="utf-8")

@@ -77,9 +77,7 @@ def stored_parts(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: st
     return {"totals": {c: totals[c] for c in TOTAL_COLUMNS}, "mismatches": mism, "breakdown": parts}
 
 
-def write_report(
-    con: duckdb.DuckDBPyConnection, month: dt.date, report: dict[str, Any], state: dict[str, Any]
-) -> None:
+def write_report(con: duckdb.DuckDBPyConnection, month: dt.date, report: dict[str, Any], state: dict[str, Any]) -> None:
     """Replace the stored reconciliation of ``month`` by ``report`` (``month_report``'s dict),
     stamped with ``state`` (:func:`month_state` taken before computing it), in one transaction."""
     summary = report["summary"]
@@ -109,9 +107,7 @@ def write_report(
             cur.execute("insert into reconcile_breakdown by name select * from _rec_breakdown")
             cur.unregister("_rec_breakdown")
             cols = ("month_date", *STATE_COLUMNS, *TOTAL_COLUMNS, "built_at")
-            cur.execute(
-                f"insert into reconcile_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row
-            )
+            cur.execute(f"insert into reconcile_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row)
             cur.execute("commit")
         except BaseException:
             cur.execute("rollback")
