@@ -58,6 +58,13 @@ def upload() -> None:
     else:
         st.success(f"Loaded {result['rows_loaded']:,} of {result['rows_read']:,} rows; {result['rows_duplicate']:,} duplicates, "
                    f"{result['rows_rejected']:,} rejected {result['rejects_by_reason'] or ''}. The views refresh with the new data.")
+    if result["rows_loaded"]:  # as `python -m analytics ingest` does: the marts of the months the load changed
+        from analytics.marts import earliest_new_record, refresh_marts  # noqa: PLC0415 - only after a load
+
+        with st.spinner("Refreshing billing, segments and fraud alerts for the new records..."):
+            marts = refresh_marts(_shared.warehouse_path(), fraud_since=earliest_new_record(result, _shared.warehouse_path()))
+        st.caption(f"Marts refreshed: billing {', '.join(marts['reconciled_months']) or 'unchanged'}, segments "
+                   f"{', '.join(marts['segment_months']) or 'unchanged'}, {marts['fraud_alerts']:,} fraud alerts.")
 
 
 if not _shared.has_data():

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from test_pages_data import build_small_warehouse
 
 from analytics import store
+from analytics.marts import refresh_marts, stored_segment_report
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -218,6 +219,7 @@ def test_filters_from_url_kept_across_pages(warehouse, monkeypatch):
 
 def test_upload_runs_ingest(tmp_path, monkeypatch):
     warehouse = build_small_warehouse(tmp_path / "w")
+    refresh_marts(warehouse)
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
     monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
@@ -233,6 +235,11 @@ def test_upload_runs_ingest(tmp_path, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Loaded 1 of 2 rows" in s.value for s in at.success), [s.value for s in at.success] + [e.value for e in at.error]
+    # the marts of the month it changed, as the batch ingest does (the Billing and Segments pages read them)
+    # (built before the upload: only April's billing; segments of April and of June, whose upsell window holds April)
+    assert "Marts refreshed: billing 2026-04, segments 2026-04, 2026-06, 0 fraud alerts." in [c.value for c in at.caption]
+    with store.reader(warehouse) as con:
+        assert stored_segment_report(con, date(2026, 4, 1))["status"] == "current"
     at.segmented_control(key="dq_view").set_value("Loads")
     at.run()
     assert any(df.value["file_name"].str.endswith("more.csv").any() for df in at.dataframe if "file_name" in df.value.columns)
