@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CHUNK_ROWS = 250_000
-INGEST_DEFAULTS = {"memory_limit": "2560MB", "cube_memory_limit": "1536MB"}
+INGEST_DEFAULTS = {"memory_limit": "2560MB", "cube_memory_limit": "1280MB"}
 
 
 def _now() -> dt.datetime:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FAULT_ENV = "ANALYTICS_FAULT"  # test hook: "after_insert" kills the process mid-transaction
+ROW_GROUP_ROWS = 122_880  # DuckDB's row group size: records are appended in whole row groups
 
 
 @dataclass
@@ -85,6 +86,43 @@ def _fault(point: str) -> None:
     if os.environ.get(FAULT_ENV) == point:
         log.warning("fault injection: killing the process at %s", point)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _RowGroupAppender:
+    """Appends frames to ``records`` in whole DuckDB row groups.
+
+    An append that ends part way through a row group leaves a partial group behind; the
+    next append fills it and the checkpoint after the commit then rewrites those groups
+    (measured: 8 s of checkpoint after 10 million rows appended in 250,000-row chunks,
+    0.01 s with appends aligned to row groups). Good rows are held back until they fill
+    the table's current row group, and the rest is appended at the end of the file.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
+        self.con, self.table = con, table
+        self.filled = int(con.execute(f"select count(*) from {table}").fetchall()[0][0]) % ROW_GROUP_ROWS
+        self.pending: list[pl.DataFrame] = []
+        self.rows = 0
+
+    def add(self, rows: pl.DataFrame) -> None:
+        if rows.is_empty():
+            return
+        self.pending.append(rows)
+        self.rows += rows.height
+        whole = (self.filled + self.rows) // ROW_GROUP_ROWS * ROW_GROUP_ROWS - self.filled
+        if whole > 0:
+            self._append(whole)
+
+    def flush(self) -> None:
+        if self.rows:
+            self._append(self.rows)
+
+    def _append(self, n: int) -> None:
+        frame = pl.concat(self.pending, rechunk=True) if len(self.pending) > 1 else self.pending[0].rechunk()
+        _insert(self.con, self.table, frame.slice(0, n))
+        rest = frame.slice(n)
+        self.pending, self.rows = ([rest] if rest.height else []), rest.height
+        self.filled = (self.filled + n) % ROW_GROUP_ROWS
 
 
 class _Dedupe:
@@ -198,6 +236,7 @@ def commit_file(
         dedupe = _Dedupe(con, record_ids, earlier=earlier)
         t_ids = time.perf_counter() - t0
         reasons: Counter[str] = Counter()
+        records = _RowGroupAppender(con, "records")
         read = rejected = duplicate = 0
         t_check = t_insert = 0.0
         tick = time.perf_counter()
@@ -213,12 +252,12 @@ def commit_file(
             duplicate += dups.height
             if dups.height:
                 _insert(con, "duplicates", dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"))
-            if new.height:
-                _insert(con, "records", new)
+            records.add(new)
             t_insert += time.perf_counter() - tick
             if on_rows:
                 on_rows(read, dedupe.rows)
             tick = time.perf_counter()
+        records.flush()
         result.rows_read, result.rows_rejected, result.rejects_by_reason = read, rejected, dict(reasons)
         result.rows_duplicate, result.rows_loaded = duplicate, read - rejected - duplicate
         log.debug("%s: rows inserted (peak RSS %d MiB)", result.file, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
