@@ -3,7 +3,7 @@
 * the local clock (UTC offsets by segments) equals ICU's conversion, DST changes included;
 * a month's bandicoot indicators without sorting (``marketing_indicators_month.sql``) equal
   the general query that orders every record (ties on start_at, several antennas per chunk,
-  roaming records without cell, a spring-forward month);
+  roaming records without cell, a spring-forward month), and so do its batches by msisdn range;
 * the current plan resolved on the latest records only equals resolving every record;
 * a month's usage indicators (active days as a bit set) equal the general usage query.
 """
@@ -30,6 +30,7 @@ from analytics.marketing.indicators import (
     conform,
     local_clock,
     month_window,
+    msisdn_batches,
     query,
 )
 from analytics.marketing.usage import USAGE_SCHEMA, usage_indicators
@@ -183,3 +184,40 @@ def test_month_usage_equals_the_general_query(tz: str, drawn: list[dict]) -> Non
             general = query(con, "marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"})
     assert_frame_equal(got, conform(general, USAGE_SCHEMA))
     assert got.height == len({r["msisdn"] for r in rows if start_at <= r["start_at"] < end_at})
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    drawn=st.lists(interaction, min_size=1, max_size=40),
+    msisdns=st.lists(st.sampled_from(["+441", "+442", "+443", "+4430", "+449", "A"]), min_size=1, max_size=40),
+    batch=st.integers(1, 12),
+)
+def test_batched_month_indicators_equal_one_pass(drawn: list[dict], msisdns: list[str], batch: int) -> None:
+    """Batches by msisdn range (cut at subscribers' quantiles) give the one-pass values,
+    for subscribers on a cut point, between cuts, before the first and unknown ones."""
+    t0 = dt.datetime(2026, 3, 1, 0, 5)
+    rows = [
+        {
+            "record_id": f"r{i:02d}",
+            "start_at": t0 + dt.timedelta(minutes=d.pop("minute"), seconds=d.pop("second")),
+            "is_roaming": d["cell_id"] is None,
+            "region": "ROAMING" if d["cell_id"] is None else "N",
+            **d,
+            "msisdn": msisdns[i % len(msisdns)],
+        }
+        for i, d in enumerate(drawn)
+    ]
+    known = pl.DataFrame({"msisdn": ["+441", "+442", "+443", "+444"], "plan_id": ["S"] * 4})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), cells=CELLS, subscribers=known)
+        with store.reader(path) as con:
+            month = dt.date(2026, 3, 1)
+            start_at, end_at = month_window(month, timezone="UTC")
+            batches = msisdn_batches(con, start_at, end_at, batch_records=batch)
+            got = bandicoot_indicators(con, month=month, timezone="UTC", batch_records=batch)
+            one = bandicoot_indicators(con, month=month, timezone="UTC", batch_records=10**9)
+    calls_and_texts = sum(r["service"] in ("voice", "sms") for r in rows)
+    wanted = -(-calls_and_texts // batch)  # ranges asked for; the 4 subscribers give at most 4 distinct cuts
+    assert len(batches) == 1 if wanted <= 1 else 2 <= len(batches) <= min(wanted, 5)
+    assert_frame_equal(got, one)
+    assert got["msisdn"].to_list() == sorted({r["msisdn"] for r in rows if r["service"] in ("voice", "sms")})

@@ -184,24 +184,62 @@ def query(
         cur.close()
 
 
+def msisdn_batches(
+    con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, batch_records: int
+) -> list[tuple[str | None, str | None]]:
+    """``[from, to)`` msisdn ranges (None = unbounded) holding about ``batch_records`` calls
+    and texts of the window each, cut at quantiles of ``subscribers``; one unbounded range
+    when the window is small (or no subscriber is known). The ranges cover every msisdn."""
+    first = query(con, "marketing_msisdn_cuts", {"start_at": start_at, "end_at": end_at, "quantiles": []})
+    n = int(first["n"][0] or 0)
+    k = -(-n // max(batch_records, 1))
+    if k <= 1:
+        return [(None, None)]
+    fractions = [i / k for i in range(1, k)]
+    cuts = query(con, "marketing_msisdn_cuts", {"start_at": start_at, "end_at": end_at, "quantiles": fractions})
+    points = sorted({c for c in (cuts["cuts"].to_list()[0] or []) if c is not None})
+    bounds: list[str | None] = [None, *points, None]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
 def bandicoot_indicators(
     con: duckdb.DuckDBPyConnection,
     *,
     month: dt.date | None = None,
     timezone: str | None = None,
+    batch_records: int | None = None,
 ) -> pl.DataFrame:
-    """The bandicoot indicators of every subscriber for ``month`` (None: whole period)."""
+    """The bandicoot indicators of every subscriber for ``month`` (None: whole period).
+
+    A month is computed in batches of subscribers (msisdn ranges) of about ``batch_records``
+    calls and texts each (default ``[marketing] indicator_batch_records``): the query's
+    per-(msisdn, chunk) and per-(msisdn, correspondent) hash tables of 100 M records do not
+    fit the warehouse's memory cap and spilled them (1.5x the CPU of batches, measured).
+    """
     tz = timezone or settings().timezone
     start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
     clock = local_clock(start_at, end_at, timezone=tz)
-    if clock["monotone"]:
+    if clock["monotone"] and start_at is not None and end_at is not None:
         # one month whose local time never goes back: the chunks are the local half-hours
-        name, params = "marketing_indicators_month", clock_params(clock) | {"start_at": start_at, "end_at": end_at}
+        size = batch_records or int(options()["indicator_batch_records"])
+        params = clock_params(clock) | {"start_at": start_at, "end_at": end_at}
+        batches = msisdn_batches(con, start_at, end_at, batch_records=size)
+        parts = [
+            query(con, "marketing_indicators_month", params | {"msisdn_from": lo, "msisdn_to": hi})
+            for lo, hi in batches
+        ]
+        df = pl.concat([conform(p, INDICATOR_SCHEMA) for p in parts])  # ranges in order: sorted
     else:
-        name, params = "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at}
-    df = query(con, name, params)
-    log.info("bandicoot indicators: %d subscribers (month %s)", df.height, month or "all")
-    return conform(df, INDICATOR_SCHEMA)
+        params = {"tz": tz, "start_at": start_at, "end_at": end_at}
+        df = conform(query(con, "marketing_indicators", params), INDICATOR_SCHEMA)
+        batches = [(None, None)]
+    log.info("bandicoot indicators: %d subscribers (month %s, %d batches)", df.height, month or "all", len(batches))
+    return df
+
+
+def options() -> dict[str, Any]:
+    """``[marketing]`` options read here, with their code defaults."""
+    return settings().section("marketing", defaults={"indicator_batch_records": 12_000_000})
 
 
 def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:

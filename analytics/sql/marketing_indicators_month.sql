@@ -6,7 +6,9 @@
 -- chunks of consecutive records are exactly the (msisdn, local half-hour) groups; record
 -- order is needed only to break a tie between antennas inside a chunk that has several.
 -- Parameters: $start_at / $end_at (UTC window of the month), $tz and the local clock
--- ($local_cut_*, $local_offset_*, see marketing_local_at.sql).
+-- ($local_cut_*, $local_offset_*, see marketing_local_at.sql), $msisdn_from / $msisdn_to
+-- (the batch of subscribers [from, to); null = unbounded): every indicator is per msisdn,
+-- so batches by msisdn range give exactly the one-pass values, with smaller hash tables.
 with
 base as (
     select
@@ -21,6 +23,8 @@ base as (
     where service in ('voice', 'sms')
       and start_at >= $start_at::timestamp
       and start_at < $end_at::timestamp
+      and ($msisdn_from::varchar is null or msisdn >= $msisdn_from::varchar)
+      and ($msisdn_to::varchar is null or msisdn < $msisdn_to::varchar)
 ),
 
 -- per subscriber: counts, durations, nocturnal and initiated shares; the active days as a
@@ -89,6 +93,8 @@ multi_records as (
       and start_at >= $start_at::timestamp
       and start_at < $end_at::timestamp
       and msisdn in (select msisdn from multi_chunks)
+      and ($msisdn_from::varchar is null or msisdn >= $msisdn_from::varchar)
+      and ($msisdn_to::varchar is null or msisdn < $msisdn_to::varchar)
 ),
 
 multi_antennas as (

@@ -1,0 +1,28 @@
+-- Batches of the month's bandicoot indicators (analytics/marketing/indicators.py): how many
+-- calls and texts the window holds, and msisdn cut points at the given fractions of the
+-- subscribers table (sorted). Grain: one row. The cuts only balance the batches: the
+-- ranges [null, c1), [c1, c2), ..., [ck, null) cover every msisdn whatever they are, so
+-- a subscriber missing from `subscribers` still falls in exactly one batch.
+-- Parameters: $start_at / $end_at (UTC window), $quantiles (fractions in (0, 1), may be empty).
+with
+interactions as (
+    select count(*) as n
+    from records
+    where service in ('voice', 'sms')
+      and start_at >= $start_at::timestamp
+      and start_at < $end_at::timestamp
+),
+
+cuts as (
+    select
+        case when len($quantiles::double[]) > 0 then quantile_disc(msisdn, $quantiles::double[]) end as cuts
+    from subscribers
+),
+
+final as (
+    select i.n, c.cuts
+    from interactions as i
+    cross join cuts as c
+)
+
+select * from final
