@@ -18,11 +18,12 @@ from pathlib import Path
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 from analytics import rating, store
 from analytics.marketing import recommend
-from analytics.marketing.indicators import add_months, month_window
+from analytics.marketing.indicators import add_months, month_window, msisdn_batches
 from analytics.marketing.report import allowance_use
 
 MONTH = dt.date(2026, 3, 1)
@@ -133,12 +134,18 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
             start_at, end_at = month_window(MONTH, timezone=TZ)
             population = pl.DataFrame({"msisdn": ["A", "B", "C", "D", "E"]})
             got = recommend.plan_costs(con, population, recommend.plans_table(con), start_at, end_at, home_country="GB")
+            batches = msisdn_batches(con, start_at, end_at, batch_records=3, calls_and_texts=False)
+            batched = recommend.plan_costs(
+                con, population, recommend.plans_table(con), start_at, end_at, home_country="GB", batch_records=3
+            )
             want = reference_costs(con, MONTH)
             exceeded = recommend.exceeded_months(con, MONTH, window_months=3, home_country="GB", timezone=TZ)
             want_exceeded = reference_exceeded(con, MONTH)
             use = allowance_use(con, MONTH, timezone=TZ, home_country="GB").sort("msisdn")
             want_use = reference_allowance_use(con, MONTH)
     assert got.height == population.height * PLANS.height
+    assert_frame_equal(batched, got)  # batches of subscribers (msisdn ranges) = one pass
+    assert len(batches) > 1 or len([r for r in rows if start_at <= r["start_at"] < end_at]) <= 3
     by_key = {(r["msisdn"], r["plan_id"]): r for r in want.iter_rows(named=True)}
     for r in got.iter_rows(named=True):
         ref = by_key.get((r["msisdn"], r["plan_id"]))

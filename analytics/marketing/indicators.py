@@ -185,13 +185,19 @@ def query(
 
 
 def msisdn_batches(
-    con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, batch_records: int
+    con: duckdb.DuckDBPyConnection,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
+    *,
+    batch_records: int,
+    calls_and_texts: bool = True,
 ) -> list[tuple[str | None, str | None]]:
     """``[from, to)`` msisdn ranges (None = unbounded) holding about ``batch_records`` calls
-    and texts of the window each, cut at quantiles of ``subscribers``; one unbounded range
-    when the window is small (or no subscriber is known). The ranges cover every msisdn."""
+    and texts (or records of any service) of the window each, cut at quantiles of
+    ``subscribers``; one unbounded range when the window is small (or no subscriber is
+    known). The ranges cover every msisdn."""
     first = query(con, "marketing_msisdn_cuts", {"start_at": start_at, "end_at": end_at, "quantiles": []})
-    n = int(first["n"][0] or 0)
+    n = int(first["n" if calls_and_texts else "records"][0] or 0)
     k = -(-n // max(batch_records, 1))
     if k <= 1:
         return [(None, None)]
@@ -239,7 +245,8 @@ def bandicoot_indicators(
 
 def options() -> dict[str, Any]:
     """``[marketing]`` options read here, with their code defaults."""
-    return settings().section("marketing", defaults={"indicator_batch_records": 12_000_000})
+    defaults = {"indicator_batch_records": 12_000_000, "rerate_batch_records": 25_000_000}
+    return settings().section("marketing", defaults=defaults)
 
 
 def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:

@@ -24,7 +24,16 @@ import duckdb
 import polars as pl
 
 from analytics import rating, store
-from analytics.marketing.indicators import add_months, clock_params, conform, local_clock, month_window, query
+from analytics.marketing.indicators import (
+    add_months,
+    clock_params,
+    conform,
+    local_clock,
+    month_window,
+    msisdn_batches,
+    options,
+    query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +151,14 @@ def plan_costs(
     end_at: dt.datetime,
     *,
     home_country: str,
+    batch_records: int | None = None,
 ) -> pl.DataFrame:
     """Cost of the month for every subscriber of ``population`` under every plan.
 
     ``[start_at, end_at)`` is one local month; subscribers without chargeable records pay the fee.
+    The query runs in batches of subscribers (msisdn ranges) of about ``batch_records``
+    records (default ``[marketing] rerate_batch_records``): at 100 M records its hash tables
+    and the record-order sort spilled past the memory cap.
     """
     if plans.height == 0 or population.height == 0:
         return pl.DataFrame(schema=PLAN_COST_SCHEMA)
@@ -155,7 +168,13 @@ def plan_costs(
         "end_at": end_at,
         "home_values": home_values(con, start_at, end_at, home_country=home_country),
     }
-    usage = _sql(con, "marketing_plan_costs", params, {"_plan_rates": rates}).lazy()
+    size = batch_records or int(options()["rerate_batch_records"])
+    batches = msisdn_batches(con, start_at, end_at, batch_records=size, calls_and_texts=False)
+    parts = [
+        _sql(con, "marketing_plan_costs", params | {"msisdn_from": lo, "msisdn_to": hi}, {"_plan_rates": rates})
+        for lo, hi in batches
+    ]
+    usage = pl.concat(parts, how="vertical_relaxed").lazy()
     usage = usage.select(
         pl.col("msisdn").cast(pl.String),
         pl.col("plan_id").cast(pl.String),

@@ -1,15 +1,14 @@
--- Batches of the month's bandicoot indicators (analytics/marketing/indicators.py): how many
--- calls and texts the window holds, and msisdn cut points at the given fractions of the
+-- Batches of the month's per-subscriber queries (analytics/marketing/indicators.py): how many
+-- calls and texts (n) and records the window holds, and msisdn cut points at the given fractions of the
 -- subscribers table (sorted). Grain: one row. The cuts only balance the batches: the
 -- ranges [null, c1), [c1, c2), ..., [ck, null) cover every msisdn whatever they are, so
 -- a subscriber missing from `subscribers` still falls in exactly one batch.
 -- Parameters: $start_at / $end_at (UTC window), $quantiles (fractions in (0, 1), may be empty).
 with
 interactions as (
-    select count(*) as n
+    select count(*) filter (where service in ('voice', 'sms')) as n, count(*) as records
     from records
-    where service in ('voice', 'sms')
-      and start_at >= $start_at::timestamp
+    where start_at >= $start_at::timestamp
       and start_at < $end_at::timestamp
 ),
 
@@ -20,7 +19,7 @@ cuts as (
 ),
 
 final as (
-    select i.n, c.cuts
+    select i.n, i.records, c.cuts
     from interactions as i
     cross join cuts as c
 )

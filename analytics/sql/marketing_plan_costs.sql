@@ -4,6 +4,8 @@
 -- Parameters: $start_at / $end_at (UTC window of one local month), $home_values (raw
 -- destination_country values that mean "at home"). Relation _plan_rates: one row per plan
 -- x rate class (plan_id, class, incl, rate_e4, order_free); classes 1-3 spend an allowance.
+-- $msisdn_from / $msisdn_to: the batch of subscribers [from, to) (null = unbounded); every
+-- cost is per msisdn, so batches give the one-pass rows (smaller hash tables and sorts).
 with
 base as (
     select msisdn, start_at, record_id, class, units
@@ -29,6 +31,8 @@ base as (
             {include:rating_units}
         from records
         where start_at >= $start_at::timestamp and start_at < $end_at::timestamp
+          and ($msisdn_from::varchar is null or msisdn >= $msisdn_from::varchar)
+          and ($msisdn_to::varchar is null or msisdn < $msisdn_to::varchar)
     )
     where class > 0
 ),
