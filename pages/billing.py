@@ -82,8 +82,12 @@ if view == "Breakdown":
         fig.update_layout(barmode="group", title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
                           xaxis_title=dim.capitalize(), yaxis_title=f"Amount ({CUR})")
         _shared.plot(fig, key=f"bill_bar_{dim}")
-        st.dataframe(table, hide_index=True)
-    _shared.download_table(table, f"billing_by_{dim}_{month:%Y-%m}", key=f"bill_dl_{dim}")
+    # a lazy expander: a closed one runs nothing, so the first view sends no data grid (its own
+    # JavaScript chunk) besides the chart
+    with st.expander(f"Breakdown table by {dim}", key="bill_table_open", on_change="rerun") as table_box:
+        if table_box.open:
+            st.dataframe(table, hide_index=True)
+            _shared.download_table(table, f"billing_by_{dim}_{month:%Y-%m}", key=f"bill_dl_{dim}")
 
 elif view == "Mismatch list":
     mism: pl.DataFrame = report["mismatches"]

@@ -39,6 +39,13 @@ def test_billing_page_views(app: AppTest) -> None:
     for view in ("Mismatch list", "Bill shock", "Breakdown"):
         at.segmented_control(key="bill_view").set_value(view).run()
         assert not at.exception, (view, [e.value for e in at.exception])
+    assert not at.dataframe  # the breakdown's table waits in its closed expander
+    at.segmented_control(key="bill_dim").set_value("region").run()
+    at.session_state["bill_table_open"] = True  # opened: the table and its downloads
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    by_region = at.dataframe[0].value
+    assert by_region["mismatches"].sum() == len(EXPECTED_CLASS)
     at.segmented_control(key="bill_view").set_value("Mismatch list").run()
     shown = at.dataframe[0].value
     assert set(shown["record_id"]) == set(EXPECTED_CLASS)
