@@ -40,6 +40,9 @@ def test_queue_detail_views_and_case_change(world, monkeypatch):
     at = open_page(world, monkeypatch)
     assert at.title[0].value == "Fraud alerts"
     assert any(m.label == "Alerts" and m.value == "2" for m in at.metric)
+    # first view: the records behind the top alert under the queue, no chart (no Plotly bundle to load)
+    assert at.segmented_control(key="fr_view").value == "Records" and not at.get("plotly_chart")
+    assert len(at.dataframe) == 2 and at.dataframe[1].value.shape[0] > 0
     for view in ("Counterparts", "Records", "Case", "Timeline"):
         at.segmented_control(key="fr_view").set_value(view).run()
         assert not at.exception, (view, [e.value for e in at.exception])
