@@ -140,6 +140,9 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
             )
             want = reference_costs(con, MONTH)
             exceeded = recommend.exceeded_months(con, MONTH, window_months=3, home_country="GB", timezone=TZ)
+            exceeded_batched = recommend.exceeded_months(
+                con, MONTH, window_months=3, home_country="GB", timezone=TZ, batch_records=3
+            )
             want_exceeded = reference_exceeded(con, MONTH)
             use = allowance_use(con, MONTH, timezone=TZ, home_country="GB").sort("msisdn")
             want_use = reference_allowance_use(con, MONTH)
@@ -163,6 +166,7 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
             ref["data_units"],
         )
     assert dict(zip(exceeded["msisdn"], exceeded["months_exceeded"], strict=True)) == want_exceeded
+    assert_frame_equal(exceeded_batched.sort("msisdn"), exceeded.sort("msisdn"))
     assert use.to_dicts() == want_use.to_dicts()
 
 

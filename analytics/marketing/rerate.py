@@ -208,10 +208,12 @@ def exceeded_months(
     window_months: int,
     home_country: str,
     timezone: str,
+    batch_records: int | None = None,
 ) -> pl.DataFrame:
     """msisdn -> months_exceeded: months of the window ending at ``month`` in which some
     allowance of the subscriber's own plan ran out (records rated under their plans; a
-    month counts once per plan the subscriber had in it, as the engine groups them)."""
+    month counts once per plan the subscriber had in it, as the engine groups them).
+    In batches of subscribers like :func:`plan_costs`."""
     start_at, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
     _, end_at = month_window(month, timezone=timezone)
     plans = plans_table(con)
@@ -224,5 +226,13 @@ def exceeded_months(
         "end_at": end_at,
         "home_values": home_values(con, start_at, end_at, home_country=home_country),
     }
-    out = _sql(con, "marketing_exceeded_months", params, {"_plan_map": plan_map, "_plan_incl": incl})
+    size = batch_records or int(options()["rerate_batch_records"])
+    relations = {"_plan_map": plan_map, "_plan_incl": incl}
+    out = pl.concat(
+        [
+            _sql(con, "marketing_exceeded_months", params | {"msisdn_from": lo, "msisdn_to": hi}, relations)
+            for lo, hi in msisdn_batches(con, start_at, end_at, batch_records=size, calls_and_texts=False)
+        ],
+        how="vertical_relaxed",
+    )
     return out.select(pl.col("msisdn").cast(pl.String), pl.col("months_exceeded").cast(pl.Int64))

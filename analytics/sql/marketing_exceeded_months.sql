@@ -4,6 +4,7 @@
 -- Parameters: $start_at / $end_at (UTC window), $tz and the local clock (marketing_local_at.sql), $home_values (raw destination_country
 -- values meaning "at home"). Relations: _plan_map (raw record plan_id -> stripped, null when
 -- empty), _plan_incl (plan_id, class 1-3, incl) of the plans the engine knows.
+-- $msisdn_from / $msisdn_to: the batch of subscribers [from, to) (null = unbounded).
 with
 chargeable as (
     select
@@ -17,6 +18,8 @@ chargeable as (
     from records as r
     where r.start_at >= $start_at::timestamp
       and r.start_at < $end_at::timestamp
+      and ($msisdn_from::varchar is null or r.msisdn >= $msisdn_from::varchar)
+      and ($msisdn_to::varchar is null or r.msisdn < $msisdn_to::varchar)
       and not {include:rating_free_record}
 ),
 
