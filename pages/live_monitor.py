@@ -63,15 +63,29 @@ def tiles(now: pl.DataFrame, series: pl.DataFrame) -> None:
             if r["expected"] is None
             else f"expected {fmt(kpi, r['expected'])} ({fmt(kpi, r['band_lower'])} – {fmt(kpi, r['band_upper'])})"
         )
-        cols[i % 4].metric(
+        tile = cols[i % 4].container(border=True)
+        tile.metric(
             f":{COLOR.get(r['status'], 'gray')}[●] {LABELS[kpi][0]}",
             fmt(kpi, r["value"]),
             delta=None if r["expected"] is None or r["value"] is None else fmt(kpi, r["value"] - r["expected"]),
             delta_color="off",
             help=f"{LABELS[kpi][1]}; {band}; status {r['status']}. Sparkline: last 6 h in 5-minute buckets.",
-            chart_data=spark or None,
-            border=True,
         )
+        if spark:
+            tile.markdown(sparkline_svg(spark), unsafe_allow_html=True)
+
+
+def sparkline_svg(values: list[float], *, width: int = 200, height: int = 36) -> str:
+    """A sparkline as inline SVG (our numbers only): drawn with the page, where the metric's
+    own ``chart_data`` loads Vega and renders one Vega chart per tile (at 10 M records, load ~5,
+    eight of them cost ~0.35 s warm and ~0.5 s cold). Stroke in the text colour: both themes."""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    step = width / max(len(values) - 1, 1)
+    points = " ".join(f"{j * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}" for j, v in enumerate(values))
+    return (f'<svg viewBox="0 0 {width} {height}" width="100%" height="{height}" preserveAspectRatio="none" '
+            f'role="img" aria-label="sparkline"><polyline points="{points}" fill="none" stroke="currentColor" '
+            'stroke-opacity="0.6" stroke-width="1.5" vector-effect="non-scaling-stroke"/></svg>')
 
 
 def status_grid(now: pl.DataFrame) -> pl.DataFrame:
