@@ -75,6 +75,8 @@ def test_stale_month_shows_the_stored_report_with_a_warning(unbuilt, tmp_path, m
     at.run()
     assert not at.exception
     assert at.metric[0].value == "60" and any("before the latest load" in w.value for w in at.warning)
+    # first view: the segment profiles, no chart (the map is one click away)
+    assert at.segmented_control(key="seg_view").value == "Profiles" and not at.get("plotly_chart")
 
 
 def test_export_pseudonymises_numbers(monkeypatch):
