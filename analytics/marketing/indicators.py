@@ -245,7 +245,7 @@ def bandicoot_indicators(
 
 def options() -> dict[str, Any]:
     """``[marketing]`` options read here, with their code defaults."""
-    defaults = {"indicator_batch_records": 12_000_000, "rerate_batch_records": 25_000_000}
+    defaults = {"indicator_batch_records": 18_000_000, "rerate_batch_records": 25_000_000}
     return settings().section("marketing", defaults=defaults)
 
 
