@@ -63,14 +63,20 @@ def refresh_cubes(
         "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id <> ?)",
         [span_lo, span_hi, load_id],
     ).fetchall()[0][0]
-    run_script(
-        con,
-        store.sql("cubes_refresh"),
-        {
-            "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "fresh": fresh,
-            "tz": timezone, "home": home_country,
-        },
-    )
+    # Cube rows have no order: without it DuckDB inserts an aggregate's output from every
+    # thread instead of one.
+    con.execute("set preserve_insertion_order = false")
+    try:
+        run_script(
+            con,
+            store.sql("cubes_refresh"),
+            {
+                "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "fresh": fresh,
+                "tz": timezone, "home": home_country,
+            },
+        )
+    finally:
+        con.execute("reset preserve_insertion_order")
     log.debug("cubes refreshed in %.2fs", time.perf_counter() - t0)
 
 
