@@ -24,3 +24,19 @@ def test_include_splices_the_fragment_without_its_comments():
     # the three marketing queries count units with the rating engine's one definition
     for name in ("marketing_plan_costs", "marketing_allowance_units", "marketing_exceeded_months"):
         assert "(bytes_up + bytes_down + 999999) // 1000000" in store.sql(name)
+
+
+def test_transaction_commits_or_leaves_no_trace(tmp_path):
+    import duckdb
+    import pytest
+
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    con.execute("create table t (x int)")
+    with store.transaction(con) as cur:
+        cur.execute("insert into t values (1)")
+    with pytest.raises(ValueError, match="boom"):
+        with store.transaction(con) as cur:
+            cur.execute("insert into t values (2)")
+            raise ValueError("boom")
+    assert con.execute("select list(x order by x) from t").fetchall() == [([1],)]
+    con.close()
