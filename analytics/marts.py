@@ -170,20 +170,11 @@ def store_segment_report(
     parts = [[month, name, report[name].height, _parquet(report[name])] for name in SEGMENT_PARTS]
     cols = ("month_date", *STATE_COLUMNS, "totals_json", "built_s", "built_at")
     row = [month, *(state[c] for c in STATE_COLUMNS), json.dumps(_encode(report["totals"])), built_s, now]
-    cur = store.cursor(con)
-    try:
-        cur.execute("begin")
-        try:
-            cur.execute("delete from segment_parts where month_date = ?", [month])
-            cur.execute("delete from segment_months where month_date = ?", [month])
-            cur.executemany("insert into segment_parts values (?, ?, ?, ?)", parts)
-            cur.execute(f"insert into segment_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row)
-            cur.execute("commit")
-        except BaseException:
-            cur.execute("rollback")
-            raise
-    finally:
-        cur.close()
+    with store.transaction(con) as cur:
+        cur.execute("delete from segment_parts where month_date = ?", [month])
+        cur.execute("delete from segment_months where month_date = ?", [month])
+        cur.executemany("insert into segment_parts values (?, ?, ?, ?)", parts)
+        cur.execute(f"insert into segment_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row)
     log.info("stored segment report of %s: %d subscribers", month.isoformat()[:7], report["subscribers"].height)
 
 

@@ -94,24 +94,15 @@ def write_report(con: duckdb.DuckDBPyConnection, month: dt.date, report: dict[st
     )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     row = [month, *(state[c] for c in STATE_COLUMNS), *(summary[c] for c in TOTAL_COLUMNS), now]
-    cur = store.cursor(con)
-    try:
-        cur.execute("begin")
-        try:
-            for table in ("reconcile_months", "reconcile_mismatches", "reconcile_breakdown"):
-                cur.execute(f"delete from {table} where month_date = ?", [month])  # noqa: S608 - fixed names
-            cur.register("_rec_mism", report["mismatches"])
-            cur.execute("insert into reconcile_mismatches by name select * from _rec_mism")
-            cur.unregister("_rec_mism")
-            cur.register("_rec_breakdown", breakdown)
-            cur.execute("insert into reconcile_breakdown by name select * from _rec_breakdown")
-            cur.unregister("_rec_breakdown")
-            cols = ("month_date", *STATE_COLUMNS, *TOTAL_COLUMNS, "built_at")
-            cur.execute(f"insert into reconcile_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row)
-            cur.execute("commit")
-        except BaseException:
-            cur.execute("rollback")
-            raise
-    finally:
-        cur.close()
+    cols = ("month_date", *STATE_COLUMNS, *TOTAL_COLUMNS, "built_at")
+    with store.transaction(con) as cur:
+        for table in ("reconcile_months", "reconcile_mismatches", "reconcile_breakdown"):
+            cur.execute(f"delete from {table} where month_date = ?", [month])  # noqa: S608 - fixed names
+        cur.register("_rec_mism", report["mismatches"])
+        cur.execute("insert into reconcile_mismatches by name select * from _rec_mism")
+        cur.unregister("_rec_mism")
+        cur.register("_rec_breakdown", breakdown)
+        cur.execute("insert into reconcile_breakdown by name select * from _rec_breakdown")
+        cur.unregister("_rec_breakdown")
+        cur.execute(f"insert into reconcile_months ({', '.join(cols)}) values ({', '.join('?' * len(cols))})", row)
     log.info("stored reconciliation of %s: %d mismatches", month.isoformat()[:7], report["mismatches"].height)
