@@ -94,52 +94,59 @@ fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=f"forecast (
                          line={"dash": "dash", "color": FORECAST}))
 fig.update_layout(title=f"{region}: {unit}", xaxis_title=f"{step.capitalize()} ({zone})", yaxis_title=unit)
 _shared.plot(fig, key="fc_chart")
-with st.expander("Forecast values"):
-    st.dataframe(forecast, hide_index=True)
-    _shared.download_table(forecast, f"forecast_{freq}_{region}_{metric}", key="fc_values")
+# Lazy expanders, as on the other pages: closed, they run nothing, so the first view sends
+# the chart only (no data grid, its own JavaScript chunk, on a cold browser).
+with st.expander("Forecast values", key="fc_values_open", on_change="rerun") as values_box:
+    if values_box.open:
+        st.dataframe(forecast, hide_index=True)
+        _shared.download_table(forecast, f"forecast_{freq}_{region}_{metric}", key="fc_values")
 
-view = _shared.choose("Details", ["Backtest", "Model coverage", "Capacity", "All series"], key="fc_view")
-if view == "Backtest":
-    bt = _shared.run(views.backtests, freq, uid)
-    st.caption("Rolling-origin backtest: mean over the cut-offs of each model; the chosen model has the lowest MASE.")
-    if bt.height == 0:
-        _shared.empty_state("No backtest for this series: it took the fallback before any backtest (see the reason above).")
+details = st.expander("Backtest, model coverage and capacity", key="fc_details_open", on_change="rerun")
+if not details.open:
+    st.stop()
+with details:
+    view = _shared.choose("Details", ["Backtest", "Model coverage", "Capacity", "All series"], key="fc_view")
+    if view == "Backtest":
+        bt = _shared.run(views.backtests, freq, uid)
+        st.caption("Rolling-origin backtest: mean over the cut-offs of each model; the chosen model has the lowest MASE.")
+        if bt.height == 0:
+            _shared.empty_state("No backtest for this series: it took the fallback before any backtest (see the reason above).")
+        else:
+            st.dataframe(bt, hide_index=True, column_config={
+                "smape": st.column_config.NumberColumn("sMAPE (%)", format="%.1f"),
+                "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
+                "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
+                "seconds_per_fit": st.column_config.NumberColumn("seconds per fit", format="%.3f"),
+            })
+            _shared.download_table(bt, f"backtest_{freq}_{region}_{metric}", key="fc_bt")
+    elif view == "Model coverage":
+        cov = _shared.run(views.coverage, freq)
+        st.caption("Held-out accuracy of the chosen models over all series: well-calibrated 80 % bands cover about 80 %.")
+        if cov.height == 0:
+            _shared.empty_state("No backtests stored yet: run `python -m analytics forecast`.")
+        else:
+            st.dataframe(cov, hide_index=True, column_config={
+                "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
+                "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
+            })
+            _shared.download_table(cov, f"model_coverage_{freq}", key="fc_cov")
+    elif view == "Capacity":
+        level = _shared.choose("Level", ["region", "cell"], key="fc_cap_level")
+        cap = _shared.run(views.capacity, level)
+        st.caption("Busy-hour load (Erlangs) against capacity_erlangs, read as [forecast] capacity_model says (by default the "
+                   "busy-hour load a cell is engineered for), with Erlang B blocking on its channels; "
+                   "sorted by days to exhaustion (thresholds in analytics.toml [forecast]).")
+        if cap.height == 0:
+            _shared.empty_state("No capacity outlook yet: run `python -m analytics forecast` (and `--freq hourly` for the near term); "
+                                "cells need capacity_erlangs in cells.csv.")
+        else:
+            st.dataframe(cap, hide_index=True, column_config={
+                "utilisation_peak": st.column_config.NumberColumn("peak utilisation", format="percent"),
+                "blocking_peak": st.column_config.NumberColumn("peak blocking (Erlang B)", format="%.4f"),
+                "busy_hour_erlangs_peak": st.column_config.NumberColumn("peak busy hour (E)", format="%.2f"),
+                "busy_hour_erlangs_now": st.column_config.NumberColumn("busy hour, last 7 days (E)", format="%.2f"),
+            })
+            _shared.download_table(cap, f"capacity_{level}", key="fc_cap")
     else:
-        st.dataframe(bt, hide_index=True, column_config={
-            "smape": st.column_config.NumberColumn("sMAPE (%)", format="%.1f"),
-            "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
-            "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
-            "seconds_per_fit": st.column_config.NumberColumn("seconds per fit", format="%.3f"),
-        })
-        _shared.download_table(bt, f"backtest_{freq}_{region}_{metric}", key="fc_bt")
-elif view == "Model coverage":
-    cov = _shared.run(views.coverage, freq)
-    st.caption("Held-out accuracy of the chosen models over all series: well-calibrated 80 % bands cover about 80 %.")
-    if cov.height == 0:
-        _shared.empty_state("No backtests stored yet: run `python -m analytics forecast`.")
-    else:
-        st.dataframe(cov, hide_index=True, column_config={
-            "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
-            "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
-        })
-        _shared.download_table(cov, f"model_coverage_{freq}", key="fc_cov")
-elif view == "Capacity":
-    level = _shared.choose("Level", ["region", "cell"], key="fc_cap_level")
-    cap = _shared.run(views.capacity, level)
-    st.caption("Busy-hour load (Erlangs) against capacity_erlangs, read as [forecast] capacity_model says (by default the "
-               "busy-hour load a cell is engineered for), with Erlang B blocking on its channels; "
-               "sorted by days to exhaustion (thresholds in analytics.toml [forecast]).")
-    if cap.height == 0:
-        _shared.empty_state("No capacity outlook yet: run `python -m analytics forecast` (and `--freq hourly` for the near term); "
-                            "cells need capacity_erlangs in cells.csv.")
-    else:
-        st.dataframe(cap, hide_index=True, column_config={
-            "utilisation_peak": st.column_config.NumberColumn("peak utilisation", format="percent"),
-            "blocking_peak": st.column_config.NumberColumn("peak blocking (Erlang B)", format="%.4f"),
-            "busy_hour_erlangs_peak": st.column_config.NumberColumn("peak busy hour (E)", format="%.2f"),
-            "busy_hour_erlangs_now": st.column_config.NumberColumn("busy hour, last 7 days (E)", format="%.2f"),
-        })
-        _shared.download_table(cap, f"capacity_{level}", key="fc_cap")
-else:
-    st.dataframe(fits, hide_index=True)
-    _shared.download_table(fits, f"forecast_series_{freq}", key="fc_fits")
+        st.dataframe(fits, hide_index=True)
+        _shared.download_table(fits, f"forecast_series_{freq}", key="fc_fits")

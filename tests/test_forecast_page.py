@@ -51,6 +51,13 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
     assert at.selectbox(key="fc_region").options == ["East", "North", "Quiet", "South"]
     at.selectbox(key="fc_region").set_value("Quiet").run()
     assert any("no traffic" in w.value for w in at.warning)
+    # first view: the chart only; values and details are lazy expanders
+    assert len(at.dataframe) == 0
+    at.session_state["fc_values_open"] = True
+    at.run()
+    assert "yhat" in at.dataframe[0].value.columns
+    at.session_state["fc_details_open"] = True
+    at.run()
     for view in ["Backtest", "Model coverage", "Capacity", "All series"]:
         at.segmented_control(key="fc_view").set_value(view).run()
         assert not at.exception, (view, [e.value for e in at.exception])

@@ -18,13 +18,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import polars as pl
 
 from analytics import store
-from analytics.forecast.engine import Result
+
+if TYPE_CHECKING:  # the pages read stored forecasts without importing the model stack (pandas, statsmodels)
+    from analytics.forecast.engine import Result
 
 log = logging.getLogger(__name__)
 
