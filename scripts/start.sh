@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/streamlit run app.py --server.headless true --server.port "${PORT:-8501}" "$@"
+# scripts/serve.py = `streamlit run app.py` with the pages' libraries imported before the port opens
+exec .venv/bin/python scripts/serve.py --server.headless true --server.port "${PORT:-8501}" "$@"

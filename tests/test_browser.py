@@ -43,13 +43,14 @@ def free_port() -> int:
 @contextmanager
 def running_app(warehouse: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 90,
                 port: int | None = None) -> Iterator[str]:
-    """``streamlit run app.py`` on ``port`` (default: a free one); yields its base URL; stops it afterwards."""
+    """``streamlit run app.py`` on ``port`` (default: a free one), started as scripts/start.sh
+    does (scripts/serve.py); yields its base URL; stops it afterwards."""
     port = port or free_port()
     full_env = {**os.environ, "ANALYTICS_WAREHOUSE": str(warehouse), "ANALYTICS_DEMO_ON_START": "0", "ANALYTICS_AUTH": "off", **(env or {})}
     (ROOT / "artifacts").mkdir(exist_ok=True)  # not in git: a fresh clone has no artifacts/
     log = open(ROOT / "artifacts" / f"streamlit_{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "scripts/serve.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *args],
         cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
     )
