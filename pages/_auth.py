@@ -49,6 +49,7 @@ def gate() -> _shared.User:
         return _shared.User(name="local", role="admin")
     user = st.session_state.get("user")
     if user is None:
+        _shared.hide_file_listing()
         # the page the link asked for: app.py opens it once signed in (sign-in stops before navigation)
         st.session_state.setdefault(AFTER_SIGN_IN, urlparse(st.context.url or "").path.strip("/"))
         providers = oidc_providers()

@@ -337,12 +337,23 @@ def window() -> Window:
 _DEMO_LOCK = threading.Lock()
 
 
+def hide_file_listing() -> None:
+    """Hide Streamlit's own menu of the files in pages/ (helpers like _auth included).
+
+    Streamlit lists them until a run reaches app.py's ``st.navigation``; the sign-in form
+    and the first start's demo build stop or wait before it. Runs that reach it draw the
+    app's menu, and this style is not sent there.
+    """
+    st.html('<style>[data-testid="stSidebarNav"] {display: none;}</style>')
+
+
 def build_demo_world() -> bool:
     """Generate and load the demo world into the app's warehouse, with a visible progress bar.
 
     Returns True when data is there afterwards. One session builds at a time; the
     others wait on the lock and then find the data.
     """
+    hide_file_listing()
     cfg = dashboard_settings()
     try:
         from analytics import demo

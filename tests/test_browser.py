@@ -213,6 +213,8 @@ def test_first_start_builds_the_demo_world(tmp_path):
         page.get_by_text("First start: building the demo world").wait_for(timeout=60_000)
         # the progress bar is a later element of the same run: under load it may arrive after the text
         page.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
+        # no menu of pages/ files (helpers included) while app.py has not reached its navigation
+        page.get_by_role("link", name="auth").wait_for(state="hidden", timeout=15_000)
         page.get_by_text("Executive summary").first.wait_for(timeout=240_000)
         wait_rendered(page, timeout_ms=240_000)
         assert not page_errors(page)
@@ -228,6 +230,7 @@ def test_a_link_to_a_page_opens_it_after_sign_in(fixture_warehouse, tmp_path):
     with running_app(warehouse, env={"ANALYTICS_AUTH": "on"}) as url, browser_page() as page:
         page.goto(f"{url}/billing", wait_until="domcontentloaded")
         page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+        page.get_by_role("link", name="auth").wait_for(state="hidden", timeout=15_000)  # no menu of pages/ files
         page.get_by_label("User name").fill("ann")
         page.get_by_label("Password", exact=True).fill("a-long-Passw0rd!")
         page.get_by_role("button", name="Sign in").click()
