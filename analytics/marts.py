@@ -97,25 +97,18 @@ def earliest_new_record(result: dict[str, Any], warehouse: str | Path | None = N
 
 def ensure_marts_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create this module's tables (idempotent; needs a writable connection)."""
-    for statement in store.sql("marts_schema").split(";\n"):
-        body = "\n".join(ln for ln in statement.splitlines() if not ln.strip().startswith("--")).strip()
-        if body:
-            con.execute(body)
-
-
-def _add_months(month: dt.date, n: int) -> dt.date:
-    k = month.year * 12 + month.month - 1 + n
-    return dt.date(k // 12, k % 12 + 1, 1)
+    con.execute(store.sql("marts_schema"))
 
 
 def segment_state(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
     """What the stored segment report of ``month`` must have been computed from to be current."""
     from analytics.billing.rated import _reference_hashes, month_bounds
+    from analytics.marketing.indicators import add_months
 
     cfg = settings()
     opts = cfg.section("marketing", defaults={})
     lookback = max(1, int(opts.get("upsell_window_months", 3)) - 1)  # churn: the month before; upsell: its window
-    window_start = _add_months(month, -lookback)
+    window_start = add_months(month, -lookback)
     start_at, _ = month_bounds(window_start, cfg.timezone)
     _, end_at = month_bounds(month, cfg.timezone)
     state = store.fetch(con, "@billing_month_state", {"start_at": start_at, "end_at": end_at}).row(0, named=True)
@@ -184,7 +177,7 @@ def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dic
     ``status``: ``current`` (built from the data now loaded), ``stale`` (built before a
     change of its inputs: records, plans, subscribers or settings), ``missing`` (never
     built). ``report``: :func:`segment_report`'s dict (None when missing), ``built_at``."""
-    if not store.scalar(con, "select count(*) from information_schema.tables where table_name = 'segment_months'"):
+    if not store.has_table(con, "segment_months"):
         return {"status": "missing", "report": None, "built_at": None}
     head = store.fetch(con, "select * from segment_months where month_date = ?", [month])
     if head.height == 0:

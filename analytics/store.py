@@ -265,6 +265,11 @@ def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.
         cur.close()
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when the warehouse has a table ``name`` (module-owned tables are created on first write)."""
+    return bool(scalar(con, "select count(*) from information_schema.tables where table_name = ?", [name]))
+
+
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> Any:
     text = sql(query[1:]) if query.startswith("@") else query
     cur = cursor(con)

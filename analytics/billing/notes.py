@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.billing.rated import ensure_billing_schema, has_table
+from analytics.billing.rated import ensure_billing_schema
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def add_note(
 
 def list_notes(con: duckdb.DuckDBPyConnection, msisdn: str) -> pl.DataFrame:
     """The subscriber's notes, newest first (empty frame, same columns, when there are none)."""
-    if not has_table(con, "billing_notes"):
+    if not store.has_table(con, "billing_notes"):
         return pl.DataFrame(schema=NOTE_SCHEMA)
     return store.fetch(
         con,

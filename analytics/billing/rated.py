@@ -47,14 +47,7 @@ RATED_COLUMNS = (
 
 def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the billing tables (idempotent; needs a writable connection)."""
-    for statement in store.sql("billing_schema").split(";\n"):
-        body = "\n".join(ln for ln in statement.splitlines() if not ln.strip().startswith("--")).strip()
-        if body:
-            con.execute(body)
-
-
-def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(store.scalar(con, "select count(*) from information_schema.tables where table_name = ?", [name]))
+    con.execute(store.sql("billing_schema"))
 
 
 def parse_month(text: str | dt.date | None) -> dt.date | None:
@@ -152,7 +145,7 @@ def rate_subscriber_month(
 
 def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> bool:
     """True when ``rated_records`` holds ``month`` rated from the records and references now loaded."""
-    if not has_table(con, "rated_months"):
+    if not store.has_table(con, "rated_months"):
         return False
     tz = timezone or settings().timezone
     stored = store.fetch(con, "select * from rated_months where month_date = ?", [month])

@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.billing.rated import has_table, rated_month
+from analytics.billing.rated import rated_month
 from analytics.config import settings
 from analytics.rating import MONEY
 
@@ -100,7 +100,7 @@ def bill_shock(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str 
     plans = store.fetch(con, "select * from plans")
     allowance = allowance_alerts(rated, plans, levels=list(opts["shock_levels"]))
     history = pl.DataFrame(schema={"msisdn": pl.String, "month_date": pl.Date, "charge": MONEY})
-    if has_table(con, "subscriber_month"):
+    if store.has_table(con, "subscriber_month"):
         since = month
         for _ in range(int(opts["history_months"])):
             since = (since - dt.timedelta(days=1)).replace(day=1)

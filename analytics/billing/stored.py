@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.billing.rated import _params, _reference_hashes, has_table
+from analytics.billing.rated import _params, _reference_hashes
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def month_state(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str
 
 def is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str) -> bool:
     """True when ``reconcile_months`` holds ``month`` built from the data now loaded."""
-    if not has_table(con, "reconcile_months"):
+    if not store.has_table(con, "reconcile_months"):
         return False
     stored = store.fetch(con, "select * from reconcile_months where month_date = ?", [month])
     if stored.height == 0:

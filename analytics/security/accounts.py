@@ -122,7 +122,7 @@ def list_users(path: str | Path) -> pl.DataFrame:
     if not Path(path).exists():
         return pl.DataFrame(schema={"user_name": pl.String, "role": pl.String})
     with store.reader(path) as con:
-        if not store.scalar(con, "select count(*) from information_schema.tables where table_name = 'security_users'"):
+        if not store.has_table(con, "security_users"):
             return pl.DataFrame(schema={"user_name": pl.String, "role": pl.String})
         return store.fetch(con, query)
 

@@ -108,15 +108,9 @@ def read_log(
     if not path.exists():
         return _empty()
     with store.reader(path) as con:
-        if not _has_table(con):
+        if not store.has_table(con, "security_audit"):
             return _empty()
         return store.fetch(con, _READ, {"since": since, "user_name": user, "action": action, "limit": int(limit)})
-
-
-def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        store.scalar(con, "select count(*) from information_schema.tables where table_name = ?", ["security_audit"])
-    )
 
 
 def _empty() -> pl.DataFrame:
