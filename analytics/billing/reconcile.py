@@ -273,16 +273,21 @@ def month_report(
     and ``mismatches`` (the mismatched items).
     """
     tz = timezone or settings().timezone
-    parts = stored.stored_parts(con, month, timezone=tz)
+    state = stored.month_state(con, month, timezone=tz)  # before computing: a later load makes a rebuild stale
+    parts = stored.stored_parts(con, month, timezone=tz, state=state)
     if parts is not None:
         return _from_stored(month, parts)
     if refresh:
-        state = stored.month_state(con, month, timezone=tz)  # before computing: a later load makes it stale
-        with refreshed_month(con, month, timezone=tz) as rated:
-            report = _report(con, month, rated, timezone=tz)
-        stored.write_report(con, month, report, state)
-        return report
+        return _rebuild(con, month, tz, state)
     return _report(con, month, rated_month(con, month, timezone=tz), timezone=tz)
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, month: dt.date, tz: str, state: dict) -> dict:
+    """Rate (when stale) and reconcile ``month`` and store the report, stamped with ``state``."""
+    with refreshed_month(con, month, timezone=tz) as rated:
+        report = _report(con, month, rated, timezone=tz)
+    stored.write_report(con, month, report, state)
+    return report
 
 
 def refresh_reconciliation(
@@ -295,9 +300,10 @@ def refresh_reconciliation(
     targets = months if months is not None else record_months(con, timezone=tz)
     done: dict[str, int] = {}
     for month in sorted({m.replace(day=1) for m in targets}):
-        if stored.is_current(con, month, timezone=tz):
+        state = stored.month_state(con, month, timezone=tz)
+        if stored.is_current(con, month, timezone=tz, state=state):
             continue
-        done[month.isoformat()[:7]] = month_report(con, month, timezone=tz, refresh=True)["summary"]["mismatches"]
+        done[month.isoformat()[:7]] = _rebuild(con, month, tz, state)["summary"]["mismatches"]
     return done
 
 

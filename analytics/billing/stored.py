@@ -44,25 +44,35 @@ def month_state(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str
     return {**state, "plans_sha": plans_sha, "subs_sha": subs_sha}
 
 
-def is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str) -> bool:
-    """True when ``reconcile_months`` holds ``month`` built from the data now loaded."""
+def _current_row(con: duckdb.DuckDBPyConnection, month: dt.date, state: dict[str, Any]) -> dict[str, Any] | None:
+    """The month's ``reconcile_months`` row when it was built from ``state``, else None."""
     if not store.has_table(con, "reconcile_months"):
-        return False
+        return None
     stored = store.fetch(con, "select * from reconcile_months where month_date = ?", [month])
     if stored.height == 0:
-        return False
-    row, now = stored.row(0, named=True), month_state(con, month, timezone=timezone)
-    return all(row[c] == now[c] for c in STATE_COLUMNS)
+        return None
+    row = stored.row(0, named=True)
+    return row if all(row[c] == state[c] for c in STATE_COLUMNS) else None
 
 
-def stored_parts(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str) -> dict[str, Any] | None:
+def is_current(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str, state: dict[str, Any] | None = None
+) -> bool:
+    """True when ``reconcile_months`` holds ``month`` built from the data now loaded
+    (``state``: :func:`month_state`, when the caller has it already)."""
+    return _current_row(con, month, state or month_state(con, month, timezone=timezone)) is not None
+
+
+def stored_parts(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str, state: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The month's stored totals, mismatches and breakdowns, or None when absent or stale.
 
     ``mismatches`` comes in the report's order (start_at, record_id, source); each
     breakdown frame has the dimension's own column name, sorted with nulls last."""
-    if not is_current(con, month, timezone=timezone):
+    totals = _current_row(con, month, state or month_state(con, month, timezone=timezone))
+    if totals is None:
         return None
-    totals = store.fetch(con, "select * from reconcile_months where month_date = ?", [month]).row(0, named=True)
     mism = store.fetch(
         con, "select * from reconcile_mismatches where month_date = ? order by start_at, record_id, source", [month]
     )

@@ -1,9 +1,7 @@
 -- What a month's stored reconciliation must match to be current: one row (the month's
 -- records and the billed duplicate rows whose record falls in the month).
 with month_records as (
-    select count(*) as records, max(load_id) as max_load_id
-    from records
-    where start_at >= $start_at and start_at < $end_at
+    {include:billing_month_state}
 ),
 month_dups as (
     select count(*) as dup_rows, max(load_id) as dup_max_load_id
