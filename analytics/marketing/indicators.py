@@ -58,6 +58,7 @@ import polars as pl
 
 from analytics import store
 from analytics.config import settings
+from analytics.marketing import window
 
 log = logging.getLogger(__name__)
 
@@ -196,13 +197,13 @@ def msisdn_batches(
     and texts (or records of any service) of the window each, cut at quantiles of
     ``subscribers``; one unbounded range when the window is small (or no subscriber is
     known). The ranges cover every msisdn."""
-    first = query(con, "marketing_msisdn_cuts", {"start_at": start_at, "end_at": end_at, "quantiles": []})
-    n = int(first["n" if calls_and_texts else "records"][0] or 0)
+    known = window.facts(con, start_at, end_at)
+    n = known.interactions if calls_and_texts else known.records
     k = -(-n // max(batch_records, 1))
     if k <= 1:
         return [(None, None)]
     fractions = [i / k for i in range(1, k)]
-    cuts = query(con, "marketing_msisdn_cuts", {"start_at": start_at, "end_at": end_at, "quantiles": fractions})
+    cuts = query(con, "marketing_msisdn_cuts", {"quantiles": fractions})
     points = sorted({c for c in (cuts["cuts"].to_list()[0] or []) if c is not None})
     bounds: list[str | None] = [None, *points, None]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
@@ -214,6 +215,7 @@ def bandicoot_indicators(
     month: dt.date | None = None,
     timezone: str | None = None,
     batch_records: int | None = None,
+    key_bits: int = 64,
 ) -> pl.DataFrame:
     """The bandicoot indicators of every subscriber for ``month`` (None: whole period).
 
@@ -221,6 +223,8 @@ def bandicoot_indicators(
     calls and texts each (default ``[marketing] indicator_batch_records``): the query's
     per-(msisdn, chunk) and per-(msisdn, correspondent) hash tables of 100 M records do not
     fit the warehouse's memory cap and spilled them (1.5x the CPU of batches, measured).
+    ``key_bits``: width of the subscriber hash key of a month's batches (see
+    :func:`_month_batch`); fewer than 64 only to make tests collide.
     """
     tz = timezone or settings().timezone
     start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
@@ -231,16 +235,29 @@ def bandicoot_indicators(
         params = clock_params(clock) | {"start_at": start_at, "end_at": end_at}
         batches = msisdn_batches(con, start_at, end_at, batch_records=size)
         parts = [
-            query(con, "marketing_indicators_month", params | {"msisdn_from": lo, "msisdn_to": hi})
-            for lo, hi in batches
+            _month_batch(con, params | {"msisdn_from": lo, "msisdn_to": hi}, key_bits=key_bits) for lo, hi in batches
         ]
         df = pl.concat([conform(p, INDICATOR_SCHEMA) for p in parts])  # ranges in order: sorted
     else:
-        params = {"tz": tz, "start_at": start_at, "end_at": end_at}
+        params = {"tz": tz, "start_at": start_at, "end_at": end_at, "msisdn_from": None, "msisdn_to": None}
         df = conform(query(con, "marketing_indicators", params), INDICATOR_SCHEMA)
         batches = [(None, None)]
     log.info("bandicoot indicators: %d subscribers (month %s, %d batches)", df.height, month or "all", len(batches))
     return df
+
+
+def _month_batch(con: duckdb.DuckDBPyConnection, params: dict[str, Any], *, key_bits: int = 64) -> pl.DataFrame:
+    """One batch of ``marketing_indicators_month.sql``, which groups subscribers on a hash of
+    the msisdn (``key_bits`` wide; fewer only in tests): with another seed while two msisdns
+    of the batch share a key, then, after three such seeds, with the general query, which
+    keys on the msisdn itself (same values, slower)."""
+    for seed in range(1, 4):
+        df = query(con, "marketing_indicators_month", params | {"key_seed": seed, "key_shift": 64 - key_bits})
+        if not df["collided"].any():
+            return df.drop("collided")
+        log.warning("indicators: two msisdns share a hash key (seed %d), running the batch again", seed)
+    general = {k: params[k] for k in ("tz", "start_at", "end_at", "msisdn_from", "msisdn_to")}
+    return query(con, "marketing_indicators", general)
 
 
 def options() -> dict[str, Any]:

@@ -55,6 +55,7 @@ import polars as pl
 
 from analytics import rating
 from analytics.config import settings
+from analytics.marketing import window
 from analytics.marketing.indicators import conform, month_window, query
 from analytics.marketing.rerate import (  # noqa: F401  (re-exported)
     CLASSES,
@@ -233,11 +234,12 @@ def month_recommendations(
     current = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
     current = current.select(pl.col("msisdn").cast(pl.String), pl.col("current_plan").cast(pl.String))
     plans = plans_table(con)
-    costs = plan_costs(con, current, plans, start_at, end_at, home_country=home)
+    with window.shared():  # the window facts of the month and of the upsell window, read once
+        costs = plan_costs(con, current, plans, start_at, end_at, home_country=home)
+        exceeded = exceeded_months(
+            con, month, window_months=int(opts["upsell_window_months"]), home_country=home, timezone=tz
+        )
     recs = recommend(costs, current, plans, min_saving=float(opts["min_saving"]))
-    exceeded = exceeded_months(
-        con, month, window_months=int(opts["upsell_window_months"]), home_country=home, timezone=tz
-    )
     ups = upsell(recs, costs, plans, exceeded, min_months=int(opts["upsell_min_months"]))
     log.info(
         "recommendations %s: %d subscribers x %d plans, %d recommendations, %d upsell",

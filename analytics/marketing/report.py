@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 from analytics.config import settings
-from analytics.marketing import recommend, segments
+from analytics.marketing import recommend, segments, window
 from analytics.marketing.indicators import bandicoot_indicators, latest_month, month_window
 from analytics.marketing.usage import month_usage, usage_indicators
 
@@ -81,14 +81,15 @@ def subscriber_indicators(
 ) -> pl.DataFrame:
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
-    usage = usage_indicators(con, month=month, timezone=tz, home_country=home)
-    bc = bandicoot_indicators(con, month=month, timezone=tz)
+    with window.shared():  # the month's facts read once for both
+        usage = usage_indicators(con, month=month, timezone=tz, home_country=home)
+        bc = bandicoot_indicators(con, month=month, timezone=tz)
+        allowance = (
+            allowance_use(con, month, timezone=tz, home_country=home)
+            if month
+            else pl.DataFrame(schema=ALLOWANCE_SCHEMA)  # allowances are monthly
+        )
     out = usage.join(bc, on="msisdn", how="left")
-    allowance = (
-        allowance_use(con, month, timezone=tz, home_country=home)
-        if month
-        else pl.DataFrame(schema=ALLOWANCE_SCHEMA)  # allowances are monthly
-    )
     return out.join(allowance, on="msisdn", how="left").sort("msisdn")
 
 
@@ -134,9 +135,10 @@ def segment_report(
     month = month or latest_month(con, timezone=tz)
     if month is None:
         month = dt.date.today().replace(day=1)
-    usage = month_usage(con, month, timezone=tz, home_country=home, churn_drop=float(opts.get("churn_drop", 0.3)))
-    bc = bandicoot_indicators(con, month=month, timezone=tz)
-    recs = recommend.month_recommendations(con, month, timezone=tz, home_country=home)
+    with window.shared():  # the month's facts read once for the indicators and the plan costs
+        usage = month_usage(con, month, timezone=tz, home_country=home, churn_drop=float(opts.get("churn_drop", 0.3)))
+        bc = bandicoot_indicators(con, month=month, timezone=tz)
+        recs = recommend.month_recommendations(con, month, timezone=tz, home_country=home)
     fees = recommend.plans_table(con)
     fees = fees.select(pl.col("plan_id").alias("current_plan"), pl.col("monthly_fee").cast(MONEY).alias("_fee"))
     profiles = (

@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from analytics import rating, store
+from analytics.marketing import window
 from analytics.marketing.indicators import (
     add_months,
     clock_params,
@@ -102,13 +103,7 @@ def home_values(
     con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
 ) -> list[str]:
     """The window's raw ``destination_country`` values the engine reads as home."""
-    values = query(
-        con,
-        None,
-        {"start_at": start_at, "end_at": end_at},
-        text="select distinct destination_country as d from records "
-        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp",
-    )
+    values = pl.DataFrame({"d": list(window.facts(con, start_at, end_at).destinations)}, schema={"d": pl.String})
     home = values.filter(rating.at_home(pl.col("d"), home_country))["d"]
     return [v for v in home.to_list() if v is not None] or [""]
 
@@ -116,15 +111,9 @@ def home_values(
 def record_plan_map(con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime) -> pl.DataFrame:
     """raw record ``plan_id`` -> the plan :func:`analytics.rating.resolve_plans` reads in it
     (stripped; null when blank, so the subscriber's plan applies), for the window's values."""
-    raw = query(
-        con,
-        None,
-        {"start_at": start_at, "end_at": end_at},
-        text="select distinct plan_id as raw from records "
-        "where start_at >= $start_at::timestamp and start_at < $end_at::timestamp and plan_id is not null",
-    )
-    stripped = pl.col("raw").cast(pl.String).str.strip_chars()
-    return raw.select(pl.col("raw").cast(pl.String), pl.when(stripped != "").then(stripped).alias("plan_id"))
+    raw = pl.DataFrame({"raw": list(window.facts(con, start_at, end_at).raw_plans)}, schema={"raw": pl.String})
+    stripped = pl.col("raw").str.strip_chars()
+    return raw.select("raw", pl.when(stripped != "").then(stripped).alias("plan_id"))
 
 
 def allowance_units(

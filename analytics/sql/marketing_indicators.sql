@@ -1,6 +1,7 @@
 -- bandicoot 0.6 indicators, whole period or one month, no weekly/hourly split.
 -- Grain of the result: one row per msisdn having at least one voice or sms record in the window.
--- Parameters: $tz (zone of local times), $start_at / $end_at (UTC window, null = open).
+-- Parameters: $tz (zone of local times), $start_at / $end_at (UTC window, null = open),
+-- $msisdn_from / $msisdn_to (subscribers [from, to); null = unbounded).
 -- Definitions: see analytics/marketing/indicators.py (module docstring).
 with
 base as (
@@ -21,6 +22,8 @@ base as (
     where r.service in ('voice', 'sms')
       and ($start_at::timestamp is null or r.start_at >= $start_at::timestamp)
       and ($end_at::timestamp is null or r.start_at < $end_at::timestamp)
+      and ($msisdn_from::varchar is null or r.msisdn >= $msisdn_from::varchar)
+      and ($msisdn_to::varchar is null or r.msisdn < $msisdn_to::varchar)
 ),
 
 -- per subscriber x interaction: counts, durations, nocturnal and initiated shares

@@ -9,10 +9,17 @@
 -- ($local_cut_*, $local_offset_*, see marketing_local_at.sql), $msisdn_from / $msisdn_to
 -- (the batch of subscribers [from, to); null = unbounded): every indicator is per msisdn,
 -- so batches by msisdn range give exactly the one-pass values, with smaller hash tables.
+-- Inside the query, `msisdn` is hash(records.msisdn, $key_seed), a 64-bit integer (fewer bits
+-- with $key_shift > 0, only in tests), and
+-- `number` the msisdn itself: the per-(subscriber, chunk) and per-(subscriber,
+-- correspondent) hash tables, nearly one group per record, cost about 20 % less on an
+-- integer key than on the string. `collided` flags a key that two msisdns of the batch
+-- share (the caller then runs the batch again with another seed): the values stay exact.
 with
 base as (
     select
-        msisdn,
+        hash(msisdn, $key_seed::bigint) >> $key_shift::int as msisdn,
+        msisdn as number,
         service = 'voice' as is_call,
         direction,
         other_party,
@@ -32,6 +39,8 @@ base as (
 per_subscriber as (
     select
         msisdn,
+        min(number) as number,
+        min(number) <> max(number) as collided,
         bit_count(bit_or(1::bigint << day(local_at))) as active_days,
         count(*) filter (where is_call) as n_call,
         count(*) filter (where not is_call) as n_text,
@@ -83,7 +92,7 @@ multi_chunks as materialized (
 -- bandicoot's most frequent antenna, ties to the one seen first
 multi_records as (
     select
-        msisdn,
+        hash(msisdn, $key_seed::bigint) >> $key_shift::int as msisdn,
         epoch_us({include:marketing_local_at}) // 1800000000 as chunk,
         coalesce(cell_id, '') as antenna,
         start_at,
@@ -92,7 +101,6 @@ multi_records as (
     where service in ('voice', 'sms')
       and start_at >= $start_at::timestamp
       and start_at < $end_at::timestamp
-      and msisdn in (select msisdn from multi_chunks)
       and ($msisdn_from::varchar is null or msisdn >= $msisdn_from::varchar)
       and ($msisdn_to::varchar is null or msisdn < $msisdn_to::varchar)
 ),
@@ -136,7 +144,8 @@ located as materialized (
 
 final as (
     select
-        s.msisdn,
+        s.number as msisdn,
+        s.collided,
         s.active_days,
         nullif(c.number_of_contacts_call, 0) as number_of_contacts_call,
         nullif(c.number_of_contacts_text, 0) as number_of_contacts_text,
