@@ -189,6 +189,13 @@ def recommend(
     return conform(out, RECOMMENDATION_SCHEMA)
 
 
+def own_plan_exceeded(costs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """msisdn of the subscribers some allowance of whose current plan ran out (``costs``:
+    :func:`plan_costs` rows; ``current``: msisdn, current_plan)."""
+    mine = costs.join(current, left_on=["msisdn", "plan_id"], right_on=["msisdn", "current_plan"], how="inner")
+    return mine.filter(pl.col("exceeded")).select("msisdn")
+
+
 def upsell(
     recommendations: pl.DataFrame,
     costs: pl.DataFrame,
@@ -236,8 +243,17 @@ def month_recommendations(
     plans = plans_table(con)
     with window.shared():  # the window facts of the month and of the upsell window, read once
         costs = plan_costs(con, current, plans, start_at, end_at, home_country=home)
+        # no record names a plan of its own: each is rated under its subscriber's plan, the
+        # current plan, whose `exceeded` the plan costs hold; else the records are read again
+        named = any(raw.strip() for raw in window.facts(con, start_at, end_at).raw_plans)
+        this_month = None if named else own_plan_exceeded(costs, current)
         exceeded = exceeded_months(
-            con, month, window_months=int(opts["upsell_window_months"]), home_country=home, timezone=tz
+            con,
+            month,
+            window_months=int(opts["upsell_window_months"]),
+            home_country=home,
+            timezone=tz,
+            this_month=this_month,
         )
     recs = recommend(costs, current, plans, min_saving=float(opts["min_saving"]))
     ups = upsell(recs, costs, plans, exceeded, min_months=int(opts["upsell_min_months"]))

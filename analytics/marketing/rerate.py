@@ -198,17 +198,44 @@ def exceeded_months(
     home_country: str,
     timezone: str,
     batch_records: int | None = None,
+    this_month: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """msisdn -> months_exceeded: months of the window ending at ``month`` in which some
-    allowance of the subscriber's own plan ran out (records rated under their plans; a
-    month counts once per plan the subscriber had in it, as the engine groups them).
-    In batches of subscribers like :func:`plan_costs`."""
-    start_at, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
-    _, end_at = month_window(month, timezone=timezone)
+    """msisdn -> months_exceeded, one row per subscriber whose own plan's allowance ran out
+    in at least one month of the window ending at ``month`` (records rated under their
+    plans; a month counts once per plan the subscriber had in it, as the engine groups them).
+    In batches of subscribers like :func:`plan_costs`.
+
+    ``this_month``: the msisdns whose own plan ran out in ``month`` itself, when the caller
+    already knows them (:func:`analytics.marketing.recommend.month_recommendations` reads
+    them off the plan costs when no record of the month names a plan of its own); the
+    month's records are then not read again, only the months before it.
+    """
+    first, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
+    month_start, end_at = month_window(month, timezone=timezone)
     plans = plans_table(con)
+    schema = {"msisdn": pl.String, "months_exceeded": pl.Int64}
     if plans.height == 0:
-        return pl.DataFrame(schema={"msisdn": pl.String, "months_exceeded": pl.Int64})
-    plan_map = record_plan_map(con, start_at, end_at)
+        return pl.DataFrame(schema=schema)
+    start_at, end_at = (first, month_start) if this_month is not None else (first, end_at)
+    parts = [] if start_at >= end_at else _exceeded_parts(con, start_at, end_at, plans, home_country, timezone, batch_records)
+    if this_month is not None:
+        parts.append(this_month.select(pl.col("msisdn").cast(pl.String), pl.lit(1, dtype=pl.Int64).alias("months_exceeded")))
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    out = pl.concat([p.select(pl.col("msisdn").cast(pl.String), pl.col("months_exceeded").cast(pl.Int64)) for p in parts])
+    return out.group_by("msisdn").agg(pl.col("months_exceeded").sum()).sort("msisdn")
+
+
+def _exceeded_parts(
+    con: duckdb.DuckDBPyConnection,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
+    plans: pl.DataFrame,
+    home_country: str,
+    timezone: str,
+    batch_records: int | None,
+) -> list[pl.DataFrame]:
+    """``marketing_exceeded_months.sql`` over ``[start_at, end_at)``, batch by batch."""
     incl = plan_rates(plans).filter(pl.col("class") <= 3).select("plan_id", "class", "incl")
     params = clock_params(local_clock(start_at, end_at, timezone=timezone)) | {
         "start_at": start_at,
@@ -216,12 +243,8 @@ def exceeded_months(
         "home_values": home_values(con, start_at, end_at, home_country=home_country),
     }
     size = batch_records or int(options()["rerate_batch_records"])
-    relations = {"_plan_map": plan_map, "_plan_incl": incl}
-    out = pl.concat(
-        [
-            _sql(con, "marketing_exceeded_months", params | {"msisdn_from": lo, "msisdn_to": hi}, relations)
-            for lo, hi in msisdn_batches(con, start_at, end_at, batch_records=size, calls_and_texts=False)
-        ],
-        how="vertical_relaxed",
-    )
-    return out.select(pl.col("msisdn").cast(pl.String), pl.col("months_exceeded").cast(pl.Int64))
+    relations = {"_plan_map": record_plan_map(con, start_at, end_at), "_plan_incl": incl}
+    return [
+        _sql(con, "marketing_exceeded_months", params | {"msisdn_from": lo, "msisdn_to": hi}, relations)
+        for lo, hi in msisdn_batches(con, start_at, end_at, batch_records=size, calls_and_texts=False)
+    ]

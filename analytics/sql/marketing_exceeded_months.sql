@@ -1,6 +1,6 @@
 -- Months in which some allowance of the subscriber's own plan ran out (an *_overage rule
 -- fired under the rating engine), counted per (local month, plan) as the engine groups them.
--- Grain: one row per msisdn with a chargeable record in the window (0 when none ran out).
+-- Grain: one row per msisdn whose own plan's allowance ran out at least once in the window.
 -- Parameters: $start_at / $end_at (UTC window), $tz and the local clock (marketing_local_at.sql), $home_values (raw destination_country
 -- values meaning "at home"). Relations: _plan_map (raw record plan_id -> stripped, null when
 -- empty), _plan_incl (plan_id, class 1-3, incl) of the plans the engine knows.
@@ -25,10 +25,10 @@ chargeable as (
 
 -- allowance units per subscriber-month x allowance class x record plan, the plan resolved
 -- (record's own, else subscribers.plan_id) on these few rows rather than on every record;
--- class 0 (pay-as-you-go) rows are kept only to list the subscribers (no second pass)
 grouped as (
     select msisdn, month_date, class, raw_plan, sum(units) as total
     from chargeable
+    where class > 0
     group by all
 ),
 
@@ -81,9 +81,9 @@ exceeded as (
 ),
 
 final as (
-    select c.msisdn, coalesce(e.months, 0) as months_exceeded
-    from (select distinct msisdn from grouped) as c
-    left join (select msisdn, count(*) as months from exceeded group by msisdn) as e using (msisdn)
+    select msisdn, count(*) as months_exceeded
+    from exceeded
+    group by msisdn
 )
 
 select * from final
