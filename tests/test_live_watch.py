@@ -182,3 +182,39 @@ def test_file_committed_but_not_moved_is_a_no_op_on_restart(tmp_path: Path) -> N
     assert [(r["status"], r["rows_loaded"]) for r in results] == [("already_loaded", 0)]
     assert records(wh) == frame.height
     assert (landing / "processed" / "c.csv").exists()
+
+
+def test_marts_refresh_once_the_folder_is_quiet(tmp_path: Path) -> None:
+    """A burst of files costs one marts refresh, made only after ``marts_idle_s`` without a
+    load; nothing new since the last refresh: no refresh."""
+    wh, landing = setup(tmp_path)
+    watcher = Watcher(landing, warehouse=wh, alerts=False, marts_idle_s=30)
+    assert watcher.refresh_marts_if_due(force=True) is None  # nothing loaded yet
+    write_atomically(extract(300, seed=21), landing / "m1.csv")
+    watcher.run_once()
+    assert watcher.refresh_marts_if_due(now=time.monotonic() + 29) is None  # not quiet long enough
+    write_atomically(extract(300, seed=22, start=dt.datetime(2026, 4, 2, 9)), landing / "m2.csv")
+    watcher.run_once()  # a second file: the quiet period starts again
+    assert watcher.refresh_marts_if_due(now=time.monotonic() + 29) is None
+    with store.reader(wh) as con:
+        assert not store.has_table(con, "segment_months") or store.scalar(con, "select count(*) from segment_months") == 0
+    out = watcher.refresh_marts_if_due(now=time.monotonic() + 31)
+    assert out is not None
+    with store.reader(wh) as con:  # both months' segments built by the one refresh
+        months = store.fetch(con, "select strftime(month_date, '%Y-%m') as m from segment_months order by 1")["m"]
+    assert months.to_list() == ["2026-03", "2026-04"]
+    assert watcher.refresh_marts_if_due(force=True) is None  # nothing new since
+
+
+def test_watch_once_leaves_the_marts_current_and_no_marts_skips_them(tmp_path: Path) -> None:
+    wh, landing = setup(tmp_path)
+    write_atomically(extract(300, seed=23), landing / "o.csv")
+    totals = Watcher(landing, warehouse=wh, alerts=False, marts_idle_s=None).run(once=True)
+    assert totals["files_loaded"] == 1 and "marts_refreshes" not in totals
+    with store.reader(wh) as con:
+        assert not store.has_table(con, "segment_months") or store.scalar(con, "select count(*) from segment_months") == 0
+    write_atomically(extract(300, seed=24, start=dt.datetime(2026, 3, 11, 9)), landing / "p.csv")
+    totals = Watcher(landing, warehouse=wh, alerts=False).run(once=True)
+    assert totals["files_loaded"] == 1 and totals["marts_refreshes"] == 1
+    with store.reader(wh) as con:
+        assert store.scalar(con, "select count(*) from segment_months") == 1

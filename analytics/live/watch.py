@@ -19,6 +19,13 @@ order of those steps: a file leaves the landing folder only after its load commi
 a watcher killed between the commit and the move finds the file again, and the
 manifest makes the second load a no-op (``already_loaded``).
 
+The marts (stored reconciliation, segment months, fraud alerts: :func:`analytics.marts.
+refresh_marts`, as ``ingest`` runs them) are refreshed once the folder has been quiet for
+``marts_idle_s`` seconds after a load (default 60), so a burst of files costs one refresh and
+a live feed that lands a file every few seconds is not slowed by them; ``--once`` refreshes
+them before it exits. A failed refresh is logged and retried after the next load: it never
+stops the loading.
+
 SIGTERM/SIGINT: the current file is finished (its load is one transaction) and the
 loop exits; a second signal abandons the file (the transaction rolls back, the file
 stays for the next run).
@@ -90,6 +97,7 @@ class Watcher:
         warehouse: str | Path | None = None,
         markers: str = "auto",
         alerts: bool = True,
+        marts_idle_s: float | None = 60.0,
     ) -> None:
         if markers not in ("auto", "always", "never"):
             raise ValueError(f"markers must be auto, always or never, not {markers!r}")
@@ -101,6 +109,10 @@ class Watcher:
         self.alerts = alerts
         self.stop_event = threading.Event()
         self._markers_seen = False
+        self.marts_idle_s = marts_idle_s  # None: never refresh the marts
+        self._marts_since: dt.datetime | None = None  # earliest record loaded since the last refresh
+        self._marts_pending = False
+        self._last_load = 0.0  # time.monotonic() of the last load that added records
         self._attempts: Counter[str] = Counter()
         for d in (self.landing_dir, self.processed_dir, self.rejected_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -197,9 +209,42 @@ class Watcher:
                 break
             if path.exists():
                 results.append(self.process(path))
+                if results[-1]["status"] == "loaded" and results[-1].get("rows_loaded"):
+                    self._note_load(results[-1])
                 if self.alerts and results[-1]["status"] == "loaded":
                     self.evaluate_alerts()  # after each file: alert times follow the data
         return results
+
+    def _note_load(self, result: dict[str, Any]) -> None:
+        from analytics.marts import earliest_new_record
+
+        try:
+            first = earliest_new_record({"files": [result]}, self.warehouse)
+        except Exception:  # the marts then cover fraud from the start
+            log.exception("reading the loaded file's first record failed")
+            first = None
+        if first is not None:
+            self._marts_since = first if self._marts_since is None else min(self._marts_since, first)
+        self._marts_pending = True
+        self._last_load = time.monotonic()
+
+    def refresh_marts_if_due(self, *, now: float | None = None, force: bool = False) -> dict[str, Any] | None:
+        """Refresh the marts when records were loaded since the last refresh and the folder
+        has been quiet for ``marts_idle_s`` (or ``force``); the refresh's result, else None."""
+        if not self._marts_pending or self.marts_idle_s is None:
+            return None
+        now = time.monotonic() if now is None else now
+        if not force and now - self._last_load < self.marts_idle_s:
+            return None
+        from analytics.marts import refresh_marts
+
+        try:
+            out = refresh_marts(self.warehouse, fraud_since=self._marts_since)
+        except Exception:  # the marts must never stop the loading: retried after the next load
+            log.exception("marts refresh failed")
+            return None
+        self._marts_pending, self._marts_since = False, None
+        return out
 
     def evaluate_alerts(self) -> None:
         from analytics import store
@@ -220,6 +265,8 @@ class Watcher:
                     totals[f"files_{r['status']}"] += 1
                     totals["rows_loaded"] += int(r.get("rows_loaded") or 0)
                     totals["rows_rejected"] += int(r.get("rows_rejected") or 0)
+                if not self.stop_event.is_set() and self.refresh_marts_if_due(force=once) is not None:
+                    totals["marts_refreshes"] += 1
                 if once:
                     break
                 self.stop_event.wait(interval_s)

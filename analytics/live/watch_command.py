@@ -20,8 +20,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="require a <file>.done marker: always, never, or auto (once any marker was seen)",
     )
     parser.add_argument("--no-alerts", action="store_true", help="do not evaluate KPI alerts after loads")
+    parser.add_argument(
+        "--marts-idle",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="refresh the marts (billing, segments, fraud) once no file has loaded for this long (default 60)",
+    )
+    parser.add_argument("--no-marts", action="store_true", help="never refresh the marts")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    watcher = Watcher(args.landing_dir, warehouse=args.warehouse, markers=args.markers, alerts=not args.no_alerts)
+    watcher = Watcher(
+        args.landing_dir,
+        warehouse=args.warehouse,
+        markers=args.markers,
+        alerts=not args.no_alerts,
+        marts_idle_s=None if args.no_marts else args.marts_idle,
+    )
     return watcher.run(interval_s=args.interval, once=args.once)
