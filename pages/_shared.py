@@ -376,6 +376,8 @@ def build_demo_world() -> bool:
         icon=":material/construction:",
     )
     bar = st.progress(0.0, text="starting...")
+    for _ in range(4):  # blank the previous run's elements below (the admin form), greyed until the build ends
+        st.empty()
 
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)

@@ -221,6 +221,30 @@ def test_first_start_builds_the_demo_world(tmp_path):
         assert page.query_selector('[data-testid="stMetric"]')
 
 
+def test_first_start_with_sign_in_replaces_the_admin_form_by_the_progress(tmp_path):
+    warehouse = tmp_path / "fresh_auth.duckdb"
+    env = {
+        "ANALYTICS_AUTH": "on",
+        "ANALYTICS_DEMO_ON_START": "1",
+        "ANALYTICS_DEMO_SUBSCRIBERS": "200",
+        "ANALYTICS_DEMO_MONTHS": "1",
+    }
+    with running_app(warehouse, env=env) as url, browser_page() as page:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_label("Admin user name").fill("root")
+        page.get_by_label("Password", exact=True).fill("a-long-Passw0rd!")
+        page.get_by_label("Repeat password").fill("a-long-Passw0rd!")
+        page.get_by_role("button", name="Create admin account").click()
+        page.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
+        # while the demo world builds, the submitted form is gone, not left greyed under the bar
+        assert page.get_by_role("button", name="Create admin account").count() == 0
+        assert page.get_by_label("Admin user name").count() == 0
+        page.get_by_text("Executive summary").first.wait_for(timeout=240_000)
+        wait_rendered(page, timeout_ms=240_000)
+        assert not page_errors(page)
+        assert page.query_selector('[data-testid="stMetric"]')
+
+
 def test_a_link_to_a_page_opens_it_after_sign_in(fixture_warehouse, tmp_path):
     from analytics.security import accounts
 
