@@ -124,11 +124,25 @@ def run_detection(
 
     Returns this run's alerts in their merged state with ``status`` and ``is_new``.
     """
-    started = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.writer(path) as con:
-        alerts.ensure_fraud_schema(con)
-        found = detect(con, since=since, types=types, overrides=overrides)
-        con.execute("begin")
+        return detect_into(con, since=since, types=types, overrides=overrides, now=now)
+
+
+def detect_into(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: dt.datetime | None = None,
+    types: list[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> pl.DataFrame:
+    """:func:`run_detection` on a writer connection the caller holds (the marts refresh runs
+    it in its own writer, so one snapshot is published for all its marts)."""
+    started = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    alerts.ensure_fraud_schema(con)
+    found = detect(con, since=since, types=types, overrides=overrides)
+    con.execute("begin")
+    try:
         merged = alerts.persist(con, found, now=started)
         con.execute(
             "insert into fraud_runs values (?, ?, ?, ?, ?)",
@@ -141,4 +155,7 @@ def run_detection(
             ],
         )
         con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     return merged
