@@ -110,8 +110,7 @@ class Watcher:
         self.stop_event = threading.Event()
         self._markers_seen = False
         self.marts_idle_s = marts_idle_s  # None: never refresh the marts
-        self._marts_since: dt.datetime | None = None  # earliest record loaded since the last refresh
-        self._marts_pending = False
+        self._unrefreshed: list[dict[str, Any]] = []  # results of the loads since the last marts refresh
         self._last_load = 0.0  # time.monotonic() of the last load that added records
         self._attempts: Counter[str] = Counter()
         for d in (self.landing_dir, self.processed_dir, self.rejected_dir):
@@ -210,40 +209,33 @@ class Watcher:
             if path.exists():
                 results.append(self.process(path))
                 if results[-1]["status"] == "loaded" and results[-1].get("rows_loaded"):
-                    self._note_load(results[-1])
+                    self._unrefreshed.append(results[-1])
+                    self._last_load = time.monotonic()
                 if self.alerts and results[-1]["status"] == "loaded":
                     self.evaluate_alerts()  # after each file: alert times follow the data
         return results
 
-    def _note_load(self, result: dict[str, Any]) -> None:
-        from analytics.marts import earliest_new_record
-
-        try:
-            first = earliest_new_record({"files": [result]}, self.warehouse)
-        except Exception:  # the marts then cover fraud from the start
-            log.exception("reading the loaded file's first record failed")
-            first = None
-        if first is not None:
-            self._marts_since = first if self._marts_since is None else min(self._marts_since, first)
-        self._marts_pending = True
-        self._last_load = time.monotonic()
-
     def refresh_marts_if_due(self, *, now: float | None = None, force: bool = False) -> dict[str, Any] | None:
         """Refresh the marts when records were loaded since the last refresh and the folder
         has been quiet for ``marts_idle_s`` (or ``force``); the refresh's result, else None."""
-        if not self._marts_pending or self.marts_idle_s is None:
+        if not self._unrefreshed or self.marts_idle_s is None:
             return None
         now = time.monotonic() if now is None else now
         if not force and now - self._last_load < self.marts_idle_s:
             return None
-        from analytics.marts import refresh_marts
+        from analytics.marts import earliest_new_record, refresh_marts
 
+        try:  # fraud runs over the records of every load since the last refresh
+            since = earliest_new_record({"files": self._unrefreshed}, self.warehouse)
+        except Exception:  # fraud then runs over every record
+            log.exception("reading the first record of the loads since the last refresh failed")
+            since = None
         try:
-            out = refresh_marts(self.warehouse, fraud_since=self._marts_since)
+            out = refresh_marts(self.warehouse, fraud_since=since)
         except Exception:  # the marts must never stop the loading: retried after the next load
             log.exception("marts refresh failed")
             return None
-        self._marts_pending, self._marts_since = False, None
+        self._unrefreshed = []
         return out
 
     def evaluate_alerts(self) -> None:
