@@ -11,7 +11,7 @@ from test_fraud_support import T0, Records, build, ordinary_line
 
 from analytics import cli, store
 from analytics.config import settings
-from analytics.fraud import cases, run_detection
+from analytics.fraud import alerts, cases, detect, run_detection
 from analytics.fraud.command import parse_since
 
 
@@ -164,3 +164,21 @@ def test_irsf_night_and_day_key_follow_the_configured_zone(tmp_path, monkeypatch
         settings.cache_clear()
     assert found["alert_key"].to_list() == ["irsf:447700000090:2026-04-01"]
     assert json.loads(found["evidence"][0])["night_calls"] == 3
+
+
+def test_a_merge_rolled_back_by_its_caller_leaves_no_alert(world):
+    """persist runs on the caller's connection: rolled back with the caller's transaction,
+    it leaves neither alerts nor cases (it used to commit on a cursor of its own)."""
+    with store.writer(world) as con:
+        alerts.ensure_fraud_schema(con)
+        found = detect(con)
+        assert found.height == 2
+        with pytest.raises(RuntimeError), store.transaction(con) as cur:
+            alerts.persist(cur, found, now=dt.datetime(2026, 4, 1))
+            raise RuntimeError("the caller fails after the merge")
+        assert store.scalar(con, "select count(*) from fraud_alerts") == 0
+        assert store.scalar(con, "select count(*) from fraud_cases") == 0
+        merged = alerts.persist(con, found, now=dt.datetime(2026, 4, 1))  # in autocommit it stays
+    assert merged["is_new"].to_list() == [True, True]
+    with store.reader(world) as con:
+        assert store.scalar(con, "select count(*) from fraud_alerts") == 2

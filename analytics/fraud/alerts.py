@@ -86,18 +86,18 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
 
     Merge rule per key: first_seen = earliest, last_seen = latest, score = highest, evidence
     from the run with the higher score (the newer on a tie); status is never touched.
-    Must run inside a transaction of a writer connection.
+    Runs on ``con`` itself (not a cursor of it: a cursor is a connection of its own, outside
+    the caller's transaction), so a caller's transaction covers the merge.
     """
     ensure_fraud_schema(con)
     if alerts.is_empty():
         return alerts.with_columns(pl.lit(None, pl.String).alias("status"), pl.lit(False).alias("is_new"))
-    cur = con.cursor()
+    con.register("run_alerts", alerts.with_columns(pl.lit(now).cast(pl.Datetime("us")).alias("run_at")))
     try:
-        cur.register("run_alerts", alerts.with_columns(pl.lit(now).cast(pl.Datetime("us")).alias("run_at")))
-        cur.execute(
+        con.execute(
             "create or replace temp table run_keys as select alert_key, alert_key not in (select alert_key from fraud_alerts) as is_new from run_alerts"
         )
-        cur.execute(
+        con.execute(
             """
             insert into fraud_alerts
             select alert_key, type, msisdn, region, score, first_seen_at, last_seen_at, evidence, run_at, run_at, 1
@@ -112,7 +112,7 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
                 runs = fraud_alerts.runs + 1
             """
         )
-        cur.execute(
+        con.execute(
             """
             insert into fraud_cases
             select alert_key, 'new', 'system', ?, null from run_keys where is_new
@@ -120,7 +120,7 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
             """,
             [now],
         )
-        merged = cur.sql(
+        merged = con.sql(
             """
             select a.alert_key, a.type, a.msisdn, a.region, a.score, a.first_seen_at, a.last_seen_at, a.evidence,
                    coalesce(c.status, 'new') as status, k.is_new
@@ -130,10 +130,9 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
             order by a.score desc, a.alert_key
             """
         ).pl()
-        cur.execute("drop table run_keys")
-        cur.unregister("run_alerts")
+        con.execute("drop table run_keys")
     finally:
-        cur.close()
+        con.unregister("run_alerts")
     return merged
 
 

@@ -141,10 +141,9 @@ def detect_into(
     started = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     alerts.ensure_fraud_schema(con)
     found = detect(con, since=since, types=types, overrides=overrides)
-    con.execute("begin")
-    try:
-        merged = alerts.persist(con, found, now=started)
-        con.execute(
+    with store.transaction(con) as cur:  # the merge and its run row commit together
+        merged = alerts.persist(cur, found, now=started)
+        cur.execute(
             "insert into fraud_runs values (?, ?, ?, ?, ?)",
             [
                 started,
@@ -154,8 +153,4 @@ def detect_into(
                 int(merged["is_new"].sum() or 0),
             ],
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return merged
