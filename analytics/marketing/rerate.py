@@ -210,19 +210,19 @@ def exceeded_months(
     them off the plan costs when no record of the month names a plan of its own); the
     month's records are then not read again, only the months before it.
     """
-    first, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
-    month_start, end_at = month_window(month, timezone=timezone)
+    start_at, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
+    month_start, month_end = month_window(month, timezone=timezone)
+    end_at = month_start if this_month is not None else month_end  # the month itself: known or read
     plans = plans_table(con)
     schema = {"msisdn": pl.String, "months_exceeded": pl.Int64}
     if plans.height == 0:
         return pl.DataFrame(schema=schema)
-    start_at, end_at = (first, month_start) if this_month is not None else (first, end_at)
     parts = [] if start_at >= end_at else _exceeded_parts(con, start_at, end_at, plans, home_country, timezone, batch_records)
     if this_month is not None:
-        parts.append(this_month.select(pl.col("msisdn").cast(pl.String), pl.lit(1, dtype=pl.Int64).alias("months_exceeded")))
+        parts.append(this_month.select("msisdn", pl.lit(1).alias("months_exceeded")))
     if not parts:
         return pl.DataFrame(schema=schema)
-    out = pl.concat([p.select(pl.col("msisdn").cast(pl.String), pl.col("months_exceeded").cast(pl.Int64)) for p in parts])
+    out = pl.concat([p.select(pl.col(name).cast(dtype) for name, dtype in schema.items()) for p in parts])
     return out.group_by("msisdn").agg(pl.col("months_exceeded").sum()).sort("msisdn")
 
 

@@ -61,7 +61,7 @@ def facts(con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.date
         rows = cur.sql(store.sql("marketing_window_facts"), params={"start_at": start_at, "end_at": end_at}).fetchall()
     finally:
         cur.close()
-    n, records, destinations, raw_plans = rows[0] if rows else (0, 0, [], [])
+    ((n, records, destinations, raw_plans),) = rows  # an aggregate without group by: one row
     out = WindowFacts(int(n or 0), int(records or 0), tuple(destinations or ()), tuple(raw_plans or ()))
     if cache is not None:
         cache[key] = out
