@@ -245,7 +245,7 @@ def month_recommendations(
         costs = plan_costs(con, current, plans, start_at, end_at, home_country=home)
         # no record names a plan of its own: each is rated under its subscriber's plan, the
         # current plan, whose `exceeded` the plan costs hold; else the records are read again
-        named = any(raw.strip() for raw in window.facts(con, start_at, end_at).raw_plans)
+        named = record_plan_map(con, start_at, end_at)["plan_id"].is_not_null().any()
         this_month = None if named else own_plan_exceeded(costs, current)
         exceeded = exceeded_months(
             con,
