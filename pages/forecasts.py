@@ -19,6 +19,10 @@ UNITS = {
 }
 RUN_HINT = ("No stored forecast yet. Run `python -m analytics forecast` (daily) or "
             "`python -m analytics forecast --freq hourly` after loading data; this page shows the stored result.")
+COVERAGE_COLUMNS = {  # the band coverage of held-out points, in the backtest and model coverage tables
+    "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
+    "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
+}
 
 st.title("Forecasts")
 if not _shared.has_data():
@@ -114,8 +118,7 @@ with details:
         else:
             st.dataframe(bt, hide_index=True, column_config={
                 "smape": st.column_config.NumberColumn("sMAPE (%)", format="%.1f"),
-                "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
-                "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
+                **COVERAGE_COLUMNS,
                 "seconds_per_fit": st.column_config.NumberColumn("seconds per fit", format="%.3f"),
             })
             _shared.download_table(bt, f"backtest_{freq}_{region}_{metric}", key="fc_bt")
@@ -125,10 +128,7 @@ with details:
         if cov.height == 0:
             _shared.empty_state("No backtests stored yet: run `python -m analytics forecast`.")
         else:
-            st.dataframe(cov, hide_index=True, column_config={
-                "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
-                "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
-            })
+            st.dataframe(cov, hide_index=True, column_config=COVERAGE_COLUMNS)
             _shared.download_table(cov, f"model_coverage_{freq}", key="fc_cov")
     elif view == "Capacity":
         level = _shared.choose("Level", ["region", "cell"], key="fc_cap_level")
