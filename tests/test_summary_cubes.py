@@ -175,6 +175,54 @@ def test_incremental_cubes_equal_a_full_rebuild(tmp_path, refs, zone):
         _cube_vs_records(b, zone)
 
 
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_month_merge_with_and_without_a_helper_equals_one_load(tmp_path, refs, zone):
+    """Daily-style loads merge their month rows instead of rescanning the month. The loads
+    below reach each path: a bulk load of 30 March (fresh); 2-3 April (April's helper built
+    from its records); 31 March - 1 April (March built, April merged in one load); and a
+    late file into days that already have data (both months merged). Every cube equals one
+    load of all rows, and the helper equals its definition over the records."""
+    rows = _random_rows(1200, seed=5, offsets=("Z",))
+    for r in rows:
+        r.setdefault("roaming", "false")
+
+    def day_of(r: dict) -> str:
+        return r["start_time"][:10]
+
+    late = rows[::10]
+    rest = [r for i, r in enumerate(rows) if i % 10]
+    parts = [
+        [r for r in rest if day_of(r) == "2026-03-30"],
+        [r for r in rest if day_of(r) >= "2026-04-02"],
+        [r for r in rest if "2026-03-31" <= day_of(r) <= "2026-04-01"],
+        late,
+    ]
+    assert all(parts) and sum(map(len, parts)) == len(rows)
+    one_go = tmp_path / "one.duckdb"
+    ingest_files([write_v1(tmp_path / "all.csv", rows)], warehouse=one_go, cells=refs["cells"], timezone=zone)
+    daily = tmp_path / "daily.duckdb"
+    files = [write_v1(tmp_path / f"d{i}.csv", part) for i, part in enumerate(parts)]
+    out = ingest_files(files, warehouse=daily, cells=refs["cells"], timezone=zone)
+    assert out["rows_loaded"] == len(rows)
+    with store.reader(one_go) as a, store.reader(daily) as b:
+        for cube in ["usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "subscriber_month"]:
+            assert a.execute(f"select * from {cube} order by all").fetchall() == b.execute(
+                f"select * from {cube} order by all"
+            ).fetchall(), cube
+        helper = b.execute("select * from month_subscriber_regions order by all").fetchall()
+        truth = b.execute(
+            """
+            select date_trunc('month', timezone(?, timezone('UTC', start_at)))::date, msisdn, region, count(*)
+            from records group by all order by all
+            """,
+            [zone],
+        ).fetchall()
+        assert helper == truth
+        # the bulk load alone needs no helper
+        assert a.execute("select count(*) from month_subscriber_regions").fetchall() == [(0,)]
+        _cube_vs_records(b, zone)
+
+
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), n=st.integers(0, 120), split=st.integers(1, 4))

@@ -7,11 +7,14 @@ The cubes and their grains (schema.sql states each):
 * ``usage_monthly_region``: local month x region;
 * ``subscriber_month``: local month x msisdn.
 
-Each holds exact distinct subscriber counts. A touched key is recomputed from all stored
-records of that key inside the load's transaction, in DuckDB, which streams the scan
-within its memory limit: a bulk load aggregates only its own rows; a load that adds a day
-to a month rescans that month's records of the touched regions and subscribers (adding
-one day never rebuilds a year).
+Each holds exact distinct subscriber counts, refreshed inside the load's transaction in
+DuckDB, which streams the scans within its memory limit. A touched hour or day key is
+recomputed from all stored records of that key. The month grains depend on whether other
+loads have records in the load's months: if not (a bulk load), they are aggregated from
+the load's own rows (cubes_months_fresh.sql); if so (a daily extract), the touched rows
+become their stored values plus the load's, with the helper ``month_subscriber_regions``
+keeping distinct counts exact (cubes_months_merge.sql). Adding a day costs that day's
+records, never a rescan of its month or year.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from analytics import store
 
 log = logging.getLogger(__name__)
 
-TEMP_TABLES = ("zone_quarters", "load_hours", "load_days", "touched_days", "touched_region_months", "touched_sub_months")
+TEMP_TABLES = (
+    "zone_quarters", "load_hours", "load_days", "touched_days", "touched_region_months", "touched_sub_months",
+    "load_delta", "helper_ready", "helper_rows", "monthly_next", "sub_next",
+)
 
 
 def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]) -> None:
@@ -67,14 +73,12 @@ def refresh_cubes(
     # thread instead of one.
     con.execute("set preserve_insertion_order = false")
     try:
-        run_script(
-            con,
-            store.sql("cubes_refresh"),
-            {
-                "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "fresh": fresh,
-                "tz": timezone, "home": home_country,
-            },
-        )
+        params = {
+            "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "fresh": fresh,
+            "tz": timezone, "home": home_country,
+        }
+        run_script(con, store.sql("cubes_refresh"), params)
+        run_script(con, store.sql("cubes_months_fresh" if fresh else "cubes_months_merge"), params)
     finally:
         con.execute("reset preserve_insertion_order")
     log.debug("cubes refreshed in %.2fs", time.perf_counter() - t0)

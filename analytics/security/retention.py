@@ -10,7 +10,8 @@ row's age is read (analytics/sql/security_retention.sql):
 * ``quarantine``: the start of the load that set the row aside (a bad row may have no
   readable time).
 
-The cubes (``usage_*``, ``subscriber_month``), reference data, the load manifest,
+The cubes (``usage_*``, ``subscriber_month`` and its helper
+``month_subscriber_regions``), reference data, the load manifest,
 fraud alerts, dispute notes and the audit log are kept. Each executed run is stored in
 ``security_retention_runs`` (its cutoff lets ingest refuse records from the purged
 period), written to a JSON compliance report and appended to the audit log.
@@ -44,6 +45,7 @@ KEPT_TABLES: tuple[str, ...] = (
     "usage_daily_region",
     "usage_monthly_region",
     "subscriber_month",
+    "month_subscriber_regions",
     "loads",
     "cells",
     "plans",

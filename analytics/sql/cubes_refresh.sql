@@ -1,17 +1,19 @@
 -- Refresh of every usage cube for the keys one load touched, inside the load's
--- transaction, after its records (de-duplicated) are in `records`.
+-- transaction, after its records (de-duplicated) are in `records`. This script does the
+-- hour and day grains and the shared temp tables; the month grains follow in
+-- cubes_months_fresh.sql or cubes_months_merge.sql (cubes.py picks by $fresh).
 --
 -- Parameters: $load_id; $lo and $hi, the load's first and last start_at (UTC); $span_lo
 -- and $span_hi, UTC bounds around every local month the load can touch; $fresh, true when
 -- no other load has records in that span; $tz, the business time zone of local days and
 -- months; $home, the home country.
 --
--- Every touched key is recomputed from all stored records of that key (the new ones
--- and any earlier load's), so exact distinct subscriber counts need no helper sets: a
--- bulk load scans only its own rows, a load into a month that has data already rescans
--- that month's records of the touched subscribers and regions, never a year.
--- Distinct subscribers are counted in two levels (group by key and msisdn, then count
--- the groups), which DuckDB runs several times faster than count(distinct msisdn).
+-- Every touched hour and day key is recomputed from all stored records of that key (the
+-- new ones and any earlier load's), so its exact distinct subscriber count needs no
+-- helper set: a bulk load scans only its own rows, and a load into hours or days that
+-- have data already rescans those hours or days, never a month. Distinct subscribers are
+-- counted in two levels (group by key and msisdn, then count the groups), which DuckDB
+-- runs several times faster than count(distinct msisdn).
 
 -- Local calendar day of each UTC quarter hour over the months the load can touch (every
 -- zone's offset is a whole number of quarter hours): a join on this small table is far
@@ -126,90 +128,3 @@ join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.sta
 where r.start_at >= (select min(quarter_at) from zone_quarters)
   and r.start_at <= (select max(quarter_at) from zone_quarters)
   and cast(date_trunc('month', z.day_date) as date) in (select month_date from touched_region_months);
-
--- month grain: local month x region
-delete from usage_monthly_region
-where (month_date, region) in (select month_date, region from touched_region_months);
-
-insert into usage_monthly_region by name
-with per_subscriber as (
-    select
-        m.month_date, m.region, m.msisdn,
-        count(*) as records,
-        sum(m.charge) as revenue,
-        count(*) filter (where m.service in ('sms', 'mms')) as sms,
-        coalesce(sum(m.duration_s) filter (where m.service = 'voice'), 0) as voice_s,
-        coalesce(sum(m.bytes_up + m.bytes_down) filter (where m.service in ('data', 'voip', 'video')), 0) as data_bytes
-    from month_records as m
-    semi join touched_region_months as t on t.month_date = m.month_date and t.region = m.region
-    group by all
-)
-select
-    month_date, region,
-    sum(records) as records,
-    count(*) as subscribers,
-    coalesce(sum(revenue), 0) as revenue,
-    sum(voice_s) / 60.0 as voice_minutes,
-    sum(sms) as sms,
-    sum(data_bytes) / 1e9 as data_gb,
-    sum(voice_s) as voice_s,
-    sum(data_bytes) as data_bytes
-from per_subscriber
-group by all;
-
--- subscriber-month grain: local month x msisdn; regions and top region from a per-region
--- level, active days from a per-day level
-delete from subscriber_month
-where (month_date, msisdn) in (select month_date, msisdn from touched_sub_months);
-
-insert into subscriber_month by name
-with scoped as (
-    -- $fresh: no other load has records in these months, so every row is touched
-    select * from month_records where $fresh
-    union all
-    select m.*
-    from month_records as m
-    semi join touched_sub_months as t on t.month_date = m.month_date and t.msisdn = m.msisdn
-    where not $fresh
-),
-totals as (
-    select
-        month_date, msisdn,
-        count(*) as records,
-        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'), 0) as voice_out_s,
-        coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'in'), 0) as voice_in_s,
-        count(*) filter (where service = 'voice' and direction = 'out') as voice_calls_out,
-        count(*) filter (where service = 'voice' and direction = 'in') as voice_calls_in,
-        count(*) filter (where service in ('sms', 'mms') and direction = 'out') as sms_out,
-        count(*) filter (where service in ('sms', 'mms') and direction = 'in') as sms_in,
-        coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
-        coalesce(
-            sum(duration_s) filter (where service = 'voice' and direction = 'out' and destination_country <> $home), 0
-        ) as intl_voice_s,
-        count(*) filter (where is_roaming) as roaming_records,
-        coalesce(sum(charge), 0) as charge
-    from scoped
-    group by all
-),
-per_region as (
-    select month_date, msisdn, region, count(*) as records
-    from scoped
-    group by all
-),
-regions as (
-    select
-        month_date, msisdn,
-        count(*) as regions,
-        arg_min(region, (-records, region)) as top_region  -- most records, then first by name
-    from per_region
-    group by all
-),
-per_day as (
-    select month_date, msisdn, count(*) as active_days
-    from (select distinct month_date, msisdn, day_date from scoped)
-    group by all
-)
-select s.*, d.active_days, r.regions, r.top_region
-from totals as s
-join regions as r using (month_date, msisdn)
-join per_day as d using (month_date, msisdn);

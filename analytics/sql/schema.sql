@@ -173,6 +173,18 @@ create table if not exists subscriber_month (
     top_region          varchar
 );
 
+-- Helper of the month grains: records per local month x msisdn x region, so a load into
+-- a month with data merges its counts instead of rescanning the month (distinct
+-- subscribers of a region-month, a subscriber-month's regions and top region). Filled for
+-- a month by its first load after a bulk one (analytics/sql/cubes_months_merge.sql);
+-- a month without rows here has simply not needed it yet.
+create table if not exists month_subscriber_regions (
+    month_date date not null,         -- first day of the month in settings.timezone
+    msisdn     varchar not null,
+    region     varchar not null,
+    records    bigint not null
+);
+
 -- Helper sets of earlier versions: month cubes are now recomputed from the records of
 -- the touched months (analytics/sql/cubes_refresh.sql), so they are dropped.
 drop table if exists subscriber_region_month;
