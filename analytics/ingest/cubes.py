@@ -1,4 +1,5 @@
-"""Refreshing the usage cubes for the keys one load touched (SQL in cubes_refresh.sql).
+"""Refreshing the usage cubes for the keys one load touched (SQL in cubes_refresh.sql and
+cubes_months_fresh.sql or cubes_months_merge.sql).
 
 The cubes and their grains (schema.sql states each):
 
@@ -74,8 +75,8 @@ def refresh_cubes(
     con.execute("set preserve_insertion_order = false")
     try:
         params = {
-            "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "fresh": fresh,
-            "tz": timezone, "home": home_country,
+            "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "tz": timezone,
+            "home": home_country,
         }
         run_script(con, store.sql("cubes_refresh"), params)
         run_script(con, store.sql("cubes_months_fresh" if fresh else "cubes_months_merge"), params)

@@ -1,12 +1,12 @@
 -- Refresh of every usage cube for the keys one load touched, inside the load's
 -- transaction, after its records (de-duplicated) are in `records`. This script does the
 -- hour and day grains and the shared temp tables; the month grains follow in
--- cubes_months_fresh.sql or cubes_months_merge.sql (cubes.py picks by $fresh).
+-- cubes_months_fresh.sql or cubes_months_merge.sql (cubes.py picks one).
 --
 -- Parameters: $load_id; $lo and $hi, the load's first and last start_at (UTC); $span_lo
--- and $span_hi, UTC bounds around every local month the load can touch; $fresh, true when
--- no other load has records in that span; $tz, the business time zone of local days and
--- months; $home, the home country.
+-- and $span_hi, UTC bounds around every local month the load can touch; $tz, the business
+-- time zone of local days and months; $home, the home country. Whether other loads have
+-- records in that span (fresh or not) picks the month script in cubes.py.
 --
 -- Every touched hour and day key is recomputed from all stored records of that key (the
 -- new ones and any earlier load's), so its exact distinct subscriber count needs no
