@@ -154,6 +154,17 @@ def _cube_vs_records(con: duckdb.DuckDBPyConnection, zone: str = "UTC") -> None:
     assert con.execute("select count(*) from records where region is null").fetchone()[0] == 0
 
 
+CUBES = ("usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "subscriber_month")
+
+
+def _assert_same_cubes(a: duckdb.DuckDBPyConnection, b: duckdb.DuckDBPyConnection) -> None:
+    """Every cube holds the same rows in both warehouses."""
+    for cube in CUBES:
+        assert a.execute(f"select * from {cube} order by all").fetchall() == b.execute(
+            f"select * from {cube} order by all"
+        ).fetchall(), cube
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Europe/London"])
 def test_incremental_cubes_equal_a_full_rebuild(tmp_path, refs, zone):
     """One load (cubes from the new rows) equals three interleaved loads (recomputed from
@@ -167,11 +178,8 @@ def test_incremental_cubes_equal_a_full_rebuild(tmp_path, refs, zone):
     parts = tmp_path / "parts.duckdb"
     files = [write_v1(tmp_path / f"part{i}.csv", rows[i::3]) for i in range(3)]
     ingest_files(files, warehouse=parts, cells=refs["cells"], timezone=zone)
-    cubes = ["usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "subscriber_month"]
     with store.reader(one_go) as a, store.reader(parts) as b:
-        for cube in cubes:
-            order = "order by all"
-            assert a.execute(f"select * from {cube} {order}").fetchall() == b.execute(f"select * from {cube} {order}").fetchall(), cube
+        _assert_same_cubes(a, b)
         _cube_vs_records(b, zone)
 
 
@@ -205,10 +213,7 @@ def test_month_merge_with_and_without_a_helper_equals_one_load(tmp_path, refs, z
     out = ingest_files(files, warehouse=daily, cells=refs["cells"], timezone=zone)
     assert out["rows_loaded"] == len(rows)
     with store.reader(one_go) as a, store.reader(daily) as b:
-        for cube in ["usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "subscriber_month"]:
-            assert a.execute(f"select * from {cube} order by all").fetchall() == b.execute(
-                f"select * from {cube} order by all"
-            ).fetchall(), cube
+        _assert_same_cubes(a, b)
         helper = b.execute("select * from month_subscriber_regions order by all").fetchall()
         truth = b.execute(
             """
