@@ -73,31 +73,23 @@ def make_extract(path: Path, rows: int, *, seed: int = 1) -> None:
     cells.write_csv(path.parent / "cells.csv")
 
 
-FLOOR = """
+DUCKDB = """
 import duckdb, sys, time
+csv, db, mode = sys.argv[1:4]
 t = time.perf_counter()
-con = duckdb.connect(sys.argv[2])
-con.execute('''create table usage_hourly as
-select date_trunc('hour', start_time::timestamptz) as hour_at, cell_id, service, direction,
-       count(*) as records, sum(duration_s) as duration_s, sum(bytes_up) as bytes_up,
-       sum(bytes_down) as bytes_down, sum(charge) as charge
-from read_csv(?, header = true) group by all''', [sys.argv[1]])
-con.close()
-print(time.perf_counter() - t)
-"""
-
-BOUND = """
-import duckdb, sys, time
-t = time.perf_counter()
-con = duckdb.connect(sys.argv[2])
+con = duckdb.connect(db)
 con.execute('begin')
-con.execute('create table records as select * from read_csv(?, header = true)', [sys.argv[1]])
-distinct = 'count(distinct msisdn) as subscribers,' if sys.argv[3] == 'distinct' else ''
+if mode == 'floor':  # read_csv straight into the hourly GROUP BY
+    source, params = 'read_csv(?, header = true)', [csv]
+else:  # the bound: the rows stored as a table first, the cube grouped from it
+    con.execute('create table records as select * from read_csv(?, header = true)', [csv])
+    source, params = 'records', []
+distinct = 'count(distinct msisdn) as subscribers,' if mode == 'distinct' else ''
 con.execute(f'''create table usage_hourly as
 select date_trunc('hour', start_time::timestamptz) as hour_at, cell_id, service, direction,
        count(*) as records, {distinct} sum(duration_s) as duration_s, sum(bytes_up) as bytes_up,
        sum(bytes_down) as bytes_down, sum(charge) as charge
-from records group by all''')
+from {source} group by all''', params)
 con.execute('commit')
 con.close()
 print(time.perf_counter() - t)
@@ -138,21 +130,24 @@ def main() -> None:
         print(f"generated {args.rows:,} rows ({csv.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.1f}s")
     for f in wd.glob("*.duckdb*"):
         f.unlink()
-    floor_s, floor_mem = _run(FLOOR, str(csv), str(wd / "floor.duckdb"))
+    floor_s, floor_mem = _run(DUCKDB, str(csv), str(wd / "floor.duckdb"), "floor")
     floor = float(floor_s)
     print(f"floor   duckdb read_csv + hourly GROUP BY: {floor:7.2f}s  {args.rows / floor:12,.0f} rows/s  peak {floor_mem:6.0f} MiB"
           f"  (bar: 1.5x = {1.5 * floor:.2f}s)")
     for kind in ("plain", "distinct"):
-        secs, mem = _run(BOUND, str(csv), str(wd / f"bound_{kind}.duckdb"), kind)
+        secs, mem = _run(DUCKDB, str(csv), str(wd / f"bound_{kind}.duckdb"), kind)
         print(f"bound   duckdb: store rows + hourly cube ({kind:8}): {float(secs):7.2f}s  x{float(secs) / floor:4.2f} of floor"
               f"  peak {mem:6.0f} MiB")
     # CSV and Parquet alternate, each into a new warehouse, --repeat times; the cube
     # refresh (the same SQL for both) varies by a few seconds from run to run
     runs = [("csv", csv), ("parquet", csv.with_suffix(".parquet"))] * args.repeat + [("again", csv)]
     best: dict[str, float] = {}
+    csv_wh = None  # the last CSV run's warehouse: "again" loads the same file into it
     for i, (name, src) in enumerate(runs):
         fresh = name != "again"
-        wh = wd / (f"ours_{name}_{i}.duckdb" if fresh else f"ours_csv_{len(runs) - 3}.duckdb")
+        wh = wd / f"ours_{name}_{i}.duckdb" if fresh else csv_wh
+        if name == "csv":
+            csv_wh = wh
         out, mem = _run(OURS, str(src), str(wh), str(wd / "cells.csv"))
         r = json.loads(out)
         best[name] = min(best.get(name, r["seconds"]), r["seconds"])
@@ -160,7 +155,7 @@ def main() -> None:
               f"x{r['seconds'] / floor:4.2f} of floor  peak {mem:6.0f} MiB  loaded {r['rows_loaded']:,} "
               f"dup {r['rows_duplicate']:,} rejected {r['rows_rejected']:,}")
         if fresh:
-            for f in wd.glob(f"ours_{name}_{i}.duckdb.snap*"):
+            for f in wd.glob(f"{wh.name}.snap*"):
                 f.unlink()
     if args.repeat > 1:
         print(f"best of {args.repeat}: csv {best['csv']:.2f}s (x{best['csv'] / floor:.2f}), "
