@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("analytics.live.watch_command", "load new files from a landing folder as they arrive"),
     "users": ("analytics.security.users_command", "manage local sign-in accounts"),
     "retention": ("analytics.security.retention_command", "delete record-level data past retention"),
+    "migrate": ("analytics.lake_command", "move a single-file warehouse's records into the lake (Delta table)"),
+    "compact": ("analytics.lake_command", "merge the lake's small files, month by month"),
 }
 
 

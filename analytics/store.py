@@ -25,7 +25,9 @@ module that owns a table; values always go in as parameters.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -40,12 +42,21 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from analytics import lake
 from analytics.config import secret, settings
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 ENCRYPTION_ENV = "ANALYTICS_DB_KEY"
+
+
+_published_bytes: dict[str, int] = {}  # warehouse -> bytes its last publish copied (benchmarks)
+
+
+def published_bytes(path: str | Path) -> int | None:
+    """Bytes copied by the last publish of ``path`` in this process."""
+    return _published_bytes.get(str(path))
 
 
 class WarehouseError(RuntimeError):
@@ -92,23 +103,76 @@ def _encryption_key() -> str | None:
     return secret("db_key")
 
 
+def spill_dir(path: str | Path) -> Path:
+    """Where DuckDB spills for a connection of this process: inside the warehouse's own
+    folder (never the current directory), one subfolder per process so a writer can delete
+    what a killed process left without touching a live reader's files."""
+    return Path(f"{path}.tmp") / str(os.getpid())
+
+
+def clean_spill(path: str | Path) -> int:
+    """Delete the spill folders of processes that no longer run; how many."""
+    root = Path(f"{path}.tmp")
+    removed = 0
+    for sub in root.glob("*") if root.exists() else ():
+        if sub.name.isdigit() and not _alive(int(sub.name)):
+            shutil.rmtree(sub, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _parquet_key(key: str) -> str:
+    """A 256-bit Parquet key (32 characters) derived from the warehouse key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open ``path`` as the default catalog (attached with its key when encrypted)."""
     key = _encryption_key()
+    spill = spill_dir(path.parent / path.name.split(".snap-")[0])
     try:
-        config = {"memory_limit": settings().section("warehouse").get("memory_limit", "3GB")}
+        spill.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config = {
+            "memory_limit": settings().section("warehouse").get("memory_limit", "3GB"),
+            "temp_directory": str(spill),
+        }
         if not key:
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            con.execute("set enable_progress_bar = false")
+            return con
         con = duckdb.connect(":memory:", config=config)
+        con.execute("set enable_progress_bar = false")
         # DuckDB 2.0 writes encrypted files with its built-in mbedtls only when told so
         # (its OpenSSL path needs the httpfs extension, which cannot be fetched here).
         con.execute("set force_mbedtls_unsafe = 'true'")
+        con.execute("set temp_file_encryption = true")
+        con.execute(f"pragma add_parquet_key('{lake.PARQUET_KEY_NAME}', '{_parquet_key(key)}')")  # hex: no quoting issue
         mode = ", read_only" if read_only else ""
         con.execute(f"attach ? as wh (encryption_key ?{mode})", [str(path), key])
         con.execute("use wh")
         return con
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open warehouse {path}: {exc}".splitlines()[0]) from exc
+
+
+def encrypted() -> bool:
+    """True when the warehouse and its lake files are encrypted (``ANALYTICS_DB_KEY``)."""
+    return bool(_encryption_key())
+
+
+def path_of(con: duckdb.DuckDBPyConnection) -> str:
+    """The warehouse file ``con`` has open (its lake lies beside it)."""
+    return str(scalar(con, "select path from duckdb_databases() where database_name = current_database()"))
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -148,12 +212,47 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
         os.close(fd)
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path | None = None, *, migrate: bool = True) -> None:
+    """The core tables, and the view ``records`` over the lake's files (a warehouse of the
+    single-file layout, whose records are a table, is migrated first)."""
     con.execute(sql("schema"))
+    if path is None:
+        return
+    kind = scalar(con, "select table_type from information_schema.tables where table_name = 'records'")
+    if kind == "BASE TABLE" and migrate:
+        _migrate(con, path)
+    elif kind is None:
+        lake.refresh_view(con, path, encrypted=encrypted())
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]:
+    """Move the records of a single-file warehouse into the lake, one transaction: the
+    table's rows become Parquet files per month, the counts are checked, the table is
+    replaced by the view. The Delta log follows on the writer's success."""
+    tz = settings().timezone
+    with transaction(con) as cur:
+        before = int(cur.execute("select count(*) from records").fetchall()[0][0])
+        months = [r[0] for r in cur.execute(
+            "select distinct strftime(timezone(?, start_at::timestamptz), '%Y-%m') from records order by 1", [tz]
+        ).fetchall()]
+        for month in months:
+            frame = cur.sql(
+                "select * from records where strftime(timezone(?, start_at::timestamptz), '%Y-%m') = ?", params=[tz, month]
+            ).pl()
+            lake.write_records(cur, path, frame, load_id=0, timezone=tz, encrypted=encrypted(), tag=f"migrated-{month}")
+        cur.execute("drop table records")
+        lake.refresh_view(cur, path, encrypted=encrypted())
+        after = int(cur.execute("select count(*) from records").fetchall()[0][0])
+        if after != before:
+            raise WarehouseError(f"migration of {path} counted {after:,} records in the lake, {before:,} in the table")
+    log.info("migrated %s: %d records in %d month(s) moved to %s", path, before, len(months), lake.table_dir(path))
+    return {"records": before, "months": len(months)}
 
 
 @contextmanager
-def writer(path: str | Path | None = None, *, publish: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(
+    path: str | Path | None = None, *, publish: bool = True, migrate: bool = True,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection under the writers' lock; publishes a snapshot on success.
 
     The caller opens its own transaction(s) (``begin`` / ``commit``); an exception
@@ -162,9 +261,11 @@ def writer(path: str | Path | None = None, *, publish: bool = True) -> Iterator[
     path = Path(path or default_path())
     path.parent.mkdir(parents=True, exist_ok=True)
     with _flock(lock_path(path), fcntl.LOCK_EX):
+        clean_spill(path)
         con = _open(path, read_only=False)
         try:
-            ensure_schema(con)
+            ensure_schema(con, path, migrate=migrate)
+            lake.clean_orphans(con, path)
             yield con
         except BaseException:
             try:
@@ -176,12 +277,33 @@ def writer(path: str | Path | None = None, *, publish: bool = True) -> Iterator[
         t0 = time.perf_counter()
         try:
             con.execute("checkpoint")
+            t1 = time.perf_counter()
+            if publish:
+                publish_snapshot(path)
+            t2 = time.perf_counter()
+            if os.environ.get("ANALYTICS_FAULT") == "before_delta_sync":  # test hook: a crash between the commits
+                os.kill(os.getpid(), 9)
+            lake.sync_delta(con, path)
+            if publish:
+                with transaction(con) as cur:
+                    lake.clean_retired(cur, path, oldest_snapshot=_oldest_snapshot(path))
         finally:
             con.close()
-        t1 = time.perf_counter()
-        if publish:
-            publish_snapshot(path)
-        log.debug("checkpoint %.2fs, snapshot %.2fs", t1 - t0, time.perf_counter() - t1)
+        log.debug("checkpoint %.2fs, snapshot %.2fs, delta log %.2fs", t1 - t0, t2 - t1, time.perf_counter() - t2)
+
+
+def _snapshot_versions(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.snap-*[0-9]"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def _oldest_snapshot(path: Path) -> dt.datetime | None:
+    """When the oldest kept snapshot was published (UTC): files retired before it are
+    named by no snapshot."""
+    versions = _snapshot_versions(path)
+    if not versions:
+        return None
+    ns = int(versions[0].name.rsplit("-", 1)[1])
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).replace(tzinfo=None)
 
 
 def publish_snapshot(path: str | Path, *, keep: int = 3) -> Path:
@@ -197,14 +319,16 @@ def publish_snapshot(path: str | Path, *, keep: int = 3) -> Path:
     version = path.with_name(f"{path.name}.snap-{time.time_ns()}")
     tmp = version.with_name(version.name + ".tmp")
     shutil.copyfile(path, tmp)
+    os.chmod(tmp, 0o600)
     os.replace(tmp, version)
+    _published_bytes[str(path)] = version.stat().st_size
     link = snapshot_path(path)
     tmp_link = link.with_name(link.name + f".tmp{os.getpid()}")
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()
     os.symlink(version.name, tmp_link)
     os.replace(tmp_link, link)
-    versions = sorted(path.parent.glob(f"{path.name}.snap-*[0-9]"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    versions = _snapshot_versions(path)
     for old in versions[:-keep]:
         old.unlink(missing_ok=True)
     return version
@@ -279,3 +403,6 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> An
     finally:
         cur.close()
     return None if row is None else row[0]
+
+
+migrate = _migrate  # python -m analytics migrate (analytics/lake_command.py)

@@ -302,37 +302,3 @@ def test_progress_counts_rows_within_a_file(tmp_path, refs, warehouse, monkeypat
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert (1.0, "loading b.csv (2/2): 3 of 3 rows") in seen
-
-
-def test_records_are_appended_in_whole_row_groups(tmp_path, refs, warehouse, monkeypatch):
-    """Every append to ``records`` but a file's last ends on a row-group boundary of the
-    table, also when the table already holds a partial group and rows are rejected or
-    duplicate (a misaligned append made the next checkpoint rewrite the groups)."""
-    import analytics.ingest as ingest_pkg
-    from analytics.ingest import load
-
-    monkeypatch.setattr(ingest_pkg, "CHUNK_ROWS", 7)
-    monkeypatch.setattr(load, "ROW_GROUP_ROWS", 5)
-    appends: list[tuple[int, int]] = []  # (rows in records before, rows appended)
-    real_insert = load._insert
-
-    def spy(con, table, rows):
-        if table == "records":
-            appends.append((con.execute("select count(*) from records").fetchall()[0][0], rows.height))
-        real_insert(con, table, rows)
-
-    monkeypatch.setattr(load, "_insert", spy)
-    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(3)])],
-                 warehouse=warehouse, cells=refs["cells"])
-    assert appends == [(0, 3)]
-    rows = [record(record_id=f"b{i % 25}", duration_s="-1" if i % 6 == 0 else str(i)) for i in range(30)]
-    appends.clear()
-    out = ingest_files([write_v1(tmp_path / "b.csv", rows)], warehouse=warehouse)
-    loaded = out["files"][0]["rows_loaded"]
-    assert loaded == sum(n for _, n in appends) and len(appends) > 2
-    for before, n in appends[:-1]:
-        assert (before + n) % 5 == 0, appends
-    assert appends[0][0] == 3
-    assert _q(warehouse, "select count(*), count(distinct record_id) from records") == [(3 + loaded, 3 + loaded)]
-    assert _q(warehouse, "select list(source_line order by source_line) = list(source_line) from records "
-                         "where load_id = 3") == [(True,)]

@@ -20,7 +20,10 @@ create table if not exists loads (
 );
 
 -- Staged records: one row per distinct CDR (record_id unique across the warehouse).
-create table if not exists records (
+-- The rows live as Parquet files under the Delta table <warehouse>.lake/records
+-- (analytics/lake.py); this empty table only fixes their columns and types, and the view
+-- `records` (redefined by every load over the files in lake_files) is what SQL reads.
+create table if not exists records_schema (
     record_id           varchar not null,
     start_at            timestamp not null,  -- UTC
     msisdn              varchar not null,
@@ -42,6 +45,27 @@ create table if not exists records (
     imei                varchar,
     load_id             bigint not null,
     source_line         bigint not null
+);
+
+-- The files that make the records table now: one row per Parquet file, relative to the
+-- table folder. Written in the same transaction as the load's cubes and manifest row.
+create table if not exists lake_files (
+    tbl          varchar not null,
+    path         varchar primary key,
+    month        varchar not null,   -- local month of every row in the file (partition)
+    load_id      bigint not null,    -- the load that wrote it (0 for compaction and migration)
+    rows         bigint not null,
+    bytes        bigint not null,
+    min_start_at timestamp,
+    max_start_at timestamp,
+    added_at     timestamp not null
+);
+
+-- Files taken out of the table (compaction, retention) that a kept snapshot may still read.
+create table if not exists lake_retired (
+    tbl        varchar not null,
+    path       varchar not null,
+    retired_at timestamp not null
 );
 
 -- Rows refused by validation: one row per bad row, with the reason and its raw values (JSON).

@@ -1,0 +1,325 @@
+"""Records as immutable Parquet files under a Delta Lake table, next to the DuckDB file.
+
+Layout of a warehouse ``data/warehouse.duckdb``::
+
+    data/warehouse.duckdb            small tables: cubes, marts, reference data, manifest
+    data/warehouse.duckdb.lake/records/_delta_log/...        the Delta log (delta-rs)
+    data/warehouse.duckdb.lake/records/month=2026-10/*.parquet   records, one local month a folder
+
+The commit point is DuckDB. ``lake_files`` (one row per Parquet file that makes the
+``records`` table) is written in the same DuckDB transaction as the load's cubes and
+manifest row, and so is the view ``records`` over exactly those files (DuckDB's built-in
+``read_parquet``). A load that fails or is killed before that commit leaves files that no
+view names: :func:`clean_orphans` deletes them on the next writer open. After each
+commit the Delta log is brought to the same file set (:func:`sync_delta`): an append
+for new files, a partition overwrite where files were replaced (compaction, retention).
+A crash between the two commits leaves the log behind DuckDB, and the next sync catches
+up; the log is never ahead of DuckDB. Other engines (Spark, Polars ``scan_delta``, Dask)
+read the Delta table; the dashboard reads through DuckDB.
+
+A published snapshot is the small DuckDB file (its ``records`` view names immutable
+files), so a publish copies no records. Files a compaction or retention replaced stay on
+disk until no kept snapshot names them (``lake_retired``).
+
+Grain of ``records``: one row per distinct CDR, record_id unique across the warehouse.
+Files are sorted by (msisdn, start_at) when written, so a lookup by number prunes row
+groups by their statistics; a month folder keeps a time-range read to its months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+TABLE = "records"
+ROW_GROUP_ROWS = 122_880
+PARQUET_KEY_NAME = "lake_key"
+COMPACT_MIN_FILES = 8  # a month folder with more files than this is compacted automatically
+COMPACT_MAX_ROWS = 4_000_000  # ... when its small files (below this many rows) can be merged
+
+
+def lake_dir(warehouse: str | Path) -> Path:
+    return Path(f"{warehouse}.lake")
+
+
+def table_dir(warehouse: str | Path, table: str = TABLE) -> Path:
+    return lake_dir(warehouse) / table
+
+
+def _encryption_clause(encrypted: bool) -> str:
+    return f", encryption_config={{footer_key: '{PARQUET_KEY_NAME}'}}" if encrypted else ""
+
+
+def columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(name, type) of the records schema, in table order."""
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_name = 'records_schema' order by ordinal_position"
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def files(con: duckdb.DuckDBPyConnection, *, table: str = TABLE) -> list[str]:
+    """The relative paths of the files that make ``table`` now (in this transaction)."""
+    return [r[0] for r in con.execute("select path from lake_files where tbl = ? order by path", [table]).fetchall()]
+
+
+def refresh_view(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, encrypted: bool) -> None:
+    """(Re)define the view ``records`` over the files in ``lake_files``."""
+    base = table_dir(warehouse).resolve()
+    paths = [str(base / p) for p in files(con)]
+    cols = ", ".join(f'"{c}"' for c, _ in columns(con))
+    if not paths:
+        body = f"select {cols} from records_schema"
+    else:
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        body = f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
+    con.execute(f"create or replace view records as {body}")
+
+
+def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
+    """The local calendar month (YYYY-MM) of a UTC timestamp column: the partition key."""
+    at = pl.col(column).dt.replace_time_zone("UTC")
+    if timezone != "UTC":
+        at = at.dt.convert_time_zone(timezone)
+    return at.dt.strftime("%Y-%m")
+
+
+def write_records(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, rows: pl.DataFrame, *, load_id: int, timezone: str,
+    encrypted: bool, tag: str | None = None,
+) -> list[dict]:
+    """Write ``rows`` (records columns, any order) as one Parquet file per local month,
+    sorted by (msisdn, start_at), and list them in ``lake_files`` (caller's transaction).
+    The view is not refreshed here: call :func:`refresh_view` once after the last write."""
+    if rows.is_empty():
+        return []
+    cols = columns(con)
+    select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
+    parts = rows.with_columns(_month=local_month(timezone=timezone)).partition_by("_month", as_dict=True)
+    written = []
+    for (month,), part in sorted(parts.items()):
+        rel = f"month={month}/l{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
+        path = table_dir(warehouse) / rel
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        frame = part.drop("_month")
+        con.register("lake_rows", frame)
+        try:
+            con.execute(
+                f"copy (select {select} from lake_rows order by msisdn, start_at) to '{path}' "  # path: built here
+                f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(encrypted)})"
+            )
+        finally:
+            con.unregister("lake_rows")
+        stats = frame.select(pl.len(), pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(0)
+        entry = {
+            "tbl": TABLE, "path": rel, "month": month, "load_id": load_id, "rows": stats[0],
+            "bytes": path.stat().st_size, "min_start_at": stats[1], "max_start_at": stats[2],
+        }
+        con.execute(
+            "insert into lake_files values ($tbl, $path, $month, $load_id, $rows, $bytes, $min_start_at, "
+            "$max_start_at, $added_at)", {**entry, "added_at": utc_now()},
+        )
+        written.append(entry)
+    return written
+
+
+def _copy_encryption(encrypted: bool) -> str:
+    return f", encryption_config {{footer_key: '{PARQUET_KEY_NAME}'}}" if encrypted else ""
+
+
+def retire(con: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> int:
+    """Take files out of the table (caller's transaction); they stay on disk until
+    :func:`clean_retired` finds that no kept snapshot can name them."""
+    paths = list(paths)
+    if not paths:
+        return 0
+    con.execute(
+        "insert into lake_retired select tbl, path, ? from lake_files where path in (select unnest(?))", [utc_now(), paths]
+    )
+    con.execute("delete from lake_files where path in (select unnest(?))", [paths])
+    return len(paths)
+
+
+def clean_orphans(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int:
+    """Delete Parquet files under the table folder that no committed state names: left by
+    a load that failed or was killed before its commit. Runs under the writer lock."""
+    base = table_dir(warehouse)
+    if not base.exists():
+        return 0
+    known = {r[0] for r in con.execute("select path from lake_files union all select path from lake_retired").fetchall()}
+    removed = 0
+    for path in base.glob("month=*/*.parquet"):
+        if path.relative_to(base).as_posix() not in known:
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d orphan file(s) of an uncommitted load", removed)
+    return removed
+
+
+def clean_retired(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, oldest_snapshot: dt.datetime | None,
+                  force: bool = False) -> int:
+    """Delete retired files that no kept snapshot can name: those retired before the
+    oldest kept snapshot was published (a snapshot names the files of its moment), or all
+    of them with ``force`` (retention: personal data goes now). Caller's transaction."""
+    if force or oldest_snapshot is None:
+        rows = con.execute("select path from lake_retired").fetchall()
+    else:
+        rows = con.execute("select path from lake_retired where retired_at < ?", [oldest_snapshot]).fetchall()
+    gone = [r[0] for r in rows]
+    base = table_dir(warehouse)
+    for rel in gone:
+        (base / rel).unlink(missing_ok=True)
+    if gone:
+        con.execute("delete from lake_retired where path in (select unnest(?))", [gone])
+    return len(gone)
+
+
+def compact(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, months: Iterable[str] | None = None,
+    min_files: int = 2, max_rows: int = COMPACT_MAX_ROWS,
+) -> dict[str, int]:
+    """Merge each month's small files (below ``max_rows`` rows) into one file sorted by
+    (msisdn, start_at), one transaction; the replaced files are retired (they stay until
+    no kept snapshot names them). A month with fewer than ``min_files`` small files is left."""
+    enc = bool(_key_set(con))
+    wanted = set(months) if months is not None else None
+    small = con.execute(
+        "select month, list(path order by path) from lake_files where tbl = ? and rows < ? group by month order by month",
+        [TABLE, max_rows],
+    ).fetchall()
+    before = int(con.execute("select count(*) from lake_files where tbl = ?", [TABLE]).fetchall()[0][0])
+    merged_months = 0
+    base = table_dir(warehouse).resolve()
+    con.execute("begin")
+    try:
+        for month, paths in small:
+            if (wanted is not None and month not in wanted) or len(paths) < min_files:
+                continue
+            listed = ", ".join("'" + str(base / p).replace("'", "''") + "'" for p in paths)
+            rel = f"month={month}/c{uuid.uuid4().hex[:16]}.parquet"
+            target = base / rel
+            con.execute(
+                f"copy (select * from read_parquet([{listed}]{_encryption_clause(enc)}) order by msisdn, start_at) "
+                f"to '{target}' (format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(enc)})"
+            )
+            rows, lo, hi = con.execute(
+                "select sum(rows), min(min_start_at), max(max_start_at) from lake_files where path in (select unnest(?))",
+                [paths],
+            ).fetchall()[0]
+            retire(con, paths)
+            con.execute(
+                "insert into lake_files values (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                [TABLE, rel, month, rows, target.stat().st_size, lo, hi, utc_now()],
+            )
+            merged_months += 1
+        if merged_months:
+            refresh_view(con, warehouse, encrypted=enc)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    after = int(con.execute("select count(*) from lake_files where tbl = ?", [TABLE]).fetchall()[0][0])
+    return {"months_compacted": merged_months, "files_before": before, "files_after": after}
+
+
+def months_to_compact(con: duckdb.DuckDBPyConnection, *, min_files: int = COMPACT_MIN_FILES,
+                      max_rows: int = COMPACT_MAX_ROWS) -> list[str]:
+    """Months with more than ``min_files`` small files: what an automatic compaction merges."""
+    rows = con.execute(
+        "select month from lake_files where tbl = ? and rows < ? group by month having count(*) > ? order by month",
+        [TABLE, max_rows, min_files],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _key_set(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("select count(*) from duckdb_databases() where database_name = 'wh'").fetchall()[0][0])
+
+
+# --- the Delta log -------------------------------------------------------------------------
+
+
+def _arrow_schema(con: duckdb.DuckDBPyConnection):
+    return con.sql("select * from records_schema limit 0").to_arrow_table().schema
+
+
+def sync_delta(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int | None:
+    """Bring the Delta log to the file set DuckDB committed; the table version after it.
+
+    Appends new files; a month whose files were replaced (compaction, retention) is
+    overwritten as one partition. Writes nothing when the log already matches."""
+    import pyarrow as pa  # noqa: PLC0415 - heavy, only the writer needs it
+    from deltalake import DeltaTable  # noqa: PLC0415
+    from deltalake.transaction import AddAction, create_table_with_add_actions  # noqa: PLC0415
+
+    uri = str(table_dir(warehouse).resolve())
+    rows = con.execute(
+        "select path, month, rows, bytes, min_start_at, max_start_at from lake_files where tbl = ? order by path", [TABLE]
+    ).fetchall()
+    want = {r[0]: r for r in rows}
+    from deltalake import Schema  # noqa: PLC0415
+
+    schema = Schema.from_arrow(_arrow_schema(con).append(pa.field("month", pa.string())))
+    now_ms = int(time.time() * 1000)
+
+    def action(r) -> AddAction:
+        stats = {"numRecords": int(r[2])}
+        return AddAction(r[0], int(r[3]), {"month": r[1]}, now_ms, True, json.dumps(stats))
+
+    if not DeltaTable.is_deltatable(uri):
+        if not want:
+            return None
+        Path(uri).mkdir(parents=True, exist_ok=True, mode=0o700)
+        create_table_with_add_actions(uri, schema, [action(r) for r in want.values()], mode="error", partition_by=["month"])
+        return DeltaTable(uri).version()
+    table = DeltaTable(uri)
+    have = set(table.file_uris())
+    have_rel = {Path(u).relative_to(uri).as_posix() if u.startswith(uri) else u for u in (_local(u) for u in have)}
+    if have_rel == set(want):
+        return table.version()
+    months_changed = {p.split("/", 1)[0].removeprefix("month=") for p in have_rel - set(want)}
+    new = [want[p] for p in set(want) - have_rel if want[p][1] not in months_changed]
+    if new:
+        table.create_write_transaction([action(r) for r in new], mode="append", schema=schema, partition_by=["month"])
+    for month in sorted(months_changed):
+        table = DeltaTable(uri)
+        acts = [action(r) for r in want.values() if r[1] == month]
+        table.create_write_transaction(
+            acts, mode="overwrite", schema=schema, partition_by=["month"], partition_filters=[("month", "=", month)]
+        )
+    return DeltaTable(uri).version()
+
+
+def _local(uri: str) -> str:
+    return uri.removeprefix("file://")
+
+
+def delta_version(warehouse: str | Path) -> int | None:
+    from deltalake import DeltaTable  # noqa: PLC0415
+
+    uri = str(table_dir(warehouse).resolve())
+    return DeltaTable(uri).version() if DeltaTable.is_deltatable(uri) else None
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def ensure_private(path: Path) -> None:
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
+        pass

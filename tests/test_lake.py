@@ -1,0 +1,151 @@
+"""Records in the lake: Parquet files under a Delta table, DuckDB's manifest as the
+commit point, snapshots that copy no records, orphans of killed loads cleaned up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from analytics import lake, store
+from analytics.ingest import ingest_files
+from tests.conftest import REPO, record, write_v1
+
+
+def _q(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _parquet_files(warehouse: Path) -> set[str]:
+    base = lake.table_dir(warehouse)
+    return {p.relative_to(base).as_posix() for p in base.glob("month=*/*.parquet")}
+
+
+def _ingest_cli(warehouse: Path, path: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **({"ANALYTICS_FAULT": fault} if fault else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "analytics", "ingest", str(path), "--warehouse", str(warehouse), "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_records_live_in_a_delta_table_partitioned_by_local_month(tmp_path, refs, warehouse):
+    rows = [record(record_id=f"a{i}", msisdn=f"4477009{i % 7:05d}", start_time=f"2026-0{3 + i % 2}-1{i % 9}T10:00:00Z")
+            for i in range(40)]
+    out = ingest_files([write_v1(tmp_path / "a.csv", rows)], warehouse=warehouse, cells=refs["cells"])
+    assert out["rows_loaded"] == 40
+    assert _q(warehouse, "select table_type from information_schema.tables where table_name = 'records'") == [("VIEW",)]
+    files = _parquet_files(warehouse)
+    assert {f.split("/")[0] for f in files} == {"month=2026-03", "month=2026-04"}
+    assert files == {r[0] for r in _q(warehouse, "select path from lake_files")}
+    # the Delta log names exactly the committed files, and reads back the same rows
+    table = DeltaTable(str(lake.table_dir(warehouse)))
+    assert {Path(u.removeprefix("file://")).relative_to(lake.table_dir(warehouse).resolve()).as_posix()
+            for u in table.file_uris()} == files
+    delta = pl.from_arrow(table.to_pyarrow_table()).sort("record_id")
+    assert delta["record_id"].to_list() == sorted(f"a{i}" for i in range(40))
+    assert set(delta["month"].unique()) == {"2026-03", "2026-04"}
+    # each file is sorted by (msisdn, start_at): a lookup by number prunes row groups
+    for rel in files:
+        frame = pl.from_arrow(pq.read_table(lake.table_dir(warehouse) / rel))
+        assert frame.select("msisdn", "start_at").equals(frame.select("msisdn", "start_at").sort("msisdn", "start_at"))
+
+
+def test_months_follow_the_configured_zone(tmp_path, refs, warehouse):
+    rows = [record(record_id="z1", start_time="2026-04-01T00:30:00+01:00")]  # 31 March in UTC
+    ingest_files([write_v1(tmp_path / "z.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="Africa/Lagos")
+    assert {f.split("/")[0] for f in _parquet_files(warehouse)} == {"month=2026-04"}
+
+
+def test_a_killed_load_leaves_files_no_view_names_and_the_next_writer_deletes_them(tmp_path, refs, warehouse):
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
+    committed = _parquet_files(warehouse)
+    version = lake.delta_version(warehouse)
+    big = write_v1(tmp_path / "b.csv", [record(record_id=f"b{i}") for i in range(500)])
+    proc = _ingest_cli(warehouse, big, fault="after_insert")
+    assert proc.returncode == -9, proc.stderr
+    assert _parquet_files(warehouse) - committed, "the killed load had written its file"
+    assert _q(warehouse, "select count(*) from records") == [(1,)]
+    assert lake.delta_version(warehouse) == version  # the log never saw it
+    with store.writer(warehouse):
+        pass
+    assert _parquet_files(warehouse) == committed
+    assert ingest_files([big], warehouse=warehouse)["rows_loaded"] == 500
+
+
+def test_a_crash_between_duckdb_and_delta_commits_is_caught_up(tmp_path, refs, warehouse):
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
+    version = lake.delta_version(warehouse)
+    proc = _ingest_cli(warehouse, write_v1(tmp_path / "b.csv", [record(record_id="b1")]), fault="before_delta_sync")
+    assert proc.returncode == -9, proc.stderr
+    assert _q(warehouse, "select count(*) from records") == [(2,)]  # DuckDB committed: the load is in
+    assert lake.delta_version(warehouse) == version  # the log is behind
+    with store.writer(warehouse):
+        pass
+    table = DeltaTable(str(lake.table_dir(warehouse)))
+    assert table.version() == version + 1
+    assert sorted(pl.from_arrow(table.to_pyarrow_table())["record_id"].to_list()) == ["a1", "b1"]
+
+
+def test_a_publish_copies_no_records(tmp_path, refs, warehouse):
+    """The snapshot is the small DuckDB file: no table in it has a row per record, and its
+    records view reads the lake's immutable files."""
+    rows = [record(record_id=f"l{i}", msisdn=f"4477009{i % 97:05d}") for i in range(20_000)]
+    ingest_files([write_v1(tmp_path / "l.csv", rows)], warehouse=warehouse, cells=refs["cells"])
+    snap = store._current_snapshot(warehouse)
+    assert store.published_bytes(warehouse) == snap.stat().st_size
+    con = duckdb.connect(str(snap), read_only=True)
+    try:
+        biggest = con.execute("select max(estimated_size) from duckdb_tables()").fetchall()[0][0]
+        assert biggest < 1_000, biggest  # per-subscriber tables at most (97 numbers), never per record
+        assert con.execute("select count(*) from records").fetchall() == [(20_000,)]
+    finally:
+        con.close()
+
+
+def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, warehouse):
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(30)])],
+                 warehouse=warehouse, cells=refs["cells"])
+    # rebuild the layout of before: records as a table in the DuckDB file, no lake
+    con = duckdb.connect(str(warehouse))
+    con.execute("create table records_old as select * from records")
+    con.execute("drop view records")
+    con.execute("alter table records_old rename to records")
+    con.execute("delete from lake_files")
+    con.close()
+    import shutil
+
+    shutil.rmtree(lake.lake_dir(warehouse))
+    proc = subprocess.run([sys.executable, "-m", "analytics", "migrate", "--warehouse", str(warehouse), "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert '"records": 30' in proc.stdout
+    assert _q(warehouse, "select table_type from information_schema.tables where table_name = 'records'") == [("VIEW",)]
+    assert _q(warehouse, "select count(*), count(distinct record_id) from records") == [(30, 30)]
+    assert len(pl.from_arrow(DeltaTable(str(lake.table_dir(warehouse))).to_pyarrow_table())) == 30
+
+
+@pytest.mark.parametrize("n_files", [12])
+def test_compaction_merges_small_files_and_keeps_every_row(tmp_path, refs, warehouse, n_files):
+    for i in range(n_files):
+        rows = [record(record_id=f"f{i}-{j}", msisdn=f"4477009{(i * 7 + j) % 50:05d}") for j in range(20)]
+        ingest_files([write_v1(tmp_path / f"f{i}.csv", rows)], warehouse=warehouse, cells=refs["cells"])
+    before = _q(warehouse, "select count(*), sum(duration_s), count(distinct record_id) from records")
+    with store.writer(warehouse) as con:
+        out = lake.compact(con, warehouse)
+    assert out["files_before"] >= n_files and out["files_after"] == 1
+    assert _q(warehouse, "select count(*), sum(duration_s), count(distinct record_id) from records") == before
+    assert len(_parquet_files(warehouse)) <= out["files_after"] + out["files_before"]  # old files wait for snapshots
+    table = DeltaTable(str(lake.table_dir(warehouse)))
+    assert len(table.file_uris()) == 1 and len(table.to_pyarrow_table()) == before[0][0]
