@@ -135,6 +135,37 @@ def write_records(
     return written
 
 
+def write_records_table(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, table: str, *, load_id: int, timezone: str, encrypted: bool,
+) -> int:
+    """Write the rows of the DuckDB table ``table`` (records columns) as the load's lake
+    files, one per local month, sorted, listed in ``lake_files`` (caller's transaction);
+    for bulk builds (benchmarks, fixtures) that generate records in SQL. Rows written."""
+    cols = columns(con)
+    select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
+    month = "strftime(timezone(?, start_at::timestamptz), '%Y-%m')"
+    months = [r[0] for r in con.execute(f"select distinct {month} from {table} order by 1", [timezone]).fetchall()]
+    total = 0
+    for m in months:
+        rel = f"month={m}/l{load_id:08d}-{uuid.uuid4().hex[:12]}.parquet"
+        path = table_dir(warehouse) / rel
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        con.execute(
+            f"copy (select {select} from {table} where {month} = ? order by msisdn, start_at) to '{path}' "
+            f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(encrypted)})",
+            [timezone, m],
+        )
+        rows, lo, hi = con.execute(
+            f"select count(*), min(start_at), max(start_at) from {table} where {month} = ?", [timezone, m]
+        ).fetchall()[0]
+        con.execute(
+            "insert into lake_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [TABLE, rel, m, load_id, rows, path.stat().st_size, lo, hi, utc_now()],
+        )
+        total += rows
+    return total
+
+
 def _copy_encryption(encrypted: bool) -> str:
     return f", encryption_config {{footer_key: '{PARQUET_KEY_NAME}'}}" if encrypted else ""
 
@@ -233,6 +264,45 @@ def compact(
         raise
     after = int(con.execute("select count(*) from lake_files where tbl = ?", [TABLE]).fetchall()[0][0])
     return {"months_compacted": merged_months, "files_before": before, "files_after": after}
+
+
+def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff: dt.datetime) -> int:
+    """Take every record with ``start_at < cutoff`` out of the table (caller's
+    transaction): a file wholly before it is retired, a file across it is rewritten
+    without those rows. Rows removed. The retired files still hold the rows: retention
+    deletes them with :func:`clean_retired` (``force``) once it has committed."""
+    enc = _key_set(con)
+    base = table_dir(warehouse).resolve()
+    hit = con.execute(
+        "select path, month, max_start_at >= ? from lake_files where tbl = ? and min_start_at < ?", [cutoff, TABLE, cutoff]
+    ).fetchall()
+    if not hit:
+        return 0
+    before = int(con.execute("select count(*) from records").fetchall()[0][0])
+    for path, month, straddles in hit:
+        if straddles:
+            rel = f"month={month}/r{uuid.uuid4().hex[:16]}.parquet"
+            target = base / rel
+            source = "'" + str(base / path).replace("'", "''") + "'"
+            con.execute(
+                f"copy (select * from read_parquet([{source}]{_encryption_clause(enc)}) where start_at >= ? "
+                f"order by msisdn, start_at) to '{target}' "
+                f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(enc)})",
+                [cutoff],
+            )
+            rows, lo, hi = con.execute(
+                f"select count(*), min(start_at), max(start_at) from read_parquet('{target}'{_encryption_clause(enc)})"
+            ).fetchall()[0]
+            if rows:
+                con.execute(
+                    "insert into lake_files select tbl, ?, month, load_id, ?, ?, ?, ?, ? from lake_files where path = ?",
+                    [rel, rows, target.stat().st_size, lo, hi, utc_now(), path],
+                )
+            else:
+                target.unlink()
+        retire(con, [path])
+    refresh_view(con, warehouse, encrypted=enc)
+    return before - int(con.execute("select count(*) from records").fetchall()[0][0])
 
 
 def months_to_compact(con: duckdb.DuckDBPyConnection, *, min_files: int = COMPACT_MIN_FILES,

@@ -42,6 +42,7 @@ from analytics.config import settings
 
 log = logging.getLogger(__name__)
 
+MARTS_DEFAULTS = {"segments_open_month_hours": 24.0}
 SEGMENT_PARTS = ("subscribers", "segments", "matrix", "recommendations", "upsell", "plan_costs")
 STATE_COLUMNS = ("window_start", "records", "max_load_id", "plans_sha", "subs_sha", "options_sha")
 
@@ -195,20 +196,35 @@ def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dic
     return {"status": status, "report": report, "built_at": row["built_at"]}
 
 
-def refresh_segments(con: duckdb.DuckDBPyConnection, months: list[dt.date] | None = None) -> dict[str, int]:
-    """Rebuild the stored segment report of every stale month of ``months`` (default: every
-    month with records) inside ``store.writer``. Returns {month: subscribers} of those rebuilt."""
+def refresh_segments(
+    con: duckdb.DuckDBPyConnection, months: list[dt.date] | None = None, *, now: dt.datetime | None = None,
+) -> dict[str, int]:
+    """Rebuild the stored segment report of every stale month of ``months`` inside
+    ``store.writer``. Returns {month: subscribers} of those rebuilt.
+
+    Without ``months`` (the refresh after a load): every month with records, except the
+    open month (the latest with records) while its stored report is younger than
+    ``[marts] segments_open_month_hours``: a daily file into the running month does not
+    rebuild its segments each time; the page shows the report as stale since it was
+    built, with a button to rebuild it now. A month is rebuilt once a later month has
+    records (it is complete)."""
     from analytics.dashboard import record_months
     from analytics.marketing.report import segment_report
 
     ensure_marts_schema(con)
     targets = months if months is not None else record_months(con)
     current = store.fetch(con, "select * from segment_months")
+    open_month = max((m.replace(day=1) for m in targets), default=None) if months is None else None
+    max_age = dt.timedelta(hours=float(settings().section("marts", MARTS_DEFAULTS)["segments_open_month_hours"]))
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     done: dict[str, int] = {}
     for month in sorted({m.replace(day=1) for m in targets}):
         state = segment_state(con, month)
         stored = current.filter(pl.col("month_date") == month)
         if stored.height and all(stored[c][0] == state[c] for c in STATE_COLUMNS):
+            continue
+        if month == open_month and stored.height and now - stored["built_at"][0] < max_age:
+            log.info("segments of the open month %s left stale (built %s)", month.isoformat()[:7], stored["built_at"][0])
             continue
         t0 = time.perf_counter()
         report = segment_report(con, month=month)

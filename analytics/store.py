@@ -51,6 +51,7 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 ENCRYPTION_ENV = "ANALYTICS_DB_KEY"
 
 
+KEEP_SNAPSHOTS = 3  # published versions kept; a reader of an older one keeps its open file
 _published_bytes: dict[str, int] = {}  # warehouse -> bytes its last publish copied (benchmarks)
 
 
@@ -175,6 +176,24 @@ def path_of(con: duckdb.DuckDBPyConnection) -> str:
     return str(scalar(con, "select path from duckdb_databases() where database_name = current_database()"))
 
 
+def append_records(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, load_id: int) -> int:
+    """Add typed record rows to the lake as files of load ``load_id`` and point the
+    ``records`` view at them (caller's transaction; the load path, benchmarks and test
+    fixtures that build a warehouse without an extract)."""
+    path = path_of(con)
+    lake.write_records(con, path, rows, load_id=load_id, timezone=settings().timezone, encrypted=encrypted())
+    lake.refresh_view(con, path, encrypted=encrypted())
+    return rows.height
+
+
+def append_records_from(con: duckdb.DuckDBPyConnection, table: str, *, load_id: int) -> int:
+    """Like :func:`append_records`, for rows generated in SQL into the DuckDB table ``table``."""
+    path = path_of(con)
+    n = lake.write_records_table(con, path, table, load_id=load_id, timezone=settings().timezone, encrypted=encrypted())
+    lake.refresh_view(con, path, encrypted=encrypted())
+    return n
+
+
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A new cursor on ``con`` that sees the warehouse as its default catalog."""
     cur = con.cursor()
@@ -203,7 +222,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 @contextmanager
 def _flock(path: Path, mode: int) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, mode)
         yield
@@ -276,37 +295,44 @@ def writer(
             raise
         t0 = time.perf_counter()
         try:
+            if publish:  # files no snapshot kept after this publish can name
+                with transaction(con) as cur:
+                    lake.clean_retired(cur, path, oldest_snapshot=_oldest_snapshot(path, after_publish=True))
             con.execute("checkpoint")
             t1 = time.perf_counter()
+            _fault("before_publish")
             if publish:
                 publish_snapshot(path)
             t2 = time.perf_counter()
-            if os.environ.get("ANALYTICS_FAULT") == "before_delta_sync":  # test hook: a crash between the commits
-                os.kill(os.getpid(), 9)
-            lake.sync_delta(con, path)
-            if publish:
-                with transaction(con) as cur:
-                    lake.clean_retired(cur, path, oldest_snapshot=_oldest_snapshot(path))
+            _fault("before_delta_sync")
+            lake.sync_delta(con, path)  # reads DuckDB only: the published file stays as it is
         finally:
             con.close()
         log.debug("checkpoint %.2fs, snapshot %.2fs, delta log %.2fs", t1 - t0, t2 - t1, time.perf_counter() - t2)
+
+
+def _fault(point: str) -> None:
+    """Test hook: ``ANALYTICS_FAULT=<point>`` kills the process there (a crash between commits)."""
+    if os.environ.get("ANALYTICS_FAULT") == point:
+        os.kill(os.getpid(), 9)
 
 
 def _snapshot_versions(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{path.name}.snap-*[0-9]"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
-def _oldest_snapshot(path: Path) -> dt.datetime | None:
-    """When the oldest kept snapshot was published (UTC): files retired before it are
-    named by no snapshot."""
+def _oldest_snapshot(path: Path, *, after_publish: bool = False, keep: int = KEEP_SNAPSHOTS) -> dt.datetime:
+    """When the oldest snapshot kept (after the next publish) was published (UTC): files
+    retired before it are named by no kept snapshot."""
     versions = _snapshot_versions(path)
+    versions = versions[-(keep - 1):] if after_publish and keep > 1 else versions
     if not versions:
-        return None
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
     ns = int(versions[0].name.rsplit("-", 1)[1])
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).replace(tzinfo=None)
 
 
-def publish_snapshot(path: str | Path, *, keep: int = 3) -> Path:
+def publish_snapshot(path: str | Path, *, keep: int = KEEP_SNAPSHOTS) -> Path:
     """Copy the (checkpointed) warehouse to a new ``<path>.snap-<ns>`` file and point
     ``<path>.snapshot`` (a symlink, replaced atomically) at it.
 
@@ -332,6 +358,25 @@ def publish_snapshot(path: str | Path, *, keep: int = 3) -> Path:
     for old in versions[:-keep]:
         old.unlink(missing_ok=True)
     return version
+
+
+def purge_history(path: str | Path) -> dict[str, int]:
+    """Delete every older snapshot and every retired lake file now (retention: rows it
+    deleted must not survive in a copy). The current snapshot stays."""
+    path = Path(path)
+    with _flock(lock_path(path), fcntl.LOCK_EX):
+        current = _current_snapshot(path)
+        old = [v for v in _snapshot_versions(path) if current is None or v.name != current.name]
+        for v in old:
+            v.unlink(missing_ok=True)
+        con = _open(path, read_only=False)
+        try:
+            with transaction(con) as cur:
+                files = lake.clean_retired(cur, path, oldest_snapshot=None, force=True)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+    return {"snapshots": len(old), "files": files}
 
 
 @contextmanager
@@ -375,7 +420,39 @@ def snapshot_reader(path: str | Path | None = None) -> duckdb.DuckDBPyConnection
             raise WarehouseError(f"no warehouse at {path}")
         with _flock(lock_path(path), fcntl.LOCK_EX):
             current = _current_snapshot(path) or publish_snapshot(path)
+    elif _behind(path, current):
+        current = _publish_if_idle(path) or current
     return _open(current, read_only=True)
+
+
+def _behind(path: Path, current: Path) -> bool:
+    """True when the warehouse changed after its snapshot was published: a writer died
+    between its commit and its publish (or its Delta sync)."""
+    try:
+        return path.stat().st_mtime_ns > int(current.name.rsplit("-", 1)[1])
+    except (OSError, ValueError):
+        return False
+
+
+def _publish_if_idle(path: Path) -> Path | None:
+    """Publish the committed state when no writer runs (never waits for one: a running
+    writer publishes itself when it ends)."""
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        try:
+            current = _current_snapshot(path)
+            if current is not None and not _behind(path, current):
+                return current
+            log.warning("the snapshot of %s is older than its last commit: publishing it now", path)
+            return publish_snapshot(path)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:

@@ -130,8 +130,7 @@ def build(path: Path, n: int, subscribers: int, seed: int) -> None:
     with store.writer(path, publish=False) as con:
         con.execute("begin")
         cols = [r[0] for r in con.execute("describe records").fetchall()]
-        con.register("_r", records.select(cols))
-        con.execute("insert into records select * from _r")
+        store.append_records(con, records.select(cols), load_id=1)
         con.register("_p", PLANS)
         con.execute("insert into plans select * from _p")
         con.register("_s", subs)

@@ -29,7 +29,8 @@ insert into cells
 select 'C' || i, 'R' || (i % 8), 50.0 + (i % 20) * 0.4, -4.0 + (i // 20) * 0.5, null, '4G', 30
 from range(200) t(i);
 
-insert into records
+create temp table gen_records as select * from records_schema limit 0;
+insert into gen_records
 with g as (
     select i, hash(i) as h, hash(i * 7 + 3) as h2
     from range($n) t(i)
@@ -72,6 +73,7 @@ def main() -> None:
     with store.writer(path, publish=False) as con:
         con.execute(store.sql("fraud_schema"))
         con.execute(GENERATE.replace("$n", str(n)).replace("$subs", str(subs)))
+        store.append_records_from(con, "gen_records", load_id=1)
     gen_s = time.perf_counter() - t0
     print(f"generated {n:,} records, {subs:,} subscribers in {gen_s:.1f} s")
 

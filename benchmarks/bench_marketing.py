@@ -40,7 +40,8 @@ insert into plans values
  ('P3', 'Data', 20, 100, 100, 20000, 0.10, 0.05, 0.005, 1.00, 2.00, 0.30),
  ('P4', 'Max', 35, 3000, 3000, 50000, 0.05, 0.02, 0.005, 0.80, 1.50, 0.25);
 insert into subscribers select '+4477' || lpad(i::varchar, 8, '0'), 'P' || (1 + i % 4), null from range($n) t(i);
-insert into records
+create temp table gen_records as select * from records_schema limit 0;
+insert into gen_records
 select
     'r' || i,
     timestamp '2026-03-01' + to_seconds((hash(i, 1) % 2678400)::bigint),
@@ -73,6 +74,7 @@ def generate(path: Path, n: int, rows: int) -> None:
             if statement.strip():
                 params = {k: v for k, v in {"n": n, "rows": rows}.items() if f"${k}" in statement}
                 con.execute(statement, params or None)
+        store.append_records_from(con, "gen_records", load_id=1)
         con.execute("commit")
 
 

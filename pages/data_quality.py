@@ -36,7 +36,7 @@ def upload() -> None:
         return
     if not st.button(f"Load {name}", type="primary", key="dq_load"):
         return
-    from analytics.ingest import ingest_files  # noqa: PLC0415 - only when a load is asked for
+    from analytics.pipeline import load_and_refresh, refresh_after  # noqa: PLC0415 - only when a load is asked for
 
     folder = _shared.warehouse_path().parent / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,8 +44,9 @@ def upload() -> None:
     target.write_bytes(file.getvalue())
     bar = st.progress(0.0, text=f"loading {name}...")
     try:
-        result = ingest_files([target], warehouse=_shared.warehouse_path(),
-                              on_progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m))
+        report = load_and_refresh([target], warehouse=_shared.warehouse_path(), marts=False,
+                                  on_progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m))
+        result = report.ingest
     except Exception as exc:  # shown to the operator, one line
         st.error(f"The load failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
         return
@@ -59,10 +60,8 @@ def upload() -> None:
         st.success(f"Loaded {result['rows_loaded']:,} of {result['rows_read']:,} rows; {result['rows_duplicate']:,} duplicates, "
                    f"{result['rows_rejected']:,} rejected {result['rejects_by_reason'] or ''}. The views refresh with the new data.")
     if result["rows_loaded"]:  # as `python -m analytics ingest` does: the marts of the months the load changed
-        from analytics.marts import earliest_new_record, refresh_marts  # noqa: PLC0415 - only after a load
-
         with st.spinner("Refreshing billing, segments and fraud alerts for the new records..."):
-            marts = refresh_marts(_shared.warehouse_path(), fraud_since=earliest_new_record(result, _shared.warehouse_path()))
+            marts = refresh_after([result], warehouse=_shared.warehouse_path())
         st.caption(f"Marts refreshed: billing {', '.join(marts['reconciled_months']) or 'unchanged'}, segments "
                    f"{', '.join(marts['segment_months']) or 'unchanged'}, {marts['fraud_alerts']:,} fraud alerts.")
 

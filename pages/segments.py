@@ -39,8 +39,9 @@ if mart["status"] != "current" and not st.session_state.get(live_key):
         )
     else:
         st.warning(
-            f"Shown: the report built on {mart['built_at']:%Y-%m-%d %H:%M} UTC, before the latest load changed this "
-            "month's data. The next marts refresh rebuilds it; you can also compute it now.",
+            f"Stale since {mart['built_at']:%Y-%m-%d %H:%M} UTC: shown is the report built then, before later loads "
+            "changed this month's data. A running month's segments are rebuilt once a day and when the month "
+            "completes; you can also compute them now.",
             icon=":material/history:",
         )
     st.button("Compute now (about 20 s at 10 M records)", key=f"seg_compute_btn_{month:%Y-%m}",

@@ -149,3 +149,20 @@ def test_compaction_merges_small_files_and_keeps_every_row(tmp_path, refs, wareh
     assert len(_parquet_files(warehouse)) <= out["files_after"] + out["files_before"]  # old files wait for snapshots
     table = DeltaTable(str(lake.table_dir(warehouse)))
     assert len(table.file_uris()) == 1 and len(table.to_pyarrow_table()) == before[0][0]
+
+
+def test_a_crash_between_commit_and_publish_is_published_on_the_next_open(tmp_path, refs, warehouse):
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
+    before = store.snapshot_version(warehouse)
+    proc = _ingest_cli(warehouse, write_v1(tmp_path / "b.csv", [record(record_id="b1")]), fault="before_publish")
+    assert proc.returncode == -9, proc.stderr
+    assert store.snapshot_version(warehouse) == before  # the dashboard's snapshot is behind the commit
+    con = store.snapshot_reader(warehouse)
+    try:
+        assert con.execute("select count(*) from records").fetchall() == [(2,)]
+    finally:
+        con.close()
+    assert store.snapshot_version(warehouse) != before
+    again = store.snapshot_version(warehouse)
+    store.snapshot_reader(warehouse).close()
+    assert store.snapshot_version(warehouse) == again  # published once, not on every open

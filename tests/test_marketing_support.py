@@ -141,8 +141,9 @@ def make_warehouse(
         )
     with store.writer(path) as con:
         con.execute("begin")
-        con.register("fixture_records", records.select(RECORD_SCHEMA.names()))
-        con.execute("insert into records select * from fixture_records")
+        rows = records.select(RECORD_SCHEMA.names())
+        for (load_id,), part in rows.partition_by("load_id", as_dict=True).items() if rows.height else ():
+            store.append_records(con, part, load_id=load_id)
         # the cubes the product's loads keep (pages read their month pickers from them)
         for load_id, lo, hi in con.execute(
             "select load_id, min(start_at), max(start_at) from records group by load_id order by load_id"

@@ -40,9 +40,9 @@ def _load(wh: Path, rows: list[dict]) -> None:
     with store.writer(wh) as con:
         load_id = con.execute("select coalesce(max(load_id), 0) + 1 from records").fetchall()[0][0]
         con.execute("begin")
-        con.register("new_records", records_frame(rows).with_columns(pl.lit(load_id).alias("load_id")))
-        con.execute("insert into records by name select * from new_records")
-        lo, hi = con.execute("select min(start_at), max(start_at) from new_records").fetchall()[0]
+        frame = records_frame(rows).with_columns(pl.lit(load_id).alias("load_id"))
+        store.append_records(con, frame, load_id=load_id)
+        lo, hi = frame["start_at"].min(), frame["start_at"].max()
         cubes.refresh_cubes(
             con, load_id=load_id, lo=lo, hi=hi, timezone=settings().timezone, home_country=settings().home_country
         )
@@ -96,9 +96,28 @@ def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path) -> None:
         stale = marts.stored_segment_report(con, MARCH)["report"]
     assert stale["subscribers"].height == 60  # a stale report is the one built before the load
     with store.writer(warehouse) as con:
-        assert marts.refresh_segments(con) == {"2026-03": 61, "2026-04": 1}
+        # March is complete and rebuilt; April, the open month, was built under a day ago: left stale
+        assert marts.refresh_segments(con) == {"2026-03": 61}
     with store.reader(warehouse) as con:
         assert marts.stored_segment_report(con, MARCH)["report"]["subscribers"].height == 61
+    assert _status(warehouse, APRIL) == "stale"
+    with store.writer(warehouse) as con:
+        assert marts.refresh_segments(con, [APRIL]) == {"2026-04": 1}  # on request (the page's button)
+
+
+def test_a_daily_file_into_the_open_month_leaves_its_segments_stale_for_a_day(warehouse: Path) -> None:
+    with store.writer(warehouse) as con:
+        marts.refresh_segments(con)
+    _load(warehouse, [{"record_id": "d1", "start_at": "2026-03-21 10:00:00", "msisdn": "X02", "service": "sms"}])
+    with store.writer(warehouse) as con:
+        assert marts.refresh_segments(con) == {}  # March is the open month, built minutes ago
+        built = marts.stored_segment_report(con, MARCH)["built_at"]
+        later = built + dt.timedelta(hours=25)
+        assert marts.refresh_segments(con, now=later) == {"2026-03": 61}
+    _load(warehouse, [{"record_id": "d2", "start_at": "2026-04-01 10:00:00", "msisdn": "X02", "service": "sms"}])
+    _load(warehouse, [{"record_id": "d3", "start_at": "2026-03-22 10:00:00", "msisdn": "X03", "service": "sms"}])
+    with store.writer(warehouse) as con:  # April has records now: March is complete and rebuilt at once
+        assert "2026-03" in marts.refresh_segments(con)
 
 
 def test_month_not_built_and_month_without_records(warehouse: Path) -> None:

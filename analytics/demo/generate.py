@@ -230,24 +230,23 @@ def build(
         on_progress=lambda f, m: say((0.4 if marts else 0.5) * f, m),
     )
     t1 = time.perf_counter()
-    from analytics.ingest import ingest_files
+    from analytics.pipeline import load_and_refresh, refresh_after
 
-    result = ingest_files(
+    result = load_and_refresh(
         w.extracts,
+        marts=False,
         warehouse=warehouse,
         cells=w.cells,
         plans=w.plans,
         subscribers=w.subscribers,
         home_country=world.HOME_COUNTRY,
         on_progress=lambda f, m: say(0.4 + 0.45 * f, m) if marts else say(0.5 + 0.5 * f, m),
-    )
+    ).ingest
     t2 = time.perf_counter()
     marts_out = None
     if marts:
-        from analytics.marts import refresh_marts
-
         say(0.86, "rating every month and running fraud detection")
-        marts_out = refresh_marts(warehouse)
+        marts_out = refresh_after([], warehouse=warehouse)
     say(1.0, "demo world loaded")
     return {
         **w.summary(),

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from analytics.cli import CommandError
-from analytics.ingest import RefusedFile, ingest_files
-from analytics.marts import earliest_new_record, refresh_marts
+from analytics.ingest import RefusedFile
+from analytics.pipeline import load_and_refresh
 from analytics.store import WarehouseError
 
 
@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.files and not (args.cells or args.plans or args.subscribers):
         raise CommandError("nothing to ingest: give extract files and/or --cells/--plans/--subscribers")
     try:
-        result = ingest_files(
+        report = load_and_refresh(
             args.files,
+            marts=not args.no_marts,
             warehouse=args.warehouse,
             cells=args.cells,
             plans=args.plans,
@@ -43,7 +44,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     except (RefusedFile, WarehouseError) as exc:
         raise CommandError(str(exc)) from exc
-    if result["rows_loaded"] and not args.no_marts:
-        since = earliest_new_record(result, args.warehouse)
-        result["marts"] = refresh_marts(args.warehouse, fraud_since=since)
-    return result
+    return report.as_json()

@@ -11,7 +11,7 @@ A file is *ready* when it is complete:
 
 Hidden files, ``*.tmp``, ``*.part``, ``*.done`` and ``*.reason.txt`` are never loaded.
 
-Each ready file goes through :func:`analytics.ingest.ingest_files` (validation,
+Each ready file goes through :func:`analytics.pipeline.load_and_refresh` (validation,
 quarantine, dedupe by record_id, one transaction per file, a manifest keyed by the
 content hash), then moves to ``processed/`` (loaded, or already loaded) or
 ``rejected/`` (refused whole) with ``<name>.reason.txt``. Restart safety comes from the
@@ -115,9 +115,9 @@ class Watcher:
         self._attempts: Counter[str] = Counter()
         for d in (self.landing_dir, self.processed_dir, self.rejected_dir):
             d.mkdir(parents=True, exist_ok=True)
-        from analytics.ingest import ingest_files  # imported now, not on the first file's clock
+        from analytics.pipeline import load_and_refresh  # imported now, not on the first file's clock
 
-        self._ingest = ingest_files
+        self._load = load_and_refresh
 
     # -- discovery -------------------------------------------------------------
     def markers_in_use(self) -> bool:
@@ -146,7 +146,7 @@ class Watcher:
         t0 = time.perf_counter()
         log.debug("%s: loading", path.name)
         try:
-            result = self._ingest([path], warehouse=self.warehouse)["files"][0]
+            result = self._load([path], warehouse=self.warehouse, marts=False).ingest["files"][0]
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # transient (locked, disk) or a bug: retry, then reject
@@ -223,15 +223,10 @@ class Watcher:
         now = time.monotonic() if now is None else now
         if not force and now - self._last_load < self.marts_idle_s:
             return None
-        from analytics.marts import earliest_new_record, refresh_marts
+        from analytics.pipeline import refresh_after
 
         try:  # fraud runs over the records of every load since the last refresh
-            since = earliest_new_record({"files": self._unrefreshed}, self.warehouse)
-        except Exception:  # fraud then runs over every record
-            log.exception("reading the first record of the loads since the last refresh failed")
-            since = None
-        try:
-            out = refresh_marts(self.warehouse, fraud_since=since)
+            out = refresh_after([{"files": self._unrefreshed}], warehouse=self.warehouse)
         except Exception:  # the marts must never stop the loading: retried after the next load
             log.exception("marts refresh failed")
             return None

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from analytics import store
+from analytics import lake, store
 from analytics.config import settings
 from analytics.security import audit
 from analytics.security.schema import ensure_security_schema, security_settings
@@ -129,6 +129,9 @@ def run_retention(
         deleted: dict[str, int] = {}
         if not dry_run:
             for table in p.tables:
+                if table == "records":  # Parquet files of the lake: rewritten or retired
+                    deleted[table] = lake.delete_before(con, warehouse, p.cutoff_at)
+                    continue
                 before = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # noqa: S608 - fixed names
                 con.execute(statements()[f"delete_{table}"], {"cutoff": p.cutoff_at})
                 after = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # noqa: S608
@@ -172,6 +175,7 @@ def run_retention(
         )
         con.execute("commit")
     if not dry_run:
+        store.purge_history(warehouse)  # older snapshots and retired files still held the deleted rows
         folder = reports_dir(warehouse)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"retention_{run_at:%Y%m%dT%H%M%S}Z.json"
