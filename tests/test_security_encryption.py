@@ -42,8 +42,16 @@ def test_unreadable_with_another_key(encrypted: Path, monkeypatch) -> None:
             pass
 
 
+def _files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
 def test_no_identifier_in_clear_on_disk(encrypted: Path) -> None:
-    for f in (encrypted, store.snapshot_path(encrypted)):
+    """Every file under the warehouse's folder: the DuckDB file, its snapshots, the lake's
+    Parquet files and Delta log, spill folders."""
+    files = _files_under(encrypted.parent)
+    assert any(f.suffix == ".parquet" for f in files)  # the records are in the lake
+    for f in files:
         data = f.read_bytes()
         for number in security_world.NUMBERS:
             assert number.encode() not in data, f
@@ -62,3 +70,5 @@ def test_plain_warehouse_holds_numbers_in_clear(tmp_path: Path, refs, warehouse:
     monkeypatch.delenv("ANALYTICS_DB_KEY", raising=False)
     security_world.build(tmp_path, refs, warehouse)
     assert any(n.encode() in warehouse.read_bytes() for n in security_world.NUMBERS)
+    lake_files = [f for f in _files_under(warehouse.parent) if f.suffix == ".parquet"]
+    assert any(n.encode() in f.read_bytes() for f in lake_files for n in security_world.NUMBERS)
