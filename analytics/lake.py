@@ -61,31 +61,34 @@ def _encryption_clause(encrypted: bool) -> str:
     return f", encryption_config={{footer_key: '{PARQUET_KEY_NAME}'}}" if encrypted else ""
 
 
-def columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(name, type) of the records schema, in table order."""
+SCHEMAS = {"records": "records_schema", "rated_records": "rated_records_schema"}  # lake table -> its empty schema table
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> list[tuple[str, str]]:
+    """(name, type) of a lake table's schema, in table order."""
     rows = con.execute(
         "select column_name, data_type from information_schema.columns "
-        "where table_name = 'records_schema' order by ordinal_position"
+        "where table_name = ? order by ordinal_position", [SCHEMAS[table]]
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
-def files(con: duckdb.DuckDBPyConnection, *, table: str = TABLE) -> list[str]:
+def files(con: duckdb.DuckDBPyConnection, *, table: str = TABLE) -> list[str]:  # noqa: D401
     """The relative paths of the files that make ``table`` now (in this transaction)."""
     return [r[0] for r in con.execute("select path from lake_files where tbl = ? order by path", [table]).fetchall()]
 
 
-def refresh_view(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, encrypted: bool) -> None:
-    """(Re)define the view ``records`` over the files in ``lake_files``."""
-    base = table_dir(warehouse).resolve()
-    paths = [str(base / p) for p in files(con)]
-    cols = ", ".join(f'"{c}"' for c, _ in columns(con))
+def refresh_view(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, encrypted: bool, table: str = TABLE) -> None:
+    """(Re)define the view ``table`` over its files in ``lake_files``."""
+    base = table_dir(warehouse, table).resolve()
+    paths = [str(base / p) for p in files(con, table=table)]
+    cols = ", ".join(f'"{c}"' for c, _ in columns(con, table))
     if not paths:
-        body = f"select {cols} from records_schema"
+        body = f"select {cols} from {SCHEMAS[table]}"
     else:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
         body = f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
-    con.execute(f"create or replace view records as {body}")
+    con.execute(f"create or replace view {table} as {body}")  # table: a key of SCHEMAS
 
 
 def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
@@ -98,20 +101,20 @@ def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
 
 def write_records(
     con: duckdb.DuckDBPyConnection, warehouse: str | Path, rows: pl.DataFrame, *, load_id: int, timezone: str,
-    encrypted: bool, tag: str | None = None,
+    encrypted: bool, tag: str | None = None, table: str = TABLE,
 ) -> list[dict]:
     """Write ``rows`` (records columns, any order) as one Parquet file per local month,
     sorted by (msisdn, start_at), and list them in ``lake_files`` (caller's transaction).
     The view is not refreshed here: call :func:`refresh_view` once after the last write."""
     if rows.is_empty():
         return []
-    cols = columns(con)
+    cols = columns(con, table)
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
     parts = rows.with_columns(_month=local_month(timezone=timezone)).partition_by("_month", as_dict=True)
     written = []
     for (month,), part in sorted(parts.items()):
         rel = f"month={month}/l{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
-        path = table_dir(warehouse) / rel
+        path = table_dir(warehouse, table) / rel
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         frame = part.drop("_month")
         con.register("lake_rows", frame)
@@ -124,7 +127,7 @@ def write_records(
             con.unregister("lake_rows")
         stats = frame.select(pl.len(), pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(0)
         entry = {
-            "tbl": TABLE, "path": rel, "month": month, "load_id": load_id, "rows": stats[0],
+            "tbl": table, "path": rel, "month": month, "load_id": load_id, "rows": stats[0],
             "bytes": path.stat().st_size, "min_start_at": stats[1], "max_start_at": stats[2],
         }
         con.execute(
@@ -170,6 +173,18 @@ def _copy_encryption(encrypted: bool) -> str:
     return f", encryption_config {{footer_key: '{PARQUET_KEY_NAME}'}}" if encrypted else ""
 
 
+def replace_month(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, table: str, month: str, rows: pl.DataFrame, *,
+    timezone: str, encrypted: bool,
+) -> None:
+    """Replace the files of ``month`` of the derived lake table ``table`` (a mart rebuilt
+    whole per month, such as ``rated_records``) by ``rows``, in the caller's transaction."""
+    old = [r[0] for r in con.execute("select path from lake_files where tbl = ? and month = ?", [table, month]).fetchall()]
+    retire(con, old)
+    write_records(con, warehouse, rows, load_id=0, timezone=timezone, encrypted=encrypted, table=table)
+    refresh_view(con, warehouse, encrypted=encrypted, table=table)
+
+
 def retire(con: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> int:
     """Take files out of the table (caller's transaction); they stay on disk until
     :func:`clean_retired` finds that no kept snapshot can name them."""
@@ -186,15 +201,18 @@ def retire(con: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> int:
 def clean_orphans(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int:
     """Delete Parquet files under the table folder that no committed state names: left by
     a load that failed or was killed before its commit. Runs under the writer lock."""
-    base = table_dir(warehouse)
-    if not base.exists():
-        return 0
-    known = {r[0] for r in con.execute("select path from lake_files union all select path from lake_retired").fetchall()}
     removed = 0
-    for path in base.glob("month=*/*.parquet"):
-        if path.relative_to(base).as_posix() not in known:
-            path.unlink(missing_ok=True)
-            removed += 1
+    for table in SCHEMAS:
+        base = table_dir(warehouse, table)
+        if not base.exists():
+            continue
+        known = {r[0] for r in con.execute(
+            "select path from lake_files where tbl = $t union all select path from lake_retired where tbl = $t", {"t": table}
+        ).fetchall()}
+        for path in base.glob("month=*/*.parquet"):
+            if path.relative_to(base).as_posix() not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
     if removed:
         log.info("removed %d orphan file(s) of an uncommitted load", removed)
     return removed
@@ -206,13 +224,12 @@ def clean_retired(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, olde
     oldest kept snapshot was published (a snapshot names the files of its moment), or all
     of them with ``force`` (retention: personal data goes now). Caller's transaction."""
     if force or oldest_snapshot is None:
-        rows = con.execute("select path from lake_retired").fetchall()
+        rows = con.execute("select tbl, path from lake_retired").fetchall()
     else:
-        rows = con.execute("select path from lake_retired where retired_at < ?", [oldest_snapshot]).fetchall()
-    gone = [r[0] for r in rows]
-    base = table_dir(warehouse)
-    for rel in gone:
-        (base / rel).unlink(missing_ok=True)
+        rows = con.execute("select tbl, path from lake_retired where retired_at < ?", [oldest_snapshot]).fetchall()
+    gone = [r[1] for r in rows]
+    for tbl, rel in rows:
+        (table_dir(warehouse, tbl) / rel).unlink(missing_ok=True)
     if gone:
         con.execute("delete from lake_retired where path in (select unnest(?))", [gone])
     return len(gone)
@@ -266,19 +283,20 @@ def compact(
     return {"months_compacted": merged_months, "files_before": before, "files_after": after}
 
 
-def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff: dt.datetime) -> int:
+def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff: dt.datetime, *,
+                  table: str = TABLE) -> int:
     """Take every record with ``start_at < cutoff`` out of the table (caller's
     transaction): a file wholly before it is retired, a file across it is rewritten
     without those rows. Rows removed. The retired files still hold the rows: retention
     deletes them with :func:`clean_retired` (``force``) once it has committed."""
     enc = _key_set(con)
-    base = table_dir(warehouse).resolve()
+    base = table_dir(warehouse, table).resolve()
     hit = con.execute(
-        "select path, month, max_start_at >= ? from lake_files where tbl = ? and min_start_at < ?", [cutoff, TABLE, cutoff]
+        "select path, month, max_start_at >= ? from lake_files where tbl = ? and min_start_at < ?", [cutoff, table, cutoff]
     ).fetchall()
     if not hit:
         return 0
-    before = int(con.execute("select count(*) from records").fetchall()[0][0])
+    before = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])  # table: a key of SCHEMAS
     for path, month, straddles in hit:
         if straddles:
             rel = f"month={month}/r{uuid.uuid4().hex[:16]}.parquet"
@@ -301,8 +319,8 @@ def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff:
             else:
                 target.unlink()
         retire(con, [path])
-    refresh_view(con, warehouse, encrypted=enc)
-    return before - int(con.execute("select count(*) from records").fetchall()[0][0])
+    refresh_view(con, warehouse, encrypted=enc, table=table)
+    return before - int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
 
 
 def months_to_compact(con: duckdb.DuckDBPyConnection, *, min_files: int = COMPACT_MIN_FILES,
@@ -315,8 +333,11 @@ def months_to_compact(con: duckdb.DuckDBPyConnection, *, min_files: int = COMPAC
     return [r[0] for r in rows]
 
 
-def _key_set(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("select count(*) from duckdb_databases() where database_name = 'wh'").fetchall()[0][0])
+def _key_set(con: duckdb.DuckDBPyConnection) -> bool:  # noqa: ARG001 - the key is the process's, not the file's
+    """True when lake files are written and read encrypted (``ANALYTICS_DB_KEY`` is set)."""
+    from analytics.config import secret  # noqa: PLC0415 - config imports nothing of ours
+
+    return bool(secret("db_key"))
 
 
 # --- the Delta log -------------------------------------------------------------------------

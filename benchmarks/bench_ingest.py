@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -97,13 +98,15 @@ print(time.perf_counter() - t)
 
 OURS = """
 import json, sys, time, resource
+from analytics import lake, store
 from analytics.ingest import ingest_files
 t = time.perf_counter()
 out = ingest_files([sys.argv[1]], warehouse=sys.argv[2], cells=sys.argv[3] if len(sys.argv) > 3 else None)
 secs = time.perf_counter() - t
+lake_bytes = sum(p.stat().st_size for p in lake.table_dir(sys.argv[2]).glob("month=*/*.parquet"))
 print(json.dumps({"seconds": secs, "rows_read": out["rows_read"], "rows_loaded": out["rows_loaded"],
   "rows_duplicate": out["rows_duplicate"], "rows_rejected": out["rows_rejected"],
-  "status": out["files"][0]["status"]}))
+  "status": out["files"][0]["status"], "published": store.published_bytes(sys.argv[2]), "lake_bytes": lake_bytes}))
 """
 
 
@@ -129,7 +132,7 @@ def main() -> None:
         make_extract(csv, args.rows)
         print(f"generated {args.rows:,} rows ({csv.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.1f}s")
     for f in wd.glob("*.duckdb*"):
-        f.unlink()
+        shutil.rmtree(f) if f.is_dir() else f.unlink()
     floor_s, floor_mem = _run(DUCKDB, str(csv), str(wd / "floor.duckdb"), "floor")
     floor = float(floor_s)
     print(f"floor   duckdb read_csv + hourly GROUP BY: {floor:7.2f}s  {args.rows / floor:12,.0f} rows/s  peak {floor_mem:6.0f} MiB"
@@ -153,7 +156,8 @@ def main() -> None:
         best[name] = min(best.get(name, r["seconds"]), r["seconds"])
         print(f"{name:7} ingest_files ({r['status']}): {r['seconds']:7.2f}s  {args.rows / r['seconds']:12,.0f} rows/s  "
               f"x{r['seconds'] / floor:4.2f} of floor  peak {mem:6.0f} MiB  loaded {r['rows_loaded']:,} "
-              f"dup {r['rows_duplicate']:,} rejected {r['rows_rejected']:,}")
+              f"dup {r['rows_duplicate']:,} rejected {r['rows_rejected']:,}  "
+              f"publish copied {(r['published'] or 0) / 1e6:.1f} MB, lake {r['lake_bytes'] / 1e6:.0f} MB")
         if fresh:
             for f in wd.glob(f"{wh.name}.snap*"):
                 f.unlink()

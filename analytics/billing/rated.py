@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
-from analytics import store
+from analytics import lake, store
 from analytics.config import settings
 from analytics.rating import rate_records
 
@@ -46,8 +46,17 @@ RATED_COLUMNS = (
 
 
 def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the billing tables (idempotent; needs a writable connection)."""
+    """Create the billing tables and the ``rated_records`` view over the lake's files
+    (idempotent; needs a writable connection). A ``rated_records`` table of the
+    single-file layout is dropped with its month stamps: the months re-rate."""
     con.execute(store.sql("billing_schema"))
+    kind = store.scalar(con, "select table_type from information_schema.tables where table_name = 'rated_records'")
+    if kind == "BASE TABLE":
+        con.execute("drop table rated_records")
+        con.execute("delete from rated_months")
+        kind = None
+    if kind is None:
+        lake.refresh_view(con, store.path_of(con), encrypted=store.encrypted(), table="rated_records")
 
 
 def parse_month(text: str | dt.date | None) -> dt.date | None:
@@ -181,10 +190,10 @@ def _write_month(cur: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataF
     """Replace the stored rating of ``month`` in one transaction on ``cur`` (its own cursor)."""
     cur.execute("begin")
     try:
-        cur.execute("delete from rated_records where month_date = ?", [month])
-        cur.register("_billing_rated", rated)
-        cur.execute(f"insert into rated_records ({', '.join(RATED_COLUMNS)}) select * from _billing_rated")
-        cur.unregister("_billing_rated")
+        lake.replace_month(
+            cur, store.path_of(cur), "rated_records", month.strftime("%Y-%m"), rated.select(RATED_COLUMNS),
+            timezone=settings().timezone, encrypted=store.encrypted(),
+        )
         cur.execute("delete from rated_months where month_date = ?", [month])
         cur.execute("insert into rated_months values (?, ?, ?, ?, ?, ?)", stamp)
         cur.execute("commit")

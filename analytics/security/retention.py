@@ -129,8 +129,8 @@ def run_retention(
         deleted: dict[str, int] = {}
         if not dry_run:
             for table in p.tables:
-                if table == "records":  # Parquet files of the lake: rewritten or retired
-                    deleted[table] = lake.delete_before(con, warehouse, p.cutoff_at)
+                if table in lake.SCHEMAS:  # Parquet files of the lake: rewritten or retired
+                    deleted[table] = lake.delete_before(con, warehouse, p.cutoff_at, table=table)
                     continue
                 before = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # noqa: S608 - fixed names
                 con.execute(statements()[f"delete_{table}"], {"cutoff": p.cutoff_at})

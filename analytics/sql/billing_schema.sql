@@ -2,7 +2,10 @@
 
 -- Rated records: one row per record (record_id unique), its expected charge and the rule
 -- that produced it, under the plan resolved at rating time. Recomputed whole per month.
-create table if not exists rated_records (
+-- Like the records, the rows are Parquet files of the lake (<warehouse>.lake/rated_records,
+-- one file a month, replaced whole); this empty table fixes their columns and the view
+-- `rated_records` names the current files (analytics/lake.py).
+create table if not exists rated_records_schema (
     record_id            varchar not null,
     month_date           date not null,       -- calendar month in settings.timezone
     start_at             timestamp not null,  -- UTC
