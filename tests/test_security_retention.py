@@ -56,10 +56,10 @@ def test_dry_run_deletes_nothing(world: Path) -> None:
         assert after["cubes"][t].equals(before["cubes"][t])
     assert after["counts"] == before["counts"] and after["ids"] == before["ids"]
     rows = {t["table"]: t["rows_older_than_cutoff"] for t in report["tables"]}
-    # before 2026-02-01: r0 (Jan 5) and r1 (Jan 20); the duplicate of r0 (Jan 5); the quarantined row's
-    # load started today, so it is kept
-    assert rows["records"] == 2 and rows["duplicates"] == 1 and rows["quarantine"] == 0
-    assert report["rows_deleted"] == 0 and report["rows_to_delete"] == 3 and "report_file" not in report
+    # before 2026-02-01: r0 (Jan 5) and r1 (Jan 20); the duplicate of r0 (Jan 5); the quarantined row
+    # ages by its own record time (Jan 6), not by its load's (today)
+    assert rows["records"] == 2 and rows["duplicates"] == 1 and rows["quarantine"] == 1
+    assert report["rows_deleted"] == 0 and report["rows_to_delete"] == 4 and "report_file" not in report
     assert after["audit"][-1][:2] == ("dpo", "retention_dry_run")
     assert not (world.parent / "reports").exists()
 
@@ -71,12 +71,12 @@ def test_run_deletes_old_records_and_keeps_cubes(world: Path) -> None:
     for t in CUBES:  # the aggregated history is untouched, January included
         assert after["cubes"][t].equals(before["cubes"][t]), t
     assert after["ids"] == ["r2", "r3", "r4", "r5"]
-    assert after["counts"]["duplicates"] == 0 and after["counts"]["quarantine"] == 1
-    assert report["rows_deleted"] == 3
+    assert after["counts"]["duplicates"] == 0 and after["counts"]["quarantine"] == 0
+    assert report["rows_deleted"] == 4
     saved = json.loads(Path(report["report_file"]).read_text())
     assert Path(report["report_file"]).parent == world.parent / "reports"
     assert saved["run_by"] == "dpo" and saved["cutoff_at"] == "2026-02-01T00:00:00Z"
-    assert {t["table"]: t["rows_deleted"] for t in saved["tables"]} == {"records": 2, "duplicates": 1, "quarantine": 0}
+    assert {t["table"]: t["rows_deleted"] for t in saved["tables"]} == {"records": 2, "duplicates": 1, "quarantine": 1}
     assert "usage_daily_region" in saved["kept"] and "security_audit" in saved["kept"]
     user, action, detail = after["audit"][-1]
     assert (user, action) == ("dpo", "retention") and "records=2" in detail
@@ -109,7 +109,43 @@ def test_retention_command_json(world: Path, capsys) -> None:
     assert dry["dry_run"] is True and dry["rows_to_delete"] == 0  # nothing before 2026-01-01
     assert cli.main([*args[:4], "1", *args[5:]]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["rows_deleted"] == 3 and Path(out["report_file"]).exists()
+    assert out["rows_deleted"] == 4 and Path(out["report_file"]).exists()
     assert cli.main(["retention", "--warehouse", str(world), "--keep-months", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
     assert cli.main(["retention", "--warehouse", str(world.parent / "none.duckdb"), "--keep-months", "1"]) == 2
+
+
+def test_every_copy_older_than_the_cutoff_goes(world: Path, tmp_path: Path) -> None:
+    """#19.8: reconciliation mismatches are deleted and reported; a re-delivered old record is
+    quarantined without its raw values; no older snapshot or retired lake file keeps a row."""
+    from analytics import lake
+    from analytics.billing import refresh_reconciliation
+    from analytics.ingest import ingest_files
+    from conftest import record, write_v1
+
+    with store.writer(world) as con:
+        refresh_reconciliation(con)
+        n_old = store.scalar(con, "select count(*) from reconcile_mismatches where start_at < '2026-02-01'")
+    report = retention.run_retention(world, 1, by="dpo", as_of=date(2026, 3, 20))
+    tables = {t["table"]: t for t in report["tables"]}
+    assert "reconcile_mismatches" in tables and tables["reconcile_mismatches"]["rows_deleted"] == n_old
+    with store.reader(world) as con:
+        assert store.scalar(con, "select count(*) from reconcile_mismatches where start_at < '2026-02-01'") == 0
+        assert store.scalar(con, "select count(*) from rated_records where start_at < '2026-02-01'") == 0
+    # only the current snapshot is left, and no lake file outside the table
+    assert len(list(world.parent.glob(f"{world.name}.snap-*[0-9]"))) == 1
+    with store.reader(world) as con:
+        named = {r[0] for r in con.execute("select path from lake_files").fetchall()}
+        assert store.scalar(con, "select count(*) from lake_retired") == 0
+    on_disk = {p.relative_to(lake.table_dir(world, t)).as_posix()
+               for t in lake.SCHEMAS for p in lake.table_dir(world, t).glob("month=*/*.parquet")}
+    assert on_disk <= named
+    # the old record delivered again: quarantined, without its numbers
+    again = write_v1(tmp_path / "again.csv", [record(record_id="old1", start_time="2026-01-07T10:00:00Z",
+                                                     msisdn=security_world.NUMBERS[1], imsi="234150000009999")])
+    out = ingest_files([again], warehouse=world)
+    assert out["rejects_by_reason"] == {"before_retention:start_time": 1}
+    with store.reader(world) as con:
+        raw = store.scalar(con, "select raw from quarantine where reason = 'before_retention:start_time'")
+    assert security_world.NUMBERS[1] not in raw and "234150000009999" not in raw
+    assert json.loads(raw) == {"start_time": "2026-01-07T10:00:00Z"}

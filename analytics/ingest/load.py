@@ -251,7 +251,7 @@ def commit_file(
             rejected += bad.height
             if bad.height:
                 reasons.update(bad["reason"].to_list())
-                _insert(con, "quarantine", bad)
+                _insert(con, "quarantine", _without_purged_values(bad))
             new, dups = dedupe.split(good)
             duplicate += dups.height
             if dups.height:
@@ -306,6 +306,15 @@ def commit_file(
         raise
     finally:
         cubes.drop_scratch(con)
+
+
+def _without_purged_values(bad: pl.DataFrame) -> pl.DataFrame:
+    """A re-delivered record older than the last retention cutoff is quarantined without
+    its raw values: retention deleted them once, the quarantine must not keep them again.
+    Its line, reason and record time stay (the time lets the next retention age it)."""
+    purged = pl.col("reason").str.starts_with("before_retention")
+    kept = pl.struct(start_time=pl.col("raw").str.json_path_match("$.start_time")).struct.json_encode()
+    return bad.with_columns(raw=pl.when(purged).then(kept).otherwise(pl.col("raw")))
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:

@@ -39,7 +39,7 @@ from analytics.security.schema import ensure_security_schema, security_settings
 log = logging.getLogger(__name__)
 
 # Record-level tables in deletion order; a table that does not exist is skipped.
-RECORD_TABLES: tuple[str, ...] = ("rated_records", "records", "duplicates", "quarantine")
+RECORD_TABLES: tuple[str, ...] = ("rated_records", "reconcile_mismatches", "records", "duplicates", "quarantine")
 KEPT_TABLES: tuple[str, ...] = (
     "usage_hourly_cell",
     "usage_daily_region",

@@ -23,13 +23,27 @@ select count(*) as n, min(aged_at) as oldest from final where aged_at < $cutoff;
 delete from duplicates as d
 where coalesce(d.start_at, (select l.started_at from loads as l where l.load_id = d.load_id)) < $cutoff;
 
+-- name: count_reconcile_mismatches
+select count(*) as n, min(start_at) as oldest from reconcile_mismatches where start_at < $cutoff;
+-- name: delete_reconcile_mismatches
+delete from reconcile_mismatches where start_at < $cutoff;
+
+-- A quarantined row ages by its own record time (its raw start_time, read as a timestamp
+-- with or without offset; without one it is UTC), and by its load's time only when the raw
+-- value is not a time at all.
 -- name: count_quarantine
 with final as (
-    select l.started_at as aged_at
+    select coalesce(
+        timezone('UTC', try_cast(json_extract_string(q.raw, '$.start_time') as timestamptz)),
+        l.started_at
+    ) as aged_at
     from quarantine as q
-    join loads as l using (load_id)
+    left join loads as l using (load_id)
 )
 select count(*) as n, min(aged_at) as oldest from final where aged_at < $cutoff;
 -- name: delete_quarantine
-delete from quarantine
-where load_id in (select load_id from loads where started_at < $cutoff);
+delete from quarantine as q
+where coalesce(
+    timezone('UTC', try_cast(json_extract_string(q.raw, '$.start_time') as timestamptz)),
+    (select l.started_at from loads as l where l.load_id = q.load_id)
+) < $cutoff;
