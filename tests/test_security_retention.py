@@ -118,10 +118,11 @@ def test_retention_command_json(world: Path, capsys) -> None:
 def test_every_copy_older_than_the_cutoff_goes(world: Path, tmp_path: Path) -> None:
     """#19.8: reconciliation mismatches are deleted and reported; a re-delivered old record is
     quarantined without its raw values; no older snapshot or retired lake file keeps a row."""
+    from conftest import record, write_v1
+
     from analytics import lake
     from analytics.billing import refresh_reconciliation
     from analytics.ingest import ingest_files
-    from conftest import record, write_v1
 
     with store.writer(world) as con:
         refresh_reconciliation(con)
