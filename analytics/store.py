@@ -240,8 +240,17 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path | None = None
     kind = scalar(con, "select table_type from information_schema.tables where table_name = 'records'")
     if kind == "BASE TABLE" and migrate:
         _migrate(con, path)
-    elif kind is None:
+    elif kind is None or _moved(con, path):
         lake.refresh_view(con, path, encrypted=encrypted())
+
+
+def _moved(con: duckdb.DuckDBPyConnection, path: str | Path) -> bool:
+    """True when the records view names files of another folder (the warehouse was moved
+    or copied with its lake): the views then name the lake beside it again."""
+    if not scalar(con, "select count(*) from lake_files where tbl = 'records'"):
+        return False
+    text = scalar(con, "select sql from duckdb_views() where view_name = 'records' and database_name = current_database()")
+    return str(lake.table_dir(path).resolve()) not in (text or "")
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]:

@@ -166,3 +166,15 @@ def test_a_crash_between_commit_and_publish_is_published_on_the_next_open(tmp_pa
     again = store.snapshot_version(warehouse)
     store.snapshot_reader(warehouse).close()
     assert store.snapshot_version(warehouse) == again  # published once, not on every open
+
+
+def test_a_moved_warehouse_reads_the_lake_beside_it(tmp_path, refs, warehouse):
+    import shutil
+
+    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(5)])],
+                 warehouse=warehouse, cells=refs["cells"])
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(warehouse.parent, moved, symlinks=True)
+    shutil.rmtree(warehouse.parent)
+    with store.writer(moved / warehouse.name) as con:
+        assert store.scalar(con, "select count(*) from records") == 5
