@@ -250,7 +250,18 @@ def _moved(con: duckdb.DuckDBPyConnection, path: str | Path) -> bool:
     if not scalar(con, "select count(*) from lake_files where tbl = 'records'"):
         return False
     text = scalar(con, "select sql from duckdb_views() where view_name = 'records' and database_name = current_database()")
-    return str(lake.table_dir(path).resolve()) not in (text or "")
+    return lake.table_dir(path).exists() and str(lake.table_dir(path).resolve()) not in (text or "")
+
+
+def copy_warehouse(source: str | Path, target: str | Path) -> Path:
+    """Copy a warehouse: its DuckDB file and its lake folder (the next writer of the copy
+    points its views at the copied lake). Snapshots are not copied."""
+    source, target = Path(source), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    if lake.lake_dir(source).exists():
+        shutil.copytree(lake.lake_dir(source), lake.lake_dir(target), dirs_exist_ok=True)
+    return target
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]:

@@ -9,7 +9,6 @@ saves a screenshot per page under artifacts/screenshots/.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from analytics import store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -249,7 +250,7 @@ def test_a_link_to_a_page_opens_it_after_sign_in(fixture_warehouse, tmp_path):
     from analytics.security import accounts
 
     warehouse = tmp_path / "signin.duckdb"
-    shutil.copyfile(fixture_warehouse, warehouse)
+    store.copy_warehouse(fixture_warehouse, warehouse)
     accounts.add_user(warehouse, "ann", role="admin", password="a-long-Passw0rd!", by="test")  # admin: home is not billing
     with running_app(warehouse, env={"ANALYTICS_AUTH": "on"}) as url, browser_page() as page:
         page.goto(f"{url}/billing", wait_until="domcontentloaded")

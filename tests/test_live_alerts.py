@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
-import shutil
 import threading
 from pathlib import Path
 
@@ -86,7 +85,7 @@ def one_outage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_outage_raises_exactly_one_alert_that_resolves(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
-    shutil.copy(one_outage, wh)
+    store.copy_warehouse(one_outage, wh)
     replay(wh, range(10, 60))
     with store.reader(wh) as con:
         table = alerts.alerts_table(con)
@@ -118,7 +117,7 @@ def test_same_rule_for_every_region_at_once(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_short_breach_below_hold_raises_nothing(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
-    shutil.copy(one_outage, wh)
+    store.copy_warehouse(one_outage, wh)
     replay(wh, range(10, 60), hold_s=3600)
     with store.reader(wh) as con:
         assert alerts.alerts_table(con).is_empty()
@@ -139,7 +138,7 @@ class _Sink(http.server.BaseHTTPRequestHandler):
 
 def test_webhook_and_log_file_get_raise_and_resolve(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
-    shutil.copy(one_outage, wh)
+    store.copy_warehouse(one_outage, wh)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Sink)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -160,6 +159,6 @@ def test_webhook_and_log_file_get_raise_and_resolve(one_outage: Path, tmp_path: 
 
 def test_unreachable_webhook_does_not_fail_evaluation(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
-    shutil.copy(one_outage, wh)
+    store.copy_warehouse(one_outage, wh)
     events = replay(wh, range(20, 30), webhook_url="http://127.0.0.1:9/none", webhook_timeout_s=0.5)
     assert [e["kpi"] for e in events if e["event"] == "raised"] == ["ner"]

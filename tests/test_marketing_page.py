@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -32,7 +31,7 @@ def unbuilt(tmp_path_factory):
 def warehouse(unbuilt, tmp_path_factory):
     """The same warehouse with its segment mart built, as after an ingest run."""
     path = tmp_path_factory.mktemp("page_built") / "wh.duckdb"
-    shutil.copyfile(unbuilt, path)
+    store.copy_warehouse(unbuilt, path)
     with store.writer(path) as con:
         assert refresh_segments(con)
     return path
@@ -66,7 +65,7 @@ def test_month_not_built_says_so_and_computes_on_request(unbuilt, monkeypatch):
 @pytest.mark.slow
 def test_stale_month_shows_the_stored_report_with_a_warning(unbuilt, tmp_path, monkeypatch):
     path = tmp_path / "wh.duckdb"
-    shutil.copyfile(unbuilt, path)
+    store.copy_warehouse(unbuilt, path)
     with store.writer(path) as con:
         refresh_segments(con)
     _load(path, [{"record_id": "late", "start_at": "2026-03-20 10:00:00", "msisdn": "D00", "service": "sms"}])
@@ -74,7 +73,7 @@ def test_stale_month_shows_the_stored_report_with_a_warning(unbuilt, tmp_path, m
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     assert not at.exception
-    assert at.metric[0].value == "60" and any("before the latest load" in w.value for w in at.warning)
+    assert at.metric[0].value == "60" and any("Stale since" in w.value and "before later loads" in w.value for w in at.warning)
     # first view: the segment profiles, no chart (the map is one click away)
     assert at.segmented_control(key="seg_view").value == "Profiles" and not at.get("plotly_chart")
 
