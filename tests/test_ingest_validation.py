@@ -338,3 +338,19 @@ def test_a_directory_or_unreadable_path_is_one_refused_entry_and_the_others_load
     assert "a directory" in out["files"][1]["error"]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert _table(warehouse, "select record_id from records order by 1")["record_id"].to_list() == ["a", "b"]
+
+
+def test_a_clean_quoted_file_reads_the_same_through_either_parser(tmp_path):
+    from polars.testing import assert_frame_equal
+
+    from analytics.ingest import reader
+
+    path = tmp_path / "q.csv"
+    path.write_bytes(b'a,"b",c\n"x",,""\n"q""r","s,t",u\n"caf\xe9",2,\n')
+    names = reader.header_columns(path)
+    assert reader._every_line_a_row(path, len(names))
+    fast = reader._quoted_csv(path, names).collect()
+    assert_frame_equal(fast, reader.csv_fields(path, names, quotes=True).collect())
+    assert fast.rows() == [("x", "", "", 2, None), ('q"r', "s,t", "u", 3, None), ("caf\ufffd", "2", "", 4, None)]
+    path.write_bytes(b'a,"b",c\n"x",,""\n\n"q""r","s,t",u\n')  # a blank line: physical numbers need the line reader
+    assert not reader._every_line_a_row(path, len(names))
