@@ -354,3 +354,29 @@ def test_a_clean_quoted_file_reads_the_same_through_either_parser(tmp_path):
     assert fast.rows() == [("x", "", "", 2, None), ('q"r', "s,t", "u", 3, None), ("caf\ufffd", "2", "", 4, None)]
     path.write_bytes(b'a,"b",c\n"x",,""\n\n"q""r","s,t",u\n')  # a blank line: physical numbers need the line reader
     assert not reader._every_line_a_row(path, len(names))
+
+
+def test_a_killed_gzip_load_leaves_no_plaintext_in_the_temp_folder(tmp_path, refs, warehouse):
+    """Issue #19 item 2: the .csv.gz used to be gunzipped into $TMPDIR/cdr-gunzip-*, which a
+    killed load left behind. Every file under the temp folder is grepped for the msisdn."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ingest_files([], warehouse=warehouse, cells=refs["cells"])
+    secret = "447712398765"
+    rows = [record(record_id=f"z{i}", msisdn=secret) for i in range(3000)]
+    plain = write_v1(tmp_path / "src" / "z.csv", rows)
+    gz = tmp_path / "z.csv.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "ANALYTICS_FAULT": "after_insert", "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+    proc = subprocess.run([sys.executable, "-m", "analytics", "ingest", str(gz), "--warehouse", str(warehouse), "--json"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr  # killed mid-transaction, after the rows were read
+    leaks = [p for p in tmp.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaks == []

@@ -172,7 +172,7 @@ def _screen(path: Path, size: int, mtime_ns: int) -> TextStats:  # noqa: ARG001 
             first = fh.read(_BLOCK)
         except (EOFError, OSError, zlib.error) as exc:
             raise RefusedFile(f"{path.name}: truncated or corrupt gzip ({exc})") from exc
-        _sniff(path.name, first)
+        _sniff(path.name, first[:65536])  # a NUL further on is a bad value in some row, not a binary file
         header_end = first.find(b"\n")
         if header_end < 0 and len(first) > MAX_HEADER_BYTES or header_end > MAX_HEADER_BYTES:
             raise RefusedFile(
