@@ -380,3 +380,31 @@ def test_a_killed_gzip_load_leaves_no_plaintext_in_the_temp_folder(tmp_path, ref
     assert proc.returncode == -9, proc.stderr  # killed mid-transaction, after the rows were read
     leaks = [p for p in tmp.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaks == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cells", "{tmp}/nope.csv"], "--cells {tmp}/nope.csv: no such file"),
+        (["--plans", "{tmp}"], "--plans {tmp}: a directory"),
+        (["{tmp}/x.csv", "--mapping", "{tmp}/nope.toml"], "--mapping {tmp}/nope.toml: no such file"),
+        (["{tmp}/x.csv", "--warehouse", "/proc/no/warehouse.duckdb"], "No such file or directory"),
+    ],
+    ids=["missing-cells", "plans-is-a-folder", "missing-mapping", "warehouse-folder-missing"],
+)
+def test_operator_errors_exit_2_with_one_line(tmp_path, warehouse, args, message):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    write_v1(tmp_path / "x.csv", [record()])
+    argv = [a.format(tmp=tmp_path) for a in args]
+    if "--warehouse" not in argv:
+        argv += ["--warehouse", str(warehouse)]
+    proc = subprocess.run([sys.executable, "-m", "analytics", "ingest", *argv, "--json"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message.format(tmp=tmp_path) in last, last
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
