@@ -9,7 +9,8 @@ Every command gets ``--warehouse PATH`` (default: the embedded warehouse under
 ``data/``) and ``--json``. With ``--json`` the returned object is printed as one JSON
 object on stdout; without it, a readable rendering. Logs go to stderr. A
 :class:`CommandError` (or any other failure) exits non-zero with a one-line reason on
-stderr. A command may return ``{"_exit": N, ...}`` to print its JSON and still exit N
+stderr: exit 2 for an operator error (a CommandError, a bad option, a path that does not
+exist or cannot be read), 1 for anything else. A command may return ``{"_exit": N, ...}`` to print its JSON and still exit N
 (ingest does, when a file is refused).
 """
 
@@ -114,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        # a path the operator gave (an option, an --out file, the warehouse's folder)
+        log.debug("command failed", exc_info=True)
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}".replace("error: : ", "error: "), file=sys.stderr)
+        return 2
     except Exception as exc:  # one line for the operator; the trace with -v
         log.debug("command failed", exc_info=True)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

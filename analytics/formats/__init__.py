@@ -51,10 +51,26 @@ def detect(path: Path) -> str:
         if FORMATS[name].sniff(lines):
             log.info("%s: detected format %s", path.name, name)
             return name
+    other = _other_separator(lines[0])
+    if other:
+        raise FormatError(
+            f"{path.name}: {other}-separated, not comma-separated: use --mapping FILE "
+            f"(with [source] delimiter), or re-export it with commas"
+        )
     raise FormatError(
         f"{path.name}: unrecognised layout ({len(split_csv_line(lines[0]))} columns); known formats: "
         f"{', '.join(KNOWN)}; give --format NAME, or --mapping FILE for a client layout"
     )
+
+
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _other_separator(header: str) -> str | None:
+    """The name of the separator a header uses instead of commas, if it plainly does."""
+    counts = {name: header.count(sep) for sep, name in _SEPARATORS.items()}
+    name, n = max(counts.items(), key=lambda kv: kv[1])
+    return name if n >= 2 and n > header.count(",") else None
 
 
 def read(path: Path, fmt: str, opts: FormatOptions | None = None) -> pl.LazyFrame:

@@ -25,7 +25,7 @@ from analytics import store
 from analytics.config import settings
 from analytics.ingest import reference
 from analytics.ingest.load import FileResult, commit_file, next_load_id, previous_load, record_refusal
-from analytics.ingest.reader import REQUIRED, RefusedFile, file_sha256, header_columns, is_parquet, open_v1
+from analytics.ingest.reader import REQUIRED, RefusedFile, file_sha256, header_columns, is_parquet, open_v1, screen
 from analytics.ingest.validate import bad_records, check_records, good_records
 
 __all__ = ["ingest_files", "RefusedFile"]
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CHUNK_ROWS = 250_000
-INGEST_DEFAULTS = {"memory_limit": "2560MB", "cube_memory_limit": "1280MB"}
+INGEST_DEFAULTS = {"memory_limit": "2560MB", "cube_memory_limit": "1280MB", "earliest_start": "2000-01-01",
+                   "max_future_days": 2}
 
 
 def _now() -> dt.datetime:
@@ -79,6 +80,7 @@ def _checked_chunks(
         checked = check_records(
             frame,
             not_before=cfg.get("not_before"),
+            window=cfg.get("window"),
             cells=cells,
             timezone=cfg["timezone"],
             home_country=cfg["home_country"],
@@ -205,6 +207,7 @@ def ingest_files(
         "currency": (currency or cfg_obj.currency).upper(),
         "memory_limit": limits["memory_limit"],
         "cube_memory_limit": limits["cube_memory_limit"],
+        "window": plausible_window(limits),
     }
     if fmt == "v1":
         fmt = None
@@ -245,6 +248,19 @@ def ingest_files(
     return _summarise(results, refs)
 
 
+def plausible_window(options: dict[str, Any], *, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """Start times outside [earliest_start, load time + max_future_days] are implausible
+    (``out_of_range:start_time``): a year-3000 record would otherwise become "the latest month"."""
+    try:
+        earliest = dt.datetime.fromisoformat(str(options["earliest_start"]))
+        future = float(options["max_future_days"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RefusedFile(
+            f"analytics.toml [ingest]: earliest_start must be a date (YYYY-MM-DD) and max_future_days a number ({exc})"
+        ) from exc
+    return earliest.replace(tzinfo=None), (now or _now()) + dt.timedelta(days=future)
+
+
 def _retention_horizon(con: Any) -> dt.datetime | None:
     try:
         from analytics.security.retention import retained_from
@@ -277,12 +293,17 @@ def _ingest_one(
 ) -> FileResult:
     t0 = time.perf_counter()
     started = _now()
-    sha = file_sha256(path) if path.exists() else ""
-    result = FileResult(file=path.name, path=str(path), sha256=sha, format=fmt or "v1")
+    result = FileResult(file=path.name, path=str(path), sha256="", format=fmt or "v1")
     try:
         if not path.exists():
             raise RefusedFile(f"{path}: no such file")
-        prior = previous_load(con, sha)
+        if path.is_dir():
+            raise RefusedFile(f"{path}: a directory, not an extract file")
+        try:
+            result.sha256 = file_sha256(path)
+        except OSError as exc:  # permission denied, I/O error: this file only
+            raise RefusedFile(f"{path}: unreadable ({exc.strerror or exc})") from exc
+        prior = previous_load(con, result.sha256)
         if prior is not None:
             result.status = "already_loaded"
             result.format = prior["format"]
@@ -293,6 +314,7 @@ def _ingest_one(
             result.error = f"already loaded as load {prior['load_id']} ({prior['file_name']}); nothing changed"
             log.info("%s: already loaded (load %s), skipped", path.name, prior["load_id"])
             return result
+        screen(path)  # garbage, UTF-16, over-long lines: refused before any format reads it
         result.format = fmt or _detect_format(path)
         result.load_id = next_load_id(con)
         with _source(path, result.format, opts) as (raw, options):

@@ -28,6 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.files and not (args.cells or args.plans or args.subscribers):
         raise CommandError("nothing to ingest: give extract files and/or --cells/--plans/--subscribers")
+    for option in ("cells", "plans", "subscribers", "mapping"):  # the operator's paths: exit 2, before any load
+        path = getattr(args, option)
+        if path is not None and not path.is_file():
+            raise CommandError(f"--{option} {path}: {'a directory' if path.is_dir() else 'no such file'}")
     try:
         report = load_and_refresh(
             args.files,

@@ -4,13 +4,20 @@
 ``reason`` column (null for a good row) of the form ``rule:column``:
 
 =====================  ===========================================================
+malformed_row          a CSV line whose quoting is broken or whose field count
+                       differs from the header's (``detail`` says which)
 missing:<col>          a required value is empty (record_id, start_time, msisdn,
                        other_party, service, direction, duration_s, charge; cell_id
                        on a non-roaming record)
 bad_enum:<col>         service, direction, disposition or roaming outside its values
 not_a_number:<col>     duration_s, bytes_up, bytes_down (integers) or charge (decimal)
 negative:<col>         a number below zero
-bad_timestamp:start_time  not ISO 8601, or a local time that does not exist (DST gap)
+out_of_range:duration_s  above 2,147,483,647 (the stored 32-bit integer)
+bad_timestamp:start_time  not ISO 8601, an offset beyond +-14:00 (or minutes over 59),
+                       or a local time that does not exist (DST gap)
+out_of_range:start_time  outside the plausibility window (``[ingest] earliest_start``,
+                       default 2000-01-01, to ``max_future_days``, default 2, after
+                       the load)
 bad_value:<col>        msisdn not E.164 digits, destination_country not ISO alpha-2,
                        currency not ISO 4217 alpha-3
 bad_encoding:<col>     a byte that is not UTF-8
@@ -39,6 +46,8 @@ ROAMING_REGION = "ROAMING"
 CHARGE_DTYPE = pl.Decimal(18, 4)
 
 _TS_TAIL = r"^(\.\d{1,9})?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
+MAX_OFFSET_MIN = 14 * 60  # UTC+14:00 (Kiribati) and UTC-12:00 are the real extremes
+INT32_MAX = 2**31 - 1  # records.duration_s is an INTEGER
 
 
 def _blank(col: str) -> pl.Expr:
@@ -67,6 +76,7 @@ def parse_start_time(col: str = "start_time", *, timezone: str = "UTC") -> pl.Ex
     off_h = off.str.slice(1, 2).cast(pl.Int64, strict=False)
     off_m = off.str.replace(":", "", literal=True).str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
     off_min = (sign * (off_h * 60 + off_m)).fill_null(0)
+    off_ok = off.is_null() | ((off_m < 60) & (off_h * 60 + off_m <= MAX_OFFSET_MIN))
     has_zone = off.is_not_null() | tail.str.contains("[Zz]$")
     instant = base + pl.duration(microseconds=frac_us) - pl.duration(minutes=off_min)
     if timezone.upper() == "UTC":
@@ -77,7 +87,7 @@ def parse_start_time(col: str = "start_time", *, timezone: str = "UTC") -> pl.Ex
             .dt.convert_time_zone("UTC")
             .dt.replace_time_zone(None)
         )
-    return pl.when(tail_ok & has_zone).then(instant).when(tail_ok).then(naive_utc).otherwise(None)
+    return pl.when(tail_ok & off_ok & has_zone).then(instant).when(tail_ok & off_ok).then(naive_utc).otherwise(None)
 
 
 def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
@@ -107,13 +117,16 @@ def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
             _ts_frac_us=pl.when(pl.col("_ts_frac").is_null()).then(0).otherwise(
                 pl.col("_ts_frac").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64, strict=False)
             ),
+            _ts_off_h=off.str.slice(1, 2).cast(pl.Int64, strict=False),
+            _ts_off_m=off.str.replace(":", "", literal=True).str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0),
+        )
+        .with_columns(
             _ts_off_min=(
                 pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
-                * (
-                    off.str.slice(1, 2).cast(pl.Int64, strict=False) * 60
-                    + off.str.replace(":", "", literal=True).str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
-                )
+                * (pl.col("_ts_off_h") * 60 + pl.col("_ts_off_m"))
             ).fill_null(0),
+            _ts_ok=pl.col("_ts_ok")
+            & (off.is_null() | ((pl.col("_ts_off_m") < 60) & (pl.col("_ts_off_h") * 60 + pl.col("_ts_off_m") <= MAX_OFFSET_MIN))),
         )
         .with_columns(
             _ts_instant=pl.col("_ts_base") + pl.duration(microseconds=pl.col("_ts_frac_us"))
@@ -132,7 +145,10 @@ def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
     has_zone = off.is_not_null() | pl.col("_ts_z")
     return staged.with_columns(
         _start_at=pl.when(pl.col("_ts_ok") & has_zone).then(instant).when(pl.col("_ts_ok")).then(naive_utc).otherwise(None)
-    ).drop("_ts", "_ts_base", "_ts_tail", "_ts_ok", "_ts_frac", "_ts_off", "_ts_z", "_ts_frac_us", "_ts_off_min", "_ts_instant")
+    ).drop(
+        "_ts", "_ts_base", "_ts_tail", "_ts_ok", "_ts_frac", "_ts_off", "_ts_z", "_ts_frac_us", "_ts_off_h", "_ts_off_m",
+        "_ts_off_min", "_ts_instant",
+    )
 
 
 def _typed_start(dtype: pl.DataType, *, timezone: str) -> pl.Expr:
@@ -171,19 +187,24 @@ def check_records(
     charge_optional: bool = False,
     msisdn_e164: bool = True,
     not_before: dt.datetime | None = None,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> pl.LazyFrame:
     """Typed records with ``reason`` (null when the row is good) and ``raw`` (JSON, bad rows).
 
     ``raw`` holds string columns named as the contract (missing optional columns are
     added as nulls) and ``source_line``; an optional ``region`` column (formats without
-    cells) gives the row's region when its cell is empty.
+    cells) gives the row's region when its cell is empty; an optional ``_malformed``
+    column (the CSV reader's) marks lines that are not rows. ``window`` is the plausible
+    range of start times (naive UTC, both ends included).
     """
     names = raw.collect_schema().names()
     add = [pl.lit(None, pl.String).alias(c) for c in CONTRACT_COLUMNS if c not in names]
     if "region" not in names:
         add.append(pl.lit(None, pl.String).alias("region"))
+    if "_malformed" not in names:
+        add.append(pl.lit(None, pl.String).alias("_malformed"))
     lf = raw.with_columns(add) if add else raw
-    lf = lf.select(*CONTRACT_COLUMNS, "region", "source_line")
+    lf = lf.select(*CONTRACT_COLUMNS, "region", "source_line", "_malformed")
     # Typed sources (Parquet) keep their types for the typed columns: no round trip
     # through text. Any other non-text column is compared as text.
     schema = lf.collect_schema()
@@ -249,7 +270,9 @@ def check_records(
     if not charge_optional:
         required_blank.append(("missing:charge", blank("charge")))
     cell_blank_ok = pl.col("_is_roaming") | pl.col("region").is_not_null()
+    earliest, latest = window or (None, None)
     checks: list[tuple[str, pl.Expr]] = [
+        ("malformed_row", pl.col("_malformed").is_not_null()),
         *required_blank,
         ("missing:cell_id", _blank("cell_id") & ~cell_blank_ok),
         *[(f"bad_encoding:{c}", pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)) for c in CONTRACT_COLUMNS
@@ -260,6 +283,7 @@ def check_records(
         ("bad_enum:roaming", ~pl.col("_roaming").is_in(TRUE_VALUES + FALSE_VALUES)),
         ("not_a_number:duration_s", pl.col("_duration").is_null()),
         ("negative:duration_s", pl.col("_duration") < 0),
+        ("out_of_range:duration_s", pl.col("_duration") > INT32_MAX),
         ("not_a_number:bytes_up", pl.col("_bytes_up").is_null()),
         ("negative:bytes_up", pl.col("_bytes_up") < 0),
         ("not_a_number:bytes_down", pl.col("_bytes_down").is_null()),
@@ -267,6 +291,10 @@ def check_records(
         ("not_a_number:charge", pl.col("_charge").is_null() & ~blank("charge")),
         ("negative:charge", pl.col("_charge") < 0),
         ("bad_timestamp:start_time", pl.col("_start_at").is_null()),
+        (
+            "out_of_range:start_time",
+            (pl.col("_start_at") < pl.lit(earliest)) | (pl.col("_start_at") > pl.lit(latest)) if window else pl.lit(False),
+        ),
         # older than an executed retention cutoff: its hour/day were purged from records
         ("before_retention:start_time", pl.col("_start_at") < pl.lit(not_before) if not_before else pl.lit(False)),
         ("bad_value:msisdn", ~pl.col("_msisdn").str.contains(r"^\+?[0-9]{3,15}$") & pl.lit(msisdn_e164)),
@@ -326,6 +354,6 @@ def bad_records(checked: pl.LazyFrame, *, load_id: int, source_file: str) -> pl.
         pl.lit(source_file).alias("source_file"),
         pl.col("source_line"),
         pl.col("reason"),
-        pl.lit(None, pl.String).alias("detail"),
+        pl.when(pl.col("reason") == "malformed_row").then(pl.col("_malformed")).alias("detail"),
         pl.struct(*CONTRACT_COLUMNS).struct.json_encode().alias("raw"),
     )
