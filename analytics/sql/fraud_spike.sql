@@ -7,7 +7,9 @@
 --                $own_quantile) * n), n = those days since the line's first record;
 --   peer level = $peer_quantile of the active line-days of lines on the same plan (records'
 --                plan_id, else subscribers.plan_id), or of all lines when the plan has fewer
---                than $min_peer_lines lines: used while n < $min_baseline_days (new lines).
+--                than $min_peer_lines lines: used while n < $min_baseline_days for a new line
+--                (first seen after the examined span starts); an older line with n <
+--                $min_baseline_days (the span's first days) is not judged.
 -- A day is elevated on a metric when x >= $burst_<metric> (absolute floor per day) and
 -- x >= $min_ratio * greatest(level, $floor_<metric>). Consecutive elevated days form an
 -- episode; it alerts when it lasts >= $min_burst_days days, or when one day reaches the
@@ -39,13 +41,17 @@ daily as (
     group by all
 ),
 
--- grain: one row per line: its first day in the examined span and its peer group (plan)
+-- grain: one row per line: its first day in the examined span, whether it is new (first seen
+-- after the span starts: a line already there on the first day has a history we cannot see),
+-- and its peer group (plan)
 lines as (
     select
         d.msisdn,
         min(d.day_date) as first_day,
+        min(d.day_date) > any_value(s0.start_day) as is_new,
         coalesce(mode(d.plan_id), any_value(s.plan_id), '') as peer_group
     from daily d
+    cross join (select min(day_date) as start_day from daily) s0
     left join subscribers s on s.msisdn = d.msisdn
     group by d.msisdn
 ),
@@ -65,7 +71,7 @@ peers as (
 
 -- only days above an absolute floor per day can be elevated: baseline those alone
 candidates as (
-    select d.*, l.first_day, l.peer_group,
+    select d.*, l.first_day, l.is_new, l.peer_group,
            least(date_diff('day', l.first_day, d.day_date), $baseline_days::integer) as history_days
     from daily d
     join lines l using (msisdn), bounds b
@@ -112,6 +118,7 @@ scored as (
         case when has_history then coalesce(texts_hist[k], 0) else texts_peer end as texts_level,
         case when has_history then coalesce(data_hist[k], 0) else data_peer end as data_level
     from levels
+    where has_history or is_new  -- too little history and not new: not judged yet
 ),
 
 flagged as (
