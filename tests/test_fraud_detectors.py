@@ -370,3 +370,14 @@ def test_voice_spike_explained_by_an_irsf_burst_is_shown_once(tmp_path):
     path = build(tmp_path, recs)
     assert run(path, ["usage_spike"])["type"].to_list() == ["usage_spike"]  # on its own, a voice spike
     assert run(path, None)["type"].to_list() == ["irsf"]  # together, the IRSF alert explains it
+
+
+def test_voice_spike_of_a_sim_box_is_shown_once(tmp_path):
+    recs = Records()
+    for k in range(3):
+        ordinary_line(recs, f"44770000005{k}", days=20, seed=20 + k)
+    simbox_world(recs, start=T0 + dt.timedelta(days=16))  # a new line: 90 min of calls a day
+    path = build(tmp_path, recs)
+    alone = run(path, ["usage_spike"])
+    assert alone["msisdn"].to_list() == ["447700000009"] and json.loads(alone["evidence"][0])["baseline"] == "peer"
+    assert run(path, None)["type"].to_list() == ["sim_box"]  # the SIM box alert explains it
