@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from analytics.demo.traffic import Calendar, Situation, typed
+from analytics.demo.world import GROWTH_REGION
 
 
 def rows(n: int, **cols: object) -> pl.DataFrame:
@@ -85,7 +86,8 @@ class Injector:
         return int(self.rng.choice(ok)) if ok else int(self.rng.integers(lo, hi))
 
     def busy_cell(self) -> str:
-        w = self.cells["busy_weight"].to_numpy()
+        """A busy cell outside the growth region (a SIM box or call centre there would hide its growth)."""
+        w = self.cells["busy_weight"].to_numpy() * (self.cells["region"] != GROWTH_REGION).to_numpy()
         return self.cells["cell_id"][int(self.rng.choice(len(w), p=w / w.sum()))]
 
     # --- fraud ------------------------------------------------------------------------

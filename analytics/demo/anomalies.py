@@ -38,6 +38,7 @@ COUNTS = {
     "traveller": 5,
     "streamer": 5,
     "handset_change": 3,
+    "bill_shock": 2,
 }
 
 
@@ -280,6 +281,7 @@ def inject(
     lookalikes.call_centre(inj, COUNTS["call_centre"])
     lookalikes.travellers_and_streamers(inj, COUNTS["traveller"], COUNTS["streamer"])
     base = lookalikes.handset_change(inj, COUNTS["handset_change"], base)
+    base = lookalikes.bill_shock(inj, COUNTS["bill_shock"], base)
     inj.wangiri(COUNTS["wangiri"])
     records = pl.concat([base, *inj.frames], how="vertical_relaxed", rechunk=False)
     new_subs = pl.DataFrame(
@@ -287,4 +289,4 @@ def inject(
     )
     fraud = {t: inj.truth.get(t, []) for t in ("sim_box", "irsf", "wangiri", "sim_clone", "usage_spike")}
     honest = {t: inj.truth.get(t, []) for t in ("call_centre", "traveller", "streamer", "handset_change")}
-    return records, new_subs, {"fraud": fraud, "honest": honest}
+    return records, new_subs, {"fraud": fraud, "honest": honest, "bill_shock": inj.truth.get("bill_shock", [])}
