@@ -381,3 +381,15 @@ def test_voice_spike_of_a_sim_box_is_shown_once(tmp_path):
     alone = run(path, ["usage_spike"])
     assert alone["msisdn"].to_list() == ["447700000009"] and json.loads(alone["evidence"][0])["baseline"] == "peer"
     assert run(path, None)["type"].to_list() == ["sim_box"]  # the SIM box alert explains it
+
+
+def test_burst_across_since_is_still_a_burst(tmp_path):
+    recs = Records()
+    m = "447700000120"
+    data_days(recs, m, [100] * 12 + [5000, 5500])  # two days of 5 GB: a burst, neither day big alone
+    path = build(tmp_path, recs)
+    found = run(path, ["usage_spike"], since=dt.datetime(2026, 3, 15))  # an incremental run: the 2nd day only
+    assert found["alert_key"].to_list() == [f"usage_spike:{m}:2026-03-15"]
+    ev = evidence(found, m)
+    assert (ev["days"], ev["days_before_since"], ev["record_count"]) == (2, 1, 1)
+    assert found["first_seen_at"][0] == T0 + dt.timedelta(days=13, hours=12)  # nothing before --since

@@ -13,7 +13,9 @@
 -- A day is elevated on a metric when x >= $burst_<metric> (absolute floor per day) and
 -- x >= $min_ratio * greatest(level, $floor_<metric>). Consecutive elevated days form an
 -- episode; it alerts when it lasts >= $min_burst_days days, or when one day reaches the
--- single-day floor $min_<metric> (a one-off big download stays below it).
+-- single-day floor $min_<metric> (a one-off big download stays below it). With $since, only
+-- days from its local date on are alerted; elevated days just before it count towards the
+-- burst's length (a two-day burst across two incremental runs is still a burst).
 -- Params: $since, $tz, $baseline_days, $min_baseline_days, $own_quantile, $peer_quantile,
 -- $min_peer_lines, $min_ratio, $min_burst_days, $min_voice_min, $min_texts, $min_data_mb,
 -- $burst_voice_min, $burst_texts, $burst_data_mb, $floor_voice_min, $floor_texts,
@@ -69,14 +71,14 @@ peers as (
     group by grouping sets ((l.peer_group), ())
 ),
 
--- only days above an absolute floor per day can be elevated: baseline those alone
+-- only days above an absolute floor per day can be elevated: baseline those alone. Days
+-- before $since are judged too, but only to count towards a burst that goes on after it.
 candidates as (
-    select d.*, l.first_day, l.is_new, l.peer_group,
+    select d.*, l.first_day, l.is_new, l.peer_group, d.day_date >= b.since_date as in_scope,
            least(date_diff('day', l.first_day, d.day_date), $baseline_days::integer) as history_days
     from daily d
     join lines l using (msisdn), bounds b
-    where d.day_date >= b.since_date
-      and (d.voice_min >= $burst_voice_min or d.texts >= $burst_texts or d.data_mb >= $burst_data_mb)
+    where d.voice_min >= $burst_voice_min or d.texts >= $burst_texts or d.data_mb >= $burst_data_mb
 ),
 
 own as (
@@ -155,14 +157,13 @@ episodes as (
     select
         msisdn,
         island,
-        min(day_date) as first_day,
-        max(day_date) as last_day,
+        min(day_date) filter (where in_scope) as first_day,
         count(*) as days,
-        bool_or(is_big_day) as has_big_day,
-        max(ratio) as max_ratio,
-        bool_and(has_history) as own_baseline,
+        count(*) filter (where not in_scope) as days_before_since,
+        max(ratio) filter (where in_scope) as max_ratio,
+        bool_and(has_history) filter (where in_scope) as own_baseline,
         any_value(peer_group) as peer_group,
-        min(first_at) as first_seen_at,
+        min(first_at) filter (where in_scope) as first_seen_at,
         max(last_at) as last_seen_at,
         mode(region) as region,
         list_distinct(flatten(list(day_metrics))) as metrics,
@@ -173,7 +174,7 @@ episodes as (
              order by day_date) as days_detail
     from hits
     group by msisdn, island
-    having count(*) >= $min_burst_days or bool_or(is_big_day)
+    having bool_or(in_scope) and (count(*) >= $min_burst_days or bool_or(is_big_day))
 ),
 
 behind as (
@@ -199,6 +200,7 @@ final as (
         to_json({
             'metrics': e.metrics,
             'days': e.days,
+            'days_before_since': e.days_before_since,
             'max_ratio': round(e.max_ratio, 1),
             'baseline': case when e.own_baseline then 'own' else 'peer' end,
             'peer_group': e.peer_group,
