@@ -294,8 +294,9 @@ def test_growth_region_heads_for_capacity_exhaustion_within_the_horizon(small):
         late = part.filter(pl.col("day") > last - timedelta(days=14))["bh"].mean()
         return late / early
 
-    others = {r: rise(r) for r in bh["region"].unique().to_list() if r != region}
-    assert rise(region) >= 1.2 and rise(region) > max(others.values()), (rise(region), others)
+    others = sorted(rise(r) for r in bh["region"].unique().to_list() if r != region)
+    # (a region with a SIM box that starts mid-period rises too: compare with the typical one)
+    assert rise(region) >= 1.2 and rise(region) > others[len(others) // 2] + 0.1, (rise(region), others)
     # the region's pooled capacity: not reached in the last week, reached by the busy hour's
     # trend (times its weekly peak day) within the default 28-day horizon, as the outlook judges
     cells = pl.read_csv(world.cells).filter(pl.col("region") == region)

@@ -18,6 +18,8 @@ subscriber rows. Signatures follow issue 7:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -268,10 +270,17 @@ class Fraud(Injector):
 
 
 def inject(
-    rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation, base: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, dict[str, list[str]]]]:
-    """(all records, extra subscriber rows, {"fraud": ..., "honest": ...})."""
-    inj = Fraud(rng, subs, cells, cal, sit)
+    rng: np.random.Generator,
+    subs: pl.DataFrame,
+    cells: pl.DataFrame,
+    cal: Calendar,
+    sit: Situation,
+    base: pl.DataFrame,
+    *,
+    event_region: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """(all records, extra subscriber rows, {"fraud": ..., "honest": ..., "bill_shock": ...})."""
+    inj = Fraud(rng, subs, cells, cal, sit, avoid_regions=(event_region,) if event_region else ())
     present = set(base["msisdn"].unique().to_list())
     inj.taken |= ~subs["msisdn"].is_in(list(present)).to_numpy()  # actors must have traffic
     inj.sim_box(COUNTS["sim_box"])

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 BUSY_CELLS = 3  # cells sized to run at ~80 % of capacity in their average busy hour
-EXHAUSTION_AFTER_DAYS = 10  # the growth region's projected busy hour reaches the threshold then
+# Days after the data end at which the growth region's busy-hour trend (times its weekly peak)
+# reaches the utilisation threshold. 0: the forecasts (measured: prophet and ETS extrapolate
+# only part of the trend) then cross it within the first forecast days; sized 10 days ahead,
+# the daily forecast's peak stayed at 0.799 of capacity and the outlook showed no date.
+EXHAUSTION_AFTER_DAYS = 0
 UTILISATION_THRESHOLD = 0.8  # [forecast] utilisation_threshold's default
 
 
@@ -193,7 +197,7 @@ def generate(
     say(0.1, f"generating traffic of {subscribers:,} subscribers over {cal.days} days")
     base = traffic.records(rng, subs, cells, cal, sit)
     say(0.45, "injecting fraud actors and look-alikes")
-    records, new_subs, actors = anomalies.inject(rng, subs, cells, cal, sit, base)
+    records, new_subs, actors = anomalies.inject(rng, subs, cells, cal, sit, base, event_region=event.region)
     del base, sit
     lo, hi = datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day) + timedelta(days=1)
     records = (
