@@ -147,3 +147,21 @@ def test_build_loads_exactly_what_truth_says_and_the_marts_find_it(tmp_path, cap
         assert set(lines) <= found.get(kind, set()), kind
     flagged = set().union(*found.values()) if found else set()
     assert flagged <= actors and not flagged & honest
+
+
+@pytest.mark.slow
+def test_bill_shock_lines_get_a_spend_spike_and_no_fraud_alert(tmp_path):
+    from analytics.billing.shock import bill_shock
+    from analytics.fraud import detect
+
+    wh = tmp_path / "w.duckdb"
+    build(wh, tmp_path / "demo", subscribers=300, months=2, seed=11, end_date=date(2026, 3, 31), marts=True)
+    truth = json.loads((tmp_path / "demo" / "truth.json").read_text())
+    assert len(truth["bill_shock"]) == 2
+    with store.reader(wh) as con:
+        shock = bill_shock(con, date(2026, 3, 1))
+        fraud = detect(con)
+    spikes = shock.filter((pl.col("alert") == "spend_spike") & pl.col("msisdn").is_in(truth["bill_shock"]))
+    assert sorted(spikes["msisdn"].to_list()) == truth["bill_shock"]
+    assert (spikes["mtd_spend"].cast(pl.Float64) > 100).all()  # four days of roaming data and calls
+    assert set(fraud["msisdn"].to_list()).isdisjoint(truth["bill_shock"])

@@ -94,7 +94,7 @@ def test_case_status_is_validated(world):
 def test_incremental_run_keeps_first_seen_of_the_stored_alert(tmp_path, capsys):
     recs = Records()
     m = "447700000080"
-    data_days(recs, m, [100] * 10 + [5000])
+    data_days(recs, m, [100] * 10 + [9000])
     path = build(tmp_path, recs)
     first = fraud_cli(capsys, path)["alerts"]
     assert [(a["type"], a["first_seen"]) for a in first] == [("usage_spike", "2026-03-12T12:00:00Z")]

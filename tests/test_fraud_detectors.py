@@ -278,14 +278,46 @@ def data_days(recs: Records, msisdn: str, mbs: list[int], *, start: dt.datetime 
 
 def test_data_spike_against_the_lines_own_history(tmp_path):
     recs = Records()
-    ids = data_days(recs, "447700000080", [100, 110, 90, 105, 95, 100, 120, 80, 100, 5000])
+    ids = data_days(recs, "447700000080", [100, 110, 90, 105, 95, 100, 120, 80, 100, 12000])
     found = run(build(tmp_path, recs), ["usage_spike"])
     assert found["alert_key"].to_list() == ["usage_spike:447700000080:2026-03-11"]
     ev = evidence(found, "447700000080")
     assert ev["metrics"] == ["data_mb"] and ev["days"] == 1 and ev["record_ids"] == [ids[-1]]
-    # baseline: median 100, MAD 7.5 -> scale max(11.12, 50 floor, 10) = 50 -> z = 98
-    assert ev["daily"][0]["data_median"] == 100.0 and ev["max_z"] == pytest.approx(98.0, abs=0.1)
-    assert found["score"][0] == pytest.approx(0.5 + 0.5 * (1 - 6 / 98), abs=1e-3)
+    # 9 calendar days of history: k = ceil(0.1 * 9) = 1, the usual high day is the largest (120 MB)
+    assert ev["daily"][0]["data_level"] == 120.0 and ev["baseline"] == "own"
+    assert ev["max_ratio"] == pytest.approx(100.0, abs=0.1)
+    assert found["score"][0] == pytest.approx(0.8, abs=1e-3)  # ratio >= 10x the threshold, one day
+
+
+def test_one_off_big_download_is_not_a_spike(tmp_path):
+    recs = Records()
+    for k, mb in enumerate([2000, 3000, 4000, 6000]):  # one ordinary day of an OS update, a game...
+        data_days(recs, f"44770000009{k}", [100 + 7 * d for d in range(20)] + [mb] + [100] * 5)
+    assert run(build(tmp_path, recs), ["usage_spike"]).is_empty()
+
+
+def test_light_line_bursting_tens_of_gb_for_two_days(tmp_path):
+    recs = Records()
+    m = "447700000095"
+    for week in range(5):  # active one day a week: 5 active days, but 29 calendar days of history
+        data_days(recs, m, [30], start=T0 + dt.timedelta(days=7 * week))
+    data_days(recs, m, [25_000, 31_000], start=T0 + dt.timedelta(days=33))
+    found = run(build(tmp_path, recs), ["usage_spike"])
+    assert found["alert_key"].to_list() == [f"usage_spike:{m}:2026-04-04"]
+    ev = evidence(found, m)
+    assert ev["days"] == 2 and ev["baseline"] == "own" and [d["data_level"] for d in ev["daily"]] == [30.0, 30.0]
+
+
+def test_new_line_without_history_against_its_peer_group(tmp_path):
+    recs = Records()
+    for k in range(4):
+        data_days(recs, f"44770000010{k}", [200 + 20 * d for d in range(20)])
+    new = "447700000110"
+    data_days(recs, new, [150, 30_000, 28_000], start=T0 + dt.timedelta(days=17))
+    found = run(build(tmp_path, recs), ["usage_spike"])
+    assert found["msisdn"].to_list() == [new]
+    ev = evidence(found, new)
+    assert ev["baseline"] == "peer" and ev["days"] == 2
 
 
 def test_streamer_heavy_every_day_is_its_own_baseline(tmp_path):
@@ -332,9 +364,32 @@ def test_ordinary_lines_raise_nothing_and_empty_warehouse_keeps_schema(tmp_path)
 def test_voice_spike_explained_by_an_irsf_burst_is_shown_once(tmp_path):
     recs = Records()
     ordinary_line(recs, "447700000040", days=12, seed=4)
-    for i in range(6):
-        recs.add(T0 + dt.timedelta(days=10, hours=1, minutes=20 * i), "447700000040", f"+53555{i:04d}", duration_s=900,
-                 destination_country="CU")  # fmt: skip
+    for i in range(6):  # 6 x 35 min: above the single-day voice floor (180 min)
+        recs.add(T0 + dt.timedelta(days=10, hours=1, minutes=40 * i), "447700000040", f"+53555{i:04d}",
+                 duration_s=2100, destination_country="CU")  # fmt: skip
     path = build(tmp_path, recs)
     assert run(path, ["usage_spike"])["type"].to_list() == ["usage_spike"]  # on its own, a voice spike
     assert run(path, None)["type"].to_list() == ["irsf"]  # together, the IRSF alert explains it
+
+
+def test_voice_spike_of_a_sim_box_is_shown_once(tmp_path):
+    recs = Records()
+    for k in range(3):
+        ordinary_line(recs, f"44770000005{k}", days=20, seed=20 + k)
+    simbox_world(recs, start=T0 + dt.timedelta(days=16))  # a new line: 90 min of calls a day
+    path = build(tmp_path, recs)
+    alone = run(path, ["usage_spike"])
+    assert alone["msisdn"].to_list() == ["447700000009"] and json.loads(alone["evidence"][0])["baseline"] == "peer"
+    assert run(path, None)["type"].to_list() == ["sim_box"]  # the SIM box alert explains it
+
+
+def test_burst_across_since_is_still_a_burst(tmp_path):
+    recs = Records()
+    m = "447700000120"
+    data_days(recs, m, [100] * 12 + [5000, 5500])  # two days of 5 GB: a burst, neither day big alone
+    path = build(tmp_path, recs)
+    found = run(path, ["usage_spike"], since=dt.datetime(2026, 3, 15))  # an incremental run: the 2nd day only
+    assert found["alert_key"].to_list() == [f"usage_spike:{m}:2026-03-15"]
+    ev = evidence(found, m)
+    assert (ev["days"], ev["days_before_since"], ev["record_count"]) == (2, 1, 1)
+    assert found["first_seen_at"][0] == T0 + dt.timedelta(days=13, hours=12)  # nothing before --since

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from analytics.demo.traffic import Calendar, Situation, typed
+from analytics.demo.world import GROWTH_REGION
 
 
 def rows(n: int, **cols: object) -> pl.DataFrame:
@@ -46,9 +47,17 @@ class Injector:
     """Picks disjoint actors from the subscriber base and builds their records."""
 
     def __init__(
-        self, rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation
+        self,
+        rng: np.random.Generator,
+        subs: pl.DataFrame,
+        cells: pl.DataFrame,
+        cal: Calendar,
+        sit: Situation,
+        *,
+        avoid_regions: tuple[str, ...] = (),
     ):
         self.rng, self.subs, self.cells, self.cal, self.sit = rng, subs, cells, cal, sit
+        self.avoid_regions = avoid_regions  # besides the growth region: no busy actor placed there
         act = (subs["activation_date"].to_numpy() - np.datetime64(cal.start, "D")).astype(int)
         self.old = act < 0
         self.taken = np.zeros(len(subs), dtype=bool)
@@ -85,7 +94,10 @@ class Injector:
         return int(self.rng.choice(ok)) if ok else int(self.rng.integers(lo, hi))
 
     def busy_cell(self) -> str:
-        w = self.cells["busy_weight"].to_numpy()
+        """A busy cell outside the growth and event regions (a SIM box or call centre there
+        would hide the region's growth, or flatten the event's spike against its usual days)."""
+        avoid = self.cells["region"].is_in([GROWTH_REGION, *self.avoid_regions]).to_numpy()
+        w = self.cells["busy_weight"].to_numpy() * ~avoid
         return self.cells["cell_id"][int(self.rng.choice(len(w), p=w / w.sum()))]
 
     # --- fraud ------------------------------------------------------------------------

@@ -18,6 +18,8 @@ subscriber rows. Signatures follow issue 7:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -38,6 +40,7 @@ COUNTS = {
     "traveller": 5,
     "streamer": 5,
     "handset_change": 3,
+    "bill_shock": 2,
 }
 
 
@@ -267,10 +270,17 @@ class Fraud(Injector):
 
 
 def inject(
-    rng: np.random.Generator, subs: pl.DataFrame, cells: pl.DataFrame, cal: Calendar, sit: Situation, base: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, dict[str, list[str]]]]:
-    """(all records, extra subscriber rows, {"fraud": ..., "honest": ...})."""
-    inj = Fraud(rng, subs, cells, cal, sit)
+    rng: np.random.Generator,
+    subs: pl.DataFrame,
+    cells: pl.DataFrame,
+    cal: Calendar,
+    sit: Situation,
+    base: pl.DataFrame,
+    *,
+    event_region: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """(all records, extra subscriber rows, {"fraud": ..., "honest": ..., "bill_shock": ...})."""
+    inj = Fraud(rng, subs, cells, cal, sit, avoid_regions=(event_region,) if event_region else ())
     present = set(base["msisdn"].unique().to_list())
     inj.taken |= ~subs["msisdn"].is_in(list(present)).to_numpy()  # actors must have traffic
     inj.sim_box(COUNTS["sim_box"])
@@ -280,6 +290,7 @@ def inject(
     lookalikes.call_centre(inj, COUNTS["call_centre"])
     lookalikes.travellers_and_streamers(inj, COUNTS["traveller"], COUNTS["streamer"])
     base = lookalikes.handset_change(inj, COUNTS["handset_change"], base)
+    base = lookalikes.bill_shock(inj, COUNTS["bill_shock"], base)
     inj.wangiri(COUNTS["wangiri"])
     records = pl.concat([base, *inj.frames], how="vertical_relaxed", rechunk=False)
     new_subs = pl.DataFrame(
@@ -287,4 +298,4 @@ def inject(
     )
     fraud = {t: inj.truth.get(t, []) for t in ("sim_box", "irsf", "wangiri", "sim_clone", "usage_spike")}
     honest = {t: inj.truth.get(t, []) for t in ("call_centre", "traveller", "streamer", "handset_change")}
-    return records, new_subs, {"fraud": fraud, "honest": honest}
+    return records, new_subs, {"fraud": fraud, "honest": honest, "bill_shock": inj.truth.get("bill_shock", [])}

@@ -127,6 +127,8 @@ def write_files(
     form = rng.choice(["z", "offset", "naive", "mixed"], size=n_days, p=[0.35, 0.35, 0.2, 0.1])
     if n_days >= 4:
         form[:4] = ["z", "offset", "naive", "mixed"]
+    if n_days >= 8:  # and the last day with its offset: a period across a DST change shows both
+        form[-1] = "offset"
     shuffle = rng.random(n_days) < 0.15
     extra = rng.random(n_days) < 0.12
     no_plan = rng.random(n_days) < 0.4

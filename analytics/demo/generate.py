@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 BUSY_CELLS = 3  # cells sized to run at ~80 % of capacity in their average busy hour
+# Days after the data end at which the growth region's busy-hour trend (times its weekly peak)
+# reaches the utilisation threshold. 0: the forecasts (measured: prophet and ETS extrapolate
+# only part of the trend) then cross it within the first forecast days; sized 10 days ahead,
+# the daily forecast's peak stayed at 0.799 of capacity and the outlook showed no date.
+EXHAUSTION_AFTER_DAYS = 0
+UTILISATION_THRESHOLD = 0.8  # [forecast] utilisation_threshold's default
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,13 @@ def period(months: int, end_date: date | None) -> tuple[date, date]:
 
 def _capacity(
     rng: np.random.Generator, records: pl.DataFrame, cells: pl.DataFrame, skip_days: list[date]
-) -> tuple[pl.DataFrame, list[str]]:
-    """``capacity_erlangs`` per cell from its mean daily busy hour (voice, voip, video)."""
-    busy = (
+) -> tuple[pl.DataFrame, list[str], dict[str, Any]]:
+    """``capacity_erlangs`` per cell from its mean daily busy hour (voice, voip, video).
+
+    The growth region's cells are sized instead from its projected busy hour
+    (:func:`_growth_capacity`); returns (cells, the busy cells, the growth region's truth).
+    """
+    hourly = (
         records.lazy()
         .filter(
             pl.col("service").is_in(["voice", "voip", "video"])
@@ -77,21 +87,74 @@ def _capacity(
         )
         .group_by(pl.col("cell_id").cast(pl.String), pl.col("start_at").dt.truncate("1h").alias("hour"))
         .agg((pl.col("duration_s").sum() / 3600).alias("erl"))
-        .group_by("cell_id", pl.col("hour").dt.date())
+        .collect()
+    )
+    busy = (
+        hourly.group_by("cell_id", pl.col("hour").dt.date())
         .agg(pl.col("erl").max())
         .group_by("cell_id")
         .agg(pl.col("erl").mean().alias("bh"))
-        .collect()
     )
     out = cells.join(busy, on="cell_id", how="left").with_columns(pl.col("bh").fill_null(0.0)).sort("cell_id")
     bh = out["bh"].to_numpy()
     factor = rng.uniform(2.5, 5.0, len(out))
-    top = np.argsort(-bh, kind="stable")[:BUSY_CELLS]
+    growing = (out["region"] == world.GROWTH_REGION).to_numpy()
+    top = [i for i in np.argsort(-bh, kind="stable") if not growing[i]][:BUSY_CELLS]
     factor[top] = rng.uniform(1.15, 1.3, len(top))
     capacity = np.maximum(np.round(bh * factor, 2), 0.05)
+    sized, growth = _growth_capacity(hourly, out.select("cell_id", "region"), world.GROWTH_REGION)
+    if sized:
+        capacity = np.where(growing, out["cell_id"].replace_strict(sized, default=0.05).to_numpy(), capacity)
     return out.with_columns(capacity_erlangs=pl.Series(capacity)).select(
         "cell_id", "region", "lat", "lon", "site_id", "technology", "capacity_erlangs"
-    ), out["cell_id"].gather(top).to_list()
+    ), out["cell_id"].gather(top).to_list(), growth
+
+
+def _growth_capacity(
+    hourly: pl.DataFrame, region_of: pl.DataFrame, region: str
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Capacity of the growth region's cells: its daily busy hour's linear trend, times the
+    weekly peak day's mean ratio to the trend, reaches the utilisation threshold
+    ``EXHAUSTION_AFTER_DAYS`` after the data ends; the pooled capacity is split
+    over the cells by their share of the region's busy hour (as the capacity outlook splits
+    the forecast). A cell's busy hour is peakier than its region's, so the cells cross first.
+    """
+    load = hourly.join(region_of, on="cell_id").filter(pl.col("region") == region)
+    if load.is_empty():
+        return {}, {}
+    day = pl.col("hour").dt.date().alias("day")
+    region_bh = load.group_by("hour").agg(pl.col("erl").sum()).group_by(day).agg(region_bh=pl.col("erl").max())
+    cell_bh = load.group_by("cell_id", day).agg(cell_bh=pl.col("erl").max())
+    region_bh = region_bh.sort("day")
+    t = (region_bh["day"] - region_bh["day"].min()).dt.total_days().to_numpy().astype(float)
+    y = region_bh["region_bh"].to_numpy()
+    slope, intercept = np.polyfit(t, y, 1)
+    last = region_bh["day"].max()
+    weekday = region_bh["day"].dt.weekday().to_numpy()
+    over_trend = y / np.maximum(intercept + slope * t, 1e-9)
+    peak = max(float(over_trend[weekday == k].mean()) for k in np.unique(weekday))  # the weekly peak day
+    end_t = float((last - region_bh["day"].min()).days)
+    projected = (intercept + slope * (end_t + EXHAUSTION_AFTER_DAYS)) * peak
+    pooled = projected / UTILISATION_THRESHOLD
+    shares = (
+        cell_bh.join(region_bh, on="day")
+        .filter(pl.col("day") > last - timedelta(days=28))
+        .group_by("cell_id")
+        .agg(ratio=(pl.col("cell_bh") / pl.col("region_bh")).mean())
+        .sort("cell_id")  # a seeded world is byte-identical: no hash order
+    )
+    total = float(shares["ratio"].sum())
+    sized = {c: max(0.05, round(pooled * r / total, 2)) for c, r in shares.iter_rows()}
+    truth = {
+        "region": region,
+        "busy_hour_trend_per_day": round(float(slope), 4),
+        "busy_hour_first_week": round(float(y[:7].mean()), 2),
+        "busy_hour_last_week": round(float(y[-7:].mean()), 2),
+        "capacity_erlangs": round(sum(sized.values()), 2),
+        "exhaustion_after_days": EXHAUSTION_AFTER_DAYS,
+        "cells": sorted(sized, key=lambda c: (-sized[c], c))[:BUSY_CELLS],
+    }
+    return sized, truth
 
 
 def _event_factor(records: pl.DataFrame, region_of: pl.DataFrame, region: str, dates: list[str]) -> float:
@@ -134,7 +197,7 @@ def generate(
     say(0.1, f"generating traffic of {subscribers:,} subscribers over {cal.days} days")
     base = traffic.records(rng, subs, cells, cal, sit)
     say(0.45, "injecting fraud actors and look-alikes")
-    records, new_subs, actors = anomalies.inject(rng, subs, cells, cal, sit, base)
+    records, new_subs, actors = anomalies.inject(rng, subs, cells, cal, sit, base, event_region=event.region)
     del base, sit
     lo, hi = datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day) + timedelta(days=1)
     records = (
@@ -152,7 +215,9 @@ def generate(
     records = records.with_columns(
         charge_p=pl.Series(billed), _day=(pl.col("start_at").dt.date() - pl.lit(start)).dt.total_days().cast(pl.Int32)
     )
-    cells_out, busy_cells = _capacity(rng, records, cells, [date.fromisoformat(x) for x in event.dates(start)])
+    cells_out, busy_cells, growth = _capacity(
+        rng, records, cells, [date.fromisoformat(x) for x in event.dates(start)]
+    )
 
     say(0.7, "writing extract files")
     ref = out_dir
@@ -182,6 +247,7 @@ def generate(
         "billing_errors": errors,
         "fraud": actors["fraud"],
         "honest": actors["honest"],
+        "bill_shock": actors["bill_shock"],
         "event_spike": {
             "region": event.region,
             "dates": event.dates(start),
@@ -192,6 +258,7 @@ def generate(
         "duplicate_rows": dup_count,
         "wrong_plan": sorted(subs.filter(pl.col("wrong_plan"))["msisdn"].to_list()),
         "busy_cells": sorted(busy_cells),
+        "capacity_growth": growth,
     }
     truth_path = out_dir / "truth.json"
     truth_path.write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from analytics.demo.actors import Injector, numbers, rows, ts
+from analytics.demo.world import GROWTH_REGION
 
 
 def call_centre(inj: Injector, k: int) -> None:
@@ -70,7 +71,9 @@ def travellers_and_streamers(inj: Injector, travellers_k: int, streamers_k: int)
     roamed = inj.sit.roam.sum(axis=1) > 0
     travellers = inj.pick(travellers_k, (prof == "traveller") & roamed)
     inj.truth["traveller"] = inj.subs["msisdn"].gather(travellers).to_list()
-    streamers = np.flatnonzero((prof == "streamer") & inj.old & ~inj.taken)
+    # not in the growth region: a flat heavy streamer there would hide the region's growth
+    elsewhere = (inj.subs["region"] != GROWTH_REGION).to_numpy()
+    streamers = np.flatnonzero((prof == "streamer") & inj.old & ~inj.taken & elsewhere)
     top = streamers[np.argsort(-inj.subs["activity"].to_numpy()[streamers])][:streamers_k]
     inj.taken[top] = True
     inj.truth["streamer"] = inj.subs["msisdn"].gather(np.sort(top)).to_list()
@@ -114,3 +117,69 @@ def handset_change(inj: Injector, k: int, base: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Categorical)
         .alias("imei")
     )
+
+
+def bill_shock(inj: Injector, k: int, base: pl.DataFrame) -> pl.DataFrame:
+    """``k`` light lines on an allowance plan that spend four days of the last month's second
+    half in the US using 600-900 MB of data a day and making calls (all roaming, paid per MB
+    and minute): the month's spend jumps far above their usual (a ``spend_spike`` bill shock,
+    not fraud: the daily volume is ordinary). Their ordinary records of those days go."""
+    rng, d = inj.rng, inj.cal.days
+    at_home = (inj.sit.roam.sum(axis=1) == 0) & (inj.sit.away < 0).all(axis=1)
+    light = np.isin(inj.subs["profile"].to_numpy(), ["mainstream", "light_voice"])
+    allowance = np.isin(inj.subs["plan_id"].to_numpy(), ["ESS5", "TALK", "DATA30"])
+    chosen = inj.pick(k, inj.old & at_home & light & allowance)
+    start = np.datetime64(inj.cal.start, "D")
+    last_month = int(((start + d - 1).astype("datetime64[M]").astype("datetime64[D]") - start).astype(int))
+    trips = {}
+    for i in chosen:
+        s = inj.line(i)
+        first = int(rng.integers(last_month + (d - last_month) // 2, d - 4))
+        days = np.arange(first, first + 4)
+        trips[s["msisdn"]] = days
+        n = 4 * 6
+        day = np.repeat(days, 6)
+        inj.frames.append(
+            rows(
+                n,
+                start_at=ts(inj.cal, day, rng.integers(8 * 3600, 23 * 3600, n)),
+                msisdn=s["msisdn"],
+                other_party="internet",
+                service="data",
+                direction="out",
+                duration_s=rng.integers(600, 3600, n),
+                cell_id=np.char.add("310260-", rng.integers(10000, 99999, n).astype(str)),
+                bytes_down=rng.integers(95_000_000, 140_000_000, n),
+                bytes_up=rng.integers(3_000_000, 8_000_000, n),
+                is_roaming=True,
+                plan_id=s["plan_id"],
+                imsi=s["imsi"],
+                imei=s["imei"],
+            )
+        )
+        m = 8
+        inj.frames.append(
+            rows(
+                m,
+                start_at=ts(inj.cal, rng.choice(days, m), rng.integers(9 * 3600, 21 * 3600, m)),
+                msisdn=s["msisdn"],
+                other_party=numbers(rng, 447, m),
+                service="voice",
+                direction="out",
+                duration_s=rng.integers(120, 900, m),
+                cell_id=np.char.add("310260-", rng.integers(10000, 99999, m).astype(str)),
+                is_roaming=True,
+                destination_country="GB",
+                plan_id=s["plan_id"],
+                imsi=s["imsi"],
+                imei=s["imei"],
+            )
+        )
+    inj.truth["bill_shock"] = sorted(trips)
+    if not trips:
+        return base
+    day_of = (pl.col("start_at") - pl.lit(start.astype("datetime64[us]"))).dt.total_days().cast(pl.Int64)
+    away = pl.any_horizontal(
+        [(pl.col("msisdn").cast(pl.String) == m) & day_of.is_in(days.tolist()) for m, days in trips.items()]
+    )
+    return base.filter(~away)

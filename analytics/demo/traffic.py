@@ -193,13 +193,21 @@ def records(
     home = np.stack([subs[f"home_cell_{i}"].to_numpy() for i in range(3)], axis=1)[sub]
     cell = home[np.arange(n), rng.choice(3, size=n, p=[0.6, 0.28, 0.12])]
     if (away >= 0).any():
+        # a visit is to one site (weighted by how busy it is) and its three sectors: cells
+        # drawn anywhere in the region were up to ~55 km apart minutes apart (impossible travel)
         region_of_cell = cells["region"].to_numpy()
         weights = cells["busy_weight"].to_numpy()
+        vis = np.flatnonzero(away >= 0)
+        _, line_day = np.unique(sub[vis].astype(np.int64) * cal.days + day[vis], return_inverse=True)
+        u_site = rng.random(int(line_day.max()) + 1)[line_day]  # one draw per visited line-day
+        sector = rng.integers(0, 3, len(vis))
         for r, reg in enumerate(REGIONS):
-            m = away == r
+            m = away[vis] == r
             if m.any():
-                idx = np.flatnonzero(region_of_cell == reg[0])
-                cell[m] = idx[rng.choice(len(idx), size=int(m.sum()), p=weights[idx] / weights[idx].sum())]
+                sites = np.flatnonzero(region_of_cell == reg[0])[::3]  # cells come site by site, A B C
+                cum = np.cumsum(weights[sites]) / weights[sites].sum()
+                pick = np.minimum(np.searchsorted(cum, u_site[m]), len(sites) - 1)
+                cell[vis[m]] = sites[pick] + sector[m]
 
     # dispositions and durations
     is_call = chan <= 1

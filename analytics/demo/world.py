@@ -35,13 +35,16 @@ REGIONS: list[tuple[str, str, float, float, float, float, float, float]] = [
     ("East Midlands", "EMI", 52.92, -1.2, 28, 0.07, 0.01, 0.11),
     ("Yorkshire", "YOR", 53.75, -1.45, 30, 0.08, -0.02, 0.08),
     ("North West", "NWE", 53.5, -2.4, 28, 0.10, 0.01, 0.12),
-    ("North East", "NEA", 54.93, -1.65, 22, 0.04, -0.04, 0.05),
+    ("North East", "NEA", 54.93, -1.65, 22, 0.04, 1.00, 1.40),
     ("Wales", "WAL", 51.9, -3.5, 35, 0.05, 0.00, 0.09),
     ("Scotland Central", "SCO", 55.88, -3.9, 30, 0.08, 0.02, 0.13),
     ("Highlands and Islands", "HIG", 57.45, -4.6, 45, 0.012, 0.00, 0.03),
 ]
 # fmt: on
 QUIET_REGION = "Highlands and Islands"
+# A new town and a business park filling up: voice +100 %, data +140 % per 120 days, and cells
+# sized so that its busy hour reaches capacity soon after the data ends (generate._capacity).
+GROWTH_REGION = "North East"
 QUIET_ACTIVITY = 0.45  # its lines are also less active than elsewhere
 
 # plan_id, name, monthly_fee, incl_voice_min, incl_sms, incl_data_mb, voice_per_min, sms_each,

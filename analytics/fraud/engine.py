@@ -90,18 +90,19 @@ def detect(
 
 
 def explained_spikes_removed(found: pl.DataFrame) -> pl.DataFrame:
-    """Drop voice-only usage spikes that overlap an IRSF burst of the same line.
+    """Drop voice-only usage spikes that overlap an IRSF burst or a SIM box of the same line.
 
-    An IRSF burst is itself a voice spike; the IRSF alert explains it better, so the queue
-    shows it once. Spikes with data or texts in them stay.
+    An IRSF burst, and a SIM box's stream of calls, is itself a voice spike; the IRSF or SIM
+    box alert explains it better, so the queue shows it once. Spikes with data or texts in
+    them stay.
     """
     spikes = found.filter(pl.col("type") == spike.TYPE)
-    bursts = found.filter(pl.col("type") == irsf.TYPE)
-    if spikes.is_empty() or bursts.is_empty():
+    schemes = found.filter(pl.col("type").is_in([irsf.TYPE, simbox.TYPE]))
+    if spikes.is_empty() or schemes.is_empty():
         return found
     voice_only = spikes.filter(pl.col("evidence").str.json_path_match("$.metrics").eq('["voice_min"]'))
     explained = (
-        voice_only.join(bursts.select("msisdn", b_first="first_seen_at", b_last="last_seen_at"), on="msisdn")
+        voice_only.join(schemes.select("msisdn", b_first="first_seen_at", b_last="last_seen_at"), on="msisdn")
         .filter(
             (pl.col("b_first").dt.date() <= pl.col("last_seen_at").dt.date())
             & (pl.col("b_last").dt.date() >= pl.col("first_seen_at").dt.date())

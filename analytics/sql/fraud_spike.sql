@@ -1,12 +1,24 @@
--- Usage spike: one row per episode (run of consecutive flagged local days) of a line whose
--- daily usage is far above its own history. Daily usage per metric (voice_min: outgoing
--- connected voice minutes; texts: outgoing sms+mms; data_mb: bytes_up+bytes_down of data,
--- voip and video / 1e6). For each active day, the baseline is the line's active days in
--- the $baseline_days before it (at least $min_baseline_days of them): robust z =
--- (x - median) / max(1.4826 * MAD, floor, $rel_floor * median). A day is flagged on a metric
--- when z >= $z_threshold, x >= $min_ratio * median and x >= that metric's absolute minimum.
--- Params: $since, $tz, $baseline_days, $min_baseline_days, $z_threshold, $min_ratio,
--- $rel_floor, $min_voice_min, $min_texts, $min_data_mb, $floor_voice_min, $floor_texts,
+-- Usage spike: one row per episode (run of consecutive elevated local days) of a line whose
+-- daily usage is far above what it, or (without history) its peer group, usually does.
+-- Daily usage per metric (voice_min: outgoing connected voice minutes; texts: outgoing
+-- sms+mms; data_mb: bytes_up+bytes_down of data, voip and video / 1e6).
+--   own level  = the line's "usual high day": the k-th largest of its calendar days (days
+--                without records count as 0) in the $baseline_days before, k = ceil((1 -
+--                $own_quantile) * n), n = those days since the line's first record;
+--   peer level = $peer_quantile of the active line-days of lines on the same plan (records'
+--                plan_id, else subscribers.plan_id), or of all lines when the plan has fewer
+--                than $min_peer_lines lines: used while n < $min_baseline_days for a new line
+--                (first seen after the examined span starts); an older line with n <
+--                $min_baseline_days (the span's first days) is not judged.
+-- A day is elevated on a metric when x >= $burst_<metric> (absolute floor per day) and
+-- x >= $min_ratio * greatest(level, $floor_<metric>). Consecutive elevated days form an
+-- episode; it alerts when it lasts >= $min_burst_days days, or when one day reaches the
+-- single-day floor $min_<metric> (a one-off big download stays below it). With $since, only
+-- days from its local date on are alerted; elevated days just before it count towards the
+-- burst's length (a two-day burst across two incremental runs is still a burst).
+-- Params: $since, $tz, $baseline_days, $min_baseline_days, $own_quantile, $peer_quantile,
+-- $min_peer_lines, $min_ratio, $min_burst_days, $min_voice_min, $min_texts, $min_data_mb,
+-- $burst_voice_min, $burst_texts, $burst_data_mb, $floor_voice_min, $floor_texts,
 -- $floor_data_mb, $max_ids.
 with bounds as (
     select
@@ -24,54 +36,102 @@ daily as (
         coalesce(sum(r.bytes_up + r.bytes_down) filter (where r.service in ('data', 'voip', 'video')), 0) / 1e6 as data_mb,
         min(r.start_at) as first_at,
         max(r.start_at) as last_at,
-        mode(r.region) as region
+        mode(r.region) as region,
+        mode(r.plan_id) as plan_id
     from records r, bounds b
     where r.start_at >= b.since_at - to_days($baseline_days::integer + 1)
     group by all
 ),
 
--- only days above an absolute minimum can be flagged: baseline those alone
-candidates as (
-    select d.*
-    from daily d, bounds b
-    where d.day_date >= b.since_date
-      and (d.voice_min >= $min_voice_min or d.texts >= $min_texts or d.data_mb >= $min_data_mb)
+-- grain: one row per line: its first day in the examined span, whether it is new (first seen
+-- after the span starts: a line already there on the first day has a history we cannot see),
+-- and its peer group (plan)
+lines as (
+    select
+        d.msisdn,
+        min(d.day_date) as first_day,
+        min(d.day_date) > any_value(s0.start_day) as is_new,
+        coalesce(mode(d.plan_id), any_value(s.plan_id), '') as peer_group
+    from daily d
+    cross join (select min(day_date) as start_day from daily) s0
+    left join subscribers s on s.msisdn = d.msisdn
+    group by d.msisdn
 ),
 
-baselined as (
+-- grain: one row per peer group (plus '*' = every line): the usual heavy line-day
+peers as (
     select
-        c.*,
-        count(h.day_date) as baseline_days,
-        median(h.voice_min) as voice_med,
-        mad(h.voice_min) as voice_mad,
-        median(h.texts) as texts_med,
-        mad(h.texts) as texts_mad,
-        median(h.data_mb) as data_med,
-        mad(h.data_mb) as data_mad
+        coalesce(l.peer_group, '*') as peer_group,
+        count(distinct d.msisdn) as peer_lines,
+        quantile_cont(d.voice_min, $peer_quantile) as voice_peer,
+        quantile_cont(d.texts, $peer_quantile) as texts_peer,
+        quantile_cont(d.data_mb, $peer_quantile) as data_peer
+    from daily d
+    join lines l using (msisdn)
+    group by grouping sets ((l.peer_group), ())
+),
+
+-- only days above an absolute floor per day can be elevated: baseline those alone. Days
+-- before $since are judged too, but only to count towards a burst that goes on after it.
+candidates as (
+    select d.*, l.first_day, l.is_new, l.peer_group, d.day_date >= b.since_date as in_scope,
+           least(date_diff('day', l.first_day, d.day_date), $baseline_days::integer) as history_days
+    from daily d
+    join lines l using (msisdn), bounds b
+    where d.voice_min >= $burst_voice_min or d.texts >= $burst_texts or d.data_mb >= $burst_data_mb
+),
+
+own as (
+    select
+        c.msisdn,
+        c.day_date,
+        list_sort(list(h.voice_min) filter (where h.day_date is not null), 'DESC') as voice_hist,
+        list_sort(list(h.texts::double) filter (where h.day_date is not null), 'DESC') as texts_hist,
+        list_sort(list(h.data_mb) filter (where h.day_date is not null), 'DESC') as data_hist
     from candidates c
-    join daily h
+    left join daily h
       on h.msisdn = c.msisdn
      and h.day_date < c.day_date
      and h.day_date >= c.day_date - to_days($baseline_days::integer)
-    group by all
+    group by c.msisdn, c.day_date
+),
+
+levels as (
+    select
+        c.*,
+        c.history_days >= $min_baseline_days as has_history,
+        greatest(1, ceil((1 - $own_quantile) * c.history_days))::integer as k,
+        coalesce(p.voice_peer, g.voice_peer) as voice_peer,
+        coalesce(p.texts_peer, g.texts_peer) as texts_peer,
+        coalesce(p.data_peer, g.data_peer) as data_peer,
+        o.voice_hist,
+        o.texts_hist,
+        o.data_hist
+    from candidates c
+    join own o using (msisdn, day_date)
+    left join peers p on p.peer_group = c.peer_group and p.peer_lines >= $min_peer_lines
+    join peers g on g.peer_group = '*'
 ),
 
 scored as (
     select
         *,
-        (voice_min - voice_med) / greatest(1.4826 * voice_mad, $floor_voice_min, $rel_floor * voice_med) as voice_z,
-        (texts - texts_med) / greatest(1.4826 * texts_mad, $floor_texts, $rel_floor * texts_med) as texts_z,
-        (data_mb - data_med) / greatest(1.4826 * data_mad, $floor_data_mb, $rel_floor * data_med) as data_z
-    from baselined
-    where baseline_days >= $min_baseline_days
+        case when has_history then coalesce(voice_hist[k], 0) else voice_peer end as voice_level,
+        case when has_history then coalesce(texts_hist[k], 0) else texts_peer end as texts_level,
+        case when has_history then coalesce(data_hist[k], 0) else data_peer end as data_level
+    from levels
+    where has_history or is_new  -- too little history and not new: not judged yet
 ),
 
 flagged as (
     select
         *,
-        voice_z >= $z_threshold and voice_min >= $min_ratio * voice_med and voice_min >= $min_voice_min as voice_hit,
-        texts_z >= $z_threshold and texts >= $min_ratio * texts_med and texts >= $min_texts as texts_hit,
-        data_z >= $z_threshold and data_mb >= $min_ratio * data_med and data_mb >= $min_data_mb as data_hit
+        voice_min / greatest(voice_level, $floor_voice_min) as voice_ratio,
+        texts / greatest(texts_level, $floor_texts) as texts_ratio,
+        data_mb / greatest(data_level, $floor_data_mb) as data_ratio,
+        voice_min >= $burst_voice_min and voice_min >= $min_ratio * greatest(voice_level, $floor_voice_min) as voice_hit,
+        texts >= $burst_texts and texts >= $min_ratio * greatest(texts_level, $floor_texts) as texts_hit,
+        data_mb >= $burst_data_mb and data_mb >= $min_ratio * greatest(data_level, $floor_data_mb) as data_hit
     from scored
 ),
 
@@ -79,10 +139,12 @@ hits as (
     select
         *,
         greatest(
-            case when voice_hit then voice_z else 0 end,
-            case when texts_hit then texts_z else 0 end,
-            case when data_hit then data_z else 0 end
-        ) as z,
+            case when voice_hit then voice_ratio else 0 end,
+            case when texts_hit then texts_ratio else 0 end,
+            case when data_hit then data_ratio else 0 end
+        ) as ratio,
+        (voice_hit and voice_min >= $min_voice_min) or (texts_hit and texts >= $min_texts)
+            or (data_hit and data_mb >= $min_data_mb) as is_big_day,
         list_filter(['voice_min', 'texts', 'data_mb'], lambda m:
             (m = 'voice_min' and voice_hit) or (m = 'texts' and texts_hit) or (m = 'data_mb' and data_hit)
         ) as day_metrics,
@@ -95,20 +157,24 @@ episodes as (
     select
         msisdn,
         island,
-        min(day_date) as first_day,
-        max(day_date) as last_day,
+        min(day_date) filter (where in_scope) as first_day,
         count(*) as days,
-        max(z) as max_z,
-        min(first_at) as first_seen_at,
+        count(*) filter (where not in_scope) as days_before_since,
+        max(ratio) filter (where in_scope) as max_ratio,
+        bool_and(has_history) filter (where in_scope) as own_baseline,
+        any_value(peer_group) as peer_group,
+        min(first_at) filter (where in_scope) as first_seen_at,
         max(last_at) as last_seen_at,
         mode(region) as region,
         list_distinct(flatten(list(day_metrics))) as metrics,
         list({'day': strftime(day_date, '%Y-%m-%d'), 'voice_min': round(voice_min, 1), 'texts': texts,
-              'data_mb': round(data_mb, 1), 'voice_median': round(voice_med, 1), 'texts_median': texts_med,
-              'data_median': round(data_med, 1), 'z': round(z, 1), 'baseline_days': baseline_days}
+              'data_mb': round(data_mb, 1), 'voice_level': round(voice_level, 1), 'texts_level': round(texts_level, 1),
+              'data_level': round(data_level, 1), 'baseline': case when has_history then 'own' else 'peer' end,
+              'history_days': history_days, 'ratio': round(ratio, 1)}
              order by day_date) as days_detail
     from hits
     group by msisdn, island
+    having bool_or(in_scope) and (count(*) >= $min_burst_days or bool_or(is_big_day))
 ),
 
 behind as (
@@ -128,12 +194,16 @@ final as (
         e.region,
         e.first_seen_at,
         e.last_seen_at,
-        least(1.0, 0.5 + 0.5 * (1 - $z_threshold / e.max_z)) as score,
+        least(1.0, 0.5 + 0.3 * least(1.0, ln(e.max_ratio / $min_ratio) / ln(10))
+                       + 0.2 * least(1.0, (e.days - 1) / 2.0)) as score,
         strftime(e.first_day, '%Y-%m-%d') as key_suffix,
         to_json({
             'metrics': e.metrics,
             'days': e.days,
-            'max_z': round(e.max_z, 1),
+            'days_before_since': e.days_before_since,
+            'max_ratio': round(e.max_ratio, 1),
+            'baseline': case when e.own_baseline then 'own' else 'peer' end,
+            'peer_group': e.peer_group,
             'daily': e.days_detail,
             'cells': b.cell_list,
             'record_count': b.record_count,
