@@ -275,7 +275,7 @@ def refresh(
                 say(base + share * (0.05 + 0.9 * done / max(total, 1)), f"{freq}: {done} of {total} series fitted ({message})")
 
             results = workers.fit(plan.todo, n_jobs=jobs, progress=fitted)
-            say(base + 0.95 * share, f"{freq}: storing the forecasts")
+            say(base + share * (0.05 + 0.9), f"{freq}: storing the forecasts")
             with store.writer(warehouse) as con:
                 runs[freq] = store_run(con, plan, results, seconds=time.perf_counter() - t_freq)
                 if i == len(freqs) - 1:

@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None) ->
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), path]) if path else str(ROOT)}
         cmd = [sys.executable, "-m", "analytics.forecast.workers", "--jobs", str(n_jobs), str(src), str(dst)]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, bufsize=1)
+                                stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
         tail: deque[str] = deque(maxlen=20)
         try:
             assert proc.stderr is not None
@@ -76,8 +77,8 @@ def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None) ->
                     tail.append(line.rstrip())
                     log.debug("fit child: %s", line.rstrip())
             code = proc.wait()
-        except BaseException:  # the caller was interrupted: do not leave the child fitting
-            proc.kill()
+        except BaseException:  # the caller was interrupted: stop the child and its pool (its own process group)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
         if code != 0 or not dst.exists():
