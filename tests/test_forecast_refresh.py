@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,47 @@ def test_refresh_stores_daily_hourly_and_capacity_and_skips_unchanged(loaded, fa
 
     again = pipeline.refresh(loaded, n_jobs=1)
     assert again.series_refit == 0 and again.series_total == 40
+
+
+KILLED_DRIVER = """
+import os, sys
+from analytics.forecast import pipeline
+print(os.getpid(), flush=True)
+pipeline.refresh(sys.argv[1], freqs=("daily",), n_jobs=2, progress=lambda f, m: print(m, flush=True))
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    children = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(int(p.name)) == pid}
+    return children.union(*(_descendants(c) for c in children))
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@pytest.mark.slow
+def test_fit_processes_end_with_their_caller(loaded, fast_env, tmp_path):
+    """A stopped server (or CLI) must not leave the fit child and its pool burning CPU."""
+    config = tmp_path / "slow.toml"
+    config.write_text('[forecast]\nmodels_daily = ["seasonal_naive", "ets", "sarima"]\nbacktest_windows = 3\nn_jobs = 2\n')
+    driver = subprocess.Popen([sys.executable, "-c", KILLED_DRIVER, str(loaded)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              env={**fast_env, "ANALYTICS_CONFIG": str(config)})
+    try:
+        assert driver.stdout is not None
+        driver.stdout.readline()
+        for line in driver.stdout:
+            if "series fitted" in line:
+                break
+        fit_processes = _descendants(driver.pid)
+        assert len(fit_processes) >= 3  # the child, its forkserver, its workers
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_ppid(p) is not None for p in fit_processes):
+        time.sleep(0.2)
+    assert not [p for p in fit_processes if _ppid(p) is not None], "fit processes outlived their caller"

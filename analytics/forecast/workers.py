@@ -27,6 +27,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -86,9 +88,19 @@ def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None) ->
         return pickle.loads(dst.read_bytes())
 
 
+def _exit_with(parent: int) -> None:
+    """Watch the caller (a daemon thread): when it is gone (a stopped server), nobody will
+    read the results, so end this process and its pool at once."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    if os.getpgid(0) == os.getpid():  # started by fit(): its own process group holds the pool
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(3)
+
+
 def _run(src: Path, dst: Path, *, n_jobs: int) -> int:
     jobs: list[Job] = pickle.loads(src.read_bytes())
-    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="exit-with-caller", daemon=True).start()
     results: dict[int, Result] = {}
     # forkserver: workers do not inherit this process's threads (BLAS pools); fork is unsafe with them.
     ctx = multiprocessing.get_context("forkserver")
@@ -99,9 +111,6 @@ def _run(src: Path, dst: Path, *, n_jobs: int) -> int:
             results[futures[future]] = result
             step = {"done": done, "total": len(jobs), "message": describe(result)}
             print(PROGRESS + json.dumps(step), file=sys.stderr, flush=True)
-            if os.getppid() != parent:  # the caller is gone: nobody will read the results
-                pool.shutdown(wait=False, cancel_futures=True)
-                return 3
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.write_bytes(pickle.dumps([results[i] for i in range(len(jobs))], protocol=pickle.HIGHEST_PROTOCOL))
     os.replace(tmp, dst)
