@@ -1,11 +1,15 @@
-"""Long computations started from a page (the forecast run): a background thread per
-warehouse, progress shown with ``st.status`` while the session waits.
+"""Long computations started from a page (forecast runs): a background thread per
+warehouse, progress shown while a session waits.
 
 The work runs in its own thread, not in the script run: a widget click or a page change
 interrupts a Streamlit script run, and a forecast run (minutes on the demo world) must not
-be cut off halfway through its writer block. One job per warehouse at a time; a session
-that comes back (or another user) finds the running job and follows its progress. The
-thread makes no Streamlit calls: the script run polls it.
+be cut off halfway. One job per warehouse at a time; a session that comes back (or another
+user) finds the running job and follows its progress. The thread makes no Streamlit calls:
+the script run polls it.
+
+The thread calls ``analytics.forecast.pipeline.refresh``, which holds no warehouse lock
+while the series are fitted and fits them in worker processes that never import app.py
+(issue 17): other sessions, sign-ins and loads go on meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from typing import Any
 
 import streamlit as st
 
-from analytics import store
 from pages import _shared
 
 log = logging.getLogger(__name__)
@@ -27,13 +30,15 @@ POLL_S = 0.5
 
 @dataclass
 class Job:
-    """One forecast run: ``freq`` for ``warehouse``, started by ``user``."""
+    """One forecast refresh of ``freqs`` for ``warehouse``, started by ``user``."""
 
     warehouse: str
-    freq: str
+    freqs: tuple[str, ...]
     user: str
     started: float = field(default_factory=time.monotonic)
-    messages: list[str] = field(default_factory=list)
+    fraction: float = 0.0
+    message: str = "waiting for the warehouse (a load may hold it)"
+    stored: list[str] = field(default_factory=list)  # frequencies already stored (shown by the pages)
     result: dict[str, Any] | None = None
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -42,42 +47,34 @@ class Job:
     def seconds(self) -> float:
         return time.monotonic() - self.started
 
+    @property
+    def label(self) -> str:
+        return " and ".join(self.freqs)
+
+    def progress(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
+
 
 _LOCK = threading.Lock()
 _JOBS: dict[str, Job] = {}  # warehouse path -> its running (or last) job
 
 
-class _Capture(logging.Handler):
-    """The forecast pipeline's log lines of one thread, as progress messages."""
-
-    def __init__(self, job: Job, thread_id: int) -> None:
-        super().__init__(logging.INFO)
-        self.job, self.thread_id = job, thread_id
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread_id:
-            self.job.messages.append(record.getMessage())
-
-
 def _forecast(job: Job) -> None:
     from analytics.forecast import pipeline  # noqa: PLC0415 - heavy (statsmodels, prophet)
 
-    logger = logging.getLogger("analytics.forecast")
-    handler, level = _Capture(job, threading.get_ident()), logger.level
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
     try:
-        job.messages.append("waiting for the warehouse (a load may hold it)")
-        with store.writer(job.warehouse) as con:
-            job.messages.append("reading the series and fitting the models")
-            job.result = pipeline.run_forecast(con, freq=job.freq)
-    except Exception as exc:  # shown on the page; the writer rolled back
-        log.exception("forecast run (%s) failed", job.freq)
+        refit = total = 0
+        share = 1.0 / len(job.freqs)
+        for i, freq in enumerate(job.freqs):  # one refresh each: a frequency (and the capacity outlook) shows once stored
+            done = pipeline.refresh(job.warehouse, freqs=(freq,),
+                                    progress=lambda f, m, i=i: job.progress((i + f) * share, m))
+            refit, total = refit + done.series_refit, total + done.series_total
+            job.stored.append(freq)
+        job.result = {"series_refit": refit, "series_total": total, "seconds": job.seconds}
+    except Exception as exc:  # shown on the page; nothing half-written (each store is one transaction)
+        log.exception("forecast run (%s) failed", job.label)
         job.error = f"{type(exc).__name__}: {exc}"
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
         job.done.set()
 
 
@@ -87,8 +84,8 @@ def running() -> Job | None:
     return job if job is not None and not job.done.is_set() else None
 
 
-def start_forecast(freq: str) -> Job:
-    """Start a forecast run of ``freq`` (or return the one already running). The caller
+def start_forecast(*freqs: str) -> Job:
+    """Start a forecast refresh of ``freqs`` (or return the one already running). The caller
     checks the permission; the request is audited here."""
     path = str(_shared.warehouse_path())
     with _LOCK:
@@ -96,31 +93,43 @@ def start_forecast(freq: str) -> Job:
         if job is not None and not job.done.is_set():
             return job
         user = _shared.current_user()
-        _shared.audit("forecast_run", f"{freq} requested", once=False)  # before the writer lock is taken
-        job = _JOBS[path] = Job(warehouse=path, freq=freq, user=user.name)
-        threading.Thread(target=_forecast, args=(job,), name=f"forecast-{freq}", daemon=True).start()
+        job = Job(warehouse=path, freqs=freqs, user=user.name)
+        _shared.audit("forecast_run", f"{job.label} requested", once=False)
+        _JOBS[path] = job
+        threading.Thread(target=_forecast, args=(job,), name=f"forecast-{'-'.join(freqs)}", daemon=True).start()
     return job
 
 
-def follow(job: Job) -> bool:
-    """Show the job's progress until it ends; True when it succeeded."""
-    with st.status(f"Computing {job.freq} forecasts...", expanded=True) as status:
-        shown = 0
+@st.fragment(run_every=2)
+def watch(path: str) -> None:
+    """A progress line for a job that runs while the page shows stored results; reruns the
+    whole page when the job has ended (its new snapshot reloads every view)."""
+    job = _JOBS.get(path)
+    if job is None or job.done.is_set():
+        st.rerun()
+    st.progress(job.fraction, text=f"Computing {job.label} forecasts (started by {job.user}): {job.message}")
+
+
+def follow(job: Job, *, until: str | None = None) -> bool:
+    """Show the job's progress until it ends (or, with ``until``, until that frequency is
+    stored while the job goes on); True when it succeeded."""
+    with st.status(f"Computing {job.label} forecasts...", expanded=True) as status:
+        bar = st.progress(job.fraction, text=job.message)
         line = st.empty()
         while not job.done.wait(POLL_S):
-            for message in job.messages[shown:]:
-                st.write(message)
-            shown = len(job.messages)
+            if until in job.stored:
+                status.update(label=f"{until.capitalize()} forecasts computed; {job.label} continues", state="complete")
+                return True
+            bar.progress(job.fraction, text=job.message)
             line.caption(f"{job.seconds:,.0f} s elapsed (started by {job.user}); the page may be left meanwhile.")
-        for message in job.messages[shown:]:
-            st.write(message)
         if job.error:
-            status.update(label=f"The {job.freq} forecast run failed", state="error")
+            status.update(label=f"The {job.label} forecast run failed", state="error")
             st.error(job.error, icon=":material/error:")
             return False
         r = job.result or {}
+        bar.progress(1.0, text=job.message)
         line.caption(f"{r.get('series_refit', 0)} of {r.get('series_total', 0)} series fitted in {r.get('seconds', job.seconds):,.0f} s.")
-        status.update(label=f"{job.freq.capitalize()} forecasts computed", state="complete", expanded=False)
+        status.update(label=f"{job.label.capitalize()} forecasts computed", state="complete", expanded=False)
     if job.user == _shared.current_user().name:  # the starting session records the end
-        _shared.audit("forecast_run", f"{job.freq} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s")
+        _shared.audit("forecast_run", f"{job.label} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s")
     return True

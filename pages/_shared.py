@@ -348,7 +348,8 @@ def hide_file_listing() -> None:
 
 
 def build_demo_world() -> bool:
-    """Generate and load the demo world into the app's warehouse, with a visible progress bar.
+    """Generate and load the demo world into the app's warehouse, then its daily forecasts
+    (hourly ones go on in the background), with a visible progress bar.
 
     Returns True when data is there afterwards. One session builds at a time; the
     others wait on the lock and then find the data.
@@ -386,8 +387,20 @@ def build_demo_world() -> bool:
         if has_data():
             return True
         log.warning("warehouse %s is empty: building the demo world", path)
-        build(path, path.parent / "demo", subscribers=int(cfg["demo_subscribers"]), months=int(cfg["demo_months"]), on_progress=progress, marts=True)
-    bar.progress(1.0, text="demo world loaded")
+        build(path, path.parent / "demo", subscribers=int(cfg["demo_subscribers"]), months=int(cfg["demo_months"]),
+              on_progress=lambda f, m: progress(0.85 * f, m), marts=True)
+    # Forecasts (issue 17): a background job (pages/_jobs.py) refreshes daily, then hourly, each
+    # with the capacity outlook. The first start waits for the daily ones, so the Forecasts page
+    # has charts when the app opens; the hourly ones follow (minutes on the default world), their
+    # progress shown on the Forecasts page. A reload or a closed tab does not stop the job.
+    from pages import _jobs  # noqa: PLC0415 - _jobs imports this module
+
+    job = _jobs.start_forecast("daily", "hourly")
+    while not job.done.wait(_jobs.POLL_S) and "daily" not in job.stored:
+        progress(0.85 + 0.15 * min(2 * job.fraction, 1.0), f"forecasts: {job.message}")
+    if job.error:
+        st.warning(f"The forecasts failed ({job.error}); compute them on the Forecasts page.", icon=":material/warning:")
+    bar.progress(1.0, text="demo world loaded; daily forecasts stored" + ("" if job.done.is_set() else ", hourly ones computing"))
     return has_data()
 
 

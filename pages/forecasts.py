@@ -29,16 +29,18 @@ if not _shared.has_data():
     _shared.no_data_hint()
     st.stop()
 
-job = _jobs.running()
-if job is not None:  # a run in progress (started here or by someone else): follow it
-    if _jobs.follow(job):
-        st.rerun()  # its snapshot is published: every cached view reloads
-    st.stop()
-
 if "_fc_freq_next" in st.session_state:
     st.session_state["fc_freq"] = st.session_state.pop("_fc_freq_next")
 freq = _shared.choose("Step", ["daily", "hourly"], key="fc_freq")
 fits = _shared.run(views.fits, freq)
+job = _jobs.running()
+if job is not None:  # a run in progress (started here, by someone else or by the first start)
+    if fits is not None and fits.height:
+        _jobs.watch(job.warehouse)  # this step's stored forecasts stay on view; a progress line above them
+    else:
+        if _jobs.follow(job, until=freq if freq in job.freqs else None):
+            st.rerun()  # its snapshot is published: every cached view reloads
+        st.stop()
 if fits is None or fits.height == 0:
     _shared.empty_state(RUN_HINT if freq == "daily" else RUN_HINT.replace("(daily) or", "or").replace("forecast` after", "forecast --freq hourly` after"))
     if not _shared.can("run_forecasts"):

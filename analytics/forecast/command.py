@@ -1,7 +1,8 @@
 """``python -m analytics forecast [--horizon-days N] [--freq daily|hourly] [--full] --json``.
 
 Forecasts every region's ``records``, ``voice_minutes``, ``sms`` and ``data_gb`` from
-the end of the loaded data, refitting only the series whose input changed, stores the
+the end of the loaded data, refitting only the series whose input changed
+(``pipeline.refresh``: the writer lock is held only to store the result), stores the
 result in the warehouse and prints the contract's JSON (``regions`` plus run details
 and the capacity outlook of the regions).
 """
@@ -30,6 +31,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default [forecast] n_jobs)")
 
 
+def progress_log(*, every: float = 0.1) -> pipeline.Progress:
+    """A ``progress`` for :func:`pipeline.refresh` that logs (stderr) about every ``every`` of the way."""
+    last = [-1.0]
+
+    def say(fraction: float, message: str) -> None:
+        if fraction >= 1.0 or fraction - last[0] >= every or "fitted" not in message:
+            last[0] = fraction
+            log.info("%3.0f%% %s", 100 * fraction, message)
+
+    return say
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     path = Path(args.warehouse or store.default_path())
     if not path.exists():
@@ -38,10 +51,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pipeline.horizon_steps(args.freq, args.horizon_days)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-    with store.writer(path) as con:
-        if store.scalar(con, "select count(*) from usage_daily_region") == 0:
+    with store.reader(path) as con:
+        if not store.has_table(con, "usage_daily_region") or store.scalar(con, "select count(*) from usage_daily_region") == 0:
             raise CommandError("the warehouse holds no usage yet: load extracts with `python -m analytics ingest` first")
-        run_info = pipeline.run_forecast(con, freq=args.freq, horizon_days=args.horizon_days, full=args.full, n_jobs=args.jobs)
+    refreshed = pipeline.refresh(path, freqs=(args.freq,), horizon_days=args.horizon_days, full=args.full, n_jobs=args.jobs,
+                                 progress=progress_log())
+    run_info = refreshed.runs[args.freq]
+    with store.reader(path) as con:
         result = pipeline.payload(con, freq=args.freq)
         regions_capacity = persist.read_capacity(con).filter(pl.col("level") == "region")
     result.update(

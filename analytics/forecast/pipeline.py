@@ -1,30 +1,43 @@
 """A forecast run: series from the cubes -> changed series refit in parallel -> stored.
 
-``run_forecast(con, freq=..., horizon_days=...)`` needs a writer connection. It reads
-the long-format series (``series``), hashes each one with the run's options, refits
-only those whose hash differs from the stored fit (all of them with ``full=True``),
-stores fits, forecasts and backtests (``persist``) and recomputes the capacity outlook
-(``capacity``). ``payload(con, freq)`` builds the contract's JSON from what is stored.
+:func:`refresh` (warehouse path, frequencies, progress) is the entry point of every caller
+(first start, ``demo``, ``forecast``, the Forecasts page, refresh after a load). It runs
+three stages per frequency, so that no lock is held while series are fitted:
+
+* read (:func:`plan_run`, a read-only connection): the long-format series (``series``),
+  each hashed with the run's options, and which of them differ from the stored fit (all
+  of them with ``full=True``);
+* fit (:func:`analytics.forecast.workers.fit`): the changed series, in worker processes
+  that never import the caller's ``__main__`` (issue 17: under Streamlit that was app.py);
+* store (:func:`store_run`, :func:`store_capacity`, a short ``store.writer`` block): fits,
+  forecasts and backtests (``persist``), then the capacity outlook (``capacity``).
+
+``run_forecast(con, ...)`` runs the same stages on one writer connection the caller holds.
+``payload(con, freq)`` builds the contract's JSON from what is stored.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
-import multiprocessing
+import os
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import polars as pl
 
+from analytics import store
 from analytics.config import settings
-from analytics.forecast import capacity, localclock, persist, prepare, series
-from analytics.forecast.engine import Job, Options, Result, run_job
+from analytics.forecast import capacity, localclock, persist, prepare, series, workers
+from analytics.forecast.engine import Job, Options, Result
 from analytics.forecast.models import models_for
 
 log = logging.getLogger(__name__)
@@ -107,56 +120,169 @@ def jobs_from(frame: pl.DataFrame, *, horizon: int, options: Options) -> list[Jo
     return jobs
 
 
-def _map(jobs: list[Job], *, n_jobs: int) -> list[Result]:
-    if n_jobs <= 1 or len(jobs) < 4:
-        return [run_job(j) for j in jobs]
-    # forkserver: workers do not inherit the parent's DuckDB/Polars threads (fork is unsafe with them).
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-        return list(pool.map(run_job, jobs, chunksize=1))
+@dataclass(frozen=True)
+class Plan:
+    """What one run of ``freq`` will do, read from a read-only connection (no writer lock)."""
+
+    freq: str
+    horizon: int
+    options: Options
+    salt: str  # the run's options, part of every series hash
+    jobs: list[Job]  # every series
+    todo: list[Job]  # those whose hash differs from the stored fit
+    hashes: dict[str, str]
+    cutoff: Any  # last step of the data (None without data)
+    started: Any
+
+
+def plan_run(
+    con: duckdb.DuckDBPyConnection, *, freq: str, horizon_days: int | None = None, full: bool = False,
+    cfg: dict[str, Any] | None = None,
+) -> Plan:
+    """The series of ``freq`` and which of them changed since their stored fit (reads only)."""
+    started = _now()
+    cfg = cfg or config()
+    horizon = horizon_steps(freq, horizon_days, cfg)
+    options = options_for(freq, cfg)
+    frame = (
+        series.daily_series(con, timezone=settings().timezone) if freq == "daily"
+        else series.hourly_series(con, history_days=int(cfg["hourly_history_days"]))
+    )
+    jobs = jobs_from(frame, horizon=horizon, options=options)
+    salt = json.dumps({"horizon": horizon, "options": asdict(options)}, sort_keys=True, default=str)
+    hashes = {j.unique_id: persist.series_hash(j.ds, j.y, salt=salt) for j in jobs}
+    stored = {} if full or not persist.has_tables(con) else persist.stored_hashes(con, freq=freq)
+    todo = [j for j in jobs if stored.get(j.unique_id) != hashes[j.unique_id]]
+    log.info("forecast %s: %d series, %d changed, horizon %d steps", freq, len(jobs), len(todo), horizon)
+    cutoff = frame["ds"].max() if not frame.is_empty() else None
+    return Plan(freq=freq, horizon=horizon, options=options, salt=salt, jobs=jobs, todo=todo, hashes=hashes,
+                cutoff=cutoff, started=started)
+
+
+def store_run(con: duckdb.DuckDBPyConnection, plan: Plan, results: list[Result], *, seconds: float) -> dict[str, Any]:
+    """Store the fits of ``plan`` (a writer connection; one transaction); the run's row."""
+    persist.ensure_forecast_schema(con)
+    run = {
+        "run_id": uuid.uuid4().hex, "freq": plan.freq, "horizon_steps": plan.horizon, "data_cutoff": plan.cutoff,
+        "started_at": plan.started, "series_total": len(plan.jobs), "series_refit": len(plan.todo),
+        "seconds": seconds, "options_json": plan.salt,
+    }
+    persist.save_results(
+        con, results, freq=plan.freq, keep={j.unique_id for j in plan.jobs}, hashes=plan.hashes,
+        ds_index={j.unique_id: j.ds for j in plan.todo}, run=run, backtest_horizon=plan.options.backtest_horizon,
+    )
+    return run
+
+
+def store_capacity(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | None = None) -> int:
+    """Recompute the capacity outlook from the stored forecasts (a writer connection); its rows."""
+    cfg = cfg or config()
+    persist.ensure_forecast_schema(con)
+    outlook, daily = capacity.outlook(
+        con, timezone=settings().timezone, utilisation=float(cfg["utilisation_threshold"]),
+        blocking=float(cfg["blocking_threshold"]), ratio_days=int(cfg["capacity_ratio_days"]),
+        capacity_model=str(cfg["capacity_model"]),
+    )
+    persist.save_capacity(con, outlook, daily)
+    return outlook.height
 
 
 def run_forecast(
     con: duckdb.DuckDBPyConnection, *, freq: str = "daily", horizon_days: int | None = None, full: bool = False,
     n_jobs: int | None = None,
 ) -> dict[str, Any]:
-    """Refit the changed series of ``freq``, store everything, refresh the capacity outlook."""
+    """Plan, fit and store one frequency on one writer connection that the caller holds
+    throughout (tests, small warehouses). :func:`refresh` is the entry point that keeps the
+    writer lock only for the writes."""
     t0 = time.perf_counter()
-    started = _now()
     cfg = config()
-    horizon = horizon_steps(freq, horizon_days, cfg)
-    options = options_for(freq, cfg)
-    persist.ensure_forecast_schema(con)
-    tz = settings().timezone
-    frame = (
-        series.daily_series(con, timezone=tz) if freq == "daily"
-        else series.hourly_series(con, history_days=int(cfg["hourly_history_days"]))
-    )
-    jobs = jobs_from(frame, horizon=horizon, options=options)
-    salt = json.dumps({"horizon": horizon, "options": asdict(options)}, sort_keys=True, default=str)
-    hashes = {j.unique_id: persist.series_hash(j.ds, j.y, salt=salt) for j in jobs}
-    stored = {} if full else persist.stored_hashes(con, freq=freq)
-    todo = [j for j in jobs if stored.get(j.unique_id) != hashes[j.unique_id]]
-    log.info("forecast %s: %d series, %d changed, horizon %d steps", freq, len(jobs), len(todo), horizon)
-    results = _map(todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]))
-    cutoff = frame["ds"].max() if not frame.is_empty() else None
-    run = {
-        "run_id": uuid.uuid4().hex, "freq": freq, "horizon_steps": horizon, "data_cutoff": cutoff,
-        "started_at": started, "series_total": len(jobs), "series_refit": len(todo),
-        "seconds": time.perf_counter() - t0, "options_json": salt,
-    }
-    persist.save_results(
-        con, results, freq=freq, keep={j.unique_id for j in jobs}, hashes=hashes,
-        ds_index={j.unique_id: j.ds for j in todo}, run=run, backtest_horizon=options.backtest_horizon,
-    )
-    outlook, daily = capacity.outlook(
-        con, timezone=tz, utilisation=float(cfg["utilisation_threshold"]),
-        blocking=float(cfg["blocking_threshold"]), ratio_days=int(cfg["capacity_ratio_days"]),
-        capacity_model=str(cfg["capacity_model"]),
-    )
-    persist.save_capacity(con, outlook, daily)
+    plan = plan_run(con, freq=freq, horizon_days=horizon_days, full=full, cfg=cfg)
+    results = workers.fit(plan.todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]))
+    run = store_run(con, plan, results, seconds=time.perf_counter() - t0)
+    store_capacity(con, cfg)
     run["seconds"] = time.perf_counter() - t0
     return run
+
+
+Progress = Callable[[float, str], None]  # (fraction done 0..1, message), as analytics.demo's on_progress
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What :func:`refresh` did: one run row per frequency, the capacity outlook's rows."""
+
+    runs: dict[str, dict[str, Any]]
+    capacity_rows: int
+    seconds: float
+
+    @property
+    def series_total(self) -> int:
+        return sum(r["series_total"] for r in self.runs.values())
+
+    @property
+    def series_refit(self) -> int:
+        return sum(r["series_refit"] for r in self.runs.values())
+
+
+@contextmanager
+def _one_refresh_at_a_time(warehouse: Path) -> Iterator[None]:
+    """Refreshes of one warehouse queue on ``<warehouse>.forecast.lock`` (not the writers'
+    lock: loads and readers go on). The second one then finds the first one's hashes and
+    refits nothing it already did, and an older plan never overwrites a newer one."""
+    path = Path(f"{warehouse}.forecast.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def refresh(
+    warehouse: str | Path, *, freqs: tuple[str, ...] = ("daily", "hourly"), progress: Progress | None = None,
+    horizon_days: int | None = None, full: bool = False, n_jobs: int | None = None,
+) -> Refreshed:
+    """Bring the stored forecasts of ``freqs`` and the capacity outlook up to date with the warehouse.
+
+    Per frequency: **read** the series and the stored hashes on a read-only connection
+    (``store.reader``: waits for a running load to commit, holds no writer lock), **fit**
+    the changed series in worker processes that never import the caller's ``__main__``
+    (:mod:`analytics.forecast.workers`; nothing is locked meanwhile), **store** them under
+    ``store.writer`` (seconds). The capacity outlook is recomputed in the last write.
+    Unchanged series are skipped (their input hash), so a refresh after a load refits only
+    the series the load changed. Used by the first start, ``demo``, ``forecast`` and the
+    Forecasts page; safe to call from the Streamlit server process.
+    """
+    say = progress or (lambda fraction, message: None)
+    warehouse = Path(warehouse)
+    cfg = config()
+    jobs = int(n_jobs if n_jobs is not None else cfg["n_jobs"])
+    t0 = time.perf_counter()
+    runs: dict[str, dict[str, Any]] = {}
+    rows = 0
+    share = 1.0 / max(len(freqs), 1)
+    with _one_refresh_at_a_time(warehouse):
+        for i, freq in enumerate(freqs):
+            base = i * share
+            say(base, f"{freq}: reading the series")
+            t_freq = time.perf_counter()
+            with store.reader(warehouse) as con:
+                plan = plan_run(con, freq=freq, horizon_days=horizon_days, full=full, cfg=cfg)
+            say(base + 0.05 * share, f"{freq}: {len(plan.todo)} of {len(plan.jobs)} series changed; fitting them")
+
+            def fitted(done: int, total: int, message: str, *, base: float = base, freq: str = freq) -> None:
+                say(base + share * (0.05 + 0.9 * done / max(total, 1)), f"{freq}: {done} of {total} series fitted ({message})")
+
+            results = workers.fit(plan.todo, n_jobs=jobs, progress=fitted)
+            say(base + share * (0.05 + 0.9), f"{freq}: storing the forecasts")
+            with store.writer(warehouse) as con:
+                runs[freq] = store_run(con, plan, results, seconds=time.perf_counter() - t_freq)
+                if i == len(freqs) - 1:
+                    rows = store_capacity(con, cfg)
+        seconds = time.perf_counter() - t0
+    say(1.0, f"forecasts up to date: {sum(r['series_refit'] for r in runs.values())} series refit in {seconds:,.0f} s")
+    return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds)
 
 
 def _now():

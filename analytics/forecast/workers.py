@@ -1,0 +1,131 @@
+"""The fit stage of a forecast run: :func:`~analytics.forecast.engine.run_job` over many
+series in worker processes that never import the caller's ``__main__``.
+
+multiprocessing's ``forkserver`` and ``spawn`` workers re-import the parent's ``__main__``
+(``multiprocessing.spawn.get_preparation_data``). Under ``streamlit run`` that module is
+app.py: its workers ran the app in bare mode, whose sign-in gate waited forever on the
+warehouse lock of the run that had started them (issue 17). So :func:`fit` never starts a
+pool in the caller's process: the pool lives in a child ``python -m
+analytics.forecast.workers``, whose ``__main__`` is this module (the pool's workers import
+it as ``__mp_main__``, where the ``__name__ == "__main__"`` block does not run).
+
+The child takes the jobs as one pickle file and writes the results (in job order) as
+another; these are the same objects the pool pickles anyway, between processes of this
+package only, never stored. Each finished series is one ``@progress {json}`` line on its
+stderr, which :func:`fit` turns into calls of its ``progress``. No warehouse is opened here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from analytics.forecast.engine import Job, Result, run_job
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRESS = "@progress "
+FitProgress = Callable[[int, int, str], None]  # (series done, series total, message)
+
+
+def describe(result: Result) -> str:
+    return f"{result.unique_id}: {result.model}" + (" (fallback)" if result.reason else "")
+
+
+def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None) -> list[Result]:
+    """The results of ``jobs`` in their order; ``progress(done, total, message)`` after each series.
+
+    One job per worker process (``n_jobs`` of them, in a child process); with ``n_jobs`` 1 or
+    fewer than 4 series, in this thread (no process at all).
+    """
+    say = progress or (lambda done, total, message: None)
+    if n_jobs <= 1 or len(jobs) < 4:
+        results = []
+        for done, job in enumerate(jobs, 1):
+            results.append(run_job(job))
+            say(done, len(jobs), describe(results[-1]))
+        return results
+    with tempfile.TemporaryDirectory(prefix="forecast-fit-") as tmp:
+        src, dst = Path(tmp) / "jobs.pickle", Path(tmp) / "results.pickle"
+        src.write_bytes(pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), path]) if path else str(ROOT)}
+        cmd = [sys.executable, "-m", "analytics.forecast.workers", "--jobs", str(n_jobs), str(src), str(dst)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
+        tail: deque[str] = deque(maxlen=20)
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if line.startswith(PROGRESS):
+                    step = json.loads(line[len(PROGRESS):])
+                    say(int(step["done"]), int(step["total"]), str(step["message"]))
+                elif line.strip():
+                    tail.append(line.rstrip())
+                    log.debug("fit child: %s", line.rstrip())
+            code = proc.wait()
+        except BaseException:  # the caller was interrupted: stop the child and its pool (its own process group)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        if code != 0 or not dst.exists():
+            raise RuntimeError(f"forecast workers failed (exit {code}): " + " | ".join(list(tail)[-3:]))
+        return pickle.loads(dst.read_bytes())
+
+
+def _exit_with(parent: int) -> None:
+    """Watch the caller (a daemon thread): when it is gone (a stopped server), nobody will
+    read the results, so end this process and its pool at once."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    if os.getpgid(0) == os.getpid():  # started by fit(): its own process group holds the pool
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(3)
+
+
+def _run(src: Path, dst: Path, *, n_jobs: int) -> int:
+    jobs: list[Job] = pickle.loads(src.read_bytes())
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="exit-with-caller", daemon=True).start()
+    results: dict[int, Result] = {}
+    # forkserver: workers do not inherit this process's threads (BLAS pools); fork is unsafe with them.
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=max(1, min(n_jobs, len(jobs))), mp_context=ctx) as pool:
+        futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+        for done, future in enumerate(as_completed(futures), 1):
+            result = future.result()
+            results[futures[future]] = result
+            step = {"done": done, "total": len(jobs), "message": describe(result)}
+            print(PROGRESS + json.dumps(step), file=sys.stderr, flush=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_bytes(pickle.dumps([results[i] for i in range(len(jobs))], protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, dst)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analytics.forecast.workers", description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("src", type=Path, help="pickle of the list of engine.Job")
+    parser.add_argument("dst", type=Path, help="where the list of engine.Result is written")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    return _run(args.src, args.dst, n_jobs=args.jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
