@@ -11,8 +11,8 @@ check, so a run with nothing new does no work:
   tables ``segment_months`` and ``segment_parts``; the Segments page reads it);
 * fraud: the alerts of the records that arrived.
 
-Forecasts are recomputed by ``python -m analytics forecast`` (and the demo build),
-incrementally per series.
+Forecasts are kept fresh by :func:`analytics.pipeline.refresh_after` (outside any
+writer, changed series only) once a warehouse has them.
 
 The segment report (``analytics.marketing.report.segment_report``) takes ~20 s for a month
 of 10 M records: too long for a page's first view. Its inputs are the month's records and
@@ -42,7 +42,7 @@ from analytics.config import settings
 
 log = logging.getLogger(__name__)
 
-MARTS_DEFAULTS = {"segments_open_month_hours": 24.0}
+MARTS_DEFAULTS = {"segments_open_month_hours": 24.0, "forecasts_after_load": True}
 SEGMENT_PARTS = ("subscribers", "segments", "matrix", "recommendations", "upsell", "plan_costs")
 STATE_COLUMNS = ("window_start", "records", "max_load_id", "plans_sha", "subs_sha", "options_sha")
 
@@ -51,7 +51,6 @@ def refresh_marts(
     warehouse: str | Path | None = None,
     *,
     fraud_since: dt.datetime | None = None,
-    forecasts: bool = False,
 ) -> dict[str, Any]:
     """Rate and reconcile stale months, rebuild stale segment months, run fraud detection
     over records since ``fraud_since``."""
@@ -78,13 +77,6 @@ def refresh_marts(
     if failed is not None:
         raise failed
 
-    if forecasts:
-        t3 = time.perf_counter()
-        from analytics.forecast.pipeline import run_forecast
-
-        with store.writer(warehouse) as con:
-            out["forecasts"] = {freq: run_forecast(con, freq=freq)["series_refit"] for freq in ("daily", "hourly")}
-        out["forecast_s"] = round(time.perf_counter() - t3, 2)
     log.info("marts refreshed: %s", out)
     return out
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from analytics import lake, store
+from analytics.config import settings
 from analytics.ingest import ingest_files
-from analytics.marts import earliest_new_record, refresh_marts
+from analytics.marts import MARTS_DEFAULTS, earliest_new_record, refresh_marts
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,30 @@ def load_and_refresh(
 
 
 def refresh_after(results: Sequence[dict[str, Any]], *, warehouse: str | Path | None = None,
-                  forecasts: bool = False) -> dict[str, Any]:
-    """Refresh the marts after the given ingest results (fraud from their first new record)."""
+                  forecasts: bool | None = None) -> dict[str, Any]:
+    """Refresh the marts after the given ingest results (fraud from their first new record),
+    then the forecasts: with ``forecasts=None`` when the warehouse already has forecasts and
+    ``[marts] forecasts_after_load`` is on (a warehouse without any is given them by the
+    first start, ``demo`` or ``forecast``). The forecast fit holds no warehouse lock and
+    refits only the series that changed."""
     files = [f for r in results for f in r.get("files", [])]
     since: dt.datetime | None = earliest_new_record({"files": files}, warehouse) if files else None
-    return refresh_marts(warehouse, fraud_since=since, forecasts=forecasts)
+    out = refresh_marts(warehouse, fraud_since=since)
+    if forecasts is None:
+        forecasts = bool(settings().section("marts", MARTS_DEFAULTS)["forecasts_after_load"]) and _has_forecasts(warehouse)
+    if forecasts:
+        from analytics.forecast.pipeline import refresh  # noqa: PLC0415 - heavy (statsmodels, prophet)
+
+        t0 = time.perf_counter()
+        done = refresh(warehouse or store.default_path())
+        out["forecasts"] = {"series_refit": done.series_refit, "series_total": done.series_total}
+        out["forecast_s"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def _has_forecasts(warehouse: str | Path | None) -> bool:
+    with store.reader(warehouse) as con:
+        return store.has_table(con, "forecast_runs") and bool(store.scalar(con, "select count(*) from forecast_runs"))
 
 
 def compact_if_needed(warehouse: str | Path | None = None) -> dict[str, Any] | None:
