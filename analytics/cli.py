@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("analytics.live.watch_command", "load new files from a landing folder as they arrive"),
     "users": ("analytics.security.users_command", "manage local sign-in accounts"),
     "retention": ("analytics.security.retention_command", "delete record-level data past retention"),
+    "audit": ("analytics.security.audit_command", "verify the audit log's hash chain"),
 }
 
 

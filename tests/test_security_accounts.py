@@ -12,15 +12,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics import cli, store
-from analytics.security import accounts, audit
+from analytics import cli
+from analytics.security import accounts, audit, db
 
 PW = "correct horse battery"
 T0 = datetime(2026, 3, 1, 9, 0, 0)
 
 
 def _audit(warehouse: Path) -> list[tuple]:
-    with store.reader(warehouse) as con:
+    with db.transaction(warehouse) as con:
         return con.execute("select user_name, action, detail from security_audit order by audit_id").fetchall()
 
 
@@ -38,11 +38,11 @@ def test_first_admin_then_refused(warehouse: Path) -> None:
 def test_hash_is_salted_argon2_never_the_password(warehouse: Path) -> None:
     accounts.add_user(warehouse, "a", role="planner", password=PW, by="t")
     accounts.add_user(warehouse, "b", role="planner", password=PW, by="t")
-    with store.reader(warehouse) as con:
+    with db.transaction(warehouse) as con:
         hashes = [r[0] for r in con.execute("select password_hash from security_users order by user_name").fetchall()]
     assert all(h.startswith("$argon2id$") for h in hashes)
     assert hashes[0] != hashes[1]  # salted
-    assert PW.encode() not in warehouse.read_bytes()
+    assert PW.encode() not in db.db_path(warehouse).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -150,6 +150,6 @@ def test_users_command(warehouse: Path, monkeypatch, capsys) -> None:
 
 
 def test_audit_is_refused_for_unknown_action(warehouse: Path) -> None:
-    with store.writer(warehouse, publish=False) as con, pytest.raises(ValueError, match="unknown audit action"):
+    with db.transaction(warehouse) as con, pytest.raises(ValueError, match="unknown audit action"):
         audit.append(con, user="u", action="edit_log")
     assert isinstance(duckdb.__version__, str)

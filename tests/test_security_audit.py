@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics import store
-from analytics.security import audit
+from analytics.security import audit, db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_append_and_read(warehouse: Path) -> None:
     assert audit.read_log(warehouse).height == 0  # no warehouse yet: empty, with its schema
     audit.record(warehouse, user="ann", role="billing", action="lookup", detail="subscriber=447700900001")
-    with store.writer(warehouse, publish=False) as con:
+    with db.transaction(warehouse) as con:
         audit.append(con, user="bob", role="fraud", action="export", detail="fraud_queue.csv\x07\n", at=datetime(2020, 1, 1))
     log = audit.read_log(warehouse)
     assert log["user_name"].to_list() == ["bob", "ann"]  # newest first

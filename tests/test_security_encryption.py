@@ -10,7 +10,7 @@ import pytest
 import security_world
 
 from analytics import store
-from analytics.security import accounts
+from analytics.security import accounts, audit, db
 
 KEY = "k3y-for-tests-only-0123456789abcdef"
 
@@ -20,6 +20,7 @@ def encrypted(tmp_path: Path, refs, warehouse: Path, monkeypatch) -> Path:
     monkeypatch.setenv("ANALYTICS_DB_KEY", KEY)
     security_world.build(tmp_path, refs, warehouse)
     accounts.add_user(warehouse, "ann", role="billing", password="correct horse battery", by="t")
+    audit.record(warehouse, user="ann", action="lookup", detail=f"subscriber={security_world.NUMBERS[0]}")
     return warehouse
 
 
@@ -43,7 +44,8 @@ def test_unreadable_with_another_key(encrypted: Path, monkeypatch) -> None:
 
 
 def test_no_identifier_in_clear_on_disk(encrypted: Path) -> None:
-    for f in (encrypted, store.snapshot_path(encrypted)):
+    # the security store (accounts, audit log with looked-up numbers) is encrypted too
+    for f in (encrypted, store.snapshot_path(encrypted), db.db_path(encrypted)):
         data = f.read_bytes()
         for number in security_world.NUMBERS:
             assert number.encode() not in data, f
