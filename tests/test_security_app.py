@@ -209,3 +209,18 @@ def test_audit_names_the_real_page_on_a_roles_home(world: Path, monkeypatch) -> 
     assert not at.exception, [e.value for e in at.exception]
     details = audit.read_log(world, user="sam", action="unmask")["detail"].to_list()
     assert details and all(d.startswith("subscriber_lookup: ") for d in details), details
+
+
+def test_an_empty_user_name_gets_a_message(world: Path, monkeypatch) -> None:
+    """#19.10: submitting the form without a name said nothing."""
+    at = _app(world, monkeypatch)
+    at.text_input(key="auth_name").input("   ")
+    at.text_input(key="auth_password").input(PW)
+    at.button[0].click().run()
+    assert "Enter your user name." in " ".join(e.value for e in at.error)
+    assert "user" not in at.session_state
+
+
+def test_the_password_field_is_capped(world: Path, monkeypatch) -> None:
+    at = _app(world, monkeypatch)
+    assert at.text_input(key="auth_password").max_chars == 256  # [security] max_password_length
