@@ -136,3 +136,22 @@ def test_rehashing_an_edited_row_still_breaks_the_chain(warehouse: Path, capsys)
     _tamper(warehouse, f"update security_audit set detail = 'subscriber=nobody', row_hash = '{forged}' where audit_id = 2")
     code, out = _verify_cli(warehouse, capsys)
     assert code == 1 and out["first_bad_id"] == 3  # the next row still links to the old hash
+
+
+def test_append_on_a_warehouse_connection_still_lands_in_the_security_store(warehouse: Path) -> None:
+    """Callers written when the log was a warehouse table keep working (retention did this)."""
+    import threading
+
+    from analytics import store
+
+    def old_caller() -> None:  # the store's first open happens under the warehouse's writer lock
+        with store.writer(warehouse, publish=False) as con:
+            audit.append(con, user="old_caller", action="export", detail="x.csv")
+            assert not store.has_table(con, "security_audit")
+
+    thread = threading.Thread(target=old_caller, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "deadlock: the first open waited for the lock its caller holds"
+    assert audit.read_log(warehouse)["user_name"].to_list() == ["old_caller"]
+    assert audit.verify(warehouse)["ok"]

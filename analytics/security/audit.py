@@ -114,7 +114,7 @@ def append(
         raise ValueError(f"unknown audit action {action!r}")
     warehouse = _warehouse_of(con)
     if warehouse is not None:
-        with db.transaction(warehouse) as own:
+        with db.transaction(warehouse, warehouse_con=con) as own:  # con holds the warehouse's lock
             append(own, user=user, action=action, detail=detail, role=role, at=at, known_action=known_action)
         return
     head = con.execute(_HEAD).fetchone()

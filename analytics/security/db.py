@@ -68,12 +68,18 @@ def _flock(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def transaction(warehouse: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(
+    warehouse: str | Path, *, warehouse_con: duckdb.DuckDBPyConnection | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the security store inside one transaction, under its lock: committed
-    when the block ends, rolled back when it raises."""
+    when the block ends, rolled back when it raises.
+
+    ``warehouse_con``: the caller's open connection to the warehouse, when it holds the
+    warehouse's lock (the first open reads the old tables through it instead of waiting for
+    that lock, which would never come)."""
     path = db_path(warehouse)
     if not path.exists():
-        _create(Path(warehouse))
+        _create(Path(warehouse), warehouse_con)
     with _flock(lock_path(warehouse)):
         con = _open(path)
         try:
@@ -88,26 +94,28 @@ def transaction(warehouse: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
-def _legacy_rows(warehouse: Path) -> dict[str, list[dict]]:
+def _legacy_rows(warehouse: Path, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, list[dict]]:
     """The security tables an older warehouse holds (read before the store's lock is taken,
-    so the two locks are never nested this way round)."""
-    if not warehouse.exists():
+    so the two locks are never nested this way round), through ``con`` when given."""
+    if con is None and not warehouse.exists():
         return {}
+    if con is None:
+        with store.reader(warehouse) as own:
+            return _legacy_rows(warehouse, own)
     out: dict[str, list[dict]] = {}
-    with store.reader(warehouse) as con:
-        for table in LEGACY_TABLES:
-            if store.has_table(con, table):
-                order = " order by audit_id" if table == "security_audit" else ""
-                out[table] = store.fetch(con, f"select * from {table}{order}").to_dicts()  # noqa: S608 - fixed names
+    for table in LEGACY_TABLES:
+        if store.has_table(con, table):
+            order = " order by audit_id" if table == "security_audit" else ""
+            out[table] = store.fetch(con, f"select * from {table}{order}").to_dicts()  # noqa: S608 - fixed names
     return out
 
 
-def _create(warehouse: Path) -> None:
+def _create(warehouse: Path, warehouse_con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Create the store (with the warehouse's old security tables copied in) by a rename."""
     from analytics.security import audit  # noqa: PLC0415 - audit imports this module
     from analytics.security.schema import ensure_security_schema  # noqa: PLC0415
 
-    legacy = _legacy_rows(warehouse)
+    legacy = _legacy_rows(warehouse, warehouse_con)
     path = db_path(warehouse)
     with _flock(lock_path(warehouse)):
         if path.exists():  # another thread or process made it meanwhile
