@@ -112,7 +112,9 @@ if wanted and wanted != page.url_path:  # a deep link followed through the sign-
     target = next((p for pages in sections.values() for p in pages if p.url_path == wanted), None)
     if target is not None:
         st.switch_page(target)
-st.session_state["_page"] = page.url_path or "executive_summary"  # named in audit details
+# named in audit details: the page's own name (a role's home at "/" is not always the executive summary)
+PAGE_NAMES = {title: file.removesuffix(".py") for pages in PAGES.values() for file, title, _ in pages}
+st.session_state["_page"] = PAGE_NAMES.get(page.title, page.url_path or DEFAULT_PAGE.removesuffix(".py"))
 sidebar_filters()
 if not data_present:
     st.warning(

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retention": ("analytics.security.retention_command", "delete record-level data past retention"),
     "migrate": ("analytics.lake_command", "move a single-file warehouse's records into the lake (Delta table)"),
     "compact": ("analytics.lake_command", "merge the lake's small files, month by month"),
+    "audit": ("analytics.security.audit_command", "verify the audit log's hash chain"),
 }
 
 

@@ -6,24 +6,37 @@ form and stops the run: the first start with no account asks for the admin accou
 (no default password ships); later starts ask for a user name and password. Wrong
 passwords are counted and lock the name out (``[security]`` of analytics.toml).
 
+A local sign-in survives a reload, a bookmark and a link from an e-mail: it is kept in a
+signed, expiring, HttpOnly, SameSite=Lax cookie (analytics/security/sessions.py). The run
+that signs in hands a one-time ticket to a tiny script on the page, which posts it to the
+server's ``/_auth/session`` route (scripts/serve.py); that response sets the cookie. Later
+page loads send the cookie with the websocket request (``st.context.cookies``). Sign-out
+and disabling the account raise its session generation, which revokes the cookie; every
+run of a cookie session re-checks it, so an open tab ends too.
+
 ``ANALYTICS_AUTH=off`` in the environment turns sign-in off (everyone is the local
 admin, with a warning in the sidebar): for development and the page tests only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from urllib.parse import urlparse
 
 import streamlit as st
 
-from analytics.security import accounts
+from analytics.security import accounts, sessions
 from analytics.security import audit as audit_log
+from analytics.security.schema import security_settings
 from pages import _shared
 
 AUTH_ENV = "ANALYTICS_AUTH"
 AFTER_SIGN_IN = "_after_sign_in"  # session key: url path requested before signing in
+SESSION = "_auth_session"  # session key: (user name, generation) of a local sign-in, re-checked every run
+TICKET = "_auth_ticket"  # session key: the hand-over ticket the next run posts for the cookie
+CLEAR = "_auth_clear_cookie"  # session key: the next run asks the server to clear the cookie
 
 
 def auth_disabled() -> bool:
@@ -47,23 +60,88 @@ def gate() -> _shared.User:
     if auth_disabled():
         st.sidebar.warning("Sign-in is off (ANALYTICS_AUTH=off): everyone is admin.", icon=":material/lock_open:")
         return _shared.User(name="local", role="admin")
+    path = _shared.warehouse_path()
     user = st.session_state.get("user")
+    if user is not None and SESSION in st.session_state:
+        user = _still_signed_in(path, user)
+    if user is None:
+        user = _from_cookie(path)
     if user is None:
         _shared.hide_file_listing()
+        _cookie_script(CLEAR, "_auth/sign_out", "")
         # the page the link asked for: app.py opens it once signed in (sign-in stops before navigation)
         st.session_state.setdefault(AFTER_SIGN_IN, urlparse(st.context.url or "").path.strip("/"))
         providers = oidc_providers()
         user = _oidc(providers) if providers is not None else _local()
         st.session_state["user"] = user
+    ticket = st.session_state.pop(TICKET, None)
+    if ticket:
+        _cookie_script(None, "_auth/session", ticket)
     st.sidebar.button("Sign out", key="auth_sign_out", on_click=_sign_out, icon=":material/logout:")
     return user
 
 
+def _still_signed_in(path, user: _shared.User) -> _shared.User | None:
+    """``user`` while the account is enabled and its sessions were not ended since."""
+    name, generation = st.session_state[SESSION]
+    role = accounts.session_account(path, name, generation)
+    if role is None:
+        _end_session_state()
+        return None
+    return user if role == user.role else _shared.User(name=name, role=role)
+
+
+def _from_cookie(path) -> _shared.User | None:
+    """The user of a good session cookie (a reload, a bookmark, a link), audited once."""
+    token = sessions.read(path, st.context.cookies.get(sessions.COOKIE))
+    if token is None:
+        return None
+    role = accounts.session_account(path, token.user_name, token.generation)
+    if role is None:  # signed out, disabled, or the account is gone
+        return None
+    user = _shared.User(name=token.user_name, role=role)
+    st.session_state["user"] = user
+    st.session_state[SESSION] = (token.user_name, token.generation)
+    st.session_state.pop(AFTER_SIGN_IN, None)  # the URL itself is the page asked for
+    audit_log.record(path, user=user.name, role=user.role, action="session_resumed", detail=_client() or None)
+    return user
+
+
+def _cookie_script(flag: str | None, route: str, body: str) -> None:
+    """Post ``body`` to the server's cookie ``route`` from the page (once per ``flag``)."""
+    if flag is not None and not st.session_state.pop(flag, False):
+        return
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    url = f"/{base}/{route}" if base else f"/{route}"
+    st.html(
+        f"<script>fetch({json.dumps(url)}, {{method: 'POST', credentials: 'same-origin', "
+        f"headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(body)}}});</script>",
+        unsafe_allow_javascript=True,
+        width="content",
+    )
+
+
+def _client() -> str:
+    """The client's address for per-client rate limits ("" when Streamlit has none: localhost)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else ""  # AppTest's context holds a mock
+
+
+def _end_session_state() -> None:
+    for key in ("user", SESSION, TICKET, "_audited"):
+        st.session_state.pop(key, None)
+    st.session_state[CLEAR] = True
+
+
 def _sign_out() -> None:
-    user = st.session_state.pop("user", None)
-    st.session_state.pop("_audited", None)
+    user = st.session_state.get("user")
+    local = SESSION in st.session_state
+    _end_session_state()
     if user is not None:
-        audit_log.record(_shared.warehouse_path(), user=user.name, role=user.role, action="sign_out")
+        path = _shared.warehouse_path()
+        if local:
+            accounts.end_sessions(path, user.name)  # revokes the cookie, in every browser
+        audit_log.record(path, user=user.name, role=user.role, action="sign_out")
     if oidc_providers() is not None and getattr(st.user, "is_logged_in", False):
         st.logout()
 
@@ -74,21 +152,32 @@ def _local() -> _shared.User:
         _first_start(path)
         st.stop()
     st.title("Sign in")
+    limit = int(security_settings()["max_password_length"])
     with st.form("sign_in"):
         name = st.text_input("User name", key="auth_name")
-        password = st.text_input("Password", type="password", key="auth_password")
+        password = st.text_input("Password", type="password", key="auth_password", max_chars=limit)
         submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted and name:
-        result = accounts.authenticate(path, name, password)
+    if submitted and not name.strip():
+        st.error("Enter your user name.", icon=":material/person:")
+    elif submitted:
+        result = accounts.authenticate(path, name, password, client=_client())
         if result.ok:
             st.session_state.pop("auth_password", None)
+            _signed_in(path, result)
             # a fresh run draws the page without the form this run already drew (as first start does)
-            st.session_state["user"] = _shared.User(name=result.user_name, role=str(result.role))
             st.rerun()
         st.error(result.reason, icon=":material/block:")
     st.caption("No account? Ask an admin: `python -m analytics users add NAME --role ROLE`.")
     st.stop()
     raise AssertionError("unreachable")
+
+
+def _signed_in(path, result: accounts.SignIn) -> None:
+    """Keep a local sign-in: in this session, and (through the ticket) in the cookie."""
+    st.session_state["user"] = _shared.User(name=result.user_name, role=str(result.role))
+    st.session_state[SESSION] = (result.user_name, result.generation)
+    st.session_state[TICKET] = sessions.issue(path, result.user_name, result.generation, purpose="ticket")
+    st.session_state.pop(CLEAR, None)
 
 
 def _first_start(path) -> None:
@@ -113,9 +202,9 @@ def _first_start(path) -> None:
     except accounts.AccountError as exc:
         st.error(str(exc))
         return
-    result = accounts.authenticate(path, name, password)
+    result = accounts.authenticate(path, name, password, client=_client())
     if result.ok:
-        st.session_state["user"] = _shared.User(name=result.user_name, role=str(result.role))
+        _signed_in(path, result)
         st.rerun()
 
 

@@ -3,9 +3,12 @@ first admin, disabled accounts, OIDC identities, and the users command."""
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,14 +16,14 @@ import duckdb
 import pytest
 
 from analytics import cli, store
-from analytics.security import accounts, audit
+from analytics.security import accounts, audit, db
 
 PW = "correct horse battery"
 T0 = datetime(2026, 3, 1, 9, 0, 0)
 
 
 def _audit(warehouse: Path) -> list[tuple]:
-    with store.reader(warehouse) as con:
+    with db.transaction(warehouse) as con:
         return con.execute("select user_name, action, detail from security_audit order by audit_id").fetchall()
 
 
@@ -38,11 +41,11 @@ def test_first_admin_then_refused(warehouse: Path) -> None:
 def test_hash_is_salted_argon2_never_the_password(warehouse: Path) -> None:
     accounts.add_user(warehouse, "a", role="planner", password=PW, by="t")
     accounts.add_user(warehouse, "b", role="planner", password=PW, by="t")
-    with store.reader(warehouse) as con:
+    with db.transaction(warehouse) as con:
         hashes = [r[0] for r in con.execute("select password_hash from security_users order by user_name").fetchall()]
     assert all(h.startswith("$argon2id$") for h in hashes)
     assert hashes[0] != hashes[1]  # salted
-    assert PW.encode() not in warehouse.read_bytes()
+    assert PW.encode() not in db.db_path(warehouse).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -150,6 +153,149 @@ def test_users_command(warehouse: Path, monkeypatch, capsys) -> None:
 
 
 def test_audit_is_refused_for_unknown_action(warehouse: Path) -> None:
-    with store.writer(warehouse, publish=False) as con, pytest.raises(ValueError, match="unknown audit action"):
+    with db.transaction(warehouse) as con, pytest.raises(ValueError, match="unknown audit action"):
         audit.append(con, user="u", action="edit_log")
     assert isinstance(duckdb.__version__, str)
+
+
+# --- #19.10: per-client limits, the admin's recovery path, the password length cap --------------
+
+
+def test_one_client_cannot_lock_a_name_out_for_the_others(warehouse: Path) -> None:
+    accounts.add_user(warehouse, "root", role="admin", password=PW, by="t")
+    for i in range(5):
+        accounts.authenticate(warehouse, "root", "wrong", client="203.0.113.9", now=T0 + timedelta(seconds=i))
+    at = T0 + timedelta(minutes=1)
+    mine = accounts.authenticate(warehouse, "root", PW, client="203.0.113.9", now=at)
+    assert not mine.ok and "locked" in mine.reason  # lock-out still applies, to that client
+    assert accounts.authenticate(warehouse, "root", PW, client="198.51.100.7", now=at).ok  # the admin elsewhere
+
+
+def _limits(monkeypatch, **overrides: int) -> None:
+    """``[security]`` with smaller limits (each failure costs an argon2 check: keep tests short)."""
+    configured = accounts.security_settings
+    monkeypatch.setattr(accounts, "security_settings", lambda: {**configured(), **overrides})
+
+
+def test_one_client_spraying_many_names_is_locked(warehouse: Path, monkeypatch) -> None:
+    _limits(monkeypatch, max_failed_per_client=8)
+    accounts.add_user(warehouse, "ann", role="billing", password=PW, by="t")
+    for i in range(8):  # max_failed_per_client, 2 tries per name: no name reaches its own 5
+        accounts.authenticate(warehouse, f"guess{i // 2}", "wrong", client="203.0.113.9", now=T0)
+    refused = accounts.authenticate(warehouse, "ann", PW, client="203.0.113.9", now=T0 + timedelta(minutes=1))
+    assert not refused.ok and "locked" in refused.reason
+    assert accounts.authenticate(warehouse, "ann", PW, client="198.51.100.7", now=T0 + timedelta(minutes=1)).ok
+    assert accounts.authenticate(warehouse, "ann", PW, client="203.0.113.9", now=T0 + timedelta(minutes=16)).ok
+
+
+def test_guessing_from_many_clients_locks_the_name(warehouse: Path, monkeypatch) -> None:
+    _limits(monkeypatch, max_failed_per_name=6)
+    accounts.add_user(warehouse, "root", role="admin", password=PW, by="t")
+    for i in range(5):  # one try per address
+        accounts.authenticate(warehouse, "root", "wrong", client=f"10.0.0.{i}", now=T0)
+    assert accounts.authenticate(warehouse, "root", PW, client="198.51.100.7", now=T0).ok  # 5 of 6: open
+    for i in range(6):
+        accounts.authenticate(warehouse, "root", "wrong", client=f"10.0.1.{i}", now=T0)
+    assert not accounts.authenticate(warehouse, "root", PW, client="198.51.100.7", now=T0).ok
+
+
+def test_unlock_is_the_admins_recovery_path(warehouse: Path, monkeypatch, capsys) -> None:
+    accounts.add_user(warehouse, "root", role="admin", password=PW, by="t")
+    for _ in range(5):
+        accounts.authenticate(warehouse, "root", "wrong")
+    assert not accounts.authenticate(warehouse, "root", PW).ok
+    code, out, _ = _cli(["users", "unlock", "root", "--warehouse", str(warehouse), "--json"], monkeypatch, capsys)
+    assert code == 0 and out["unlocked"] == "root" and out["rows_cleared"] >= 1
+    assert accounts.authenticate(warehouse, "root", PW).ok
+    assert audit.read_log(warehouse, action="user_unlocked").height == 1
+
+
+def test_an_overlong_password_is_refused_before_hashing(warehouse: Path) -> None:
+    accounts.add_user(warehouse, "ann", role="billing", password=PW, by="t")
+    with pytest.raises(accounts.AccountError, match="too long"):
+        accounts.add_user(warehouse, "bob", role="billing", password="x" * 257, by="t")
+    t0 = time.perf_counter()
+    result = accounts.authenticate(warehouse, "ann", "x" * 1_000_000)
+    seconds = time.perf_counter() - t0
+    assert not result.ok and "too long" in result.reason
+    assert seconds < 1.5, seconds  # argon2id of 1 MB took ~3 s; the refusal ~0.2 s (store writes), ~0.5 s loaded
+    assert audit.read_log(warehouse, action="sign_in_failed").height == 1  # still counted
+
+
+def test_an_empty_name_is_refused_without_counting(warehouse: Path) -> None:
+    result = accounts.authenticate(warehouse, "  ", PW)
+    assert not result.ok and result.reason == "enter your user name"
+    assert audit.read_log(warehouse).height == 0
+
+
+# --- #19.7: sign-in does not wait on the warehouse's writer ------------------------------------
+
+
+def test_sign_in_does_not_wait_for_a_data_load(warehouse: Path) -> None:
+    accounts.add_user(warehouse, "ann", role="billing", password=PW, by="t")
+    holding, release = threading.Event(), threading.Event()
+
+    def load() -> None:  # a long load: the warehouse's writer lock held
+        with store.writer(warehouse, publish=False):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        t0 = time.perf_counter()
+        assert not accounts.authenticate(warehouse, "ann", "wrong").ok  # a failure is counted...
+        assert accounts.authenticate(warehouse, "ann", PW).ok  # ...and a sign-in made
+        assert accounts.has_accounts(warehouse)
+        audit.record(warehouse, user="ann", action="lookup", detail="x")
+        seconds = time.perf_counter() - t0
+        assert thread.is_alive()  # all while the writer still holds its lock
+    finally:
+        release.set()
+        thread.join()
+    assert seconds < 10, seconds
+
+
+LEGACY = """
+create table security_users (user_name varchar not null, role varchar not null, password_hash varchar,
+    is_disabled boolean not null default false, created_at timestamp not null, created_by varchar not null,
+    last_sign_in_at timestamp);
+create table security_lockout (user_name varchar not null, failed_attempts integer not null,
+    last_failed_at timestamp not null, locked_until timestamp);
+create sequence security_audit_seq;
+create table security_audit (audit_id bigint not null default nextval('security_audit_seq'), event_at timestamp not null,
+    user_name varchar not null, role varchar, action varchar not null, detail varchar);
+"""
+
+
+def test_a_warehouse_with_the_old_tables_is_copied_on_first_open(warehouse: Path) -> None:
+    hashed = accounts._HASHER.hash(PW)
+    with store.writer(warehouse, publish=False) as con:
+        con.execute(LEGACY)
+        con.execute("insert into security_users values ('old', 'fraud', ?, false, ?, 'os:x', null)", [hashed, T0])
+        con.execute("insert into security_users values ('gone', 'billing', ?, true, ?, 'os:x', null)", [hashed, T0])
+        con.execute("insert into security_lockout values ('locked', 0, ?, ?)", [T0, T0 + timedelta(days=3650)])
+        for i, action in enumerate(("user_added", "sign_in", "lookup")):
+            con.execute("insert into security_audit (event_at, user_name, role, action, detail) values (?, 'old', "
+                        "'fraud', ?, ?)", [T0 + timedelta(minutes=i), action, f"event {i}"])
+    assert not db.db_path(warehouse).exists()
+    assert accounts.list_users(warehouse)["user_name"].to_list() == ["gone", "old"]
+    assert accounts.authenticate(warehouse, "old", PW).role == "fraud"
+    assert "disabled" in accounts.authenticate(warehouse, "gone", PW).reason
+    assert "locked" in accounts.authenticate(warehouse, "locked", PW).reason
+    log = audit.read_log(warehouse)["detail"].to_list()[::-1]
+    assert log[:3] == ["event 0", "event 1", "event 2"]  # in their old order, then the new events
+    assert audit.verify(warehouse)["ok"]
+    accounts.add_user(warehouse, "new", role="planner", password=PW, by="t")  # copied once, not again
+    assert accounts.list_users(warehouse)["user_name"].to_list() == ["gone", "new", "old"]
+
+
+def test_users_by_records_the_os_user_beside_the_claimed_name(warehouse: Path, monkeypatch, capsys) -> None:
+    wh = ["--warehouse", str(warehouse), "--json"]
+    code, _, _ = _cli(["users", "add", "eve", "--role", "admin", "--by", "root", "--password-stdin", *wh],
+                      monkeypatch, capsys, PW + "\n")
+    assert code == 0
+    actor = audit.read_log(warehouse, action="user_added")["user_name"][0]
+    assert actor == f"os:{getpass.getuser()} (claims: root)"
+    assert accounts.list_users(warehouse)["created_by"][0] == actor

@@ -198,3 +198,29 @@ def test_printable_html_download_is_audited(world: Path, monkeypatch) -> None:
     assert not at.exception, [e.value for e in at.exception]
     exports = audit.read_log(world, user="eve", action="export")["detail"].to_list()
     assert any(d.startswith("executive_summary_") and ".html (" in d for d in exports), exports
+
+
+def test_audit_names_the_real_page_on_a_roles_home(world: Path, monkeypatch) -> None:
+    """#19.9: support may not open the executive summary, so its home ("/") is the subscriber
+    lookup; what it unmasks there is logged as subscriber_lookup, not executive_summary."""
+    at = _app(world, monkeypatch, User(name="sam", role="support"))
+    assert [t.value for t in at.title][:1] == ["Subscriber lookup"]  # the home page, no switch_page
+    at.text_input(key="lookup_query").input("900003").run()
+    assert not at.exception, [e.value for e in at.exception]
+    details = audit.read_log(world, user="sam", action="unmask")["detail"].to_list()
+    assert details and all(d.startswith("subscriber_lookup: ") for d in details), details
+
+
+def test_an_empty_user_name_gets_a_message(world: Path, monkeypatch) -> None:
+    """#19.10: submitting the form without a name said nothing."""
+    at = _app(world, monkeypatch)
+    at.text_input(key="auth_name").input("   ")
+    at.text_input(key="auth_password").input(PW)
+    at.button[0].click().run()
+    assert "Enter your user name." in " ".join(e.value for e in at.error)
+    assert "user" not in at.session_state
+
+
+def test_the_password_field_is_capped(world: Path, monkeypatch) -> None:
+    at = _app(world, monkeypatch)
+    assert at.text_input(key="auth_password").max_chars == 256  # [security] max_password_length

@@ -3,14 +3,16 @@ updates or deletes it; the detail of a subscriber lookup."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from analytics import store
-from analytics.security import audit
+from analytics import cli
+from analytics.security import audit, db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_append_and_read(warehouse: Path) -> None:
     assert audit.read_log(warehouse).height == 0  # no warehouse yet: empty, with its schema
     audit.record(warehouse, user="ann", role="billing", action="lookup", detail="subscriber=447700900001")
-    with store.writer(warehouse, publish=False) as con:
+    with db.transaction(warehouse) as con:
         audit.append(con, user="bob", role="fraud", action="export", detail="fraud_queue.csv\x07\n", at=datetime(2020, 1, 1))
     log = audit.read_log(warehouse)
     assert log["user_name"].to_list() == ["bob", "ann"]  # newest first
@@ -79,3 +81,77 @@ def test_only_audit_module_writes_the_table() -> None:
 @pytest.mark.parametrize("action", ["sign_in", "lookup", "unmask", "export", "retention"])
 def test_issue_actions_are_known(action: str) -> None:
     assert action in audit.ACTIONS
+
+
+# --- #19.9: a hash chain over the log, checked by `python -m analytics audit verify` ----------
+
+
+def _events(warehouse: Path, n: int = 4) -> None:
+    for i in range(n):
+        audit.record(warehouse, user=f"u{i}", role="billing", action="lookup", detail=f"subscriber=4477009000{i:02d}")
+
+
+def _verify_cli(warehouse: Path, capsys) -> tuple[int, dict]:
+    code = cli.main(["audit", "verify", "--warehouse", str(warehouse), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _tamper(warehouse: Path, statement: str) -> None:
+    """What someone with the file could do outside the app."""
+    con = duckdb.connect(str(db.db_path(warehouse)))
+    try:
+        con.execute(statement)
+    finally:
+        con.close()
+
+
+def test_an_intact_log_verifies(warehouse: Path, capsys) -> None:
+    _events(warehouse)
+    code, out = _verify_cli(warehouse, capsys)
+    assert code == 0 and out["ok"] and out["rows"] == 4 and len(out["head"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("statement", "bad_id"),
+    [
+        ("update security_audit set detail = 'subscriber=nobody' where audit_id = 2", 2),  # an edited row
+        ("delete from security_audit where audit_id = 2", 3),  # a removed row
+        ("update security_audit set event_at = event_at + interval 1 hour where audit_id = 3", 3),
+        ("update security_audit set audit_id = audit_id + 10 where audit_id = 4", 14),
+    ],
+)
+def test_a_tampered_log_is_reported(warehouse: Path, capsys, statement: str, bad_id: int) -> None:
+    _events(warehouse)
+    _tamper(warehouse, statement)
+    code, out = _verify_cli(warehouse, capsys)
+    assert code == 1 and not out["ok"] and out["first_bad_id"] == bad_id, out
+
+
+def test_rehashing_an_edited_row_still_breaks_the_chain(warehouse: Path, capsys) -> None:
+    _events(warehouse)
+    with db.transaction(warehouse) as con:
+        prev, at, user, role, action = con.execute(
+            "select prev_hash, event_at, user_name, role, action from security_audit where audit_id = 2").fetchone()
+    forged = audit.row_hash(prev, 2, at, user, role, action, "subscriber=nobody")
+    _tamper(warehouse, f"update security_audit set detail = 'subscriber=nobody', row_hash = '{forged}' where audit_id = 2")
+    code, out = _verify_cli(warehouse, capsys)
+    assert code == 1 and out["first_bad_id"] == 3  # the next row still links to the old hash
+
+
+def test_append_on_a_warehouse_connection_still_lands_in_the_security_store(warehouse: Path) -> None:
+    """Callers written when the log was a warehouse table keep working (retention did this)."""
+    import threading
+
+    from analytics import store
+
+    def old_caller() -> None:  # the store's first open happens under the warehouse's writer lock
+        with store.writer(warehouse, publish=False) as con:
+            audit.append(con, user="old_caller", action="export", detail="x.csv")
+            assert not store.has_table(con, "security_audit")
+
+    thread = threading.Thread(target=old_caller, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "deadlock: the first open waited for the lock its caller holds"
+    assert audit.read_log(warehouse)["user_name"].to_list() == ["old_caller"]
+    assert audit.verify(warehouse)["ok"]

@@ -10,7 +10,7 @@ import pytest
 import security_world
 
 from analytics import store
-from analytics.security import accounts
+from analytics.security import accounts, audit, db
 
 KEY = "k3y-for-tests-only-0123456789abcdef"
 
@@ -20,6 +20,7 @@ def encrypted(tmp_path: Path, refs, warehouse: Path, monkeypatch) -> Path:
     monkeypatch.setenv("ANALYTICS_DB_KEY", KEY)
     security_world.build(tmp_path, refs, warehouse)
     accounts.add_user(warehouse, "ann", role="billing", password="correct horse battery", by="t")
+    audit.record(warehouse, user="ann", action="lookup", detail=f"subscriber={security_world.NUMBERS[0]}")
     return warehouse
 
 
@@ -48,9 +49,11 @@ def _files_under(folder: Path) -> list[Path]:
 
 def test_no_identifier_in_clear_on_disk(encrypted: Path) -> None:
     """Every file under the warehouse's folder: the DuckDB file, its snapshots, the lake's
-    Parquet files and Delta log, spill folders."""
+    Parquet files and Delta log, spill folders, and the security store (accounts, the audit
+    log with looked-up numbers)."""
     files = _files_under(encrypted.parent)
     assert any(f.suffix == ".parquet" for f in files)  # the records are in the lake
+    assert db.db_path(encrypted) in files
     for f in files:
         data = f.read_bytes()
         for number in security_world.NUMBERS:

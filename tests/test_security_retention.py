@@ -11,6 +11,7 @@ import pytest
 import security_world
 
 from analytics import cli, store
+from analytics.security import audit as audit_log
 from analytics.security import retention
 
 CUBES = ("usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "subscriber_month")
@@ -21,8 +22,7 @@ def _state(warehouse: Path) -> dict:
         cubes = {t: store.fetch(con, f"select * from {t} order by all") for t in CUBES}  # noqa: S608
         counts = {t: store.scalar(con, f"select count(*) from {t}") for t in ("records", "quarantine", "duplicates")}  # noqa: S608
         ids = sorted(r[0] for r in con.execute("select record_id from records").fetchall())
-        audit = con.execute("select user_name, action, detail from security_audit order by audit_id").fetchall() \
-            if store.scalar(con, "select count(*) from information_schema.tables where table_name='security_audit'") else []
+    audit = audit_log.read_log(warehouse).select("user_name", "action", "detail").rows()[::-1]  # the security store
     return {"cubes": cubes, "counts": counts, "ids": ids, "audit": audit}
 
 

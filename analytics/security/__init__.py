@@ -2,7 +2,9 @@
 
 * :mod:`~analytics.security.roles`: the role x page x permission table (data).
 * :mod:`~analytics.security.accounts`: local users (argon2id hashes) and lock-out.
-* :mod:`~analytics.security.audit`: the append-only audit log.
+* :mod:`~analytics.security.sessions`: the signed, expiring sign-in cookie and its ticket.
+* :mod:`~analytics.security.audit`: the append-only, hash-chained audit log.
+* :mod:`~analytics.security.db`: the security store those live in, apart from the warehouse.
 * :mod:`~analytics.security.retention`: deletion of record-level data past N months.
 
 Masking, pseudonyms and k-anonymity live in :mod:`analytics.privacy`. Nothing here

@@ -14,7 +14,8 @@ The cubes (``usage_*``, ``subscriber_month`` and its helper
 ``month_subscriber_regions``), reference data, the load manifest,
 fraud alerts, dispute notes and the audit log are kept. Each executed run is stored in
 ``security_retention_runs`` (its cutoff lets ingest refuse records from the purged
-period), written to a JSON compliance report and appended to the audit log.
+period), written to a JSON compliance report and, once committed, appended to the audit
+log (the security store).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import duckdb
 from analytics import lake, store
 from analytics.config import settings
 from analytics.security import audit
-from analytics.security.schema import ensure_security_schema, security_settings
+from analytics.security.schema import ensure_retention_schema, security_settings
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def run_retention(
     as_of = as_of or datetime.now(ZoneInfo(settings().timezone)).date()
     run_at = audit.utcnow()
     with store.writer(warehouse, publish=not dry_run) as con:
-        ensure_security_schema(con)
+        ensure_retention_schema(con)
         con.execute("begin")
         p = plan(con, keep_months, as_of=as_of)
         deleted: dict[str, int] = {}
@@ -160,20 +161,23 @@ def run_retention(
             ],
             "rows_deleted": sum(deleted.values()),
             "rows_to_delete": p.total,
-            "kept": [t for t in KEPT_TABLES if t in _existing(con)],
+            # security_audit is in the security store (analytics/security/db.py), never purged
+            "kept": [t for t in KEPT_TABLES if t in _existing(con) or t == "security_audit"],
         }
-        summary = ", ".join(f"{t}={v['rows']}" for t, v in p.tables.items())
-        audit.append(
-            con,
-            user=by,
-            role="operator",
-            action="retention_dry_run" if dry_run else "retention",
-            detail=f"keep_months={keep_months} cutoff={report['cutoff_at']} "
-            + ("would delete " if dry_run else "deleted ")
-            + summary,
-            at=run_at,
-        )
         con.execute("commit")
+    # the audit log is in the security store (analytics/security/db.py): appended once the
+    # deletes are committed, so a failed run is not logged as done
+    summary = ", ".join(f"{t}={v['rows']}" for t, v in p.tables.items())
+    audit.record(
+        warehouse,
+        user=by,
+        role="operator",
+        action="retention_dry_run" if dry_run else "retention",
+        detail=f"keep_months={keep_months} cutoff={report['cutoff_at']} "
+        + ("would delete " if dry_run else "deleted ")
+        + summary,
+        at=run_at,
+    )
     if not dry_run:
         store.purge_history(warehouse)  # older snapshots and retired files still held the deleted rows
         folder = reports_dir(warehouse)
