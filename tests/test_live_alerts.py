@@ -14,6 +14,7 @@ import pytest
 from analytics import store
 from analytics.ingest import ingest_files
 from analytics.live import alerts
+from analytics.live.kpis import live_kpis
 
 T = dt.datetime(2026, 3, 10, 12, 0, 0)
 COLS = [
@@ -162,3 +163,29 @@ def test_unreachable_webhook_does_not_fail_evaluation(one_outage: Path, tmp_path
     store.copy_warehouse(one_outage, wh)
     events = replay(wh, range(20, 30), webhook_url="http://127.0.0.1:9/none", webhook_timeout_s=0.5)
     assert [e["kpi"] for e in events if e["event"] == "raised"] == ["ner"]
+
+
+def test_acd_on_a_handful_of_calls_raises_nothing(tmp_path: Path) -> None:
+    """A quiet region: one answered 60 s call every 5 minutes (3 in the window), the same on
+    3 previous weeks; this week one call lasts 50 minutes. ACD on 3 calls is ~1000 s for 15
+    minutes, far over its band, yet no alert: too few connected calls to judge."""
+    cells = tmp_path / "cells.csv"
+    pl.DataFrame({"cell_id": ["c1"], "region": ["C"], "lat": [57.0], "lon": [-4.0]}).write_csv(cells)
+    rows = []
+    for week in range(4):
+        for minute in range(-30, 75, 5):
+            at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute, seconds=10)
+            long_call = week == 0 and minute == 20
+            rows.append([f"C{week}-{minute}", at.strftime("%Y-%m-%dT%H:%M:%SZ"), "447700000009", "447711111111",
+                         "voice", "out", "3000" if long_call else "60", "c1", "0", "answered"])
+    f = tmp_path / "calls.csv"
+    pl.DataFrame(rows, schema=COLS, orient="row").write_csv(f)
+    wh = tmp_path / "wh.duckdb"
+    assert ingest_files([f], warehouse=wh, cells=cells)["rows_loaded"] == len(rows)
+    with store.reader(wh) as con:  # the KPI is outside its band (shown as such on the page)
+        kpis = live_kpis(con, as_of=T + dt.timedelta(minutes=30), levels=("region",))
+    acd = kpis.filter((pl.col("kpi") == "acd_s") & (pl.col("window_name") == "15m")).row(0, named=True)
+    assert acd["status"] == "high" and acd["attempts"] == 3
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        assert alerts.alerts_table(con).is_empty()

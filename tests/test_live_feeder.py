@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -116,3 +118,99 @@ def test_reconciliation_finds_no_mismatch_in_fed_records(tmp_path: Path) -> None
     assert summary["mismatches"] == 0, mismatches.head(5)
     assert summary["records_checked"] >= fed.height and float(summary["billed_total"]) > 0
     assert fed["charge"].cast(pl.Float64).sum() > 0  # fed records do carry charges
+
+
+# --- Outages the alert rule can see (issue #17 item 5) ------------------------------------
+
+T0 = dt.datetime(2026, 3, 10, 12, 0, 0)  # a Tuesday noon
+DEMO_LIKE_CELLS = pl.DataFrame(
+    {
+        "cell_id": ["B1", "B2", "Q1", "Q2", "Q3"],
+        "region": ["Busy", "Busy", "Quiet1", "Quiet2", "Quiet3"],
+        "lat": [51.5, 51.6, 53.8, 55.9, 57.5],
+        "lon": [-0.1, -0.2, -1.5, -4.2, -4.2],
+    }
+)
+
+
+def _demo_like_warehouse(tmp_path: Path, *, last_hour: dt.datetime = T0 - dt.timedelta(hours=1)) -> Path:
+    """Like the demo world: one region whose 15-minute window holds ~45 outgoing calls,
+    three with ~2 (too few to judge); the hours around T0 in the 4 previous weeks, and
+    ``last_hour`` of this week, so the feeder learns its profile and the bands exist."""
+    from analytics.ingest import ingest_files
+
+    quiet = pl.col("region").str.starts_with("Quiet")
+    profile = feeder.synthetic_profile(DEMO_LIKE_CELLS).with_columns(
+        records_per_hour=pl.col("records_per_hour") * pl.when(quiet).then(0.05).otherwise(0.5)
+    )
+    cells, subs = DEMO_LIKE_CELLS, feeder.own_world(1, demo_dir=None)[1]
+    rng = np.random.default_rng(1)
+    hours = [last_hour] + [
+        T0 - dt.timedelta(weeks=w) + dt.timedelta(hours=h) for w in range(1, 5) for h in (-1, 0, 1)
+    ]
+    history = pl.concat(
+        [
+            feeder.generate(profile, subs["msisdn"], start=at, seconds=3600, rng=rng, id_prefix=f"H{i}-")
+            for i, at in enumerate(hours)
+        ]
+    )
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    cells.write_csv(ref / "cells.csv")
+    pl.DataFrame([feeder.OWN_PLAN]).write_csv(ref / "plans.csv")
+    subs.write_csv(ref / "subscribers.csv")
+    wh = tmp_path / "wh.duckdb"
+    out = ingest_files(
+        [feeder.write_atomically(history, tmp_path / "history.csv")], warehouse=wh, cells=ref / "cells.csv",
+        plans=ref / "plans.csv", subscribers=ref / "subscribers.csv",
+    )
+    assert out["rows_loaded"] == history.height
+    return wh
+
+
+@pytest.mark.slow
+def test_outage_runs_where_the_alert_rule_can_see_it_raises_and_resolves(tmp_path: Path) -> None:
+    from analytics.live import alerts
+
+    wh, landing = _demo_like_warehouse(tmp_path), tmp_path / "landing"
+    # 5-minute files: 2 normal, the outage (hold 300 s + the 15-minute window = 4 files), 4 to recover
+    out = feeder.run(landing_dir=landing, warehouse=wh, seed=3, interval_s=0, outage_every=2, max_files=10, step_s=300)
+    results = Watcher(landing, warehouse=wh, marts_idle_s=None).run_once()  # alerts after each file, as live
+    assert [r["status"] for r in results] == ["loaded"] * 10
+    with store.reader(wh) as con:
+        table = alerts.alerts_table(con)
+    ner = table.filter(pl.col("kpi") == "ner")
+    assert ner.select("region", "direction").rows() == [("Busy", "low")], (out["outages"], table)
+    # the only region with calls enough, down for hold + window (the quiet ones are never chosen)
+    assert [(o["region"], o["until"] - o["from"]) for o in out["outages"]] == [("Busy", dt.timedelta(minutes=20))]
+    outage = out["outages"][0]
+    alert = ner.row(0, named=True)
+    assert outage["from"] < alert["since_at"] and alert["raised_at"] < outage["until"]  # raised during the outage
+    assert outage["until"] < alert["resolved_at"] <= out["clock_end"]
+    # no false alert: every alert is the outage region's, begun during it and resolved since
+    assert set(table["region"]) == {"Busy"}, table
+    assert table["since_at"].min() > outage["from"] and table["since_at"].max() < outage["until"], table
+    assert table["resolved_at"].null_count() == 0, table
+
+
+def test_outage_cycle_lasts_hold_plus_window_then_lets_the_window_clear() -> None:
+    # 1-minute files, hold 300 s, 15-minute window: 10 normal, 20 down, 16 normal
+    assert feeder.outage_cycle(outage_every=10, step_s=60, hold_s=300, window_s=900) == (10, 20, 46)
+    assert feeder.outage_cycle(outage_every=30, step_s=60, hold_s=300, window_s=900) == (30, 30, 90)
+    assert feeder.outage_cycle(outage_every=0, step_s=60, hold_s=300, window_s=900) == (0, 0, 0)
+
+
+@pytest.mark.slow
+def test_a_clock_that_jumps_a_quiet_gap_fills_the_window_before_it(tmp_path: Path) -> None:
+    from analytics.live import alerts
+
+    # this week's data end at 10:00, a quiet hour: the clock jumps to the busy noon (T0)
+    wh, landing = _demo_like_warehouse(tmp_path, last_hour=T0 - dt.timedelta(hours=3)), tmp_path / "landing"
+    out = feeder.run(landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=5, step_s=120)
+    first = pl.read_csv(sorted(landing.glob("live_*.csv"))[0], infer_schema=False)["start_time"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone=None)
+    assert T0 - dt.timedelta(minutes=15) <= first.min() < T0 - dt.timedelta(minutes=14)  # the window before T0
+    assert out["clock_end"] == T0 + dt.timedelta(minutes=10)
+    Watcher(landing, warehouse=wh, marts_idle_s=None).run_once()
+    with store.reader(wh) as con:
+        table = alerts.alerts_table(con)
+    assert table.is_empty(), table  # not a region-wide loss of traffic in the half-empty first windows

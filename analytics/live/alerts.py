@@ -11,6 +11,9 @@ State machine per region x KPI x window (tables in analytics/sql/live_schema.sql
 * back inside (or no longer judged: no data, low volume) -> the breach row goes and
   the open alert gets ``resolved_at``.
 
+Volume: ``acd_s`` on fewer than ``min_attempts`` connected calls is not a breach (the
+voice ratios' own rule, in bands.py, already leaves them unjudged below that).
+
 Suppression: an ASR breach *low* while NER is low in the same region and window is not
 raised: the failed calls that lower NER lower ASR too, so the NER alert says it all.
 
@@ -70,11 +73,20 @@ def alert_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def current_breaches(kpis: pl.DataFrame, *, opts: Mapping[str, Any]) -> pl.DataFrame:
     """Region-level rows of the alert window outside their band, after suppression."""
-    rows = kpis.filter(
-        (pl.col("level") == "region")
-        & (pl.col("window_name") == str(opts["alert_window"]))
-        & pl.col("kpi").is_in(list(opts["alert_kpis"]))
-        & pl.col("status").is_in(["low", "high"])
+    region = kpis.filter((pl.col("level") == "region") & (pl.col("window_name") == str(opts["alert_window"])))
+    # ACD is a mean over connected calls (asr x attempts): on a handful a single long call
+    # breaks any band, so like the voice ratios it needs min_attempts of them to be judged
+    connected = region.filter(pl.col("kpi") == "asr").select(
+        "region", "window_name", (pl.col("value") * pl.col("attempts")).round().alias("_connected")
+    )
+    rows = (
+        region.join(connected, on=["region", "window_name"], how="left")
+        .filter(
+            pl.col("kpi").is_in(list(opts["alert_kpis"]))
+            & pl.col("status").is_in(["low", "high"])
+            & ((pl.col("kpi") != "acd_s") | (pl.col("_connected").fill_null(0) >= int(opts["min_attempts"])))
+        )
+        .drop("_connected")
     )
     ner_low = rows.filter((pl.col("kpi") == "ner") & (pl.col("status") == "low")).select("region", "window_name")
     asr_low = (pl.col("kpi") == "asr") & (pl.col("status") == "low")

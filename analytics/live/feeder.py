@@ -18,9 +18,16 @@ Where the traffic comes from:
   subscribers when ``data/demo`` exists), with a daily curve; when a warehouse is given
   it first loads that world's reference files and 22 days of history, so bands exist.
 
-Outages: every ``3 x outage_every`` files, starting at file ``outage_every``, one region
-(seeded choice) goes down for ``outage_every`` files: traffic falls to 30 % and 90 %
-of its outgoing calls fail.
+Outages (:func:`outage_cycle`, :func:`outage_region`): after ``outage_every`` normal files,
+one region goes down for at least ``hold_s`` + the alert window of data time (so its
+NER stays outside its band long enough to raise an alert), then the feed runs normally
+until the alert window no longer holds a failed call (so the alert resolves), and the
+cycle repeats. The region is a seeded choice among those whose alert window carries
+enough outgoing calls to be judged (``min_attempts`` + 3 sqrt(``min_attempts``) expected at
+every hour of the outage, so a Poisson count falls below ``min_attempts`` in about 1 % of
+windows); when none does, the cycle has no outage (logged). During an outage 90 % of the
+region's outgoing calls fail (subscribers keep trying: attempts keep their rate) and the
+rest of its traffic falls to 30 %.
 
 Charges: each record is billed its expected charge under the rating rules
 (:mod:`analytics.live.feeder_charges`, with the warehouse's plans and subscribers, or the
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -41,6 +49,7 @@ import polars as pl
 
 from analytics.config import ROOT
 from analytics.ingest.reader import REQUIRED
+from analytics.live.alerts import alert_options
 from analytics.live.feeder_charges import Charger
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,8 @@ KINDS = [  # service, direction, records per hour per cell at the daily peak, me
     ("sms", "in", 24.0, 0.0, 0.0),
     ("data", "out", 60.0, 0.0, 4e6),
 ]
+OUTAGE_TRAFFIC = 0.3  # share of a down region's traffic other than its outgoing calls
+OUTAGE_MIX = [0.06, 0.02, 0.0, 0.9, 0.02]  # a down region's outgoing calls, in VOICE_MIX order
 VOICE_MIX = {"p_answered": 0.72, "p_no_answer": 0.12, "p_busy": 0.06, "p_failed": 0.04, "p_dropped": 0.06}
 # the v1 columns the feeder writes (the contract's required ones plus three optional)
 CONTRACT_COLUMNS = [*REQUIRED, "disposition", "bytes_up", "bytes_down", "roaming"]
@@ -134,14 +145,16 @@ def generate(
     how = (start.weekday()) * 24 + start.hour
     rows = profile.filter(pl.col("hour_of_week") == how)
     down = (rows["region"] == outage_region).to_numpy() if outage_region else np.zeros(rows.height, bool)
-    lam = rows["records_per_hour"].to_numpy() * seconds / 3600.0 * scale * np.where(down, 0.3, 1.0)
+    calls_out = ((rows["service"] == "voice") & (rows["direction"] == "out")).to_numpy()
+    cut = np.where(down & ~calls_out, OUTAGE_TRAFFIC, 1.0)  # failed attempts are still attempts
+    lam = rows["records_per_hour"].to_numpy() * seconds / 3600.0 * scale * cut
     idx = np.repeat(np.arange(rows.height), rng.poisson(lam))
     n = len(idx)
     r = rows[idx] if n else rows.clear()
     voice = (r["service"] == "voice").to_numpy()
     probs = r.select(list(VOICE_MIX)).to_numpy().copy()  # writable (a zero-copy view is read-only)
     failing = down[idx] & voice & (r["direction"] == "out").to_numpy()
-    probs[failing] = [0.06, 0.02, 0.0, 0.9, 0.02]
+    probs[failing] = OUTAGE_MIX
     probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-9, None)
     pick = (rng.random(n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1).clip(0, 4)
     disp = np.where(voice, np.array(["answered", "no_answer", "busy", "failed", "dropped"])[pick], "answered")
@@ -203,7 +216,8 @@ def write_atomically(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def _learnt_profile(warehouse: Path) -> tuple[pl.DataFrame, pl.Series, dt.datetime] | None:
+def _learnt_profile(warehouse: Path) -> tuple[pl.DataFrame, pl.Series, dt.datetime, dt.datetime] | None:
+    """(profile, subscribers, clock start, newest record) of a warehouse holding records."""
     from analytics import store
 
     if not warehouse.exists():
@@ -214,7 +228,7 @@ def _learnt_profile(warehouse: Path) -> tuple[pl.DataFrame, pl.Series, dt.dateti
             return None
         profile = store.fetch(con, "@live_feeder_profile", {"end_at": end, "weeks": 4})
         subs = store.fetch(con, "select distinct msisdn from records where start_at > ? - interval 7 days", [end])
-    return profile, subs["msisdn"], busy_start(profile, end + dt.timedelta(seconds=1))
+    return profile, subs["msisdn"], busy_start(profile, end + dt.timedelta(seconds=1)), end
 
 
 def busy_start(profile: pl.DataFrame, after: dt.datetime) -> dt.datetime:
@@ -264,14 +278,62 @@ def _bootstrap(
     return profile, subs["msisdn"], start, charger
 
 
-def outage_region_for(i: int, regions: list[str], *, outage_every: int, seed: int) -> str | None:
-    """The region down during file ``i`` (or None)."""
-    if outage_every <= 0 or not regions:
+def outage_cycle(*, outage_every: int, step_s: float, hold_s: float, window_s: float) -> tuple[int, int, int]:
+    """(first, length, cycle) in files: file ``i`` is down when ``first <= i % cycle < first + length``.
+
+    ``outage_every`` normal files, an outage of at least ``hold_s + window_s`` of data time
+    (the alert window is all outage for ``hold_s``), then at least ``window_s`` + one file
+    of normal traffic (the failed calls leave the window: the alert resolves)."""
+    if outage_every <= 0:
+        return 0, 0, 0
+    length = max(outage_every, math.ceil((hold_s + window_s) / step_s))
+    recovery = max(outage_every, math.ceil(window_s / step_s) + 1)
+    return outage_every, length, outage_every + length + recovery
+
+
+def judged_regions(
+    profile: pl.DataFrame, *, start: dt.datetime, end: dt.datetime, window_s: float, min_attempts: int
+) -> list[str]:
+    """Regions whose alert window carries at least ``min_attempts + 3 sqrt(min_attempts)``
+    expected outgoing calls at every hour of ``[start - window_s, end)`` (sorted)."""
+    need = min_attempts + 3 * math.sqrt(min_attempts)
+    first = (start - dt.timedelta(seconds=window_s)).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while first < end:
+        hours.append(first.weekday() * 24 + first.hour)
+        first += dt.timedelta(hours=1)
+    regions = profile["region"].unique()
+    calls = (
+        profile.filter((pl.col("service") == "voice") & (pl.col("direction") == "out"))
+        .group_by("region", "hour_of_week")
+        .agg(pl.col("records_per_hour").sum())
+    )
+    grid = pl.DataFrame({"region": regions}).join(pl.DataFrame({"hour_of_week": hours}, schema=[("hour_of_week", pl.Int64)]), how="cross")
+    per_window = (
+        grid.join(calls.with_columns(pl.col("hour_of_week").cast(pl.Int64)), on=["region", "hour_of_week"], how="left")
+        .group_by("region")
+        .agg((pl.col("records_per_hour").fill_null(0).min() * window_s / 3600.0).alias("calls"))
+    )
+    return sorted(per_window.filter(pl.col("calls") >= need)["region"].to_list())
+
+
+def outage_region(candidates: list[str], *, cycle: int, seed: int) -> str | None:
+    """The seeded choice of the region down in ``cycle`` (None without candidates)."""
+    if not candidates:
         return None
-    cycle, pos = divmod(i, 3 * outage_every)
-    if not outage_every <= pos < 2 * outage_every:
-        return None
-    return regions[np.random.default_rng([seed, cycle]).integers(len(regions))]
+    return candidates[np.random.default_rng([seed, cycle]).integers(len(candidates))]
+
+
+def fill(
+    profile: pl.DataFrame, subscribers: pl.Series, *, start: dt.datetime, end: dt.datetime, rng: np.random.Generator
+) -> list[pl.DataFrame]:
+    """Ordinary traffic of ``[start, end)``, hour by hour (each hour at its own rate)."""
+    parts = []
+    while start < end:
+        stop = min(end, start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1))
+        parts.append(generate(profile, subscribers, start=start, seconds=(stop - start).total_seconds(), rng=rng))
+        start = stop
+    return parts
 
 
 def run(
@@ -284,25 +346,53 @@ def run(
     max_files: int | None = None,
     step_s: float = DEFAULT_STEP_S,
     demo_dir: Path | None = DEMO_DIR,
+    start: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Write extracts into ``landing_dir`` until ``max_files`` (or forever); returns totals."""
+    """Write extracts into ``landing_dir`` until ``max_files`` (or forever); returns totals.
+
+    ``start``: the data time of the first file (naive UTC; default: just after the
+    warehouse's newest record, at a busy hour, or now for the own world)."""
     landing_dir = Path(landing_dir)
     landing_dir.mkdir(parents=True, exist_ok=True)
     learnt = _learnt_profile(Path(warehouse)) if warehouse else None
+    newest = None  # the newest record before the feed (None: the feed follows its own history)
     if learnt is not None:
-        (profile, subs, clock), charger = learnt, Charger.from_warehouse(Path(warehouse))
+        (profile, subs, clock, newest), charger = learnt, Charger.from_warehouse(Path(warehouse))
     else:
         profile, subs, clock, charger = _bootstrap(
             landing_dir, Path(warehouse) if warehouse else None, seed=seed, demo_dir=demo_dir
         )
-    regions = sorted(profile["region"].unique().to_list())
+    if start is not None:
+        clock = start
+    opts = alert_options()
+    window_s = float(opts["windows"][str(opts["alert_window"])])
+    # a clock that jumped over a quiet gap: the first file also fills the alert window
+    # before it, else the first windows look like a region-wide loss of traffic
+    fill_s = 0.0 if newest is None else min(window_s, max(0.0, (clock - newest).total_seconds() - 1))
+    first, length, cycle = outage_cycle(
+        outage_every=outage_every, step_s=step_s, hold_s=float(opts["hold_s"]), window_s=window_s
+    )
     rng = np.random.default_rng(seed)
     files, rows, outages = 0, 0, []
+    down: str | None = None
     stopped = False
     try:
         while max_files is None or files < max_files:
-            down = outage_region_for(files, regions, outage_every=outage_every, seed=seed)
-            frame = charger.charge(generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down))
+            pos = files % cycle if cycle else -1
+            if pos == first:  # an outage starts: only where the alert rule can see it
+                end = clock + dt.timedelta(seconds=length * step_s)
+                candidates = judged_regions(
+                    profile, start=clock, end=end, window_s=window_s, min_attempts=int(opts["min_attempts"])
+                )
+                down = outage_region(candidates, cycle=files // cycle, seed=seed)
+                if down is None:
+                    log.warning("feeder: no region carries %d calls per %s window: no outage until %s",
+                                int(opts["min_attempts"]), opts["alert_window"], end)
+            elif pos == first + length or pos < 0:
+                down = None
+            parts = [] if files else fill(profile, subs, start=clock - dt.timedelta(seconds=fill_s), end=clock, rng=rng)
+            parts.append(generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down))
+            frame = charger.charge(pl.concat(parts))
             path = write_atomically(frame, landing_dir / f"live_{clock:%Y%m%dT%H%M%S}.csv")
             log.info("feeder: %s, %d rows%s", path.name, frame.height, f", outage in {down}" if down else "")
             if down:
