@@ -220,7 +220,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
-def _flock(path: Path, mode: int) -> Iterator[None]:
+def file_lock(path: Path, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
+    """``flock`` on ``path`` (created 0600) for the block: the one lock helper of the project."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -299,7 +300,7 @@ def writer(
     """
     path = Path(path or default_path())
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _flock(lock_path(path), fcntl.LOCK_EX):
+    with file_lock(lock_path(path), fcntl.LOCK_EX):
         clean_spill(path)
         con = _open(path, read_only=False)
         try:
@@ -384,7 +385,7 @@ def purge_history(path: str | Path) -> dict[str, int]:
     """Delete every older snapshot and every retired lake file now (retention: rows it
     deleted must not survive in a copy). The current snapshot stays."""
     path = Path(path)
-    with _flock(lock_path(path), fcntl.LOCK_EX):
+    with file_lock(lock_path(path), fcntl.LOCK_EX):
         current = _current_snapshot(path)
         old = [v for v in _snapshot_versions(path) if current is None or v.name != current.name]
         for v in old:
@@ -405,7 +406,7 @@ def reader(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection
     path = Path(path or default_path())
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `python -m analytics ingest` or `demo` first")
-    with _flock(lock_path(path), fcntl.LOCK_SH):
+    with file_lock(lock_path(path), fcntl.LOCK_SH):
         con = _open(path, read_only=True)
         try:
             yield con
@@ -438,7 +439,7 @@ def snapshot_reader(path: str | Path | None = None) -> duckdb.DuckDBPyConnection
     if current is None:
         if not path.exists():
             raise WarehouseError(f"no warehouse at {path}")
-        with _flock(lock_path(path), fcntl.LOCK_EX):
+        with file_lock(lock_path(path), fcntl.LOCK_EX):
             current = _current_snapshot(path) or publish_snapshot(path)
     elif _behind(path, current):
         current = _publish_if_idle(path) or current

@@ -18,10 +18,8 @@ three stages per frequency, so that no lock is held while series are fitted:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -229,14 +227,8 @@ def _one_refresh_at_a_time(warehouse: Path) -> Iterator[None]:
     """Refreshes of one warehouse queue on ``<warehouse>.forecast.lock`` (not the writers'
     lock: loads and readers go on). The second one then finds the first one's hashes and
     refits nothing it already did, and an older plan never overwrites a newer one."""
-    path = Path(f"{warehouse}.forecast.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with store.file_lock(Path(f"{warehouse}.forecast.lock")):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def refresh(

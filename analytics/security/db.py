@@ -18,7 +18,6 @@ the warehouse, unused.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -56,18 +55,6 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-@contextmanager
 def transaction(
     warehouse: str | Path, *, warehouse_con: duckdb.DuckDBPyConnection | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -80,7 +67,7 @@ def transaction(
     path = db_path(warehouse)
     if not path.exists():
         _create(Path(warehouse), warehouse_con)
-    with _flock(lock_path(warehouse)):
+    with store.file_lock(lock_path(warehouse)):
         con = _open(path)
         try:
             con.execute("begin")
@@ -117,7 +104,7 @@ def _create(warehouse: Path, warehouse_con: duckdb.DuckDBPyConnection | None = N
 
     legacy = _legacy_rows(warehouse, warehouse_con)
     path = db_path(warehouse)
-    with _flock(lock_path(warehouse)):
+    with store.file_lock(lock_path(warehouse)):
         if path.exists():  # another thread or process made it meanwhile
             return
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
