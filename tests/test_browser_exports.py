@@ -184,3 +184,15 @@ def test_a_server_started_with_the_toolbar_export_on_still_draws_tables_without_
         labels = toolbar_labels(page)
         assert labels and all(labels), labels
         assert not [x for one in labels for x in one if x.startswith(EXPORT_LABELS)], labels
+
+
+def test_pages_draw_tables_only_through_the_wrapper():
+    """A page calling st.dataframe / st.data_editor itself would skip _shared.table's check."""
+    direct = []
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        if path.name == "_shared.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in {"dataframe", "data_editor"} and getattr(node.value, "id", "") == "st":
+                direct.append(f"{path.name}:{node.lineno}")
+    assert not direct, direct
