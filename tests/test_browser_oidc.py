@@ -123,15 +123,18 @@ def test_an_oidc_account_gets_its_roles_pages_and_sign_out_ends_the_session(worl
         links = menu(page)  # each link's text is its icon's name, then the title
         assert len(links) == len(expected) and all(any(t.endswith(x) for t in links) for x in expected), links
         assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "Executive summary"
-        # a page of the role opens; one outside it is refused
+        # a page of the role opens
         menu_link(page, "Forecasts").click()
         page.wait_for_timeout(300)
         wait_rendered(page)
         assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "Forecasts"
-        # the session survives a reload (the identity cookie), then sign-out ends it
-        page.reload(wait_until="domcontentloaded")
+        # the session survives a new page load (the identity cookie); a page outside the role is refused
+        page.goto(f"{url}/billing", wait_until="domcontentloaded")
         wait_rendered(page)
         assert f"Signed in as {MEMBER}" in page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Your role (planner) may not open the Billing reconciliation page" in page.locator('[data-testid="stMain"]').inner_text()
+        assert not page.locator('[data-testid="stDataFrame"], [data-testid="stPlotlyChart"]').count()
+        # then sign-out ends it
         page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
         # st.logout clears the app's identity cookie, then asks the provider to end its session
         page.wait_for_url("**/oauth2/end_session**", timeout=30_000)
