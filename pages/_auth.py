@@ -223,7 +223,10 @@ def _oidc(providers: list[str | None]) -> _shared.User:
         st.error(f"{identity}: {result.reason}", icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
         st.stop()
-    return _shared.User(name=identity, role=str(result.role))
+    # as _local does: a fresh run draws the app without this run's sign-in style (gate hid the menu)
+    st.session_state["user"] = _shared.User(name=identity, role=str(result.role))
+    st.rerun()
+    raise AssertionError("unreachable")
 
 
 def refusal(title: str) -> Callable[[], None]:

@@ -9,6 +9,8 @@ Stable API used by every page (keep the signatures):
   mask(df, columns), download_table(df, name), empty_state(message), warehouse_path()
   download_file(tables, file_name, mime, render=, label=, key=): any other export (HTML, Parquet)
   through the same permission / masking / audit path as download_table
+  table(df, **st_dataframe_kwargs): st.dataframe without Streamlit's toolbar download (pages
+  never call st.dataframe directly)
 """
 
 from __future__ import annotations
@@ -245,6 +247,26 @@ def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> No
             rows=df.height)
     _button(c2, "Download Excel", lambda: excel_bytes(df), f"{name}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"dl_xlsx_{key}", rows=df.height)
+
+
+DATA_EXPORT_OFF = "client.disableDataExport"
+
+
+def table(data: Any, **kwargs: Any) -> Any:
+    """``st.dataframe(data, **kwargs)`` for every table a page shows (issue 19, item 1).
+
+    Streamlit's own table toolbar offers "Download as CSV" (and cell copy) to anyone,
+    bypassing the role's export permission, masking and the audit log. Tables are drawn
+    only with that export off (``client.disableDataExport``, set in .streamlit/config.toml);
+    a server started without it is switched over here and the run restarted, so no table
+    is ever sent to a browser with the toolbar download on. Downloads go through
+    :func:`download_table` / :func:`download_file` (permission, masking, audit).
+    """
+    if not st.get_option(DATA_EXPORT_OFF):
+        log.warning("%s was off (not read from .streamlit/config.toml?): switching it on", DATA_EXPORT_OFF)
+        st.set_option(DATA_EXPORT_OFF, True)
+        st.rerun()  # the new run's session message carries the option to the browser
+    return st.dataframe(data, **kwargs)
 
 
 def empty_state(message: str) -> None:

@@ -23,7 +23,7 @@ if view == "Users":
     if users.height == 0:
         _shared.empty_state("No accounts yet. Add one below or with `python -m analytics users add NAME --role ROLE`.")
     else:
-        st.dataframe(
+        _shared.table(
             users,
             hide_index=True,
             column_config={
@@ -32,6 +32,7 @@ if view == "Users":
                 "created_at": st.column_config.DatetimeColumn("created (UTC)"),
             },
         )
+        _shared.download_table(users, "accounts", key="adm_dl_users")
     st.subheader("Add an account")
     with st.form("adm_add_user", clear_on_submit=True):
         c1, c2 = st.columns(2)
@@ -76,7 +77,7 @@ elif view == "Audit log":
     if log.height == 0:
         _shared.empty_state("No audit events match. Widen the date or clear the user and action filters.")
     else:
-        st.dataframe(log, hide_index=True, column_config={"event_at": st.column_config.DatetimeColumn("time (UTC)")})
+        _shared.table(log, hide_index=True, column_config={"event_at": st.column_config.DatetimeColumn("time (UTC)")})
         _shared.download_table(log, "audit_log", key="adm_dl_audit")
 
 else:
@@ -95,7 +96,7 @@ else:
     if report and report["keep_months"] == keep:
         st.write(f"Cutoff: {report['cutoff_at']} (everything before it would go)")
         tables = pl.DataFrame(report["tables"]) if report["tables"] else pl.DataFrame()
-        st.dataframe(tables, hide_index=True)
+        _shared.table(tables, hide_index=True)
         sure = st.checkbox(f"Delete {report['rows_to_delete']:,} rows for good", key="adm_sure")
         if st.button("Delete now", type="primary", disabled=not sure, key="adm_run"):
             done = retention.run_retention(path, keep, by=me.name)

@@ -86,7 +86,7 @@ if view == "Breakdown":
     # JavaScript chunk) besides the chart
     with st.expander(f"Breakdown table by {dim}", key="bill_table_open", on_change="rerun") as table_box:
         if table_box.open:
-            st.dataframe(table, hide_index=True)
+            _shared.table(table, hide_index=True)
             _shared.download_table(table, f"billing_by_{dim}_{month:%Y-%m}", key=f"bill_dl_{dim}")
 
 elif view == "Mismatch list":
@@ -120,7 +120,7 @@ elif view == "Mismatch list":
             f"{shown.height:,} mismatches; diff = billed - expected ({CUR}). Region and service follow the sidebar filters."
         )
         masked = _shared.mask(shown, ["msisdn"])
-        st.dataframe(
+        _shared.table(
             masked,
             hide_index=True,
             column_config={
@@ -153,7 +153,7 @@ else:
         )
         _shared.plot(fig, key="bill_shock_bar")
         masked = _shared.mask(alerts, ["msisdn"])
-        st.dataframe(
+        _shared.table(
             masked,
             hide_index=True,
             column_config={

@@ -85,7 +85,7 @@ if view == "Loads":
     refused = loads.filter(pl.col("status") == "refused")
     if refused.height:
         st.warning(f"{refused.height} file(s) refused whole: see the `error` column.")
-    st.dataframe(loads, hide_index=True, column_config={"seconds": st.column_config.NumberColumn("duration (s)", format="%.2f")})
+    _shared.table(loads, hide_index=True, column_config={"seconds": st.column_config.NumberColumn("duration (s)", format="%.2f")})
     _shared.download_table(loads, "load_manifest", key="dq_loads")
 elif view == "Quarantine":
     summary = _shared.run(dashboard.quarantine_summary)
@@ -97,7 +97,7 @@ elif view == "Quarantine":
         fig = px.bar(summary, x="rows", y="reason", color="source_file", orientation="h", title="Quarantined rows by reason and file",
                      labels={"rows": "Rows (count)", "reason": "Reason (rule:column)", "source_file": "File"})
         _shared.plot(fig, key="dq_q_chart")
-        st.dataframe(summary, hide_index=True)
+        _shared.table(summary, hide_index=True)
         _shared.download_table(summary, "quarantine_by_reason", key="dq_q_sum")
         c1, c2 = st.columns(2)
         reason = c1.selectbox("Reason", ["(any)", *summary["reason"].unique().sort().to_list()], key="dq_reason")
@@ -107,20 +107,20 @@ elif view == "Quarantine":
         if not _shared.can("see_numbers"):
             rows = _shared.mask(rows, ["raw"])
         st.caption(f"{rows.height:,} rows (first 1,000): `raw` holds the row as delivered.")
-        st.dataframe(rows, hide_index=True)
+        _shared.table(rows, hide_index=True)
         _shared.download_table(rows, "quarantined_rows", key="dq_q_rows")
 elif view == "Duplicates":
     dups = _shared.run(dashboard.duplicates_by_load)
     if dups.height == 0:
         _shared.empty_state("No duplicates: no record_id was delivered twice.")
     else:
-        st.dataframe(dups, hide_index=True)
+        _shared.table(dups, hide_index=True)
         _shared.download_table(dups, "duplicates_by_load", key="dq_d_sum")
         rows = _shared.run(dashboard.duplicate_rows, limit=1000)
         if not _shared.can("see_numbers"):
             rows = _shared.mask(rows, ["msisdn"])
         st.caption("Repeated records (first 1,000); the first delivery is the one counted.")
-        st.dataframe(rows, hide_index=True)
+        _shared.table(rows, hide_index=True)
         _shared.download_table(rows, "duplicate_records", key="dq_d_rows")
 elif view == "Coverage gaps":
     st.caption(f"{w.start:%d %b %Y} to {w.end:%d %b %Y}, clipped to the hours the warehouse covers.")
@@ -133,14 +133,14 @@ elif view == "Coverage gaps":
         fig = px.timeline(gaps, x_start="gap_start", x_end="gap_end", y="region", title="Hours with no records, per region (local time)",
                           labels={"region": "Region"}, hover_data={"hours": True})
         _shared.plot(fig, key="dq_gaps", height=max(300, 30 * gaps["region"].n_unique() + 150))
-        st.dataframe(gaps, hide_index=True, column_config={"hours": st.column_config.NumberColumn("length (hours)")})
+        _shared.table(gaps, hide_index=True, column_config={"hours": st.column_config.NumberColumn("length (hours)")})
         _shared.download_table(gaps, "coverage_gaps", key="dq_gaps_dl")
     silent = _shared.run(dashboard.silent_cells, w.start, w.end, w.regions)
     st.subheader("Cells with no records in the range")
     if silent.height == 0:
         _shared.empty_state("Every reference cell carried traffic in the range.")
     else:
-        st.dataframe(silent, hide_index=True)
+        _shared.table(silent, hide_index=True)
         _shared.download_table(silent, "silent_cells", key="dq_silent")
 else:
     upload()

@@ -110,7 +110,7 @@ if "subscribers" in table.columns and table["subscribers"].null_count() == table
 # a lazy expander: closed, it runs nothing, so the data grid is not sent or drawn
 with st.expander("Table and downloads", key="hm_table_open", on_change="rerun") as table_box:
     if table_box.open:
-        st.dataframe(table, hide_index=True, column_config={
+        _shared.table(table, hide_index=True, column_config={
             "subscribers_at_least": st.column_config.NumberColumn("subscribers (at least)", help="The largest exact count of "
                                                                   "one hour, cell and service of the group: a lower bound."),
         })

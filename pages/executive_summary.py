@@ -59,8 +59,8 @@ if printable:
     st.markdown(
         "<style>[data-testid='stSidebar'],[data-testid='stHeader']{display:none}</style>", unsafe_allow_html=True
     )
-    st.dataframe(kpis.drop("metric"), hide_index=True)
-    st.dataframe(report["regions"], hide_index=True)
+    _shared.table(kpis.drop("metric"), hide_index=True)
+    _shared.table(report["regions"], hide_index=True)
 else:
     rows = list(kpis.iter_rows(named=True))
     for chunk in (rows[:4], rows[4:]):
@@ -88,7 +88,7 @@ else:
                           yaxis_title=f"Revenue ({CUR})", legend_title_text="Month")
         _shared.plot(fig, key="exec_rev")
     elif view == "Region table":
-        st.dataframe(regions, hide_index=True, column_config={"revenue": st.column_config.NumberColumn(f"revenue ({CUR})", format="%.2f")})
+        _shared.table(regions, hide_index=True, column_config={"revenue": st.column_config.NumberColumn(f"revenue ({CUR})", format="%.2f")})
     elif view == "Traffic":
         import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
         long = regions.select("region", pl.col("voice_minutes").alias("Voice (min)"), pl.col("sms").alias("SMS+MMS (messages)"),

@@ -104,7 +104,7 @@ _shared.plot(fig, key="fc_chart")
 # the chart only (no data grid, its own JavaScript chunk, on a cold browser).
 with st.expander("Forecast values", key="fc_values_open", on_change="rerun") as values_box:
     if values_box.open:
-        st.dataframe(forecast, hide_index=True)
+        _shared.table(forecast, hide_index=True)
         _shared.download_table(forecast, f"forecast_{freq}_{region}_{metric}", key="fc_values")
 
 details = st.expander("Backtest, model coverage and capacity", key="fc_details_open", on_change="rerun")
@@ -118,7 +118,7 @@ with details:
         if bt.height == 0:
             _shared.empty_state("No backtest for this series: it took the fallback before any backtest (see the reason above).")
         else:
-            st.dataframe(bt, hide_index=True, column_config={
+            _shared.table(bt, hide_index=True, column_config={
                 "smape": st.column_config.NumberColumn("sMAPE (%)", format="%.1f"),
                 **COVERAGE_COLUMNS,
                 "seconds_per_fit": st.column_config.NumberColumn("seconds per fit", format="%.3f"),
@@ -130,7 +130,7 @@ with details:
         if cov.height == 0:
             _shared.empty_state("No backtests stored yet: run `python -m analytics forecast`.")
         else:
-            st.dataframe(cov, hide_index=True, column_config=COVERAGE_COLUMNS)
+            _shared.table(cov, hide_index=True, column_config=COVERAGE_COLUMNS)
             _shared.download_table(cov, f"model_coverage_{freq}", key="fc_cov")
     elif view == "Capacity":
         level = _shared.choose("Level", ["region", "cell"], key="fc_cap_level")
@@ -142,7 +142,7 @@ with details:
             _shared.empty_state("No capacity outlook yet: run `python -m analytics forecast` (and `--freq hourly` for the near term); "
                                 "cells need capacity_erlangs in cells.csv.")
         else:
-            st.dataframe(cap, hide_index=True, column_config={
+            _shared.table(cap, hide_index=True, column_config={
                 "utilisation_peak": st.column_config.NumberColumn("peak utilisation", format="percent"),
                 "blocking_peak": st.column_config.NumberColumn("peak blocking (Erlang B)", format="%.4f"),
                 "busy_hour_erlangs_peak": st.column_config.NumberColumn("peak busy hour (E)", format="%.2f"),
@@ -150,5 +150,5 @@ with details:
             })
             _shared.download_table(cap, f"capacity_{level}", key="fc_cap")
     else:
-        st.dataframe(fits, hide_index=True)
+        _shared.table(fits, hide_index=True)
         _shared.download_table(fits, f"forecast_series_{freq}", key="fc_fits")

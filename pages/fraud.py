@@ -60,7 +60,7 @@ m1, m2, m3 = st.columns(3)
 m1.metric("Alerts", f"{queue.height:,}", border=True)
 m2.metric("New", f"{queue.filter(pl.col('status') == 'new').height:,}", border=True)
 m3.metric("Score >= 0.8", f"{queue.filter(pl.col('score') >= 0.8).height:,}", border=True)
-picked = st.dataframe(
+picked = _shared.table(
     shown.drop("alert_key"),
     hide_index=True,
     on_select="rerun",
@@ -126,7 +126,8 @@ if view == "Timeline":
     if detail["type"] == "usage_spike" and detail["evidence"].get("daily"):
         daily = pl.DataFrame(detail["evidence"]["daily"])
         st.caption("Spike days against the line's baseline median (voice in minutes, data in MB, texts in count).")
-        st.dataframe(daily, hide_index=True)
+        _shared.table(daily, hide_index=True)
+        _shared.download_table(daily, "fraud_spike_days", key="fr_daily_dl")
 elif view == "Counterparts":
     if records.height == 0:
         _shared.empty_state("No records behind this alert.")
@@ -147,7 +148,7 @@ elif view == "Records":
     shown_records = records if SEE_NUMBERS else _shared.mask(records, ["msisdn", "other_party", "imei"])
     st.caption(f"{records.height:,} records (the evidence lists up to the first {engine.COMMON_DEFAULTS['max_evidence_ids']}; "
                f"record_count = {detail['evidence'].get('record_count')}).")  # fmt: skip
-    st.dataframe(
+    _shared.table(
         shown_records, hide_index=True, column_config={"duration_s": st.column_config.NumberColumn("duration (s)")}
     )
     _shared.download_table(shown_records, f"fraud_records_{detail['type']}", key="fr_rec_dl")
@@ -164,7 +165,7 @@ else:
     if history.height == 0:
         _shared.empty_state("No status changes yet: the case is new.")
     else:
-        st.dataframe(
+        _shared.table(
             history, hide_index=True, column_config={"changed_at": st.column_config.DatetimeColumn("changed at (UTC)")}
         )
         _shared.download_table(history, "fraud_case_history", key="fr_hist_dl")

@@ -125,7 +125,7 @@ def live_view(window: str) -> None:
         f"{OPTS['min_history_weeks']} previous weeks loaded · no_data / low_volume: no calls, or too few to judge"
     )
     grid = status_grid(now)
-    st.dataframe(styled(grid), hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
+    _shared.table(styled(grid), hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
     _shared.download_table(now.drop("as_of_at"), f"live_kpis_{window}", key="live_kpis")
 
     st.subheader("Open alerts")
@@ -133,7 +133,7 @@ def live_view(window: str) -> None:
     if open_alerts.is_empty():
         _shared.empty_state("No open alert: every region's KPIs are inside their bands (or not judged yet).")
     else:
-        st.dataframe(
+        _shared.table(
             open_alerts.select(
                 "region",
                 "kpi",
@@ -154,7 +154,7 @@ def live_view(window: str) -> None:
     if files.is_empty():
         _shared.empty_state(f"No file in `{LANDING}` yet. " + HOW_TO_START.split("\n\n", 1)[1])
     else:
-        st.dataframe(files, hide_index=True, column_config={"size_kb": st.column_config.NumberColumn("size (KB)")})
+        _shared.table(files, hide_index=True, column_config={"size_kb": st.column_config.NumberColumn("size (KB)")})
         _shared.download_table(files, "landing_files", key="live_files")
 
 

@@ -116,7 +116,7 @@ elif view == "Segment x plan":
                              title=f"Subscribers by segment and current plan, {month:%Y-%m}",
                              labels={"current_plan": "Current plan", "segment": "Segment", "subscribers": "Subscribers"})
     _shared.plot(fig, key="seg_matrix")
-    st.dataframe(wide, hide_index=True)
+    _shared.table(wide, hide_index=True)
     _shared.download_table(wide, f"segment_plan_{month:%Y-%m}", key="seg_dl_matrix")
 
 elif view == "Recommendations":
@@ -137,7 +137,7 @@ elif view == "Recommendations":
     else:
         cols = ["msisdn", "segment", "current_plan", "current_cost", "recommended_plan", "recommended_cost", "saving",
                 "voice_allowance_use", "sms_allowance_use", "data_allowance_use"]
-        st.dataframe(shown.select(cols) if see_numbers else _shared.mask(shown.select(cols), ["msisdn"]),
+        _shared.table(shown.select(cols) if see_numbers else _shared.mask(shown.select(cols), ["msisdn"]),
                      hide_index=True)
     st.markdown("**Export** (all columns and indicators; numbers pseudonymised unless you may see them)")
     try:
@@ -157,7 +157,7 @@ else:
     if ups.height == 0:
         _shared.empty_state("Nobody exceeded an allowance regularly: no upsell candidates this month.")
     else:
-        st.dataframe(ups if see_numbers else _shared.mask(ups, ["msisdn"]), hide_index=True)
+        _shared.table(ups if see_numbers else _shared.mask(ups, ["msisdn"]), hide_index=True)
     try:
         _shared.download_table(export_table(ups, see_numbers=see_numbers), f"upsell_{month:%Y-%m}", key="seg_dl_upsell")
     except MissingSecretError as exc:

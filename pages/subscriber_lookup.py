@@ -72,7 +72,7 @@ else:
         only = st.toggle("Only mismatches", key="lookup_only_mism")
         shown = bill.filter(pl.col("is_mismatch")) if only else bill
         shown = _shared.mask(shown.drop("start_at"), ["other_party"])
-        st.dataframe(
+        _shared.table(
             shown,
             hide_index=True,
             column_config={
@@ -140,7 +140,7 @@ else:
         if notes.height == 0:
             _shared.empty_state("No dispute notes for this subscriber yet.")
         else:
-            st.dataframe(
+            _shared.table(
                 notes.drop("msisdn"),
                 hide_index=True,
                 column_config={"created_at": st.column_config.DatetimeColumn("written at (UTC)")},

@@ -69,7 +69,7 @@ event = _shared.plot(fig, key="tt_chart", on_select="rerun")
 # lazy expanders: a closed one runs nothing, so its data grid is not sent or drawn
 with st.expander("Series data", key="tt_series_open", on_change="rerun") as series_box:
     if series_box.open:
-        st.dataframe(series, hide_index=True)
+        _shared.table(series, hide_index=True)
         _shared.download_table(series, f"traffic_{by}_{grain}", key="tt_series")
 
 st.subheader("Records behind a point")
@@ -104,7 +104,7 @@ else:
         _shared.empty_state("No records in that bucket for this selection. Pick another bucket or series.")
     else:
         st.caption(f"{recs.height:,} records (first 1,000 shown), local times. Numbers masked unless your role may see them.")
-        st.dataframe(recs, hide_index=True, column_config={"charge": st.column_config.NumberColumn(f"charge ({CUR})", format="%.2f"),
+        _shared.table(recs, hide_index=True, column_config={"charge": st.column_config.NumberColumn(f"charge ({CUR})", format="%.2f"),
                                                           "bytes": st.column_config.NumberColumn("bytes (B)"),
                                                           "duration_s": st.column_config.NumberColumn("duration (s)")})
         _shared.download_table(recs, "records_behind_point", key="tt_records")
@@ -121,5 +121,5 @@ else:
     _shared.plot(fig, key="tt_busy")
     with st.expander("Busy hour table", key="tt_busy_open", on_change="rerun") as busy_box:
         if busy_box.open:
-            st.dataframe(busy, hide_index=True)
+            _shared.table(busy, hide_index=True)
             _shared.download_table(busy, "busy_hour", key="tt_busy_dl")
