@@ -22,6 +22,7 @@ import decimal
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,11 @@ def _configure_subparsers(parser: argparse.ArgumentParser, argv: list[str]) -> N
     module.configure(sub_action.choices[chosen])
 
 
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700: warehouses, snapshots, lake files, exports, reports
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)  # everything a command creates holds (or may hold) personal data
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

@@ -136,6 +136,7 @@ def install_session_routes() -> None:
 
 
 def main(argv: list[str]) -> int:
+    os.umask(0o077)  # the app's warehouse, snapshots, lake files and uploads: 0600 files, 0700 folders
     sys.path.insert(0, str(ROOT))
     install_session_routes()
     failed = preload()

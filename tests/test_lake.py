@@ -178,3 +178,21 @@ def test_a_moved_warehouse_reads_the_lake_beside_it(tmp_path, refs, warehouse):
     shutil.rmtree(warehouse.parent)
     with store.writer(moved / warehouse.name) as con:
         assert store.scalar(con, "select count(*) from records") == 5
+
+
+def test_commands_create_private_files(tmp_path, refs):
+    """Warehouse, snapshot, lake files and folders, reports: 0600 files and 0700 folders (#19.12)."""
+    import stat
+
+    warehouse = tmp_path / "private" / "wh.duckdb"
+    path = write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(5)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics", "ingest", str(path), "--cells", str(refs["cells"]),
+         "--warehouse", str(warehouse), "--json"], cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = [p for p in warehouse.parent.rglob("*") if not p.is_symlink()]
+    assert any(p.suffix == ".parquet" for p in made) and any(".snap-" in p.name for p in made)
+    for p in [warehouse.parent, *made]:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode & 0o077 == 0, (p, oct(mode))
