@@ -75,3 +75,34 @@ def test_plain_warehouse_holds_numbers_in_clear(tmp_path: Path, refs, warehouse:
     assert any(n.encode() in warehouse.read_bytes() for n in security_world.NUMBERS)
     lake_files = [f for f in _files_under(warehouse.parent) if f.suffix == ".parquet"]
     assert any(n.encode() in f.read_bytes() for f in lake_files for n in security_world.NUMBERS)
+
+
+def test_a_killed_encrypted_load_leaves_no_number_in_clear(tmp_path: Path, refs, warehouse: Path, monkeypatch) -> None:
+    """#19.2: with the key set, a load killed mid-transaction leaves no plaintext copy: not in
+    the warehouse folder (lake files, spill), the working directory or the temp folder."""
+    import gzip
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO, record, write_v1
+
+    monkeypatch.setenv("ANALYTICS_DB_KEY", KEY)
+    security_world.build(tmp_path, refs, warehouse)
+    secret_number = "447700955555"
+    plain = write_v1(tmp_path / "in" / "big.csv", [record(record_id=f"k{i}", msisdn=secret_number) for i in range(3000)])
+    extract = plain.with_suffix(".csv.gz")
+    extract.write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    work, temp = tmp_path / "cwd", tmp_path / "tmp"
+    work.mkdir()
+    temp.mkdir()
+    env = {**os.environ, "ANALYTICS_DB_KEY": KEY, "ANALYTICS_FAULT": "after_insert", "TMPDIR": str(temp),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "analytics", "ingest", str(extract), "--warehouse", str(warehouse),
+                           "--json"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    files = [p for folder in (warehouse.parent, work, temp) for p in _files_under(folder)]
+    assert any(f.suffix == ".parquet" for f in files)
+    for f in files:
+        assert secret_number.encode() not in f.read_bytes(), f
