@@ -43,11 +43,8 @@ TABLES = {
 
 
 def _state(warehouse: Path) -> dict[str, list[str]]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
+    with store.reader(warehouse) as con:  # also an encrypted warehouse
         return {name: sorted(map(repr, con.sql(q).fetchall())) for name, q in TABLES.items()}
-    finally:
-        con.close()
 
 
 def _json(out: dict) -> dict:
@@ -124,6 +121,31 @@ def test_cross_file_stored_and_in_file_duplicates_rejects_refusals_match_one_mac
     finally:
         con.close()
     assert ("n2", 5) in dups and ("x", 5) in dups and ("old", 3) in dups  # a.csv: load 3, b.csv: 5 (after garbage)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def test_an_encrypted_warehouse_gets_encrypted_lake_files_from_the_workers(tmp_path, cells, scheduler, monkeypatch):
+    monkeypatch.setenv(store.ENCRYPTION_ENV, "cluster-test-key")
+    a = write_v1(tmp_path / "in" / "a.csv", [record(record_id=f"e{i}", charge=f"{i}.25") for i in range(20)])
+    b = write_v1(tmp_path / "in" / "b.csv", [record(record_id=f"e{i}", charge="7.75") for i in range(15, 30)])
+    with distributed.Client(scheduler) as client:
+        client.run(_set_env, store.ENCRYPTION_ENV, "cluster-test-key")
+        try:
+            one, many = _both(tmp_path, [[a, b]], scheduler, cells=cells)
+        finally:
+            client.run(_set_env, store.ENCRYPTION_ENV, None)
+    _assert_same(one, many)
+    written = list(lake.table_dir(many).glob("month=*/*.parquet"))
+    assert written
+    for path in written:  # without the key the workers' files cannot be read
+        with pytest.raises(duckdb.Error):
+            duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()
 
 
 ids = st.sampled_from([f"id{i}" for i in range(12)])

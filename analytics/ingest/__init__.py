@@ -229,7 +229,7 @@ def ingest_files(
     )
     cells_frame = formats.read_cells(Path(cells), fmt, opts) if cells and fmt else None
     files = [Path(p) for p in paths]
-    if cluster is not None:
+    if cluster is not None and files:
         from analytics.ingest.distributed import ingest_on_cluster
 
         refs_in = {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,

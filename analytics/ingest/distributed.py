@@ -95,7 +95,9 @@ def _scratch(job: Job) -> duckdb.DuckDBPyConnection:
     committed lake files: the ids stored before the run are de-duplicated against it."""
     con = duckdb.connect(":memory:", config={"memory_limit": job.cfg["memory_limit"]})
     con.execute("set enable_progress_bar = false")
-    if store.encrypted():
+    if store.encrypted():  # as store._open: DuckDB's built-in mbedtls writes encrypted Parquet
+        con.execute("set force_mbedtls_unsafe = 'true'")
+        con.execute("set temp_file_encryption = true")
         key = store._parquet_key(store._encryption_key())  # noqa: SLF001 - the one derivation of the key
         con.execute(f"pragma add_parquet_key('{lake.PARQUET_KEY_NAME}', '{key}')")  # hex: no quoting issue
     con.execute(store.sql("schema"))
