@@ -112,8 +112,10 @@ def test_cross_file_stored_and_in_file_duplicates_rejects_refusals_match_one_mac
     garbage = d / "garbage.csv"
     garbage.write_bytes(b"\x00\x01 not a csv \xff\xfe" * 50)
     runs = [[first], [a, garbage, b, again, d / "missing.csv"]]
+    tasks = _ran_on(scheduler, "ingest")
     one, many = _both(tmp_path, runs, scheduler, cells=cells)
     _assert_same(one, many)
+    assert _ran_on(scheduler, "ingest") - tasks == 4  # first, a, garbage (refused there) and b went to workers
     con = duckdb.connect(str(many), read_only=True)
     try:  # the cross-file duplicates left the committed files: ids are unique
         assert con.sql("select count(*) = count(distinct record_id) from records").fetchall() == [(True,)]
@@ -266,3 +268,37 @@ def test_a_run_whose_workers_keep_dying_fails_in_one_line_and_commits_nothing(tm
 def test_a_bad_cluster_spec_is_refused_with_the_expected_forms(spec):
     with pytest.raises(engine.ClusterError, match="local:N"):
         engine.parse(spec)
+
+
+def _ran_on(scheduler: str, prefix: str) -> int:
+    """Tasks of ``prefix`` (a function's name) the scheduler has seen finish."""
+    def count(dask_scheduler) -> int:
+        tp = dask_scheduler.task_prefixes.get(prefix)
+        return 0 if tp is None else int(tp.state_counts.get("memory", 0))  # entries into "memory": results made
+
+    with distributed.Client(scheduler) as client:
+        return client.run_on_scheduler(count)
+
+
+def test_forecast_on_the_cluster_fits_the_same_series(tmp_path, cells, scheduler):
+    from tests.test_forecast_cli import _rows
+
+    config = tmp_path / "analytics.toml"
+    config.write_text('[forecast]\nmodels_daily = ["seasonal_naive", "ets"]\nbacktest_windows = 2\nn_jobs = 1\n')
+    extract = write_v1(tmp_path / "a.csv", _rows(70))
+    out = {}
+    for name, extra in (("one", []), ("many", ["--cluster", scheduler])):
+        warehouse = tmp_path / name / "w.duckdb"
+        ingest_files([extract], warehouse=warehouse, cells=cells)
+        proc = subprocess.run(
+            [sys.executable, "-m", "analytics", "forecast", "--warehouse", str(warehouse), "--json",
+             "--horizon-days", "10", *extra],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "ANALYTICS_CONFIG": str(config), "ANALYTICS_AUTH": "off"},
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[name] = json.loads(proc.stdout)
+    assert out["many"]["series_refit"] == out["one"]["series_refit"] == 20
+    assert _ran_on(scheduler, "run_job") == 20  # the fits did run on the cluster
+    assert out["many"]["regions"] == out["one"]["regions"]
+    assert out["many"]["capacity"] == out["one"]["capacity"]
