@@ -28,7 +28,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freq", choices=("daily", "hourly"), default="daily", help="forecast step (default daily)")
     parser.add_argument("--full", action="store_true", help="refit every series, even those whose input did not change")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default [forecast] n_jobs)")
-    parser.add_argument("--cluster", metavar="SPEC", help="fit one series a task on a Dask cluster: local:N or tcp://host:8786")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -42,8 +41,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with store.writer(path) as con:
         if store.scalar(con, "select count(*) from usage_daily_region") == 0:
             raise CommandError("the warehouse holds no usage yet: load extracts with `python -m analytics ingest` first")
-        run_info = pipeline.run_forecast(con, freq=args.freq, horizon_days=args.horizon_days, full=args.full, n_jobs=args.jobs,
-                                          cluster=args.cluster)
+        run_info = pipeline.run_forecast(con, freq=args.freq, horizon_days=args.horizon_days, full=args.full, n_jobs=args.jobs)
         result = pipeline.payload(con, freq=args.freq)
         regions_capacity = persist.read_capacity(con).filter(pl.col("level") == "region")
     result.update(

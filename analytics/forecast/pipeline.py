@@ -107,12 +107,7 @@ def jobs_from(frame: pl.DataFrame, *, horizon: int, options: Options) -> list[Jo
     return jobs
 
 
-def _map(jobs: list[Job], *, n_jobs: int, cluster: str | None = None) -> list[Result]:
-    if cluster is not None and jobs:  # one task a series on a Dask cluster (analytics/cluster.py)
-        from analytics import cluster as engine
-
-        with engine.connect(cluster) as client:
-            return client.gather(client.map(run_job, jobs, pure=False))
+def _map(jobs: list[Job], *, n_jobs: int) -> list[Result]:
     if n_jobs <= 1 or len(jobs) < 4:
         return [run_job(j) for j in jobs]
     # forkserver: workers do not inherit the parent's DuckDB/Polars threads (fork is unsafe with them).
@@ -123,10 +118,9 @@ def _map(jobs: list[Job], *, n_jobs: int, cluster: str | None = None) -> list[Re
 
 def run_forecast(
     con: duckdb.DuckDBPyConnection, *, freq: str = "daily", horizon_days: int | None = None, full: bool = False,
-    n_jobs: int | None = None, cluster: str | None = None,
+    n_jobs: int | None = None,
 ) -> dict[str, Any]:
-    """Refit the changed series of ``freq``, store everything, refresh the capacity outlook;
-    with ``cluster`` (``local:N`` or a scheduler address) the series are fitted on it."""
+    """Refit the changed series of ``freq``, store everything, refresh the capacity outlook."""
     t0 = time.perf_counter()
     started = _now()
     cfg = config()
@@ -144,7 +138,7 @@ def run_forecast(
     stored = {} if full else persist.stored_hashes(con, freq=freq)
     todo = [j for j in jobs if stored.get(j.unique_id) != hashes[j.unique_id]]
     log.info("forecast %s: %d series, %d changed, horizon %d steps", freq, len(jobs), len(todo), horizon)
-    results = _map(todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]), cluster=cluster)
+    results = _map(todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]))
     cutoff = frame["ds"].max() if not frame.is_empty() else None
     run = {
         "run_id": uuid.uuid4().hex, "freq": freq, "horizon_steps": horizon, "data_cutoff": cutoff,
