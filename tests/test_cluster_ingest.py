@@ -95,6 +95,16 @@ def _assert_same(one: Path, many: Path) -> None:
         assert b[name] == a[name], name
 
 
+def _ran_on(scheduler: str, prefix: str) -> int:
+    """Tasks of ``prefix`` (a function's name) the scheduler has seen finish."""
+    def count(dask_scheduler) -> int:
+        tp = dask_scheduler.task_prefixes.get(prefix)
+        return 0 if tp is None else int(tp.state_counts.get("memory", 0))  # entries into "memory": results made
+
+    with distributed.Client(scheduler) as client:
+        return client.run_on_scheduler(count)
+
+
 def test_cross_file_stored_and_in_file_duplicates_rejects_refusals_match_one_machine(tmp_path, cells, scheduler):
     d = tmp_path / "in"
     first = write_v1(d / "first.csv", [record(record_id="old", start_time="2026-03-01T09:00:00Z")])
@@ -270,35 +280,15 @@ def test_a_bad_cluster_spec_is_refused_with_the_expected_forms(spec):
         engine.parse(spec)
 
 
-def _ran_on(scheduler: str, prefix: str) -> int:
-    """Tasks of ``prefix`` (a function's name) the scheduler has seen finish."""
-    def count(dask_scheduler) -> int:
-        tp = dask_scheduler.task_prefixes.get(prefix)
-        return 0 if tp is None else int(tp.state_counts.get("memory", 0))  # entries into "memory": results made
-
-    with distributed.Client(scheduler) as client:
-        return client.run_on_scheduler(count)
-
-
-def test_forecast_on_the_cluster_fits_the_same_series(tmp_path, cells, scheduler):
-    from tests.test_forecast_cli import _rows
-
-    config = tmp_path / "analytics.toml"
-    config.write_text('[forecast]\nmodels_daily = ["seasonal_naive", "ets"]\nbacktest_windows = 2\nn_jobs = 1\n')
-    extract = write_v1(tmp_path / "a.csv", _rows(70))
-    out = {}
-    for name, extra in (("one", []), ("many", ["--cluster", scheduler])):
-        warehouse = tmp_path / name / "w.duckdb"
-        ingest_files([extract], warehouse=warehouse, cells=cells)
-        proc = subprocess.run(
-            [sys.executable, "-m", "analytics", "forecast", "--warehouse", str(warehouse), "--json",
-             "--horizon-days", "10", *extra],
-            cwd=REPO, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "ANALYTICS_CONFIG": str(config), "ANALYTICS_AUTH": "off"},
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out[name] = json.loads(proc.stdout)
-    assert out["many"]["series_refit"] == out["one"]["series_refit"] == 20
-    assert _ran_on(scheduler, "run_job") == 20  # the fits did run on the cluster
-    assert out["many"]["regions"] == out["one"]["regions"]
-    assert out["many"]["capacity"] == out["one"]["capacity"]
+def test_a_directory_or_unreadable_path_is_refused_in_the_json_and_the_rest_loads(tmp_path, cells, scheduler):
+    a = write_v1(tmp_path / "in" / "a.csv", [record(record_id="d1"), record(record_id="d2")])
+    folder = tmp_path / "in" / "folder.csv"
+    folder.mkdir()
+    locked = write_v1(tmp_path / "in" / "locked.csv", [record(record_id="d3")])
+    locked.chmod(0)
+    readable = os.access(locked, os.R_OK)  # root reads a file whatever its mode
+    out = ingest_files([a, folder, locked], warehouse=tmp_path / "w.duckdb", cells=cells, cluster=scheduler)
+    status = [(f["file"], f["status"]) for f in out["files"]]
+    assert status == [("a.csv", "loaded"), ("folder.csv", "refused"), ("locked.csv", "loaded" if readable else "refused")]
+    assert "a directory, not an extract file" in out["files"][1]["error"]
+    assert out["rows_loaded"] == 2 + readable and out["_exit"] == 1

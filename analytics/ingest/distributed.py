@@ -84,10 +84,18 @@ class Part:
 # --- on a worker ---------------------------------------------------------------------------
 
 
-def digest(path: str) -> str | None:
-    """The file's content hash, or None when it does not exist (on this worker)."""
+def digest(path: str) -> tuple[str | None, str | None]:
+    """(content hash, None), or (None, why the file is refused) when this worker cannot
+    read it: missing, a directory, unreadable (the reasons of ``_ingest_one``)."""
     p = Path(path)
-    return file_sha256(p) if p.exists() else None
+    if not p.exists():
+        return None, f"{p}: no such file"
+    if p.is_dir():
+        return None, f"{p}: a directory, not an extract file"
+    try:
+        return file_sha256(p), None
+    except OSError as exc:  # permission denied, I/O error: this file only
+        return None, f"{p}: unreadable ({exc.strerror or exc})"
 
 
 def _scratch(job: Job) -> duckdb.DuckDBPyConnection:
@@ -195,18 +203,19 @@ class _Planned:
     manifest_id: int | None = None  # its ``loads`` row's load_id
 
 
-def _plan(con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[str | None], **job_args: Any) -> list[_Planned]:
+def _plan(con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[tuple[str | None, str | None]],
+          **job_args: Any) -> list[_Planned]:
     """Per file, in order: refused (missing), already loaded, a repeat within the run, or a
     worker's job with the load_id the one-machine path would give it."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     next_id = next_load_id(con)
     seen: dict[str, int] = {}
     plan: list[_Planned] = []
-    for i, (path, sha) in enumerate(zip(files, digests, strict=True)):
+    for i, (path, (sha, refusal)) in enumerate(zip(files, digests, strict=True)):
         result = FileResult(file=path.name, path=str(path), sha256=sha or "", format=job_args["fmt"] or "v1")
         item = _Planned(result=result, started_at=now)
         if sha is None:  # refused before it has a load_id; its manifest row takes the next one
-            result.status, result.error = "refused", f"{path}: no such file"
+            result.status, result.error = "refused", refusal
             item.manifest_id = next_id
             next_id += 1
         elif (prior := previous_load(con, sha)) is not None:
