@@ -292,3 +292,29 @@ def test_a_directory_or_unreadable_path_is_refused_in_the_json_and_the_rest_load
     assert status == [("a.csv", "loaded"), ("folder.csv", "refused"), ("locked.csv", "loaded" if readable else "refused")]
     assert "a directory, not an extract file" in out["files"][1]["error"]
     assert out["rows_loaded"] == 2 + readable and out["_exit"] == 1
+
+
+def test_two_warehouses_loading_same_named_files_at_once_on_one_scheduler_keep_their_own_rows(tmp_path, cells, scheduler):
+    import threading
+
+    runs = {}
+    for name in ("east", "west"):
+        rows = [record(record_id=f"{name}{i}", start_time=f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:00:00Z")
+                for i in range(20_000)]
+        runs[name] = write_v1(tmp_path / name / "a.csv", rows)  # the same file name, other content
+    out: dict[str, dict] = {}
+    start = threading.Barrier(2)
+
+    def load(name: str) -> None:
+        start.wait()
+        out[name] = ingest_files([runs[name]], warehouse=tmp_path / name / "w.duckdb", cells=cells, cluster=scheduler)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name in runs:
+        assert out[name]["rows_loaded"] == 20_000
+        with store.reader(tmp_path / name / "w.duckdb") as con:
+            assert con.sql("select count(*) from records where record_id like ?", params=[f"{name}%"]).fetchall() == [(20_000,)]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,8 +253,9 @@ def _run(client: Any, con: duckdb.DuckDBPyConnection, files: list[Path], *, fmt:
     plan = _plan(con, files, digests, fmt=fmt, opts=opts, cells=cells, cfg=cfg, warehouse=warehouse,
                  committed=committed)
     jobs = [p for p in plan if p.job is not None]
-    futures = client.map(check_and_write, [p.job for p in jobs], pure=False, key=[f"ingest-{p.job.load_id}-{p.result.file}"
-                                                                                for p in jobs])
+    run = uuid.uuid4().hex  # keys unique to this run: another warehouse's run may share the scheduler
+    futures = client.map(check_and_write, [p.job for p in jobs], pure=False,
+                         key=[f"ingest-{p.job.load_id}-{run}" for p in jobs])
     by_key = {f.key: p for f, p in zip(futures, jobs, strict=True)}
     t0 = time.perf_counter()
     try:
