@@ -197,8 +197,12 @@ def ingest_files(
     timezone: str | None = None,
     currency: str | None = None,
     on_progress: Progress | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """Validate and load ``paths`` (and reference files) into the warehouse; the ``ingest`` JSON."""
+    """Validate and load ``paths`` (and reference files) into the warehouse; the ``ingest`` JSON.
+
+    With ``cluster`` (``local:N`` or a scheduler address) each file is read, checked and
+    written by a cluster worker, and the driver commits once (analytics/ingest/distributed.py)."""
     cfg_obj = settings()
     limits = cfg_obj.section("ingest", INGEST_DEFAULTS)  # DuckDB's memory caps while a file loads
     cfg = {
@@ -228,6 +232,13 @@ def ingest_files(
     )
     cells_frame = formats.read_cells(Path(cells), fmt, opts) if cells and fmt else None
     files = [Path(p) for p in paths]
+    if cluster is not None and files:
+        from analytics.ingest.distributed import ingest_on_cluster
+
+        refs_in = {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,
+                   "subscribers": Path(subscribers) if subscribers else None}
+        return ingest_on_cluster(files, cluster=cluster, warehouse=warehouse, fmt=fmt, opts=opts, cfg=cfg,
+                                 references=refs_in, cells_frame=cells_frame, on_progress=on_progress)
     results: list[FileResult] = []
     with store.writer(warehouse) as con:
         refs = _load_references(

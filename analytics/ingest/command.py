@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.cli import CommandError
+from analytics.cluster import ClusterError
 from analytics.ingest import RefusedFile
 from analytics.pipeline import load_and_refresh
 from analytics.store import WarehouseError
@@ -23,6 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapping", type=Path, help="declarative mapping file for a client CSV layout")
     parser.add_argument("--timezone", help="zone of timestamps without offset (default from analytics.toml)")
     parser.add_argument("--no-marts", action="store_true", help="skip the rating and fraud refresh after the load")
+    parser.add_argument("--cluster", metavar="SPEC",
+                        help="read, check and write each file on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             region=args.region,
             mapping=args.mapping,
             timezone=args.timezone,
+            cluster=args.cluster,
         )
-    except (RefusedFile, WarehouseError) as exc:
+    except (RefusedFile, WarehouseError, ClusterError) as exc:
         raise CommandError(str(exc)) from exc
     return report.as_json()

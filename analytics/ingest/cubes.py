@@ -60,22 +60,26 @@ def refresh_cubes(
     hi: dt.datetime,
     timezone: str,
     home_country: str,
+    last_load_id: int | None = None,
 ) -> None:
-    """Recompute every cube's keys touched by load ``load_id`` (start_at within [lo, hi])."""
+    """Recompute every cube's keys touched by load ``load_id`` (start_at within [lo, hi]);
+    with ``last_load_id``, by the loads ``load_id..last_load_id`` taken as one (a cluster
+    run's files, analytics/ingest/distributed.py): the same cubes as one refresh each."""
+    last_load_id = load_id if last_load_id is None else last_load_id
     t0 = time.perf_counter()
     # the span zone_quarters covers: every local month the load can touch, with margins
     span_lo = _month_start(lo - dt.timedelta(days=2)) - dt.timedelta(days=2)
     span_hi = _month_start(_month_start(hi + dt.timedelta(days=2)) + dt.timedelta(days=32)) + dt.timedelta(days=2)
     fresh = not con.execute(
-        "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id <> ?)",
-        [span_lo, span_hi, load_id],
+        "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id not between ? and ?)",
+        [span_lo, span_hi, load_id, last_load_id],
     ).fetchall()[0][0]
     # Cube rows have no order: without it DuckDB inserts an aggregate's output from every
     # thread instead of one.
     con.execute("set preserve_insertion_order = false")
     try:
         params = {
-            "load_id": load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "tz": timezone,
+            "load_id": load_id, "last_load_id": last_load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "tz": timezone,
             "home": home_country,
         }
         run_script(con, store.sql("cubes_refresh"), params)

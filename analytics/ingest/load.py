@@ -224,10 +224,16 @@ def commit_file(
     memory_limit: str | None = None,
     cube_memory_limit: str | None = None,
     on_rows: Callable[[int, int], None] | None = None,
+    warehouse: str | None = None,
+    cube_refresh: bool = True,
 ) -> None:
     """Insert one file's checked chunks, drop duplicates, refresh the cubes and write its
     manifest row, atomically: the chunks are read inside the transaction, so a read
     error, any failure or a killed process leaves the warehouse as it was.
+
+    A cluster worker (analytics/ingest/distributed.py) runs it on a scratch in-memory
+    DuckDB whose ``records`` view names the committed files: ``warehouse`` then says
+    where the lake lies, and the cubes are left to the driver (``cube_refresh=False``).
     """
     assert result.load_id is not None
     load_id = result.load_id
@@ -240,7 +246,7 @@ def commit_file(
         dedupe = _Dedupe(con, record_ids, earlier=earlier)
         t_ids = time.perf_counter() - t0
         reasons: Counter[str] = Counter()
-        records = _LakeAppender(con, store.path_of(con), load_id=load_id, timezone=timezone)
+        records = _LakeAppender(con, warehouse or store.path_of(con), load_id=load_id, timezone=timezone)
         read = rejected = duplicate = 0
         t_check = t_insert = 0.0
         tick = time.perf_counter()
@@ -268,7 +274,7 @@ def commit_file(
         log.debug("%s: rows inserted (peak RSS %d MiB)", result.file, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
         _fault("after_insert")
         t2 = time.perf_counter()
-        if result.rows_loaded:
+        if result.rows_loaded and cube_refresh:
             if cube_memory_limit:
                 con.execute("set memory_limit = ?", [cube_memory_limit])
             lo, hi = con.execute(
@@ -325,12 +331,16 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> N
         con.unregister("rows")
 
 
-def record_refusal(con: duckdb.DuckDBPyConnection, result: FileResult, started_at: dt.datetime) -> None:
-    """A refused file leaves only its manifest row (status ``refused`` with the reason)."""
+def record_refusal(
+    con: duckdb.DuckDBPyConnection, result: FileResult, started_at: dt.datetime, *, load_id: int | None = None,
+) -> None:
+    """A refused file leaves only its manifest row (status ``refused`` with the reason).
+    ``load_id``: given by a caller inside a transaction (the cluster driver), where
+    :func:`next_load_id`'s own cursor cannot see the rows it inserted."""
     con.execute(
         "insert into loads values (?, ?, ?, ?, ?, 'refused', ?, 0, 0, 0, 0, ?, ?)",
         [
-            next_load_id(con),
+            load_id if load_id is not None else next_load_id(con),
             result.file,
             result.path,
             result.sha256,

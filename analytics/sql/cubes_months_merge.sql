@@ -35,7 +35,7 @@ select
     count(*) filter (where r.is_roaming) as roaming_records
 from records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-where r.load_id = $load_id
+where r.load_id between $load_id and $last_load_id
 group by all;
 
 -- helper: months that have it get this load's counts added; the others are built from
@@ -137,7 +137,7 @@ other_days as (
     join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
     where r.start_at >= cast($lo as timestamp) - interval 2 days
       and r.start_at < cast($hi as timestamp) + interval 2 days
-      and r.load_id <> $load_id
+      and r.load_id not between $load_id and $last_load_id
       and z.day_date in (select day_date from load_days)
 ),
 new_days as (

@@ -3,8 +3,9 @@
 -- hour and day grains and the shared temp tables; the month grains follow in
 -- cubes_months_fresh.sql or cubes_months_merge.sql (cubes.py picks one).
 --
--- Parameters: $load_id; $lo and $hi, the load's first and last start_at (UTC); $span_lo
--- and $span_hi, UTC bounds around every local month the load can touch; $tz, the business
+-- Parameters: $load_id and $last_load_id (the same id, or the range of a cluster run's
+-- loads, refreshed together as one load); $lo and $hi, the load's first and last start_at
+-- (UTC); $span_lo and $span_hi, UTC bounds around every local month the load can touch; $tz, the business
 -- time zone of local days and months; $home, the home country. Whether other loads have
 -- records in that span (fresh or not) picks the month script in cubes.py.
 --
@@ -25,13 +26,13 @@ from range(cast($span_lo as timestamp), cast($span_hi as timestamp), interval 15
 create or replace temp table load_hours as
 select distinct date_trunc('hour', start_at) as hour_at
 from records
-where load_id = $load_id;
+where load_id between $load_id and $last_load_id;
 
 create or replace temp table load_days as
 select distinct z.day_date, r.region, r.msisdn
 from records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-where r.load_id = $load_id;
+where r.load_id between $load_id and $last_load_id;
 
 create or replace temp table touched_days as
 select distinct day_date, region from load_days;
