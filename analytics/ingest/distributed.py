@@ -47,7 +47,7 @@ from analytics import cluster as engine
 from analytics import lake, store
 from analytics.ingest import cubes
 from analytics.ingest.load import FileResult, commit_file, next_load_id, previous_load, record_refusal
-from analytics.ingest.reader import RefusedFile, file_sha256
+from analytics.ingest.reader import RefusedFile, file_sha256, screen
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ def check_and_write(job: Job) -> Part:
     con = _scratch(job)
     try:
         try:
+            screen(path)  # as the one-machine path: garbage, UTF-16, over-long lines refused before reading
             result.format = job.fmt or _detect_format(path)
             result.load_id = job.load_id  # as the one-machine path: a file refused by its header shows none
             with _source(path, result.format, job.opts) as (raw, options):
