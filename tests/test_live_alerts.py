@@ -189,3 +189,47 @@ def test_acd_on_a_handful_of_calls_raises_nothing(tmp_path: Path) -> None:
     replay(wh, range(10, 60))
     with store.reader(wh) as con:
         assert alerts.alerts_table(con).is_empty()
+
+
+def _quiet_region(tmp_path: Path, this_week: dict[int, str]) -> Path:
+    """Region Q: one outgoing call a minute (15 in the alert window), all answered, the same
+    minutes on 3 previous weeks (history NER exactly 1, dropped-call rate exactly 0); this
+    week the calls at ``this_week``'s minutes (after T) end with the given disposition."""
+    cells = tmp_path / "cells.csv"
+    pl.DataFrame({"cell_id": ["q1"], "region": ["Q"], "lat": [57.0], "lon": [-4.0]}).write_csv(cells)
+    rows = []
+    for week in range(4):
+        for minute in range(-30, 75):
+            at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute, seconds=30)
+            disp = this_week.get(minute, "answered") if week == 0 else "answered"
+            rows.append([f"Q{week}-{minute}", at.strftime("%Y-%m-%dT%H:%M:%SZ"), f"4477000001{minute % 10}",
+                         "447711111111", "voice", "out", "0" if disp == "failed" else "60", "q1", "0", disp])
+    f = tmp_path / "calls.csv"
+    pl.DataFrame(rows, schema=COLS, orient="row").write_csv(f)
+    wh = tmp_path / "wh.duckdb"
+    assert ingest_files([f], warehouse=wh, cells=cells)["rows_loaded"] == len(rows)
+    return wh
+
+
+def test_one_failed_or_dropped_call_in_a_small_window_raises_nothing(tmp_path: Path) -> None:
+    """History's median NER is exactly 1 and dropped-call rate exactly 0, so p(1-p) = 0:
+    the band must still allow one event in 15 (demo --live raised 'ner low' on 1 failed
+    call of 14 and 'dropped_call_rate high' on 1 dropped of 11)."""
+    wh = _quiet_region(tmp_path, {20: "failed", 21: "dropped"})
+    with store.reader(wh) as con:
+        kpis = live_kpis(con, as_of=T + dt.timedelta(minutes=30), levels=("region",))
+    now = {r["kpi"]: r for r in kpis.filter(pl.col("window_name") == "15m").iter_rows(named=True)}
+    assert now["ner"]["expected"] == 1.0 and now["dropped_call_rate"]["expected"] == 0.0
+    assert now["ner"]["status"] == "ok" and now["dropped_call_rate"]["status"] == "ok", now
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        assert alerts.alerts_table(con).is_empty()
+
+
+def test_a_failure_burst_in_a_small_window_still_raises(tmp_path: Path) -> None:
+    wh = _quiet_region(tmp_path, {m: "failed" for m in range(20, 32)})  # 12 of 15 fail
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        table = alerts.alerts_table(con)
+    assert table.select("region", "kpi", "direction").rows() == [("Q", "ner", "low")], table
+    assert table["resolved_at"][0] is not None
