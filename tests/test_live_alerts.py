@@ -233,3 +233,34 @@ def test_a_failure_burst_in_a_small_window_still_raises(tmp_path: Path) -> None:
         table = alerts.alerts_table(con)
     assert table.select("region", "kpi", "direction").rows() == [("Q", "ner", "low")], table
     assert table["resolved_at"][0] is not None
+
+
+def test_roaming_traffic_that_stops_raises_no_volume_alert(tmp_path: Path) -> None:
+    """Travellers' roaming sms (45 lines per 15 minutes) on 3 previous weeks, none this week (they
+    came home), next to a home region whose traffic is steady: ROAMING's volume KPIs are
+    low, yet no alert (the feeder of demo --live feeds no roaming: 'active_subscribers low'
+    in ROAMING was a false alert); the home region stays judged."""
+    cells = tmp_path / "cells.csv"
+    pl.DataFrame({"cell_id": ["a1"], "region": ["A"], "lat": [51.0], "lon": [0.0]}).write_csv(cells)
+    rows = []
+    for week in range(4):
+        for minute in range(-30, 75):
+            at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute)
+            for i in range(3):
+                stamp = (at + dt.timedelta(seconds=10 + 15 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                rows.append([f"A{week}-{minute}-{i}", stamp, f"44770000010{i}", "447711111111", "sms", "out", "0",
+                             "a1", "0", "answered", "false"])
+                if week > 0:
+                    rows.append([f"R{week}-{minute}-{i}", stamp, f"4477000{minute % 15:02d}2{i}", "447711111111", "sms", "out",
+                                 "0", "", "0", "answered", "true"])
+    f = tmp_path / "sms.csv"
+    pl.DataFrame(rows, schema=[*COLS, "roaming"], orient="row").write_csv(f)
+    wh = tmp_path / "wh.duckdb"
+    assert ingest_files([f], warehouse=wh, cells=cells)["rows_loaded"] == len(rows)
+    with store.reader(wh) as con:
+        kpis = live_kpis(con, as_of=T + dt.timedelta(minutes=30), levels=("region",))
+    roaming = kpis.filter((pl.col("region") == "ROAMING") & (pl.col("window_name") == "15m"))
+    assert set(roaming.filter(pl.col("status") == "low")["kpi"]) >= {"sms", "active_subscribers"}, roaming
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        assert alerts.alerts_table(con).is_empty()
