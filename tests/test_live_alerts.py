@@ -264,3 +264,33 @@ def test_roaming_traffic_that_stops_raises_no_volume_alert(tmp_path: Path) -> No
     replay(wh, range(10, 60))
     with store.reader(wh) as con:
         assert alerts.alerts_table(con).is_empty()
+
+
+def test_a_quiet_region_without_a_data_session_for_a_window_raises_nothing(tmp_path: Path) -> None:
+    """Region D: an sms every minute and a 100 MB data session every 7 minutes (2 per
+    window), the same on 3 previous weeks; this week no data session after T. 0 sessions
+    where history has 2 is Poisson noise (e^-2 = 14 % of windows): demo --live raised
+    'data_mb low' in Yorkshire on it (the floor took its session size from the empty window)."""
+    cells = tmp_path / "cells.csv"
+    pl.DataFrame({"cell_id": ["d1"], "region": ["D"], "lat": [54.0], "lon": [-1.5]}).write_csv(cells)
+    rows = []
+    for week in range(4):
+        for minute in range(-30, 75):
+            at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute)
+            stamp = (at + dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            rows.append([f"S{week}-{minute}", stamp, f"4477000003{minute % 10}", "447711111111", "sms", "out", "0",
+                         "d1", "0", "answered", "0", "0"])
+            if minute % 7 == 0 and (week > 0 or minute < 0):
+                rows.append([f"D{week}-{minute}", stamp, f"4477000004{minute % 10}", "447711111111", "data", "out", "600",
+                             "d1", "0", "answered", "20000000", "80000000"])
+    f = tmp_path / "data.csv"
+    pl.DataFrame(rows, schema=[*COLS, "bytes_up", "bytes_down"], orient="row").write_csv(f)
+    wh = tmp_path / "wh.duckdb"
+    assert ingest_files([f], warehouse=wh, cells=cells)["rows_loaded"] == len(rows)
+    with store.reader(wh) as con:
+        kpis = live_kpis(con, as_of=T + dt.timedelta(minutes=30), levels=("region",))
+    data = kpis.filter((pl.col("kpi") == "data_mb") & (pl.col("window_name") == "15m")).row(0, named=True)
+    assert data["value"] == 0 and data["expected"] == 200.0 and data["status"] == "ok", data
+    replay(wh, range(10, 60))
+    with store.reader(wh) as con:
+        assert alerts.alerts_table(con).is_empty()
