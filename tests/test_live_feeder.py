@@ -133,15 +133,19 @@ DEMO_LIKE_CELLS = pl.DataFrame(
 )
 
 
-def _demo_like_warehouse(tmp_path: Path, *, last_hour: dt.datetime = T0 - dt.timedelta(hours=1)) -> Path:
-    """Like the demo world: one region whose 15-minute window holds ~45 outgoing calls,
-    three with ~2 (too few to judge); the hours around T0 in the 4 previous weeks, and
-    ``last_hour`` of this week, so the feeder learns its profile and the bands exist."""
+def _demo_like_warehouse(
+    tmp_path: Path, *, last_hour: dt.datetime = T0 - dt.timedelta(hours=1), busy: float = 0.5
+) -> Path:
+    """Like the demo world: one region whose 15-minute window holds ~45 outgoing calls
+    (~190 records; ``busy`` = 0.087: ~8 calls, ~33 records, the 3,000-line world's London),
+    three with ~2 calls (~10 records: too few to judge); the hours around T0 in the 4
+    previous weeks, and ``last_hour`` of this week, so the feeder learns its profile and
+    the bands exist."""
     from analytics.ingest import ingest_files
 
     quiet = pl.col("region").str.starts_with("Quiet")
     profile = feeder.synthetic_profile(DEMO_LIKE_CELLS).with_columns(
-        records_per_hour=pl.col("records_per_hour") * pl.when(quiet).then(0.05).otherwise(0.5)
+        records_per_hour=pl.col("records_per_hour") * pl.when(quiet).then(0.05).otherwise(busy)
     )
     cells, subs = DEMO_LIKE_CELLS, feeder.own_world(1, demo_dir=None)[1]
     rng = np.random.default_rng(1)
@@ -214,3 +218,54 @@ def test_a_clock_that_jumps_a_quiet_gap_fills_the_window_before_it(tmp_path: Pat
     with store.reader(wh) as con:
         table = alerts.alerts_table(con)
     assert table.is_empty(), table  # not a region-wide loss of traffic in the half-empty first windows
+
+
+@pytest.mark.slow
+def test_site_outage_in_the_app_world_raises_on_volume_and_resolves(tmp_path: Path) -> None:
+    """The app's first-start world (3,000 lines): its busiest region carries ~8 outgoing
+    calls and ~33 records (~32 subscribers) per 15 minutes, too few calls for NER anywhere.
+    The feeder takes that region's sites down (90 % of all its records go) and the volume
+    KPIs raise the alert; nothing else does."""
+    from analytics.live import alerts
+
+    wh, landing = _demo_like_warehouse(tmp_path, busy=0.087), tmp_path / "landing"
+    with store.reader(wh) as con:
+        per_window = store.fetch(
+            con,
+            "select region, count(*) filter (where service = 'voice' and direction = 'out') / 4.0 as calls, "
+            "count(*) / 4.0 as recs from records where start_at >= ? and start_at < ? group by all order by region",
+            [T0 - dt.timedelta(weeks=1), T0 - dt.timedelta(weeks=1) + dt.timedelta(hours=1)],
+        )
+    busy = per_window.row(0, named=True)
+    assert busy["region"] == "Busy" and busy["calls"] < 10 and 25 < busy["recs"] < 45, per_window
+    out = feeder.run(landing_dir=landing, warehouse=wh, seed=3, interval_s=0, outage_every=2, max_files=10, step_s=300)
+    results = Watcher(landing, warehouse=wh, marts_idle_s=None).run_once()
+    assert [r["status"] for r in results] == ["loaded"] * 10
+    with store.reader(wh) as con:
+        table = alerts.alerts_table(con)
+    assert [(o["region"], o["kind"], o["until"] - o["from"]) for o in out["outages"]] == [
+        ("Busy", "sites_down", dt.timedelta(minutes=20))
+    ]
+    outage = out["outages"][0]
+    assert "active_subscribers" in set(table["kpi"]), (out["outages"], table)
+    # no false alert: all the outage region's, all low volume, begun during it and resolved since
+    assert set(table["region"]) == {"Busy"} and set(table["direction"]) == {"low"}, table
+    assert set(table["kpi"]) <= alerts.VOLUME_KPIS, table
+    assert table["since_at"].min() > outage["from"] and table["raised_at"].max() < outage["until"], table
+    assert table["resolved_at"].null_count() == 0 and table["resolved_at"].min() > outage["until"], table
+
+
+def test_a_world_too_quiet_for_ner_gets_a_site_outage_where_volume_is_judged() -> None:
+    need = feeder.volume_need(band_k=3, relative_floor=0.2)
+    # m = 19.3: band lower edge 19.3 - 3 sqrt(19.3) = 6.1 > what is left, 1.93 + 3 sqrt(1.93) = 6.1
+    assert need == 19.3
+    quiet = pl.col("region").str.starts_with("Quiet")
+    profile = feeder.synthetic_profile(DEMO_LIKE_CELLS).with_columns(
+        records_per_hour=pl.col("records_per_hour") * pl.when(quiet).then(0.05).otherwise(0.087)
+    )
+    span = {"start": T0, "end": T0 + dt.timedelta(minutes=20), "window_s": 900}
+    assert feeder.judged_regions(profile, **span, min_attempts=10) == []  # ~8 calls per window
+    assert feeder.volume_regions(profile, **span, need=need) == ["Busy"]  # ~33 records; the quiet ones ~10
+    # at night even Busy is too quiet: no outage rather than one nobody could see
+    night = {"start": T0.replace(hour=2), "end": T0.replace(hour=2, minute=20), "window_s": 900}
+    assert feeder.volume_regions(profile, **night, need=need) == []

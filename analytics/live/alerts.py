@@ -14,6 +14,11 @@ State machine per region x KPI x window (tables in analytics/sql/live_schema.sql
 Volume: ``acd_s`` on fewer than ``min_attempts`` connected calls is not a breach (the
 voice ratios' own rule, in bands.py, already leaves them unjudged below that).
 
+Roaming: ``ROAMING`` (records on foreign networks) is not judged on volume (call
+attempts, sms, data, active subscribers): how much roaming traffic there is follows who
+is abroad, not the health of any network we run, and its history is a handful of trips.
+Its voice ratios are judged like any region's (the partner networks' set-up failures).
+
 Suppression: an ASR breach *low* while NER is low in the same region and window is not
 raised: the failed calls that lower NER lower ASR too, so the NER alert says it all.
 
@@ -36,6 +41,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
+from analytics.ingest.validate import ROAMING_REGION
 from analytics.live.kpis import KPIS, live_kpis, options, query
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ ALERT_DEFAULTS: dict[str, Any] = {
     "alert_log": "",
     "webhook_timeout_s": 5.0,
 }
+VOLUME_KPIS = frozenset({"call_attempts", "sms", "data_mb", "active_subscribers"})
 BREACH_COLUMNS = [
     "region",
     "kpi",
@@ -85,6 +92,7 @@ def current_breaches(kpis: pl.DataFrame, *, opts: Mapping[str, Any]) -> pl.DataF
             pl.col("kpi").is_in(list(opts["alert_kpis"]))
             & pl.col("status").is_in(["low", "high"])
             & ((pl.col("kpi") != "acd_s") | (pl.col("_connected").fill_null(0) >= int(opts["min_attempts"])))
+            & ~((pl.col("region") == ROAMING_REGION) & pl.col("kpi").is_in(list(VOLUME_KPIS)))
         )
         .drop("_connected")
     )

@@ -10,11 +10,15 @@ holds no data for are left out, see live_coverage.sql). With at least
   deviation (x 1.4826 makes it a standard-deviation estimate under normal noise),
 * floor: the sampling noise of the *current* window, so that a quiet region is not
   judged on a handful of calls: ratios max(``ratio_floor``, ``band_k`` x
-  sqrt(p(1-p)/n)) with p = expected and n = attempts (connected calls for the
-  dropped-call rate); counts max(``relative_floor`` x median, ``band_k`` x
+  sqrt(p(1-p)/n), ``band_k`` / n) with p = expected and n = attempts (connected calls
+  for the dropped-call rate); the last term is the "rule of three": a history median of
+  exactly 0 or 1 (no dropped call, no failed call: usual on small windows) makes
+  p(1-p) = 0, yet a rate never seen in n trials is only known to be below ~3/n, so one
+  or two events in n are noise, not a breach; counts max(``relative_floor`` x median, ``band_k`` x
   sqrt(max(median, ``min_count``))) (Poisson); ACD max(``relative_floor`` x median,
   ``band_k`` x median / sqrt(connected)); data volume max(``data_relative_floor`` x
-  median, ``band_k`` x sqrt(2 max(sessions, ``min_count``)) x mean session size). The floor also keeps a perfectly regular
+  median, ``band_k`` x sqrt(2 max(sessions, history's median sessions, ``min_count``)) x
+  mean session size, the current window's or, without a session, the history's). The floor also keeps a perfectly regular
   history from giving a zero-width band that any noise would break.
 * band = [max(0, expected - half), expected + half], ratios capped at 1.
 
@@ -68,6 +72,7 @@ def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFram
             pl.col("value").median().alias("expected"),
             pl.col("value").alias("_values"),
             pl.len().cast(pl.Int64).alias("history_weeks"),
+            pl.col("data_sessions").median().cast(pl.Float64).alias("_sessions"),
         )
         .with_columns(
             _mad=pl.col("_values").list.eval((pl.element() - pl.element().median()).abs()).list.median(),
@@ -80,22 +85,34 @@ def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFram
 
 def half_width(opts: Mapping[str, Any]) -> pl.Expr:
     """max(k x 1.4826 x MAD, the KPI's floor); the floor covers the sampling noise of the
-    current window (binomial for ratios, Poisson for counts with at least ``min_count``
+    current window (binomial and at least band_k / n for ratios, Poisson for counts with at least ``min_count``
     events, mean/sqrt(n) for ACD, compound Poisson for data volume)."""
     k = float(opts["band_k"])
     rel = float(opts["relative_floor"])
     med = pl.col("expected").abs()
     p = pl.col("expected").clip(0.0, 1.0)
     denom = pl.when(pl.col("kpi") == "dropped_call_rate").then(pl.col("connected")).otherwise(pl.col("attempts"))
-    binomial = k * (p * (1 - p) / denom.clip(1, None)).sqrt()
+    trials = denom.clip(1, None)
+    binomial = k * (p * (1 - p) / trials).sqrt()
+    rule_of_three = k / trials  # p(1-p) is 0 at a median of 0 or 1: k events in n are still noise
     min_count = float(opts["min_count"])
-    # data volume = sessions x size: compound Poisson, sd ~ sqrt(2 n) x mean size (exponential sizes)
+    # data volume = sessions x size: compound Poisson, sd ~ sqrt(2 n) x mean size (exponential
+    # sizes), n and size those of the current window or, when it has fewer sessions, of the
+    # history's median (a window without a session has no size of its own: 0 sessions where
+    # history has 1-2 is Poisson noise, not a loss of 100 % of the data)
     n = pl.col("data_sessions").cast(pl.Float64)
-    mean_size = pl.when(n > 0).then(pl.col("value") / n).otherwise(0.0)
-    data_noise = k * (2 * pl.max_horizontal(n, pl.lit(min_count))).sqrt() * mean_size
+    n_hist = pl.col("_sessions").fill_null(0.0)
+    mean_size = (
+        pl.when(n > 0)
+        .then(pl.col("value") / n)
+        .when(n_hist > 0)
+        .then(pl.col("expected").abs() / n_hist)
+        .otherwise(0.0)
+    )
+    data_noise = k * (2 * pl.max_horizontal(n, n_hist, pl.lit(min_count))).sqrt() * mean_size
     floor = (
         pl.when(pl.col("kpi").is_in(list(RATIO_KPIS)))
-        .then(pl.max_horizontal(pl.lit(float(opts["ratio_floor"])), binomial))
+        .then(pl.max_horizontal(pl.lit(float(opts["ratio_floor"])), binomial, rule_of_three))
         .when(pl.col("kpi").is_in(list(COUNT_KPIS)))
         .then(pl.max_horizontal(rel * med, k * pl.max_horizontal(med, pl.lit(min_count)).sqrt()))
         .when(pl.col("kpi") == "acd_s")

@@ -22,12 +22,19 @@ Outages (:func:`outage_cycle`, :func:`outage_region`): after ``outage_every`` no
 one region goes down for at least ``hold_s`` + the alert window of data time (so its
 NER stays outside its band long enough to raise an alert), then the feed runs normally
 until the alert window no longer holds a failed call (so the alert resolves), and the
-cycle repeats. The region is a seeded choice among those whose alert window carries
-enough outgoing calls to be judged (``min_attempts`` + 3 sqrt(``min_attempts``) expected at
-every hour of the outage, so a Poisson count falls below ``min_attempts`` in about 1 % of
-windows); when none does, the cycle has no outage (logged). During an outage 90 % of the
-region's outgoing calls fail (subscribers keep trying: attempts keep their rate) and the
-rest of its traffic falls to 30 %.
+cycle repeats. Two kinds, by what the alert rule can judge:
+
+* ``calls_fail``: a seeded choice among the regions whose alert window carries enough
+  outgoing calls for NER (``min_attempts`` + 3 sqrt(``min_attempts``) expected at every
+  hour of the outage, so a Poisson count falls below ``min_attempts`` in about 1 % of
+  windows); 90 % of its outgoing calls fail (subscribers keep trying: attempts keep their
+  rate) and the rest of its traffic falls to 30 %;
+* ``sites_down``, when no region has calls enough (a small world, such as the app's
+  3,000 lines): a seeded choice among the regions whose alert window carries
+  :func:`volume_need` records; 90 % of all its records go (no cell, no record), which the
+  volume KPIs (active subscribers, sms, data) see.
+
+When no region qualifies, the cycle has no outage (logged).
 
 Charges: each record is billed its expected charge under the rating rules
 (:mod:`analytics.live.feeder_charges`, with the warehouse's plans and subscribers, or the
@@ -65,6 +72,7 @@ KINDS = [  # service, direction, records per hour per cell at the daily peak, me
     ("data", "out", 60.0, 0.0, 4e6),
 ]
 OUTAGE_TRAFFIC = 0.3  # share of a down region's traffic other than its outgoing calls
+SITE_OUTAGE_TRAFFIC = 0.1  # share of a region's traffic (all kinds) left while its sites are down
 OUTAGE_MIX = [0.06, 0.02, 0.0, 0.9, 0.02]  # a down region's outgoing calls, in VOICE_MIX order
 VOICE_MIX = {"p_answered": 0.72, "p_no_answer": 0.12, "p_busy": 0.06, "p_failed": 0.04, "p_dropped": 0.06}
 # the v1 columns the feeder writes (the contract's required ones plus three optional)
@@ -138,15 +146,24 @@ def generate(
     seconds: float,
     rng: np.random.Generator,
     outage_region: str | None = None,
+    outage_kind: str = "calls_fail",
     scale: float = 1.0,
     id_prefix: str = "L",
 ) -> pl.DataFrame:
-    """v1 rows (strings) for ``[start, start + seconds)``, drawn from the profile's hour."""
+    """v1 rows (strings) for ``[start, start + seconds)``, drawn from the profile's hour.
+
+    ``outage_kind``: ``calls_fail`` (90 % of the region's outgoing calls fail, its other
+    traffic falls to OUTAGE_TRAFFIC) or ``sites_down`` (all its traffic falls to
+    SITE_OUTAGE_TRAFFIC: a phone without a cell makes no record)."""
     how = (start.weekday()) * 24 + start.hour
     rows = profile.filter(pl.col("hour_of_week") == how)
     down = (rows["region"] == outage_region).to_numpy() if outage_region else np.zeros(rows.height, bool)
     calls_out = ((rows["service"] == "voice") & (rows["direction"] == "out")).to_numpy()
-    cut = np.where(down & ~calls_out, OUTAGE_TRAFFIC, 1.0)  # failed attempts are still attempts
+    if outage_kind == "sites_down":
+        cut = np.where(down, SITE_OUTAGE_TRAFFIC, 1.0)
+        down = np.zeros(rows.height, bool)  # the few records left are ordinary ones
+    else:
+        cut = np.where(down & ~calls_out, OUTAGE_TRAFFIC, 1.0)  # failed attempts are still attempts
     lam = rows["records_per_hour"].to_numpy() * seconds / 3600.0 * scale * cut
     idx = np.repeat(np.arange(rows.height), rng.poisson(lam))
     n = len(idx)
@@ -291,30 +308,56 @@ def outage_cycle(*, outage_every: int, step_s: float, hold_s: float, window_s: f
     return outage_every, length, outage_every + length + recovery
 
 
+def _per_window(
+    profile: pl.DataFrame, *, start: dt.datetime, end: dt.datetime, window_s: float, calls_only: bool
+) -> pl.DataFrame:
+    """One row per region: the fewest expected records (outgoing calls with ``calls_only``)
+    in an alert window at any hour of ``[start - window_s, end)``."""
+    first = (start - dt.timedelta(seconds=window_s)).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while first < end:
+        hours.append(first.weekday() * 24 + first.hour)
+        first += dt.timedelta(hours=1)
+    kinds = (pl.col("service") == "voice") & (pl.col("direction") == "out") if calls_only else pl.lit(True)
+    rates = profile.filter(kinds).group_by("region", "hour_of_week").agg(pl.col("records_per_hour").sum())
+    grid = pl.DataFrame({"region": profile["region"].unique()}).join(
+        pl.DataFrame({"hour_of_week": hours}, schema=[("hour_of_week", pl.Int64)]), how="cross"
+    )
+    return (
+        grid.join(rates.with_columns(pl.col("hour_of_week").cast(pl.Int64)), on=["region", "hour_of_week"], how="left")
+        .group_by("region")
+        .agg((pl.col("records_per_hour").fill_null(0).min() * window_s / 3600.0).alias("n"))
+    )
+
+
 def judged_regions(
     profile: pl.DataFrame, *, start: dt.datetime, end: dt.datetime, window_s: float, min_attempts: int
 ) -> list[str]:
     """Regions whose alert window carries at least ``min_attempts + 3 sqrt(min_attempts)``
     expected outgoing calls at every hour of ``[start - window_s, end)`` (sorted)."""
     need = min_attempts + 3 * math.sqrt(min_attempts)
-    first = (start - dt.timedelta(seconds=window_s)).replace(minute=0, second=0, microsecond=0)
-    hours = []
-    while first < end:
-        hours.append(first.weekday() * 24 + first.hour)
-        first += dt.timedelta(hours=1)
-    regions = profile["region"].unique()
-    calls = (
-        profile.filter((pl.col("service") == "voice") & (pl.col("direction") == "out"))
-        .group_by("region", "hour_of_week")
-        .agg(pl.col("records_per_hour").sum())
-    )
-    grid = pl.DataFrame({"region": regions}).join(pl.DataFrame({"hour_of_week": hours}, schema=[("hour_of_week", pl.Int64)]), how="cross")
-    per_window = (
-        grid.join(calls.with_columns(pl.col("hour_of_week").cast(pl.Int64)), on=["region", "hour_of_week"], how="left")
-        .group_by("region")
-        .agg((pl.col("records_per_hour").fill_null(0).min() * window_s / 3600.0).alias("calls"))
-    )
-    return sorted(per_window.filter(pl.col("calls") >= need)["region"].to_list())
+    per_window = _per_window(profile, start=start, end=end, window_s=window_s, calls_only=True)
+    return sorted(per_window.filter(pl.col("n") >= need)["region"].to_list())
+
+
+def volume_need(*, band_k: float, relative_floor: float, residual: float = SITE_OUTAGE_TRAFFIC) -> float:
+    """The fewest records m per alert window for a site outage to show on volume: the count
+    band's lower edge, m - max(relative_floor m, band_k sqrt(m)), above what is left,
+    residual m + band_k sqrt(residual m) (smallest m, to 0.1)."""
+    m = 1.0
+    while m - max(relative_floor * m, band_k * math.sqrt(m)) <= residual * m + band_k * math.sqrt(residual * m):
+        m += 0.1
+    return round(m, 1)
+
+
+def volume_regions(
+    profile: pl.DataFrame, *, start: dt.datetime, end: dt.datetime, window_s: float, need: float
+) -> list[str]:
+    """Regions whose alert window carries at least ``need`` expected records (all kinds) at
+    every hour of ``[start - window_s, end)`` (sorted): a site outage there is seen by the
+    volume KPIs (active subscribers, sms, data) even when its calls are too few for NER."""
+    per_window = _per_window(profile, start=start, end=end, window_s=window_s, calls_only=False)
+    return sorted(per_window.filter(pl.col("n") >= need)["region"].to_list())
 
 
 def outage_region(candidates: list[str], *, cycle: int, seed: int) -> str | None:
@@ -372,9 +415,11 @@ def run(
     first, length, cycle = outage_cycle(
         outage_every=outage_every, step_s=step_s, hold_s=float(opts["hold_s"]), window_s=window_s
     )
+    need = volume_need(band_k=float(opts["band_k"]), relative_floor=float(opts["relative_floor"]))
     rng = np.random.default_rng(seed)
     files, rows, outages = 0, 0, []
     down: str | None = None
+    kind = "calls_fail"
     stopped = False
     try:
         while max_files is None or files < max_files:
@@ -384,20 +429,26 @@ def run(
                 candidates = judged_regions(
                     profile, start=clock, end=end, window_s=window_s, min_attempts=int(opts["min_attempts"])
                 )
+                kind = "calls_fail"
+                if not candidates:  # calls too few for NER anywhere: a site outage, seen on volume
+                    kind = "sites_down"
+                    candidates = volume_regions(profile, start=clock, end=end, window_s=window_s, need=need)
                 down = outage_region(candidates, cycle=files // cycle, seed=seed)
                 if down is None:
-                    log.warning("feeder: no region carries %d calls per %s window: no outage until %s",
-                                int(opts["min_attempts"]), opts["alert_window"], end)
+                    log.warning("feeder: no region carries %d calls or %.0f records per %s window: no outage until %s",
+                                int(opts["min_attempts"]), need, opts["alert_window"], end)
             elif pos == first + length or pos < 0:
                 down = None
             parts = [] if files else fill(profile, subs, start=clock - dt.timedelta(seconds=fill_s), end=clock, rng=rng)
-            parts.append(generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down))
+            parts.append(
+                generate(profile, subs, start=clock, seconds=step_s, rng=rng, outage_region=down, outage_kind=kind)
+            )
             frame = charger.charge(pl.concat(parts))
             path = write_atomically(frame, landing_dir / f"live_{clock:%Y%m%dT%H%M%S}.csv")
-            log.info("feeder: %s, %d rows%s", path.name, frame.height, f", outage in {down}" if down else "")
+            log.info("feeder: %s, %d rows%s", path.name, frame.height, f", {kind} in {down}" if down else "")
             if down:
                 if not outages or outages[-1]["until"] != clock:
-                    outages.append({"region": down, "from": clock, "until": clock})
+                    outages.append({"region": down, "kind": kind, "from": clock, "until": clock})
                 outages[-1]["until"] = clock + dt.timedelta(seconds=step_s)
             files, rows, clock = files + 1, rows + frame.height, clock + dt.timedelta(seconds=step_s)
             if max_files is None or files < max_files:
