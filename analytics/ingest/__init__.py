@@ -24,7 +24,14 @@ import polars as pl
 from analytics import store
 from analytics.config import settings
 from analytics.ingest import reference
-from analytics.ingest.load import FileResult, commit_file, next_load_id, previous_load, record_refusal
+from analytics.ingest.load import (
+    FileResult,
+    commit_file,
+    mark_already_loaded,
+    next_load_id,
+    previous_load,
+    record_refusal,
+)
 from analytics.ingest.reader import REQUIRED, RefusedFile, file_sha256, header_columns, is_parquet, open_v1, screen
 from analytics.ingest.validate import bad_records, check_records, good_records
 
@@ -316,13 +323,7 @@ def _ingest_one(
             raise RefusedFile(f"{path}: unreadable ({exc.strerror or exc})") from exc
         prior = previous_load(con, result.sha256)
         if prior is not None:
-            result.status = "already_loaded"
-            result.format = prior["format"]
-            result.rows_read = prior["rows_read"]
-            result.rows_duplicate = prior["rows_loaded"] + prior["rows_duplicate"]
-            result.rows_rejected = prior["rows_rejected"]
-            result.rejects_by_reason = prior["rejects_by_reason"]
-            result.error = f"already loaded as load {prior['load_id']} ({prior['file_name']}); nothing changed"
+            mark_already_loaded(result, prior)
             log.info("%s: already loaded (load %s), skipped", path.name, prior["load_id"])
             return result
         screen(path)  # garbage, UTF-16, over-long lines: refused before any format reads it

@@ -46,7 +46,14 @@ import polars as pl
 from analytics import cluster as engine
 from analytics import lake, store
 from analytics.ingest import cubes
-from analytics.ingest.load import FileResult, commit_file, next_load_id, previous_load, record_refusal
+from analytics.ingest.load import (
+    FileResult,
+    commit_file,
+    mark_already_loaded,
+    next_load_id,
+    previous_load,
+    record_refusal,
+)
 from analytics.ingest.reader import RefusedFile, file_sha256, screen
 
 log = logging.getLogger(__name__)
@@ -221,7 +228,7 @@ def _plan(con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[tuple
             item.manifest_id = next_id
             next_id += 1
         elif (prior := previous_load(con, sha)) is not None:
-            _already_loaded(result, prior)
+            mark_already_loaded(result, prior)
         elif sha in seen:
             item.repeat_of = seen[sha]
         else:
@@ -231,17 +238,6 @@ def _plan(con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[tuple
             next_id += 1
         plan.append(item)
     return plan
-
-
-def _already_loaded(result: FileResult, prior: dict[str, Any]) -> None:
-    """The result the one-machine path gives a file whose content was loaded before."""
-    result.status = "already_loaded"
-    result.format = prior["format"]
-    result.rows_read = prior["rows_read"]
-    result.rows_duplicate = prior["rows_loaded"] + prior["rows_duplicate"]
-    result.rows_rejected = prior["rows_rejected"]
-    result.rejects_by_reason = prior["rejects_by_reason"]
-    result.error = f"already loaded as load {prior['load_id']} ({prior['file_name']}); nothing changed"
 
 
 def _run(client: Any, con: duckdb.DuckDBPyConnection, files: list[Path], *, fmt: str | None, opts: Any,
@@ -381,7 +377,7 @@ def _commit(con: duckdb.DuckDBPyConnection, warehouse: str, plan: list[_Planned]
             if item.repeat_of is not None:
                 first = plan[item.repeat_of].result
                 if first.status == "loaded":
-                    _already_loaded(result, {**first.as_dict(), "file_name": first.file})
+                    mark_already_loaded(result, {**first.as_dict(), "file_name": first.file})
                 else:  # the known difference (module docstring): its load_id comes after the run's others
                     result.status, result.error, result.format = "refused", first.error, first.format
                     item.manifest_id, late_id = late_id, late_id + 1

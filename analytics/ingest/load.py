@@ -82,6 +82,18 @@ def previous_load(con: duckdb.DuckDBPyConnection, sha256: str) -> dict[str, Any]
     return prior
 
 
+def mark_already_loaded(result: FileResult, prior: dict[str, Any]) -> None:
+    """The result of a file whose content was loaded before (``prior``: :func:`previous_load`):
+    nothing is read, the earlier counts are reported as duplicates."""
+    result.status = "already_loaded"
+    result.format = prior["format"]
+    result.rows_read = prior["rows_read"]
+    result.rows_duplicate = prior["rows_loaded"] + prior["rows_duplicate"]
+    result.rows_rejected = prior["rows_rejected"]
+    result.rejects_by_reason = prior["rejects_by_reason"]
+    result.error = f"already loaded as load {prior['load_id']} ({prior['file_name']}); nothing changed"
+
+
 def next_load_id(con: duckdb.DuckDBPyConnection) -> int:
     # Writers are serialised by store.writer's lock, so max + 1 cannot race.
     return int(store.scalar(con, "select coalesce(max(load_id), 0) + 1 from loads"))
