@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -55,23 +57,52 @@ def parse(spec: str) -> tuple[str, int | str]:
 
 
 @contextmanager
+def plain_main() -> Iterator[None]:
+    """A bare ``__main__`` for as long as the block lasts.
+
+    A local cluster's nanny spawns its worker processes (and respawns one that died), and
+    ``multiprocessing`` spawn re-runs the parent's ``__main__`` file in every child. Under
+    ``streamlit run``, or in a process that ran Streamlit's AppTest, that module is an app
+    script: each worker would run the app and die ("Nanny failed to start"). Workers run
+    this package's functions only, so they need nothing from ``__main__``.
+    """
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
+@contextmanager
+def local_cluster(n_workers: int, **options: Any) -> Iterator[Any]:
+    """A ``distributed.LocalCluster`` of ``n_workers`` processes on loopback, closed when the block ends."""
+    distributed = _distributed()
+    with plain_main():
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, **options,
+        )
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+
+
+@contextmanager
 def connect(spec: str, *, timeout: str = "60s") -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec``; a local cluster is stopped when the block ends."""
     kind, value = parse(spec)
     distributed = _distributed()
     if kind == "local":
-        try:
-            cluster = distributed.LocalCluster(
-                n_workers=int(value), threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.WARNING,
-            )
-        except Exception as exc:
-            raise ClusterError(f"cannot start a local cluster of {value} worker(s): {one_line(exc)}") from exc
-        try:
+        with ExitStack() as stack:
+            try:
+                cluster = stack.enter_context(local_cluster(int(value), silence_logs=logging.WARNING))
+            except Exception as exc:
+                raise ClusterError(f"cannot start a local cluster of {value} worker(s): {one_line(exc)}") from exc
             with distributed.Client(cluster, timeout=timeout) as client:
                 yield client
-        finally:
-            cluster.close()
         return
     try:
         client = distributed.Client(str(value), timeout=timeout)

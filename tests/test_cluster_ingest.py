@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask
@@ -54,20 +55,18 @@ def _json(out: dict) -> dict:
     return out
 
 
+@contextmanager
 def _cluster(**config):
-    with dask.config.set(config):
-        return distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-        )
+    """Two worker processes, through the engine's own starter (which keeps AppTest's
+    ``__main__``, left by earlier test modules, out of the spawned workers)."""
+    with dask.config.set(config), engine.local_cluster(2) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
 def scheduler():
-    cluster = _cluster()
-    try:
+    with _cluster() as cluster:
         yield cluster.scheduler_address
-    finally:
-        cluster.close()
 
 
 @pytest.fixture
@@ -249,8 +248,7 @@ def test_a_run_whose_workers_keep_dying_fails_in_one_line_and_commits_nothing(tm
     warehouse = tmp_path / "w.duckdb"
     ingest_files([write_v1(tmp_path / "first.csv", [record(record_id="k1")])], warehouse=warehouse, cells=cells)
     before = _state(warehouse)
-    cluster = _cluster(**{"distributed.scheduler.allowed-failures": 0})
-    try:
+    with _cluster(**{"distributed.scheduler.allowed-failures": 0}) as cluster:
         with distributed.Client(cluster) as client:
             client.run(_arm_fault)
         with pytest.raises(engine.ClusterError) as failed:
@@ -266,12 +264,35 @@ def test_a_run_whose_workers_keep_dying_fails_in_one_line_and_commits_nothing(tm
         with distributed.Client(cluster) as client:
             client.wait_for_workers(2)
         out = ingest_files(files, warehouse=warehouse, cluster=cluster.scheduler_address)
-    finally:
-        cluster.close()
     reference = tmp_path / "ref.duckdb"
     ingest_files([tmp_path / "first.csv"], warehouse=reference, cells=cells)
     assert _json(out) == _json(ingest_files(files, warehouse=reference))
     _assert_same(reference, warehouse)
+
+
+SCRIPT = """
+import os, pathlib
+pathlib.Path(os.environ["SENTINEL_DIR"], str(os.getpid())).touch()  # this process ran the script
+"""
+
+
+def test_local_workers_never_run_the_callers_main_script(tmp_path, monkeypatch):
+    """After Streamlit's AppTest (or under ``streamlit run``) ``__main__`` is an app script,
+    which spawned workers would re-run and die of: ``local:N`` keeps it out of them."""
+    import types
+
+    sentinels = tmp_path / "ran"
+    sentinels.mkdir()
+    script = tmp_path / "app.py"
+    script.write_text(SCRIPT)
+    monkeypatch.setenv("SENTINEL_DIR", str(sentinels))
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    with engine.connect("local:1") as client:
+        assert client.submit(os.getpid).result() != os.getpid()
+    assert sys.modules["__main__"] is main
+    assert list(sentinels.iterdir()) == [], "a worker process ran the caller's __main__ script"
 
 
 @pytest.mark.parametrize("spec", ["local:0", "local", "http://x:1", "somewhere"])
