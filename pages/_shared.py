@@ -27,8 +27,8 @@ import polars as pl
 import streamlit as st
 
 from analytics import store
+from analytics.calendar import record_months
 from analytics.config import settings
-from analytics.dashboard import record_months
 
 WAREHOUSE_ENV = "ANALYTICS_WAREHOUSE"
 
@@ -191,15 +191,26 @@ def export_allowed(df: pl.DataFrame, *, note: bool = True) -> pl.DataFrame | Non
         return _privacy.protect_export(df, mode="mask")
 
 
-def _audit_export(file_name: str, rows: int) -> None:
-    audit("export", f"{file_name} ({rows} rows) from {st.session_state.get('_page', '?')}", once=False)
-
-
 def _button(container: Any, label: str, data: Callable[[], bytes | str], file_name: str, mime: str, *, key: str,
             rows: int) -> None:
     """A download button whose file is built only when clicked (Streamlit's deferred data:
-    a page run does not write CSV/Excel/HTML for every table it shows); the click is audited."""
-    container.download_button(label, data, file_name, mime, key=key, on_click=_audit_export, args=(file_name, rows))
+    a page run does not write CSV/Excel/HTML for every table it shows).
+
+    The audit row is written where the file is built, so a download is audited exactly
+    when it is served. The click starts no rerun (``on_click="ignore"``): a rerun raced
+    the deferred file request and, on a busy server, replaced the button's file id before
+    the browser fetched it, and the download never came. The build runs outside the
+    script thread, so who and where are taken now.
+    """
+    user, where, path = current_user(), st.session_state.get("_page", "?"), warehouse_path()
+
+    def build() -> bytes | str:
+        out = data()
+        _security_audit.record(path, user=user.name, role=user.role, action="export",
+                               detail=f"{file_name} ({rows} rows) from {where}")
+        return out
+
+    container.download_button(label, build, file_name, mime, key=key, on_click="ignore")
 
 
 def download_file(
