@@ -38,6 +38,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
+from analytics.calendar import month_bounds, record_months, shift_month
 from analytics.config import settings
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,12 @@ def ensure_marts_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def segment_state(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
     """What the stored segment report of ``month`` must have been computed from to be current."""
-    from analytics.billing.rated import _reference_hashes, month_bounds
-    from analytics.marketing.indicators import add_months
+    from analytics.billing.rated import _reference_hashes
 
     cfg = settings()
     opts = cfg.section("marketing", defaults={})
     lookback = max(1, int(opts.get("upsell_window_months", 3)) - 1)  # churn: the month before; upsell: its window
-    window_start = add_months(month, -lookback)
+    window_start = shift_month(month, -lookback)
     start_at, _ = month_bounds(window_start, cfg.timezone)
     _, end_at = month_bounds(month, cfg.timezone)
     state = store.fetch(con, "@billing_month_state", {"start_at": start_at, "end_at": end_at}).row(0, named=True)
@@ -200,7 +200,6 @@ def refresh_segments(
     rebuild its segments each time; the page shows the report as stale since it was
     built, with a button to rebuild it now. A month is rebuilt once a later month has
     records (it is complete)."""
-    from analytics.dashboard import record_months
     from analytics.marketing.report import segment_report
 
     ensure_marts_schema(con)

@@ -17,31 +17,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 from typing import Any
 
 import duckdb
 
 from analytics import store
+from analytics.calendar import parse_month
 from analytics.cli import CommandError
-
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-def parse_month(text: str) -> dt.date:
-    m = MONTH_RE.match(text.strip())
-    if not m:
-        raise CommandError(f"bad --month {text!r}: expected YYYY-MM")
-    return dt.date(int(m.group(1)), int(m.group(2)), 1)
 
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return store.scalar(con, "select max(month_date) from usage_monthly_region")
-
-
-def available_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
-    df = store.fetch(con, "select distinct month_date from usage_monthly_region order by month_date")
-    return df["month_date"].to_list()
 
 
 def monthly_summary(con: duckdb.DuckDBPyConnection, month: dt.date | str | None = None) -> dict[str, Any]:
@@ -85,7 +71,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    month = parse_month(args.month) if args.month else None
+    try:
+        month = parse_month(args.month) if args.month else None
+    except ValueError as exc:
+        raise CommandError(f"--month: {exc}") from exc
     try:
         with store.reader(args.warehouse) as con:
             return monthly_summary(con, month)

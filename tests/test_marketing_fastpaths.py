@@ -23,13 +23,13 @@ from polars.testing import assert_frame_equal
 from test_marketing_support import make_warehouse, records_frame
 
 from analytics import rating, store
+from analytics.calendar import month_bounds
 from analytics.marketing.indicators import (
     INDICATOR_SCHEMA,
     bandicoot_indicators,
     clock_params,
     conform,
     local_clock,
-    month_window,
     msisdn_batches,
     query,
 )
@@ -41,7 +41,7 @@ from analytics.marketing.usage import USAGE_SCHEMA, usage_indicators
     [("UTC", 3), ("Europe/London", 3), ("Europe/London", 10), ("Australia/Lord_Howe", 4), ("America/St_Johns", 11)],
 )
 def test_local_clock_equals_icu(tz: str, month: int) -> None:
-    start_at, end_at = month_window(dt.date(2026, month, 1), timezone=tz)
+    start_at, end_at = month_bounds(dt.date(2026, month, 1), tz)
     clock = local_clock(start_at, end_at, timezone=tz)
     assert clock["local_cut_1"] is not None
     text = f"select start_at, {store._fragment('marketing_local_at')} as got, timezone($tz, timezone('UTC', start_at)) as want"
@@ -54,7 +54,7 @@ def test_local_clock_equals_icu(tz: str, month: int) -> None:
 def test_local_clock_of_an_open_window_falls_back_to_icu() -> None:
     clock = local_clock(None, None, timezone="Europe/London")
     assert clock["local_cut_1"] is None and not clock["monotone"]
-    start_at, end_at = month_window(dt.date(2026, 10, 1), timezone="Europe/London")
+    start_at, end_at = month_bounds(dt.date(2026, 10, 1), "Europe/London")
     assert not local_clock(start_at, end_at, timezone="Europe/London")["monotone"]  # fall-back month
 
 
@@ -102,7 +102,7 @@ def test_month_indicators_equal_the_ordered_query(tz: str, drawn: list[dict]) ->
         path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), cells=CELLS)
         with store.reader(path) as con:
             month = dt.date(2026, 3, 1)
-            start_at, end_at = month_window(month, timezone=tz)
+            start_at, end_at = month_bounds(month, tz)
             assert local_clock(start_at, end_at, timezone=tz)["monotone"]
             got = bandicoot_indicators(con, month=month, timezone=tz)
             ordered = query(con, "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at} | UNBOUNDED)
@@ -180,7 +180,7 @@ def test_month_usage_equals_the_general_query(tz: str, drawn: list[dict]) -> Non
         path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), cells=CELLS)
         with store.reader(path) as con:
             month = dt.date(2026, 3, 1)
-            start_at, end_at = month_window(month, timezone=tz)
+            start_at, end_at = month_bounds(month, tz)
             got = usage_indicators(con, month=month, timezone=tz, home_country="GB")
             params = clock_params(local_clock(start_at, end_at, timezone=tz))
             general = query(con, "marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"})
@@ -214,7 +214,7 @@ def test_batched_month_indicators_equal_one_pass(drawn: list[dict], msisdns: lis
         path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), cells=CELLS, subscribers=known)
         with store.reader(path) as con:
             month = dt.date(2026, 3, 1)
-            start_at, end_at = month_window(month, timezone="UTC")
+            start_at, end_at = month_bounds(month, "UTC")
             batches = msisdn_batches(con, start_at, end_at, batch_records=batch)
             got = bandicoot_indicators(con, month=month, timezone="UTC", batch_records=batch)
             one = bandicoot_indicators(con, month=month, timezone="UTC", batch_records=10**9)

@@ -22,8 +22,9 @@ from polars.testing import assert_frame_equal
 from test_marketing_support import make_warehouse, plans_frame, records_frame
 
 from analytics import rating, store
+from analytics.calendar import month_bounds, shift_month
 from analytics.marketing import recommend
-from analytics.marketing.indicators import add_months, month_window, msisdn_batches, query
+from analytics.marketing.indicators import msisdn_batches, query
 from analytics.marketing.report import allowance_use
 
 MONTH = dt.date(2026, 3, 1)
@@ -57,7 +58,7 @@ record = st.fixed_dictionaries(
 
 
 def reference_costs(con, month: dt.date) -> pl.DataFrame:
-    start_at, end_at = month_window(month, timezone=TZ)
+    start_at, end_at = month_bounds(month, TZ)
     records = recommend.rating_input(con, start_at, end_at).lazy()
     plans = recommend.plans_table(con)
     parts = []
@@ -78,7 +79,7 @@ def reference_costs(con, month: dt.date) -> pl.DataFrame:
 
 
 def reference_allowance_use(con, month: dt.date) -> pl.DataFrame:
-    start_at, end_at = month_window(month, timezone=TZ)
+    start_at, end_at = month_bounds(month, TZ)
     records = recommend.rating_input(con, start_at, end_at).lazy()
     plans = recommend.plans_table(con)
     rated = rating.rate_records(records, plans.lazy(), home_country="GB", timezone=TZ)
@@ -104,8 +105,8 @@ def reference_allowance_use(con, month: dt.date) -> pl.DataFrame:
 
 
 def reference_exceeded(con, month: dt.date) -> dict[str, int]:
-    start_at, _ = month_window(add_months(month, -2), timezone=TZ)
-    _, end_at = month_window(month, timezone=TZ)
+    start_at, _ = month_bounds(shift_month(month, -2), TZ)
+    _, end_at = month_bounds(month, TZ)
     records = recommend.rating_input(con, start_at, end_at).lazy()
     rated = rating.rate_records(records, recommend.plans_table(con).lazy(), home_country="GB", timezone=TZ)
     per = rated.group_by("msisdn", "plan_id", "month_date").agg(pl.col("rule").str.ends_with("_overage").any())
@@ -131,7 +132,7 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), plans=PLANS, subscribers=SUBSCRIBERS)
         with store.reader(path) as con:
-            start_at, end_at = month_window(MONTH, timezone=TZ)
+            start_at, end_at = month_bounds(MONTH, TZ)
             population = pl.DataFrame({"msisdn": ["A", "B", "C", "D", "E"]})
             got = recommend.plan_costs(con, population, recommend.plans_table(con), start_at, end_at, home_country="GB")
             batches = msisdn_batches(con, start_at, end_at, batch_records=3, calls_and_texts=False)
@@ -204,7 +205,7 @@ def test_sub_cent_rate_rounds_each_record_in_record_order(tmp_path: Path) -> Non
     ]
     path = make_warehouse(tmp_path / "wh.duckdb", records_frame(rows), plans=PLANS, subscribers=SUBSCRIBERS)
     with store.reader(path) as con:
-        start_at, end_at = month_window(MONTH, timezone=TZ)
+        start_at, end_at = month_bounds(MONTH, TZ)
         costs = recommend.plan_costs(
             con, pl.DataFrame({"msisdn": ["A"]}), recommend.plans_table(con), start_at, end_at, home_country="GB"
         )

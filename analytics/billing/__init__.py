@@ -6,7 +6,7 @@ Tables owned: ``rated_records``, ``rated_months``, ``reconcile_months``, ``recon
 
 from __future__ import annotations
 
-from analytics.billing.rated import ensure_billing_schema, rated_month, record_months, refresh_rated_records
+from analytics.billing.rated import ensure_billing_schema, rated_month, refresh_rated_records
 from analytics.billing.reconcile import CLASSES, month_report, reconcile, refresh_reconciliation
 
 __all__ = [
@@ -15,7 +15,6 @@ __all__ = [
     "month_report",
     "rated_month",
     "reconcile",
-    "record_months",
     "refresh_rated_records",
     "refresh_reconciliation",
 ]

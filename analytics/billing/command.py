@@ -16,8 +16,8 @@ import logging
 from pathlib import Path
 
 from analytics import store
-from analytics.billing.rated import parse_month
 from analytics.billing.reconcile import reconcile
+from analytics.calendar import parse_month
 from analytics.cli import CommandError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     try:
-        month = parse_month(args.month)
+        month = parse_month(args.month) if args.month else None
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     path = Path(args.warehouse or store.default_path())

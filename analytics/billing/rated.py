@@ -14,12 +14,12 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
 
 from analytics import lake, store
+from analytics.calendar import month_bounds, record_months
 from analytics.config import settings
 from analytics.rating import rate_records
 
@@ -59,50 +59,9 @@ def ensure_billing_schema(con: duckdb.DuckDBPyConnection) -> None:
         lake.refresh_view(con, store.path_of(con), encrypted=store.encrypted(), table="rated_records")
 
 
-def parse_month(text: str | dt.date | None) -> dt.date | None:
-    """``YYYY-MM`` (or a date) -> first day of that month; None stays None."""
-    if text is None or isinstance(text, dt.date):
-        return None if text is None else text.replace(day=1)
-    try:
-        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
-    except ValueError as exc:
-        raise ValueError(f"month must be YYYY-MM, got {text!r}") from exc
-
-
-def next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def month_bounds(month: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """UTC-naive [start, end) instants of the local calendar month."""
-    zone, utc = ZoneInfo(timezone), ZoneInfo("UTC")
-
-    def at(d: dt.date) -> dt.datetime:
-        return dt.datetime(d.year, d.month, 1, tzinfo=zone).astimezone(utc).replace(tzinfo=None)
-
-    return at(month), at(next_month(month))
-
-
 def _params(month: dt.date, timezone: str) -> dict[str, dt.datetime]:
     start, end = month_bounds(month, timezone)
     return {"start_at": start, "end_at": end}
-
-
-def record_months(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None) -> list[dt.date]:
-    """Local calendar months holding at least one record, oldest first."""
-    tz = timezone or settings().timezone
-    bounds = store.fetch(con, "@billing_bounds").row(0)
-    if bounds[0] is None:
-        return []
-    zone = ZoneInfo(tz)
-    first = bounds[0].replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().replace(day=1)
-    last = bounds[1].replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().replace(day=1)
-    months, m = [], first
-    while m <= last:
-        if store.fetch(con, "@billing_month_state", _params(m, tz))["records"][0]:
-            months.append(m)
-        m = next_month(m)
-    return months
 
 
 def _reference_hashes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:

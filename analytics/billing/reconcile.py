@@ -32,7 +32,8 @@ import polars as pl
 
 from analytics import store
 from analytics.billing import stored
-from analytics.billing.rated import month_bounds, rated_month, record_months, refreshed_month
+from analytics.billing.rated import rated_month, refreshed_month
+from analytics.calendar import month_bounds, record_months
 from analytics.config import settings
 from analytics.rating import MONEY, RATE_COLUMNS
 

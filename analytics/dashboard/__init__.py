@@ -7,7 +7,7 @@ Dates are local calendar dates in ``settings().timezone``; ranges are inclusive.
 
 from __future__ import annotations
 
-from analytics.dashboard.common import bounds, dimensions, has_data, record_months
+from analytics.dashboard.common import bounds, dimensions, has_data
 from analytics.dashboard.executive import available_months, month_report, narrative, printable_html
 from analytics.dashboard.heatmaps import cell_map, hour_weekday, region_day
 from analytics.dashboard.quality import (
@@ -39,7 +39,6 @@ __all__ = [
     "printable_html",
     "quarantine_rows",
     "quarantine_summary",
-    "record_months",
     "records_behind",
     "region_day",
     "silent_cells",

@@ -17,6 +17,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from analytics.calendar import parse_month, shift_month
 from analytics.config import settings
 from analytics.dashboard._query import query
 
@@ -31,19 +32,6 @@ KPIS: dict[str, tuple[str, str]] = {
     "data_gb": ("Data", "GB"),
     "roaming_share": ("Roaming share", "% of records"),
 }
-
-
-def parse_month(month: str) -> date:
-    try:
-        year, mon = (int(p) for p in month.split("-")[:2])
-        return date(year, mon, 1)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"month must be YYYY-MM, not {month!r}") from exc
-
-
-def shift_month(first: date, months: int) -> date:
-    index = first.year * 12 + first.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def available_months(con: duckdb.DuckDBPyConnection, *, contiguous: bool = False) -> list[str]:

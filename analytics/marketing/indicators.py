@@ -57,6 +57,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
+from analytics.calendar import month_bounds
 from analytics.config import settings
 from analytics.marketing import window
 
@@ -83,30 +84,6 @@ INDICATOR_SCHEMA = pl.Schema(
     }
 )
 INDICATORS = tuple(INDICATOR_SCHEMA.names()[1:])
-
-
-def parse_month(month: str) -> dt.date:
-    """``YYYY-MM`` -> first day of that month (ValueError with the expected form)."""
-    try:
-        return dt.datetime.strptime(month, "%Y-%m").date()
-    except ValueError as exc:
-        raise ValueError(f"bad month {month!r}: expected YYYY-MM") from exc
-
-
-def add_months(month_date: dt.date, n: int) -> dt.date:
-    index = month_date.year * 12 + month_date.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def month_window(month_date: dt.date, *, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """UTC-naive [start, end) of a local calendar month (DST-aware)."""
-    zone = ZoneInfo(timezone)
-
-    def utc(d: dt.date) -> dt.datetime:
-        local = dt.datetime(d.year, d.month, d.day, tzinfo=zone)
-        return local.astimezone(dt.UTC).replace(tzinfo=None)
-
-    return utc(month_date), utc(add_months(month_date, 1))
 
 
 def _offset(at: dt.datetime, zone: ZoneInfo) -> dt.timedelta:
@@ -227,7 +204,7 @@ def bandicoot_indicators(
     :func:`_month_batch`); fewer than 64 only to make tests collide.
     """
     tz = timezone or settings().timezone
-    start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
+    start_at, end_at = month_bounds(month, tz) if month else (None, None)
     clock = local_clock(start_at, end_at, timezone=tz)
     if clock["monotone"] and start_at is not None and end_at is not None:
         # one month whose local time never goes back: the chunks are the local half-hours

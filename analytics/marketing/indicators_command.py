@@ -14,8 +14,8 @@ from pathlib import Path
 import polars as pl
 
 from analytics import store
+from analytics.calendar import parse_month
 from analytics.cli import CommandError
-from analytics.marketing.indicators import parse_month
 from analytics.marketing.report import subscriber_indicators
 
 log = logging.getLogger(__name__)

@@ -54,9 +54,10 @@ import duckdb
 import polars as pl
 
 from analytics import rating
+from analytics.calendar import month_bounds
 from analytics.config import settings
 from analytics.marketing import window
-from analytics.marketing.indicators import conform, month_window, query
+from analytics.marketing.indicators import conform, query
 from analytics.marketing.rerate import (  # noqa: F401  (re-exported)
     CLASSES,
     PLAN_COST_SCHEMA,
@@ -237,7 +238,7 @@ def month_recommendations(
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
     opts = options()
-    start_at, end_at = month_window(month, timezone=tz)
+    start_at, end_at = month_bounds(month, tz)
     current = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
     current = current.select(pl.col("msisdn").cast(pl.String), pl.col("current_plan").cast(pl.String))
     plans = plans_table(con)

@@ -21,9 +21,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from analytics.calendar import month_bounds
 from analytics.config import settings
 from analytics.marketing import recommend, segments, window
-from analytics.marketing.indicators import bandicoot_indicators, latest_month, month_window
+from analytics.marketing.indicators import bandicoot_indicators, latest_month
 from analytics.marketing.usage import month_usage, usage_indicators
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ OUT_FIRST = (
 
 def allowance_use(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str, home_country: str) -> pl.DataFrame:
     """Allowance units used / included, per allowance, under each subscriber's own plan."""
-    start_at, end_at = month_window(month, timezone=timezone)
+    start_at, end_at = month_bounds(month, timezone)
     plans = recommend.plans_table(con)
     if plans.height == 0:
         return pl.DataFrame(schema=ALLOWANCE_SCHEMA)

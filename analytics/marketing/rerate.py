@@ -24,13 +24,12 @@ import duckdb
 import polars as pl
 
 from analytics import rating, store
+from analytics.calendar import month_bounds, shift_month
 from analytics.marketing import window
 from analytics.marketing.indicators import (
-    add_months,
     clock_params,
     conform,
     local_clock,
-    month_window,
     msisdn_batches,
     options,
     query,
@@ -210,8 +209,8 @@ def exceeded_months(
     them off the plan costs when no record of the month names a plan of its own); the
     month's records are then not read again, only the months before it.
     """
-    start_at, _ = month_window(add_months(month, 1 - window_months), timezone=timezone)
-    month_start, month_end = month_window(month, timezone=timezone)
+    start_at, _ = month_bounds(shift_month(month, 1 - window_months), timezone)
+    month_start, month_end = month_bounds(month, timezone)
     end_at = month_start if this_month is not None else month_end  # the month itself: known or read
     plans = plans_table(con)
     schema = {"msisdn": pl.String, "months_exceeded": pl.Int64}

@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 
 from analytics import store
+from analytics.calendar import parse_month
 from analytics.cli import CommandError
-from analytics.marketing.indicators import parse_month
 from analytics.marketing.indicators_command import write_table
 from analytics.marketing.report import segment_report
 

@@ -27,8 +27,9 @@ import logging
 import duckdb
 import polars as pl
 
+from analytics.calendar import month_bounds, shift_month
 from analytics.config import settings
-from analytics.marketing.indicators import add_months, clock_params, conform, local_clock, month_window, query
+from analytics.marketing.indicators import clock_params, conform, local_clock, query
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def usage_indicators(
 ) -> pl.DataFrame:
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
-    start_at, end_at = month_window(month, timezone=tz) if month else (None, None)
+    start_at, end_at = month_bounds(month, tz) if month else (None, None)
     clock = clock_params(local_clock(start_at, end_at, timezone=tz))
     # one month: the active days as a bit set of its days (marketing_usage_month.sql)
     name = "marketing_usage_month" if month else "marketing_usage"
@@ -94,6 +95,6 @@ def month_usage(
     """Usage indicators of ``month`` with the churn signal against the month before."""
     kw = {"timezone": timezone, "home_country": home_country}
     current = usage_indicators(con, month=month, **kw)
-    previous = usage_indicators(con, month=add_months(month, -1), **kw)
+    previous = usage_indicators(con, month=shift_month(month, -1), **kw)
     churn = churn_signals(current, previous, churn_drop=churn_drop)
     return current.join(churn, on="msisdn", how="left")
