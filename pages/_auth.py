@@ -21,7 +21,6 @@ admin, with a warning in the sidebar): for development and the page tests only.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from urllib.parse import urlparse
 
@@ -30,17 +29,14 @@ import streamlit as st
 from analytics.security import accounts, sessions
 from analytics.security import audit as audit_log
 from analytics.security.schema import security_settings
-from pages import _shared
+from pages import _access, _settings
+from pages._access import auth_disabled
+from pages._first_start import hide_file_listing
 
-AUTH_ENV = "ANALYTICS_AUTH"
 AFTER_SIGN_IN = "_after_sign_in"  # session key: url path requested before signing in
 SESSION = "_auth_session"  # session key: (user name, generation) of a local sign-in, re-checked every run
 TICKET = "_auth_ticket"  # session key: the hand-over ticket the next run posts for the cookie
 CLEAR = "_auth_clear_cookie"  # session key: the next run asks the server to clear the cookie
-
-
-def auth_disabled() -> bool:
-    return os.environ.get(AUTH_ENV, "").strip().lower() in {"off", "0", "false", "no"}
 
 
 def oidc_providers() -> list[str | None] | None:
@@ -55,19 +51,19 @@ def oidc_providers() -> list[str | None] | None:
     return ([None] if "client_id" in section else []) + named
 
 
-def gate() -> _shared.User:
+def gate() -> _access.User:
     """The signed-in user; otherwise a sign-in (or first-start) form and ``st.stop()``."""
     if auth_disabled():
         st.sidebar.warning("Sign-in is off (ANALYTICS_AUTH=off): everyone is admin.", icon=":material/lock_open:")
-        return _shared.User(name="local", role="admin")
-    path = _shared.warehouse_path()
+        return _access.User(name="local", role="admin")
+    path = _settings.warehouse_path()
     user = st.session_state.get("user")
     if user is not None and SESSION in st.session_state:
         user = _still_signed_in(path, user)
     if user is None:
         user = _from_cookie(path)
     if user is None:
-        _shared.hide_file_listing()
+        hide_file_listing()
         _cookie_script(CLEAR, "_auth/sign_out", "")
         # the page the link asked for: app.py opens it once signed in (sign-in stops before navigation)
         st.session_state.setdefault(AFTER_SIGN_IN, urlparse(st.context.url or "").path.strip("/"))
@@ -81,17 +77,17 @@ def gate() -> _shared.User:
     return user
 
 
-def _still_signed_in(path, user: _shared.User) -> _shared.User | None:
+def _still_signed_in(path, user: _access.User) -> _access.User | None:
     """``user`` while the account is enabled and its sessions were not ended since."""
     name, generation = st.session_state[SESSION]
     role = accounts.session_account(path, name, generation)
     if role is None:
         _end_session_state()
         return None
-    return user if role == user.role else _shared.User(name=name, role=role)
+    return user if role == user.role else _access.User(name=name, role=role)
 
 
-def _from_cookie(path) -> _shared.User | None:
+def _from_cookie(path) -> _access.User | None:
     """The user of a good session cookie (a reload, a bookmark, a link), audited once."""
     token = sessions.read(path, st.context.cookies.get(sessions.COOKIE))
     if token is None:
@@ -99,7 +95,7 @@ def _from_cookie(path) -> _shared.User | None:
     role = accounts.session_account(path, token.user_name, token.generation)
     if role is None:  # signed out, disabled, or the account is gone
         return None
-    user = _shared.User(name=token.user_name, role=role)
+    user = _access.User(name=token.user_name, role=role)
     st.session_state["user"] = user
     st.session_state[SESSION] = (token.user_name, token.generation)
     st.session_state.pop(AFTER_SIGN_IN, None)  # the URL itself is the page asked for
@@ -138,7 +134,7 @@ def _sign_out() -> None:
     local = SESSION in st.session_state
     _end_session_state()
     if user is not None:
-        path = _shared.warehouse_path()
+        path = _settings.warehouse_path()
         if local:
             accounts.end_sessions(path, user.name)  # revokes the cookie, in every browser
         audit_log.record(path, user=user.name, role=user.role, action="sign_out")
@@ -146,8 +142,8 @@ def _sign_out() -> None:
         st.logout()
 
 
-def _local() -> _shared.User:
-    path = _shared.warehouse_path()
+def _local() -> _access.User:
+    path = _settings.warehouse_path()
     if not accounts.has_accounts(path):
         _first_start(path)
         st.stop()
@@ -174,7 +170,7 @@ def _local() -> _shared.User:
 
 def _signed_in(path, result: accounts.SignIn) -> None:
     """Keep a local sign-in: in this session, and (through the ticket) in the cookie."""
-    st.session_state["user"] = _shared.User(name=result.user_name, role=str(result.role))
+    st.session_state["user"] = _access.User(name=result.user_name, role=str(result.role))
     st.session_state[SESSION] = (result.user_name, result.generation)
     st.session_state[TICKET] = sessions.issue(path, result.user_name, result.generation, purpose="ticket")
     st.session_state.pop(CLEAR, None)
@@ -208,7 +204,7 @@ def _first_start(path) -> None:
         st.rerun()
 
 
-def _oidc(providers: list[str | None]) -> _shared.User:
+def _oidc(providers: list[str | None]) -> _access.User:
     if not getattr(st.user, "is_logged_in", False):
         st.title("Sign in")
         for provider in providers:
@@ -218,13 +214,13 @@ def _oidc(providers: list[str | None]) -> _shared.User:
             )
         st.stop()
     identity = str(st.user.get("email") or st.user.get("sub") or "")
-    result = accounts.identity_user(_shared.warehouse_path(), identity)
+    result = accounts.identity_user(_settings.warehouse_path(), identity)
     if not result.ok:
         st.error(f"{identity}: {result.reason}", icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
         st.stop()
     # as _local does: a fresh run draws the app without this run's sign-in style (gate hid the menu)
-    st.session_state["user"] = _shared.User(name=identity, role=str(result.role))
+    st.session_state["user"] = _access.User(name=identity, role=str(result.role))
     st.rerun()
     raise AssertionError("unreachable")
 
@@ -233,7 +229,7 @@ def refusal(title: str) -> Callable[[], None]:
     """The page shown at the URL of a page the user's role may not open."""
 
     def refused() -> None:
-        user = _shared.current_user()
+        user = _access.current_user()
         st.title(title)
         st.error(
             f"Your role ({user.role}) may not open the {title} page. Ask an admin if you need it; "

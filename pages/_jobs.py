@@ -22,7 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _shared
+from pages import _access, _settings
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
@@ -80,21 +80,21 @@ def _forecast(job: Job) -> None:
 
 def running() -> Job | None:
     """The job running on the app's warehouse, if any."""
-    job = _JOBS.get(str(_shared.warehouse_path()))
+    job = _JOBS.get(str(_settings.warehouse_path()))
     return job if job is not None and not job.done.is_set() else None
 
 
 def start_forecast(*freqs: str) -> Job:
     """Start a forecast refresh of ``freqs`` (or return the one already running). The caller
     checks the permission; the request is audited here."""
-    path = str(_shared.warehouse_path())
+    path = str(_settings.warehouse_path())
     with _LOCK:
         job = _JOBS.get(path)
         if job is not None and not job.done.is_set():
             return job
-        user = _shared.current_user()
+        user = _access.current_user()
         job = Job(warehouse=path, freqs=freqs, user=user.name)
-        _shared.audit("forecast_run", f"{job.label} requested", once=False)
+        _access.audit("forecast_run", f"{job.label} requested", once=False)
         _JOBS[path] = job
         threading.Thread(target=_forecast, args=(job,), name=f"forecast-{'-'.join(freqs)}", daemon=True).start()
     return job
@@ -130,6 +130,6 @@ def follow(job: Job, *, until: str | None = None) -> bool:
         bar.progress(1.0, text=job.message)
         line.caption(f"{r.get('series_refit', 0)} of {r.get('series_total', 0)} series fitted in {r.get('seconds', job.seconds):,.0f} s.")
         status.update(label=f"{job.label.capitalize()} forecasts computed", state="complete", expanded=False)
-    if job.user == _shared.current_user().name:  # the starting session records the end
-        _shared.audit("forecast_run", f"{job.label} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s")
+    if job.user == _access.current_user().name:  # the starting session records the end
+        _access.audit("forecast_run", f"{job.label} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s")
     return True

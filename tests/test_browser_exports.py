@@ -181,13 +181,21 @@ def test_a_permitted_download_arrives_and_is_audited(role, app_url, warehouse):
         assert Path(info.value.path()).stat().st_size > 0
         file_name = info.value.suggested_filename
         wait_rendered(page)  # the server wrote the audit row while building the file, before serving it
+        if role == "executive":  # the executive summary's printable page goes the same way (download_file)
+            open_page(page, titles["executive_summary"])
+            with page.expect_download(timeout=30_000) as html:
+                page.get_by_role("button", name="Download printable page (HTML)").click()
+            assert html.value.suggested_filename.endswith(".html") and Path(html.value.path()).stat().st_size > 0
     log = audit.read_log(warehouse, user=name, action="export")
-    assert log.height == before + 1, log
-    assert log["role"][0] == role and log["detail"][0].startswith(f"{file_name} ("), log.row(0)
+    assert log.height == before + 1 + (role == "executive"), log
+    details = log["detail"].to_list()
+    assert set(log["role"]) == {role} and any(d.startswith(f"{file_name} (") for d in details), details
+    if role == "executive":
+        assert any(d.startswith("executive_summary_") and ".html (" in d for d in details), details
 
 
 def test_a_server_started_with_the_toolbar_export_on_still_draws_tables_without_it(fixture_warehouse):  # noqa: F811
-    """``--client.disableDataExport false`` (or a missing config.toml): pages/_shared.table
+    """``--client.disableDataExport false`` (or a missing config.toml): pages/_exports.table
     switches the option on before any table is drawn."""
     with running_app(fixture_warehouse, args=("--client.disableDataExport", "false")) as url, browser_page(height=1400) as page:
         page.goto(f"{url}/data_quality", wait_until="domcontentloaded")
@@ -201,7 +209,7 @@ def test_pages_draw_tables_only_through_the_wrapper():
     """A page calling st.dataframe / st.data_editor itself would skip _shared.table's check."""
     direct = []
     for path in sorted((ROOT / "pages").glob("*.py")):
-        if path.name == "_shared.py":
+        if path.name == "_exports.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr in {"dataframe", "data_editor"} and getattr(node.value, "id", "") == "st":

@@ -76,8 +76,8 @@ def test_executive_summary_answers_at_root_and_at_its_own_name(env):
 
 
 def test_pages_export_only_through_shared():
-    """Every download goes through _shared (export permission, masking, audit)."""
-    offenders = [p.name for p in (ROOT / "pages").glob("*.py") if p.name != "_shared.py" and "download_button" in p.read_text()]
+    """Every download goes through pages/_exports.py (export permission, masking, audit)."""
+    offenders = [p.name for p in (ROOT / "pages").glob("*.py") if p.name != "_exports.py" and "download_button" in p.read_text()]
     assert offenders == []
 
 

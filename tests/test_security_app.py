@@ -189,17 +189,6 @@ def test_support_sees_numbers_but_cannot_export(world: Path, monkeypatch) -> Non
     assert "Downloads of subscriber-level tables are not open to the support role" in _text(at)
 
 
-def test_printable_html_download_is_audited(world: Path, monkeypatch) -> None:
-    """The executive summary's HTML goes through _shared.download_file: permission, audit."""
-    at = _app(world, monkeypatch, User(name="eve", role="executive"))
-    assert not at.exception, [e.value for e in at.exception]
-    (html,) = [b for b in at.get("download_button") if b.label == "Download printable page (HTML)"]
-    html.click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    exports = audit.read_log(world, user="eve", action="export")["detail"].to_list()
-    assert any(d.startswith("executive_summary_") and ".html (" in d for d in exports), exports
-
-
 def test_audit_names_the_real_page_on_a_roles_home(world: Path, monkeypatch) -> None:
     """#19.9: support may not open the executive summary, so its home ("/") is the subscriber
     lookup; what it unmasks there is logged as subscriber_lookup, not executive_summary."""
