@@ -6,8 +6,8 @@
 * ``backtests(con, freq, unique_id)``: one row per model (MASE, sMAPE, coverage).
 * ``coverage(con, freq)``: one row per chosen model over all series.
 * ``capacity(con, level)``: one row per region or cell, soonest exhaustion first.
-* ``cell_outlook(con)``: one row per cell with its place (``cells.cell_outlook``);
-  ``cells_to_act(con)``: the ranked cells to act on (``cells.cells_to_act``).
+* ``cell_outlook(con)``: one row per cell with its place (``cells.cell_outlook``; the page
+  ranks the cells to act on from it with ``cells.rank_cells_to_act``).
 """
 
 from __future__ import annotations
@@ -52,10 +52,6 @@ def capacity(con: duckdb.DuckDBPyConnection, level: str) -> pl.DataFrame:
 
 def cell_outlook(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return cells.cell_outlook(con)
-
-
-def cells_to_act(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return cells.cells_to_act(con)
 
 
 def runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
