@@ -43,6 +43,8 @@ from analytics.forecast import persist, series
 
 log = logging.getLogger(__name__)
 
+DAYS_PER_MONTH = 365.25 / 12  # months to exhaustion = days / a mean month
+
 
 def erlang_b(traffic: float, servers: int | None) -> float | None:
     """Blocking probability of ``traffic`` Erlangs offered to ``servers`` channels (Erlang B recursion)."""
@@ -117,9 +119,6 @@ def cell_ratios(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.date
         .group_by("cell_id", "region")
         .agg(ratio=(pl.col("cell_bh") / pl.col("region_bh")).mean())
     )
-
-
-DAYS_PER_MONTH = 365.25 / 12
 
 
 def data_busy_hours(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.datetime, now_since: dt.datetime) -> pl.DataFrame:
