@@ -1,14 +1,17 @@
 """Forecasts: per-region history and forecast with 80 % / 95 % bands, the backtest table,
-the model coverage report and the capacity outlook (served from the stored forecast run)."""
+the model coverage report, the capacity outlook and the cells to act on with their map
+(served from the stored forecast run)."""
 
 from __future__ import annotations
+
+import math
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 from analytics.config import settings
-from analytics.forecast import views
+from analytics.forecast import cells, views
 from pages import _jobs, _shared
 
 _shared.guard(__file__)
@@ -111,7 +114,7 @@ details = st.expander("Backtest, model coverage and capacity", key="fc_details_o
 if not details.open:
     st.stop()
 with details:
-    view = _shared.choose("Details", ["Backtest", "Model coverage", "Capacity", "All series"], key="fc_view")
+    view = _shared.choose("Details", ["Backtest", "Model coverage", "Capacity", "Cells to act on", "All series"], key="fc_view")
     if view == "Backtest":
         bt = _shared.run(views.backtests, freq, uid)
         st.caption("Rolling-origin backtest: mean over the cut-offs of each model; the chosen model has the lowest MASE.")
@@ -149,6 +152,52 @@ with details:
                 "busy_hour_erlangs_now": st.column_config.NumberColumn("busy hour, last 7 days (E)", format="%.2f"),
             })
             _shared.download_table(cap, f"capacity_{level}", key="fc_cap")
+    elif view == "Cells to act on":
+        outlook = _shared.run(views.cell_outlook)
+        act = cells.rank_cells_to_act(outlook)  # a sort of the cached rows: no second query
+        st.caption("Cells whose forecast busy hour crosses the utilisation or blocking threshold within the horizon, or needs "
+                   "more channels than it has to hold the grade of service (Erlang B at the blocking threshold); soonest "
+                   "first. Months = days to exhaustion / 30.4. Data: the busiest hour's GB, now (last 7 days) and forecast.")
+        if outlook.height == 0:
+            _shared.empty_state("No per-cell outlook yet: run `python -m analytics forecast`; cells need capacity_erlangs in cells.csv.")
+            st.stop()
+        k1, k2, k3 = st.columns(3)
+        k1.metric("Cells to act on", f"{act.height} of {outlook.height}", border=True)
+        k2.metric("First exhaustion", "none in horizon" if act["exhaustion_date"].null_count() == act.height
+                  else f"{act['exhaustion_date'].min():%d %b %Y}", border=True)
+        k3.metric("Channels to add", f"{int(act['channels_to_add'].sum())}", help="at the forecast peak, to hold the grade of service", border=True)
+        if act.height == 0:
+            _shared.empty_state("No cell crosses a threshold within the forecast horizon.")
+        else:
+            _shared.table(act, hide_index=True, key="fc_cells_act_table", column_config={
+                "months_to_exhaustion": st.column_config.NumberColumn("months to exhaustion", format="%.1f"),
+                "first_blocking_date": st.column_config.DateColumn("grade of service first broken"),
+                **{c: st.column_config.DateColumn(c.replace("_", " ")) for c in
+                   ("exhaustion_date", "first_utilisation_date", "peak_date", "data_cutoff")},
+                "utilisation_peak": st.column_config.NumberColumn("peak utilisation", format="percent"),
+                "blocking_peak": st.column_config.NumberColumn("peak blocking (Erlang B)", format="%.4f"),
+                "busy_hour_data_gb_now": st.column_config.NumberColumn("busy hour data, last 7 days (GB)", format="%.3f"),
+                "busy_hour_data_gb_peak": st.column_config.NumberColumn("peak busy hour data (GB)", format="%.3f"),
+            })
+            _shared.download_table(act, "cells_to_act", key="fc_cells_act")
+        placed = cells.map_frame(outlook)
+        dated, undated = placed.filter(pl.col("colour_months").is_not_null()), placed.filter(pl.col("colour_months").is_null())
+        hover = "%{text}<br>%{customdata[0]}<br>months to exhaustion: %{customdata[1]}<extra></extra>"
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=undated["lon"], y=undated["lat"], mode="markers", name="no date within the horizon",
+                                 marker={"color": "#b0b0b0", "size": 6}, text=undated["cell_id"],
+                                 customdata=undated.select("region", pl.lit("none")).rows(), hovertemplate=hover))
+        fig.add_trace(go.Scatter(x=dated["lon"], y=dated["lat"], mode="markers", name="exhausts within the horizon",
+                                 marker={"color": dated["colour_months"], "colorscale": "RdYlGn", "cmin": 0, "size": 11,
+                                         "cmax": max(1.0, dated["colour_months"].max() or 0.0),
+                                         "colorbar": {"title": "months"}, "line": {"width": 1, "color": "#333"}},
+                                 text=dated["cell_id"], customdata=dated.select("region", "months_to_exhaustion").rows(),
+                                 hovertemplate=hover))
+        mid_lat = placed["lat"].mean() if placed.height else 0.0
+        fig.update_layout(title="Cells by months to exhaustion", xaxis_title="longitude", yaxis_title="latitude",
+                          yaxis={"scaleanchor": "x", "scaleratio": 1 / max(math.cos(math.radians(mid_lat)), 0.1)})
+        _shared.plot(fig, key="fc_cells_map", height=650)
+        _shared.download_table(outlook, "cell_outlook", key="fc_cells_all")
     else:
         _shared.table(fits, hide_index=True)
         _shared.download_table(fits, f"forecast_series_{freq}", key="fc_fits")

@@ -27,7 +27,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARIES = ("numpy", "polars", "duckdb", "plotly.graph_objects")
+# pandas too: Plotly looks it up in sys.modules without importing it (``is_homogeneous_array``),
+# so a figure built while another session's thread is still importing pandas (Streamlit's
+# table serialisation) met a half-initialised module: "partially initialized module 'pandas'
+# has no attribute 'Series'" on the Forecasts page's first view after a start.
+LIBRARIES = ("numpy", "pandas", "polars", "duckdb", "plotly.graph_objects")
 
 log = logging.getLogger("serve")
 

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from analytics import store
-from analytics.forecast import series
+from analytics.forecast import cells, series
 from analytics.ingest import ingest_files
 from tests.conftest import REPO, record, write_v1
 
@@ -87,7 +87,9 @@ def test_empty_warehouse_series_keep_their_schema(refs, warehouse):
 
 @pytest.mark.slow
 def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, fast_config):
-    ingest_files([write_v1(tmp_path / "a.csv", _rows(70))], warehouse=warehouse, cells=refs["cells"])
+    small = tmp_path / "cells_small.csv"  # N1 engineered for 0.01 E: over its capacity every day
+    small.write_text(refs["cells"].read_text().replace("N1,North,54.9,-1.6,S1,4G,30", "N1,North,54.9,-1.6,S1,4G,0.01"))
+    ingest_files([write_v1(tmp_path / "a.csv", _rows(70))], warehouse=warehouse, cells=small)
     out = _cli(warehouse, "--horizon-days", "10", config=fast_config)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -103,6 +105,15 @@ def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, 
     north = next(r for r in data["regions"] if r["region"] == "North" and r["metric"] == "voice_minutes")
     assert north["reason"] is None and north["mase"] > 0
     assert data["series_refit"] == data["series"] == 4 * 5
+    # the contract's keys stay; issue 22 adds ``cells`` (the ranked cells to act on)
+    assert set(data) == {"regions", "freq", "horizon_days", "data_cutoff", "series", "series_refit", "seconds", "capacity", "cells"}
+    assert {c["region"] for c in data["capacity"]} == {"North", "South", "East", "Quiet"}
+    assert data["cells"][0]["cell_id"] == "N1" and data["cells"][0]["rank"] == 1
+    assert data["cells"][0]["channels_to_add"] > 0 and data["cells"][0]["exhaustion_date"] == "2026-03-16"
+    with store.reader(warehouse) as con:
+        to_act = cells.cells_to_act(con)
+    assert [c["cell_id"] for c in data["cells"]] == to_act["cell_id"].to_list()
+    assert all(set(c) == set(cells.ACT_COLUMNS) for c in data["cells"])
 
     again = json.loads(_cli(warehouse, "--horizon-days", "10", config=fast_config).stdout)
     assert again["series_refit"] == 0 and again["regions"] == data["regions"]

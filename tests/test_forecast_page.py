@@ -58,7 +58,7 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
     assert "yhat" in at.dataframe[0].value.columns
     at.session_state["fc_details_open"] = True
     at.run()
-    for view in ["Backtest", "Model coverage", "Capacity", "All series"]:
+    for view in ["Backtest", "Model coverage", "Capacity", "Cells to act on", "All series"]:
         at.segmented_control(key="fc_view").set_value(view).run()
         assert not at.exception, (view, [e.value for e in at.exception])
         assert len(at.dataframe) >= 1 or at.info, view

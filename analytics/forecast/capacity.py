@@ -19,7 +19,14 @@ Definitions (see docs/forecast.md):
   hour to its region's over the last ``ratio_days`` observed days (top-down split that
   keeps cells whose peak is not the region's peak).
 * Exhaustion date = first forecast day where utilisation >= the utilisation threshold
-  or blocking >= the blocking threshold; days to exhaustion count from the data cut-off.
+  or blocking >= the blocking threshold; days to exhaustion count from the data cut-off,
+  months to exhaustion = days / 30.4375 (a mean month).
+* Grade of service (GoS) = the blocking threshold: ``first_blocking_date`` is the first day
+  it is broken, ``channels_needed`` the fewest channels that hold it at the forecast peak
+  (Erlang B inverse, :func:`channels_for`).
+* Busy-hour data volume: a cell's (or region's) highest hourly data GB of a local day, as a
+  share of its region's daily data GB (mean over the last ``ratio_days`` days with traffic),
+  times the region's daily ``data_gb`` forecast (top-down like the Erlangs).
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from analytics import store
 from analytics.forecast import persist, series
 
 log = logging.getLogger(__name__)
+
+DAYS_PER_MONTH = 365.25 / 12  # months to exhaustion = days / a mean month
 
 
 def erlang_b(traffic: float, servers: int | None) -> float | None:
@@ -112,6 +121,41 @@ def cell_ratios(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.date
     )
 
 
+def data_busy_hours(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.datetime, now_since: dt.datetime) -> pl.DataFrame:
+    """One row per region (``cell_id`` '') and per cell with data traffic since ``since``:
+    ``region, cell_id, data_ratio, busy_hour_data_gb_now``.
+
+    ``data_ratio`` = mean over local days of (the busiest hour's data GB / the region's data GB
+    that day); the local day of ``since`` is left out (the window starts in it: a part day).
+    ``busy_hour_data_gb_now`` = the busiest hour's data GB since ``now_since``.
+    """
+    schema = {"region": pl.String, "cell_id": pl.String, "data_ratio": pl.Float64, "busy_hour_data_gb_now": pl.Float64}
+    load = store.fetch(con, "@forecast_cell_data", {"since": since})
+    if load.is_empty():
+        return pl.DataFrame(schema=schema)
+    since_day = pl.lit(since, pl.Datetime("us")).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
+    load = load.with_columns(day_date=_local_day("hour_at", timezone)).filter(pl.col("day_date") > since_day)
+    region_hour = load.group_by("region", "hour_at", "day_date").agg(pl.col("data_gb").sum()).with_columns(cell_id=pl.lit(""))
+    region_day = region_hour.group_by("region", "day_date").agg(day_gb=pl.col("data_gb").sum())
+    hours = pl.concat([region_hour.select("region", "cell_id", "hour_at", "day_date", "data_gb"),
+                       load.filter(pl.col("cell_id") != "").select("region", "cell_id", "hour_at", "day_date", "data_gb")])
+    return (
+        hours.group_by("region", "cell_id", "day_date")
+        .agg(bh_gb=pl.col("data_gb").max(), bh_now=pl.col("data_gb").filter(pl.col("hour_at") >= now_since).max())
+        .join(region_day, on=["region", "day_date"])
+        .group_by("region", "cell_id")
+        .agg(data_ratio=(pl.col("bh_gb") / pl.col("day_gb")).filter(pl.col("day_gb") > 0).mean(),
+             busy_hour_data_gb_now=pl.col("bh_now").max())
+        .select(list(schema))
+    )
+
+
+def region_daily_data(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per region per forecast day: ``region, day_date, day_data_gb`` (the daily ``data_gb`` forecast)."""
+    daily = persist.read_values(con, "daily").filter(pl.col("metric") == "data_gb")
+    return daily.select("region", day_date=pl.col("ds").dt.date(), day_data_gb=pl.col("yhat"))
+
+
 def _judge(frame: pl.DataFrame, *, utilisation: float, blocking: float) -> pl.DataFrame:
     """Add utilisation, Erlang B blocking and the over-threshold flag to daily busy hours."""
     return frame.with_columns(
@@ -153,8 +197,16 @@ def outlook(
         .with_columns(busy_hour_erlangs=pl.col("busy_hour_erlangs") * pl.col("ratio").fill_null(0.0), level=pl.lit("cell"))
     )
     cols = ["level", "region", "cell_id", "day_date", "busy_hour_erlangs", "servers", "capacity", "source"]
+    data = data_busy_hours(con, timezone=timezone, since=b["last_hour"] - dt.timedelta(days=ratio_days),
+                           now_since=b["last_hour"] - dt.timedelta(days=7))
     daily = _judge(pl.concat([region_daily.select(cols), cell_daily.select(cols)], how="vertical_relaxed"),
                    utilisation=utilisation, blocking=blocking)
+    daily = (
+        daily.join(data.select("region", "cell_id", "data_ratio"), on=["region", "cell_id"], how="left")
+        .join(region_daily_data(con), on=["region", "day_date"], how="left")
+        .with_columns(busy_hour_data_gb=pl.col("day_data_gb") * pl.col("data_ratio"))
+        .drop("data_ratio", "day_data_gb")
+    )
     first = lambda flag: pl.col("day_date").filter(flag).min()  # noqa: E731
     summary = daily.group_by("level", "region", "cell_id").agg(
         servers=pl.col("servers").first(),
@@ -166,12 +218,21 @@ def outlook(
         first_utilisation_date=first(pl.col("utilisation") >= utilisation),
         first_blocking_date=first(pl.col("blocking") >= blocking),
         exhaustion_date=first(pl.col("over")),
+        busy_hour_data_gb_peak=pl.col("busy_hour_data_gb").max(),
+    ).with_columns(
+        channels_needed=pl.col("busy_hour_erlangs_peak").map_elements(
+            lambda a: channels_for(a, blocking=blocking), return_dtype=pl.Int64
+        ).cast(pl.Int32),
     )
     observed_now = _observed_now(con, timezone=timezone, since=b["last_hour"] - dt.timedelta(days=7))
     summary = (
         summary.join(observed_now, on=["level", "region", "cell_id"], how="left")
+        .join(data.select("region", "cell_id", "busy_hour_data_gb_now"), on=["region", "cell_id"], how="left")
         .with_columns(
             days_to_exhaustion=(pl.col("exhaustion_date") - pl.lit(cutoff)).dt.total_days().cast(pl.Int32),
+        )
+        .with_columns(
+            months_to_exhaustion=(pl.col("days_to_exhaustion") / DAYS_PER_MONTH).round(1),
             data_cutoff=pl.lit(cutoff),
             computed_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
         )

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from analytics import store
 from analytics.cli import CommandError
-from analytics.forecast import persist, pipeline
+from analytics.forecast import cells, persist, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with store.reader(path) as con:
         result = pipeline.payload(con, freq=args.freq)
         regions_capacity = persist.read_capacity(con).filter(pl.col("level") == "region")
+        to_act = cells.cells_to_act(con)
     result.update(
         horizon_days=run_info["horizon_steps"] // (24 if args.freq == "hourly" else 1),
         data_cutoff=run_info["data_cutoff"],
@@ -71,5 +73,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                "blocking_peak", "exhaustion_date", "days_to_exhaustion")}
             for r in regions_capacity.iter_rows(named=True)
         ],
+        cells=to_act.with_columns(cs.float().fill_nan(None)).to_dicts(),
     )
     return result

@@ -6,6 +6,8 @@
 * ``backtests(con, freq, unique_id)``: one row per model (MASE, sMAPE, coverage).
 * ``coverage(con, freq)``: one row per chosen model over all series.
 * ``capacity(con, level)``: one row per region or cell, soonest exhaustion first.
+* ``cell_outlook(con)``: one row per cell with its place (``cells.cell_outlook``; the page
+  ranks the cells to act on from it with ``cells.rank_cells_to_act``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import duckdb
 import polars as pl
 
 from analytics.config import settings
-from analytics.forecast import persist, series
+from analytics.forecast import cells, persist, series
 
 
 def fits(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
@@ -46,6 +48,10 @@ def coverage(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
 
 def capacity(con: duckdb.DuckDBPyConnection, level: str) -> pl.DataFrame:
     return persist.read_capacity(con).filter(pl.col("level") == level).drop("level")
+
+
+def cell_outlook(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return cells.cell_outlook(con)
 
 
 def runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

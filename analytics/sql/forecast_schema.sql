@@ -89,6 +89,10 @@ create table if not exists capacity_outlook (
     first_blocking_date    date,               -- first day over the blocking threshold
     exhaustion_date        date,               -- the earlier of the two
     days_to_exhaustion     integer,            -- from the data cut-off; null: not within the horizon
+    months_to_exhaustion   double,             -- days_to_exhaustion / 30.4375 (mean month), 1 decimal
+    channels_needed        integer,            -- fewest channels holding the grade of service at the peak (Erlang B)
+    busy_hour_data_gb_now  double,             -- highest hourly data volume of the last 7 observed days
+    busy_hour_data_gb_peak double,             -- highest forecast busy-hour data volume
     data_cutoff            date,
     computed_at            timestamp not null
 );
@@ -102,8 +106,14 @@ create table if not exists capacity_daily (
     busy_hour_erlangs double not null,
     utilisation       double,
     blocking          double,
+    busy_hour_data_gb double,               -- forecast data volume of the busiest hour (GB)
     source            varchar not null      -- hourly | daily: which forecast gave the busy hour
 );
 
 -- Columns added after the first release (warehouses created before them).
 alter table capacity_outlook add column if not exists capacity_erlangs double;
+alter table capacity_outlook add column if not exists months_to_exhaustion double;
+alter table capacity_outlook add column if not exists channels_needed integer;
+alter table capacity_outlook add column if not exists busy_hour_data_gb_now double;
+alter table capacity_outlook add column if not exists busy_hour_data_gb_peak double;
+alter table capacity_daily add column if not exists busy_hour_data_gb double;
