@@ -55,7 +55,10 @@ def extract(path: Path, *, days: range) -> Path:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("network")
+    return make_world(tmp_path_factory.mktemp("network"))
+
+
+def make_world(folder: Path) -> dict[str, Path]:
     cells = folder / "cells.csv"
     pl.DataFrame({"cell_id": list(CELLS), "region": list(CELLS.values()), "lat": [54.0] * 4, "lon": [-1.5] * 4}).write_csv(cells)
     return {
@@ -66,6 +69,11 @@ def world(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def load_world(world: dict[str, Path]):
+    """Load the main extract into ``world['wh']`` (the page tests' world too)."""
+    return load_and_refresh([world["main"]], warehouse=world["wh"], cells=world["cells"])
+
+
 def incidents(wh: Path) -> pl.DataFrame:
     with store.reader(wh) as con:
         return store.fetch(con, "select * from incidents order by level, start_at")
@@ -73,7 +81,7 @@ def incidents(wh: Path) -> pl.DataFrame:
 
 def test_an_injected_outage_is_stored_as_one_incident_and_a_reload_changes_nothing(world) -> None:
     wh = world["wh"]
-    report = load_and_refresh([world["main"]], warehouse=wh, cells=world["cells"])
+    report = load_world(world)
     assert report.rows_loaded == DAYS * 24 * len(CELLS) * CALLS
     assert report.marts["network"]["quality_months"] == ["2026-03"]
     got = incidents(wh)

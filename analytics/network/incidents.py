@@ -259,3 +259,12 @@ def mark_bill(bill: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
     return bill.join(per_record, on="record_id", how="left").with_columns(
         in_incident=pl.col("incident").is_not_null()
     )
+
+
+def month_marks(con: duckdb.DuckDBPyConnection, msisdn: str, month: dt.date) -> pl.DataFrame:
+    """:func:`subscriber_marks` of the local calendar ``month`` (the subscriber lookup's month)."""
+    from analytics.billing.rated import month_bounds
+    from analytics.config import settings
+
+    start_at, end_at = month_bounds(month, settings().timezone)
+    return subscriber_marks(con, msisdn, start_at, end_at)
