@@ -112,6 +112,7 @@ def test_an_injected_outage_is_stored_as_one_incident_and_a_reload_changes_nothi
     # the next day arrives: the month is rebuilt, the incident is detected again, identical
     nxt = load_and_refresh([world["next"]], warehouse=wh, cells=world["cells"])
     assert nxt.marts["network"]["quality_months"] == ["2026-03"]
+    assert nxt.marts["network"]["from"] == "2026-03-24T00:00:00"  # the new day's hours only, not the month
     assert_frame_equal(incidents(wh).drop("detected_at"), got.drop("detected_at"))
 
     # the lookup's marks: a subscriber's outage call is marked, their other calls are not

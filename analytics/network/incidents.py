@@ -51,70 +51,73 @@ INCIDENT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def grid(hourly: pl.LazyFrame) -> pl.LazyFrame:
-    """Cell and region rows (``level``), zero-filled over the hours that hold any record,
-    from each key's first hour on: one row per level x region x cell x hour."""
+KEYS = ["level", "region", "cell_id"]
+
+
+def levels(hourly: pl.LazyFrame) -> pl.LazyFrame:
+    """The mart's rows as cell rows and region rows (``level``; region rows sum their cells)."""
     counts = hourly.select("hour_at", "region", "cell_id", *ADDITIVE)
     cells = counts.filter(pl.col("cell_id") != "").with_columns(level=pl.lit("cell"))
     regions = summed(counts, by=["hour_at", "region"]).with_columns(level=pl.lit("region"), cell_id=pl.lit(None, pl.String))
-    both = pl.concat([cells, regions], how="diagonal")
-    keys = ["level", "region", "cell_id"]
-    live_hours = counts.filter(pl.col("records") > 0).select("hour_at").unique()
-    firsts = both.group_by(keys).agg(first_at=pl.col("hour_at").min())
-    return (
-        firsts.join(live_hours, how="cross")
+    return pl.concat([cells, regions], how="diagonal").select(*KEYS, "hour_at", *ADDITIVE)
+
+
+def history(hourly: pl.LazyFrame, *, judge_from: dt.datetime, weeks: int) -> pl.LazyFrame:
+    """The judged hours with their history: one row per level x region x cell x hour
+    (>= ``judge_from``) x ``week_offset`` 0..weeks, holding the counts of that hour
+    ``week_offset`` weeks before.
+
+    As if every key were zero-filled over the hours that hold any record from its first
+    hour on, without building that grid: an hour whose value is 0 now and in every past
+    week cannot break a band of [0, floor], so only the hours within ``weeks`` weeks after
+    a non-zero row are judged (most cell-hours of a quiet network are left out)."""
+    rows = levels(hourly)
+    live = rows.filter(pl.col("records") > 0).select("hour_at").unique().with_columns(_live=pl.lit(True))
+    firsts = rows.group_by(KEYS).agg(first_at=pl.col("hour_at").min())
+    last = pl.col("hour_at").max()
+    targets = (
+        pl.concat([rows.select(*KEYS, pl.col("hour_at") + k * WEEK) for k in range(weeks + 1)])
+        .unique()
+        .join(rows.select(last.alias("_last")), how="cross")
+        .filter((pl.col("hour_at") >= judge_from) & (pl.col("hour_at") <= pl.col("_last")))
+        .join(live, on="hour_at", how="semi")
+        .join(firsts, on=KEYS, how="inner", nulls_equal=True)
         .filter(pl.col("hour_at") >= pl.col("first_at"))
-        .drop("first_at")
-        .join(both, on=[*keys, "hour_at"], how="left", nulls_equal=True)
+    )
+    offsets = pl.LazyFrame({"week_offset": list(range(weeks + 1))}, schema={"week_offset": pl.Int32})
+    return (
+        targets.join(offsets, how="cross")
+        .with_columns(source_at=pl.col("hour_at") - pl.col("week_offset").cast(pl.Int64) * WEEK)
+        .join(rows.rename({"hour_at": "source_at"}), on=[*KEYS, "source_at"], how="left", nulls_equal=True)
+        .join(live.rename({"hour_at": "source_at"}), on="source_at", how="left")
+        # a past hour exists when it held a record, or it is a zero of the key's life
+        .filter(pl.col("records").is_not_null() | (pl.col("_live").fill_null(False) & (pl.col("source_at") >= pl.col("first_at"))))
         .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in ADDITIVE)
+        .drop("source_at", "_live", "first_at", "_last")
     )
 
 
-def judge(filled: pl.LazyFrame, *, judge_from: dt.datetime, opts: Mapping[str, Any]) -> pl.DataFrame:
-    """Status of ``call_attempts`` and ``asr`` of every hour >= ``judge_from`` of the
-    zero-filled grid: one row per level x region x cell x hour x KPI, with ``value``,
-    ``expected``, ``band_lower``, ``band_upper``, ``status`` (analytics.live.bands)."""
-    weeks = int(opts["history_weeks"])
-    long = (
-        live_kpis.to_long(filled.with_columns(week_offset=pl.lit(0, pl.Int32),
-                                              active_subscribers=pl.lit(0, pl.Int64)),  # not judged here
-                          keys=["hour_at", "level", "region", "cell_id", "week_offset"])
-        .filter(pl.col("kpi").is_in(list(JUDGED)))
-        .collect()
-        .lazy()
-    )
-    shifted = pl.concat(
-        [long.with_columns(hour_at=pl.col("hour_at") + k * WEEK, week_offset=pl.lit(k, pl.Int32))
-         for k in range(weeks + 1)]
-    )
-    last = filled.select(pl.col("hour_at").max()).collect().item()
-    if last is None or last < judge_from:
-        return pl.DataFrame()
-    # Groups that cannot break their band are left out before the (costly) band medians: an
-    # ASR on too few calls is never judged, and counts that are 0 now and in every past week
-    # give the band [0, floor] that 0 is inside. Most cell-hours of a quiet network are such.
-    group = ["hour_at", "level", "region", "cell_id", "kpi"]
-    span = shifted.filter(pl.col("hour_at").is_between(judge_from, last))
-    may_break = (
-        span.group_by(group)
-        .agg(
-            now_attempts=pl.when(pl.col("week_offset") == 0).then(pl.col("attempts")).max(),
-            top=pl.col("value").max(),
-        )
-        .filter(
-            pl.when(pl.col("kpi") == "asr")
-            .then(pl.col("now_attempts") >= int(opts["min_attempts"]))
-            .otherwise(pl.col("top") > 0)
-        )
+def judge(framed: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.DataFrame:
+    """Status of ``call_attempts`` and ``asr`` of every judged hour of :func:`history`'s
+    frame: one row per level x region x cell x hour x KPI, with ``value``, ``expected``,
+    ``band_lower``, ``band_upper``, ``status`` (analytics.live.bands)."""
+    long = live_kpis.to_long(
+        framed.with_columns(active_subscribers=pl.lit(0, pl.Int64)),  # not judged here
+        keys=["hour_at", *KEYS, "week_offset"],
+    ).filter(pl.col("kpi").is_in(list(JUDGED)))
+    group = ["hour_at", *KEYS, "kpi"]
+    # an ASR on too few calls is never judged: leave it out before the band medians
+    too_few = (
+        long.filter((pl.col("kpi") == "asr") & (pl.col("week_offset") == 0) & (pl.col("attempts") < int(opts["min_attempts"])))
         .select(group)
     )
-    framed = (
-        span.join(may_break, on=group, how="semi", nulls_equal=True)
-        .with_columns(window_name=(pl.col("hour_at").dt.epoch("s") // 3600).cast(pl.String))  # one "window" per hour
-        .collect()
-    )
-    banded = apply_bands(framed.drop("hour_at"), as_of=None, opts=opts)
-    return banded.with_columns(
+    banded = long.join(too_few, on=group, how="anti", nulls_equal=True).with_columns(
+        window_name=(pl.col("hour_at").dt.epoch("s") // 3600).cast(pl.String)  # one "window" per hour
+    ).collect()
+    if banded.is_empty():
+        return pl.DataFrame()
+    out = apply_bands(banded.drop("hour_at"), as_of=None, opts=opts)
+    return out.with_columns(
         hour_at=pl.from_epoch(pl.col("window_name").cast(pl.Int64) * 3600, time_unit="s").cast(pl.Datetime("us"))
     ).drop("window_name", "as_of_at")
 
@@ -125,7 +128,7 @@ def outside(judged: pl.DataFrame) -> pl.Expr:
     )
 
 
-def runs(judged: pl.DataFrame, filled: pl.DataFrame) -> pl.DataFrame:
+def runs(judged: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
     """Consecutive outside hours of one key grouped into incidents (INCIDENT_SCHEMA)."""
     keys = ["level", "region", "cell_id"]
     if judged.is_empty():
@@ -142,7 +145,7 @@ def runs(judged: pl.DataFrame, filled: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         flagged.join(expected, on=[*keys, "hour_at"], how="left", nulls_equal=True)
-        .join(filled.lazy().select(*keys, "hour_at", "attempts", "connected"), on=[*keys, "hour_at"], how="left",
+        .join(current.lazy().select(*keys, "hour_at", "attempts", "connected"), on=[*keys, "hour_at"], how="left",
               nulls_equal=True)
         .sort([*keys, "hour_at"], nulls_last=False)
         .with_columns(
@@ -174,8 +177,9 @@ def runs(judged: pl.DataFrame, filled: pl.DataFrame) -> pl.DataFrame:
 def detect(hourly: pl.DataFrame, *, judge_from: dt.datetime, opts: Mapping[str, Any]) -> pl.DataFrame:
     """Incidents starting at or after ``judge_from`` in the mart rows ``hourly`` (which must
     also hold the ``history_weeks`` before it, for the bands)."""
-    filled = grid(hourly.lazy()).collect()
-    return runs(judge(filled.lazy(), judge_from=judge_from, opts=opts), filled)
+    framed = history(hourly.lazy(), judge_from=judge_from, weeks=int(opts["history_weeks"])).collect()
+    current = framed.filter(pl.col("week_offset") == 0)
+    return runs(judge(framed.lazy(), opts=opts), current)
 
 
 def with_subscribers(con: duckdb.DuckDBPyConnection, found: pl.DataFrame) -> pl.DataFrame:

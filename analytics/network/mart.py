@@ -47,34 +47,45 @@ def _options_sha(opts: Mapping[str, Any]) -> str:
 
 def stale_months(con: duckdb.DuckDBPyConnection, *, opts: Mapping[str, Any]) -> list[tuple[dt.date, dict[str, Any]]]:
     """UTC months whose stored quality rows do not match the records now loaded, with the
-    state they are to be built from."""
+    state they are to be built from and ``from_at``, where their rebuild starts: the
+    month's start or, when the month only gained records of later loads since it was
+    built (a daily file), the hour of the first of them: a day costs its own hours."""
     sha = _options_sha(opts)
     stored = {r["month_date"]: r for r in store.fetch(con, "select * from quality_months").iter_rows(named=True)}
     out = []
     for month in store.fetch(con, "@network_record_months")["month_date"].to_list():
-        state = store.fetch(con, "@billing_month_state", {"start_at": _at(month), "end_at": _at(next_month(month))})
-        now = {**state.row(0, named=True), "options_sha": sha}
+        span = {"start_at": _at(month), "end_at": _at(next_month(month))}
+        now = {**store.fetch(con, "@billing_month_state", span).row(0, named=True), "options_sha": sha}
         old = stored.get(month)
-        if old is None or any(old[k] != now[k] for k in ("records", "max_load_id", "options_sha")):
-            out.append((month, now))
+        if old is not None and all(old[k] == now[k] for k in ("records", "max_load_id", "options_sha")):
+            continue
+        from_at = span["start_at"]
+        if old is not None and old["options_sha"] == sha and old["max_load_id"] is not None:
+            params = {"from_at": span["start_at"], "to_at": span["end_at"], "after_load_id": old["max_load_id"]}
+            added = store.fetch(con, "@network_month_additions", params).row(0, named=True)
+            if added["added"] and old["records"] + added["added"] == now["records"]:  # additions only
+                from_at = added["first_added_at"].replace(minute=0, second=0, microsecond=0)
+        out.append((month, {**now, "from_at": from_at}))
     return out
 
 
 def refresh(con: duckdb.DuckDBPyConnection, *, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Rebuild the stale months of the mart, then the incidents from the first of them
-    (inside ``store.writer``). Returns {"quality_months": [...], "incidents": n or None}."""
+    """Rebuild the stale months of the mart (from their ``from_at``, see
+    :func:`stale_months`), then the incidents from the first rebuilt hour on (inside
+    ``store.writer``). Returns {"quality_months": [...], "incidents": n or None, ...}."""
     ensure_schema(con)
     opts = options(overrides)
     t0 = time.perf_counter()
     stale = stale_months(con, opts=opts)
     if not stale:
         return {"quality_months": [], "incidents": None}
+    start = min(state["from_at"] for _, state in stale)
     with store.transaction(con) as cur:
-        for month, _ in stale:
-            params = {"from_at": _at(month), "to_at": _at(next_month(month)), "short_call_s": int(opts["short_call_s"])}
+        for month, state in stale:
+            params = {"from_at": state["from_at"], "to_at": _at(next_month(month)), "short_call_s": int(opts["short_call_s"])}
             run_script(cur, store.sql("network_quality_month"), params)
     t1 = time.perf_counter()
-    n = refresh_incidents(con, since=_at(stale[0][0]))
+    n = refresh_incidents(con, since=start)
     # the months are marked current last: when the incidents fail, the next refresh redoes both
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction(con) as cur:
@@ -86,6 +97,7 @@ def refresh(con: duckdb.DuckDBPyConnection, *, overrides: Mapping[str, Any] | No
             )
     out = {
         "quality_months": [m.isoformat()[:7] for m, _ in stale],
+        "from": start.isoformat(),
         "incidents": n,
         "quality_s": round(t1 - t0, 2),
         "incidents_s": round(time.perf_counter() - t1, 2),
