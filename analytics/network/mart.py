@@ -2,8 +2,9 @@
 
 ``quality_hourly_cell`` (one row per UTC hour x region x cell) is rebuilt per UTC month,
 for the months whose records changed since it was built (records count and newest
-load id, the staleness check the billing mart uses) or whose ``short_call_s`` changed;
-then the incidents are re-detected from the first rebuilt month on
+load id, the staleness check the billing mart uses) or whose ``short_call_s`` changed:
+the whole month, or from the first new record's hour when the month only gained later
+loads' records; then the incidents are re-detected from the first rebuilt hour on
 (:func:`analytics.network.incidents.refresh_incidents`). A refresh with nothing new
 does no work and changes nothing. Called by ``analytics.marts.refresh_marts``.
 """
