@@ -38,6 +38,7 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
     "Fraud": [("fraud.py", "Fraud alerts", ":material/gpp_maybe:")],
     "Operations": [
         ("live_monitor.py", "Live monitor", ":material/monitor_heart:"),
+        ("network_quality.py", "Network quality", ":material/network_check:"),
         ("data_quality.py", "Data quality", ":material/fact_check:"),
     ],
     "Admin": [("admin.py", "Admin", ":material/admin_panel_settings:")],

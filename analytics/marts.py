@@ -9,7 +9,9 @@ check, so a run with nothing new does no work:
   subscriber lookup and plan recommendations read them);
 * segments: the stored segment report of every month whose inputs changed (this module,
   tables ``segment_months`` and ``segment_parts``; the Segments page reads it);
-* fraud: the alerts of the records that arrived.
+* fraud: the alerts of the records that arrived;
+* network: the quality of every cell-hour of the UTC months whose records changed, and the
+  incidents from the first of them on (analytics.network, docs/network.md).
 
 Forecasts are kept fresh by :func:`analytics.pipeline.refresh_after` (outside any
 writer, changed series only) once a warehouse has them.
@@ -59,6 +61,7 @@ def refresh_marts(
     t0 = time.perf_counter()
     from analytics.billing import refresh_reconciliation
     from analytics.fraud.engine import detect_into
+    from analytics.network.mart import refresh as refresh_network
 
     failed: BaseException | None = None
     with store.writer(warehouse) as con:  # one writer: one snapshot published for all three marts
@@ -67,6 +70,7 @@ def refresh_marts(
         t1 = time.perf_counter()
         out["segment_months"] = refresh_segments(con)
         out["segments_s"] = round(time.perf_counter() - t1, 2)
+        out["network"] = refresh_network(con)  # quality per cell-hour and incidents (analytics.network)
         t2 = time.perf_counter()
         try:
             alerts = detect_into(con, since=fraud_since)

@@ -8,6 +8,7 @@ import streamlit as st
 from analytics.billing.explain import find_subscribers, subscriber_view
 from analytics.billing.notes import add_note
 from analytics.config import settings
+from analytics.network.incidents import mark_bill, month_marks
 from pages import _shared
 
 _shared.guard(__file__)
@@ -41,6 +42,9 @@ month = _shared.month_picker(key="lookup_month", container=c2)
 
 view = _shared.run(subscriber_view, msisdn, month)
 bill: pl.DataFrame = view["bill"]
+marks = _shared.run(month_marks, msisdn, month)  # records inside an incident of their cell (docs/network.md)
+if marks is not None and bill.height:
+    bill = mark_bill(bill, marks)
 s = view["summary"]
 if bill.height == 0:
     _shared.empty_state(f"No records for this subscriber in {month:%Y-%m}. Pick another month.")
@@ -67,6 +71,17 @@ else:
         )
     )
 
+    if "in_incident" in bill.columns and bill["in_incident"].any():
+        hit = bill.filter(pl.col("in_incident"))
+        seen = hit["incident"].unique(maintain_order=True).to_list()
+        more = f" and {len(seen) - 3} more" if len(seen) > 3 else ""
+        st.warning(
+            f"{hit.height} record(s) of this month fell inside a network incident of their cell "
+            f"({'; '.join(seen[:3])}{more}). They are marked "
+            "in the itemised bill (column *network incident*).",
+            icon=":material/cell_tower:",
+        )
+
     pane = _shared.choose("Show", ["Itemised bill", "Usage charts", "Dispute notes"], key="lookup_pane")
     if pane == "Itemised bill":
         only = st.toggle("Only mismatches", key="lookup_only_mism")
@@ -84,6 +99,8 @@ else:
                 "expected": st.column_config.NumberColumn(f"expected ({CUR})", format="%.2f"),
                 "billed": st.column_config.NumberColumn(f"billed ({CUR})", format="%.4f"),
                 "diff": st.column_config.NumberColumn(f"billed - expected ({CUR})", format="%.4f"),
+                "in_incident": st.column_config.CheckboxColumn("in network incident"),
+                "incident": st.column_config.TextColumn("network incident"),
             },
         )
         _shared.download_table(

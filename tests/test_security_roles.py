@@ -19,6 +19,7 @@ EXPECTED_PAGES = {
     "subscriber_lookup": (False, False, False, Y, Y, Y, Y),
     "fraud": (False, False, False, False, False, Y, Y),
     "live_monitor": (Y, False, False, False, Y, Y, Y),
+    "network_quality": (Y, False, False, False, False, False, Y),
     "data_quality": (Y, False, False, Y, False, False, Y),
     "admin": (False, False, False, False, False, False, Y),
 }

@@ -25,6 +25,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "subscriber_lookup": frozenset({"billing", "support", "fraud"}),
     "fraud": frozenset({"fraud"}),
     "live_monitor": frozenset({"planner", "support", "fraud"}),
+    "network_quality": frozenset({"planner"}),  # network planning and operations (admin too)
     "data_quality": frozenset({"planner", "billing"}),
     "admin": frozenset(),
 }
