@@ -1,4 +1,6 @@
-"""The monthly executive summary (``python -m analytics summary``).
+"""The monthly executive summary: the one definition of its figures, read by
+``python -m analytics summary`` and by the Executive summary page
+(``analytics.dashboard.executive``).
 
 Definitions (the contract's): ``records`` counts the month's loaded records;
 ``subscribers`` the distinct msisdn among them; ``revenue`` the sum of billed
@@ -6,11 +8,12 @@ Definitions (the contract's): ``records`` counts the month's loaded records;
 connected minutes (duration_s / 60, unrounded) of voice records of both directions;
 ``sms`` the sms and mms records of both directions; ``data_gb`` the
 (bytes_up + bytes_down) / 1e9 of data, voip and video records; a record's region is
-its cell's (``ROAMING`` for roaming records). The month is a calendar month in the
-configured zone (``analytics.toml`` [source] timezone, UTC by default).
+its cell's (``ROAMING`` for roaming records). ``arpu`` = revenue / subscribers;
+``roaming_share`` = roaming records / records (a fraction). The month is a calendar
+month in the configured zone (``analytics.toml`` [source] timezone, UTC by default).
 
-Read from the cubes ``usage_monthly_region`` (exact distinct subscribers per region)
-and ``subscriber_month`` (exact distinct subscribers per month).
+Read from the cubes ``usage_monthly_region`` (additive figures and exact distinct
+subscribers per region) and ``subscriber_month`` (exact distinct subscribers per month).
 """
 
 from __future__ import annotations
@@ -20,14 +23,59 @@ import datetime as dt
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from analytics import store
 from analytics.calendar import parse_month
 from analytics.cli import CommandError
 
+ADDITIVE = ("records", "revenue", "voice_minutes", "sms", "data_gb")
+FIGURES = ("records", "subscribers", "revenue", "arpu", "voice_minutes", "sms", "data_gb", "roaming_share")
+
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return store.scalar(con, "select max(month_date) from usage_monthly_region")
+
+
+def region_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> pl.DataFrame:
+    """One row per month x region: records, subscribers, revenue, voice_minutes, sms, data_gb."""
+    return store.fetch(con, "@summary_regions", {"months": months})
+
+
+def month_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date],
+                  regions: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per requested month, in order: ``FIGURES`` plus ``roaming_records``.
+
+    Additive figures are the sums of the month's region rows; ``subscribers`` and
+    roaming come from ``subscriber_month``. ``arpu`` and ``roaming_share`` are 0 when
+    their denominator is. ``regions``: :func:`region_figures` of the same months, when the
+    caller has them already.
+    """
+    regions = region_figures(con, months) if regions is None else regions
+    subs = store.fetch(con, "@summary_subscribers", {"months": months})
+    rows = []
+    for month in months:
+        r = regions.filter(pl.col("month_date") == month)
+        s = subs.filter(pl.col("month_date") == month)
+        records = int(r["records"].sum() or 0)
+        subscribers = int(s["subscribers"][0]) if s.height else 0
+        revenue = float(sum((v or 0) for v in r["revenue"].to_list()))
+        rows.append({
+            "month_date": month,
+            "records": records,
+            "subscribers": subscribers,
+            "revenue": revenue,
+            "arpu": revenue / subscribers if subscribers else 0.0,
+            "voice_minutes": float(r["voice_minutes"].sum() or 0.0),
+            "sms": int(r["sms"].sum() or 0),
+            "data_gb": float(r["data_gb"].sum() or 0.0),
+            "roaming_records": int(s["roaming_records"][0]) if s.height else 0,
+            "roaming_share": (int(s["roaming_records"][0]) / records) if records and s.height else 0.0,
+        })
+    schema = {"month_date": pl.Date, "records": pl.Int64, "subscribers": pl.Int64, "revenue": pl.Float64,
+              "arpu": pl.Float64, "voice_minutes": pl.Float64, "sms": pl.Int64, "data_gb": pl.Float64,
+              "roaming_records": pl.Int64, "roaming_share": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def monthly_summary(con: duckdb.DuckDBPyConnection, month: dt.date | str | None = None) -> dict[str, Any]:
@@ -36,21 +84,18 @@ def monthly_summary(con: duckdb.DuckDBPyConnection, month: dt.date | str | None 
         month = parse_month(month)
     if month is None:
         month = latest_month(con) or dt.date.today().replace(day=1)
-    by_region = store.fetch(con, "@summary_month", {"month": month})
-    totals = store.fetch(con, "@summary_totals", {"month": month}).row(0, named=True)
-    revenue = sum((r or 0) for r in by_region["revenue"].to_list())
-    records = int(by_region["records"].sum() or 0)
-    subscribers = int(totals["subscribers"] or 0)
+    by_region = region_figures(con, [month])
+    t = month_figures(con, [month], by_region).row(0, named=True)
     return {
         "month": month.strftime("%Y-%m"),
-        "records": records,
-        "subscribers": subscribers,
-        "revenue": round(float(revenue), 4),
-        "voice_minutes": float(by_region["voice_minutes"].sum() or 0.0),
-        "sms": int(by_region["sms"].sum() or 0),
-        "data_gb": float(by_region["data_gb"].sum() or 0.0),
-        "arpu": round(float(revenue) / subscribers, 4) if subscribers else 0.0,
-        "roaming_share": (int(totals["roaming_records"]) / records) if records else 0.0,
+        "records": t["records"],
+        "subscribers": t["subscribers"],
+        "revenue": round(t["revenue"], 4),
+        "voice_minutes": t["voice_minutes"],
+        "sms": t["sms"],
+        "data_gb": t["data_gb"],
+        "arpu": round(t["arpu"], 4),
+        "roaming_share": t["roaming_share"],
         "by_region": [
             {
                 "region": r["region"],

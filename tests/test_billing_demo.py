@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics import store
+from analytics import demo, store
 from analytics.billing.reconcile import reconcile
-
-demo = pytest.importorskip("analytics.demo", reason="the demo generator (analytics.demo) is not written yet")
 
 
 @pytest.mark.slow

@@ -7,10 +7,8 @@ import json
 
 import pytest
 
-from analytics import store
+from analytics import demo, store
 from analytics.fraud import detect
-
-demo = pytest.importorskip("analytics.demo", reason="analytics.demo (the demo world generator) is not available")
 
 pytestmark = pytest.mark.slow
 

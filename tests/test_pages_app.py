@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_pages_data import build_small_warehouse
 
-from analytics import store
+from analytics import demo, store
 from analytics.marts import refresh_marts, stored_segment_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,15 +27,9 @@ TIMEOUT = 120
 
 def build_warehouse(folder: Path) -> Path:
     """The page-test warehouse (also used by test_browser and the benchmark)."""
-    try:
-        from analytics.demo import build
-    except ImportError:
-        build = None
-    if build is None:
-        return build_small_warehouse(folder)
     warehouse = folder / "demo.duckdb"
     try:
-        build(warehouse, folder / "demo", subscribers=1500, months=2)
+        demo.build(warehouse, folder / "demo", subscribers=1500, months=2)
     except Exception as exc:  # the demo is tested on its own; the pages still get a world
         warnings.warn(f"analytics.demo.build failed ({exc!r}); page tests use the small world", stacklevel=1)
         return build_small_warehouse(folder / "small")

@@ -1,12 +1,10 @@
 """Executive summary: headline figures of a month with month-over-month and
 year-over-year change, region and service breakdowns, top movers and a narrative.
 
-Definitions are those of ``python -m analytics summary`` (cdr-extract v1): records
-loaded in the local month; subscribers = distinct msisdn; revenue = billed usage
-charge; voice minutes = connected ``duration_s / 60`` of voice (both directions);
-sms = sms + mms records; data GB = ``(bytes_up + bytes_down) / 1e9`` of data, voip,
-video. Added here: ARPU = revenue / subscribers; roaming share = roaming records /
-records. Read from the monthly cubes (``usage_monthly_region``, ``subscriber_month``).
+The figures and their definitions are ``analytics.summary``'s (the ones of
+``python -m analytics summary``); this module adds the comparisons, breakdowns by
+service, movers, the narrative and the printable page. The roaming share is shown in
+percent of records.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from analytics import summary
 from analytics.calendar import parse_month, shift_month
 from analytics.config import settings
 from analytics.dashboard._query import query
@@ -55,10 +54,7 @@ def _pct(now: pl.Expr, before: pl.Expr) -> pl.Expr:
 
 
 def _kpis(totals: pl.DataFrame, months: dict[str, date]) -> pl.DataFrame:
-    t = totals.with_columns(
-        pl.when(pl.col("subscribers") > 0).then(pl.col("revenue") / pl.col("subscribers")).otherwise(None).alias("arpu"),
-        pl.when(pl.col("records") > 0).then(pl.col("roaming_records") / pl.col("records") * 100.0).otherwise(None).alias("roaming_share"),
-    )
+    t = totals.with_columns(pl.col("roaming_share") * 100.0)
     # a month without records has no figures (None), so its comparisons read "n/a", not -100%
     row = {name: t.filter((pl.col("month_date") == d) & (pl.col("records") > 0)) for name, d in months.items()}
     out = []
@@ -78,6 +74,7 @@ def _compare(df: pl.DataFrame, key: str, current: date, previous: date) -> pl.Da
     return (
         cur.join(prev, on=key, how="full", coalesce=True)
         .with_columns(pl.col("records", "revenue", "records_prev", "revenue_prev").fill_null(0))
+        .filter((pl.col("records") > 0) | (pl.col("records_prev") > 0))
         .with_columns(
             (pl.col("revenue") - pl.col("revenue_prev")).alias("revenue_change"),
             (pl.col("records") - pl.col("records_prev")).alias("records_change"),
@@ -97,10 +94,10 @@ def month_report(con: duckdb.DuckDBPyConnection, month: str, *, movers: int = 5)
     """
     current = parse_month(month)
     months = {"current": current, "mom": shift_month(current, -1), "yoy": shift_month(current, -12)}
-    totals = query(con, "exec_totals", months=list(months.values()))
-    kpis = _kpis(totals, months)
+    kpis = _kpis(summary.month_figures(con, list(months.values())), months)
     pair = [months["current"], months["mom"]]
-    regions = _compare(query(con, "exec_regions", months=pair), "region", current, months["mom"])
+    regions = _compare(summary.region_figures(con, pair).with_columns(pl.col("revenue").cast(pl.Float64)), "region",
+                       current, months["mom"])
     services = _compare(query(con, "exec_services", months=pair), "service", current, months["mom"])
     moved = (
         pl.concat(

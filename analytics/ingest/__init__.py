@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from analytics import store
+from analytics import formats, store
 from analytics.config import settings
 from analytics.ingest import reference
 from analytics.ingest.load import (
@@ -34,6 +34,7 @@ from analytics.ingest.load import (
 )
 from analytics.ingest.reader import REQUIRED, RefusedFile, file_sha256, header_columns, is_parquet, open_v1, screen
 from analytics.ingest.validate import bad_records, check_records, good_records
+from analytics.security.retention import retained_from
 
 __all__ = ["ingest_files", "RefusedFile"]
 
@@ -60,10 +61,6 @@ def _detect_format(path: Path) -> str:
     # A header naming several contract columns is a v1 file (refused, if incomplete,
     # with the names of the missing columns), not some other layout.
     if is_parquet(path) or len(set(REQUIRED) & set(columns)) >= 3 or path.stat().st_size == 0:
-        return "v1"
-    try:
-        from analytics import formats
-    except ImportError:
         return "v1"
     try:
         return formats.detect(path)
@@ -120,8 +117,6 @@ def _source(path: Path, fmt: str, opts: Any) -> Iterator[tuple[pl.LazyFrame, dic
             with open_v1(path) as raw:
                 yield raw, {}
             return
-        from analytics import formats
-
         yield formats.read(path, fmt, opts), {
             "charge_optional": not formats.has_charge(fmt, opts),
             "msisdn_e164": getattr(formats.FORMATS[fmt], "MSISDN_IS_E164", True),
@@ -129,7 +124,7 @@ def _source(path: Path, fmt: str, opts: Any) -> Iterator[tuple[pl.LazyFrame, dic
     except RefusedFile:
         raise
     except Exception as exc:  # a malformed file surfaces as a polars/format error while reading
-        if type(exc).__name__ == "FormatError":
+        if isinstance(exc, formats.FormatError):
             raise RefusedFile(str(exc)) from exc
         if isinstance(exc, (duckdb.Error, AssertionError, AttributeError, NameError, TypeError)):
             raise  # a warehouse failure or a defect of ours is not the file's fault
@@ -280,10 +275,6 @@ def plausible_window(options: dict[str, Any], *, now: dt.datetime | None = None)
 
 
 def _retention_horizon(con: Any) -> dt.datetime | None:
-    try:
-        from analytics.security.retention import retained_from
-    except ImportError:
-        return None
     return retained_from(con)
 
 
