@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -476,9 +476,24 @@ def _publish_if_idle(path: Path) -> Path | None:
         os.close(fd)
 
 
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
 def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> pl.DataFrame:
-    """Run ``query`` (SQL text, or ``@name`` for analytics/sql/name.sql) on its own cursor."""
+    """The project's one query runner: ``query`` (SQL text, or ``@name`` for
+    analytics/sql/name.sql) on its own cursor, as a Polars frame.
+
+    ``params``: a list for ``?`` placeholders, or a mapping for ``$name`` ones. A mapping
+    may hold more names than the statement uses (DuckDB refuses unused ones, so only the
+    used ones are passed); a name the statement uses but the mapping lacks is a TypeError.
+    """
     text = sql(query[1:]) if query.startswith("@") else query
+    if isinstance(params, Mapping):
+        used = set(_PARAM.findall(_COMMENT.sub("", text)))
+        if missing := used - params.keys():
+            raise TypeError(f"{query[:60]!r} needs parameters: {', '.join(sorted(missing))}")
+        params = {k: v for k, v in params.items() if k in used} or None
     cur = cursor(con)
     try:
         # DuckDB 2.0: results of execute() have no .pl(); relations from sql() do.

@@ -31,7 +31,6 @@ from analytics.marketing.indicators import (
     conform,
     local_clock,
     msisdn_batches,
-    query,
 )
 from analytics.marketing.usage import USAGE_SCHEMA, usage_indicators
 
@@ -105,7 +104,7 @@ def test_month_indicators_equal_the_ordered_query(tz: str, drawn: list[dict]) ->
             start_at, end_at = month_bounds(month, tz)
             assert local_clock(start_at, end_at, timezone=tz)["monotone"]
             got = bandicoot_indicators(con, month=month, timezone=tz)
-            ordered = query(con, "marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at} | UNBOUNDED)
+            ordered = store.fetch(con, "@marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at} | UNBOUNDED)
     want = conform(ordered, INDICATOR_SCHEMA)
     assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
 
@@ -140,7 +139,7 @@ def test_current_plan_equals_resolving_every_record(drawn: list[dict]) -> None:
         path = make_warehouse(Path(tmp) / "wh.duckdb", records_frame(rows), subscribers=subscribers)
         with store.reader(path) as con:
             start_at, end_at = dt.datetime(2026, 3, 1), dt.datetime(2026, 4, 1)
-            got = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
+            got = store.fetch(con, "@marketing_current_plan", {"start_at": start_at, "end_at": end_at})
     resolved = rating.resolve_plans(records_frame(rows).lazy(), subscribers.lazy()).collect()
     want = (
         resolved.sort("start_at", "record_id")
@@ -183,7 +182,7 @@ def test_month_usage_equals_the_general_query(tz: str, drawn: list[dict]) -> Non
             start_at, end_at = month_bounds(month, tz)
             got = usage_indicators(con, month=month, timezone=tz, home_country="GB")
             params = clock_params(local_clock(start_at, end_at, timezone=tz))
-            general = query(con, "marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"})
+            general = store.fetch(con, "@marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"})
     assert_frame_equal(got, conform(general, USAGE_SCHEMA))
     assert got.height == len({r["msisdn"] for r in rows if start_at <= r["start_at"] < end_at})
 

@@ -24,7 +24,7 @@ from test_marketing_support import make_warehouse, plans_frame, records_frame
 from analytics import rating, store
 from analytics.calendar import month_bounds, shift_month
 from analytics.marketing import recommend
-from analytics.marketing.indicators import msisdn_batches, query
+from analytics.marketing.indicators import msisdn_batches
 from analytics.marketing.report import allowance_use
 
 MONTH = dt.date(2026, 3, 1)
@@ -147,7 +147,7 @@ def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:
             want_exceeded = reference_exceeded(con, MONTH)
             # the month itself read off the plan costs (valid when no record of it names a
             # plan: then the current plan is each record's plan)
-            current = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
+            current = store.fetch(con, "@marketing_current_plan", {"start_at": start_at, "end_at": end_at})
             current = current.select(pl.col("msisdn", "current_plan").cast(pl.String))
             costs_all = recommend.plan_costs(
                 con, current, recommend.plans_table(con), start_at, end_at, home_country="GB"

@@ -70,7 +70,7 @@ def itemised_bill(
     """The subscriber's month, one row per record (and per billed duplicate), see module doc."""
     tz = timezone or settings().timezone
     rated = rate_subscriber_month(con, msisdn, month, timezone=tz)
-    plans = store.fetch(con, "select * from plans").lazy()
+    plans = store.fetch(con, "@plans").lazy()
     dups = duplicates_month(con, month, timezone=tz).filter(pl.col("msisdn") == msisdn)
     items = reconcile_frame(rated.lazy(), plans, dups).select(
         "record_id", "source", "billed", "expected", "diff", "is_mismatch", "mismatch_class"

@@ -82,7 +82,7 @@ def rate_fetched(
         )
         .drop("subscriber_plan_id")
     )
-    plans = store.fetch(con, "select * from plans").lazy()
+    plans = store.fetch(con, "@plans").lazy()
     return rate_records(resolved, plans, home_country=home_country, timezone=timezone)
 
 

@@ -201,7 +201,7 @@ def month_items(
 ) -> pl.DataFrame:
     """The checked items of one local month (see module docstring), in no particular order."""
     rated = rated if rated is not None else rated_month(con, month, timezone=timezone)
-    plans = store.fetch(con, "select * from plans").lazy()
+    plans = store.fetch(con, "@plans").lazy()
     items = reconcile_frame(rated.lazy(), plans, duplicates_month(con, month, timezone=timezone))
     return items.collect()
 

@@ -97,7 +97,7 @@ def bill_shock(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str 
     """The month's bill-shock list (schema :data:`ALERT_SCHEMA`), worst first."""
     opts = options()
     rated = rated_month(con, month, timezone=timezone)
-    plans = store.fetch(con, "select * from plans")
+    plans = store.fetch(con, "@plans")
     allowance = allowance_alerts(rated, plans, levels=list(opts["shock_levels"]))
     history = pl.DataFrame(schema={"msisdn": pl.String, "month_date": pl.Date, "charge": MONEY})
     if store.has_table(con, "subscriber_month"):

@@ -1,8 +1,9 @@
-"""Running the dashboard's named SQL (analytics/sql/dashboard_*.sql) with parameters.
+"""Parameters and disclosure control shared by the dashboard's queries.
 
-Each query is a chain of named CTEs ending in ``select * from final``; values go in as
-``$name`` parameters. DuckDB refuses parameters a statement does not use, so
-:func:`query` passes each statement only the names it references.
+The queries themselves are analytics/sql/dashboard_*.sql (chains of named CTEs ending in
+``select * from final``), run with ``store.fetch(con, "@dashboard_<name>", params)``;
+:func:`window` builds the common parameters of a filtered query, :func:`suppress` blanks
+groups under k subscribers.
 """
 
 from __future__ import annotations
@@ -11,23 +12,11 @@ import re
 from datetime import date
 from typing import Any
 
-import duckdb
 import polars as pl
 
-from analytics import store
 from analytics.config import settings
 
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")
-
-
-def query(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
-    """Run ``analytics/sql/dashboard_<name>.sql`` with the parameters it names."""
-    text = store.sql(f"dashboard_{name}")
-    used = set(_PARAM.findall(text))
-    missing = used - params.keys()
-    if missing:
-        raise TypeError(f"dashboard_{name}.sql needs parameters: {', '.join(sorted(missing))}")
-    return store.fetch(con, text, {k: v for k, v in params.items() if k in used} or None)
 
 
 def window(start: date, end: date, regions: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.dashboard._query import query
 
 
 def has_data(path: str | Path) -> bool:
@@ -30,12 +29,12 @@ def has_data(path: str | Path) -> bool:
 
 def bounds(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row: ``first_date``, ``last_date`` (local days with records) and ``records``."""
-    return query(con, "bounds")
+    return store.fetch(con, "@dashboard_bounds")
 
 
 def dimensions(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Filter options: ``{"region": [...], "service": [...]}``, sorted."""
-    df = query(con, "dimensions")
+    df = store.fetch(con, "@dashboard_dimensions")
     out: dict[str, list[str]] = {"region": [], "service": []}
     for kind, value in df.iter_rows():
         out.setdefault(kind, []).append(value)

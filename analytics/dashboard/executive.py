@@ -15,10 +15,9 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from analytics import summary
+from analytics import store, summary
 from analytics.calendar import parse_month, shift_month
 from analytics.config import settings
-from analytics.dashboard._query import query
 
 # metric key -> (label, unit)
 KPIS: dict[str, tuple[str, str]] = {
@@ -39,7 +38,7 @@ def available_months(con: duckdb.DuckDBPyConnection, *, contiguous: bool = False
     With ``contiguous``, every month from the first to the last one with data (gaps
     included, so a month without data can be picked and shows as such).
     """
-    months = query(con, "exec_months")["month_date"].to_list()
+    months = store.fetch(con, "@dashboard_exec_months")["month_date"].to_list()
     if contiguous and months:
         current, last = months[-1], months[0]
         months = []
@@ -98,7 +97,7 @@ def month_report(con: duckdb.DuckDBPyConnection, month: str, *, movers: int = 5)
     pair = [months["current"], months["mom"]]
     regions = _compare(summary.region_figures(con, pair).with_columns(pl.col("revenue").cast(pl.Float64)), "region",
                        current, months["mom"])
-    services = _compare(query(con, "exec_services", months=pair), "service", current, months["mom"])
+    services = _compare(store.fetch(con, "@dashboard_exec_services", {"months": pair}), "service", current, months["mom"])
     moved = (
         pl.concat(
             [

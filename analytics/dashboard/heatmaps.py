@@ -21,8 +21,9 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from analytics import store
 from analytics.config import settings
-from analytics.dashboard._query import query, suppress, window
+from analytics.dashboard._query import suppress, window
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -38,7 +39,7 @@ def _with_exact(
         df = df.with_columns(pl.lit(None, pl.Int64).alias("subscribers"))
     unknown = pl.col("subscribers").is_null()
     if exact or df.filter(unknown & (pl.col("subscribers_at_least") < k)).height:
-        counted = query(con, exact_query, **params).select(*keys, pl.col("subscribers").alias("_exact"))
+        counted = store.fetch(con, f"@dashboard_{exact_query}", params).select(*keys, pl.col("subscribers").alias("_exact"))
         df = df.join(counted, on=keys, how="left").with_columns(
             pl.coalesce("_exact", "subscribers").alias("subscribers")).drop("_exact")
     count = pl.coalesce("subscribers", "subscribers_at_least")
@@ -62,7 +63,7 @@ def hour_weekday(
     """
     k = settings().k_anonymity if k is None else k
     params = window(start, end, regions, services)
-    df = query(con, "heat_hour_weekday_cube", **params)
+    df = store.fetch(con, "@dashboard_heat_hour_weekday_cube", params)
     return _with_exact(con, df, "heat_hour_weekday", ["weekday", "hour"], params, k=k, exact=exact).with_columns(
         pl.col("weekday").replace_strict(list(range(1, 8)), list(WEEKDAYS), return_dtype=pl.String).alias("weekday_name")
     )
@@ -84,7 +85,7 @@ def region_day(
     """
     k = settings().k_anonymity if k is None else k
     params = window(start, end, regions, services)
-    df = query(con, "heat_region_day_cube", **params).with_columns(
+    df = store.fetch(con, "@dashboard_heat_region_day_cube", params).with_columns(
         pl.when(pl.col("services") == 1).then(pl.col("subscribers_at_least")).alias("subscribers")
     ).drop("services")
     return _with_exact(con, df, "heat_region_day", ["region", "day_date"], params, k=k, exact=exact)
@@ -109,9 +110,9 @@ def cell_map(
     """
     k = settings().k_anonymity if k is None else k
     params = window(start, end, regions, services)
-    df = query(con, "cell_map", **params)
+    df = store.fetch(con, "@dashboard_cell_map", params)
     ask = df.filter((pl.col("records") > 0) & (pl.lit(exact) | (pl.col("subscribers_at_least") < k)))["cell_id"]
-    counted = query(con, "cell_subscribers", cells=ask.to_list(), **params) if ask.len() else pl.DataFrame(
+    counted = store.fetch(con, "@dashboard_cell_subscribers", {"cells": ask.to_list(), **params}) if ask.len() else pl.DataFrame(
         schema={"cell_id": pl.String, "subscribers": pl.Int64})
     df = df.join(counted, on="cell_id", how="left").with_columns(
         pl.when(pl.col("records") == 0).then(0).otherwise(pl.col("subscribers")).alias("subscribers"))

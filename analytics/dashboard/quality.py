@@ -14,28 +14,29 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from analytics.dashboard._query import query, window
+from analytics import store
+from analytics.dashboard._query import window
 
 
 def load_manifest(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return query(con, "loads")
+    return store.fetch(con, "@dashboard_loads")
 
 
 def quarantine_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return query(con, "quarantine_summary")
+    return store.fetch(con, "@dashboard_quarantine_summary")
 
 
 def quarantine_rows(con: duckdb.DuckDBPyConnection, *, reason: str = "", source_file: str = "", limit: int = 1000) -> pl.DataFrame:
     """Rejected rows with their raw values; ``''`` matches any reason / file."""
-    return query(con, "quarantine_rows", reason=reason, source_file=source_file, limit=limit)
+    return store.fetch(con, "@dashboard_quarantine_rows", {"reason": reason, "source_file": source_file, "limit": limit})
 
 
 def duplicates_by_load(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return query(con, "duplicates_summary")
+    return store.fetch(con, "@dashboard_duplicates_summary")
 
 
 def duplicate_rows(con: duckdb.DuckDBPyConnection, *, limit: int = 1000) -> pl.DataFrame:
-    return query(con, "duplicates_rows", limit=limit)
+    return store.fetch(con, "@dashboard_duplicates_rows", {"limit": limit})
 
 
 def coverage_gaps(con: duckdb.DuckDBPyConnection, start: date, end: date, regions: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -45,9 +46,9 @@ def coverage_gaps(con: duckdb.DuckDBPyConnection, start: date, end: date, region
     the days before the first load are not reported as gaps. Roaming is not a region
     with coverage and is left out.
     """
-    return query(con, "gap_hours", **window(start, end, regions))
+    return store.fetch(con, "@dashboard_gap_hours", window(start, end, regions))
 
 
 def silent_cells(con: duckdb.DuckDBPyConnection, start: date, end: date, regions: tuple[str, ...] = ()) -> pl.DataFrame:
     """Reference cells that carried no record in the range, with when they last did."""
-    return query(con, "silent_cells", **window(start, end, regions))
+    return store.fetch(con, "@dashboard_silent_cells", window(start, end, regions))

@@ -12,7 +12,8 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from analytics.dashboard._query import query, window
+from analytics import store
+from analytics.dashboard._query import window
 
 GRAINS = ("hour", "day", "week", "month")
 DIMENSIONS = ("total", "region", "cell_id", "service", "direction")
@@ -44,7 +45,7 @@ def trend(
     the rest are summed into ``other``.
     """
     _check(grain, by)
-    df = query(con, "trend", grain=grain, dim=by, **window(start, end, regions, services))
+    df = store.fetch(con, "@dashboard_trend", {"grain": grain, "dim": by, **window(start, end, regions, services)})
     keys = df.group_by("key").agg(pl.col("records").sum()).sort(["records", "key"], descending=[True, False])
     if top is not None and keys.height > top:
         keep = keys.head(top)["key"]
@@ -107,16 +108,7 @@ def records_behind(
     """The records of one bucket (local time), one row per record, oldest first, capped."""
     _check(grain, "total")
     params = window(bucket_at.date(), bucket_at.date(), regions, services)
-    return query(
-        con,
-        "records",
-        from_local=bucket_at,
-        to_local=bucket_end(bucket_at, grain),
-        cell=cell,
-        direction=direction,
-        limit=limit,
-        **params,
-    )
+    return store.fetch(con, "@dashboard_records", {"from_local": bucket_at, "to_local": bucket_end(bucket_at, grain), "cell": cell, "direction": direction, "limit": limit, **params})
 
 
 def busy_hour(
@@ -126,4 +118,4 @@ def busy_hour(
     regions: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """One row per region: the local busy hour and its average erlangs over the range."""
-    return query(con, "busy_hour", **window(start, end, regions))
+    return store.fetch(con, "@dashboard_busy_hour", window(start, end, regions))

@@ -42,7 +42,7 @@ import polars as pl
 
 from analytics import store
 from analytics.ingest.validate import ROAMING_REGION
-from analytics.live.kpis import KPIS, live_kpis, options, query
+from analytics.live.kpis import KPIS, live_kpis, options
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def evaluate(
         direction=pl.col("status"), last_seen_at=pl.lit(when, dtype=pl.Datetime("us"))
     )
     keys = ["region", "kpi", "window_name"]
-    before = query(con, "select * from live_breaches")
+    before = store.fetch(con, "select * from live_breaches")
     merged = breaches.join(
         before.select(*keys, pl.col("direction").alias("_dir"), pl.col("since_at").alias("_since")),
         on=keys,
@@ -134,7 +134,7 @@ def evaluate(
         since_at=pl.when(pl.col("_dir") == pl.col("direction")).then(pl.col("_since")).otherwise(pl.col("last_seen_at"))
     )
     now = merged.select([pl.col(c).cast(before.schema[c]) for c in BREACH_COLUMNS])
-    open_alerts = query(con, "select * from live_alerts where resolved_at is null")
+    open_alerts = store.fetch(con, "select * from live_alerts where resolved_at is null")
     still = open_alerts.join(now.select(*keys, "direction"), on=[*keys, "direction"], how="semi")
     to_resolve = open_alerts.join(still.select("alert_id"), on="alert_id", how="anti")
     hold = dt.timedelta(seconds=float(opts["hold_s"]))
@@ -254,7 +254,7 @@ def deliver_events(events: Mapping[str, Any], *, opts: Mapping[str, Any]) -> int
 
 def alerts_table(con: duckdb.DuckDBPyConnection, *, open_only: bool = False, limit: int = 500) -> pl.DataFrame:
     """Alerts, newest first: one row per alert (empty, same schema, before any evaluation)."""
-    exists = query(con, "select count(*) as n from duckdb_tables() where table_name = 'live_alerts'").item()
+    exists = store.fetch(con, "select count(*) as n from duckdb_tables() where table_name = 'live_alerts'").item()
     if not exists:
         return pl.DataFrame(
             schema={
@@ -275,6 +275,4 @@ def alerts_table(con: duckdb.DuckDBPyConnection, *, open_only: bool = False, lim
             }
         )
     where = "where resolved_at is null" if open_only else ""
-    return query(
-        con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)}
-    )
+    return store.fetch(con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)})

@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from analytics import store
 from analytics.live.kpis import RATIO_KPIS
 
 COUNT_KPIS = frozenset({"call_attempts", "sms", "active_subscribers"})
@@ -137,15 +138,12 @@ FORECAST_COLUMNS = {
 def forecast_bands(con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, windows: Mapping[str, int]) -> pl.DataFrame:
     """Region-level bands of ``sms`` and ``data_mb`` from the hourly forecast, when it covers
     the whole window: each hour's yhat and 95 % band weighted by its overlap with the window."""
-    from analytics.live.kpis import query
 
-    exists = query(con, "select count(*) as n from duckdb_tables() where table_name = 'forecast_values'").item()
+    exists = store.fetch(con, "select count(*) as n from duckdb_tables() where table_name = 'forecast_values'").item()
     if not exists:
         return pl.DataFrame(schema=FORECAST_COLUMNS)
     longest = max(int(s) for s in windows.values())
-    hours = query(
-        con, "@live_forecast_hours", {"from_at": as_of - dt.timedelta(seconds=longest + 3600), "to_at": as_of}
-    )
+    hours = store.fetch(con, "@live_forecast_hours", {"from_at": as_of - dt.timedelta(seconds=longest + 3600), "to_at": as_of})
     if hours.is_empty():
         return pl.DataFrame(schema=FORECAST_COLUMNS)
     win = pl.DataFrame({"window_name": list(windows), "window_s": [int(s) for s in windows.values()]})

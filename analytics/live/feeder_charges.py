@@ -71,7 +71,7 @@ class Charger:
     def from_warehouse(cls, warehouse: Path) -> Charger:
         """Plans and subscribers of the warehouse; unseen subscribers' months read from its snapshot."""
         con = store.snapshot_reader(warehouse)
-        plans = store.fetch(con, "select * from plans")
+        plans = store.fetch(con, "@plans")
         subs = store.fetch(con, "select msisdn, plan_id from subscribers")
         return cls(plans, subs, source=con)
 

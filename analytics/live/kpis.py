@@ -86,11 +86,6 @@ def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return opts
 
 
-def query(con: duckdb.DuckDBPyConnection, text: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """``store.fetch`` with named parameters (SQL text, or ``@name`` for analytics/sql/name.sql)."""
-    return store.fetch(con, text, dict(params) if params is not None else None)
-
-
 def _div(num: str, den: str) -> pl.Expr:
     return pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den)).otherwise(None)
 
@@ -127,7 +122,7 @@ def to_long(aggregates: pl.LazyFrame, *, keys: Sequence[str]) -> pl.LazyFrame:
 
 
 def newest_record_at(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
-    return query(con, "select max(start_at) as t from records").item()
+    return store.fetch(con, "select max(start_at) as t from records").item()
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.datetime | None, *, clock: str) -> dt.datetime | None:
@@ -173,8 +168,8 @@ def window_aggregates(
     ends = week_ends(as_of, weeks=weeks, timezone=timezone)
     params = {"window_names": list(windows), "window_s": [int(s) for s in windows.values()], "week_ends": ends}
     span = {"from_at": min(ends) - dt.timedelta(seconds=max(params["window_s"])), "to_at": max(ends)}
-    agg = query(con, "@live_window_aggregates", {**params, **span})
-    cov = query(con, "@live_coverage", params)
+    agg = store.fetch(con, "@live_window_aggregates", {**params, **span})
+    cov = store.fetch(con, "@live_coverage", params)
     usable = (
         cov.lazy()
         .filter(
@@ -245,7 +240,7 @@ def kpi_series(
     }
     if when is None:
         return pl.DataFrame(schema=schema)
-    agg = query(con, "@live_series", {"as_of": when, "span_s": int(span_s), "bucket_s": int(bucket_s)})
+    agg = store.fetch(con, "@live_series", {"as_of": when, "span_s": int(span_s), "bucket_s": int(bucket_s)})
     if agg.is_empty():
         return pl.DataFrame(schema=schema)
     long = to_long(agg.lazy(), keys=["bucket_end_at", "level", "region"]).collect()

@@ -136,30 +136,8 @@ def clock_params(clock: dict[str, Any]) -> dict[str, Any]:
 def latest_month(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None) -> dt.date | None:
     """First day of the local month of the latest loaded record, or None without records."""
     tz = timezone or settings().timezone
-    df = query(
-        con,
-        None,
-        {"tz": tz},
-        text="select date_trunc('month', timezone($tz, timezone('UTC', max(start_at))))::date as m from records",
-    )
+    df = store.fetch(con, "select date_trunc('month', timezone($tz, timezone('UTC', max(start_at))))::date as m from records", {"tz": tz})
     return df["m"][0]
-
-
-def query(
-    con: duckdb.DuckDBPyConnection, name: str | None, params: dict[str, Any], *, text: str | None = None
-) -> pl.DataFrame:
-    """Run ``analytics/sql/<name>.sql`` (or ``text``) with named parameters on its own cursor.
-
-    (``store.fetch`` goes through ``cursor.execute(...).pl()``, which DuckDB 2.0 connections
-    lack; relations have ``.pl()``, hence ``cursor.sql``.)
-    """
-    sql_text = text if text is not None else store.sql(name)
-    cursor = getattr(store, "cursor", None)
-    cur = cursor(con) if cursor else con.cursor()
-    try:
-        return cur.sql(sql_text, params=params).pl()
-    finally:
-        cur.close()
 
 
 def msisdn_batches(
@@ -180,7 +158,7 @@ def msisdn_batches(
     if k <= 1:
         return [(None, None)]
     fractions = [i / k for i in range(1, k)]
-    cuts = query(con, "marketing_msisdn_cuts", {"quantiles": fractions})
+    cuts = store.fetch(con, "@marketing_msisdn_cuts", {"quantiles": fractions})
     points = sorted({c for c in (cuts["cuts"].to_list()[0] or []) if c is not None})
     bounds: list[str | None] = [None, *points, None]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
@@ -217,7 +195,7 @@ def bandicoot_indicators(
         df = pl.concat([conform(p, INDICATOR_SCHEMA) for p in parts])  # ranges in order: sorted
     else:
         params = {"tz": tz, "start_at": start_at, "end_at": end_at, "msisdn_from": None, "msisdn_to": None}
-        df = conform(query(con, "marketing_indicators", params), INDICATOR_SCHEMA)
+        df = conform(store.fetch(con, "@marketing_indicators", params), INDICATOR_SCHEMA)
         batches = [(None, None)]
     log.info("bandicoot indicators: %d subscribers (month %s, %d batches)", df.height, month or "all", len(batches))
     return df
@@ -229,12 +207,12 @@ def _month_batch(con: duckdb.DuckDBPyConnection, params: dict[str, Any], *, key_
     of the batch share a key, then, after three such seeds, with the general query, which
     keys on the msisdn itself (same values, slower)."""
     for seed in range(1, 4):
-        df = query(con, "marketing_indicators_month", params | {"key_seed": seed, "key_shift": 64 - key_bits})
+        df = store.fetch(con, "@marketing_indicators_month", params | {"key_seed": seed, "key_shift": 64 - key_bits})
         if not df["collided"].any():
             return df.drop("collided")
         log.warning("indicators: two msisdns share a hash key (seed %d), running the batch again", seed)
     general = {k: params[k] for k in ("tz", "start_at", "end_at", "msisdn_from", "msisdn_to")}
-    return query(con, "marketing_indicators", general)
+    return store.fetch(con, "@marketing_indicators", general)
 
 
 def options() -> dict[str, Any]:

@@ -53,11 +53,11 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from analytics import rating
+from analytics import rating, store
 from analytics.calendar import month_bounds
 from analytics.config import settings
 from analytics.marketing import window
-from analytics.marketing.indicators import conform, query
+from analytics.marketing.indicators import conform
 from analytics.marketing.rerate import (  # noqa: F401  (re-exported)
     CLASSES,
     PLAN_COST_SCHEMA,
@@ -113,10 +113,8 @@ def rating_input(
     con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, chargeable_only: bool = True
 ) -> pl.DataFrame:
     """The window's records as the rating engine takes them (plan_id resolved)."""
-    records = query(
-        con, "marketing_rating_input", {"start_at": start_at, "end_at": end_at, "chargeable_only": chargeable_only}
-    )
-    subscribers = query(con, None, {}, text="select msisdn, plan_id from subscribers")
+    records = store.fetch(con, "@marketing_rating_input", {"start_at": start_at, "end_at": end_at, "chargeable_only": chargeable_only})
+    subscribers = store.fetch(con, "select msisdn, plan_id from subscribers")
     return rating.resolve_plans(records.lazy(), subscribers.lazy()).collect()
 
 
@@ -239,7 +237,7 @@ def month_recommendations(
     home = (home_country or settings().home_country).upper()
     opts = options()
     start_at, end_at = month_bounds(month, tz)
-    current = query(con, "marketing_current_plan", {"start_at": start_at, "end_at": end_at})
+    current = store.fetch(con, "@marketing_current_plan", {"start_at": start_at, "end_at": end_at})
     current = current.select(pl.col("msisdn").cast(pl.String), pl.col("current_plan").cast(pl.String))
     plans = plans_table(con)
     with window.shared():  # the window facts of the month and of the upsell window, read once

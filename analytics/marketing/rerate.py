@@ -32,7 +32,6 @@ from analytics.marketing.indicators import (
     local_clock,
     msisdn_batches,
     options,
-    query,
 )
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ PLAN_COST_SCHEMA = pl.Schema(
 
 
 def plans_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return query(con, None, {}, text="select * from plans order by plan_id")
+    return store.fetch(con, "@plans")
 
 
 # rate class -> (allowance column or None, rate column); classes 1-3 spend an allowance

@@ -27,9 +27,10 @@ import logging
 import duckdb
 import polars as pl
 
+from analytics import store
 from analytics.calendar import month_bounds, shift_month
 from analytics.config import settings
-from analytics.marketing.indicators import clock_params, conform, local_clock, query
+from analytics.marketing.indicators import clock_params, conform, local_clock
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def usage_indicators(
     clock = clock_params(local_clock(start_at, end_at, timezone=tz))
     # one month: the active days as a bit set of its days (marketing_usage_month.sql)
     name = "marketing_usage_month" if month else "marketing_usage"
-    df = query(con, name, clock | {"start_at": start_at, "end_at": end_at, "home": home})
+    df = store.fetch(con, f"@{name}", clock | {"start_at": start_at, "end_at": end_at, "home": home})
     return conform(df, USAGE_SCHEMA)
 
 
