@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dask
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -221,3 +222,71 @@ def test_segments_via_the_cli_with_a_local_cluster_match_one_machine(world, tmp_
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[name] = json.loads(proc.stdout)
     assert _same(out["many"], out["one"])
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def _fit_state(results) -> list[tuple]:
+    """A fit's results without their timings, arrays as lists."""
+    return [(r.unique_id, r.model, r.reason, r.n_obs, r.n_clipped, repr(_untimed(r.scores)), repr(_untimed(r.backtest_rows)),
+             r.ds.tolist(), {k: np.asarray(v).tolist() for k, v in r.forecast.items()}) for r in results]
+
+
+@pytest.fixture(scope="module")
+def series(world):
+    from analytics.forecast.pipeline import plan_run
+
+    with store.reader(world) as con:
+        plan = plan_run(con, freq="daily", full=True)
+    return [j for j in plan.jobs if j.metric == "data_gb"][:2]  # two regions' series, prophet among the candidates
+
+
+def test_a_forecast_series_fits_the_same_twice_in_one_process(series):
+    """Prophet samples its intervals from numpy's global generator: seeded per series, the
+    second fit of a series in the same process (another state) gives the same result."""
+    from analytics.forecast.workers import fit
+
+    assert _fit_state(fit(series, n_jobs=1)) == _fit_state(fit(series, n_jobs=1))
+
+
+def test_forecast_series_fitted_one_task_each_on_the_cluster_match_one_machine(series, scheduler):
+    from analytics.forecast import workers
+
+    before = _ran_on(scheduler, "forecast")
+    seen: list[tuple[int, int]] = []
+    many = workers.fit(series, n_jobs=1, cluster=scheduler, progress=lambda done, total, _: seen.append((done, total)))
+    assert _ran_on(scheduler, "forecast") - before == len(series)
+    assert seen[-1] == (len(series), len(series))
+    assert _fit_state(many) == _fit_state(workers.fit(series, n_jobs=1))
+
+
+def _arm_forecast_fault() -> None:
+    from analytics.forecast import workers
+
+    os.environ["ANALYTICS_FAULT"] = workers.FAULT_POINT
+
+
+def test_a_worker_killed_after_fitting_a_series_is_retried_and_the_forecast_is_identical(series, scheduler):
+    from analytics.forecast import workers
+
+    with distributed.Client(scheduler) as client:
+        client.wait_for_workers(2)
+        doomed = sorted(client.scheduler_info()["workers"])[0]
+        client.run(_arm_forecast_fault, workers=[doomed])
+        many = workers.fit(series, n_jobs=1, cluster=scheduler)
+        client.wait_for_workers(2)
+        assert doomed not in client.scheduler_info()["workers"]
+    assert _fit_state(many) == _fit_state(workers.fit(series, n_jobs=1))
+
+
+def test_the_forecast_command_takes_cluster_and_fails_in_one_line_on_a_bad_spec(world, tmp_path):
+    one, _ = _copies(world, tmp_path)
+    with pytest.raises(cli.CommandError, match="local:N") as failed:
+        _command("forecast", "--warehouse", str(one), "--json", "--cluster", "nowhere")
+    assert "\n" not in str(failed.value)
