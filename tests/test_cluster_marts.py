@@ -290,3 +290,35 @@ def test_the_forecast_command_takes_cluster_and_fails_in_one_line_on_a_bad_spec(
     with pytest.raises(cli.CommandError, match="local:N") as failed:
         _command("forecast", "--warehouse", str(one), "--json", "--cluster", "nowhere")
     assert "\n" not in str(failed.value)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def test_an_encrypted_warehouse_is_read_by_the_workers_with_its_key(tmp_path, scheduler, monkeypatch):
+    from analytics.ingest import ingest_files
+    from tests.conftest import CELLS_CSV, PLANS_CSV, SUBSCRIBERS_CSV, record, write_v1
+
+    monkeypatch.setenv(store.ENCRYPTION_ENV, "cluster-marts-key")
+    refs = {}
+    for name, text in (("cells", CELLS_CSV), ("plans", PLANS_CSV), ("subscribers", SUBSCRIBERS_CSV)):
+        refs[name] = tmp_path / f"{name}.csv"
+        refs[name].write_text(text)
+    rows = [record(record_id=f"e{i}", msisdn=f"44770090000{1 + i % 3}", other_party=f"4478000000{i % 5}",
+                   start_time=f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:10:00Z", service=("voice", "sms", "data")[i % 3],
+                   cell_id=("N1", "N2", "S1", "E1")[i % 4], charge=f"{i % 7}.25") for i in range(60)]
+    warehouse = tmp_path / "w.duckdb"
+    ingest_files([write_v1(tmp_path / "a.csv", rows)], warehouse=warehouse, **refs)
+    a = _command("indicators", "--warehouse", str(warehouse), "--json", "--month", "2026-03")
+    with distributed.Client(scheduler) as client:
+        client.run(_set_env, store.ENCRYPTION_ENV, "cluster-marts-key")
+        try:
+            b = _command("indicators", "--warehouse", str(warehouse), "--json", "--month", "2026-03",
+                         "--cluster", scheduler)
+        finally:
+            client.run(_set_env, store.ENCRYPTION_ENV, None)
+    assert _same(b, a) and len(a["subscribers"]) == 3
