@@ -19,6 +19,8 @@ from analytics import store
 from analytics.billing.reconcile import reconcile
 from analytics.calendar import parse_month
 from analytics.cli import CommandError
+from analytics.cluster import ClusterError
+from analytics.partitioned import cluster_runner
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", default=None, help="calendar month YYYY-MM (default: every month)")
     parser.add_argument("--no-store", action="store_true", help="do not store rated records (read only)")
+    parser.add_argument("--cluster", metavar="SPEC",
+                        help="rate share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 "
+                             "(docs/scale.md)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -36,11 +41,14 @@ def run(args: argparse.Namespace) -> dict:
     path = Path(args.warehouse or store.default_path())
     if not path.exists():
         raise CommandError(f"no warehouse at {path}: run `python -m analytics ingest` or `demo` first")
-    if args.no_store:
-        with store.reader(path) as con:
-            summary, _ = reconcile(con, month)
-    else:  # each stale month is rated once, stored, and compared from memory
-        with store.writer(path) as con:
-            summary, _ = reconcile(con, month, refresh=True)
+    try:
+        if args.no_store:
+            with store.reader(path) as con, cluster_runner(args.cluster, con, name="reconcile") as runner:
+                summary, _ = reconcile(con, month, runner=runner)
+        else:  # each stale month is rated once, stored, and compared from memory
+            with store.writer(path) as con, cluster_runner(args.cluster, con, name="reconcile") as runner:
+                summary, _ = reconcile(con, month, refresh=True, runner=runner)
+    except ClusterError as exc:
+        raise CommandError(str(exc)) from exc
     log.info("reconciled %d records, %d mismatches", summary["records_checked"], summary["mismatches"])
     return summary

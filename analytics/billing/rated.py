@@ -21,6 +21,7 @@ import polars as pl
 from analytics import lake, store
 from analytics.calendar import month_bounds, record_months
 from analytics.config import settings
+from analytics.partitioned import Runner
 from analytics.rating import rate_records
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,17 @@ def rate_fetched(
 
 
 def rate_month(
-    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, home_country: str | None = None
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, home_country: str | None = None,
+    runner: Runner | None = None,
 ) -> pl.DataFrame:
-    """Rate one local month of the warehouse now: one row per record, :data:`RATED_COLUMNS`."""
+    """Rate one local month of the warehouse now: one row per record, :data:`RATED_COLUMNS`.
+
+    ``runner`` (analytics.partitioned): each share of the subscribers rated by this same
+    function on a cluster worker (allowances are per subscriber-month: shares are exact)."""
     cfg = settings()
     tz, home = timezone or cfg.timezone, home_country or cfg.home_country
+    if runner is not None:
+        return pl.concat(runner(rate_month, {"month": month, "timezone": tz, "home_country": home}), how="vertical")
     raw = store.fetch(con, "@billing_month_records", _params(month, tz))
     out = rate_fetched(con, raw, timezone=tz, home_country=home).select(RATED_COLUMNS).collect()
     log.debug("rated %s: %d records", month, out.height)
@@ -130,11 +137,13 @@ def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezon
     )
 
 
-def rated_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None) -> pl.DataFrame:
+def rated_month(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, runner: Runner | None = None
+) -> pl.DataFrame:
     """The month's rated records (no particular order): stored when current, else rated now (read-only safe)."""
     if stored_is_current(con, month, timezone=timezone):
         return store.fetch(con, "select * from rated_records where month_date = ?", [month])
-    return rate_month(con, month, timezone=timezone)
+    return rate_month(con, month, timezone=timezone, runner=runner)
 
 
 def _month_stamp(con: duckdb.DuckDBPyConnection, month: dt.date, tz: str) -> list:
@@ -177,7 +186,7 @@ def store_rated_month(
 
 @contextmanager
 def refreshed_month(
-    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, runner: Runner | None = None
 ) -> Iterator[pl.DataFrame]:
     """Yields the month's rating (inside ``store.writer``): the stored rows when current, else
     the month rated now, stored on its own cursor in a background thread while the block
@@ -188,7 +197,7 @@ def refreshed_month(
     if stored_is_current(con, month, timezone=tz):
         yield store.fetch(con, "select * from rated_records where month_date = ?", [month])
         return
-    rated = rate_month(con, month, timezone=tz)
+    rated = rate_month(con, month, timezone=tz, runner=runner)
     stamp = _month_stamp(con, month, tz)
     cur = store.cursor(con)  # made here: a connection's cursors are created on one thread
     try:

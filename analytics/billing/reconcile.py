@@ -35,6 +35,7 @@ from analytics.billing import stored
 from analytics.billing.rated import rated_month, refreshed_month
 from analytics.calendar import month_bounds, record_months
 from analytics.config import settings
+from analytics.partitioned import Runner
 from analytics.rating import MONEY, RATE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -263,7 +264,8 @@ def breakdown(items: pl.DataFrame, by: str | list[str]) -> pl.DataFrame:
 
 
 def month_report(
-    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, refresh: bool = False
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, refresh: bool = False,
+    runner: Runner | None = None,
 ) -> dict:
     """Everything the Billing page shows for a month, small enough to cache: the stored
     reconciliation when current (analytics.billing.stored), else computed now. ``refresh``
@@ -271,7 +273,8 @@ def month_report(
 
     Keys: ``summary`` (see :func:`summarize`, plus not_reconciled / unrated counts),
     ``by_region``, ``by_plan``, ``by_service``, ``by_class`` (frames from :func:`breakdown`)
-    and ``mismatches`` (the mismatched items).
+    and ``mismatches`` (the mismatched items). ``runner`` (analytics.partitioned): a month
+    that must be rated is rated share by share of the subscribers on a cluster.
     """
     tz = timezone or settings().timezone
     state = stored.month_state(con, month, timezone=tz)  # before computing: a later load makes a rebuild stale
@@ -279,13 +282,14 @@ def month_report(
     if parts is not None:
         return _from_stored(month, parts)
     if refresh:
-        return _rebuild(con, month, tz, state)
-    return _report(con, month, rated_month(con, month, timezone=tz), timezone=tz)
+        return _rebuild(con, month, tz, state, runner=runner)
+    return _report(con, month, rated_month(con, month, timezone=tz, runner=runner), timezone=tz)
 
 
-def _rebuild(con: duckdb.DuckDBPyConnection, month: dt.date, tz: str, state: dict) -> dict:
+def _rebuild(con: duckdb.DuckDBPyConnection, month: dt.date, tz: str, state: dict, *,
+             runner: Runner | None = None) -> dict:
     """Rate (when stale) and reconcile ``month`` and store the report, stamped with ``state``."""
-    with refreshed_month(con, month, timezone=tz) as rated:
+    with refreshed_month(con, month, timezone=tz, runner=runner) as rated:
         report = _report(con, month, rated, timezone=tz)
     stored.write_report(con, month, report, state)
     return report
@@ -378,6 +382,7 @@ def reconcile(
     *,
     timezone: str | None = None,
     refresh: bool = False,
+    runner: Runner | None = None,
 ) -> tuple[dict, pl.DataFrame]:
     """Reconcile ``month`` (default: every month with records). Returns (summary, mismatches).
 
@@ -385,7 +390,7 @@ def reconcile(
     ``refresh`` (writer connections only) stores each stale month's rating on the way.
     """
     months = [month] if month is not None else record_months(con, timezone=timezone)
-    reports = [month_report(con, m, timezone=timezone, refresh=refresh) for m in months]
+    reports = [month_report(con, m, timezone=timezone, refresh=refresh, runner=runner) for m in months]
     summary = _merge([r["summary"] for r in reports])
     summary["months"] = [m.isoformat()[:7] for m in months]
     mism = pl.concat([r["mismatches"] for r in reports]) if reports else pl.DataFrame(schema=_item_schema())

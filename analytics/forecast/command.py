@@ -19,6 +19,7 @@ import polars.selectors as cs
 
 from analytics import store
 from analytics.cli import CommandError
+from analytics.cluster import ClusterError
 from analytics.forecast import cells, persist, pipeline
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freq", choices=("daily", "hourly"), default="daily", help="forecast step (default daily)")
     parser.add_argument("--full", action="store_true", help="refit every series, even those whose input did not change")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default [forecast] n_jobs)")
+    parser.add_argument("--cluster", metavar="SPEC",
+                        help="fit one task per series on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)")
 
 
 def progress_log(*, every: float = 0.1) -> pipeline.Progress:
@@ -55,8 +58,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with store.reader(path) as con:
         if not store.has_table(con, "usage_daily_region") or store.scalar(con, "select count(*) from usage_daily_region") == 0:
             raise CommandError("the warehouse holds no usage yet: load extracts with `python -m analytics ingest` first")
-    refreshed = pipeline.refresh(path, freqs=(args.freq,), horizon_days=args.horizon_days, full=args.full, n_jobs=args.jobs,
-                                 progress=progress_log())
+    try:
+        refreshed = pipeline.refresh(path, freqs=(args.freq,), horizon_days=args.horizon_days, full=args.full,
+                                     n_jobs=args.jobs, progress=progress_log(), cluster=args.cluster)
+    except ClusterError as exc:
+        raise CommandError(str(exc)) from exc
     run_info = refreshed.runs[args.freq]
     with store.reader(path) as con:
         result = pipeline.payload(con, freq=args.freq)

@@ -233,7 +233,7 @@ def _one_refresh_at_a_time(warehouse: Path) -> Iterator[None]:
 
 def refresh(
     warehouse: str | Path, *, freqs: tuple[str, ...] = ("daily", "hourly"), progress: Progress | None = None,
-    horizon_days: int | None = None, full: bool = False, n_jobs: int | None = None,
+    horizon_days: int | None = None, full: bool = False, n_jobs: int | None = None, cluster: str | None = None,
 ) -> Refreshed:
     """Bring the stored forecasts of ``freqs`` and the capacity outlook up to date with the warehouse.
 
@@ -244,7 +244,8 @@ def refresh(
     ``store.writer`` (seconds). The capacity outlook is recomputed in the last write.
     Unchanged series are skipped (their input hash), so a refresh after a load refits only
     the series the load changed. Used by the first start, ``demo``, ``forecast`` and the
-    Forecasts page; safe to call from the Streamlit server process.
+    Forecasts page; safe to call from the Streamlit server process. ``cluster``: fit one
+    task per series on that Dask cluster (``forecast --cluster``, docs/scale.md).
     """
     say = progress or (lambda fraction, message: None)
     warehouse = Path(warehouse)
@@ -266,7 +267,7 @@ def refresh(
             def fitted(done: int, total: int, message: str, *, base: float = base, freq: str = freq) -> None:
                 say(base + share * (0.05 + 0.9 * done / max(total, 1)), f"{freq}: {done} of {total} series fitted ({message})")
 
-            results = workers.fit(plan.todo, n_jobs=jobs, progress=fitted)
+            results = workers.fit(plan.todo, n_jobs=jobs, progress=fitted, cluster=cluster)
             say(base + share * (0.05 + 0.9), f"{freq}: storing the forecasts")
             with store.writer(warehouse) as con:
                 runs[freq] = store_run(con, plan, results, seconds=time.perf_counter() - t_freq)

@@ -29,17 +29,20 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from analytics import store
 from analytics.forecast.engine import Job, Result, run_job
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRESS = "@progress "
+FAULT_POINT = "forecast_series"  # tests: ANALYTICS_FAULT=forecast_series kills a cluster worker after a fit
 FitProgress = Callable[[int, int, str], None]  # (series done, series total, message)
 
 
@@ -47,13 +50,16 @@ def describe(result: Result) -> str:
     return f"{result.unique_id}: {result.model}" + (" (fallback)" if result.reason else "")
 
 
-def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None) -> list[Result]:
+def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None, cluster: str | None = None) -> list[Result]:
     """The results of ``jobs`` in their order; ``progress(done, total, message)`` after each series.
 
     One job per worker process (``n_jobs`` of them, in a child process); with ``n_jobs`` 1 or
-    fewer than 4 series, in this thread (no process at all).
+    fewer than 4 series, in this thread (no process at all). ``cluster`` (a ``--cluster``
+    SPEC): one task per series on that Dask cluster instead (:func:`fit_on_cluster`).
     """
     say = progress or (lambda done, total, message: None)
+    if cluster:
+        return fit_on_cluster(jobs, cluster=cluster, progress=say)
     if n_jobs <= 1 or len(jobs) < 4:
         results = []
         for done, job in enumerate(jobs, 1):
@@ -86,6 +92,40 @@ def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None) ->
         if code != 0 or not dst.exists():
             raise RuntimeError(f"forecast workers failed (exit {code}): " + " | ".join(list(tail)[-3:]))
         return pickle.loads(dst.read_bytes())
+
+
+def fit_series(job: Job) -> Result:
+    """A cluster task: :func:`~analytics.forecast.engine.run_job`, the pool's own function."""
+    result = run_job(job)
+    store._fault(FAULT_POINT)  # noqa: SLF001 - the tests' crash hook
+    return result
+
+
+def fit_on_cluster(jobs: list[Job], *, cluster: str, progress: FitProgress) -> list[Result]:
+    """``jobs`` fitted one task per series on the Dask cluster ``cluster`` (local:N or a
+    scheduler address; a local cluster's workers never run the caller's ``__main__``:
+    analytics.cluster). A worker that dies is replaced and its series refitted by the
+    engine; a series that keeps failing fails the run in one line before anything is stored."""
+    from analytics import cluster as engine  # noqa: PLC0415 - distributed is heavy; only --cluster needs it
+
+    if not jobs:
+        return []
+    import distributed  # noqa: PLC0415 - engine.connect checks it imports
+
+    results: list[Result | None] = [None] * len(jobs)
+    with engine.connect(cluster) as client:
+        tag = uuid.uuid4().hex  # keys unique to this run: another run may share the scheduler
+        futures = client.map(fit_series, jobs, pure=False, key=[f"forecast-{i}-{tag}" for i in range(len(jobs))])
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for done, future in enumerate(distributed.as_completed(futures), 1):
+                result = future.result()
+                results[index[future.key]] = result
+                progress(done, len(jobs), describe(result))
+        except Exception as exc:
+            client.cancel(futures)
+            raise engine.ClusterError(f"forecast on the cluster failed, nothing stored: {engine.one_line(exc)}") from exc
+    return [r for r in results if r is not None]
 
 
 def _exit_with(parent: int) -> None:

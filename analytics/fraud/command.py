@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.cli import CommandError
+from analytics.cluster import ClusterError
 from analytics.config import settings
 from analytics.fraud import alerts, engine
 
@@ -29,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=list(engine.DETECTORS),
         help="run only this detector (repeatable)",
     )
+    parser.add_argument("--cluster", metavar="SPEC",
+                        help="run the per-subscriber detectors share by share on a Dask cluster: local:N or "
+                             "tcp://host:8786 (docs/scale.md)")
 
 
 def parse_since(text: str | None, *, timezone: str) -> dt.datetime | None:
@@ -49,7 +53,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not path.exists():
         raise CommandError(f"no warehouse at {path}: run `python -m analytics ingest` or `demo` first")
     since = parse_since(args.since, timezone=settings().timezone)
-    merged = engine.run_detection(path, since=since, types=args.types)
+    try:
+        merged = engine.run_detection(path, since=since, types=args.types, cluster=args.cluster)
+    except ClusterError as exc:
+        raise CommandError(str(exc)) from exc
     shown = merged.filter(merged["status"] != "dismissed") if merged.height else merged
     return {
         "alerts": alerts.to_contract(shown),

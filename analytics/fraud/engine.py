@@ -20,6 +20,7 @@ import polars as pl
 from analytics import store
 from analytics.config import settings
 from analytics.fraud import alerts, clone, irsf, simbox, spike, wangiri
+from analytics.partitioned import Runner, cluster_runner
 
 log = logging.getLogger(__name__)
 
@@ -65,28 +66,53 @@ def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return merged
 
 
+# Detectors whose alerts of a line depend on that line's records only: on a cluster they
+# run share by share of the subscribers. The others compare lines or numbers with each
+# other and run on the driver: wangiri (keyed by the calling foreign number), usage_spike
+# (peer levels over the lines of a plan) and simbox ("newly active" against the first
+# record of all the data).
+PER_SUBSCRIBER = (irsf.TYPE, clone.TYPE)
+
+
 def detect(
     con: duckdb.DuckDBPyConnection,
     *,
     since: dt.datetime | None = None,
     types: list[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    runner: Runner | None = None,
 ) -> pl.DataFrame:
-    """All enabled detectors over the records at/after ``since`` (UTC, naive); one row per alert."""
+    """All enabled detectors over the records at/after ``since`` (UTC, naive); one row per alert.
+
+    ``runner`` (analytics.partitioned): the :data:`PER_SUBSCRIBER` detectors run share by
+    share of the subscribers on a cluster, by :func:`found_by` as here."""
     opts = options(overrides)
     chosen = types or list(opts["enabled"])
     unknown = set(chosen) - set(DETECTORS)
     if unknown:
         raise ValueError(f"unknown fraud types: {', '.join(sorted(unknown))}; known: {', '.join(DETECTORS)}")
     frames = [alerts.empty_alerts()]
-    for name in chosen:
+    shared = [n for n in chosen if n in PER_SUBSCRIBER] if runner is not None else []
+    if shared:
+        frames += runner(found_by, {"names": shared, "since": since, "overrides": overrides})
+    frames.append(found_by(con, names=[n for n in chosen if n not in shared], since=since, overrides=overrides))
+    found = pl.concat(frames, how="vertical")
+    return explained_spikes_removed(found).sort(["score", "alert_key"], descending=[True, False])
+
+
+def found_by(
+    con: duckdb.DuckDBPyConnection, *, names: list[str], since: dt.datetime | None, overrides: Mapping[str, Any] | None
+) -> pl.DataFrame:
+    """The alerts of detectors ``names`` over ``con``'s records, concatenated (unsorted)."""
+    opts = options(overrides)
+    frames = [alerts.empty_alerts()]
+    for name in names:
         fn, _ = DETECTORS[name]
         t0 = time.perf_counter()
         found = fn(con, since=since, opts=opts[name], common=opts)
         log.info("%s: %d alerts in %.2f s", name, found.height, time.perf_counter() - t0)
         frames.append(found)
-    found = pl.concat(frames, how="vertical")
-    return explained_spikes_removed(found).sort(["score", "alert_key"], descending=[True, False])
+    return pl.concat(frames, how="vertical")
 
 
 def explained_spikes_removed(found: pl.DataFrame) -> pl.DataFrame:
@@ -120,13 +146,15 @@ def run_detection(
     types: list[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
+    cluster: str | None = None,
 ) -> pl.DataFrame:
     """Detect, merge into ``fraud_alerts`` and log the run, in one writer transaction.
 
     Returns this run's alerts in their merged state with ``status`` and ``is_new``.
+    ``cluster``: a ``--cluster`` SPEC for the per-subscriber detectors (docs/scale.md).
     """
-    with store.writer(path) as con:
-        return detect_into(con, since=since, types=types, overrides=overrides, now=now)
+    with store.writer(path) as con, cluster_runner(cluster, con, name="fraud") as runner:
+        return detect_into(con, since=since, types=types, overrides=overrides, now=now, runner=runner)
 
 
 def detect_into(
@@ -136,12 +164,13 @@ def detect_into(
     types: list[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
+    runner: Runner | None = None,
 ) -> pl.DataFrame:
     """:func:`run_detection` on a writer connection the caller holds (the marts refresh runs
     it in its own writer, so one snapshot is published for all its marts)."""
     started = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     alerts.ensure_fraud_schema(con)
-    found = detect(con, since=since, types=types, overrides=overrides)
+    found = detect(con, since=since, types=types, overrides=overrides, runner=runner)
     with store.transaction(con) as cur:  # the merge and its run row commit together
         merged = alerts.persist(cur, found, now=started)
         cur.execute(

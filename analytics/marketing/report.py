@@ -26,6 +26,7 @@ from analytics.config import settings
 from analytics.marketing import recommend, segments, window
 from analytics.marketing.indicators import bandicoot_indicators, latest_month
 from analytics.marketing.usage import month_usage, usage_indicators
+from analytics.partitioned import Runner, concat
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,27 @@ def subscriber_indicators(
     month: dt.date | None = None,
     timezone: str | None = None,
     home_country: str | None = None,
+    runner: Runner | None = None,
 ) -> pl.DataFrame:
-    tz = timezone or settings().timezone
-    home = (home_country or settings().home_country).upper()
+    """One row per subscriber, sorted by msisdn. ``runner`` (analytics.partitioned): computed
+    share by share of the subscribers on a cluster, by the same function."""
+    kwargs = {
+        "month": month,
+        "timezone": timezone or settings().timezone,
+        "home_country": (home_country or settings().home_country).upper(),
+    }
+    if runner is None:
+        return indicators_of(con, **kwargs)
+    return concat(runner(indicators_of, kwargs), by=["msisdn"])
+
+
+def indicators_of(con: duckdb.DuckDBPyConnection, *, month: dt.date | None, timezone: str, home_country: str) -> pl.DataFrame:
+    """:func:`subscriber_indicators` of the subscribers whose records ``con`` holds."""
     with window.shared():  # the month's facts read once for both
-        usage = usage_indicators(con, month=month, timezone=tz, home_country=home)
-        bc = bandicoot_indicators(con, month=month, timezone=tz)
+        usage = usage_indicators(con, month=month, timezone=timezone, home_country=home_country)
+        bc = bandicoot_indicators(con, month=month, timezone=timezone)
         allowance = (
-            allowance_use(con, month, timezone=tz, home_country=home)
+            allowance_use(con, month, timezone=timezone, home_country=home_country)
             if month
             else pl.DataFrame(schema=ALLOWANCE_SCHEMA)  # allowances are monthly
         )
@@ -122,24 +136,18 @@ def _segment_table(table: pl.DataFrame, centroids: pl.DataFrame) -> pl.DataFrame
     return agg.join(centroids.drop("segment"), on="segment_id", how="left").sort("segment_id")
 
 
-def segment_report(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    month: dt.date | None = None,
-    timezone: str | None = None,
-    home_country: str | None = None,
-    options: dict | None = None,
-) -> dict[str, Any]:
-    tz = timezone or settings().timezone
-    home = (home_country or settings().home_country).upper()
-    opts = {**segments.SEGMENT_DEFAULTS, **recommend.options(), **(options or {})}
-    month = month or latest_month(con, timezone=tz)
-    if month is None:
-        month = dt.date.today().replace(day=1)
+def segment_inputs(
+    con: duckdb.DuckDBPyConnection, *, month: dt.date, timezone: str, home_country: str, churn_drop: float
+) -> dict[str, pl.DataFrame]:
+    """The per-subscriber half of :func:`segment_report` for the subscribers whose records
+    ``con`` holds: ``profiles`` (usage, bandicoot indicators, recommendation, revenue) and
+    the ``recommendations``, ``upsell`` and ``plan_costs`` frames. A subscriber's rows
+    depend on its own records only, so the shares of a cluster run concatenate to the
+    one-machine frames (:func:`merge_inputs`)."""
     with window.shared():  # the month's facts read once for the indicators and the plan costs
-        usage = month_usage(con, month, timezone=tz, home_country=home, churn_drop=float(opts.get("churn_drop", 0.3)))
-        bc = bandicoot_indicators(con, month=month, timezone=tz)
-        recs = recommend.month_recommendations(con, month, timezone=tz, home_country=home)
+        usage = month_usage(con, month, timezone=timezone, home_country=home_country, churn_drop=churn_drop)
+        bc = bandicoot_indicators(con, month=month, timezone=timezone)
+        recs = recommend.month_recommendations(con, month, timezone=timezone, home_country=home_country)
     fees = recommend.plans_table(con)
     fees = fees.select(pl.col("plan_id").alias("current_plan"), pl.col("monthly_fee").cast(MONEY).alias("_fee"))
     profiles = (
@@ -149,6 +157,45 @@ def segment_report(
         .with_columns((pl.col("spend") + pl.col("_fee").fill_null(Decimal("0"))).cast(MONEY).alias("revenue"))
         .drop("_fee")
     )
+    return {"profiles": profiles, **recs}
+
+
+INPUT_ORDER: dict[str, tuple[list[str], list[bool]]] = {  # the canonical order of each frame
+    "profiles": (["msisdn"], [False]),
+    "recommendations": (["msisdn"], [False]),
+    "upsell": (["months_exceeded", "msisdn"], [True, False]),
+    "plan_costs": (["msisdn", "plan_id"], [False, False]),
+}
+
+
+def merge_inputs(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """:func:`segment_inputs` results of disjoint subscriber sets as one, in canonical order
+    (a single part is only sorted: the one-machine path goes through here too)."""
+    return {name: concat([p[name] for p in parts], by=by, descending=desc) for name, (by, desc) in INPUT_ORDER.items()}
+
+
+def segment_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    month: dt.date | None = None,
+    timezone: str | None = None,
+    home_country: str | None = None,
+    options: dict | None = None,
+    runner: Runner | None = None,
+) -> dict[str, Any]:
+    """The month's segment report. The per-subscriber half (:func:`segment_inputs`) runs
+    on ``con``, or share by share on a cluster with ``runner`` (analytics.partitioned); the
+    k-means and the totals run here over the merged subscribers."""
+    tz = timezone or settings().timezone
+    home = (home_country or settings().home_country).upper()
+    opts = {**segments.SEGMENT_DEFAULTS, **recommend.options(), **(options or {})}
+    month = month or latest_month(con, timezone=tz)
+    if month is None:
+        month = dt.date.today().replace(day=1)
+    kwargs = {"month": month, "timezone": tz, "home_country": home, "churn_drop": float(opts.get("churn_drop", 0.3))}
+    parts = runner(segment_inputs, kwargs) if runner is not None else [segment_inputs(con, **kwargs)]
+    inputs = merge_inputs(parts)
+    profiles, recs = inputs["profiles"], inputs
     assignments, centroids, info = segments.fit_segments(profiles, options=opts)
     table = profiles.join(
         assignments.select("msisdn", "segment_id", "segment", "night_share", "pc1", "pc2"), on="msisdn", how="left"

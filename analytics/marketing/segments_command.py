@@ -16,8 +16,10 @@ from pathlib import Path
 from analytics import store
 from analytics.calendar import parse_month
 from analytics.cli import CommandError
+from analytics.cluster import ClusterError
 from analytics.marketing.indicators_command import write_table
 from analytics.marketing.report import segment_report
+from analytics.partitioned import cluster_runner as _cluster
 
 SEGMENT_KEYS = ("segment", "subscribers", "segment_id", "share", "revenue", "churn_risk_share", "recommendations",
                 "estimated_savings")
@@ -27,6 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", help="local calendar month YYYY-MM (default: the latest loaded month)")
     parser.add_argument("--out", type=Path, help="per-subscriber CSV (or .parquet)")
     parser.add_argument("--seed", type=int, help="clustering seed (default from [marketing] seed)")
+    parser.add_argument("--cluster", metavar="SPEC",
+                        help="compute share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 "
+                             "(docs/scale.md)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -35,8 +40,11 @@ def run(args: argparse.Namespace) -> dict:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     options = {"seed": args.seed} if args.seed is not None else None
-    with store.reader(args.warehouse) as con:
-        report = segment_report(con, month=month, options=options)
+    try:
+        with store.reader(args.warehouse) as con, _cluster(args.cluster, con, name="segments") as runner:
+            report = segment_report(con, month=month, options=options, runner=runner)
+    except ClusterError as exc:
+        raise CommandError(str(exc)) from exc
     if args.out:
         table = report["subscribers"].drop("pc1", "pc2", "segment_id")
         write_table(table, Path(args.out))
