@@ -49,8 +49,8 @@ if view == "Users":
             except (accounts.AccountError, ValueError) as exc:
                 st.error(str(exc))
     if users.height:
-        st.subheader("Disable or enable")
-        c1, c2, c3 = st.columns([2, 1, 1])
+        st.subheader("Disable, enable or unlock")
+        c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
         who = c1.selectbox("Account", users["user_name"].to_list(), key="adm_who")
         if c2.button("Disable", key="adm_disable", disabled=who == me.name, help="You cannot disable yourself."):
             accounts.set_disabled(path, who, disabled=True, by=me.name)
@@ -58,6 +58,9 @@ if view == "Users":
         if c3.button("Enable", key="adm_enable"):
             accounts.set_disabled(path, who, disabled=False, by=me.name)
             st.rerun()
+        if c4.button("Unlock", key="adm_unlock", help="Lift the lock-out after failed sign-ins (every client address)."):
+            cleared = accounts.unlock(path, who, by=me.name)
+            st.toast(f"{who}: {cleared} lock-out row(s) cleared." if cleared else f"{who} was not locked out.")
 
 elif view == "Audit log":
     st.caption(

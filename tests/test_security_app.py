@@ -213,3 +213,18 @@ def test_an_empty_user_name_gets_a_message(world: Path, monkeypatch) -> None:
 def test_the_password_field_is_capped(world: Path, monkeypatch) -> None:
     at = _app(world, monkeypatch)
     assert at.text_input(key="auth_password").max_chars == 256  # [security] max_password_length
+
+
+def test_an_admin_unlocks_a_locked_out_account_on_the_admin_page(world: Path, monkeypatch) -> None:
+    accounts.add_user(world, "locked_out", role="marketing", password=PW, by="t")
+    for _ in range(5):
+        accounts.authenticate(world, "locked_out", "wrong password", client="10.0.0.9")
+    assert accounts.authenticate(world, "locked_out", PW, client="10.0.0.9").reason.startswith("account locked")
+    at = _app(world, monkeypatch, User(name="root", role="admin"))
+    at.switch_page("pages/admin.py").run()
+    at.selectbox(key="adm_who").select("locked_out").run()
+    at.button(key="adm_unlock").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert accounts.authenticate(world, "locked_out", PW, client="10.0.0.9").ok
+    log = audit.read_log(world, user="root", action="user_unlocked")
+    assert log.height == 1 and log["detail"][0].startswith("locked_out (")
