@@ -34,7 +34,7 @@ import polars as pl
 
 from analytics import store
 from analytics.config import settings
-from analytics.forecast import capacity, localclock, persist, prepare, series, workers
+from analytics.forecast import capacity, hierarchy, localclock, persist, prepare, series, workers
 from analytics.forecast.engine import Job, Options, Result
 from analytics.forecast.models import models_for
 
@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "blocking_threshold": 0.02,
     "capacity_ratio_days": 28,
     "capacity_model": "erlangs",
+    "hierarchy": True,  # coherent daily totals (cells -> regions -> national) after each daily run
+    "hierarchy_models_cell": ["seasonal_naive"],  # the cells' cheaper model set (600 cells: see docs/forecast.md)
+    "hierarchy_backtest_days": 14,  # held-out days of the backtest that chooses the reconciliation
 }
 
 
@@ -198,6 +201,9 @@ def run_forecast(
     results = workers.fit(plan.todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]))
     run = store_run(con, plan, results, seconds=time.perf_counter() - t0)
     store_capacity(con, cfg)
+    if freq == "daily" and cfg["hierarchy"]:
+        hierarchy.run(con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone,
+                      n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]), full=full)
     run["seconds"] = time.perf_counter() - t0
     return run
 
@@ -272,9 +278,26 @@ def refresh(
                 runs[freq] = store_run(con, plan, results, seconds=time.perf_counter() - t_freq)
                 if i == len(freqs) - 1:
                     rows = store_capacity(con, cfg)
+            if freq == "daily" and cfg["hierarchy"]:
+                _refresh_hierarchy(warehouse, plan, cfg=cfg, full=full, n_jobs=jobs, say=say, at=base + share * 0.97)
         seconds = time.perf_counter() - t0
     say(1.0, f"forecasts up to date: {sum(r['series_refit'] for r in runs.values())} series refit in {seconds:,.0f} s")
     return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds)
+
+
+def _refresh_hierarchy(warehouse: Path, plan: Plan, *, cfg: dict[str, Any], full: bool, n_jobs: int,
+                       say: Progress, at: float) -> None:
+    """The coherent totals (:mod:`analytics.forecast.hierarchy`) in the same three stages: read,
+    fit (no lock), store; skipped when the cells' daily values and options did not change."""
+    with store.reader(warehouse) as con:
+        hplan = hierarchy.plan(con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone,
+                               full=full)
+    if not hplan.changed or hplan.nodes.is_empty():
+        return
+    say(at, f"coherent totals: {len(hplan.jobs)} series of cells, regions and the national total")
+    values, choice = hierarchy.fit(hplan, n_jobs=n_jobs)
+    with store.writer(warehouse) as con:
+        hierarchy.save(con, values, choice)
 
 
 def _now():
