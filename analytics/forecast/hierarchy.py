@@ -43,16 +43,17 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 import polars as pl
 
 from analytics import store
-from analytics.forecast import persist, series, workers
-from analytics.forecast.engine import Job, Options, Result
-from analytics.forecast.models import models_for
+from analytics.forecast import persist, series
+
+if TYPE_CHECKING:  # the page reads the stored hierarchy without importing the model stack (pandas, statsmodels)
+    from analytics.forecast.engine import Job, Options, Result
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,8 @@ class Plan:
 
 def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
     """National and regions with the daily run's models; cells with ``hierarchy_models_cell``."""
+    from analytics.forecast.models import models_for
+
     cell = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_cell"])))
     return {"national": options, "region": options, "cell": cell}
 
@@ -168,6 +171,8 @@ def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
 def plan(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg: dict[str, Any], timezone: str,
          full: bool = False) -> Plan:
     """The hierarchy's series and jobs, read on a (read-only) connection."""
+    from analytics.forecast.engine import Job
+
     nodes = node_series(cell_days(con, timezone=timezone))
     by_level = level_options(options, cfg)
     n_days = nodes["ds"].n_unique()
@@ -300,6 +305,8 @@ Progress = Callable[[int, int, str], None]
 
 def fit(p: Plan, *, n_jobs: int, progress: Progress | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Fit the plan's jobs (worker processes) and reconcile: (values, choice)."""
+    from analytics.forecast import workers
+
     t0 = time.perf_counter()
     results = workers.fit(p.jobs, n_jobs=n_jobs, progress=progress)
     return reconcile(p, results, seconds=time.perf_counter() - t0)
