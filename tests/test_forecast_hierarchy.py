@@ -118,7 +118,10 @@ def test_the_method_is_chosen_by_backtest_and_stored(forecast_world):
         assert coherent["score"].null_count() == 0 and chosen["score"][0] == coherent["score"].min()
         assert rows["window_days"][0] == 14 and rows["cutoff_at"][0] == dt.datetime(2026, 3, 2)
         assert set(values.filter(pl.col("metric") == metric)["method"]) == {chosen["method"][0]}
-    assert choice["nodes"].unique().to_list() == [1 + 4 + 5]  # total, 4 regions (ROAMING too), 5 cells
+    assert choice["nodes"].unique().to_list() == [1 + 4 + 5]
+    # cells take the cheaper model set, the national total and regions hierarchy_models_upper
+    assert set(values.filter(pl.col("level") == "cell")["base_model"]) == {"seasonal_naive"}
+    assert set(values.filter(pl.col("level") != "cell")["base_model"]) <= {"seasonal_naive", "ets"}  # total, 4 regions (ROAMING too), 5 cells
 
 
 @pytest.mark.slow

@@ -13,8 +13,9 @@ busiest hours of two cells need not coincide) and are not reconciled.
 A run (:func:`plan` -> ``workers.fit`` -> :func:`reconcile` -> :func:`save`):
 
 1. **base forecasts** of every node with the engine (``engine.run_job``: each series picks
-   its model by its own backtest); national and regions offer ``models_daily``, cells the
-   cheaper ``hierarchy_models_cell`` (600 cells must stay feasible);
+   its model by its own backtest); national and regions offer ``hierarchy_models_upper``
+   (default seasonal naive and ETS), cells the cheaper ``hierarchy_models_cell`` (default
+   seasonal naive: 600 cells must stay feasible);
 2. **the same on the series cut ``hierarchy_backtest_days`` early**, whose forecasts of the
    held-out days are reconciled by every method (``METHODS``: bottom-up and MinTrace ols,
    wls_struct, mint_shrink of Nixtla's ``hierarchicalforecast``) and scored: per level, the
@@ -161,11 +162,14 @@ class Plan:
 
 
 def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
-    """National and regions with the daily run's models; cells with ``hierarchy_models_cell``."""
+    """The daily run's options with ``hierarchy_models_upper`` for the national total and the
+    regions and ``hierarchy_models_cell`` for the cells (each series is fit twice: forecast and
+    method backtest, so the daily run's slowest models would double a first start)."""
     from analytics.forecast.models import models_for
 
+    upper = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_upper"])))
     cell = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_cell"])))
-    return {"national": options, "region": options, "cell": cell}
+    return {"national": upper, "region": upper, "cell": cell}
 
 
 def plan(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg: dict[str, Any], timezone: str,
