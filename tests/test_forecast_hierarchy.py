@@ -148,3 +148,11 @@ def test_reads_before_any_run_keep_their_columns(tmp_path, refs, warehouse):
         assert hierarchy.read_values(con).is_empty() and "yhat_base" in hierarchy.read_values(con).columns
         assert hierarchy.read_check(con).is_empty() and hierarchy.payload(con) is None
         assert hierarchy.cell_days(con, timezone="UTC").is_empty()
+
+
+def test_without_hierarchicalforecast_the_error_names_the_install_step(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hierarchicalforecast.methods", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install hierarchicalforecast==1\.5\.3"):
+        hierarchy._reconciler("bottom_up")
