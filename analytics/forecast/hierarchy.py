@@ -185,7 +185,10 @@ def plan(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg:
     salt = json.dumps({"horizon": horizon, "window": window, "options": {k: dataclasses.asdict(v) for k, v in by_level.items()}},
                       sort_keys=True, default=str)
     digest = hashlib.sha256(salt.encode())
-    digest.update(nodes.filter(pl.col("level") == "cell").hash_rows().sort().to_numpy().tobytes())
+    cells = nodes.filter(pl.col("level") == "cell").sort("metric", "node_id", "ds")  # stable across processes and versions
+    digest.update("\n".join(cells["metric"] + "|" + cells["node_id"]).encode())
+    digest.update(cells["ds"].cast(pl.Int64).to_numpy().tobytes())
+    digest.update(cells["y"].to_numpy().tobytes())
     jobs: list[Job] = []
     for (metric, level, node_id, region), part in nodes.group_by(["metric", "level", "node_id", "region"], maintain_order=True):
         ds = part["ds"].to_numpy().astype("datetime64[us]")
