@@ -66,10 +66,13 @@ def _forecast(job: Job) -> None:
         refit = total = 0
         share = 1.0 / len(job.freqs)
         for i, freq in enumerate(job.freqs):  # one refresh each: a frequency (and the capacity outlook) shows once stored
-            done = pipeline.refresh(job.warehouse, freqs=(freq,),
-                                    progress=lambda f, m, i=i: job.progress((i + f) * share, m))
+            done = pipeline.refresh(job.warehouse, freqs=(freq,), totals=False,
+                                    progress=lambda f, m, i=i: job.progress((i + f) * share * 0.9, m))
             refit, total = refit + done.series_refit, total + done.series_total
             job.stored.append(freq)
+        if "daily" in job.freqs and pipeline.refresh_totals(  # last, so the first start need not wait for it
+                job.warehouse, progress=lambda f, m: job.progress(0.9 + 0.1 * f, m)):
+            job.stored.append("totals")
         job.result = {"series_refit": refit, "series_total": total, "seconds": job.seconds}
     except Exception as exc:  # shown on the page; nothing half-written (each store is one transaction)
         log.exception("forecast run (%s) failed", job.label)

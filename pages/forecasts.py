@@ -1,6 +1,8 @@
 """Forecasts: per-region history and forecast with 80 % / 95 % bands, the backtest table,
 the model coverage report, the capacity outlook and the cells to act on with their map
-(served from the stored forecast run)."""
+(served from the stored forecast run). Daily forecasts have a level: national, region or
+cell, whose numbers are the stored coherent ones (children add up to their parent, checked
+on the page)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,73 @@ COVERAGE_COLUMNS = {  # the band coverage of held-out points, in the backtest an
     "coverage_80": st.column_config.NumberColumn("coverage 80 %", format="percent"),
     "coverage_95": st.column_config.NumberColumn("coverage 95 %", format="percent"),
 }
+
+LEVELS = {"national": "National", "region": "Region", "cell": "Cell"}
+HISTORY, FORECAST = "#4a4a4a", "#1f77b4"  # observed in neutral grey, the projection and its bands in blue
+
+
+def show_check(check: pl.DataFrame, *, parent: str, children: str) -> None:
+    """The visible check that ``children`` add up to ``parent`` on every forecast day."""
+    if check.height == 0:
+        return
+    gap = float(check["abs_diff"].max())
+    text = (f"{check['children'][0]} {children} add up to {parent} on every one of the {check.height} forecast days "
+            f"(largest gap {gap:.1e}).")
+    if gap < 1e-6:
+        st.success(text, icon=":material/check_circle:")
+    else:
+        st.error(f"{children.capitalize()} do not add up to {parent}: largest gap {gap:,.6f}.", icon=":material/error:")
+
+
+def coherent_view(level: str, coherent: pl.DataFrame) -> None:
+    """The national total or one cell: history, coherent forecast beside the base one, the check."""
+    metrics = [m for m in UNITS if m in set(coherent["metric"].to_list())]
+    if level == "national":
+        c2 = st.columns(2)[0]
+        node, title, parent_level, parent = "total", "National total", "national", "total"
+    else:
+        c1, c3, c2 = st.columns(3)
+        regions = sorted(coherent.filter(pl.col("level") == "region")["region"].unique().to_list())
+        wanted = _shared.filters().regions
+        region = c1.selectbox("Region", regions, key="fc_h_region", bind="query-params",
+                              index=regions.index(wanted[0]) if wanted and wanted[0] in regions else 0)
+        cell_ids = sorted(coherent.filter((pl.col("level") == "cell") & (pl.col("region") == region))["cell_id"].unique().to_list())
+        cell = c3.selectbox("Cell", cell_ids, key="fc_h_cell", bind="query-params")
+        node, title, parent_level, parent = f"{region}/{cell}", f"{region}, cell {cell}", "region", region
+    metric = c2.selectbox("Measure", metrics, index=metrics.index("voice_minutes") if "voice_minutes" in metrics else 0,
+                          format_func=lambda m: UNITS.get(m, m).format(step="day"), key="fc_h_metric", bind="query-params")
+    rows = coherent.filter((pl.col("node_id") == node) & (pl.col("metric") == metric)).sort("ds")
+    if rows.height == 0:
+        _shared.empty_state("No coherent forecast for this choice.")
+        st.stop()
+    choice = _shared.run(views.coherent_choice).filter((pl.col("metric") == metric) & pl.col("is_chosen"))
+    k1, k2, k3 = st.columns(3)
+    k1.metric("Reconciliation", rows["method"][0].replace("_", " "), border=True,
+              help="chosen for this measure by a backtest over the national, region and cell levels")
+    k2.metric("Backtest score", "n/a" if choice.height == 0 or choice["score"][0] is None else f"{choice['score'][0]:.3f}",
+              help="mean over the three levels of MAE / mean actual, on the held-out days", border=True)
+    k3.metric("Base model", rows["base_model"][0], border=True, help="this series' own forecast before reconciliation")
+    unit = UNITS.get(metric, metric).format(step="day")
+    history = _shared.run(views.coherent_history, node, metric)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines", line={"color": HISTORY}))
+    fig.add_trace(go.Scatter(x=rows["ds"], y=rows["yhat_base"], name=f"base forecast ({rows['base_model'][0]})",
+                             mode="lines", line={"dash": "dot", "color": "#9ab7d3"}))
+    fig.add_trace(go.Scatter(x=rows["ds"], y=rows["yhat"], name="coherent forecast", mode="lines",
+                             line={"dash": "dash", "color": FORECAST}))
+    fig.update_layout(title=f"{title}: {unit}", xaxis_title=f"Day ({settings().timezone})", yaxis_title=unit)
+    _shared.plot(fig, key="fc_coherent_chart")
+    check = _shared.run(views.coherent_check).filter(
+        (pl.col("metric") == metric) & (pl.col("level") == parent_level) & (pl.col("node_id") == parent))
+    show_check(check, parent="the national total" if level == "national" else region,
+               children="regions" if level == "national" else "cells")
+    with st.expander("Check by day and values", key="fc_h_values_open", on_change="rerun") as box:
+        if box.open:
+            _shared.table(check.select("ds", "parent_yhat", "children_yhat", "abs_diff"), hide_index=True)
+            _shared.table(rows.select("ds", "yhat", "yhat_base", "method"), hide_index=True)
+            _shared.download_table(rows, f"coherent_forecast_{node.replace('/', '_')}_{metric}", key="fc_h_values")
+    st.stop()
+
 
 st.title("Forecasts")
 if not _shared.has_data():
@@ -65,6 +134,15 @@ if fits is None or fits.height == 0:
             st.rerun()
     st.stop()
 
+coherent = _shared.run(views.coherent) if freq == "daily" else None
+level = "region"
+if coherent is not None and coherent.height:
+    level = st.segmented_control("Level", list(LEVELS), format_func=LEVELS.get, default="region", required=True,
+                                 key="fc_level", bind="query-params",
+                                 help="Coherent daily forecasts: cells add up to their region, regions to the national total.") or "region"
+if level != "region":
+    coherent_view(level, coherent)
+
 regions = sorted(fits["region"].unique().to_list())
 wanted = _shared.filters().regions
 c1, c2 = st.columns(2)
@@ -88,8 +166,11 @@ k4.metric("Data cut-off", "n/a" if cutoff is None else f"{cutoff:%d %b}" if freq
 if fit["reason"]:
     st.warning(f"Fallback (seasonal naive) used: {fit['reason']}.", icon=":material/warning:")
 
-HISTORY, FORECAST = "#4a4a4a", "#1f77b4"  # observed in neutral grey, the projection and its bands in blue
 history, forecast = _shared.run(views.chart, freq, uid, history_days=90 if freq == "daily" else 21)
+node = None if coherent is None else coherent.filter((pl.col("node_id") == region) & (pl.col("level") == "region")
+                                                      & (pl.col("metric") == metric))
+if node is not None and node.height:  # the coherent forecast, the region's bands moved onto it
+    forecast = views.recentre(forecast, node.select("ds", "yhat"))
 fig = go.Figure()
 x_band = pl.concat([forecast["ds"], forecast["ds"].reverse()])
 fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper_95"], forecast["yhat_lower_95"].reverse()]),
@@ -99,10 +180,17 @@ fig.add_trace(go.Scatter(x=x_band, y=pl.concat([forecast["yhat_upper"], forecast
                          fill="toself", line={"width": 0}, fillcolor=FORECAST, opacity=0.3, name="80 % band",
                          hoverinfo="skip"))
 fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines", line={"color": HISTORY}))
-fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=f"forecast ({fit['model']})", mode="lines",
-                         line={"dash": "dash", "color": FORECAST}))
+if "yhat_base" in forecast.columns:
+    fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat_base"], name=f"base forecast ({fit['model']})", mode="lines",
+                             line={"dash": "dot", "color": "#9ab7d3"}))
+fig.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], mode="lines", line={"dash": "dash", "color": FORECAST},
+                         name="coherent forecast" if "yhat_base" in forecast.columns else f"forecast ({fit['model']})"))
 fig.update_layout(title=f"{region}: {unit}", xaxis_title=f"{step.capitalize()} ({zone})", yaxis_title=unit)
 _shared.plot(fig, key="fc_chart")
+if node is not None and node.height:
+    checks = _shared.run(views.coherent_check).filter(pl.col("metric") == metric)
+    show_check(checks.filter((pl.col("level") == "region") & (pl.col("node_id") == region)), parent=region, children="cells")
+    show_check(checks.filter(pl.col("level") == "national"), parent="the national total", children="regions")
 # Lazy expanders, as on the other pages: closed, they run nothing, so the first view sends
 # the chart only (no data grid, its own JavaScript chunk, on a cold browser).
 with st.expander("Forecast values", key="fc_values_open", on_change="rerun") as values_box:

@@ -105,8 +105,20 @@ def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, 
     north = next(r for r in data["regions"] if r["region"] == "North" and r["metric"] == "voice_minutes")
     assert north["reason"] is None and north["mase"] > 0
     assert data["series_refit"] == data["series"] == 4 * 5
-    # the contract's keys stay; issue 22 adds ``cells`` (the ranked cells to act on)
-    assert set(data) == {"regions", "freq", "horizon_days", "data_cutoff", "series", "series_refit", "seconds", "capacity", "cells"}
+    # the contract's keys stay; issue 22 adds ``cells`` (the ranked cells to act on) and ``total`` (coherent totals)
+    assert set(data) == {"regions", "freq", "horizon_days", "data_cutoff", "series", "series_refit", "seconds", "capacity", "cells",
+                         "total"}
+    total = data["total"]
+    assert set(total) == {"freq", "metrics", "regions", "cells", "max_abs_diff"} and total["max_abs_diff"] < 1e-6
+    assert {m["metric"] for m in total["metrics"]} == {"records", "voice_minutes", "sms", "data_gb"}
+    for m in total["metrics"]:
+        assert m["method"] in ("bottom_up", "mint_ols", "mint_wls_struct", "mint_shrink") and len(m["forecast"]) == 10
+        assert m["forecast"][0]["ds"] == "2026-03-16"
+        regions = [r for r in total["regions"] if r["metric"] == m["metric"]]
+        assert {r["region"] for r in regions} == {"North", "South", "East"}  # regions with traffic
+        for day, point in enumerate(m["forecast"]):
+            assert sum(r["forecast"][day]["yhat"] for r in regions) == pytest.approx(point["yhat"], abs=1e-6)
+    assert {(c["region"], c["cell_id"]) for c in total["cells"]} == {("North", "N1"), ("South", "S1"), ("East", "E1")}
     assert {c["region"] for c in data["capacity"]} == {"North", "South", "East", "Quiet"}
     assert data["cells"][0]["cell_id"] == "N1" and data["cells"][0]["rank"] == 1
     assert data["cells"][0]["channels_to_add"] > 0 and data["cells"][0]["exhaustion_date"] == "2026-03-16"
@@ -158,3 +170,4 @@ def test_forecast_cli_hourly(tmp_path, refs, warehouse, fast_config):
     first = (last_hour + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # from the end of the loaded data
     assert len(north["forecast"]) == 48 and north["forecast"][0]["ds"] == first
     assert north["model"] in ("seasonal_naive", "ets", "mstl")
+    assert data["total"] is None  # coherent totals are daily

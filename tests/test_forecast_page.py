@@ -48,6 +48,9 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
         pipeline.run_forecast(con, freq="daily", horizon_days=14)
     at = _app(loaded, monkeypatch)
     assert len(at.get("plotly_chart")) == 1
+    # daily: the coherent region forecast, with the checks that its cells and all regions add up
+    assert at.segmented_control(key="fc_level").value == "region"
+    assert [s.value.split(" on every")[0] for s in at.success] == ["1 cells add up to East", "3 regions add up to the national total"]
     assert at.selectbox(key="fc_region").options == ["East", "North", "Quiet", "South"]
     at.selectbox(key="fc_region").set_value("Quiet").run()
     assert any("no traffic" in w.value for w in at.warning)
@@ -64,6 +67,16 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
         assert len(at.dataframe) >= 1 or at.info, view
     at.segmented_control(key="fc_view").set_value("Capacity").run()
     assert len(at.dataframe[-1].value) == 4  # North, South, East, Quiet
+
+    at.segmented_control(key="fc_level").set_value("national").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == 1 and at.selectbox(key="fc_h_metric").value == "voice_minutes"
+    assert [s.value.split(" on every")[0] for s in at.success] == ["3 regions add up to the national total"]
+    at.segmented_control(key="fc_level").set_value("cell").run()
+    assert at.selectbox(key="fc_h_region").options == ["East", "North", "South"]  # regions with traffic
+    at.selectbox(key="fc_h_region").set_value("North").run()
+    assert at.selectbox(key="fc_h_cell").options == ["N1"]
+    assert not at.exception and [s.value.split(" on every")[0] for s in at.success] == ["1 cells add up to North"]
 
 
 def _fast_models(monkeypatch) -> None:

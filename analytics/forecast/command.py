@@ -20,7 +20,7 @@ import polars.selectors as cs
 from analytics import store
 from analytics.cli import CommandError
 from analytics.cluster import ClusterError
-from analytics.forecast import cells, persist, pipeline
+from analytics.forecast import cells, hierarchy, persist, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = pipeline.payload(con, freq=args.freq)
         regions_capacity = persist.read_capacity(con).filter(pl.col("level") == "region")
         to_act = cells.cells_to_act(con)
+        total = hierarchy.payload(con) if args.freq == "daily" else None
     result.update(
         horizon_days=run_info["horizon_steps"] // (24 if args.freq == "hourly" else 1),
         data_cutoff=run_info["data_cutoff"],
@@ -80,5 +81,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for r in regions_capacity.iter_rows(named=True)
         ],
         cells=to_act.with_columns(cs.float().fill_nan(None)).to_dicts(),
+        total=total,
     )
     return result

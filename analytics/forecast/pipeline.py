@@ -34,7 +34,7 @@ import polars as pl
 
 from analytics import store
 from analytics.config import settings
-from analytics.forecast import capacity, localclock, persist, prepare, series, workers
+from analytics.forecast import capacity, hierarchy, localclock, persist, prepare, series, workers
 from analytics.forecast.engine import Job, Options, Result
 from analytics.forecast.models import models_for
 
@@ -62,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     "blocking_threshold": 0.02,
     "capacity_ratio_days": 28,
     "capacity_model": "erlangs",
+    "hierarchy": True,  # coherent daily totals (cells -> regions -> national) after each daily run
+    "hierarchy_models_upper": ["seasonal_naive", "ets"],  # national and regions (fit twice: forecast + backtest)
+    "hierarchy_models_cell": ["seasonal_naive"],  # the cells' cheaper model set (600 cells: see docs/forecast.md)
+    "hierarchy_backtest_days": 14,  # held-out days of the backtest that chooses the reconciliation
 }
 
 
@@ -198,6 +202,9 @@ def run_forecast(
     results = workers.fit(plan.todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]))
     run = store_run(con, plan, results, seconds=time.perf_counter() - t0)
     store_capacity(con, cfg)
+    if freq == "daily" and cfg["hierarchy"]:
+        hierarchy.run(con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone,
+                      n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]), full=full)
     run["seconds"] = time.perf_counter() - t0
     return run
 
@@ -234,6 +241,7 @@ def _one_refresh_at_a_time(warehouse: Path) -> Iterator[None]:
 def refresh(
     warehouse: str | Path, *, freqs: tuple[str, ...] = ("daily", "hourly"), progress: Progress | None = None,
     horizon_days: int | None = None, full: bool = False, n_jobs: int | None = None, cluster: str | None = None,
+    totals: bool = True,
 ) -> Refreshed:
     """Bring the stored forecasts of ``freqs`` and the capacity outlook up to date with the warehouse.
 
@@ -273,9 +281,46 @@ def refresh(
                 runs[freq] = store_run(con, plan, results, seconds=time.perf_counter() - t_freq)
                 if i == len(freqs) - 1:
                     rows = store_capacity(con, cfg)
+            if freq == "daily":
+                daily = plan
+        if totals and cfg["hierarchy"] and "daily" in runs:  # last: every frequency is stored before it
+            _refresh_hierarchy(warehouse, daily, cfg=cfg, full=full, n_jobs=jobs, say=say, at=0.97)
         seconds = time.perf_counter() - t0
     say(1.0, f"forecasts up to date: {sum(r['series_refit'] for r in runs.values())} series refit in {seconds:,.0f} s")
     return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds)
+
+
+def refresh_totals(warehouse: str | Path, *, progress: Progress | None = None, horizon_days: int | None = None,
+                   full: bool = False, n_jobs: int | None = None) -> bool:
+    """Only the coherent totals (:mod:`analytics.forecast.hierarchy`), from the stored daily
+    options: what :func:`refresh` does last, for a caller that stored each frequency on its
+    own first (the app's job, so the first start does not wait for the totals). False when
+    ``[forecast] hierarchy`` is off."""
+    cfg = config()
+    if not cfg["hierarchy"]:
+        return False
+    warehouse = Path(warehouse)
+    with _one_refresh_at_a_time(warehouse):
+        with store.reader(warehouse) as con:
+            plan = plan_run(con, freq="daily", horizon_days=horizon_days, full=full, cfg=cfg)
+        _refresh_hierarchy(warehouse, plan, cfg=cfg, full=full, say=progress or (lambda fraction, message: None),
+                           n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]), at=0.0)
+    return True
+
+
+def _refresh_hierarchy(warehouse: Path, plan: Plan, *, cfg: dict[str, Any], full: bool, n_jobs: int,
+                       say: Progress, at: float) -> None:
+    """The coherent totals (:mod:`analytics.forecast.hierarchy`) in the same three stages: read,
+    fit (no lock), store; skipped when the cells' daily values and options did not change."""
+    with store.reader(warehouse) as con:
+        hplan = hierarchy.plan(con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone,
+                               full=full)
+    if not hplan.changed or hplan.nodes.is_empty():
+        return
+    say(at, f"coherent totals: {len(hplan.jobs)} series of cells, regions and the national total")
+    values, choice = hierarchy.fit(hplan, n_jobs=n_jobs)
+    with store.writer(warehouse) as con:
+        hierarchy.save(con, values, choice)
 
 
 def _now():

@@ -8,6 +8,11 @@
 * ``capacity(con, level)``: one row per region or cell, soonest exhaustion first.
 * ``cell_outlook(con)``: one row per cell with its place (``cells.cell_outlook``; the page
   ranks the cells to act on from it with ``cells.rank_cells_to_act``).
+* ``coherent(con)`` / ``coherent_check(con)`` / ``coherent_choice(con)``: the stored daily
+  hierarchy (``hierarchy``): one row per metric per node per day; per parent per day its
+  forecast beside its children's sum; per metric per reconciliation method its backtest.
+* ``coherent_history(con, node_id, metric)``: one node's observed days ``ds, y``.
+* ``recentre(forecast, coherent)``: a region's stored forecast with the coherent ``yhat``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import duckdb
 import polars as pl
 
 from analytics.config import settings
-from analytics.forecast import cells, persist, series
+from analytics.forecast import cells, hierarchy, persist, series
 
 
 def fits(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
@@ -56,3 +61,34 @@ def cell_outlook(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return persist.read_runs(con).drop("options_json", strict=False)
+
+
+def coherent(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return hierarchy.read_values(con)
+
+
+def coherent_check(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return hierarchy.read_check(con)
+
+
+def coherent_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return hierarchy.read_choice(con).drop("input_hash", strict=False)
+
+
+def coherent_history(con: duckdb.DuckDBPyConnection, node_id: str, metric: str, *, history_days: int = 90) -> pl.DataFrame:
+    return hierarchy.history(con, node_id=node_id, metric=metric, timezone=settings().timezone, days=history_days)
+
+
+def recentre(forecast: pl.DataFrame, coherent: pl.DataFrame) -> pl.DataFrame:
+    """``forecast`` (one region's stored daily forecast) with the coherent ``yhat`` of its node
+    (``coherent``: ``ds, yhat``); its own point forecast kept as ``yhat_base`` and its bands
+    moved by the same amount (the bands are not reconciled). Days without a coherent value keep
+    the stored forecast."""
+    bands = ("yhat_lower", "yhat_upper", "yhat_lower_95", "yhat_upper_95")
+    shift = pl.col("_coherent").fill_null(pl.col("yhat")) - pl.col("yhat")
+    return (
+        forecast.join(coherent.select("ds", _coherent="yhat"), on="ds", how="left")
+        .with_columns(yhat_base=pl.col("yhat"), **{b: pl.col(b) + shift for b in bands})
+        .with_columns(yhat=pl.col("_coherent").fill_null(pl.col("yhat")))
+        .drop("_coherent")
+    )

@@ -1,0 +1,402 @@
+"""Coherent daily forecasts: cells add up to their region, regions to the national total.
+
+The hierarchy (one per additive metric: ``records``, ``voice_minutes``, ``sms``, ``data_gb``):
+
+* bottom: one series per cell per local day, summed from the hourly cube
+  (``forecast_hierarchy_cells.sql``; the records without a cell are the region's
+  ``(no cell)`` series, so that the cells sum exactly to the region); a day without traffic is 0;
+* region = sum of its cells; national ``total`` = sum of the regions.
+
+Busy-hour peaks (``busy_hour_erlangs``, hourly ``erlangs`` maxima) are not additive (the
+busiest hours of two cells need not coincide) and are not reconciled.
+
+A run (:func:`plan` -> ``workers.fit`` -> :func:`reconcile` -> :func:`save`):
+
+1. **base forecasts** of every node with the engine (``engine.run_job``: each series picks
+   its model by its own backtest); national and regions offer ``hierarchy_models_upper``
+   (default seasonal naive and ETS), cells the cheaper ``hierarchy_models_cell`` (default
+   seasonal naive: 600 cells must stay feasible);
+2. **the same on the series cut ``hierarchy_backtest_days`` early**, whose forecasts of the
+   held-out days are reconciled by every method (``METHODS``: bottom-up and MinTrace ols,
+   wls_struct, mint_shrink of Nixtla's ``hierarchicalforecast``) and scored: per level, the
+   MAE over its nodes and days divided by the mean absolute actual of that level; the score is
+   the mean over the three levels, so that each level counts once. The lowest score is the
+   metric's method (ties: the order of ``METHODS``);
+3. **the base forecasts reconciled by the chosen method**: stored per node and day beside the
+   base value (``forecast_hierarchy_values``), with every method's scores
+   (``forecast_hierarchy_choice``).
+
+mint_shrink needs the covariance of the base forecasts' errors; the engine keeps no in-sample
+fits, so the one-week-ahead errors of the weekly naive forecast (``y[t] - y[t-7]``) stand in.
+Reconciled values are not clipped at 0 (clipping would break the sums): a quiet cell may show
+a slightly negative day. Only point forecasts are reconciled, not the bands.
+
+A run is skipped when the cells' daily values and the options are those of the stored run
+(``input_hash``), as the engine skips unchanged series.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from analytics import store
+from analytics.forecast import persist, series
+
+if TYPE_CHECKING:  # the page reads the stored hierarchy without importing the model stack (pandas, statsmodels)
+    from analytics.forecast.engine import Job, Options, Result
+
+log = logging.getLogger(__name__)
+
+METRICS: tuple[str, ...] = series.METRICS  # additive; busy-hour peaks are not
+LEVELS: tuple[str, ...] = ("national", "region", "cell")
+TOTAL = "total"
+NO_CELL = "(no cell)"
+METHODS: tuple[str, ...] = ("bottom_up", "mint_ols", "mint_wls_struct", "mint_shrink")
+INSTALL_HINT = "hierarchicalforecast is needed for coherent totals: pip install hierarchicalforecast==1.5.3 (requirements.txt)"
+TABLES = ("forecast_hierarchy_values", "forecast_hierarchy_choice")
+
+
+def _reconciler(method: str):
+    try:
+        from hierarchicalforecast.methods import BottomUp, MinTrace
+    except ImportError as exc:  # an optional heavy dependency: say how to get it
+        raise ImportError(INSTALL_HINT) from exc
+    if method == "bottom_up":
+        return BottomUp()
+    return MinTrace(method={"mint_ols": "ols", "mint_wls_struct": "wls_struct", "mint_shrink": "mint_shrink"}[method])
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(store.sql("forecast_hierarchy_schema"))
+
+
+# --- the series -----------------------------------------------------------------------------
+
+
+def cell_days(con: duckdb.DuckDBPyConnection, *, timezone: str) -> pl.DataFrame:
+    """One row per cell per local day per metric: ``region, cell_id, metric, ds, y`` (0 on a
+    day without traffic, from the first to the last local day with any traffic)."""
+    hourly = store.fetch(con, "@forecast_hierarchy_cells")
+    schema = {"region": pl.String, "cell_id": pl.String, "metric": pl.String, "ds": pl.Datetime("us"), "y": pl.Float64}
+    if hourly.is_empty():
+        return pl.DataFrame(schema=schema)
+    daily = (
+        hourly.lazy()
+        .with_columns(
+            ds=pl.col("hour_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
+            .dt.date().cast(pl.Datetime("us")),
+            cell_id=pl.when(pl.col("cell_id") == "").then(pl.lit(NO_CELL)).otherwise(pl.col("cell_id")),
+        )
+        .group_by("region", "cell_id", "ds")
+        .agg(pl.col(m).sum() for m in METRICS)
+        .collect()
+    )
+    days = pl.datetime_range(daily["ds"].min(), daily["ds"].max(), "1d", eager=True).alias("ds").cast(pl.Datetime("us"))
+    grid = daily.select("region", "cell_id").unique().join(days.to_frame(), how="cross")
+    return (
+        grid.join(daily, on=["region", "cell_id", "ds"], how="left")
+        .with_columns(pl.col(m).fill_null(0.0) for m in METRICS)
+        .unpivot(index=["region", "cell_id", "ds"], on=list(METRICS), variable_name="metric", value_name="y")
+        .select(list(schema))
+        .sort("metric", "region", "cell_id", "ds")
+    )
+
+
+def node_series(cells: pl.DataFrame) -> pl.DataFrame:
+    """Every node's series from :func:`cell_days`: ``metric, level, node_id, region, cell_id, ds, y``."""
+    cell = cells.with_columns(level=pl.lit("cell"), node_id=pl.col("region") + "/" + pl.col("cell_id"))
+    region = (
+        cells.group_by("metric", "region", "ds").agg(pl.col("y").sum())
+        .with_columns(level=pl.lit("region"), node_id=pl.col("region"), cell_id=pl.lit(""))
+    )
+    national = (
+        cells.group_by("metric", "ds").agg(pl.col("y").sum())
+        .with_columns(level=pl.lit("national"), node_id=pl.lit(TOTAL), region=pl.lit(""), cell_id=pl.lit(""))
+    )
+    columns = ["metric", "level", "node_id", "region", "cell_id", "ds", "y"]
+    order = pl.col("level").replace_strict({lvl: i for i, lvl in enumerate(LEVELS)}, return_dtype=pl.Int8)
+    return pl.concat([f.select(columns) for f in (national, region, cell)]).sort(order, "metric", "node_id", "ds")
+
+
+def structure(nodes: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """The summing matrix (``unique_id`` + one column per cell) and the level tags of one metric's nodes."""
+    meta = nodes.select("level", "node_id", "region").unique(maintain_order=True)
+    cells = meta.filter(pl.col("level") == "cell")
+    regions = meta.filter(pl.col("level") == "region")["node_id"].to_list()
+    cell_ids, cell_regions = cells["node_id"].to_list(), np.array(cells["region"].to_list())
+    rows = [np.ones(len(cell_ids))] + [(cell_regions == r).astype(float) for r in regions] + list(np.eye(len(cell_ids)))
+    matrix = np.vstack(rows)
+    s_df = pl.DataFrame({"unique_id": [TOTAL, *regions, *cell_ids], **{c: matrix[:, i] for i, c in enumerate(cell_ids)}})
+    tags = {"national": np.array([TOTAL]), "region": np.array(regions, dtype=object), "cell": np.array(cell_ids, dtype=object)}
+    return s_df, tags
+
+
+# --- a run ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What one hierarchy run fits: the node series, the engine's jobs, the input hash."""
+
+    nodes: pl.DataFrame  # node_series
+    jobs: list[Job]  # base forecasts ("fc|metric|node") and backtest forecasts ("bt|metric|node")
+    horizon: int
+    window: int  # held-out days of the method backtest (0: too short, bottom-up without a backtest)
+    input_hash: str
+    stored_hash: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.input_hash != self.stored_hash
+
+
+def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
+    """The daily run's options with ``hierarchy_models_upper`` for the national total and the
+    regions and ``hierarchy_models_cell`` for the cells (each series is fit twice: forecast and
+    method backtest, so the daily run's slowest models would double a first start)."""
+    from analytics.forecast.models import models_for
+
+    upper = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_upper"])))
+    cell = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_cell"])))
+    return {"national": upper, "region": upper, "cell": cell}
+
+
+def plan(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg: dict[str, Any], timezone: str,
+         full: bool = False) -> Plan:
+    """The hierarchy's series and jobs, read on a (read-only) connection."""
+    from analytics.forecast.engine import Job
+
+    nodes = node_series(cell_days(con, timezone=timezone))
+    by_level = level_options(options, cfg)
+    n_days = nodes["ds"].n_unique()
+    window = int(cfg["hierarchy_backtest_days"])
+    window = window if n_days - window >= options.min_train + options.backtest_horizon else 0
+    salt = json.dumps({"horizon": horizon, "window": window, "options": {k: dataclasses.asdict(v) for k, v in by_level.items()}},
+                      sort_keys=True, default=str)
+    digest = hashlib.sha256(salt.encode())
+    cells = nodes.filter(pl.col("level") == "cell").sort("metric", "node_id", "ds")  # stable across processes and versions
+    digest.update("\n".join(cells["metric"] + "|" + cells["node_id"]).encode())
+    digest.update(cells["ds"].cast(pl.Int64).to_numpy().tobytes())
+    digest.update(cells["y"].to_numpy().tobytes())
+    jobs: list[Job] = []
+    for (metric, level, node_id, region), part in nodes.group_by(["metric", "level", "node_id", "region"], maintain_order=True):
+        ds = part["ds"].to_numpy().astype("datetime64[us]")
+        y = part["y"].to_numpy().astype(float)
+        opts = by_level[level]
+        jobs.append(Job(f"fc|{metric}|{node_id}", region, metric, ds, y, horizon, opts))
+        if window:
+            jobs.append(Job(f"bt|{metric}|{node_id}", region, metric, ds[:-window], y[:-window], window, opts))
+    stored = None if full or not store.has_table(con, "forecast_hierarchy_choice") else store.scalar(
+        con, "select any_value(input_hash) from forecast_hierarchy_choice")
+    return Plan(nodes=nodes, jobs=jobs, horizon=horizon, window=window, input_hash=digest.hexdigest(), stored_hash=stored)
+
+
+def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str]) -> pl.DataFrame:
+    parts = []
+    for node_id in ids:
+        r = results[f"{prefix}|{metric}|{node_id}"]
+        parts.append(pl.DataFrame({"unique_id": node_id, "ds": r.ds.astype("datetime64[us]"),
+                                   "base": np.asarray(r.forecast["yhat"], dtype=float)}))
+    return pl.concat(parts)
+
+
+def _insample(nodes: pl.DataFrame) -> pl.DataFrame:
+    """``unique_id, ds, y, base``: the weekly naive one-week-ahead fit (mint_shrink's error covariance)."""
+    return (
+        nodes.select(unique_id="node_id", ds="ds", y="y")
+        .with_columns(base=pl.col("y").shift(7).over("unique_id"))
+        .drop_nulls()
+    )
+
+
+def _reconcile(method: str, base: pl.DataFrame, insample: pl.DataFrame, s_df: pl.DataFrame,
+               tags: dict[str, np.ndarray]) -> pl.DataFrame:
+    """``unique_id, ds, yhat``: ``base`` reconciled by ``method``."""
+    from hierarchicalforecast.core import HierarchicalReconciliation
+
+    out = HierarchicalReconciliation([_reconciler(method)]).reconcile(
+        Y_hat_df=base, Y_df=insample, S_df=s_df, tags=tags, is_balanced=True)
+    column = next(c for c in out.columns if c.startswith("base/"))
+    return out.select("unique_id", pl.col("ds").cast(pl.Datetime("us")), yhat=pl.col(column).cast(pl.Float64))
+
+
+def score(actual: pl.DataFrame, forecast: pl.DataFrame, levels: pl.DataFrame) -> dict[str, float | None]:
+    """Per level the MAE over its nodes and days (``mae_<level>``) and ``score``: the mean over
+    the levels of MAE / mean |actual| (each level counts once, whatever its scale)."""
+    joined = (
+        actual.join(forecast, on=["unique_id", "ds"], how="inner").join(levels, on="unique_id", how="left")
+        .group_by("level").agg(mae=(pl.col("y") - pl.col("yhat")).abs().mean(), scale=pl.col("y").abs().mean())
+    )
+    out: dict[str, float | None] = {f"mae_{lvl}": None for lvl in LEVELS}
+    rel = []
+    for row in joined.iter_rows(named=True):
+        out[f"mae_{row['level']}"] = row["mae"]
+        rel.append(row["mae"] / row["scale"] if row["scale"] else row["mae"])
+    out["score"] = float(np.mean(rel)) if rel else None
+    return out
+
+
+def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(values, choice) of a fitted plan: each metric's method chosen by backtest, its coherent forecasts."""
+    by_id = {r.unique_id: r for r in results}
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    values, choice = [], []
+    for (metric,), nodes in p.nodes.group_by(["metric"], maintain_order=True):
+        s_df, tags = structure(nodes)
+        ids = s_df["unique_id"].to_list()
+        levels = nodes.select(unique_id="node_id", level="level").unique()
+        rows: list[dict[str, Any]] = []
+        cutoff = None
+        if p.window:
+            cut = nodes["ds"].max() - dt.timedelta(days=p.window - 1)
+            cutoff = cut
+            train, held = nodes.filter(pl.col("ds") < cut), nodes.filter(pl.col("ds") >= cut)
+            actual = held.select(unique_id="node_id", ds="ds", y="y")
+            bt_base = _frame(by_id, "bt", metric, ids)
+            rows.append({"method": "base", **score(actual, bt_base.rename({"base": "yhat"}), levels), "error": None})
+            for method in METHODS:
+                try:
+                    rec = _reconcile(method, bt_base, _insample(train), s_df, tags)
+                    rows.append({"method": method, **score(actual, rec, levels), "error": None})
+                except Exception as exc:  # a method that cannot reconcile (singular covariance) loses the choice
+                    log.warning("hierarchy %s: %s failed in the backtest (%s)", metric, method, exc)
+                    rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        scored = [r for r in rows if r["method"] != "base" and r.get("score") is not None and np.isfinite(r["score"])]
+        chosen = min(scored, key=lambda r: (r["score"], METHODS.index(r["method"])))["method"] if scored else "bottom_up"
+        base = _frame(by_id, "fc", metric, ids)
+        rec = _reconcile(chosen, base, _insample(nodes), s_df, tags)
+        meta = nodes.select("node_id", "level", "region", "cell_id").unique()
+        models = pl.DataFrame({"node_id": ids, "base_model": [by_id[f"fc|{metric}|{i}"].model for i in ids]})
+        values.append(
+            base.join(rec, on=["unique_id", "ds"]).rename({"unique_id": "node_id", "base": "yhat_base"})
+            .join(meta, on="node_id").join(models, on="node_id")
+            .with_columns(metric=pl.lit(metric), method=pl.lit(chosen))
+        )
+        for r in rows or [{"method": "bottom_up", "error": "too short for a backtest"}]:
+            choice.append({
+                "metric": metric, "method": r["method"], **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score")},
+                "is_chosen": r["method"] == chosen, "cutoff_at": cutoff, "window_days": p.window, "nodes": len(ids),
+                "input_hash": p.input_hash, "computed_at": now, "seconds": seconds,
+            })
+    columns = ["metric", "level", "node_id", "region", "cell_id", "ds", "yhat_base", "yhat", "method", "base_model"]
+    value_frame = pl.concat(values).select(columns) if values else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    choice_frame = pl.DataFrame(choice, schema_overrides={
+        "cutoff_at": pl.Datetime("us"), **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score")}})
+    return value_frame, choice_frame
+
+
+def save(con: duckdb.DuckDBPyConnection, values: pl.DataFrame, choice: pl.DataFrame) -> None:
+    """Replace the stored hierarchy (a writer connection; one transaction)."""
+    ensure_schema(con)
+    con.execute("begin")
+    for table in TABLES:
+        con.execute(f"delete from {table}")  # table: module constant
+    persist._insert(con, "forecast_hierarchy_values", values)
+    persist._insert(con, "forecast_hierarchy_choice", choice)
+    con.execute("commit")
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def fit(p: Plan, *, n_jobs: int, progress: Progress | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fit the plan's jobs (worker processes) and reconcile: (values, choice)."""
+    from analytics.forecast import workers
+
+    t0 = time.perf_counter()
+    results = workers.fit(p.jobs, n_jobs=n_jobs, progress=progress)
+    return reconcile(p, results, seconds=time.perf_counter() - t0)
+
+
+def run(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg: dict[str, Any], timezone: str,
+        n_jobs: int, full: bool = False) -> bool:
+    """Plan, fit, reconcile and store on one writer connection; False when nothing changed."""
+    p = plan(con, options=options, horizon=horizon, cfg=cfg, timezone=timezone, full=full)
+    if not p.changed or p.nodes.is_empty():
+        return False
+    values, choice = fit(p, n_jobs=n_jobs)
+    save(con, values, choice)
+    return True
+
+
+# --- reads (page, CLI) ----------------------------------------------------------------------
+
+
+def _read(con: duckdb.DuckDBPyConnection, name: str, table: str) -> pl.DataFrame:
+    if store.has_table(con, table):
+        return store.fetch(con, f"@{name}")
+    scratch = duckdb.connect(":memory:")  # no run yet: an empty frame with the table's columns
+    try:
+        ensure_schema(scratch)
+        return store.fetch(scratch, f"select * from {table} limit 0")
+    finally:
+        scratch.close()
+
+
+def read_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per metric per node per future day (coherent ``yhat`` beside ``yhat_base``)."""
+    return _read(con, "forecast_hierarchy_read_values", "forecast_hierarchy_values")
+
+
+def read_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per metric per method: backtest errors by level, the chosen one flagged."""
+    return _read(con, "forecast_hierarchy_read_choice", "forecast_hierarchy_choice")
+
+
+def read_check(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per metric per parent per day: its forecast, the sum of its children's, the difference."""
+    if not store.has_table(con, "forecast_hierarchy_values"):
+        return pl.DataFrame(schema={"metric": pl.String, "level": pl.String, "node_id": pl.String, "ds": pl.Datetime("us"),
+                                    "parent_yhat": pl.Float64, "children_yhat": pl.Float64, "children": pl.Int64,
+                                    "abs_diff": pl.Float64})
+    return store.fetch(con, "@forecast_hierarchy_check")
+
+
+def history(con: duckdb.DuckDBPyConnection, *, node_id: str, metric: str, timezone: str, days: int = 90) -> pl.DataFrame:
+    """The last ``days`` observed days of one node: ``ds, y``."""
+    nodes = node_series(cell_days(con, timezone=timezone))
+    hist = nodes.filter((pl.col("node_id") == node_id) & (pl.col("metric") == metric)).select("ds", "y")
+    if hist.height:
+        hist = hist.filter(pl.col("ds") > hist["ds"].max() - dt.timedelta(days=days))
+    return hist
+
+
+def payload(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """The CLI's ``total`` key: the national forecast per metric with its method, and the
+    coherent regions and cells; None before the first hierarchy run."""
+    values = read_values(con)
+    if values.is_empty():
+        return None
+    choice = read_choice(con).filter(pl.col("is_chosen"))
+    check = read_check(con)
+
+    def points(part: pl.DataFrame) -> list[dict[str, Any]]:
+        return [{"ds": r["ds"].strftime("%Y-%m-%d"), "yhat": r["yhat"], "yhat_base": r["yhat_base"]}
+                for r in part.sort("ds").iter_rows(named=True)]
+
+    def nodes(level: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        part = values.filter(pl.col("level") == level)
+        return [{**dict(zip(keys, key, strict=True)), "forecast": points(group)}
+                for key, group in part.group_by(list(keys), maintain_order=True)]
+
+    methods = {r["metric"]: r for r in choice.iter_rows(named=True)}
+    return {
+        "freq": "daily",
+        "metrics": [{"metric": m["metric"], "method": methods.get(m["metric"], {}).get("method"),
+                     "score": methods.get(m["metric"], {}).get("score"), "forecast": m["forecast"]}
+                    for m in nodes("national", ("metric",))],
+        "regions": nodes("region", ("region", "metric")),
+        "cells": nodes("cell", ("region", "cell_id", "metric")),
+        "max_abs_diff": float(check["abs_diff"].max() or 0.0) if check.height else 0.0,
+    }
