@@ -71,7 +71,8 @@ def navigation() -> dict[str, list[st.Page]]:
                 # so it gets a private one and the same script is registered again, hidden, under
                 # /executive_summary (a link or bookmark to the page's own name reaches it too).
                 sections.setdefault(section, []).append(
-                    st.Page(f"pages/{file}", title=title, icon=icon, url_path="home", default=True))
+                    st.Page(f"pages/{file}", title=title, icon=icon, url_path="home", default=True)
+                )
                 hidden.append(st.Page(f"pages/{file}", title=title, icon=icon, url_path=stem, visibility="hidden"))
                 continue
             sections.setdefault(section, []).append(st.Page(f"pages/{file}", title=title, icon=icon))
@@ -90,10 +91,18 @@ def sidebar_filters() -> None:
         st.caption(f"Signed in as **{user.name}** ({user.role})")
         st.subheader("Filters")
         lo, hi = bounds["first"], bounds["last"]
-        st.date_input("From", value=d_start, min_value=lo, max_value=hi, key="f_start", bind="query-params", format="YYYY-MM-DD")
-        st.date_input("To", value=d_end, min_value=lo, max_value=hi, key="f_end", bind="query-params", format="YYYY-MM-DD")
+        st.date_input(
+            "From", value=d_start, min_value=lo, max_value=hi, key="f_start", bind="query-params", format="YYYY-MM-DD"
+        )
+        st.date_input(
+            "To", value=d_end, min_value=lo, max_value=hi, key="f_end", bind="query-params", format="YYYY-MM-DD"
+        )
         st.multiselect(
-            "Regions", bounds["region"], key="f_regions", placeholder="All regions", bind="query-params",
+            "Regions",
+            bounds["region"],
+            key="f_regions",
+            placeholder="All regions",
+            bind="query-params",
             help="Empty means every region. ROAMING holds records made abroad.",
         )
         st.multiselect("Services", bounds["service"], key="f_services", placeholder="All services", bind="query-params")

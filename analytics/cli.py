@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--warehouse", type=Path, default=None, help="DuckDB warehouse file (default: data/warehouse.duckdb)")
+        p.add_argument(
+            "--warehouse", type=Path, default=None, help="DuckDB warehouse file (default: data/warehouse.duckdb)"
+        )
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         p.set_defaults(_module=module_name)
     return parser

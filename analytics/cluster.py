@@ -36,9 +36,7 @@ def _distributed() -> Any:
     try:
         import distributed  # noqa: PLC0415 - heavy; only ``--cluster`` runs need it
     except ImportError as exc:  # pragma: no cover - pinned in requirements.txt
-        raise ClusterError(
-            "--cluster needs Dask distributed: pip install 'dask[distributed]==2026.8.0'"
-        ) from exc
+        raise ClusterError("--cluster needs Dask distributed: pip install 'dask[distributed]==2026.8.0'") from exc
     return distributed
 
 
@@ -52,8 +50,9 @@ def parse(spec: str) -> tuple[str, int | str]:
         return "local", n
     if ADDRESS.match(spec):
         return "address", spec
-    raise ClusterError(f"--cluster {spec!r}: expected local:N (N worker processes here) or a scheduler address "
-                       "such as tcp://host:8786")
+    raise ClusterError(
+        f"--cluster {spec!r}: expected local:N (N worker processes here) or a scheduler address such as tcp://host:8786"
+    )
 
 
 @contextmanager
@@ -81,8 +80,12 @@ def local_cluster(n_workers: int, **options: Any) -> Iterator[Any]:
     distributed = _distributed()
     with plain_main():
         cluster = distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, **options,
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            **options,
         )
         try:
             yield cluster

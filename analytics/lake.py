@@ -67,8 +67,8 @@ SCHEMAS = {"records": "records_schema", "rated_records": "rated_records_schema"}
 def columns(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> list[tuple[str, str]]:
     """(name, type) of a lake table's schema, in table order."""
     rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_name = ? order by ordinal_position", [SCHEMAS[table]]
+        "select column_name, data_type from information_schema.columns where table_name = ? order by ordinal_position",
+        [SCHEMAS[table]],
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
@@ -100,8 +100,15 @@ def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
 
 
 def write_records(
-    con: duckdb.DuckDBPyConnection, warehouse: str | Path, rows: pl.DataFrame, *, load_id: int, timezone: str,
-    encrypted: bool, tag: str | None = None, table: str = TABLE,
+    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
+    rows: pl.DataFrame,
+    *,
+    load_id: int,
+    timezone: str,
+    encrypted: bool,
+    tag: str | None = None,
+    table: str = TABLE,
 ) -> list[dict]:
     """Write ``rows`` (records columns, any order) as one Parquet file per local month,
     sorted by (msisdn, start_at), and list them in ``lake_files`` (caller's transaction).
@@ -125,21 +132,36 @@ def write_records(
             )
         finally:
             con.unregister("lake_rows")
-        stats = frame.select(pl.len(), pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(0)
+        stats = frame.select(pl.len(), pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(
+            0
+        )
         entry = {
-            "tbl": table, "path": rel, "month": month, "load_id": load_id, "rows": stats[0],
-            "bytes": path.stat().st_size, "min_start_at": stats[1], "max_start_at": stats[2],
+            "tbl": table,
+            "path": rel,
+            "month": month,
+            "load_id": load_id,
+            "rows": stats[0],
+            "bytes": path.stat().st_size,
+            "min_start_at": stats[1],
+            "max_start_at": stats[2],
         }
         con.execute(
             "insert into lake_files values ($tbl, $path, $month, $load_id, $rows, $bytes, $min_start_at, "
-            "$max_start_at, $added_at)", {**entry, "added_at": utc_now()},
+            "$max_start_at, $added_at)",
+            {**entry, "added_at": utc_now()},
         )
         written.append(entry)
     return written
 
 
 def write_records_table(
-    con: duckdb.DuckDBPyConnection, warehouse: str | Path, table: str, *, load_id: int, timezone: str, encrypted: bool,
+    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
+    table: str,
+    *,
+    load_id: int,
+    timezone: str,
+    encrypted: bool,
 ) -> int:
     """Write the rows of the DuckDB table ``table`` (records columns) as the load's lake
     files, one per local month, sorted, listed in ``lake_files`` (caller's transaction);
@@ -174,12 +196,20 @@ def _copy_encryption(encrypted: bool) -> str:
 
 
 def replace_month(
-    con: duckdb.DuckDBPyConnection, warehouse: str | Path, table: str, month: str, rows: pl.DataFrame, *,
-    timezone: str, encrypted: bool,
+    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
+    table: str,
+    month: str,
+    rows: pl.DataFrame,
+    *,
+    timezone: str,
+    encrypted: bool,
 ) -> None:
     """Replace the files of ``month`` of the derived lake table ``table`` (a mart rebuilt
     whole per month, such as ``rated_records``) by ``rows``, in the caller's transaction."""
-    old = [r[0] for r in con.execute("select path from lake_files where tbl = ? and month = ?", [table, month]).fetchall()]
+    old = [
+        r[0] for r in con.execute("select path from lake_files where tbl = ? and month = ?", [table, month]).fetchall()
+    ]
     retire(con, old)
     write_records(con, warehouse, rows, load_id=0, timezone=timezone, encrypted=encrypted, table=table)
     refresh_view(con, warehouse, encrypted=encrypted, table=table)
@@ -192,7 +222,8 @@ def retire(con: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> int:
     if not paths:
         return 0
     con.execute(
-        "insert into lake_retired select tbl, path, ? from lake_files where path in (select unnest(?))", [utc_now(), paths]
+        "insert into lake_retired select tbl, path, ? from lake_files where path in (select unnest(?))",
+        [utc_now(), paths],
     )
     con.execute("delete from lake_files where path in (select unnest(?))", [paths])
     return len(paths)
@@ -206,9 +237,13 @@ def clean_orphans(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int:
         base = table_dir(warehouse, table)
         if not base.exists():
             continue
-        known = {r[0] for r in con.execute(
-            "select path from lake_files where tbl = $t union all select path from lake_retired where tbl = $t", {"t": table}
-        ).fetchall()}
+        known = {
+            r[0]
+            for r in con.execute(
+                "select path from lake_files where tbl = $t union all select path from lake_retired where tbl = $t",
+                {"t": table},
+            ).fetchall()
+        }
         for path in base.glob("month=*/*.parquet"):
             if path.relative_to(base).as_posix() not in known:
                 path.unlink(missing_ok=True)
@@ -218,8 +253,9 @@ def clean_orphans(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int:
     return removed
 
 
-def clean_retired(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, oldest_snapshot: dt.datetime | None,
-                  force: bool = False) -> int:
+def clean_retired(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, oldest_snapshot: dt.datetime | None, force: bool = False
+) -> int:
     """Delete retired files that no kept snapshot can name: those retired before the
     oldest kept snapshot was published (a snapshot names the files of its moment), or all
     of them with ``force`` (retention: personal data goes now). Caller's transaction."""
@@ -236,8 +272,12 @@ def clean_retired(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, olde
 
 
 def compact(
-    con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, months: Iterable[str] | None = None,
-    min_files: int = 2, max_rows: int = COMPACT_MAX_ROWS,
+    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
+    *,
+    months: Iterable[str] | None = None,
+    min_files: int = 2,
+    max_rows: int = COMPACT_MAX_ROWS,
 ) -> dict[str, int]:
     """Merge each month's small files (below ``max_rows`` rows) into one file sorted by
     (msisdn, start_at), one transaction; the replaced files are retired (they stay until
@@ -283,8 +323,9 @@ def compact(
     return {"months_compacted": merged_months, "files_before": before, "files_after": after}
 
 
-def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff: dt.datetime, *,
-                  table: str = TABLE) -> int:
+def delete_before(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff: dt.datetime, *, table: str = TABLE
+) -> int:
     """Take every record with ``start_at < cutoff`` out of the table (caller's
     transaction): a file wholly before it is retired, a file across it is rewritten
     without those rows. Rows removed. The retired files still hold the rows: retention
@@ -292,7 +333,8 @@ def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff:
     enc = _key_set(con)
     base = table_dir(warehouse, table).resolve()
     hit = con.execute(
-        "select path, month, max_start_at >= ? from lake_files where tbl = ? and min_start_at < ?", [cutoff, table, cutoff]
+        "select path, month, max_start_at >= ? from lake_files where tbl = ? and min_start_at < ?",
+        [cutoff, table, cutoff],
     ).fetchall()
     if not hit:
         return 0
@@ -323,8 +365,9 @@ def delete_before(con: duckdb.DuckDBPyConnection, warehouse: str | Path, cutoff:
     return before - int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
 
 
-def months_to_compact(con: duckdb.DuckDBPyConnection, *, min_files: int = COMPACT_MIN_FILES,
-                      max_rows: int = COMPACT_MAX_ROWS) -> list[str]:
+def months_to_compact(
+    con: duckdb.DuckDBPyConnection, *, min_files: int = COMPACT_MIN_FILES, max_rows: int = COMPACT_MAX_ROWS
+) -> list[str]:
     """Months with more than ``min_files`` small files: what an automatic compaction merges."""
     rows = con.execute(
         "select month from lake_files where tbl = ? and rows < ? group by month having count(*) > ? order by month",
@@ -358,7 +401,8 @@ def sync_delta(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int | N
 
     uri = str(table_dir(warehouse).resolve())
     rows = con.execute(
-        "select path, month, rows, bytes, min_start_at, max_start_at from lake_files where tbl = ? order by path", [TABLE]
+        "select path, month, rows, bytes, min_start_at, max_start_at from lake_files where tbl = ? order by path",
+        [TABLE],
     ).fetchall()
     want = {r[0]: r for r in rows}
     from deltalake import Schema  # noqa: PLC0415
@@ -374,7 +418,9 @@ def sync_delta(con: duckdb.DuckDBPyConnection, warehouse: str | Path) -> int | N
         if not want:
             return None
         Path(uri).mkdir(parents=True, exist_ok=True, mode=0o700)
-        create_table_with_add_actions(uri, schema, [action(r) for r in want.values()], mode="error", partition_by=["month"])
+        create_table_with_add_actions(
+            uri, schema, [action(r) for r in want.values()], mode="error", partition_by=["month"]
+        )
         return DeltaTable(uri).version()
     table = DeltaTable(uri)
     have = set(table.file_uris())

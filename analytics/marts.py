@@ -193,7 +193,10 @@ def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dic
 
 
 def refresh_segments(
-    con: duckdb.DuckDBPyConnection, months: list[dt.date] | None = None, *, now: dt.datetime | None = None,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date] | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> dict[str, int]:
     """Rebuild the stored segment report of every stale month of ``months`` inside
     ``store.writer``. Returns {month: subscribers} of those rebuilt.
@@ -219,7 +222,9 @@ def refresh_segments(
         if stored.height and all(stored[c][0] == state[c] for c in STATE_COLUMNS):
             continue
         if month == open_month and stored.height and now - stored["built_at"][0] < max_age:
-            log.info("segments of the open month %s left stale (built %s)", month.isoformat()[:7], stored["built_at"][0])
+            log.info(
+                "segments of the open month %s left stale (built %s)", month.isoformat()[:7], stored["built_at"][0]
+            )
             continue
         t0 = time.perf_counter()
         report = segment_report(con, month=month)

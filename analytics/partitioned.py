@@ -111,8 +111,15 @@ def run_share(share: Share) -> Any:
 # --- on the driver -------------------------------------------------------------------------
 
 
-def run(client: Any, con: duckdb.DuckDBPyConnection, fn: Callable[..., Any], kwargs: dict[str, Any], *,
-        name: str, parts: int | None = None) -> list[Any]:
+def run(
+    client: Any,
+    con: duckdb.DuckDBPyConnection,
+    fn: Callable[..., Any],
+    kwargs: dict[str, Any],
+    *,
+    name: str,
+    parts: int | None = None,
+) -> list[Any]:
     """``fn(share_con, **kwargs)`` on every share of the subscribers, one task each; the
     results in share order. ``parts`` defaults to the cluster's worker count."""
     parts = parts or max(len(client.scheduler_info().get("workers", {})), 1)
@@ -120,8 +127,16 @@ def run(client: Any, con: duckdb.DuckDBPyConnection, fn: Callable[..., Any], kwa
     references = {t: store.fetch(con, f"select * from {t}") for t in REFERENCES}  # t: a constant
     memory = settings().section("warehouse").get("memory_limit", "3GB")
     shares = [
-        Share(fn=fn, kwargs=kwargs, part=i, parts=parts, warehouse=store.path_of(con), lake_files=lake_files,
-              references=references, memory_limit=memory)
+        Share(
+            fn=fn,
+            kwargs=kwargs,
+            part=i,
+            parts=parts,
+            warehouse=store.path_of(con),
+            lake_files=lake_files,
+            references=references,
+            memory_limit=memory,
+        )
         for i in range(parts)
     ]
     tag = uuid.uuid4().hex  # keys unique to this run: another run may share the scheduler
@@ -137,8 +152,9 @@ def run(client: Any, con: duckdb.DuckDBPyConnection, fn: Callable[..., Any], kwa
 
 
 @contextmanager
-def cluster_runner(spec: str | None, con: duckdb.DuckDBPyConnection, *, name: str,
-           parts: int | None = None) -> Iterator[Runner | None]:
+def cluster_runner(
+    spec: str | None, con: duckdb.DuckDBPyConnection, *, name: str, parts: int | None = None
+) -> Iterator[Runner | None]:
     """A :data:`Runner` on cluster ``spec`` for the block (None without a spec: one machine)."""
     if not spec:
         yield None
@@ -147,6 +163,8 @@ def cluster_runner(spec: str | None, con: duckdb.DuckDBPyConnection, *, name: st
         yield partial(run, client, con, name=name, parts=parts)
 
 
-def concat(frames: Sequence[pl.DataFrame], *, by: Sequence[str], descending: bool | Sequence[bool] = False) -> pl.DataFrame:
+def concat(
+    frames: Sequence[pl.DataFrame], *, by: Sequence[str], descending: bool | Sequence[bool] = False
+) -> pl.DataFrame:
     """The shares' frames as one, in the canonical order ``by`` (the one-machine order)."""
     return pl.concat(list(frames), how="vertical").sort(list(by), descending=descending, maintain_order=True)

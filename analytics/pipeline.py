@@ -73,8 +73,9 @@ def load_and_refresh(
     return LoadReport(ingest=result, marts=refreshed, compaction=compaction, seconds=seconds)
 
 
-def refresh_after(results: Sequence[dict[str, Any]], *, warehouse: str | Path | None = None,
-                  forecasts: bool | None = None) -> dict[str, Any]:
+def refresh_after(
+    results: Sequence[dict[str, Any]], *, warehouse: str | Path | None = None, forecasts: bool | None = None
+) -> dict[str, Any]:
     """Refresh the marts after the given ingest results (fraud from their first new record),
     then the forecasts: with ``forecasts=None`` when the warehouse already has forecasts and
     ``[marts] forecasts_after_load`` is on (a warehouse without any is given them by the
@@ -84,7 +85,9 @@ def refresh_after(results: Sequence[dict[str, Any]], *, warehouse: str | Path | 
     since: dt.datetime | None = earliest_new_record({"files": files}, warehouse) if files else None
     out = refresh_marts(warehouse, fraud_since=since)
     if forecasts is None:
-        forecasts = bool(settings().section("marts", MARTS_DEFAULTS)["forecasts_after_load"]) and _has_forecasts(warehouse)
+        forecasts = bool(settings().section("marts", MARTS_DEFAULTS)["forecasts_after_load"]) and _has_forecasts(
+            warehouse
+        )
     if forecasts:
         from analytics.forecast.pipeline import refresh  # noqa: PLC0415 - heavy (statsmodels, prophet)
 

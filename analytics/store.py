@@ -157,7 +157,9 @@ def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         # (its OpenSSL path needs the httpfs extension, which cannot be fetched here).
         con.execute("set force_mbedtls_unsafe = 'true'")
         con.execute("set temp_file_encryption = true")
-        con.execute(f"pragma add_parquet_key('{lake.PARQUET_KEY_NAME}', '{_parquet_key(key)}')")  # hex: no quoting issue
+        con.execute(
+            f"pragma add_parquet_key('{lake.PARQUET_KEY_NAME}', '{_parquet_key(key)}')"
+        )  # hex: no quoting issue
         mode = ", read_only" if read_only else ""
         con.execute(f"attach ? as wh (encryption_key ?{mode})", [str(path), key])
         con.execute("use wh")
@@ -250,7 +252,9 @@ def _moved(con: duckdb.DuckDBPyConnection, path: str | Path) -> bool:
     or copied with its lake): the views then name the lake beside it again."""
     if not scalar(con, "select count(*) from lake_files where tbl = 'records'"):
         return False
-    text = scalar(con, "select sql from duckdb_views() where view_name = 'records' and database_name = current_database()")
+    text = scalar(
+        con, "select sql from duckdb_views() where view_name = 'records' and database_name = current_database()"
+    )
     return lake.table_dir(path).exists() and str(lake.table_dir(path).resolve()) not in (text or "")
 
 
@@ -272,12 +276,16 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]
     tz = settings().timezone
     with transaction(con) as cur:
         before = int(cur.execute("select count(*) from records").fetchall()[0][0])
-        months = [r[0] for r in cur.execute(
-            "select distinct strftime(timezone(?, start_at::timestamptz), '%Y-%m') from records order by 1", [tz]
-        ).fetchall()]
+        months = [
+            r[0]
+            for r in cur.execute(
+                "select distinct strftime(timezone(?, start_at::timestamptz), '%Y-%m') from records order by 1", [tz]
+            ).fetchall()
+        ]
         for month in months:
             frame = cur.sql(
-                "select * from records where strftime(timezone(?, start_at::timestamptz), '%Y-%m') = ?", params=[tz, month]
+                "select * from records where strftime(timezone(?, start_at::timestamptz), '%Y-%m') = ?",
+                params=[tz, month],
             ).pl()
             lake.write_records(cur, path, frame, load_id=0, timezone=tz, encrypted=encrypted(), tag=f"migrated-{month}")
         cur.execute("drop table records")
@@ -291,7 +299,10 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]
 
 @contextmanager
 def writer(
-    path: str | Path | None = None, *, publish: bool = True, migrate: bool = True,
+    path: str | Path | None = None,
+    *,
+    publish: bool = True,
+    migrate: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection under the writers' lock; publishes a snapshot on success.
 
@@ -346,7 +357,7 @@ def _oldest_snapshot(path: Path, *, after_publish: bool = False, keep: int = KEE
     """When the oldest snapshot kept (after the next publish) was published (UTC): files
     retired before it are named by no kept snapshot."""
     versions = _snapshot_versions(path)
-    versions = versions[-(keep - 1):] if after_publish and keep > 1 else versions
+    versions = versions[-(keep - 1) :] if after_publish and keep > 1 else versions
     if not versions:
         return dt.datetime.now(dt.UTC).replace(tzinfo=None)
     ns = int(versions[0].name.rsplit("-", 1)[1])

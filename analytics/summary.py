@@ -42,8 +42,9 @@ def region_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> pl.
     return store.fetch(con, "@summary_regions", {"months": months})
 
 
-def month_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date],
-                  regions: pl.DataFrame | None = None) -> pl.DataFrame:
+def month_figures(
+    con: duckdb.DuckDBPyConnection, months: list[dt.date], regions: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """One row per requested month, in order: ``FIGURES`` plus ``roaming_records``.
 
     Additive figures are the sums of the month's region rows; ``subscribers`` and
@@ -60,21 +61,32 @@ def month_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date],
         records = int(r["records"].sum() or 0)
         subscribers = int(s["subscribers"][0]) if s.height else 0
         revenue = float(sum((v or 0) for v in r["revenue"].to_list()))
-        rows.append({
-            "month_date": month,
-            "records": records,
-            "subscribers": subscribers,
-            "revenue": revenue,
-            "arpu": revenue / subscribers if subscribers else 0.0,
-            "voice_minutes": float(r["voice_minutes"].sum() or 0.0),
-            "sms": int(r["sms"].sum() or 0),
-            "data_gb": float(r["data_gb"].sum() or 0.0),
-            "roaming_records": int(s["roaming_records"][0]) if s.height else 0,
-            "roaming_share": (int(s["roaming_records"][0]) / records) if records and s.height else 0.0,
-        })
-    schema = {"month_date": pl.Date, "records": pl.Int64, "subscribers": pl.Int64, "revenue": pl.Float64,
-              "arpu": pl.Float64, "voice_minutes": pl.Float64, "sms": pl.Int64, "data_gb": pl.Float64,
-              "roaming_records": pl.Int64, "roaming_share": pl.Float64}
+        rows.append(
+            {
+                "month_date": month,
+                "records": records,
+                "subscribers": subscribers,
+                "revenue": revenue,
+                "arpu": revenue / subscribers if subscribers else 0.0,
+                "voice_minutes": float(r["voice_minutes"].sum() or 0.0),
+                "sms": int(r["sms"].sum() or 0),
+                "data_gb": float(r["data_gb"].sum() or 0.0),
+                "roaming_records": int(s["roaming_records"][0]) if s.height else 0,
+                "roaming_share": (int(s["roaming_records"][0]) / records) if records and s.height else 0.0,
+            }
+        )
+    schema = {
+        "month_date": pl.Date,
+        "records": pl.Int64,
+        "subscribers": pl.Int64,
+        "revenue": pl.Float64,
+        "arpu": pl.Float64,
+        "voice_minutes": pl.Float64,
+        "sms": pl.Int64,
+        "data_gb": pl.Float64,
+        "roaming_records": pl.Int64,
+        "roaming_share": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 

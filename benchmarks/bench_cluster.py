@@ -79,8 +79,9 @@ def make_files(wd: Path, rows: int, files: int) -> list[Path]:
             # the slice of days: map the 90-day span onto its 1/files share, keep the time form
             start_time=pl.col("start_time"),
         )
-        secs = (pl.col("start_time").str.slice(0, 19).str.replace(" ", "T").str.to_datetime("%Y-%m-%dT%H:%M:%S")
-                - pl.datetime(2026, 1, 1))
+        secs = pl.col("start_time").str.slice(0, 19).str.replace(" ", "T").str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S"
+        ) - pl.datetime(2026, 1, 1)
         squeezed = pl.datetime(2026, 1, 1) + pl.duration(seconds=(secs.dt.total_seconds() // files)) + shift
         frame = frame.with_columns(start_time=squeezed.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
         frame.write_csv(path)
@@ -111,8 +112,10 @@ def main() -> None:
     wd.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     paths = make_files(wd, args.rows, args.files)
-    print(f"{len(paths)} files of {args.rows // args.files:,} rows ready in {time.perf_counter() - t:.1f}s "
-          f"({sum(p.stat().st_size for p in paths) / 1e9:.2f} GB)")
+    print(
+        f"{len(paths)} files of {args.rows // args.files:,} rows ready in {time.perf_counter() - t:.1f}s "
+        f"({sum(p.stat().st_size for p in paths) / 1e9:.2f} GB)"
+    )
     base = None
     for mode in args.modes.split(","):
         if mode.startswith("local:"):
@@ -126,9 +129,11 @@ def main() -> None:
         r = json.loads(out)
         base = base or r["seconds"]
         phases = re.findall(r"cluster ingest of .*", err)
-        print(f"{mode:8} {r['seconds']:7.2f}s  {args.rows / r['seconds']:10,.0f} rows/s  x{r['seconds'] / base:4.2f} of one"
-              f"  peak driver RSS {mem:5.0f} MiB  loaded {r['rows_loaded']:,} dup {r['rows_duplicate']:,} "
-              f"rejected {r['rows_rejected']:,}  per-file seconds {r['file_seconds']:.1f}  (load avg {load})")
+        print(
+            f"{mode:8} {r['seconds']:7.2f}s  {args.rows / r['seconds']:10,.0f} rows/s  x{r['seconds'] / base:4.2f} of one"
+            f"  peak driver RSS {mem:5.0f} MiB  loaded {r['rows_loaded']:,} dup {r['rows_duplicate']:,} "
+            f"rejected {r['rows_rejected']:,}  per-file seconds {r['file_seconds']:.1f}  (load avg {load})"
+        )
         for line in phases:
             print(f"         {line}")
 

@@ -54,8 +54,14 @@ if __name__ == "__main__":
 
 def run_mode(warehouse: Path, mode: str, out: Path) -> dict:
     env = {**os.environ, "ANALYTICS_AUTH": "off", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", RUN, str(warehouse), mode, str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(warehouse), mode, str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode:
         raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -84,10 +90,12 @@ def main() -> None:
             results[mode] = r = run_mode(path, mode, out)
             tables[mode] = pl.read_parquet(out)
             base = results.get("one", r)["seconds"]
-            print(f"{mode:>8}: {r['seconds']:7.1f} s (cluster start {r['startup']:.1f} s, report {r['report']:.1f} s), "
-                  f"x{r['seconds'] / base:.2f} of one machine, {rows / r['seconds']:,.0f} records/s, "
-                  f"projected to 1M subscribers x {args.records}: {r['seconds'] * 1_000_000 / n:,.0f} s "
-                  f"(load average before {load:.1f}, {r['subscribers']:,} subscribers, k={r['k']})")
+            print(
+                f"{mode:>8}: {r['seconds']:7.1f} s (cluster start {r['startup']:.1f} s, report {r['report']:.1f} s), "
+                f"x{r['seconds'] / base:.2f} of one machine, {rows / r['seconds']:,.0f} records/s, "
+                f"projected to 1M subscribers x {args.records}: {r['seconds'] * 1_000_000 / n:,.0f} s "
+                f"(load average before {load:.1f}, {r['subscribers']:,} subscribers, k={r['k']})"
+            )
         first = next(iter(tables))
         for table in tables.values():
             assert_frame_equal(table, tables[first], rel_tol=1e-9)

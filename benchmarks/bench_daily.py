@@ -71,12 +71,15 @@ def main() -> None:
         t = time.perf_counter()
         load_and_refresh(history, warehouse=wh, **refs)
         print(f"{name:8} built from {len(history)} file(s) in {time.perf_counter() - t:.1f}s")
-        proc = subprocess.run([sys.executable, "-c", DAILY, str(daily), str(wh)], cwd=REPO, capture_output=True,
-                              text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", DAILY, str(daily), str(wh)], cwd=REPO, capture_output=True, text=True, check=True
+        )
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{name:8} daily {r['loaded']:,} rows end to end: {r['seconds']:6.2f}s {r['parts']}  marts {r['marts']}  "
-              f"records {r['records']:,}  publish copied {r['published'] / 1e6:.1f} MB  "
-              f"DuckDB file {r['duckdb_bytes'] / 1e6:.1f} MB  lake {r['lake_bytes'] / 1e6:.1f} MB")
+        print(
+            f"{name:8} daily {r['loaded']:,} rows end to end: {r['seconds']:6.2f}s {r['parts']}  marts {r['marts']}  "
+            f"records {r['records']:,}  publish copied {r['published'] / 1e6:.1f} MB  "
+            f"DuckDB file {r['duckdb_bytes'] / 1e6:.1f} MB  lake {r['lake_bytes'] / 1e6:.1f} MB"
+        )
 
 
 if __name__ == "__main__":

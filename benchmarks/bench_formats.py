@@ -41,36 +41,100 @@ def generate(folder: Path, rows: int, seed: int) -> dict[str, Path]:
         billsec = rng.choice([0, rng.randint(1, 900)])
         calls.append((i, t, f"4477009{rng.randint(0, 99999):05d}", f"4477009{rng.randint(0, 99999):05d}", billsec))
     stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))  # noqa: E731
-    paths = {k: folder / n for k, n in [("v1", "v1.csv"), ("asterisk", "Master.csv"), ("freeswitch", "fs.csv"),
-                                         ("cucm", "cdr.txt"), ("bandicoot", "447700900001.csv"),
-                                         ("mapping", "custom.csv")]}
+    paths = {
+        k: folder / n
+        for k, n in [
+            ("v1", "v1.csv"),
+            ("asterisk", "Master.csv"),
+            ("freeswitch", "fs.csv"),
+            ("cucm", "cdr.txt"),
+            ("bandicoot", "447700900001.csv"),
+            ("mapping", "custom.csv"),
+        ]
+    }
     with paths["v1"].open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s",
-                    "cell_id", "charge", "disposition"])
+        w.writerow(
+            [
+                "record_id",
+                "start_time",
+                "msisdn",
+                "other_party",
+                "service",
+                "direction",
+                "duration_s",
+                "cell_id",
+                "charge",
+                "disposition",
+            ]
+        )
         for i, t, a, b, s in calls:
             w.writerow([f"r{i}", stamp(t), a, b, "voice", "out", s, "N1", "0.10", "answered" if s else "no_answer"])
     with paths["asterisk"].open("w", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         for i, t, a, b, s in calls:
-            w.writerow(["", a, b, "from-internal", f'"" <{a}>', "PJSIP/a-1", "PJSIP/b-2", "Dial", "PJSIP/b",
-                        stamp(t), stamp(t + 3) if s else "", stamp(t + 3 + s), s + 3, s,
-                        "ANSWERED" if s else "NO ANSWER", "DOCUMENTATION", f"{t}.{i}", ""])
+            w.writerow(
+                [
+                    "",
+                    a,
+                    b,
+                    "from-internal",
+                    f'"" <{a}>',
+                    "PJSIP/a-1",
+                    "PJSIP/b-2",
+                    "Dial",
+                    "PJSIP/b",
+                    stamp(t),
+                    stamp(t + 3) if s else "",
+                    stamp(t + 3 + s),
+                    s + 3,
+                    s,
+                    "ANSWERED" if s else "NO ANSWER",
+                    "DOCUMENTATION",
+                    f"{t}.{i}",
+                    "",
+                ]
+            )
     with paths["freeswitch"].open("w", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         for i, t, a, b, s in calls:
-            w.writerow(["n", a, b, "default", stamp(t), stamp(t + 3) if s else "", stamp(t + 3 + s), s + 3, s,
-                        "NORMAL_CLEARING" if s else "NO_ANSWER", f"00000000-0000-4000-8000-{i:012d}", "", "",
-                        "PCMU", "PCMU"])
+            w.writerow(
+                [
+                    "n",
+                    a,
+                    b,
+                    "default",
+                    stamp(t),
+                    stamp(t + 3) if s else "",
+                    stamp(t + 3 + s),
+                    s + 3,
+                    s,
+                    "NORMAL_CLEARING" if s else "NO_ANSWER",
+                    f"00000000-0000-4000-8000-{i:012d}",
+                    "",
+                    "",
+                    "PCMU",
+                    "PCMU",
+                ]
+            )
     with paths["cucm"].open("w", newline="") as fh:
         fh.write(",".join(f'"{n}"' for n in FIELDS) + "\n" + ",".join("INTEGER" for _ in FIELDS) + "\n")
         idx = {n: k for k, n in enumerate(FIELDS)}
         for i, t, a, b, s in calls:
             row = ["0"] * len(FIELDS)
-            for n, v in (("cdrRecordType", 1), ("globalCallID_callManagerId", 1), ("globalCallID_callId", i),
-                         ("origLegCallIdentifier", i), ("destLegIdentifier", i + 1), ("dateTimeOrigination", t),
-                         ("callingPartyNumber", a), ("finalCalledPartyNumber", b), ("duration", s),
-                         ("dateTimeConnect", t + 3 if s else 0), ("destCause_value", 16 if s else 19)):
+            for n, v in (
+                ("cdrRecordType", 1),
+                ("globalCallID_callManagerId", 1),
+                ("globalCallID_callId", i),
+                ("origLegCallIdentifier", i),
+                ("destLegIdentifier", i + 1),
+                ("dateTimeOrigination", t),
+                ("callingPartyNumber", a),
+                ("finalCalledPartyNumber", b),
+                ("duration", s),
+                ("dateTimeConnect", t + 3 if s else 0),
+                ("destCause_value", 16 if s else 19),
+            ):
                 row[idx[n]] = str(v)
             fh.write(",".join(row) + "\n")
     with paths["bandicoot"].open("w", newline="") as fh:
@@ -81,9 +145,29 @@ def generate(folder: Path, rows: int, seed: int) -> dict[str, Path]:
     with paths["mapping"].open("w", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         for i, t, a, b, s in calls:
-            w.writerow([f'"" <{a}>', a, b, "default", "PJSIP/a-1", "PJSIP/b-2", "Dial", "PJSIP/b", stamp(t),
-                        stamp(t + 3) if s else "", stamp(t + 3 + s), s + 3, s, "ANSWERED" if s else "NO ANSWER",
-                        "DOCUMENTATION", "", f"{t}.{i}", "", i % 7])
+            w.writerow(
+                [
+                    f'"" <{a}>',
+                    a,
+                    b,
+                    "default",
+                    "PJSIP/a-1",
+                    "PJSIP/b-2",
+                    "Dial",
+                    "PJSIP/b",
+                    stamp(t),
+                    stamp(t + 3) if s else "",
+                    stamp(t + 3 + s),
+                    s + 3,
+                    s,
+                    "ANSWERED" if s else "NO ANSWER",
+                    "DOCUMENTATION",
+                    "",
+                    f"{t}.{i}",
+                    "",
+                    i % 7,
+                ]
+            )
     return paths
 
 
@@ -128,8 +212,10 @@ def main() -> None:
             return run
 
         print(f"rows={args.rows}  (best of {args.repeat})")
-        print(f"{'format':<11} {'MB':>6} {'read s':>7} {'read rows/s':>12} {'MB/s':>6} {'vs v1':>6}"
-              + ("" if args.no_load else f" {'load s':>7} {'load rows/s':>12} {'vs v1':>6}"))
+        print(
+            f"{'format':<11} {'MB':>6} {'read s':>7} {'read rows/s':>12} {'MB/s':>6} {'vs v1':>6}"
+            + ("" if args.no_load else f" {'load s':>7} {'load rows/s':>12} {'vs v1':>6}")
+        )
         base_read = base_load = None
         for fmt in ("v1", "asterisk", "freeswitch", "cucm", "bandicoot", "mapping"):
             if fmt != "v1":

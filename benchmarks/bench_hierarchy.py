@@ -48,10 +48,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
-        rows = build(path, n_cells=args.cells, regions=args.regions, history_days=args.history_days,
-                     horizon_days=args.horizon_days, hourly=False, seed=args.seed)
-        print(f"warehouse: {args.cells} cells in {args.regions} regions, {rows:,} hourly cube rows "
-              f"({args.history_days} days): built in {time.perf_counter() - t0:.1f} s")
+        rows = build(
+            path,
+            n_cells=args.cells,
+            regions=args.regions,
+            history_days=args.history_days,
+            horizon_days=args.horizon_days,
+            hourly=False,
+            seed=args.seed,
+        )
+        print(
+            f"warehouse: {args.cells} cells in {args.regions} regions, {rows:,} hourly cube rows "
+            f"({args.history_days} days): built in {time.perf_counter() - t0:.1f} s"
+        )
         with store.reader(path) as con:
             t0 = time.perf_counter()
             plan = hierarchy.plan(con, options=options, horizon=args.horizon_days, cfg=cfg, timezone="UTC", full=True)
@@ -76,10 +85,14 @@ def main() -> None:
             hierarchy.read_values(con)
             page_s = time.perf_counter() - t0
     print(f"read: {read_s:.1f} s ({plan.nodes['node_id'].n_unique()} nodes x 4 metrics, {len(plan.jobs)} jobs)")
-    print(f"fit: {fit_s:.1f} s with {args.jobs} workers; engine seconds by level: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in by_level.items()))
-    print(f"reconcile (4 methods on the backtest + the chosen one, 4 metrics): {rec_s:.1f} s; write {save_s:.2f} s; "
-          f"page reads (values + check) {page_s:.2f} s")
+    print(
+        f"fit: {fit_s:.1f} s with {args.jobs} workers; engine seconds by level: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in by_level.items())
+    )
+    print(
+        f"reconcile (4 methods on the backtest + the chosen one, 4 metrics): {rec_s:.1f} s; write {save_s:.2f} s; "
+        f"page reads (values + check) {page_s:.2f} s"
+    )
     print(f"largest parent-children gap: {check['abs_diff'].max():.1e}")
     print(choice.filter(pl.col("is_chosen")).select("metric", "method", "score"))
     print(choice.select("metric", "method", "mae_national", "mae_region", "mae_cell", "score"))

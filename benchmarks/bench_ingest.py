@@ -40,37 +40,49 @@ def make_extract(path: Path, rows: int, *, seed: int = 1) -> None:
     secs = rng.integers(0, 90 * 86400, rows)
     ts = (start + secs.astype("timedelta64[s]")).astype(str)
     forms = rng.integers(0, 3, rows)
-    services = np.array(["voice", "sms", "data", "mms", "voip", "video"])[rng.choice(6, rows, p=[.35, .25, .3, .02, .05, .03])]
+    services = np.array(["voice", "sms", "data", "mms", "voip", "video"])[
+        rng.choice(6, rows, p=[0.35, 0.25, 0.3, 0.02, 0.05, 0.03])
+    ]
     ids = np.arange(rows).astype(str)
     dup = rng.random(rows) < 0.001
     ids[dup] = "0"
-    df = pl.DataFrame({
-        "record_id": np.char.add("r", ids),
-        "start_time": ts,
-        "form": forms,
-        "msisdn": np.char.add("4477", rng.integers(10_000_000, 10_200_000, rows).astype(str)),
-        "other_party": np.char.add("4478", rng.integers(10_000_000, 19_000_000, rows).astype(str)),
-        "service": services,
-        "direction": np.array(["out", "in"])[rng.integers(0, 2, rows)],
-        "duration_s": rng.integers(0, 600, rows),
-        "cell_id": np.char.add("C", rng.integers(0, N_CELLS, rows).astype(str)),
-        "charge": np.round(rng.random(rows) * 2, 2),
-        "bytes_up": rng.integers(0, 5_000_000, rows),
-        "bytes_down": rng.integers(0, 50_000_000, rows),
-    }).with_columns(
-        start_time=pl.when(pl.col("form") == 0).then(pl.col("start_time") + "Z")
-        .when(pl.col("form") == 1).then(pl.col("start_time").str.replace("T", " ") + "+01:00")
-        .otherwise(pl.col("start_time")),
-        service=pl.when(pl.int_range(pl.len()) % 1000 == 7).then(pl.lit("fax")).otherwise(pl.col("service")),
-    ).drop("form")
+    df = (
+        pl.DataFrame(
+            {
+                "record_id": np.char.add("r", ids),
+                "start_time": ts,
+                "form": forms,
+                "msisdn": np.char.add("4477", rng.integers(10_000_000, 10_200_000, rows).astype(str)),
+                "other_party": np.char.add("4478", rng.integers(10_000_000, 19_000_000, rows).astype(str)),
+                "service": services,
+                "direction": np.array(["out", "in"])[rng.integers(0, 2, rows)],
+                "duration_s": rng.integers(0, 600, rows),
+                "cell_id": np.char.add("C", rng.integers(0, N_CELLS, rows).astype(str)),
+                "charge": np.round(rng.random(rows) * 2, 2),
+                "bytes_up": rng.integers(0, 5_000_000, rows),
+                "bytes_down": rng.integers(0, 50_000_000, rows),
+            }
+        )
+        .with_columns(
+            start_time=pl.when(pl.col("form") == 0)
+            .then(pl.col("start_time") + "Z")
+            .when(pl.col("form") == 1)
+            .then(pl.col("start_time").str.replace("T", " ") + "+01:00")
+            .otherwise(pl.col("start_time")),
+            service=pl.when(pl.int_range(pl.len()) % 1000 == 7).then(pl.lit("fax")).otherwise(pl.col("service")),
+        )
+        .drop("form")
+    )
     df.write_csv(path)
     df.write_parquet(path.with_suffix(".parquet"))
-    cells = pl.DataFrame({
-        "cell_id": [f"C{i}" for i in range(N_CELLS)],
-        "region": [f"R{i % 12}" for i in range(N_CELLS)],
-        "lat": rng.uniform(50, 58, N_CELLS),
-        "lon": rng.uniform(-5, 1, N_CELLS),
-    })
+    cells = pl.DataFrame(
+        {
+            "cell_id": [f"C{i}" for i in range(N_CELLS)],
+            "region": [f"R{i % 12}" for i in range(N_CELLS)],
+            "lat": rng.uniform(50, 58, N_CELLS),
+            "lon": rng.uniform(-5, 1, N_CELLS),
+        }
+    )
     cells.write_csv(path.parent / "cells.csv")
 
 
@@ -135,12 +147,16 @@ def main() -> None:
         shutil.rmtree(f) if f.is_dir() else f.unlink()
     floor_s, floor_mem = _run(DUCKDB, str(csv), str(wd / "floor.duckdb"), "floor")
     floor = float(floor_s)
-    print(f"floor   duckdb read_csv + hourly GROUP BY: {floor:7.2f}s  {args.rows / floor:12,.0f} rows/s  peak {floor_mem:6.0f} MiB"
-          f"  (bar: 1.5x = {1.5 * floor:.2f}s)")
+    print(
+        f"floor   duckdb read_csv + hourly GROUP BY: {floor:7.2f}s  {args.rows / floor:12,.0f} rows/s  peak {floor_mem:6.0f} MiB"
+        f"  (bar: 1.5x = {1.5 * floor:.2f}s)"
+    )
     for kind in ("plain", "distinct"):
         secs, mem = _run(DUCKDB, str(csv), str(wd / f"bound_{kind}.duckdb"), kind)
-        print(f"bound   duckdb: store rows + hourly cube ({kind:8}): {float(secs):7.2f}s  x{float(secs) / floor:4.2f} of floor"
-              f"  peak {mem:6.0f} MiB")
+        print(
+            f"bound   duckdb: store rows + hourly cube ({kind:8}): {float(secs):7.2f}s  x{float(secs) / floor:4.2f} of floor"
+            f"  peak {mem:6.0f} MiB"
+        )
     # CSV and Parquet alternate, each into a new warehouse, --repeat times; the cube
     # refresh (the same SQL for both) varies by a few seconds from run to run
     runs = [("csv", csv), ("parquet", csv.with_suffix(".parquet"))] * args.repeat + [("again", csv)]
@@ -154,16 +170,21 @@ def main() -> None:
         out, mem = _run(OURS, str(src), str(wh), str(wd / "cells.csv"))
         r = json.loads(out)
         best[name] = min(best.get(name, r["seconds"]), r["seconds"])
-        print(f"{name:7} ingest_files ({r['status']}): {r['seconds']:7.2f}s  {args.rows / r['seconds']:12,.0f} rows/s  "
-              f"x{r['seconds'] / floor:4.2f} of floor  peak {mem:6.0f} MiB  loaded {r['rows_loaded']:,} "
-              f"dup {r['rows_duplicate']:,} rejected {r['rows_rejected']:,}  "
-              f"publish copied {(r['published'] or 0) / 1e6:.1f} MB, lake {r['lake_bytes'] / 1e6:.0f} MB")
+        print(
+            f"{name:7} ingest_files ({r['status']}): {r['seconds']:7.2f}s  {args.rows / r['seconds']:12,.0f} rows/s  "
+            f"x{r['seconds'] / floor:4.2f} of floor  peak {mem:6.0f} MiB  loaded {r['rows_loaded']:,} "
+            f"dup {r['rows_duplicate']:,} rejected {r['rows_rejected']:,}  "
+            f"publish copied {(r['published'] or 0) / 1e6:.1f} MB, lake {r['lake_bytes'] / 1e6:.0f} MB"
+        )
         if fresh:
             for f in wd.glob(f"{wh.name}.snap*"):
                 f.unlink()
     if args.repeat > 1:
-        print(f"best of {args.repeat}: csv {best['csv']:.2f}s (x{best['csv'] / floor:.2f}), "
-              f"parquet {best['parquet']:.2f}s (x{best['parquet'] / floor:.2f})")
+        print(
+            f"best of {args.repeat}: csv {best['csv']:.2f}s (x{best['csv'] / floor:.2f}), "
+            f"parquet {best['parquet']:.2f}s (x{best['parquet'] / floor:.2f})"
+        )
+
 
 if __name__ == "__main__":
     main()

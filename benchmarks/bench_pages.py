@@ -98,7 +98,9 @@ def filter_change(page) -> float:
 
 def nav_titles() -> dict[str, str]:
     """Page name -> its title in the sidebar menu, read from app.py's PAGES table (not run)."""
-    titles = {m[0]: m[1] for m in re.findall(r'\("(\w+)\.py", "([^"]+)"', (ROOT / "app.py").read_text(encoding="utf-8"))}
+    titles = {
+        m[0]: m[1] for m in re.findall(r'\("(\w+)\.py", "([^"]+)"', (ROOT / "app.py").read_text(encoding="utf-8"))
+    }
     titles[LANDING] = titles.get("executive_summary", "Executive summary")
     return titles
 
@@ -157,8 +159,14 @@ def _visits(page, base: str, name: str) -> dict[str, object]:
     flt = filter_change(page)
     errors += page_errors(page)
     charts = page.locator('[data-testid="stPlotlyChart"]').count()
-    return {"cold_s": round(cold, 3), "warm_s": round(warm, 3), "in_app_s": None if nav is None else round(nav, 3), "filter_change_s": round(flt, 3), "charts": charts,
-            "errors": errors}
+    return {
+        "cold_s": round(cold, 3),
+        "warm_s": round(warm, 3),
+        "in_app_s": None if nav is None else round(nav, 3),
+        "filter_change_s": round(flt, 3),
+        "charts": charts,
+        "errors": errors,
+    }
 
 
 def main() -> None:
@@ -166,7 +174,9 @@ def main() -> None:
     ap.add_argument("--warehouse", type=Path, help="an existing warehouse (else a demo one is built)")
     ap.add_argument("--subscribers", type=int, default=1500)
     ap.add_argument("--months", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=1, help="measure each page N times (fresh server each), report medians")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="measure each page N times (fresh server each), report medians"
+    )
     ap.add_argument("--returning-browser", action="store_true", help="browser caches filled by an earlier visit")
     ap.add_argument("--pages", nargs="*", help=f"page names (default: {LANDING} and every page of pages/)")
     args = ap.parse_args()
@@ -177,7 +187,10 @@ def main() -> None:
         warehouse = Path(tempfile.mkdtemp(prefix="bench_pages_")) / "warehouse.duckdb"
         t0 = time.perf_counter()
         build(warehouse, warehouse.parent / "demo", subscribers=args.subscribers, months=args.months)
-        print(f"built demo warehouse ({args.subscribers} subscribers x {args.months} months) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        print(
+            f"built demo warehouse ({args.subscribers} subscribers x {args.months} months) in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
     from analytics import store
 
     con = store.snapshot_reader(warehouse)
@@ -189,18 +202,34 @@ def main() -> None:
     results = {}
     for name in pages:
         runs = [measure(warehouse, name, returning=args.returning_browser) for _ in range(max(args.repeat, 1))]
-        r = {k: round(statistics.median(x[k] for x in runs if x[k] is not None), 3) if any(x[k] is not None for x in runs) else None
-             for k in ("cold_s", "warm_s", "in_app_s", "filter_change_s")}
+        r = {
+            k: round(statistics.median(x[k] for x in runs if x[k] is not None), 3)
+            if any(x[k] is not None for x in runs)
+            else None
+            for k in ("cold_s", "warm_s", "in_app_s", "filter_change_s")
+        }
         r |= {"charts": runs[-1]["charts"], "errors": [e for x in runs for e in x["errors"]], "runs": len(runs)}
         if len(runs) > 1:
             r["cold_runs_s"] = [x["cold_s"] for x in runs]
         results[name] = r
         bad = "" if r["cold_s"] < 4 and r["warm_s"] < 1.5 and r["filter_change_s"] < 1 else "   OVER"
         err = f"   ERRORS {r['errors']}" if r["errors"] else ""
-        print(f"{name:20s} cold {r['cold_s']:6.2f} s   warm {r['warm_s']:6.2f} s   in-app {r['in_app_s'] or float('nan'):5.2f} s   filter change {r['filter_change_s']:6.2f} s"
-              f"   ({r['charts']} charts){bad}{err}", file=sys.stderr)
-    print(json.dumps({"records": records, "returning_browser": args.returning_browser, "load_average_before": load_before, "load_average_after": load_average(),
-                      "pages": results}))
+        print(
+            f"{name:20s} cold {r['cold_s']:6.2f} s   warm {r['warm_s']:6.2f} s   in-app {r['in_app_s'] or float('nan'):5.2f} s   filter change {r['filter_change_s']:6.2f} s"
+            f"   ({r['charts']} charts){bad}{err}",
+            file=sys.stderr,
+        )
+    print(
+        json.dumps(
+            {
+                "records": records,
+                "returning_browser": args.returning_browser,
+                "load_average_before": load_before,
+                "load_average_after": load_average(),
+                "pages": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 AUTH_ENV = "ANALYTICS_AUTH"
 
+
 @dataclass(frozen=True)
 class User:
     name: str

@@ -39,8 +39,9 @@ def export_allowed(df: pl.DataFrame, *, note: bool = True) -> pl.DataFrame | Non
         return _privacy.protect_export(df, mode="mask")
 
 
-def _button(container: Any, label: str, data: Callable[[], bytes | str], file_name: str, mime: str, *, key: str,
-            rows: int) -> None:
+def _button(
+    container: Any, label: str, data: Callable[[], bytes | str], file_name: str, mime: str, *, key: str, rows: int
+) -> None:
     """A download button whose file is built only when clicked (Streamlit's deferred data:
     a page run does not write CSV/Excel/HTML for every table it shows).
 
@@ -50,7 +51,9 @@ def _button(container: Any, label: str, data: Callable[[], bytes | str], file_na
     the browser fetched it, and the download never came. The build runs outside the
     script thread, so who and where are taken now.
     """
-    build = audited(data, warehouse_path(), current_user(), f"{file_name} ({rows} rows) from {st.session_state.get('_page', '?')}")
+    build = audited(
+        data, warehouse_path(), current_user(), f"{file_name} ({rows} rows) from {st.session_state.get('_page', '?')}"
+    )
     container.download_button(label, build, file_name, mime, key=key, on_click="ignore")
 
 
@@ -66,8 +69,14 @@ def audited(data: Callable[[], bytes | str], warehouse: Path, user: User, detail
 
 
 def download_file(
-    tables: dict[str, pl.DataFrame], file_name: str, mime: str, *, render: Callable[[dict[str, pl.DataFrame]], bytes | str],
-    label: str, key: str, note: bool = True,
+    tables: dict[str, pl.DataFrame],
+    file_name: str,
+    mime: str,
+    *,
+    render: Callable[[dict[str, pl.DataFrame]], bytes | str],
+    label: str,
+    key: str,
+    note: bool = True,
 ) -> bool:
     """One download button for a file built from ``tables`` (an HTML report, Parquet...).
 
@@ -83,7 +92,15 @@ def download_file(
         if safe is None:
             return False
         allowed[name] = safe
-    _button(st, label, lambda: render(allowed), file_name, mime, key=f"dl_{key}", rows=sum(df.height for df in allowed.values()))
+    _button(
+        st,
+        label,
+        lambda: render(allowed),
+        file_name,
+        mime,
+        key=f"dl_{key}",
+        rows=sum(df.height for df in allowed.values()),
+    )
     return True
 
 
@@ -106,10 +123,24 @@ def download_table(df: pl.DataFrame, name: str, *, key: str | None = None) -> No
     if df is None:
         return
     c1, c2 = st.columns(2)
-    _button(c1, "Download CSV", lambda: df.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"dl_csv_{key}",
-            rows=df.height)
-    _button(c2, "Download Excel", lambda: excel_bytes(df), f"{name}.xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"dl_xlsx_{key}", rows=df.height)
+    _button(
+        c1,
+        "Download CSV",
+        lambda: df.write_csv().encode("utf-8"),
+        f"{name}.csv",
+        "text/csv",
+        key=f"dl_csv_{key}",
+        rows=df.height,
+    )
+    _button(
+        c2,
+        "Download Excel",
+        lambda: excel_bytes(df),
+        f"{name}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key=f"dl_xlsx_{key}",
+        rows=df.height,
+    )
 
 
 DATA_EXPORT_OFF = "client.disableDataExport"

@@ -82,4 +82,6 @@ def month_picker(*, key: str, help: str | None = None, container: Any = None) ->
     if not months:
         no_data_hint()
         st.stop()
-    return (container or st).selectbox("Month", months[::-1], format_func=lambda d: d.strftime("%Y-%m"), key=key, help=help)
+    return (container or st).selectbox(
+        "Month", months[::-1], format_func=lambda d: d.strftime("%Y-%m"), key=key, help=help
+    )

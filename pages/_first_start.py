@@ -55,8 +55,14 @@ def build_demo_world() -> bool:
         if has_data():
             return True
         log.warning("warehouse %s is empty: building the demo world", path)
-        demo.build(path, path.parent / "demo", subscribers=int(cfg["demo_subscribers"]), months=int(cfg["demo_months"]),
-              on_progress=lambda f, m: progress(0.85 * f, m), marts=True)
+        demo.build(
+            path,
+            path.parent / "demo",
+            subscribers=int(cfg["demo_subscribers"]),
+            months=int(cfg["demo_months"]),
+            on_progress=lambda f, m: progress(0.85 * f, m),
+            marts=True,
+        )
     # Forecasts (issue 17): a background job (pages/_jobs.py) refreshes daily, then hourly, each
     # with the capacity outlook. The first start waits for the daily ones, so the Forecasts page
     # has charts when the app opens; the hourly ones follow (minutes on the default world), their
@@ -65,6 +71,10 @@ def build_demo_world() -> bool:
     while not job.done.wait(_jobs.POLL_S) and "daily" not in job.stored:
         progress(0.85 + 0.15 * min(2 * job.fraction, 1.0), f"forecasts: {job.message}")
     if job.error:
-        st.warning(f"The forecasts failed ({job.error}); compute them on the Forecasts page.", icon=":material/warning:")
-    bar.progress(1.0, text="demo world loaded; daily forecasts stored" + ("" if job.done.is_set() else ", hourly ones computing"))
+        st.warning(
+            f"The forecasts failed ({job.error}); compute them on the Forecasts page.", icon=":material/warning:"
+        )
+    bar.progress(
+        1.0, text="demo world loaded; daily forecasts stored" + ("" if job.done.is_set() else ", hourly ones computing")
+    )
     return has_data()

@@ -65,13 +65,20 @@ def _forecast(job: Job) -> None:
     try:
         refit = total = 0
         share = 1.0 / len(job.freqs)
-        for i, freq in enumerate(job.freqs):  # one refresh each: a frequency (and the capacity outlook) shows once stored
-            done = pipeline.refresh(job.warehouse, freqs=(freq,), totals=False,
-                                    progress=lambda f, m, i=i: job.progress((i + f) * share * 0.9, m))
+        for i, freq in enumerate(
+            job.freqs
+        ):  # one refresh each: a frequency (and the capacity outlook) shows once stored
+            done = pipeline.refresh(
+                job.warehouse,
+                freqs=(freq,),
+                totals=False,
+                progress=lambda f, m, i=i: job.progress((i + f) * share * 0.9, m),
+            )
             refit, total = refit + done.series_refit, total + done.series_total
             job.stored.append(freq)
         if "daily" in job.freqs and pipeline.refresh_totals(  # last, so the first start need not wait for it
-                job.warehouse, progress=lambda f, m: job.progress(0.9 + 0.1 * f, m)):
+            job.warehouse, progress=lambda f, m: job.progress(0.9 + 0.1 * f, m)
+        ):
             job.stored.append("totals")
         job.result = {"series_refit": refit, "series_total": total, "seconds": job.seconds}
     except Exception as exc:  # shown on the page; nothing half-written (each store is one transaction)
@@ -131,8 +138,13 @@ def follow(job: Job, *, until: str | None = None) -> bool:
             return False
         r = job.result or {}
         bar.progress(1.0, text=job.message)
-        line.caption(f"{r.get('series_refit', 0)} of {r.get('series_total', 0)} series fitted in {r.get('seconds', job.seconds):,.0f} s.")
+        line.caption(
+            f"{r.get('series_refit', 0)} of {r.get('series_total', 0)} series fitted in {r.get('seconds', job.seconds):,.0f} s."
+        )
         status.update(label=f"{job.label.capitalize()} forecasts computed", state="complete", expanded=False)
     if job.user == _access.current_user().name:  # the starting session records the end
-        _access.audit("forecast_run", f"{job.label} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s")
+        _access.audit(
+            "forecast_run",
+            f"{job.label} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s",
+        )
     return True

@@ -58,7 +58,9 @@ if view == "Users":
         if c3.button("Enable", key="adm_enable"):
             accounts.set_disabled(path, who, disabled=False, by=me.name)
             st.rerun()
-        if c4.button("Unlock", key="adm_unlock", help="Lift the lock-out after failed sign-ins (every client address)."):
+        if c4.button(
+            "Unlock", key="adm_unlock", help="Lift the lock-out after failed sign-ins (every client address)."
+        ):
             cleared = accounts.unlock(path, who, by=me.name)
             st.toast(f"{who}: {cleared} lock-out row(s) cleared." if cleared else f"{who} was not locked out.")
 

@@ -77,10 +77,18 @@ if view == "Breakdown":
     else:
         # graph_objects, not plotly.express: two bar traces, and no 0.5 s express import on a cold server
         x = table[key].fill_null("(none)").cast(pl.String).to_list()
-        fig = go.Figure([go.Bar(x=x, y=table[col].cast(pl.Float64).to_list(), name=name)
-                         for col, name in (("leakage", "Leakage"), ("overbilling", "Over-billing"))])
-        fig.update_layout(barmode="group", title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
-                          xaxis_title=dim.capitalize(), yaxis_title=f"Amount ({CUR})")
+        fig = go.Figure(
+            [
+                go.Bar(x=x, y=table[col].cast(pl.Float64).to_list(), name=name)
+                for col, name in (("leakage", "Leakage"), ("overbilling", "Over-billing"))
+            ]
+        )
+        fig.update_layout(
+            barmode="group",
+            title=f"Leakage and over-billing by {dim}, {month:%Y-%m} ({CUR})",
+            xaxis_title=dim.capitalize(),
+            yaxis_title=f"Amount ({CUR})",
+        )
         _shared.plot(fig, key=f"bill_bar_{dim}")
     # a lazy expander: a closed one runs nothing, so the first view sends no data grid (its own
     # JavaScript chunk) besides the chart

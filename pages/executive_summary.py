@@ -42,8 +42,16 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:,.0f}"
 
 
-TILE_UNIT = {"records": None, "subscribers": None, "currency": CUR, "currency per subscriber": f"{CUR} per subscriber",
-             "min": "minutes", "messages": "messages", "GB": "GB", "% of records": "%"}
+TILE_UNIT = {
+    "records": None,
+    "subscribers": None,
+    "currency": CUR,
+    "currency per subscriber": f"{CUR} per subscriber",
+    "min": "minutes",
+    "messages": "messages",
+    "GB": "GB",
+    "% of records": "%",
+}
 
 
 def delta(row: dict) -> str | None:
@@ -82,19 +90,44 @@ else:
     if view == "Revenue":
         # graph_objects, not plotly.express: the same grouped bars at a fraction of the build time
         x = regions["region"].to_list()
-        fig = go.Figure([go.Bar(x=x, y=regions[col].cast(pl.Float64).to_list(), name=name)
-                         for col, name in (("revenue", month), ("revenue_prev", "previous month"))])
-        fig.update_layout(barmode="group", title=f"Usage revenue by region ({CUR})", xaxis_title="Region",
-                          yaxis_title=f"Revenue ({CUR})", legend_title_text="Month")
+        fig = go.Figure(
+            [
+                go.Bar(x=x, y=regions[col].cast(pl.Float64).to_list(), name=name)
+                for col, name in (("revenue", month), ("revenue_prev", "previous month"))
+            ]
+        )
+        fig.update_layout(
+            barmode="group",
+            title=f"Usage revenue by region ({CUR})",
+            xaxis_title="Region",
+            yaxis_title=f"Revenue ({CUR})",
+            legend_title_text="Month",
+        )
         _shared.plot(fig, key="exec_rev")
     elif view == "Region table":
-        _shared.table(regions, hide_index=True, column_config={"revenue": st.column_config.NumberColumn(f"revenue ({CUR})", format="%.2f")})
+        _shared.table(
+            regions,
+            hide_index=True,
+            column_config={"revenue": st.column_config.NumberColumn(f"revenue ({CUR})", format="%.2f")},
+        )
     elif view == "Traffic":
         import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
-        long = regions.select("region", pl.col("voice_minutes").alias("Voice (min)"), pl.col("sms").alias("SMS+MMS (messages)"),
-                              pl.col("data_gb").alias("Data (GB)")).unpivot(index="region", variable_name="measure", value_name="value")
-        fig = px.bar(long, x="region", y="value", facet_row="measure", title=f"Traffic by region, {month}",
-                     labels={"value": "", "region": "Region"}, height=620)
+
+        long = regions.select(
+            "region",
+            pl.col("voice_minutes").alias("Voice (min)"),
+            pl.col("sms").alias("SMS+MMS (messages)"),
+            pl.col("data_gb").alias("Data (GB)"),
+        ).unpivot(index="region", variable_name="measure", value_name="value")
+        fig = px.bar(
+            long,
+            x="region",
+            y="value",
+            facet_row="measure",
+            title=f"Traffic by region, {month}",
+            labels={"value": "", "region": "Region"},
+            height=620,
+        )
         fig.update_yaxes(matches=None)
         fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
         _shared.plot(fig, key="exec_traffic")
@@ -105,9 +138,14 @@ else:
         else:
             import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
 
-            fig = px.bar(movers.with_columns((pl.col("name") + " (" + pl.col("dimension") + ")").alias("who")),
-                         x="revenue_change", y="who", orientation="h", title=f"Largest revenue changes vs previous month ({CUR})",
-                         labels={"revenue_change": f"Change in revenue ({CUR})", "who": ""})
+            fig = px.bar(
+                movers.with_columns((pl.col("name") + " (" + pl.col("dimension") + ")").alias("who")),
+                x="revenue_change",
+                y="who",
+                orientation="h",
+                title=f"Largest revenue changes vs previous month ({CUR})",
+                labels={"revenue_change": f"Change in revenue ({CUR})", "who": ""},
+            )
             fig.update_yaxes(autorange="reversed")
             _shared.plot(fig, key="exec_movers")
 
@@ -118,6 +156,10 @@ st.caption("Region figures (this month and the previous one)")
 _shared.download_table(report["regions"], f"executive_regions_{month}", key="exec_regions")
 st.caption("The printable page (HTML: narrative, headline and region figures)")
 _shared.download_file(
-    {"kpis": kpis, "regions": report["regions"]}, f"executive_summary_{month}.html", "text/html",
-    render=lambda t: dashboard.printable_html({**report, **t}), label="Download printable page (HTML)", key="exec_html",
+    {"kpis": kpis, "regions": report["regions"]},
+    f"executive_summary_{month}.html",
+    "text/html",
+    render=lambda t: dashboard.printable_html({**report, **t}),
+    label="Download printable page (HTML)",
+    key="exec_html",
 )

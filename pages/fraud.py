@@ -113,9 +113,13 @@ if view == "Timeline":
         # graph_objects, not plotly.express: the first view, and no 0.5 s express import on a cold server
         fig = go.Figure()
         for (direction, service), part in records.group_by("direction", "service", maintain_order=True):
-            fig.add_scatter(x=part["start_at"].to_list(), y=part["duration_s"].to_list(), mode="markers",
-                            name=f"{direction}, {service}",
-                            marker={"symbol": SYMBOLS.get(service, "circle"), "color": COLORS.get(direction)})
+            fig.add_scatter(
+                x=part["start_at"].to_list(),
+                y=part["duration_s"].to_list(),
+                mode="markers",
+                name=f"{direction}, {service}",
+                marker={"symbol": SYMBOLS.get(service, "circle"), "color": COLORS.get(direction)},
+            )
         fig.update_layout(title="Records behind the alert", xaxis_title="Start (UTC)", yaxis_title="Duration (s)")
         _shared.plot(fig, key="fr_timeline")
         hist = go.Figure([go.Histogram(x=part["start_at"].to_list(), name=str(region), xbins={"size": 3_600_000})

@@ -32,15 +32,26 @@ if not _shared.has_data():
     st.stop()
 
 w = _shared.window()
-pane = st.segmented_control(
-    "View", ["Worst cells", "Incidents"], default="Worst cells", required=True, key="nq_pane", bind="query-params"
-) or "Worst cells"
+pane = (
+    st.segmented_control(
+        "View", ["Worst cells", "Incidents"], default="Worst cells", required=True, key="nq_pane", bind="query-params"
+    )
+    or "Worst cells"
+)
 
 if pane == "Worst cells":
-    rank_by = st.segmented_control(
-        "Rank by", list(WORSE_HIGH), format_func=LABELS.get, default="dropped_call_rate", required=True,
-        key="nq_rank", bind="query-params",
-    ) or "dropped_call_rate"
+    rank_by = (
+        st.segmented_control(
+            "Rank by",
+            list(WORSE_HIGH),
+            format_func=LABELS.get,
+            default="dropped_call_rate",
+            required=True,
+            key="nq_rank",
+            bind="query-params",
+        )
+        or "dropped_call_rate"
+    )
     ranking = _shared.run(worst_cells, w.start, w.end, w.regions, rank_by=rank_by)
     if ranking is None or ranking.height == 0:
         _shared.nothing_selected_hint("cells with enough calls")
@@ -66,7 +77,10 @@ if pane == "Worst cells":
     import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
 
     fig = px.line(
-        hourly, x="hour_at", y=rank_by, markers=True,
+        hourly,
+        x="hour_at",
+        y=rank_by,
+        markers=True,
         title=f"{LABELS[rank_by]} of {cell} per hour (UTC); shaded: its incidents",
         labels={"hour_at": "Hour (UTC)", rank_by: LABELS[rank_by]},
     )
@@ -84,8 +98,11 @@ else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Cell incidents", cells.height)
     c2.metric("Region incidents", inc.height - cells.height)
-    c3.metric("Subscribers in cell incidents", f"{int(cells['subscribers'].sum()):,}",
-              help="Summed over incidents: a subscriber in two incidents counts twice.")
+    c3.metric(
+        "Subscribers in cell incidents",
+        f"{int(cells['subscribers'].sum()):,}",
+        help="Summed over incidents: a subscriber in two incidents counts twice.",
+    )
     shown = inc.with_columns(
         place=pl.when(pl.col("level") == "cell")
         .then(pl.concat_str(pl.lit("cell "), "cell_id", pl.lit(" ("), "region", pl.lit(")")))
@@ -94,13 +111,30 @@ else:
     import plotly.express as px  # noqa: PLC0415
 
     fig = px.timeline(
-        shown, x_start="start_at", x_end="end_at", y="place", color="kpis",
+        shown,
+        x_start="start_at",
+        x_end="end_at",
+        y="place",
+        color="kpis",
         hover_data=["hours", "attempts", "asr", "expected_asr", "subscribers"],
-        title="Incident timeline (UTC)", labels={"place": "", "kpis": "Outside its band"},
+        title="Incident timeline (UTC)",
+        labels={"place": "", "kpis": "Outside its band"},
     )
     _shared.plot(fig, key="nq_timeline", height=max(300, 28 * shown["place"].n_unique() + 120))
-    table = shown.select("start_at", "end_at", "level", "region", "cell_id", "hours", "kpis", "attempts",
-                         "expected_attempts", "asr", "expected_asr", "subscribers")
+    table = shown.select(
+        "start_at",
+        "end_at",
+        "level",
+        "region",
+        "cell_id",
+        "hours",
+        "kpis",
+        "attempts",
+        "expected_attempts",
+        "asr",
+        "expected_asr",
+        "subscribers",
+    )
     _shared.table(
         table,
         hide_index=True,

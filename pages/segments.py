@@ -44,8 +44,12 @@ if mart["status"] != "current" and not st.session_state.get(live_key):
             "completes; you can also compute them now.",
             icon=":material/history:",
         )
-    st.button("Compute now (about 20 s at 10 M records)", key=f"seg_compute_btn_{month:%Y-%m}",
-              on_click=st.session_state.__setitem__, args=(live_key, True))
+    st.button(
+        "Compute now (about 20 s at 10 M records)",
+        key=f"seg_compute_btn_{month:%Y-%m}",
+        on_click=st.session_state.__setitem__,
+        args=(live_key, True),
+    )
     if mart["report"] is None:
         st.stop()
 if mart["status"] == "current" or not st.session_state.get(live_key):
@@ -62,14 +66,24 @@ if subs.height == 0:
 c = st.columns(4)
 c[0].metric("Subscribers", f"{totals['subscribers']:,}", border=True)
 c[1].metric("Segments", f"{totals['k']}", border=True, help=f"Silhouette by k: {totals['silhouette']}")
-c[2].metric("Cheaper-plan offers", f"{totals['recommendations']:,}", border=True,
-            help="Subscribers whose cheapest plan saves them at least [marketing] min_saving this month.")
-c[3].metric(f"Their saving ({CUR}/month)", f"{float(totals['estimated_savings']):,.2f}", border=True,
-            help=f"Operator revenue change if all were taken: {float(totals['revenue_impact']):,.2f} {CUR}.")
+c[2].metric(
+    "Cheaper-plan offers",
+    f"{totals['recommendations']:,}",
+    border=True,
+    help="Subscribers whose cheapest plan saves them at least [marketing] min_saving this month.",
+)
+c[3].metric(
+    f"Their saving ({CUR}/month)",
+    f"{float(totals['estimated_savings']):,.2f}",
+    border=True,
+    help=f"Operator revenue change if all were taken: {float(totals['revenue_impact']):,.2f} {CUR}.",
+)
 
 # the profiles first (tiles, no chart): the map pulled in Plotly's bundle and 2,000 markers on the first view
 # (interleaved at 10 M records, load 5-6: cold 3.3 vs 4.75-5.1 s, warm 1.05-1.18 vs 1.76-1.93 s)
-view = _shared.choose("View", ["Profiles", "Segment map", "Segment x plan", "Recommendations", "Upsell"], key="seg_view")
+view = _shared.choose(
+    "View", ["Profiles", "Segment map", "Segment x plan", "Recommendations", "Upsell"], key="seg_view"
+)
 
 if view == "Segment map":
     pts = map_points(subs, limit=2000)  # a seeded sample: 2,000 markers show the clusters; 5,000 cost ~1 s to draw
@@ -83,8 +97,12 @@ if view == "Segment map":
                    hovertemplate="<br>".join(f"{c}: %{{customdata[{i}]}}" for i, c in enumerate(hover)) + "<extra>%{fullData.name}</extra>")
         for (name,), part in pts.sort("segment").group_by("segment", maintain_order=True)
     ])  # fmt: skip
-    fig.update_layout(title=f"Subscribers on the first two principal components, {month:%Y-%m}", legend_title_text="Segment",
-                      xaxis_title="PC 1 (scaled behaviour, unitless)", yaxis_title="PC 2 (scaled behaviour, unitless)")
+    fig.update_layout(
+        title=f"Subscribers on the first two principal components, {month:%Y-%m}",
+        legend_title_text="Segment",
+        xaxis_title="PC 1 (scaled behaviour, unitless)",
+        yaxis_title="PC 2 (scaled behaviour, unitless)",
+    )
     _shared.plot(fig, key="seg_map")
     st.caption(f"{pts.height:,} of {subs.height:,} subscribers shown (seeded sample).")
 
@@ -93,10 +111,15 @@ elif view == "Profiles":
         with st.container(border=True):
             st.subheader(f"{row['segment_id']}. {row['segment']}")
             k = st.columns(5)
-            k[0].metric("Subscribers", f"{row['subscribers']:,}", f"{100 * row['share']:.1f} % of base", delta_color="off")
+            k[0].metric(
+                "Subscribers", f"{row['subscribers']:,}", f"{100 * row['share']:.1f} % of base", delta_color="off"
+            )
             k[1].metric(f"Revenue ({CUR})", f"{float(row['revenue'] or 0):,.2f}", help="Billed usage + monthly fee.")
-            k[2].metric("Churn risk", f"{100 * (row['churn_risk_share'] or 0):.1f} %",
-                        help="Share whose records fell by 30 % or more against the previous month.")
+            k[2].metric(
+                "Churn risk",
+                f"{100 * (row['churn_risk_share'] or 0):.1f} %",
+                help="Share whose records fell by 30 % or more against the previous month.",
+            )
             k[3].metric("Cheaper-plan offers", f"{row['recommendations']:,}")
             k[4].metric(f"Their saving ({CUR})", f"{float(row['estimated_savings'] or 0):,.2f}")
             st.caption(
@@ -112,9 +135,15 @@ elif view == "Segment x plan":
     wide = matrix.pivot(on="current_plan", index="segment", values="subscribers").fill_null(0)
     import plotly.express as px  # noqa: PLC0415 - only for this view: its import costs ~0.5 s on a cold server
 
-    fig = px.density_heatmap(matrix, x="current_plan", y="segment", z="subscribers", text_auto=True,
-                             title=f"Subscribers by segment and current plan, {month:%Y-%m}",
-                             labels={"current_plan": "Current plan", "segment": "Segment", "subscribers": "Subscribers"})
+    fig = px.density_heatmap(
+        matrix,
+        x="current_plan",
+        y="segment",
+        z="subscribers",
+        text_auto=True,
+        title=f"Subscribers by segment and current plan, {month:%Y-%m}",
+        labels={"current_plan": "Current plan", "segment": "Segment", "subscribers": "Subscribers"},
+    )
     _shared.plot(fig, key="seg_matrix")
     _shared.table(wide, hide_index=True)
     _shared.download_table(wide, f"segment_plan_{month:%Y-%m}", key="seg_dl_matrix")
@@ -122,8 +151,12 @@ elif view == "Segment x plan":
 elif view == "Recommendations":
     f = st.columns(3)
     seg_pick = f[0].multiselect("Segments", segs["segment"].to_list(), key="seg_f_seg", placeholder="All segments")
-    plan_pick = f[1].multiselect("Current plan", sorted(subs["current_plan"].drop_nulls().unique().to_list()),
-                                 key="seg_f_plan", placeholder="All plans")
+    plan_pick = f[1].multiselect(
+        "Current plan",
+        sorted(subs["current_plan"].drop_nulls().unique().to_list()),
+        key="seg_f_plan",
+        placeholder="All plans",
+    )
     min_saving = f[2].number_input(f"Minimum saving ({CUR})", min_value=0.0, value=0.0, step=1.0, key="seg_f_min")
     only = st.toggle("Only subscribers offered a cheaper plan", value=True, key="seg_f_only")
     shown = subs.filter(
@@ -133,12 +166,25 @@ elif view == "Recommendations":
         & (pl.col("saving").cast(pl.Float64).fill_null(0) >= min_saving)
     ).sort("saving", descending=True, nulls_last=True)
     if shown.height == 0:
-        _shared.empty_state("No subscriber matches these filters. Clear the segment/plan filters or lower the minimum saving.")
+        _shared.empty_state(
+            "No subscriber matches these filters. Clear the segment/plan filters or lower the minimum saving."
+        )
     else:
-        cols = ["msisdn", "segment", "current_plan", "current_cost", "recommended_plan", "recommended_cost", "saving",
-                "voice_allowance_use", "sms_allowance_use", "data_allowance_use"]
-        _shared.table(shown.select(cols) if see_numbers else _shared.mask(shown.select(cols), ["msisdn"]),
-                     hide_index=True)
+        cols = [
+            "msisdn",
+            "segment",
+            "current_plan",
+            "current_cost",
+            "recommended_plan",
+            "recommended_cost",
+            "saving",
+            "voice_allowance_use",
+            "sms_allowance_use",
+            "data_allowance_use",
+        ]
+        _shared.table(
+            shown.select(cols) if see_numbers else _shared.mask(shown.select(cols), ["msisdn"]), hide_index=True
+        )
     st.markdown("**Export** (all columns and indicators; numbers pseudonymised unless you may see them)")
     try:
         export = export_table(shown, see_numbers=see_numbers)
@@ -146,14 +192,22 @@ elif view == "Recommendations":
         _shared.empty_state(f"Exports need pseudonyms: {exc}.")
     else:
         _shared.download_table(export, f"recommendations_{month:%Y-%m}", key="seg_dl_recs")
-        _shared.download_file({"recommendations": export}, f"recommendations_{month:%Y-%m}.parquet",
-                              "application/vnd.apache.parquet", render=lambda t: _shared.parquet_bytes(t["recommendations"]),
-                              label="Download Parquet", key="seg_parquet", note=False)
+        _shared.download_file(
+            {"recommendations": export},
+            f"recommendations_{month:%Y-%m}.parquet",
+            "application/vnd.apache.parquet",
+            render=lambda t: _shared.parquet_bytes(t["recommendations"]),
+            label="Download Parquet",
+            key="seg_parquet",
+            note=False,
+        )
 
 else:
     ups = report["upsell"]
-    st.caption("Subscribers over an allowance of their own plan in at least [marketing] upsell_min_months of the last "
-               "upsell_window_months months, with the cheapest dearer plan for them this month.")
+    st.caption(
+        "Subscribers over an allowance of their own plan in at least [marketing] upsell_min_months of the last "
+        "upsell_window_months months, with the cheapest dearer plan for them this month."
+    )
     if ups.height == 0:
         _shared.empty_state("Nobody exceeded an allowance regularly: no upsell candidates this month.")
     else:

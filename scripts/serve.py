@@ -45,7 +45,10 @@ def page_modules(pages: Path = ROOT / "pages") -> list[str]:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 # `from analytics.forecast import views` imports the submodule views too
-                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names if _is_module(f"{node.module}.{a.name}"))]
+                names = [
+                    node.module,
+                    *(f"{node.module}.{a.name}" for a in node.names if _is_module(f"{node.module}.{a.name}")),
+                ]
             else:
                 continue
             for name in names:
@@ -102,20 +105,30 @@ def session_routes(base: str = "") -> list:
         if value is None:
             return Response("ticket refused", status_code=403)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
-        response.set_cookie(sessions.COOKIE, value, max_age=sessions.max_age(), path=prefix or "/", httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https")
+        response.set_cookie(
+            sessions.COOKIE,
+            value,
+            max_age=sessions.max_age(),
+            path=prefix or "/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     async def clear_session(request):
         if not _same_origin(request):
             return Response("cross-origin request refused", status_code=403)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
-        response.delete_cookie(sessions.COOKIE, path=prefix or "/", httponly=True, samesite="lax",
-                               secure=request.url.scheme == "https")
+        response.delete_cookie(
+            sessions.COOKIE, path=prefix or "/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
+        )
         return response
 
-    return [Route(f"{prefix}/_auth/session", set_session, methods=["POST"]),
-            Route(f"{prefix}/_auth/sign_out", clear_session, methods=["POST"])]
+    return [
+        Route(f"{prefix}/_auth/session", set_session, methods=["POST"]),
+        Route(f"{prefix}/_auth/sign_out", clear_session, methods=["POST"]),
+    ]
 
 
 def install_session_routes() -> None:

@@ -12,8 +12,24 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "samples"
 
 V1_COLUMNS = [
-    "record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id", "charge",
-    "disposition", "bytes_up", "bytes_down", "roaming", "destination_country", "currency", "plan_id", "imsi", "imei",
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+    "roaming",
+    "destination_country",
+    "currency",
+    "plan_id",
+    "imsi",
+    "imei",
 ]
 
 CELLS_CSV = """cell_id,region,lat,lon,site_id,technology,capacity_erlangs

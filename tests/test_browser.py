@@ -24,14 +24,22 @@ from analytics import store
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DEFAULT_PAGE = "executive_summary"
 OWN_PAGES = ["executive_summary", "traffic_trends", "demand_heatmaps", "data_quality"]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup installs it)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup installs it)"
+    ),
 ]
 
 
@@ -42,18 +50,44 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(warehouse: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (), timeout: float = 90,
-                port: int | None = None) -> Iterator[str]:
+def running_app(
+    warehouse: Path,
+    *,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 90,
+    port: int | None = None,
+) -> Iterator[str]:
     """``streamlit run app.py`` on ``port`` (default: a free one), started as scripts/start.sh
     does (scripts/serve.py); yields its base URL; stops it afterwards."""
     port = port or free_port()
-    full_env = {**os.environ, "ANALYTICS_WAREHOUSE": str(warehouse), "ANALYTICS_DEMO_ON_START": "0", "ANALYTICS_AUTH": "off", **(env or {})}
+    full_env = {
+        **os.environ,
+        "ANALYTICS_WAREHOUSE": str(warehouse),
+        "ANALYTICS_DEMO_ON_START": "0",
+        "ANALYTICS_AUTH": "off",
+        **(env or {}),
+    }
     (ROOT / "artifacts").mkdir(exist_ok=True)  # not in git: a fresh clone has no artifacts/
     log = open(ROOT / "artifacts" / f"streamlit_{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "scripts/serve.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *args],
-        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "scripts/serve.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            *args,
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -82,7 +116,9 @@ def browser_page(*, width: int = 1400, height: int = 2200, dark: bool = False):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light"
+        )
         try:
             yield context.new_page()
         finally:
@@ -155,7 +191,9 @@ def check_every_page(url: str, suffix: str) -> None:
                 failures[name] = errors
             page.screenshot(path=str(SHOTS / f"{name}{suffix}.png"))
             if name in OWN_PAGES:
-                assert page.query_selector('[data-testid="stPlotlyChart"] .main-svg') or page.query_selector('[data-testid="stDataFrame"]'), name
+                assert page.query_selector('[data-testid="stPlotlyChart"] .main-svg') or page.query_selector(
+                    '[data-testid="stDataFrame"]'
+                ), name
     assert not failures, failures
 
 
@@ -178,7 +216,10 @@ def test_downloads_are_built_on_click_and_audited(app_url, fixture_warehouse):
         page.goto(f"{app_url}/executive_summary", wait_until="domcontentloaded")
         wait_rendered(page)
         assert not page_errors(page) and page.locator("h1").first.inner_text() == "Executive summary"
-        for label, head in (("Download CSV", "metric,label,unit"), ("Download printable page (HTML)", "<!doctype html>")):
+        for label, head in (
+            ("Download CSV", "metric,label,unit"),
+            ("Download printable page (HTML)", "<!doctype html>"),
+        ):
             with page.expect_download(timeout=30_000) as info:
                 page.get_by_role("button", name=label).first.click()
             assert Path(info.value.path()).read_text(encoding="utf-8").startswith(head), label
@@ -251,7 +292,9 @@ def test_a_link_to_a_page_opens_it_after_sign_in(fixture_warehouse, tmp_path):
 
     warehouse = tmp_path / "signin.duckdb"
     store.copy_warehouse(fixture_warehouse, warehouse)
-    accounts.add_user(warehouse, "ann", role="admin", password="a-long-Passw0rd!", by="test")  # admin: home is not billing
+    accounts.add_user(
+        warehouse, "ann", role="admin", password="a-long-Passw0rd!", by="test"
+    )  # admin: home is not billing
     with running_app(warehouse, env={"ANALYTICS_AUTH": "on"}) as url, browser_page() as page:
         page.goto(f"{url}/billing", wait_until="domcontentloaded")
         page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)

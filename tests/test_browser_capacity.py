@@ -30,7 +30,9 @@ def planned(tmp_path, refs, warehouse, monkeypatch) -> Path:
     small = tmp_path / "cells_small.csv"
     small.write_text(refs["cells"].read_text().replace("N1,North,54.9,-1.6,S1,4G,30", "N1,North,54.9,-1.6,S1,4G,0.01"))
     ingest_files([write_v1(tmp_path / "a.csv", _rows(60))], warehouse=warehouse, cells=small)
-    monkeypatch.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive"], "n_jobs": 1})
+    monkeypatch.setattr(
+        pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive"], "n_jobs": 1}
+    )
     settings.cache_clear()
     with store.writer(warehouse) as con:
         pipeline.run_forecast(con, freq="daily", horizon_days=14)

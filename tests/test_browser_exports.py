@@ -160,7 +160,9 @@ def test_no_toolbar_download_and_app_downloads_follow_the_role(role, app_url, wa
         assert buttons_seen["segments"] >= 3, (role, buttons_seen)  # CSV, Excel, Parquet of the recommendations
 
 
-@pytest.mark.parametrize("role", [r for r in roles.ROLES if roles.can(r, "export_aggregates") or roles.can(r, "export_records")])
+@pytest.mark.parametrize(
+    "role", [r for r in roles.ROLES if roles.can(r, "export_aggregates") or roles.can(r, "export_records")]
+)
 def test_a_permitted_download_arrives_and_is_audited(role, app_url, warehouse):
     titles = page_titles()
     name = f"{role}_user"
@@ -197,7 +199,10 @@ def test_a_permitted_download_arrives_and_is_audited(role, app_url, warehouse):
 def test_a_server_started_with_the_toolbar_export_on_still_draws_tables_without_it(fixture_warehouse):  # noqa: F811
     """``--client.disableDataExport false`` (or a missing config.toml): pages/_exports.table
     switches the option on before any table is drawn."""
-    with running_app(fixture_warehouse, args=("--client.disableDataExport", "false")) as url, browser_page(height=1400) as page:
+    with (
+        running_app(fixture_warehouse, args=("--client.disableDataExport", "false")) as url,
+        browser_page(height=1400) as page,
+    ):
         page.goto(f"{url}/data_quality", wait_until="domcontentloaded")
         wait_rendered(page)
         labels = toolbar_labels(page)
@@ -212,6 +217,10 @@ def test_pages_draw_tables_only_through_the_wrapper():
         if path.name == "_exports.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Attribute) and node.attr in {"dataframe", "data_editor"} and getattr(node.value, "id", "") == "st":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"dataframe", "data_editor"}
+                and getattr(node.value, "id", "") == "st"
+            ):
                 direct.append(f"{path.name}:{node.lineno}")
     assert not direct, direct

@@ -24,7 +24,9 @@ from analytics import store
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup installs it)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/setup installs it)"
+    ),
 ]
 
 PASSWORD = "a-long-Passw0rd!"
@@ -126,8 +128,13 @@ def test_first_start_computes_forecasts(tmp_path):
     from playwright.sync_api import sync_playwright
 
     warehouse = tmp_path / "fresh.duckdb"
-    env = {"ANALYTICS_AUTH": "on", "ANALYTICS_DEMO_ON_START": "1", "ANALYTICS_DEMO_SUBSCRIBERS": "200",
-           "ANALYTICS_DEMO_MONTHS": "1", "ANALYTICS_CONFIG": str(_config(tmp_path))}
+    env = {
+        "ANALYTICS_AUTH": "on",
+        "ANALYTICS_DEMO_ON_START": "1",
+        "ANALYTICS_DEMO_SUBSCRIBERS": "200",
+        "ANALYTICS_DEMO_MONTHS": "1",
+        "ANALYTICS_CONFIG": str(_config(tmp_path)),
+    }
     port = free_port()
     with running_app(warehouse, env=env, port=port) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -139,7 +146,9 @@ def test_first_start_computes_forecasts(tmp_path):
             page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_label("Repeat password").fill(PASSWORD)
             page.get_by_role("button", name="Create admin account").click()
-            page.get_by_text("forecasts:").first.wait_for(timeout=240_000)  # the first start's bar reaches the forecasts
+            page.get_by_text("forecasts:").first.wait_for(
+                timeout=240_000
+            )  # the first start's bar reaches the forecasts
             page.get_by_text("Executive summary").first.wait_for(timeout=240_000)
             wait_rendered(page, timeout_ms=240_000)
             first_start_s = time.perf_counter() - t0

@@ -24,9 +24,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), 
 @pytest.fixture
 def forecast_world(tmp_path, refs, warehouse, monkeypatch) -> Path:
     """60 days on N1, N2, S1, E1; daily forecasts by seasonal naive (the page reads what is stored)."""
-    ingest_files([write_v1(tmp_path / "a.csv", _rows(60, cells=("N1", "N2", "S1", "E1")))], warehouse=warehouse,
-                 cells=refs["cells"])
-    monkeypatch.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive"], "n_jobs": 1})
+    ingest_files(
+        [write_v1(tmp_path / "a.csv", _rows(60, cells=("N1", "N2", "S1", "E1")))],
+        warehouse=warehouse,
+        cells=refs["cells"],
+    )
+    monkeypatch.setattr(
+        pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive"], "n_jobs": 1}
+    )
     settings.cache_clear()
     with store.writer(warehouse) as con:
         pipeline.run_forecast(con, freq="daily", horizon_days=14)

@@ -31,8 +31,12 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no chromium"),
     # found, not imported: the provider runs in its own process (importing it here only adds Authlib's warnings)
-    pytest.mark.skipif(find_spec("authlib") is None, reason="st.login needs Authlib (requirements.txt: streamlit[auth])"),
-    pytest.mark.skipif(find_spec("oidc_provider_mock") is None, reason="oidc-provider-mock (requirements.txt) is not installed"),
+    pytest.mark.skipif(
+        find_spec("authlib") is None, reason="st.login needs Authlib (requirements.txt: streamlit[auth])"
+    ),
+    pytest.mark.skipif(
+        find_spec("oidc_provider_mock") is None, reason="oidc-provider-mock (requirements.txt) is not installed"
+    ),
 ]
 
 MEMBER = "alice@example.com"  # has an account (--oidc, role planner)
@@ -47,7 +51,8 @@ def oidc_provider(log_path: Path, *, timeout: float = 60) -> Iterator[str]:
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + timeout
@@ -89,16 +94,34 @@ def world(fixture_warehouse, tmp_path_factory) -> Iterator[tuple[str, Path]]:  #
     warehouse = tmp / "warehouse.duckdb"
     shutil.copyfile(fixture_warehouse, warehouse)
     added = subprocess.run(
-        [sys.executable, "-m", "analytics", "users", "add", MEMBER, "--role", "planner", "--oidc",
-         "--warehouse", str(warehouse), "--by", "test"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "analytics",
+            "users",
+            "add",
+            MEMBER,
+            "--role",
+            "planner",
+            "--oidc",
+            "--warehouse",
+            str(warehouse),
+            "--by",
+            "test",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert added.returncode == 0, added.stderr
     (ROOT / "artifacts").mkdir(exist_ok=True)
     with oidc_provider(ROOT / "artifacts" / "oidc_provider.log") as issuer:
         port = free_port()
         secrets = auth_secrets(tmp / "secrets.toml", issuer=issuer, app_port=port)
-        with running_app(warehouse, env={"ANALYTICS_AUTH": "on"}, args=("--secrets.files", str(secrets)), port=port) as url:
+        with running_app(
+            warehouse, env={"ANALYTICS_AUTH": "on"}, args=("--secrets.files", str(secrets)), port=port
+        ) as url:
             yield url, warehouse
 
 
@@ -137,7 +160,10 @@ def test_an_oidc_account_gets_its_roles_pages_and_sign_out_ends_the_session(worl
         page.goto(f"{url}/billing", wait_until="domcontentloaded")
         wait_rendered(page)
         assert f"Signed in as {MEMBER}" in page.locator('[data-testid="stSidebar"]').inner_text()
-        assert "Your role (planner) may not open the Billing reconciliation page" in page.locator('[data-testid="stMain"]').inner_text()
+        assert (
+            "Your role (planner) may not open the Billing reconciliation page"
+            in page.locator('[data-testid="stMain"]').inner_text()
+        )
         assert not page.locator('[data-testid="stDataFrame"], [data-testid="stPlotlyChart"]').count()
         # then sign-out ends it
         page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
@@ -148,7 +174,9 @@ def test_an_oidc_account_gets_its_roles_pages_and_sign_out_ends_the_session(worl
         page.reload(wait_until="domcontentloaded")  # not signed in again by a cookie left behind
         page.get_by_role("button", name=SIGN_IN).wait_for(timeout=30_000)
         assert not page.locator('[data-testid="stSidebarNav"] a').count()
-        assert not page.locator('[data-testid="stDataFrame"], [data-testid="stPlotlyChart"], [data-testid="stMetric"]').count()
+        assert not page.locator(
+            '[data-testid="stDataFrame"], [data-testid="stPlotlyChart"], [data-testid="stMetric"]'
+        ).count()
     log = audit.read_log(warehouse, user=MEMBER)
     actions = log["action"].to_list()[::-1]
     assert actions[:1] == ["sign_in"] and "sign_out" in actions, actions
@@ -164,7 +192,9 @@ def test_an_identity_without_an_account_gets_no_data_and_a_clear_message(world):
         assert message.inner_text().endswith(f"{STRANGER}: no account for this identity: ask an admin to add you")
         page.wait_for_timeout(1000)  # nothing else arrives after the refusal
         assert not page.locator('[data-testid="stSidebarNav"] a').count()
-        assert not page.locator('[data-testid="stDataFrame"], [data-testid="stPlotlyChart"], [data-testid="stMetric"]').count()
+        assert not page.locator(
+            '[data-testid="stDataFrame"], [data-testid="stPlotlyChart"], [data-testid="stMetric"]'
+        ).count()
         assert not page.locator('[data-testid="stSidebar"] [data-testid="stDateInput"]').count()
         assert not page_errors(page)
     refused = audit.read_log(warehouse, user=STRANGER)

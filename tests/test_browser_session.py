@@ -61,7 +61,8 @@ def _open_with_cookie(url: str, value: str, path: str = "") -> bool:
         page.context.add_cookies([{"name": sessions.COOKIE, "value": value, "url": url}])
         page.goto(f"{url}/{path}", wait_until="domcontentloaded")
         page.get_by_role("button", name="Sign out").or_(page.get_by_role("button", name="Sign in")).first.wait_for(
-            timeout=60_000)
+            timeout=60_000
+        )
         page.wait_for_timeout(300)
         return _signed_in(page)
 

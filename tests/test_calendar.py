@@ -11,7 +11,11 @@ from analytics.calendar import local_month, month_bounds, next_month, parse_mont
 
 @pytest.mark.parametrize(
     ("text", "month"),
-    [("2026-03", dt.date(2026, 3, 1)), (" 2026-12 ", dt.date(2026, 12, 1)), (dt.date(2026, 2, 17), dt.date(2026, 2, 1))],
+    [
+        ("2026-03", dt.date(2026, 3, 1)),
+        (" 2026-12 ", dt.date(2026, 12, 1)),
+        (dt.date(2026, 2, 17), dt.date(2026, 2, 1)),
+    ],
 )
 def test_parse_month(text, month):
     assert parse_month(text) == month

@@ -96,6 +96,7 @@ def _assert_same(one: Path, many: Path) -> None:
 
 def _ran_on(scheduler: str, prefix: str) -> int:
     """Tasks of ``prefix`` (a function's name) the scheduler has seen finish."""
+
     def count(dask_scheduler) -> int:
         tp = dask_scheduler.task_prefixes.get(prefix)
         return 0 if tp is None else int(tp.state_counts.get("memory", 0))  # entries into "memory": results made
@@ -107,15 +108,28 @@ def _ran_on(scheduler: str, prefix: str) -> int:
 def test_cross_file_stored_and_in_file_duplicates_rejects_refusals_match_one_machine(tmp_path, cells, scheduler):
     d = tmp_path / "in"
     first = write_v1(d / "first.csv", [record(record_id="old", start_time="2026-03-01T09:00:00Z")])
-    a = write_v1(d / "a.csv", [
-        record(record_id="n1", charge="1.00"), record(record_id="old"), record(record_id="n2", msisdn="447700900002"),
-        record(record_id="n1", charge="2.00"), record(record_id="bad", duration_s="-5"),
-        record(record_id="x", start_time="2026-04-02T00:30:00Z", cell_id="S1"),
-    ])
-    b = write_v1(d / "b.csv", [  # n2 and x were kept by a.csv; n4 is rejected there first
-        record(record_id="n4", duration_s="-1"), record(record_id="n2", charge="9.99"), record(record_id="n3"),
-        record(record_id="x", charge="5.00"), record(record_id="n4", charge="4.00"), record(record_id="n3"),
-    ])
+    a = write_v1(
+        d / "a.csv",
+        [
+            record(record_id="n1", charge="1.00"),
+            record(record_id="old"),
+            record(record_id="n2", msisdn="447700900002"),
+            record(record_id="n1", charge="2.00"),
+            record(record_id="bad", duration_s="-5"),
+            record(record_id="x", start_time="2026-04-02T00:30:00Z", cell_id="S1"),
+        ],
+    )
+    b = write_v1(
+        d / "b.csv",
+        [  # n2 and x were kept by a.csv; n4 is rejected there first
+            record(record_id="n4", duration_s="-1"),
+            record(record_id="n2", charge="9.99"),
+            record(record_id="n3"),
+            record(record_id="x", charge="5.00"),
+            record(record_id="n4", charge="4.00"),
+            record(record_id="n3"),
+        ],
+    )
     again = d / "again.csv"
     again.write_bytes(a.read_bytes())  # the same content twice in one run: already loaded
     garbage = d / "garbage.csv"
@@ -160,20 +174,24 @@ def test_an_encrypted_warehouse_gets_encrypted_lake_files_from_the_workers(tmp_p
 
 
 ids = st.sampled_from([f"id{i}" for i in range(12)])
-rows = st.fixed_dictionaries({
-    "record_id": ids,
-    "day": st.integers(1, 31),
-    "hour": st.integers(0, 23),
-    "msisdn": st.sampled_from(["447700900001", "447700900002", "447700900003", "12"]),
-    "service": st.sampled_from(["voice", "sms", "data", "fax"]),
-    "cell_id": st.sampled_from(["N1", "N2", "S1", "E1", "ZZ"]),
-    "duration_s": st.integers(-2, 500),
-    "charge": st.sampled_from(["0.00", "1.25", "", "abc"]),
-})
+rows = st.fixed_dictionaries(
+    {
+        "record_id": ids,
+        "day": st.integers(1, 31),
+        "hour": st.integers(0, 23),
+        "msisdn": st.sampled_from(["447700900001", "447700900002", "447700900003", "12"]),
+        "service": st.sampled_from(["voice", "sms", "data", "fax"]),
+        "cell_id": st.sampled_from(["N1", "N2", "S1", "E1", "ZZ"]),
+        "duration_s": st.integers(-2, 500),
+        "charge": st.sampled_from(["0.00", "1.25", "", "abc"]),
+    }
+)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(files=st.lists(st.lists(rows, min_size=0, max_size=12), min_size=1, max_size=4), stored=st.lists(rows, max_size=5))
+@given(
+    files=st.lists(st.lists(rows, min_size=0, max_size=12), min_size=1, max_size=4), stored=st.lists(rows, max_size=5)
+)
 def test_random_extracts_load_as_on_one_machine(tmp_path_factory, scheduler, files, stored):
     tmp = tmp_path_factory.mktemp("prop")
     cells = tmp / "cells.csv"
@@ -181,9 +199,15 @@ def test_random_extracts_load_as_on_one_machine(tmp_path_factory, scheduler, fil
 
     def v1(r: dict) -> dict:
         month = 3 if r["day"] <= 28 else 4  # a month boundary: more than one lake file a load
-        return record(record_id=r["record_id"], start_time=f"2026-{month:02d}-{min(r['day'], 28):02d}T{r['hour']:02d}:00:00Z",
-                      msisdn=r["msisdn"], service=r["service"], cell_id=r["cell_id"], duration_s=r["duration_s"],
-                      charge=r["charge"])
+        return record(
+            record_id=r["record_id"],
+            start_time=f"2026-{month:02d}-{min(r['day'], 28):02d}T{r['hour']:02d}:00:00Z",
+            msisdn=r["msisdn"],
+            service=r["service"],
+            cell_id=r["cell_id"],
+            duration_s=r["duration_s"],
+            charge=r["charge"],
+        )
 
     paths = [write_v1(tmp / f"f{i}.csv", [v1(r) for r in rs], columns=list(record())) for i, rs in enumerate(files)]
     prior = write_v1(tmp / "stored.csv", [v1(r) for r in stored], columns=list(record()))
@@ -199,9 +223,24 @@ def test_demo_world_via_the_cli_local_cluster_matches_one_machine(tmp_path):
     out = {}
     for name, extra in (("one", []), ("many", ["--cluster", "local:2"])):
         proc = subprocess.run(
-            [sys.executable, "-m", "analytics", "ingest", *map(str, world.extracts), *refs, "--no-marts", "--json",
-             "--warehouse", str(tmp_path / name / "w.duckdb"), *extra],
-            cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "ANALYTICS_AUTH": "off"},
+            [
+                sys.executable,
+                "-m",
+                "analytics",
+                "ingest",
+                *map(str, world.extracts),
+                *refs,
+                "--no-marts",
+                "--json",
+                "--warehouse",
+                str(tmp_path / name / "w.duckdb"),
+                *extra,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "ANALYTICS_AUTH": "off"},
         )
         assert proc.returncode in (0, 1), proc.stderr[-2000:]
         out[name] = _json(json.loads(proc.stdout))
@@ -213,11 +252,19 @@ def test_demo_world_via_the_cli_local_cluster_matches_one_machine(tmp_path):
 def _batch(tmp_path: Path, n: int = 4) -> list[Path]:
     rnd = random.Random(5)
     return [
-        write_v1(tmp_path / "in" / f"k{i}.csv", [
-            record(record_id=f"k{rnd.randrange(600)}", start_time=f"2026-03-{1 + j % 28:02d}T{j % 24:02d}:00:00Z",
-                   duration_s=rnd.randrange(-3, 300), msisdn=f"4477009000{rnd.randrange(10):02d}")
-            for j in range(300)
-        ]) for i in range(n)
+        write_v1(
+            tmp_path / "in" / f"k{i}.csv",
+            [
+                record(
+                    record_id=f"k{rnd.randrange(600)}",
+                    start_time=f"2026-03-{1 + j % 28:02d}T{j % 24:02d}:00:00Z",
+                    duration_s=rnd.randrange(-3, 300),
+                    msisdn=f"4477009000{rnd.randrange(10):02d}",
+                )
+                for j in range(300)
+            ],
+        )
+        for i in range(n)
     ]
 
 
@@ -257,8 +304,10 @@ def test_a_run_whose_workers_keep_dying_fails_in_one_line_and_commits_nothing(tm
         assert _state(warehouse) == before
         with store.writer(warehouse, publish=False) as con:  # the next writer opens: no uncommitted file is left
             named = set(lake.files(con))
-        on_disk = {p.relative_to(lake.table_dir(warehouse)).as_posix()
-                   for p in lake.table_dir(warehouse).glob("month=*/*.parquet")}
+        on_disk = {
+            p.relative_to(lake.table_dir(warehouse)).as_posix()
+            for p in lake.table_dir(warehouse).glob("month=*/*.parquet")
+        }
         assert on_disk == named and len(named) == 1
         # the restarted workers carry no fault: a re-run loads exactly once, as one machine would
         with distributed.Client(cluster) as client:
@@ -310,18 +359,26 @@ def test_a_directory_or_unreadable_path_is_refused_in_the_json_and_the_rest_load
     readable = os.access(locked, os.R_OK)  # root reads a file whatever its mode
     out = ingest_files([a, folder, locked], warehouse=tmp_path / "w.duckdb", cells=cells, cluster=scheduler)
     status = [(f["file"], f["status"]) for f in out["files"]]
-    assert status == [("a.csv", "loaded"), ("folder.csv", "refused"), ("locked.csv", "loaded" if readable else "refused")]
+    assert status == [
+        ("a.csv", "loaded"),
+        ("folder.csv", "refused"),
+        ("locked.csv", "loaded" if readable else "refused"),
+    ]
     assert "a directory, not an extract file" in out["files"][1]["error"]
     assert out["rows_loaded"] == 2 + readable and out["_exit"] == 1
 
 
-def test_two_warehouses_loading_same_named_files_at_once_on_one_scheduler_keep_their_own_rows(tmp_path, cells, scheduler):
+def test_two_warehouses_loading_same_named_files_at_once_on_one_scheduler_keep_their_own_rows(
+    tmp_path, cells, scheduler
+):
     import threading
 
     runs = {}
     for name in ("east", "west"):
-        rows = [record(record_id=f"{name}{i}", start_time=f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:00:00Z")
-                for i in range(20_000)]
+        rows = [
+            record(record_id=f"{name}{i}", start_time=f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:00:00Z")
+            for i in range(20_000)
+        ]
         runs[name] = write_v1(tmp_path / name / "a.csv", rows)  # the same file name, other content
     out: dict[str, dict] = {}
     start = threading.Barrier(2)
@@ -338,4 +395,6 @@ def test_two_warehouses_loading_same_named_files_at_once_on_one_scheduler_keep_t
     for name in runs:
         assert out[name]["rows_loaded"] == 20_000
         with store.reader(tmp_path / name / "w.duckdb") as con:
-            assert con.sql("select count(*) from records where record_id like ?", params=[f"{name}%"]).fetchall() == [(20_000,)]
+            assert con.sql("select count(*) from records where record_id like ?", params=[f"{name}%"]).fetchall() == [
+                (20_000,)
+            ]

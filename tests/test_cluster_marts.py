@@ -73,8 +73,10 @@ def world(tmp_path_factory) -> Path:
 
 
 def _copies(world: Path, tmp_path: Path) -> tuple[Path, Path]:
-    return (store.copy_warehouse(world, tmp_path / "one" / "w.duckdb"),
-            store.copy_warehouse(world, tmp_path / "many" / "w.duckdb"))
+    return (
+        store.copy_warehouse(world, tmp_path / "one" / "w.duckdb"),
+        store.copy_warehouse(world, tmp_path / "many" / "w.duckdb"),
+    )
 
 
 def _command(*argv: str) -> dict:
@@ -99,6 +101,7 @@ def _state(warehouse: Path, tables: dict[str, str]) -> dict[str, list[str] | Non
 
 def _ran_on(scheduler: str, prefix: str) -> int:
     """Tasks of ``prefix`` (the run's name) the scheduler has seen finish."""
+
     def count(dask_scheduler) -> int:
         tp = dask_scheduler.task_prefixes.get(prefix)
         return 0 if tp is None else int(tp.state_counts.get("memory", 0))
@@ -138,8 +141,9 @@ def test_indicators_and_segments_match_one_machine_and_ran_share_by_share(world,
         assert _same(b, a)
         assert len(a["subscribers"]) > 150
     a = _command("segments", "--warehouse", str(one), "--json", "--out", str(tmp_path / "one.csv"))
-    b = _command("segments", "--warehouse", str(many), "--json", "--out", str(tmp_path / "many.csv"),
-                 "--cluster", scheduler)
+    b = _command(
+        "segments", "--warehouse", str(many), "--json", "--out", str(tmp_path / "many.csv"), "--cluster", scheduler
+    )
     assert _same(b, a)
     assert a["subscribers"] > 150 and a["recommendations"] > 0 and a["k"] >= 2
     assert_frame_equal(pl.read_csv(tmp_path / "many.csv"), pl.read_csv(tmp_path / "one.csv"), rel_tol=1e-9)
@@ -217,7 +221,11 @@ def test_segments_via_the_cli_with_a_local_cluster_match_one_machine(world, tmp_
     for name, wh, extra in (("one", one, []), ("many", many, ["--cluster", "local:2"])):
         proc = subprocess.run(
             [sys.executable, "-m", "analytics", "segments", "--json", "--warehouse", str(wh), *extra],
-            cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "ANALYTICS_AUTH": "off"},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "ANALYTICS_AUTH": "off"},
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[name] = json.loads(proc.stdout)
@@ -234,8 +242,20 @@ def _untimed(value):
 
 def _fit_state(results) -> list[tuple]:
     """A fit's results without their timings, arrays as lists."""
-    return [(r.unique_id, r.model, r.reason, r.n_obs, r.n_clipped, repr(_untimed(r.scores)), repr(_untimed(r.backtest_rows)),
-             r.ds.tolist(), {k: np.asarray(v).tolist() for k, v in r.forecast.items()}) for r in results]
+    return [
+        (
+            r.unique_id,
+            r.model,
+            r.reason,
+            r.n_obs,
+            r.n_clipped,
+            repr(_untimed(r.scores)),
+            repr(_untimed(r.backtest_rows)),
+            r.ds.tolist(),
+            {k: np.asarray(v).tolist() for k, v in r.forecast.items()},
+        )
+        for r in results
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -308,17 +328,27 @@ def test_an_encrypted_warehouse_is_read_by_the_workers_with_its_key(tmp_path, sc
     for name, text in (("cells", CELLS_CSV), ("plans", PLANS_CSV), ("subscribers", SUBSCRIBERS_CSV)):
         refs[name] = tmp_path / f"{name}.csv"
         refs[name].write_text(text)
-    rows = [record(record_id=f"e{i}", msisdn=f"44770090000{1 + i % 3}", other_party=f"4478000000{i % 5}",
-                   start_time=f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:10:00Z", service=("voice", "sms", "data")[i % 3],
-                   cell_id=("N1", "N2", "S1", "E1")[i % 4], charge=f"{i % 7}.25") for i in range(60)]
+    rows = [
+        record(
+            record_id=f"e{i}",
+            msisdn=f"44770090000{1 + i % 3}",
+            other_party=f"4478000000{i % 5}",
+            start_time=f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:10:00Z",
+            service=("voice", "sms", "data")[i % 3],
+            cell_id=("N1", "N2", "S1", "E1")[i % 4],
+            charge=f"{i % 7}.25",
+        )
+        for i in range(60)
+    ]
     warehouse = tmp_path / "w.duckdb"
     ingest_files([write_v1(tmp_path / "a.csv", rows)], warehouse=warehouse, **refs)
     a = _command("indicators", "--warehouse", str(warehouse), "--json", "--month", "2026-03")
     with distributed.Client(scheduler) as client:
         client.run(_set_env, store.ENCRYPTION_ENV, "cluster-marts-key")
         try:
-            b = _command("indicators", "--warehouse", str(warehouse), "--json", "--month", "2026-03",
-                         "--cluster", scheduler)
+            b = _command(
+                "indicators", "--warehouse", str(warehouse), "--json", "--month", "2026-03", "--cluster", scheduler
+            )
         finally:
             client.run(_set_env, store.ENCRYPTION_ENV, None)
     assert _same(b, a) and len(a["subscribers"]) == 3

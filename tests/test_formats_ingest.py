@@ -23,10 +23,18 @@ CASES = [
     ([SAMPLES / "freeswitch" / "kxingyunliushui_Master.csv"], "freeswitch", 0, {}),
     ([SAMPLES / "cucm" / "cdr-examples_cdr.txt"], "cucm", 2, {}),
     ([SAMPLES / "cucm" / "test_fixtures_sample_cdr.txt"], "cucm", 1, {}),
-    ([SAMPLES / "bandicoot" / "A.csv", SAMPLES / "bandicoot" / "B.csv"], "bandicoot", 1,
-     {"cells": SAMPLES / "bandicoot" / "towers.csv"}),
-    ([SAMPLES / "asterisk-custom" / "kelysaina_Master_custom.csv"], "mapping", 0,
-     {"mapping": REPO / "mappings" / "asterisk-custom.toml"}),
+    (
+        [SAMPLES / "bandicoot" / "A.csv", SAMPLES / "bandicoot" / "B.csv"],
+        "bandicoot",
+        1,
+        {"cells": SAMPLES / "bandicoot" / "towers.csv"},
+    ),
+    (
+        [SAMPLES / "asterisk-custom" / "kelysaina_Master_custom.csv"],
+        "mapping",
+        0,
+        {"mapping": REPO / "mappings" / "asterisk-custom.toml"},
+    ),
     ([FIX / "asterisk_master.csv", FIX / "asterisk_master_newcdr.csv"], "asterisk", 0, {}),
     ([FIX / "freeswitch_default.csv"], "freeswitch", 0, {}),
     ([FIX / "cucm_cdr.txt"], "cucm", 2, {}),
@@ -82,8 +90,9 @@ def test_asterisk_fixture_rejects_with_reasons(tmp_path: Path) -> None:
 
 
 def test_cmr_file_refused_whole(tmp_path: Path) -> None:
-    result = ingest_files([SAMPLES / "cucm" / "cdr-examples_cmr.txt"], warehouse=tmp_path / "wh.duckdb",
-                          fmt="cucm", region="N")
+    result = ingest_files(
+        [SAMPLES / "cucm" / "cdr-examples_cmr.txt"], warehouse=tmp_path / "wh.duckdb", fmt="cucm", region="N"
+    )
     assert result["files"][0]["status"] == "refused"
     assert "CMR" in result["files"][0]["error"]
     assert result["rows_read"] == 0

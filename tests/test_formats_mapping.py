@@ -109,7 +109,9 @@ def test_naive_times_stay_naive_in_the_configured_zone(tmp_path: Path) -> None:
 
 def test_epoch_times_and_catch_all(tmp_path: Path) -> None:
     data = tmp_path / "e.csv"
-    data.write_text("id,ts,a,b,kind\n1,1711846790000,447700900001,447700900002,call\n2,x,447700900001,447700900002,sms\n")
+    data.write_text(
+        "id,ts,a,b,kind\n1,1711846790000,447700900001,447700900002,call\n2,x,447700900001,447700900002,sms\n"
+    )
     mapping = tmp_path / "e.toml"
     mapping.write_text(
         '[fields]\nrecord_id="id"\nstart_time="ts"\nmsisdn="a"\nother_party="b"\nservice="kind"\n'
@@ -127,11 +129,13 @@ def test_epoch_times_and_catch_all(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[fields]\nrecord_id = \"Call ID\"\nfoo = \"x\"\n", "names no contract field: foo"),
-        ("[fields]\nrecord_id = \"Call ID\"\n", "required contract fields not mapped: start_time"),
+        ('[fields]\nrecord_id = "Call ID"\nfoo = "x"\n', "names no contract field: foo"),
+        ('[fields]\nrecord_id = "Call ID"\n', "required contract fields not mapped: start_time"),
         ("[fields\n", "not valid TOML"),
-        ("[source]\nheader = false\n" + CLIENT_TOML.split("[source]\n", 1)[1].replace('delimiter = ";"\n', ""),
-         "needs columns"),
+        (
+            "[source]\nheader = false\n" + CLIENT_TOML.split("[source]\n", 1)[1].replace('delimiter = ";"\n', ""),
+            "needs columns",
+        ),
         (CLIENT_TOML.replace('msisdn = "Caller"', 'msisdn = "Subscriber"'), "not in the file: Subscriber"),
         ("[fieldz]\n", "unknown sections: fieldz"),
     ],

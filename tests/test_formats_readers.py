@@ -62,7 +62,13 @@ def test_freeswitch_sample_every_row_as_the_source_says() -> None:
 def test_freeswitch_default_template_fixture() -> None:
     out = read(FIX / "freeswitch_default.csv", "freeswitch", OPTS).collect()
     assert out["disposition"].to_list() == [
-        "answered", "no_answer", "busy", "no_answer", "dropped", "answered", "failed",
+        "answered",
+        "no_answer",
+        "busy",
+        "no_answer",
+        "dropped",
+        "answered",
+        "failed",
     ]
     assert out["duration_s"].to_list() == ["300", "0", "0", "0", "60", "90", "0"]
     # context "public" is an inbound call: the served subscriber is the callee
@@ -81,7 +87,13 @@ def test_asterisk_master_fixture_18_columns() -> None:
     assert out["record_id"].to_list() == [r[16] for r in src]
     assert out["duration_s"].to_list() == [r[13] for r in src]  # billsec, not duration
     assert out["disposition"].to_list() == [
-        "answered", "no_answer", "busy", "failed", "failed", "answered", "WEIRD",  # unknown stays raw
+        "answered",
+        "no_answer",
+        "busy",
+        "failed",
+        "failed",
+        "answered",
+        "WEIRD",  # unknown stays raw
     ]
     assert out["start_time"][6] == "yesterday"  # unparseable time left for ingest to reject
     inbound = out.row(5, named=True)  # dcontext from-trunk
@@ -114,8 +126,11 @@ def test_asterisk_gzip_and_empty(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["asterisk", "freeswitch", "cucm"])
 def test_cell_less_formats_need_a_region(fmt: str) -> None:
-    path = {"asterisk": FIX / "asterisk_master.csv", "freeswitch": FIX / "freeswitch_default.csv",
-            "cucm": FIX / "cucm_cdr.txt"}[fmt]
+    path = {
+        "asterisk": FIX / "asterisk_master.csv",
+        "freeswitch": FIX / "freeswitch_default.csv",
+        "cucm": FIX / "cucm_cdr.txt",
+    }[fmt]
     with pytest.raises(FormatError, match="--region"):
         read(path, fmt, FormatOptions())
 
@@ -127,7 +142,7 @@ def test_cucm_samples_every_row(name: str) -> None:
     lines = _rows(path)
     has_names = lines[0][0] == "cdrRecordType"
     names = lines[0] if has_names else cucm.FIELDS[: len(lines[0])]
-    src = [dict(zip(names, r, strict=True)) for r in lines[(2 if has_names else 1):]]
+    src = [dict(zip(names, r, strict=True)) for r in lines[(2 if has_names else 1) :]]
     out = read(path, "cucm", OPTS).collect()
     _check_schema(out)
     assert out.height == len(src)
@@ -199,5 +214,14 @@ def test_bandicoot_accepts_a_v1_cells_file(tmp_path: Path) -> None:
     cells = tmp_path / "cells.csv"
     cells.write_text("cell_id,region,lat,lon,site_id\n13084,Paris,48.85,2.35,S1\n\n")
     out = read_cells(cells, "bandicoot", FormatOptions(region="IGNORED"))
-    assert out.columns == ["cell_id", "region", "lat", "lon", "site_id", "technology", "capacity_erlangs", "source_line"]
+    assert out.columns == [
+        "cell_id",
+        "region",
+        "lat",
+        "lon",
+        "site_id",
+        "technology",
+        "capacity_erlangs",
+        "source_line",
+    ]
     assert out.rows() == [("13084", "Paris", "48.85", "2.35", "S1", None, None, 2)]

@@ -63,7 +63,10 @@ def test_rerun_merges_by_key_and_dismissed_stays_dismissed(world, capsys):
         detail = cases.alert_detail(con, key)
         runs = store.scalar(con, "select max(runs) from fraud_alerts")
     assert queue.height == 2 and runs == 2
-    assert dict(zip(queue["alert_key"], queue["status"], strict=True)) == {key: "dismissed", "wangiri:+2250700000001": "new"}
+    assert dict(zip(queue["alert_key"], queue["status"], strict=True)) == {
+        key: "dismissed",
+        "wangiri:+2250700000001": "new",
+    }
     assert history["status"].to_list() == ["investigating", "dismissed"] and history["changed_by"].to_list() == [
         "ana",
         "ana",

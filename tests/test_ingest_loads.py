@@ -30,8 +30,16 @@ def _q(warehouse: Path, sql: str) -> list[tuple]:
 
 
 def _state(warehouse: Path) -> dict[str, list[tuple]]:
-    tables = ["records", "quarantine", "duplicates", "loads", "usage_hourly_cell", "usage_daily_region",
-              "usage_monthly_region", "subscriber_month"]
+    tables = [
+        "records",
+        "quarantine",
+        "duplicates",
+        "loads",
+        "usage_hourly_cell",
+        "usage_daily_region",
+        "usage_monthly_region",
+        "subscriber_month",
+    ]
     return {t: sorted(map(repr, _q(warehouse, f"select * from {t}"))) for t in tables}
 
 
@@ -57,7 +65,9 @@ def test_record_ids_seen_in_another_file_are_duplicates(tmp_path, refs, warehous
     assert _q(warehouse, "select record_id, charge::double from duplicates") == [("r2", 9.99)]
     for f in out["files"]:
         assert f["rows_read"] == f["rows_loaded"] + f["rows_duplicate"] + f["rows_rejected"]
-    manifest = _q(warehouse, "select file_name, rows_read, rows_loaded, rows_duplicate, rows_rejected from loads order by load_id")
+    manifest = _q(
+        warehouse, "select file_name, rows_read, rows_loaded, rows_duplicate, rows_rejected from loads order by load_id"
+    )
     assert [m for m in manifest if m[0] in ("a.csv", "b.csv")] == [("a.csv", 2, 2, 0, 0), ("b.csv", 2, 1, 1, 0)]
 
 
@@ -69,7 +79,11 @@ def test_killed_load_leaves_no_trace(tmp_path, refs, warehouse):
     env = {**os.environ, "ANALYTICS_FAULT": "after_insert"}
     proc = subprocess.run(
         [sys.executable, "-m", "analytics", "ingest", str(big), "--warehouse", str(warehouse), "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == -9, proc.stderr  # SIGKILL mid-transaction
     assert _state(warehouse) == before
@@ -94,23 +108,33 @@ def test_killed_load_leaves_no_trace(tmp_path, refs, warehouse):
     ],
 )
 def test_timestamps_land_as_utc(tmp_path, refs, warehouse, text, zone, expected_utc):
-    out = ingest_files([write_v1(tmp_path / "t.csv", [record(start_time=text)])], warehouse=warehouse,
-                       cells=refs["cells"], timezone=zone)
+    out = ingest_files(
+        [write_v1(tmp_path / "t.csv", [record(start_time=text)])],
+        warehouse=warehouse,
+        cells=refs["cells"],
+        timezone=zone,
+    )
     assert out["rows_loaded"] == 1, out
     assert _q(warehouse, "select start_at from records") == [(expected_utc,)]
 
 
 def test_local_time_in_the_spring_forward_gap_is_rejected(tmp_path, refs, warehouse):
-    rows = [record(record_id="gap", start_time="2026-03-29 01:30:00"), record(record_id="ok", start_time="2026-03-29 02:30:00")]
-    out = ingest_files([write_v1(tmp_path / "t.csv", rows)], warehouse=warehouse, cells=refs["cells"],
-                       timezone="Europe/London")
+    rows = [
+        record(record_id="gap", start_time="2026-03-29 01:30:00"),
+        record(record_id="ok", start_time="2026-03-29 02:30:00"),
+    ]
+    out = ingest_files(
+        [write_v1(tmp_path / "t.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="Europe/London"
+    )
     assert out["rejects_by_reason"] == {"bad_timestamp:start_time": 1}
     assert _q(warehouse, "select start_at from records") == [(datetime(2026, 3, 29, 1, 30),)]
 
 
 def test_csv_gzip_and_parquet_load_the_same_records(tmp_path, refs):
-    rows = [record(record_id=f"r{i}", start_time=f"2026-03-0{1 + i % 5}T1{i % 10}:00:00+01:00", duration_s=i)
-            for i in range(40)]
+    rows = [
+        record(record_id=f"r{i}", start_time=f"2026-03-0{1 + i % 5}T1{i % 10}:00:00+01:00", duration_s=i)
+        for i in range(40)
+    ]
     csv_path = write_v1(tmp_path / "x.csv", rows)
     gz_path = tmp_path / "x.csv.gz"
     gz_path.write_bytes(gzip.compress(csv_path.read_bytes()))
@@ -126,28 +150,44 @@ def test_csv_gzip_and_parquet_load_the_same_records(tmp_path, refs):
 
 
 def test_typed_parquet_timestamps(tmp_path, refs, warehouse):
-    df = pl.DataFrame({
-        "record_id": ["a", "b"],
-        "start_time": [datetime(2026, 3, 1, 10), datetime(2026, 3, 1, 11)],
-        "msisdn": ["447700900001"] * 2, "other_party": ["447700900002"] * 2, "service": ["voice", "sms"],
-        "direction": ["out", "out"], "duration_s": [60, 0], "cell_id": ["N1", "S1"], "charge": [0.1, 0.05],
-        "roaming": [False, False],
-    }).with_columns(pl.col("start_time").dt.replace_time_zone("Europe/Paris"))
+    df = pl.DataFrame(
+        {
+            "record_id": ["a", "b"],
+            "start_time": [datetime(2026, 3, 1, 10), datetime(2026, 3, 1, 11)],
+            "msisdn": ["447700900001"] * 2,
+            "other_party": ["447700900002"] * 2,
+            "service": ["voice", "sms"],
+            "direction": ["out", "out"],
+            "duration_s": [60, 0],
+            "cell_id": ["N1", "S1"],
+            "charge": [0.1, 0.05],
+            "roaming": [False, False],
+        }
+    ).with_columns(pl.col("start_time").dt.replace_time_zone("Europe/Paris"))
     path = tmp_path / "typed.parquet"
     df.write_parquet(path)
     out = ingest_files([path], warehouse=warehouse, cells=refs["cells"])
     assert out["rows_loaded"] == 2
     assert _q(warehouse, "select start_at from records order by record_id") == [
-        (datetime(2026, 3, 1, 9),), (datetime(2026, 3, 1, 10),)]
+        (datetime(2026, 3, 1, 9),),
+        (datetime(2026, 3, 1, 10),),
+    ]
 
 
 def test_dashboard_snapshot_stays_readable_while_a_load_runs(tmp_path, refs, warehouse):
     """The writer holds DuckDB's lock on the warehouse; the dashboard reads the snapshot."""
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
-    big = write_v1(tmp_path / "big.csv", [record(record_id=f"b{i}", start_time=f"2026-03-{1 + i % 28:02d}T10:00:00Z")
-                                          for i in range(200_000)])
-    proc = subprocess.Popen([sys.executable, "-m", "analytics", "ingest", str(big), "--warehouse", str(warehouse)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    big = write_v1(
+        tmp_path / "big.csv",
+        [record(record_id=f"b{i}", start_time=f"2026-03-{1 + i % 28:02d}T10:00:00Z") for i in range(200_000)],
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analytics", "ingest", str(big), "--warehouse", str(warehouse)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     reads, errors = 0, []
     try:
         while proc.poll() is None:
@@ -195,14 +235,32 @@ def test_cli_ingest_json_and_exit_codes(tmp_path, refs, warehouse):
     bad = tmp_path / "b.csv"
     bad.write_bytes(b"\x00\x01\x02binary")
     proc = subprocess.run(
-        [sys.executable, "-m", "analytics", "ingest", str(good), str(bad), "--cells", str(refs["cells"]),
-         "--warehouse", str(warehouse), "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "analytics",
+            "ingest",
+            str(good),
+            str(bad),
+            "--cells",
+            str(refs["cells"]),
+            "--warehouse",
+            str(warehouse),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     import json
 
     out = json.loads(proc.stdout)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: 1 of 2 file(s) refused")
-    assert {k for k in ("files", "rows_read", "rows_loaded", "rows_duplicate", "rows_rejected", "rejects_by_reason")} <= out.keys()
+    assert {
+        k for k in ("files", "rows_read", "rows_loaded", "rows_duplicate", "rows_rejected", "rejects_by_reason")
+    } <= out.keys()
     assert [f["status"] for f in out["files"]] == ["loaded", "refused"]
     shutil.rmtree(warehouse.parent)
 
@@ -221,28 +279,50 @@ def test_a_new_snapshot_is_seen_while_an_old_connection_is_open(tmp_path, refs, 
 
 
 def test_typed_parquet_columns_are_validated_without_text_round_trip(tmp_path, refs, warehouse):
-    df = pl.DataFrame({
-        "record_id": ["a", "b", "c", "d"],
-        "start_time": [datetime(2026, 3, 1, 10)] * 4,
-        "msisdn": [447700900001, 447700900001, 447700900001, 447700900001],  # numbers, not text
-        "other_party": ["447700900002"] * 4, "service": ["voice"] * 4, "direction": ["out"] * 4,
-        "duration_s": [60, -5, 30, 30], "cell_id": ["N1"] * 4, "charge": [0.1, 0.1, None, 0.25],
-        "roaming": [False, False, False, True], "bytes_up": [0, 0, 0, 10],
-    })
+    df = pl.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d"],
+            "start_time": [datetime(2026, 3, 1, 10)] * 4,
+            "msisdn": [447700900001, 447700900001, 447700900001, 447700900001],  # numbers, not text
+            "other_party": ["447700900002"] * 4,
+            "service": ["voice"] * 4,
+            "direction": ["out"] * 4,
+            "duration_s": [60, -5, 30, 30],
+            "cell_id": ["N1"] * 4,
+            "charge": [0.1, 0.1, None, 0.25],
+            "roaming": [False, False, False, True],
+            "bytes_up": [0, 0, 0, 10],
+        }
+    )
     path = tmp_path / "typed.parquet"
     df.write_parquet(path)
     out = ingest_files([path], warehouse=warehouse, cells=refs["cells"])
     assert out["rejects_by_reason"] == {"negative:duration_s": 1, "missing:charge": 1}
     assert _q(warehouse, "select record_id, msisdn, charge::double, is_roaming, region from records order by 1") == [
-        ("a", "447700900001", 0.1, False, "North"), ("d", "447700900001", 0.25, True, "ROAMING")]
+        ("a", "447700900001", 0.1, False, "North"),
+        ("d", "447700900001", 0.25, True, "ROAMING"),
+    ]
 
 
 def test_staged_timestamp_parse_equals_the_single_expression():
     from analytics.ingest.validate import parse_start_time, with_start_at
 
-    values = ["2026-03-01T14:05:33Z", "2026-03-01 14:05:33+01:00", "2026-03-01T14:05:33-0530", "2026-03-01T14:05:33+02",
-              "2026-03-01T14:05:33.25Z", "2026-03-01 14:05:33", "2026-10-25 01:30:00", "2026-03-29 01:30:00",
-              "junk", "", None, "2026-03-01T14:05:33+1", "2026-03-01T14:05:33Zulu", " 2026-03-01T14:05:33Z "]
+    values = [
+        "2026-03-01T14:05:33Z",
+        "2026-03-01 14:05:33+01:00",
+        "2026-03-01T14:05:33-0530",
+        "2026-03-01T14:05:33+02",
+        "2026-03-01T14:05:33.25Z",
+        "2026-03-01 14:05:33",
+        "2026-10-25 01:30:00",
+        "2026-03-29 01:30:00",
+        "junk",
+        "",
+        None,
+        "2026-03-01T14:05:33+1",
+        "2026-03-01T14:05:33Zulu",
+        " 2026-03-01T14:05:33Z ",
+    ]
     lf = pl.LazyFrame({"start_time": values}, schema={"start_time": pl.String})
     for zone in ("UTC", "Europe/London"):
         one = lf.select(parse_start_time(timezone=zone).alias("_start_at")).collect()
@@ -253,8 +333,12 @@ def test_staged_timestamp_parse_equals_the_single_expression():
 def test_chunked_validation_gives_the_same_load(tmp_path, refs, monkeypatch):
     import analytics.ingest as ingest_pkg
 
-    rows = [record(record_id=f"r{i % 40}", duration_s=-1 if i % 17 == 0 else i, start_time=f"2026-03-0{1 + i % 9}T10:00:00Z")
-            for i in range(50)]
+    rows = [
+        record(
+            record_id=f"r{i % 40}", duration_s=-1 if i % 17 == 0 else i, start_time=f"2026-03-0{1 + i % 9}T10:00:00Z"
+        )
+        for i in range(50)
+    ]
     path = write_v1(tmp_path / "x.csv", rows)
     whole = ingest_files([path], warehouse=tmp_path / "whole.duckdb", cells=refs["cells"])
     monkeypatch.setattr(ingest_pkg, "CHUNK_ROWS", 7)
@@ -262,9 +346,11 @@ def test_chunked_validation_gives_the_same_load(tmp_path, refs, monkeypatch):
     for key in ("rows_read", "rows_loaded", "rows_duplicate", "rows_rejected", "rejects_by_reason"):
         assert whole[key] == chunked[key], key
     assert _q(tmp_path / "whole.duckdb", "select * from records order by record_id") == _q(
-        tmp_path / "chunked.duckdb", "select * from records order by record_id")
+        tmp_path / "chunked.duckdb", "select * from records order by record_id"
+    )
     assert _q(tmp_path / "whole.duckdb", "select source_line, reason from quarantine order by 1") == _q(
-        tmp_path / "chunked.duckdb", "select source_line, reason from quarantine order by 1")
+        tmp_path / "chunked.duckdb", "select source_line, reason from quarantine order by 1"
+    )
 
 
 def test_duplicates_across_chunks_and_earlier_loads_keep_the_first_row(tmp_path, refs, warehouse, monkeypatch):
@@ -274,18 +360,34 @@ def test_duplicates_across_chunks_and_earlier_loads_keep_the_first_row(tmp_path,
 
     monkeypatch.setattr(ingest_pkg, "CHUNK_ROWS", 3)
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="old")])], warehouse=warehouse, cells=refs["cells"])
-    rows = [record(record_id="n1", charge="1.00"), record(record_id="old"), record(record_id="n2"),
-            record(record_id="n3"), record(record_id="n1", charge="2.00"), record(record_id="old"),
-            record(record_id="n1", duration_s="-5"), record(record_id="n2", charge="3.00"),
-            record(record_id="n4", duration_s="-1"), record(record_id="n4", charge="4.00")]
+    rows = [
+        record(record_id="n1", charge="1.00"),
+        record(record_id="old"),
+        record(record_id="n2"),
+        record(record_id="n3"),
+        record(record_id="n1", charge="2.00"),
+        record(record_id="old"),
+        record(record_id="n1", duration_s="-5"),
+        record(record_id="n2", charge="3.00"),
+        record(record_id="n4", duration_s="-1"),
+        record(record_id="n4", charge="4.00"),
+    ]
     out = ingest_files([write_v1(tmp_path / "b.csv", rows)], warehouse=warehouse)
     f = out["files"][0]
     # a rejected line does not make a later good line of the same id a duplicate
     assert (f["rows_read"], f["rows_loaded"], f["rows_duplicate"], f["rows_rejected"]) == (10, 4, 4, 2)
     assert _q(warehouse, "select record_id, charge::double, source_line from records where load_id = 3 order by 1") == [
-        ("n1", 1.0, 2), ("n2", 0.0, 4), ("n3", 0.0, 5), ("n4", 4.0, 11)]
+        ("n1", 1.0, 2),
+        ("n2", 0.0, 4),
+        ("n3", 0.0, 5),
+        ("n4", 4.0, 11),
+    ]
     assert _q(warehouse, "select record_id, source_line from duplicates order by source_line") == [
-        ("old", 3), ("n1", 6), ("old", 7), ("n2", 9)]
+        ("old", 3),
+        ("n1", 6),
+        ("old", 7),
+        ("n2", 9),
+    ]
     assert _q(warehouse, "select sum(records) from usage_hourly_cell") == [(5,)]
 
 

@@ -28,9 +28,17 @@ HEADER = "record_id,start_time,msisdn,other_party,service,direction,duration_s,c
 
 
 def good(i: int, **change: str) -> str:
-    row = {"record_id": f"r{i}", "start_time": "2026-03-01T10:00:00Z", "msisdn": "447700900001",
-           "other_party": "447700900002", "service": "voice", "direction": "out", "duration_s": "30",
-           "cell_id": "N1", "charge": "0.10"}
+    row = {
+        "record_id": f"r{i}",
+        "start_time": "2026-03-01T10:00:00Z",
+        "msisdn": "447700900001",
+        "other_party": "447700900002",
+        "service": "voice",
+        "direction": "out",
+        "duration_s": "30",
+        "cell_id": "N1",
+        "charge": "0.10",
+    }
     row.update(change)
     return ",".join(row.values()) + "\n"
 
@@ -59,12 +67,19 @@ def _bytes(name: str, data: bytes) -> Callable[[Path], Path]:
 
 def _parquet(d: Path) -> Path:
     p = d / "typed.parquet"
-    pl.DataFrame({
-        "record_id": ["p1", "p2", "p3", "p4"],
-        "start_time": ["2026-03-01T10:00:00Z", "3000-01-01T00:00:00Z", "2026-03-01T10:00:00Z", "x"],
-        "msisdn": ["447700900001"] * 4, "other_party": ["447700900002"] * 4, "service": ["voice"] * 4,
-        "direction": ["out"] * 4, "duration_s": [30, 30, 3_000_000_000, 5], "cell_id": ["N1"] * 4, "charge": [0.1] * 4,
-    }).write_parquet(p)
+    pl.DataFrame(
+        {
+            "record_id": ["p1", "p2", "p3", "p4"],
+            "start_time": ["2026-03-01T10:00:00Z", "3000-01-01T00:00:00Z", "2026-03-01T10:00:00Z", "x"],
+            "msisdn": ["447700900001"] * 4,
+            "other_party": ["447700900002"] * 4,
+            "service": ["voice"] * 4,
+            "direction": ["out"] * 4,
+            "duration_s": [30, 30, 3_000_000_000, 5],
+            "cell_id": ["N1"] * 4,
+            "charge": [0.1] * 4,
+        }
+    ).write_parquet(p)
     return p
 
 
@@ -79,24 +94,62 @@ CATALOGUE: list[tuple[str, Callable[[Path], Path], str]] = [
     ("clean", _text("clean.csv", HEADER + rows(50)), "loaded"),
     ("int32 overflow", _text("overflow.csv", HEADER + rows(5) + good(99, duration_s="3000000000")), "loaded"),
     ("year 0001", _text("y0001.csv", HEADER + rows(5, 10) + good(98, start_time="0001-01-01T00:00:00Z")), "loaded"),
-    ("year 9999", _text("y9999.csv", HEADER + rows(5, 20) + good(97, start_time="9999-12-31T23:59:59+14:00")), "loaded"),
-    ("bad offsets", _text("offsets.csv", HEADER + good(30, start_time="2026-03-01T10:00:00+25:00")
-                          + good(31, start_time="2026-03-01T10:00:00+99:99") + rows(3, 32)), "loaded"),
-    ("stray quote", _text("stray.csv", HEADER + rows(3, 40) + 'q1,2026-03-01T10:00:00Z,44"77,4,voice,out,1,N1,0\n'
-                          + rows(3, 43)), "loaded"),
-    ("unterminated quote", _text("unterminated.csv", HEADER + rows(3, 50) + 'q2,"2026-03-01,4,4,voice,out,1,N1,0\n'
-                                 + rows(3, 53)), "loaded"),
-    ("all quoted, one bad", _text("allquoted.csv", HEADER + "".join(
-        ",".join(f'"{v}"' for v in good(i).strip().split(",")) + "\n" for i in range(60, 64)) + '"q3","x\n'), "loaded"),
+    (
+        "year 9999",
+        _text("y9999.csv", HEADER + rows(5, 20) + good(97, start_time="9999-12-31T23:59:59+14:00")),
+        "loaded",
+    ),
+    (
+        "bad offsets",
+        _text(
+            "offsets.csv",
+            HEADER
+            + good(30, start_time="2026-03-01T10:00:00+25:00")
+            + good(31, start_time="2026-03-01T10:00:00+99:99")
+            + rows(3, 32),
+        ),
+        "loaded",
+    ),
+    (
+        "stray quote",
+        _text("stray.csv", HEADER + rows(3, 40) + 'q1,2026-03-01T10:00:00Z,44"77,4,voice,out,1,N1,0\n' + rows(3, 43)),
+        "loaded",
+    ),
+    (
+        "unterminated quote",
+        _text("unterminated.csv", HEADER + rows(3, 50) + 'q2,"2026-03-01,4,4,voice,out,1,N1,0\n' + rows(3, 53)),
+        "loaded",
+    ),
+    (
+        "all quoted, one bad",
+        _text(
+            "allquoted.csv",
+            HEADER
+            + "".join(",".join(f'"{v}"' for v in good(i).strip().split(",")) + "\n" for i in range(60, 64))
+            + '"q3","x\n',
+        ),
+        "loaded",
+    ),
     ("ragged rows", _text("ragged.csv", HEADER + rows(2, 70) + good(72).strip() + ",extra\n" + "r73,2026\n"), "loaded"),
     ("duplicates in file", _text("dups.csv", HEADER + rows(3, 80) + rows(3, 80)), "loaded"),
-    ("blank lines and CRLF", _text("crlf.csv", (HEADER + rows(3, 90) + "\n" + rows(2, 93)).replace("\n", "\r\n")),
-     "loaded"),
+    (
+        "blank lines and CRLF",
+        _text("crlf.csv", (HEADER + rows(3, 90) + "\n" + rows(2, 93)).replace("\n", "\r\n")),
+        "loaded",
+    ),
     ("BOM", _bytes("bom.csv", b"\xef\xbb\xbf" + (HEADER + rows(2, 100)).encode()), "loaded"),
-    ("latin-1 byte", _bytes("latin.csv", (HEADER + rows(2, 110)).encode() + b"r112,2026-03-01T10:00:00Z,1,caf\xe9,"
-                            b"voice,out,1,N1,0\n"), "loaded"),
-    ("NUL after the head", _bytes("nul.csv", (HEADER + rows(1200, 1000)).encode() + b"r9,\x00,1,1,voice,out,1,N1,0\n"),
-     "loaded"),
+    (
+        "latin-1 byte",
+        _bytes(
+            "latin.csv", (HEADER + rows(2, 110)).encode() + b"r112,2026-03-01T10:00:00Z,1,caf\xe9,voice,out,1,N1,0\n"
+        ),
+        "loaded",
+    ),
+    (
+        "NUL after the head",
+        _bytes("nul.csv", (HEADER + rows(1200, 1000)).encode() + b"r9,\x00,1,1,voice,out,1,N1,0\n"),
+        "loaded",
+    ),
     ("gzip with bad rows", _bytes("bad.csv.gz", gzip.compress((HEADER + rows(3, 120) + 'q4,"x\n').encode())), "loaded"),
     ("header only", _text("header_only.csv", HEADER), "loaded"),
     ("parquet implausible", _parquet, "loaded"),
@@ -107,8 +160,7 @@ CATALOGUE: list[tuple[str, Callable[[Path], Path], str]] = [
     ("utf-16", _bytes("utf16.csv", (HEADER + rows(2, 140)).encode("utf-16")), "refused"),
     ("semicolon", _text("semi.csv", (HEADER + rows(2, 150)).replace(",", ";")), "refused"),
     ("tab", _text("tab.csv", (HEADER + rows(2, 160)).replace(",", "\t")), "refused"),
-    ("parquet named csv", lambda d: (pl.DataFrame({"a": [1]}).write_parquet(d / "pq.csv"), d / "pq.csv")[1],
-     "refused"),
+    ("parquet named csv", lambda d: (pl.DataFrame({"a": [1]}).write_parquet(d / "pq.csv"), d / "pq.csv")[1], "refused"),
     ("duplicate header", _text("duphdr.csv", HEADER.strip() + ",record_id\n" + good(170).strip() + ",x\n"), "refused"),
     ("missing columns", _text("missing.csv", "record_id,start_time\nr1,2026-03-01T10:00:00Z\n"), "refused"),
     ("no line break", _bytes("noline.csv", b"record_id,start_time," * 10_000), "refused"),
@@ -123,8 +175,24 @@ def test_every_file_of_the_catalogue_is_accounted_for(tmp_path, refs, warehouse)
     src.mkdir()
     paths = [make(src) for _, make, _ in CATALOGUE]
     proc = subprocess.run(
-        [sys.executable, "-m", "analytics", "ingest", *map(str, paths), "--cells", str(refs["cells"]),
-         "--warehouse", str(warehouse), "--json", "--no-marts"], cwd=REPO, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "analytics",
+            "ingest",
+            *map(str, paths),
+            "--cells",
+            str(refs["cells"]),
+            "--warehouse",
+            str(warehouse),
+            "--json",
+            "--no-marts",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     out = json.loads(proc.stdout)
     assert proc.returncode == 1  # some files refused: the JSON is printed and the exit says so
@@ -145,9 +213,13 @@ def test_every_file_of_the_catalogue_is_accounted_for(tmp_path, refs, warehouse)
         assert by_case[case]["rejects_by_reason"] == {"malformed_row": 1}, case
     assert by_case["ragged rows"]["rejects_by_reason"] == {"malformed_row": 2}
     assert by_case["parquet implausible"]["rejects_by_reason"] == {
-        "out_of_range:start_time": 1, "out_of_range:duration_s": 1, "bad_timestamp:start_time": 1}
+        "out_of_range:start_time": 1,
+        "out_of_range:duration_s": 1,
+        "bad_timestamp:start_time": 1,
+    }
     assert (out["rows_read"], out["rows_loaded"] + out["rows_duplicate"] + out["rows_rejected"]) == (
-        sum(f["rows_read"] for f in out["files"]),) * 2
+        sum(f["rows_read"] for f in out["files"]),
+    ) * 2
 
 
 def _peak_rss_mib_of_refusing(path: Path, warehouse: Path) -> tuple[dict, float]:
@@ -188,8 +260,11 @@ def test_the_watcher_survives_a_hostile_file(tmp_path, refs, warehouse):
     os.utime(landing / "good.csv", (2e9, 2e9))  # last in the watcher's order
     watcher = Watcher(landing, warehouse=warehouse, alerts=False, marts_idle_s=None)
     results = {r["file"]: r for r in watcher.run_once()}
-    assert {k: v["status"] for k, v in results.items()} == {"hostile.csv": "refused", "utf16.csv": "refused",
-                                                             "good.csv": "loaded"}
+    assert {k: v["status"] for k, v in results.items()} == {
+        "hostile.csv": "refused",
+        "utf16.csv": "refused",
+        "good.csv": "loaded",
+    }
     assert "longer than 1,048,576 bytes" in results["hostile.csv"]["error"]
     assert (landing / "rejected" / "hostile.csv").exists()
     assert "UTF-16" in (landing / "rejected" / "utf16.csv.reason.txt").read_text()

@@ -61,8 +61,23 @@ BAD_ROWS = [
 @pytest.mark.parametrize(("reason", "change"), BAD_ROWS, ids=[f"{r}-{i}" for i, (r, _) in enumerate(BAD_ROWS)])
 def test_each_rule_quarantines_the_row_and_keeps_the_good_ones(tmp_path, refs, warehouse, reason, change):
     rows = [record(record_id="good1"), record(**{"record_id": "bad", **change}), record(record_id="good2")]
-    cols = ["record_id", "start_time", "msisdn", "other_party", "service", "direction", "duration_s", "cell_id",
-            "charge", "disposition", "bytes_up", "bytes_down", "roaming", "destination_country", "currency"]
+    cols = [
+        "record_id",
+        "start_time",
+        "msisdn",
+        "other_party",
+        "service",
+        "direction",
+        "duration_s",
+        "cell_id",
+        "charge",
+        "disposition",
+        "bytes_up",
+        "bytes_down",
+        "roaming",
+        "destination_country",
+        "currency",
+    ]
     path = write_v1(tmp_path / "x.csv", rows, columns=cols)
     out = ingest_files([path], warehouse=warehouse, cells=refs["cells"])
     assert (out["rows_read"], out["rows_loaded"], out["rows_rejected"]) == (3, 2, 1)
@@ -70,7 +85,10 @@ def test_each_rule_quarantines_the_row_and_keeps_the_good_ones(tmp_path, refs, w
     q = _table(warehouse, "select source_file, source_line, reason, raw from quarantine where source_file = 'x.csv'")
     assert q.select("source_file", "source_line", "reason").rows() == [("x.csv", 3, reason)]
     assert json.loads(q["raw"][0])["record_id"] in ({"bad", None, ""} if "record_id" in change else {"bad"})
-    assert _table(warehouse, "select record_id from records order by record_id")["record_id"].to_list() == ["good1", "good2"]
+    assert _table(warehouse, "select record_id from records order by record_id")["record_id"].to_list() == [
+        "good1",
+        "good2",
+    ]
 
 
 def test_roaming_record_without_cell_lands_in_roaming_region(tmp_path, refs, warehouse):
@@ -83,7 +101,9 @@ def test_roaming_record_without_cell_lands_in_roaming_region(tmp_path, refs, war
 
 def test_missing_required_columns_refuse_the_file_naming_them(tmp_path, refs, warehouse):
     path = tmp_path / "bad_header.csv"
-    path.write_text("record_id,start_time,service,direction,duration_s,cell_id\nr1,2026-03-01T00:00:00Z,voice,out,1,N1\n")
+    path.write_text(
+        "record_id,start_time,service,direction,duration_s,cell_id\nr1,2026-03-01T00:00:00Z,voice,out,1,N1\n"
+    )
     out = ingest_files([path], warehouse=warehouse, cells=refs["cells"])
     f = out["files"][0]
     assert f["status"] == "refused"
@@ -167,9 +187,14 @@ def test_stray_non_utf8_byte_quarantines_only_that_row(tmp_path, refs, warehouse
 
 
 def test_reference_files_are_stored_and_replaced_only_when_changed(tmp_path, refs, warehouse):
-    first = ingest_files([], warehouse=warehouse, cells=refs["cells"], plans=refs["plans"], subscribers=refs["subscribers"])
+    first = ingest_files(
+        [], warehouse=warehouse, cells=refs["cells"], plans=refs["plans"], subscribers=refs["subscribers"]
+    )
     assert {k: v["status"] for k, v in first["reference"].items()} == {
-        "cells": "replaced", "plans": "replaced", "subscribers": "replaced"}
+        "cells": "replaced",
+        "plans": "replaced",
+        "subscribers": "replaced",
+    }
     again = ingest_files([], warehouse=warehouse, cells=refs["cells"])
     assert again["reference"]["cells"]["status"] == "unchanged"
     # later loads without reference files use the stored cells
@@ -194,18 +219,32 @@ def test_plans_reference_validation(tmp_path, warehouse):
 def test_records_older_than_an_executed_retention_cutoff_are_quarantined(tmp_path, refs, warehouse):
     from analytics.security.retention import run_retention
 
-    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="old", start_time="2026-01-10T10:00:00Z"),
-                                                record(record_id="new", start_time="2026-06-10T10:00:00Z")])],
-                 warehouse=warehouse, cells=refs["cells"])
+    ingest_files(
+        [
+            write_v1(
+                tmp_path / "a.csv",
+                [
+                    record(record_id="old", start_time="2026-01-10T10:00:00Z"),
+                    record(record_id="new", start_time="2026-06-10T10:00:00Z"),
+                ],
+            )
+        ],
+        warehouse=warehouse,
+        cells=refs["cells"],
+    )
     run_retention(warehouse, keep_months=3, dry_run=False, as_of=dt.date(2026, 6, 20), by="test")
-    out = ingest_files([write_v1(tmp_path / "late.csv", [record(record_id="late", start_time="2026-01-11T10:00:00Z")])],
-                       warehouse=warehouse)
+    out = ingest_files(
+        [write_v1(tmp_path / "late.csv", [record(record_id="late", start_time="2026-01-11T10:00:00Z")])],
+        warehouse=warehouse,
+    )
     assert out["rejects_by_reason"] == {"before_retention:start_time": 1}
 
 
 @pytest.mark.parametrize("text", ["2026-03-01T10:00:00+14:00", "2026-03-01T10:00:00-12:00", "2000-01-01T00:00:00Z"])
 def test_extreme_but_real_offsets_and_the_window_start_load(tmp_path, refs, warehouse, text):
-    out = ingest_files([write_v1(tmp_path / "x.csv", [record(start_time=text)])], warehouse=warehouse, cells=refs["cells"])
+    out = ingest_files(
+        [write_v1(tmp_path / "x.csv", [record(start_time=text)])], warehouse=warehouse, cells=refs["cells"]
+    )
     assert (out["rows_loaded"], out["rows_rejected"]) == (1, 0), out["rejects_by_reason"]
 
 
@@ -214,16 +253,22 @@ def test_plausibility_window_follows_the_load_time_and_settings():
 
     now = dt.datetime(2026, 3, 1, 12)
     assert plausible_window({"earliest_start": "2000-01-01", "max_future_days": 2}, now=now) == (
-        dt.datetime(2000, 1, 1), dt.datetime(2026, 3, 3, 12))
-    assert plausible_window({"earliest_start": "2020-06-01", "max_future_days": 0.5}, now=now)[1] == dt.datetime(2026, 3, 2)
+        dt.datetime(2000, 1, 1),
+        dt.datetime(2026, 3, 3, 12),
+    )
+    assert plausible_window({"earliest_start": "2020-06-01", "max_future_days": 0.5}, now=now)[1] == dt.datetime(
+        2026, 3, 2
+    )
     with pytest.raises(ValueError, match="earliest_start must be a date"):
         plausible_window({"earliest_start": "last year", "max_future_days": 2}, now=now)
 
 
 def test_start_times_more_than_two_days_ahead_are_out_of_range(tmp_path, refs, warehouse):
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = [record(record_id="soon", start_time=(now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")),
-            record(record_id="later", start_time=(now + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    rows = [
+        record(record_id="soon", start_time=(now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        record(record_id="later", start_time=(now + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    ]
     out = ingest_files([write_v1(tmp_path / "x.csv", rows)], warehouse=warehouse, cells=refs["cells"])
     assert out["rejects_by_reason"] == {"out_of_range:start_time": 1}
     assert _table(warehouse, "select record_id from records")["record_id"].to_list() == ["soon"]
@@ -236,15 +281,19 @@ MALFORMED = [
     ("unterminated quote", 'x,2026-03-01T10:00:00Z,"447700900001,447700900002,voice,out,30,N1,0.10\n', "stray quote"),
     ("too many fields", "x,2026-03-01T10:00:00Z,447700900001,447700900002,voice,out,30,N1,0.10,extra\n", "more fields"),
     ("too few fields", "x,2026-03-01T10:00:00Z,447700900001\n", "fewer fields"),
-    ("quoted, too many", '"x","2026-03-01T10:00:00Z","447700900001","4","voice","out","30","N1","0.10","z"\n',
-     "10 fields where the header has 9"),
+    (
+        "quoted, too many",
+        '"x","2026-03-01T10:00:00Z","447700900001","4","voice","out","30","N1","0.10","z"\n',
+        "10 fields where the header has 9",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "line", "detail"), MALFORMED, ids=[m[0] for m in MALFORMED])
 @pytest.mark.parametrize("quoted_good_rows", [False, True], ids=["plain", "quoted"])
-def test_malformed_lines_are_quarantined_and_the_rest_loads(tmp_path, refs, warehouse, case, line, detail,
-                                                            quoted_good_rows):
+def test_malformed_lines_are_quarantined_and_the_rest_loads(
+    tmp_path, refs, warehouse, case, line, detail, quoted_good_rows
+):
     good = GOOD
     if quoted_good_rows:  # the same rows with every field quoted (and a quote and a comma inside one)
         good = '"r{}","2026-03-01T10:00:00Z","447700900001","44770""09,2","voice","out","30","N1","0.10"\n'
@@ -266,8 +315,12 @@ def test_malformed_lines_are_quarantined_and_the_rest_loads(tmp_path, refs, ware
 
 def test_quoted_fields_and_blank_lines_keep_physical_line_numbers(tmp_path, refs, warehouse):
     path = tmp_path / "q.csv"
-    path.write_text(HEADER.replace("charge", '"charge"') + '"r1",2026-03-01T10:00:00Z,"447700900001","",voice,out,30,N1,0.10\n'
-                    + "\n" + GOOD.format(2))
+    path.write_text(
+        HEADER.replace("charge", '"charge"')
+        + '"r1",2026-03-01T10:00:00Z,"447700900001","",voice,out,30,N1,0.10\n'
+        + "\n"
+        + GOOD.format(2)
+    )
     out = ingest_files([path], warehouse=warehouse, cells=refs["cells"])
     assert out["rejects_by_reason"] == {"missing:other_party": 1}
     assert _table(warehouse, "select record_id, source_line from records").rows() == [("r2", 4)]  # physical line
@@ -329,11 +382,28 @@ def test_a_directory_or_unreadable_path_is_one_refused_entry_and_the_others_load
         locked.chmod(0)
         paths.insert(2, locked)
     proc = subprocess.run(
-        [sys.executable, "-m", "analytics", "ingest", *map(str, paths), "--cells", str(refs["cells"]),
-         "--warehouse", str(warehouse), "--json", "--no-marts"], cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "analytics",
+            "ingest",
+            *map(str, paths),
+            "--cells",
+            str(refs["cells"]),
+            "--warehouse",
+            str(warehouse),
+            "--json",
+            "--no-marts",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = json.loads(proc.stdout)
     assert [(f["file"], f["status"]) for f in out["files"]] == [
-        (p.name, "loaded" if p in (a, b) else "refused") for p in paths]
+        (p.name, "loaded" if p in (a, b) else "refused") for p in paths
+    ]
     assert all(f["error"] and "\n" not in f["error"] for f in out["files"] if f["status"] == "refused")
     assert "a directory" in out["files"][1]["error"]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -375,8 +445,14 @@ def test_a_killed_gzip_load_leaves_no_plaintext_in_the_temp_folder(tmp_path, ref
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "ANALYTICS_FAULT": "after_insert", "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
-    proc = subprocess.run([sys.executable, "-m", "analytics", "ingest", str(gz), "--warehouse", str(warehouse), "--json"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics", "ingest", str(gz), "--warehouse", str(warehouse), "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr  # killed mid-transaction, after the rows were read
     leaks = [p for p in tmp.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaks == []
@@ -402,8 +478,13 @@ def test_operator_errors_exit_2_with_one_line(tmp_path, warehouse, args, message
     argv = [a.format(tmp=tmp_path) for a in args]
     if "--warehouse" not in argv:
         argv += ["--warehouse", str(warehouse)]
-    proc = subprocess.run([sys.executable, "-m", "analytics", "ingest", *argv, "--json"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics", "ingest", *argv, "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message.format(tmp=tmp_path) in last, last

@@ -36,13 +36,19 @@ def _ingest_cli(warehouse: Path, path: Path, fault: str | None = None) -> subpro
     env = {**os.environ, **({"ANALYTICS_FAULT": fault} if fault else {})}
     return subprocess.run(
         [sys.executable, "-m", "analytics", "ingest", str(path), "--warehouse", str(warehouse), "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_records_live_in_a_delta_table_partitioned_by_local_month(tmp_path, refs, warehouse):
-    rows = [record(record_id=f"a{i}", msisdn=f"4477009{i % 7:05d}", start_time=f"2026-0{3 + i % 2}-1{i % 9}T10:00:00Z")
-            for i in range(40)]
+    rows = [
+        record(record_id=f"a{i}", msisdn=f"4477009{i % 7:05d}", start_time=f"2026-0{3 + i % 2}-1{i % 9}T10:00:00Z")
+        for i in range(40)
+    ]
     out = ingest_files([write_v1(tmp_path / "a.csv", rows)], warehouse=warehouse, cells=refs["cells"])
     assert out["rows_loaded"] == 40
     assert _q(warehouse, "select table_type from information_schema.tables where table_name = 'records'") == [("VIEW",)]
@@ -51,8 +57,10 @@ def test_records_live_in_a_delta_table_partitioned_by_local_month(tmp_path, refs
     assert files == {r[0] for r in _q(warehouse, "select path from lake_files")}
     # the Delta log names exactly the committed files, and reads back the same rows
     table = DeltaTable(str(lake.table_dir(warehouse)))
-    assert {Path(u.removeprefix("file://")).relative_to(lake.table_dir(warehouse).resolve()).as_posix()
-            for u in table.file_uris()} == files
+    assert {
+        Path(u.removeprefix("file://")).relative_to(lake.table_dir(warehouse).resolve()).as_posix()
+        for u in table.file_uris()
+    } == files
     delta = pl.from_arrow(table.to_pyarrow_table()).sort("record_id")
     assert delta["record_id"].to_list() == sorted(f"a{i}" for i in range(40))
     assert set(delta["month"].unique()) == {"2026-03", "2026-04"}
@@ -64,7 +72,9 @@ def test_records_live_in_a_delta_table_partitioned_by_local_month(tmp_path, refs
 
 def test_months_follow_the_configured_zone(tmp_path, refs, warehouse):
     rows = [record(record_id="z1", start_time="2026-04-01T00:30:00+01:00")]  # 31 March in UTC
-    ingest_files([write_v1(tmp_path / "z.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="Africa/Lagos")
+    ingest_files(
+        [write_v1(tmp_path / "z.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="Africa/Lagos"
+    )
     assert {f.split("/")[0] for f in _parquet_files(warehouse)} == {"month=2026-04"}
 
 
@@ -115,8 +125,11 @@ def test_a_publish_copies_no_records(tmp_path, refs, warehouse):
 
 
 def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, warehouse):
-    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(30)])],
-                 warehouse=warehouse, cells=refs["cells"])
+    ingest_files(
+        [write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(30)])],
+        warehouse=warehouse,
+        cells=refs["cells"],
+    )
     # rebuild the layout of before: records as a table in the DuckDB file, no lake
     con = duckdb.connect(str(warehouse))
     con.execute("create table records_old as select * from records")
@@ -127,8 +140,13 @@ def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, war
     import shutil
 
     shutil.rmtree(lake.lake_dir(warehouse))
-    proc = subprocess.run([sys.executable, "-m", "analytics", "migrate", "--warehouse", str(warehouse), "--json"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics", "migrate", "--warehouse", str(warehouse), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"records": 30' in proc.stdout
     assert _q(warehouse, "select table_type from information_schema.tables where table_name = 'records'") == [("VIEW",)]
@@ -171,8 +189,11 @@ def test_a_crash_between_commit_and_publish_is_published_on_the_next_open(tmp_pa
 def test_a_moved_warehouse_reads_the_lake_beside_it(tmp_path, refs, warehouse):
     import shutil
 
-    ingest_files([write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(5)])],
-                 warehouse=warehouse, cells=refs["cells"])
+    ingest_files(
+        [write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(5)])],
+        warehouse=warehouse,
+        cells=refs["cells"],
+    )
     moved = tmp_path / "elsewhere"
     shutil.copytree(warehouse.parent, moved, symlinks=True)
     shutil.rmtree(warehouse.parent)
@@ -187,8 +208,22 @@ def test_commands_create_private_files(tmp_path, refs):
     warehouse = tmp_path / "private" / "wh.duckdb"
     path = write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(5)])
     proc = subprocess.run(
-        [sys.executable, "-m", "analytics", "ingest", str(path), "--cells", str(refs["cells"]),
-         "--warehouse", str(warehouse), "--json"], cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "analytics",
+            "ingest",
+            str(path),
+            "--cells",
+            str(refs["cells"]),
+            "--warehouse",
+            str(warehouse),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     made = [p for p in warehouse.parent.rglob("*") if not p.is_symlink()]

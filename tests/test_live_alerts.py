@@ -176,8 +176,20 @@ def test_acd_on_a_handful_of_calls_raises_nothing(tmp_path: Path) -> None:
         for minute in range(-30, 75, 5):
             at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute, seconds=10)
             long_call = week == 0 and minute == 20
-            rows.append([f"C{week}-{minute}", at.strftime("%Y-%m-%dT%H:%M:%SZ"), "447700000009", "447711111111",
-                         "voice", "out", "3000" if long_call else "60", "c1", "0", "answered"])
+            rows.append(
+                [
+                    f"C{week}-{minute}",
+                    at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "447700000009",
+                    "447711111111",
+                    "voice",
+                    "out",
+                    "3000" if long_call else "60",
+                    "c1",
+                    "0",
+                    "answered",
+                ]
+            )
     f = tmp_path / "calls.csv"
     pl.DataFrame(rows, schema=COLS, orient="row").write_csv(f)
     wh = tmp_path / "wh.duckdb"
@@ -202,8 +214,20 @@ def _quiet_region(tmp_path: Path, this_week: dict[int, str]) -> Path:
         for minute in range(-30, 75):
             at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute, seconds=30)
             disp = this_week.get(minute, "answered") if week == 0 else "answered"
-            rows.append([f"Q{week}-{minute}", at.strftime("%Y-%m-%dT%H:%M:%SZ"), f"4477000001{minute % 10}",
-                         "447711111111", "voice", "out", "0" if disp == "failed" else "60", "q1", "0", disp])
+            rows.append(
+                [
+                    f"Q{week}-{minute}",
+                    at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    f"4477000001{minute % 10}",
+                    "447711111111",
+                    "voice",
+                    "out",
+                    "0" if disp == "failed" else "60",
+                    "q1",
+                    "0",
+                    disp,
+                ]
+            )
     f = tmp_path / "calls.csv"
     pl.DataFrame(rows, schema=COLS, orient="row").write_csv(f)
     wh = tmp_path / "wh.duckdb"
@@ -248,11 +272,37 @@ def test_roaming_traffic_that_stops_raises_no_volume_alert(tmp_path: Path) -> No
             at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute)
             for i in range(3):
                 stamp = (at + dt.timedelta(seconds=10 + 15 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                rows.append([f"A{week}-{minute}-{i}", stamp, f"44770000010{i}", "447711111111", "sms", "out", "0",
-                             "a1", "0", "answered", "false"])
+                rows.append(
+                    [
+                        f"A{week}-{minute}-{i}",
+                        stamp,
+                        f"44770000010{i}",
+                        "447711111111",
+                        "sms",
+                        "out",
+                        "0",
+                        "a1",
+                        "0",
+                        "answered",
+                        "false",
+                    ]
+                )
                 if week > 0:
-                    rows.append([f"R{week}-{minute}-{i}", stamp, f"4477000{minute % 15:02d}2{i}", "447711111111", "sms", "out",
-                                 "0", "", "0", "answered", "true"])
+                    rows.append(
+                        [
+                            f"R{week}-{minute}-{i}",
+                            stamp,
+                            f"4477000{minute % 15:02d}2{i}",
+                            "447711111111",
+                            "sms",
+                            "out",
+                            "0",
+                            "",
+                            "0",
+                            "answered",
+                            "true",
+                        ]
+                    )
     f = tmp_path / "sms.csv"
     pl.DataFrame(rows, schema=[*COLS, "roaming"], orient="row").write_csv(f)
     wh = tmp_path / "wh.duckdb"
@@ -278,11 +328,39 @@ def test_a_quiet_region_without_a_data_session_for_a_window_raises_nothing(tmp_p
         for minute in range(-30, 75):
             at = T - dt.timedelta(weeks=week) + dt.timedelta(minutes=minute)
             stamp = (at + dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            rows.append([f"S{week}-{minute}", stamp, f"4477000003{minute % 10}", "447711111111", "sms", "out", "0",
-                         "d1", "0", "answered", "0", "0"])
+            rows.append(
+                [
+                    f"S{week}-{minute}",
+                    stamp,
+                    f"4477000003{minute % 10}",
+                    "447711111111",
+                    "sms",
+                    "out",
+                    "0",
+                    "d1",
+                    "0",
+                    "answered",
+                    "0",
+                    "0",
+                ]
+            )
             if minute % 7 == 0 and (week > 0 or minute < 0):
-                rows.append([f"D{week}-{minute}", stamp, f"4477000004{minute % 10}", "447711111111", "data", "out", "600",
-                             "d1", "0", "answered", "20000000", "80000000"])
+                rows.append(
+                    [
+                        f"D{week}-{minute}",
+                        stamp,
+                        f"4477000004{minute % 10}",
+                        "447711111111",
+                        "data",
+                        "out",
+                        "600",
+                        "d1",
+                        "0",
+                        "answered",
+                        "20000000",
+                        "80000000",
+                    ]
+                )
     f = tmp_path / "data.csv"
     pl.DataFrame(rows, schema=[*COLS, "bytes_up", "bytes_down"], orient="row").write_csv(f)
     wh = tmp_path / "wh.duckdb"

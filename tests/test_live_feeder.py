@@ -59,9 +59,21 @@ TWO_SMS_PLAN = {**feeder.OWN_PLAN, "plan_id": "T2", "incl_sms": "2", "sms_each":
 
 
 def _sms(record_id: str, at: str, msisdn: str = "447700900001") -> dict:
-    return {"record_id": record_id, "start_time": at, "msisdn": msisdn, "other_party": "447100000001", "service": "sms",
-            "direction": "out", "duration_s": "0", "cell_id": "N1", "charge": "0", "disposition": "answered",
-            "bytes_up": "0", "bytes_down": "0", "roaming": "false"}
+    return {
+        "record_id": record_id,
+        "start_time": at,
+        "msisdn": msisdn,
+        "other_party": "447100000001",
+        "service": "sms",
+        "direction": "out",
+        "duration_s": "0",
+        "cell_id": "N1",
+        "charge": "0",
+        "disposition": "answered",
+        "bytes_up": "0",
+        "bytes_down": "0",
+        "roaming": "false",
+    }
 
 
 def _charges(charger: Charger, rows: list[dict]) -> list[str]:
@@ -93,12 +105,23 @@ def test_charges_count_the_subscribers_month_in_the_warehouse(tmp_path: Path) ->
     pl.DataFrame([TWO_SMS_PLAN]).write_csv(ref / "plans.csv")
     (ref / "subscribers.csv").write_text("msisdn,plan_id\n447700900001,T2\n447700900002,T2\n")
     wh = tmp_path / "wh.duckdb"
-    loaded = [_sms("w1", "2026-03-02T10:00:00Z"), _sms("w2", "2026-03-03T10:00:00Z"), _sms("w0", "2026-02-27T10:00:00Z", "447700900002")]
-    ingest_files([write_v1(tmp_path / "in.csv", loaded)], warehouse=wh, cells=ref / "cells.csv", plans=ref / "plans.csv",
-                 subscribers=ref / "subscribers.csv")
+    loaded = [
+        _sms("w1", "2026-03-02T10:00:00Z"),
+        _sms("w2", "2026-03-03T10:00:00Z"),
+        _sms("w0", "2026-02-27T10:00:00Z", "447700900002"),
+    ]
+    ingest_files(
+        [write_v1(tmp_path / "in.csv", loaded)],
+        warehouse=wh,
+        cells=ref / "cells.csv",
+        plans=ref / "plans.csv",
+        subscribers=ref / "subscribers.csv",
+    )
     charger = Charger.from_warehouse(wh)
     # 900001 spent both included messages in March already; 900002's February does not count
-    assert _charges(charger, [_sms("n1", "2026-03-04T10:00:00Z"), _sms("n2", "2026-03-04T10:00:00Z", "447700900002")]) == ["0.10", "0.00"]
+    assert _charges(
+        charger, [_sms("n1", "2026-03-04T10:00:00Z"), _sms("n2", "2026-03-04T10:00:00Z", "447700900002")]
+    ) == ["0.10", "0.00"]
 
 
 @pytest.mark.slow
@@ -106,7 +129,9 @@ def test_reconciliation_finds_no_mismatch_in_fed_records(tmp_path: Path) -> None
     from analytics.billing.reconcile import reconcile
 
     wh, landing = tmp_path / "wh.duckdb", tmp_path / "landing"
-    first = feeder.run(landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=2, step_s=600, demo_dir=None)
+    first = feeder.run(
+        landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=2, step_s=600, demo_dir=None
+    )
     Watcher(landing, warehouse=wh, alerts=False).run_once()
     # a second run learns from the warehouse: its charges continue each subscriber's month there
     out = feeder.run(landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=3, step_s=1800)
@@ -149,9 +174,7 @@ def _demo_like_warehouse(
     )
     cells, subs = DEMO_LIKE_CELLS, feeder.own_world(1, demo_dir=None)[1]
     rng = np.random.default_rng(1)
-    hours = [last_hour] + [
-        T0 - dt.timedelta(weeks=w) + dt.timedelta(hours=h) for w in range(1, 5) for h in (-1, 0, 1)
-    ]
+    hours = [last_hour] + [T0 - dt.timedelta(weeks=w) + dt.timedelta(hours=h) for w in range(1, 5) for h in (-1, 0, 1)]
     history = pl.concat(
         [
             feeder.generate(profile, subs["msisdn"], start=at, seconds=3600, rng=rng, id_prefix=f"H{i}-")
@@ -165,8 +188,11 @@ def _demo_like_warehouse(
     subs.write_csv(ref / "subscribers.csv")
     wh = tmp_path / "wh.duckdb"
     out = ingest_files(
-        [feeder.write_atomically(history, tmp_path / "history.csv")], warehouse=wh, cells=ref / "cells.csv",
-        plans=ref / "plans.csv", subscribers=ref / "subscribers.csv",
+        [feeder.write_atomically(history, tmp_path / "history.csv")],
+        warehouse=wh,
+        cells=ref / "cells.csv",
+        plans=ref / "plans.csv",
+        subscribers=ref / "subscribers.csv",
     )
     assert out["rows_loaded"] == history.height
     return wh
@@ -211,7 +237,9 @@ def test_a_clock_that_jumps_a_quiet_gap_fills_the_window_before_it(tmp_path: Pat
     # this week's data end at 10:00, a quiet hour: the clock jumps to the busy noon (T0)
     wh, landing = _demo_like_warehouse(tmp_path, last_hour=T0 - dt.timedelta(hours=3)), tmp_path / "landing"
     out = feeder.run(landing_dir=landing, warehouse=wh, interval_s=0, outage_every=0, max_files=5, step_s=120)
-    first = pl.read_csv(sorted(landing.glob("live_*.csv"))[0], infer_schema=False)["start_time"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone=None)
+    first = pl.read_csv(sorted(landing.glob("live_*.csv"))[0], infer_schema=False)["start_time"].str.to_datetime(
+        "%Y-%m-%dT%H:%M:%SZ", time_zone=None
+    )
     assert T0 - dt.timedelta(minutes=15) <= first.min() < T0 - dt.timedelta(minutes=14)  # the window before T0
     assert out["clock_end"] == T0 + dt.timedelta(minutes=10)
     Watcher(landing, warehouse=wh, marts_idle_s=None).run_once()

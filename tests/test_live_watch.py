@@ -197,7 +197,9 @@ def test_marts_refresh_once_the_folder_is_quiet(tmp_path: Path) -> None:
     watcher.run_once()  # a second file: the quiet period starts again
     assert watcher.refresh_marts_if_due(now=time.monotonic() + 29) is None
     with store.reader(wh) as con:
-        assert not store.has_table(con, "segment_months") or store.scalar(con, "select count(*) from segment_months") == 0
+        assert (
+            not store.has_table(con, "segment_months") or store.scalar(con, "select count(*) from segment_months") == 0
+        )
     out = watcher.refresh_marts_if_due(now=time.monotonic() + 31)
     assert out is not None
     with store.reader(wh) as con:  # both months' segments built by the one refresh
@@ -212,7 +214,9 @@ def test_watch_once_leaves_the_marts_current_and_no_marts_skips_them(tmp_path: P
     totals = Watcher(landing, warehouse=wh, alerts=False, marts_idle_s=None).run(once=True)
     assert totals["files_loaded"] == 1 and "marts_refreshes" not in totals
     with store.reader(wh) as con:
-        assert not store.has_table(con, "segment_months") or store.scalar(con, "select count(*) from segment_months") == 0
+        assert (
+            not store.has_table(con, "segment_months") or store.scalar(con, "select count(*) from segment_months") == 0
+        )
     write_atomically(extract(300, seed=24, start=dt.datetime(2026, 3, 11, 9)), landing / "p.csv")
     totals = Watcher(landing, warehouse=wh, alerts=False).run(once=True)
     assert totals["files_loaded"] == 1 and totals["marts_refreshes"] == 1

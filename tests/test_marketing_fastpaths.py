@@ -104,7 +104,9 @@ def test_month_indicators_equal_the_ordered_query(tz: str, drawn: list[dict]) ->
             start_at, end_at = month_bounds(month, tz)
             assert local_clock(start_at, end_at, timezone=tz)["monotone"]
             got = bandicoot_indicators(con, month=month, timezone=tz)
-            ordered = store.fetch(con, "@marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at} | UNBOUNDED)
+            ordered = store.fetch(
+                con, "@marketing_indicators", {"tz": tz, "start_at": start_at, "end_at": end_at} | UNBOUNDED
+            )
     want = conform(ordered, INDICATOR_SCHEMA)
     assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
 
@@ -182,7 +184,9 @@ def test_month_usage_equals_the_general_query(tz: str, drawn: list[dict]) -> Non
             start_at, end_at = month_bounds(month, tz)
             got = usage_indicators(con, month=month, timezone=tz, home_country="GB")
             params = clock_params(local_clock(start_at, end_at, timezone=tz))
-            general = store.fetch(con, "@marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"})
+            general = store.fetch(
+                con, "@marketing_usage", params | {"start_at": start_at, "end_at": end_at, "home": "GB"}
+            )
     assert_frame_equal(got, conform(general, USAGE_SCHEMA))
     assert got.height == len({r["msisdn"] for r in rows if start_at <= r["start_at"] < end_at})
 

@@ -48,7 +48,7 @@ def _tolerance(value: float) -> float:
     """bandicoot's files round to the digits they print: half a unit of the last digit."""
     text = repr(float(value))
     decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 6
-    return max(1e-6, 0.5 * 10 ** -decimals) + 1e-12
+    return max(1e-6, 0.5 * 10**-decimals) + 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,10 @@ def test_radius_of_gyration_by_hand(ab_warehouse):
 
     def hav(p, q):
         dlat, dlon = math.radians(p[0] - q[0]), math.radians(p[1] - q[1])
-        a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(p[0])) * math.cos(math.radians(q[0])) * math.sin(dlon / 2) ** 2
+        a = (
+            math.sin(dlat / 2) ** 2
+            + math.cos(math.radians(p[0])) * math.cos(math.radians(q[0])) * math.sin(dlon / 2) ** 2
+        )
         return 2 * 6371.0 * math.asin(math.sqrt(a))
 
     expected = math.sqrt(hav(bary, paris) ** 2 / 3 + 2 * hav(bary, brussels) ** 2 / 3)
@@ -89,14 +92,30 @@ def test_radius_of_gyration_by_hand(ab_warehouse):
 
 
 def test_user_without_texts_has_null_text_indicators(tmp_path):
-    records = records_frame([
-        {"record_id": "1", "start_at": "2026-03-02 06:59:59", "msisdn": "X", "service": "voice", "duration_s": 30,
-         "other_party": "P"},
-        {"record_id": "2", "start_at": "2026-03-02 07:00:00", "msisdn": "X", "service": "voice", "duration_s": 0,
-         "direction": "in", "disposition": "no_answer", "other_party": "Q"},
-        {"record_id": "3", "start_at": "2026-03-02 12:00:00", "msisdn": "X", "service": "data", "bytes_down": 10},
-        {"record_id": "4", "start_at": "2026-03-02 12:00:00", "msisdn": "Y", "service": "data", "bytes_down": 10},
-    ])
+    records = records_frame(
+        [
+            {
+                "record_id": "1",
+                "start_at": "2026-03-02 06:59:59",
+                "msisdn": "X",
+                "service": "voice",
+                "duration_s": 30,
+                "other_party": "P",
+            },
+            {
+                "record_id": "2",
+                "start_at": "2026-03-02 07:00:00",
+                "msisdn": "X",
+                "service": "voice",
+                "duration_s": 0,
+                "direction": "in",
+                "disposition": "no_answer",
+                "other_party": "Q",
+            },
+            {"record_id": "3", "start_at": "2026-03-02 12:00:00", "msisdn": "X", "service": "data", "bytes_down": 10},
+            {"record_id": "4", "start_at": "2026-03-02 12:00:00", "msisdn": "Y", "service": "data", "bytes_down": 10},
+        ]
+    )
     path = make_warehouse(tmp_path / "wh.duckdb", records)
     with store.reader(path) as con:
         df = bandicoot_indicators(con, timezone="UTC")
@@ -111,10 +130,12 @@ def test_user_without_texts_has_null_text_indicators(tmp_path):
 
 def test_month_boundary_in_local_zone(tmp_path):
     # 2026-03-31 23:30 UTC is 2026-04-01 01:30 in Paris (CEST): an April record there.
-    records = records_frame([
-        {"record_id": "1", "start_at": "2026-03-31 23:30:00", "msisdn": "X", "service": "sms"},
-        {"record_id": "2", "start_at": "2026-03-31 20:00:00", "msisdn": "X", "service": "sms"},
-    ])
+    records = records_frame(
+        [
+            {"record_id": "1", "start_at": "2026-03-31 23:30:00", "msisdn": "X", "service": "sms"},
+            {"record_id": "2", "start_at": "2026-03-31 20:00:00", "msisdn": "X", "service": "sms"},
+        ]
+    )
     path = make_warehouse(tmp_path / "wh.duckdb", records)
     with store.reader(path) as con:
         april = bandicoot_indicators(con, month=dt.date(2026, 4, 1), timezone="Europe/Paris")

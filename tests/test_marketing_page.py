@@ -22,8 +22,9 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "segments.py")
 @pytest.fixture(scope="module")
 def unbuilt(tmp_path_factory):
     """The population's warehouse without the stored segment mart."""
-    subs = pl.DataFrame({"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)],
-                         "plan_id": ["XL"] * 20 + ["S"] * 40})
+    subs = pl.DataFrame(
+        {"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)], "plan_id": ["XL"] * 20 + ["S"] * 40}
+    )
     return make_warehouse(tmp_path_factory.mktemp("page") / "wh.duckdb", _population(), plans=PLANS, subscribers=subs)
 
 
@@ -73,7 +74,9 @@ def test_stale_month_shows_the_stored_report_with_a_warning(unbuilt, tmp_path, m
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     assert not at.exception
-    assert at.metric[0].value == "60" and any("Stale since" in w.value and "before later loads" in w.value for w in at.warning)
+    assert at.metric[0].value == "60" and any(
+        "Stale since" in w.value and "before later loads" in w.value for w in at.warning
+    )
     # first view: the segment profiles, no chart (the map is one click away)
     assert at.segmented_control(key="seg_view").value == "Profiles" and not at.get("plotly_chart")
 
@@ -129,7 +132,12 @@ def test_parquet_export_is_audited_when_the_file_is_built(warehouse, monkeypatch
     (button,) = _parquet_buttons(at)
     assert not at.exception, [e.value for e in at.exception]
     before = audit.read_log(warehouse, user="u_marketing", action="export").height
-    build = audited(lambda: b"PAR1", warehouse, User(name="u_marketing", role="marketing"), "recommendations_2026-03.parquet (3 rows) from segments")
+    build = audited(
+        lambda: b"PAR1",
+        warehouse,
+        User(name="u_marketing", role="marketing"),
+        "recommendations_2026-03.parquet (3 rows) from segments",
+    )
     assert audit.read_log(warehouse, user="u_marketing", action="export").height == before  # nothing until built
     assert build() == b"PAR1"
     log = audit.read_log(warehouse, user="u_marketing", action="export")

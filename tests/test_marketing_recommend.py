@@ -12,11 +12,13 @@ from test_marketing_support import make_warehouse, plans_frame, records_frame
 from analytics import store
 from analytics.marketing.recommend import RECOMMENDATION_SCHEMA, month_recommendations
 
-PLANS = plans_frame([
-    # plan, name, fee, voice min, sms, MB, voice/min, sms, data/MB, intl/min, roam voice/min, roam data/MB
-    ("S", "Small", "10", 10, 5, 100, "0.10", "0.05", "0.0125", "1.00", "2.00", "0.50"),
-    ("L", "Large", "30", 1000, 1000, 10000, "0.05", "0.02", "0.005", "0.80", "1.50", "0.25"),
-])
+PLANS = plans_frame(
+    [
+        # plan, name, fee, voice min, sms, MB, voice/min, sms, data/MB, intl/min, roam voice/min, roam data/MB
+        ("S", "Small", "10", 10, 5, 100, "0.10", "0.05", "0.0125", "1.00", "2.00", "0.50"),
+        ("L", "Large", "30", 1000, 1000, 10000, "0.05", "0.02", "0.005", "0.80", "1.50", "0.25"),
+    ]
+)
 SUBSCRIBERS = pl.DataFrame({"msisdn": ["U1", "U2"], "plan_id": ["S", "S"]})
 
 
@@ -31,15 +33,32 @@ def _rows():
         r(3, "2026-03-02 12:00:00", "U1", "voice", duration_s=61, destination_country="FR"),  # intl 2 min
         r(4, "2026-03-02 13:00:00", "U1", "voice", duration_s=600, direction="in"),  # free at home
         r(5, "2026-03-02 14:00:00", "U1", "voice", duration_s=0, disposition="no_answer"),  # free
-        r(6, "2026-03-03 09:00:00", "U1", "voice", duration_s=90, direction="in", is_roaming=True,
-          cell_id=None, region="ROAMING"),  # roaming incoming: 2 min
+        r(
+            6,
+            "2026-03-03 09:00:00",
+            "U1",
+            "voice",
+            duration_s=90,
+            direction="in",
+            is_roaming=True,
+            cell_id=None,
+            region="ROAMING",
+        ),  # roaming incoming: 2 min
         *[r(10 + k, f"2026-03-04 10:0{k}:00", "U1", "sms") for k in range(6)],  # 5 in allowance + 1
         r(20, "2026-03-04 11:00:00", "U1", "sms", direction="in"),  # free
         r(21, "2026-03-04 12:00:00", "U1", "sms", is_roaming=True, cell_id=None, region="ROAMING"),
         # 102,000,001 bytes = 103 started MB: 100 in allowance, 3 x 0.0125 = 0.0375 -> 0.04
         r(22, "2026-03-05 10:00:00", "U1", "data", bytes_up=2_000_001, bytes_down=100_000_000),
-        r(23, "2026-03-05 11:00:00", "U1", "data", bytes_down=2_000_001, is_roaming=True, cell_id=None,
-          region="ROAMING"),  # 3 MB roaming
+        r(
+            23,
+            "2026-03-05 11:00:00",
+            "U1",
+            "data",
+            bytes_down=2_000_001,
+            is_roaming=True,
+            cell_id=None,
+            region="ROAMING",
+        ),  # 3 MB roaming
         *[r(30 + k, f"2026-02-10 10:0{k}:00", "U1", "sms") for k in range(6)],  # February: over too
     ]
     u2 = [
@@ -72,6 +91,7 @@ def test_bills_under_every_plan_equal_hand_computed(result):
     assert _cost(result, "U2", "L") == Decimal("30")
     assert _cost(result, "U3", "S") == Decimal("10")  # 2 minutes inside the allowance
     assert _cost(result, "U3", "L") == Decimal("30")
+
 
 def test_recommendations(result):
     recs = result["recommendations"]

@@ -15,10 +15,12 @@ from test_marketing_support import make_warehouse, plans_frame, records_frame
 from analytics import store
 from analytics.marketing.report import segment_report
 
-PLANS = plans_frame([
-    ("S", "Small", "10", 100, 50, 1000, "0.10", "0.05", "0.01", "1.00", "2.00", "0.50"),
-    ("XL", "Extra", "40", 3000, 3000, 50000, "0.05", "0.02", "0.005", "0.80", "1.50", "0.25"),
-])
+PLANS = plans_frame(
+    [
+        ("S", "Small", "10", 100, 50, 1000, "0.10", "0.05", "0.01", "1.00", "2.00", "0.50"),
+        ("XL", "Extra", "40", 3000, 3000, 50000, "0.05", "0.02", "0.005", "0.80", "1.50", "0.25"),
+    ]
+)
 
 
 def _population() -> pl.DataFrame:
@@ -28,8 +30,16 @@ def _population() -> pl.DataFrame:
     def add(msisdn, day, hour, service, **kw):
         nonlocal n
         n += 1
-        rows.append({"record_id": f"r{n}", "start_at": f"2026-03-{day:02d} {hour:02d}:{rnd.randrange(60):02d}:00",
-                     "msisdn": msisdn, "service": service, "other_party": f"+44{rnd.randrange(30)}", **kw})
+        rows.append(
+            {
+                "record_id": f"r{n}",
+                "start_at": f"2026-03-{day:02d} {hour:02d}:{rnd.randrange(60):02d}:00",
+                "msisdn": msisdn,
+                "service": service,
+                "other_party": f"+44{rnd.randrange(30)}",
+                **kw,
+            }
+        )
 
     for i in range(20):  # heavy data users
         for d in range(1, 21):
@@ -53,8 +63,9 @@ def _population() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    subs = pl.DataFrame({"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)],
-                         "plan_id": ["XL"] * 20 + ["S"] * 40})
+    subs = pl.DataFrame(
+        {"msisdn": [f"{g}{i:02d}" for g in "DVT" for i in range(20)], "plan_id": ["XL"] * 20 + ["S"] * 40}
+    )
     path = tmp_path_factory.mktemp("seg") / "wh.duckdb"
     return make_warehouse(path, _population(), plans=PLANS, subscribers=subs)
 
@@ -70,8 +81,11 @@ def test_segments_are_deterministic_and_named(warehouse):
     assert segs["segment"].n_unique() == segs.height
     assert segs["subscribers"].sum() == 60
     # the three behaviours land in different segments, each homogeneous
-    by_group = a.with_columns(pl.col("msisdn").str.slice(0, 1).alias("g")).group_by("g").agg(
-        pl.col("segment").n_unique().alias("n"), pl.col("segment").first().alias("segment"))
+    by_group = (
+        a.with_columns(pl.col("msisdn").str.slice(0, 1).alias("g"))
+        .group_by("g")
+        .agg(pl.col("segment").n_unique().alias("n"), pl.col("segment").first().alias("segment"))
+    )
     assert by_group["n"].to_list() == [1, 1, 1]
     names = dict(zip(by_group["g"], by_group["segment"], strict=False))
     assert len(set(names.values())) == 3
@@ -99,8 +113,16 @@ def test_segments_command_json_and_out_csv(warehouse, tmp_path):
     with out.open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 60
-    for col in ("msisdn", "segment", "current_plan", "recommended_plan", "current_cost", "recommended_cost",
-                "radius_of_gyration", "entropy_of_contacts_call"):
+    for col in (
+        "msisdn",
+        "segment",
+        "current_plan",
+        "recommended_plan",
+        "current_cost",
+        "recommended_cost",
+        "radius_of_gyration",
+        "entropy_of_contacts_call",
+    ):
         assert col in rows[0]
     d00 = next(r for r in rows if r["msisdn"] == "D00")
     assert d00["current_plan"] == "XL" and float(d00["current_cost"]) >= 40.0

@@ -108,8 +108,18 @@ def bandicoot_cells(directory: Path = BANDICOOT) -> pl.DataFrame:
 
 
 PLAN_COLUMNS = (
-    "plan_id", "name", "monthly_fee", "incl_voice_min", "incl_sms", "incl_data_mb", "voice_per_min",
-    "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb",
+    "plan_id",
+    "name",
+    "monthly_fee",
+    "incl_voice_min",
+    "incl_sms",
+    "incl_data_mb",
+    "voice_per_min",
+    "sms_each",
+    "data_per_mb",
+    "intl_voice_per_min",
+    "roaming_voice_per_min",
+    "roaming_data_per_mb",
 )
 
 
@@ -119,8 +129,15 @@ def plans_frame(rows: list[tuple]) -> pl.DataFrame:
     df = pl.DataFrame(data, infer_schema_length=None)
     return df.with_columns(
         pl.col(c).cast(pl.String).cast(money)
-        for c in ("monthly_fee", "voice_per_min", "sms_each", "data_per_mb", "intl_voice_per_min",
-                  "roaming_voice_per_min", "roaming_data_per_mb")
+        for c in (
+            "monthly_fee",
+            "voice_per_min",
+            "sms_each",
+            "data_per_mb",
+            "intl_voice_per_min",
+            "roaming_voice_per_min",
+            "roaming_data_per_mb",
+        )
     )
 
 
@@ -148,8 +165,9 @@ def make_warehouse(
         for load_id, lo, hi in con.execute(
             "select load_id, min(start_at), max(start_at) from records group by load_id order by load_id"
         ).fetchall():
-            cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=settings().timezone,
-                                home_country=settings().home_country)
+            cubes.refresh_cubes(
+                con, load_id=load_id, lo=lo, hi=hi, timezone=settings().timezone, home_country=settings().home_country
+            )
         con.register("fixture_cells", cells)
         con.execute("insert into cells (cell_id, region, lat, lon) select cell_id, region, lat, lon from fixture_cells")
         if plans is not None:

@@ -53,7 +53,9 @@ def test_the_lookup_marks_a_call_inside_an_incident(outage_world, monkeypatch) -
     at.text_input(key="lookup_query").set_value(number).run()
     assert not at.exception, [e.value for e in at.exception]
     warnings = [w.value for w in at.warning]
-    assert any("1 record(s) of this month fell inside a network incident of their cell (cell N1: asr low" in w
-               for w in warnings), warnings
+    assert any(
+        "1 record(s) of this month fell inside a network incident of their cell (cell N1: asr low" in w
+        for w in warnings
+    ), warnings
     bill = at.dataframe[0].value
     assert int(bill["in_incident"].sum()) == 1

@@ -29,7 +29,9 @@ def test_kpis_follow_the_live_definitions_plus_the_short_call_ratio() -> None:
             counts(),  # no call: every ratio is null, not 0
         ]
     )
-    got = with_kpis(rows.lazy()).select("call_attempts", "asr", "ner", "dropped_call_rate", "short_call_ratio").collect()
+    got = (
+        with_kpis(rows.lazy()).select("call_attempts", "asr", "ner", "dropped_call_rate", "short_call_ratio").collect()
+    )
     want = pl.DataFrame(
         {
             "call_attempts": [20.0, 0.0],
@@ -46,9 +48,19 @@ def hourly_rows(spec: list[tuple[str, str, dt.datetime, int, int, int]]) -> pl.D
     """(region, cell, hour, attempts, connected, dropped) -> mart rows."""
     return pl.DataFrame(
         [
-            {"hour_at": h, "region": r, "cell_id": c,
-             **counts(records=a, attempts=a, connected=k, dropped=d, reached_unanswered=a - k - (a - k) // 2,
-                      failed=(a - k) // 2)}
+            {
+                "hour_at": h,
+                "region": r,
+                "cell_id": c,
+                **counts(
+                    records=a,
+                    attempts=a,
+                    connected=k,
+                    dropped=d,
+                    reached_unanswered=a - k - (a - k) // 2,
+                    failed=(a - k) // 2,
+                ),
+            }
             for r, c, h, a, k, d in spec
         ],
         schema_overrides={"hour_at": pl.Datetime("us")},
@@ -60,9 +72,13 @@ def test_worst_cells_rank_by_the_period_ratio_with_a_daily_trend() -> None:
     rows = hourly_rows(
         [
             # cell A: 1, 2, 3 dropped of 10 connected per day -> 6/30 = 0.2, trend +0.1 a day
-            ("N", "A", d1, 10, 10, 1), ("N", "A", d2, 10, 10, 2), ("N", "A", d3, 10, 10, 3),
+            ("N", "A", d1, 10, 10, 1),
+            ("N", "A", d2, 10, 10, 2),
+            ("N", "A", d3, 10, 10, 3),
             # cell B: 3, 0, 0 of 10 -> 3/30 = 0.1, trend -0.15 a day
-            ("N", "B", d1, 10, 10, 3), ("N", "B", d2, 10, 10, 0), ("N", "B", d3, 10, 10, 0),
+            ("N", "B", d1, 10, 10, 3),
+            ("N", "B", d2, 10, 10, 0),
+            ("N", "B", d3, 10, 10, 0),
             # cell C: 5 of 5 dropped but only 5 calls: below min_attempts, not ranked
             ("S", "C", d1, 5, 5, 5),
             # roaming rows (no cell) are no cell of ours
@@ -81,8 +97,13 @@ def test_worst_cells_rank_by_the_period_ratio_with_a_daily_trend() -> None:
         rank_cells(rows.lazy(), rank_by="charge")
 
 
-def weeks_of_traffic(*, days: int = 22, cells: tuple[str, ...] = ("A", "B"), skip_hours: tuple[dt.datetime, ...] = (),
-                     override: dict[tuple[str, dt.datetime], tuple[int, int]] | None = None) -> pl.DataFrame:
+def weeks_of_traffic(
+    *,
+    days: int = 22,
+    cells: tuple[str, ...] = ("A", "B"),
+    skip_hours: tuple[dt.datetime, ...] = (),
+    override: dict[tuple[str, dt.datetime], tuple[int, int]] | None = None,
+) -> pl.DataFrame:
     """Every hour of ``days`` days: each cell of region N 20 calls, 16 connected (ASR 0.8),
     except ``override`` (cell, hour) -> (attempts, connected) and ``skip_hours`` (no record at all)."""
     override = override or {}

@@ -37,18 +37,20 @@ def extract(path: Path, *, days: range) -> Path:
             for cell in CELLS:
                 for j in range(CALLS):
                     disp = "failed" if out and cell == "N1" else DISPOSITIONS[j]
-                    rows.append({
-                        "record_id": f"{cell}-{hour:%Y%m%d%H}-{j}",
-                        "start_time": (hour + dt.timedelta(minutes=4 * j)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "msisdn": msisdn(cell, (d * 24 + h) * CALLS + j),
-                        "other_party": "447700900999",
-                        "service": "voice",
-                        "direction": "out",
-                        "duration_s": {"answered": 60, "dropped": 25}.get(disp, 0),
-                        "cell_id": cell,
-                        "charge": "0.10",
-                        "disposition": disp,
-                    })
+                    rows.append(
+                        {
+                            "record_id": f"{cell}-{hour:%Y%m%d%H}-{j}",
+                            "start_time": (hour + dt.timedelta(minutes=4 * j)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "msisdn": msisdn(cell, (d * 24 + h) * CALLS + j),
+                            "other_party": "447700900999",
+                            "service": "voice",
+                            "direction": "out",
+                            "duration_s": {"answered": 60, "dropped": 25}.get(disp, 0),
+                            "cell_id": cell,
+                            "charge": "0.10",
+                            "disposition": disp,
+                        }
+                    )
     pl.DataFrame(rows).write_csv(path)
     return path
 
@@ -60,7 +62,9 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
 def make_world(folder: Path) -> dict[str, Path]:
     cells = folder / "cells.csv"
-    pl.DataFrame({"cell_id": list(CELLS), "region": list(CELLS.values()), "lat": [54.0] * 4, "lon": [-1.5] * 4}).write_csv(cells)
+    pl.DataFrame(
+        {"cell_id": list(CELLS), "region": list(CELLS.values()), "lat": [54.0] * 4, "lon": [-1.5] * 4}
+    ).write_csv(cells)
     return {
         "wh": folder / "wh.duckdb",
         "cells": cells,
@@ -133,4 +137,3 @@ def test_an_injected_outage_is_stored_as_one_incident_and_a_reload_changes_nothi
             " count(*) filter (where disposition = 'failed') from records where service = 'voice' and direction = 'out'",
         )
     assert mart.rows() == recs.rows()
-

@@ -103,8 +103,11 @@ def test_segmented_views_all_render(app):
 def test_lazy_tables_render_when_opened(app):
     """Tables below the charts sit in lazy expanders: closed, nothing is sent; opened, the
     table and its downloads are there."""
-    for page, key, column in [("traffic_trends", "tt_series_open", "bucket_at"), ("traffic_trends", "tt_busy_open", "busy_hour"),
-                              ("demand_heatmaps", "hm_table_open", "suppressed")]:
+    for page, key, column in [
+        ("traffic_trends", "tt_series_open", "bucket_at"),
+        ("traffic_trends", "tt_busy_open", "busy_hour"),
+        ("demand_heatmaps", "hm_table_open", "suppressed"),
+    ]:
         at = _open(app, page)
         assert not any(column in df.value.columns for df in at.dataframe), (page, key)
         at.session_state[key] = True
@@ -228,7 +231,9 @@ def test_upload_runs_ingest(tmp_path, monkeypatch):
     at.button(key="dq_load").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Loaded 1 of 2 rows" in s.value for s in at.success), [s.value for s in at.success] + [e.value for e in at.error]
+    assert any("Loaded 1 of 2 rows" in s.value for s in at.success), [s.value for s in at.success] + [
+        e.value for e in at.error
+    ]
     # the marts of the month it changed, as the batch ingest does (the Billing and Segments pages read them)
     # (built before the upload: only April's billing; segments of April; June, whose upsell window holds April,
     # is the open month (the latest with records), built minutes ago: left stale for [marts] segments_open_month_hours)
@@ -237,7 +242,9 @@ def test_upload_runs_ingest(tmp_path, monkeypatch):
         assert stored_segment_report(con, date(2026, 4, 1))["status"] == "current"
     at.segmented_control(key="dq_view").set_value("Loads")
     at.run()
-    assert any(df.value["file_name"].str.endswith("more.csv").any() for df in at.dataframe if "file_name" in df.value.columns)
+    assert any(
+        df.value["file_name"].str.endswith("more.csv").any() for df in at.dataframe if "file_name" in df.value.columns
+    )
 
 
 def test_upload_refuses_wrong_type(tmp_path, monkeypatch):
@@ -253,7 +260,7 @@ def test_upload_refuses_wrong_type(tmp_path, monkeypatch):
     at.get("file_uploader")[0].upload("notes.gz", b"\x1f\x8b", "application/gzip")
     at.run()
     assert any("not an extract" in e.value for e in at.error)
-    assert not at.button  or all(b.key != "dq_load" for b in at.button)
+    assert not at.button or all(b.key != "dq_load" for b in at.button)
 
 
 def test_load_totals_count_cdr_rows_not_reference_rows(app, warehouse):

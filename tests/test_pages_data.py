@@ -27,7 +27,9 @@ import pytest
 from analytics import dashboard, store
 from analytics.ingest import ingest_files
 
-HEADER = "record_id,start_time,msisdn,other_party,service,direction,duration_s,cell_id,charge,bytes_up,bytes_down,roaming"
+HEADER = (
+    "record_id,start_time,msisdn,other_party,service,direction,duration_s,cell_id,charge,bytes_up,bytes_down,roaming"
+)
 
 
 def _rows() -> list[str]:
@@ -103,7 +105,10 @@ def test_has_data(tmp_path, con):
 
 def test_trend_by_region_day(con):
     df = dashboard.trend(con, *ALL, grain="day", by="region")
-    got = {(r["bucket_at"].date(), r["key"]): (r["records"], r["minutes"], r["data_gb"], r["revenue"]) for r in df.iter_rows(named=True)}
+    got = {
+        (r["bucket_at"].date(), r["key"]): (r["records"], r["minutes"], r["data_gb"], r["revenue"])
+        for r in df.iter_rows(named=True)
+    }
     assert got == {
         (date(2026, 3, 2), "North"): (6, 12.0, 0.0, pytest.approx(0.6)),
         (date(2026, 3, 3), "South"): (2, 0.0, 0.0, pytest.approx(0.1)),
@@ -118,7 +123,14 @@ def test_trend_filters_and_top_cells(con):
     both = dashboard.trend(con, *ALL, ("North",), grain="month", by="cell_id", top=1)
     assert both.select("key", "records").rows() == [("C1", 6), ("other", 4)]
     assert dashboard.trend(con, *ALL, ("Nowhere",)).height == 0
-    assert dashboard.trend(con, *ALL, ("Nowhere",)).columns == ["bucket_at", "key", "records", "minutes", "data_gb", "revenue"]
+    assert dashboard.trend(con, *ALL, ("Nowhere",)).columns == [
+        "bucket_at",
+        "key",
+        "records",
+        "minutes",
+        "data_gb",
+        "revenue",
+    ]
 
 
 def test_previous_period_aligns_with_the_range(con):
@@ -153,7 +165,9 @@ def test_heatmaps_suppress_small_groups(con):
     tue22 = hw.filter((pl.col("weekday") == 2) & (pl.col("hour") == 22)).row(0, named=True)
     assert tue22["suppressed"] and tue22["records"] is None and tue22["subscribers"] is None
     rd = dashboard.region_day(con, *ALL)
-    assert rd.filter(~pl.col("suppressed")).select("region", "day_date", "records").rows() == [("North", date(2026, 3, 2), 6)]
+    assert rd.filter(~pl.col("suppressed")).select("region", "day_date", "records").rows() == [
+        ("North", date(2026, 3, 2), 6)
+    ]
     assert rd.filter(pl.col("suppressed"))["records"].null_count() == 3
     # with k = 2 the sms pair shows
     assert dashboard.region_day(con, *MARCH, k=2)["suppressed"].to_list() == [False, False]
@@ -165,8 +179,10 @@ def test_record_months_match_a_scan_of_the_records(con):
 
     months = record_months(con)
     assert months == [date(2026, 3, 1), date(2026, 4, 1), date(2026, 6, 1)]  # May has no data
-    scan = con.execute("select distinct date_trunc('month', timezone($tz, timezone('UTC', start_at)))::date "
-                       "from records order by 1", {"tz": settings().timezone}).fetchall()
+    scan = con.execute(
+        "select distinct date_trunc('month', timezone($tz, timezone('UTC', start_at)))::date from records order by 1",
+        {"tz": settings().timezone},
+    ).fetchall()
     assert months == [m for (m,) in scan]
 
 
@@ -181,7 +197,10 @@ def test_heatmaps_count_records_only_when_the_cube_cannot_decide(con):
     rd = dashboard.region_day(con, *ALL, k=1)
     north = rd.filter((pl.col("region") == "North") & (pl.col("day_date") == date(2026, 3, 2))).row(0, named=True)
     assert (north["records"], north["subscribers"]) == (6, 6)  # one service that day: exact from the cube
-    assert rd.select(pl.col("records").sum()).item() == dashboard.trend(con, *ALL, grain="month", by="total")["records"].sum()
+    assert (
+        rd.select(pl.col("records").sum()).item()
+        == dashboard.trend(con, *ALL, grain="month", by="total")["records"].sum()
+    )
 
 
 def test_cell_map_load_and_suppression(con):
@@ -204,7 +223,12 @@ def test_cell_map_load_and_suppression(con):
 def test_quality_views(con):
     loads = dashboard.load_manifest(con)
     extract = loads.filter(pl.col("file_name") == "extract.csv").row(0, named=True)
-    assert (extract["rows_read"], extract["rows_loaded"], extract["rows_duplicate"], extract["rows_rejected"]) == (16, 14, 1, 1)
+    assert (extract["rows_read"], extract["rows_loaded"], extract["rows_duplicate"], extract["rows_rejected"]) == (
+        16,
+        14,
+        1,
+        1,
+    )
     q = dashboard.quarantine_summary(con).filter(pl.col("source_file") == "extract.csv")
     assert q.select("reason", "rows").rows() == [("bad_enum:service", 1)]
     rows = dashboard.quarantine_rows(con, reason="bad_enum:service")

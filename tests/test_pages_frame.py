@@ -77,7 +77,9 @@ def test_executive_summary_answers_at_root_and_at_its_own_name(env):
 
 def test_pages_export_only_through_shared():
     """Every download goes through pages/_exports.py (export permission, masking, audit)."""
-    offenders = [p.name for p in (ROOT / "pages").glob("*.py") if p.name != "_exports.py" and "download_button" in p.read_text()]
+    offenders = [
+        p.name for p in (ROOT / "pages").glob("*.py") if p.name != "_exports.py" and "download_button" in p.read_text()
+    ]
     assert offenders == []
 
 
@@ -91,7 +93,9 @@ def test_page_runs_build_no_download_files(env, monkeypatch):
     written: list[str] = []
     for name in ("write_csv", "write_excel", "write_parquet"):
         original = getattr(pl.DataFrame, name)
-        monkeypatch.setattr(pl.DataFrame, name, lambda self, *a, _n=name, _o=original, **k: (written.append(_n), _o(self, *a, **k))[1])
+        monkeypatch.setattr(
+            pl.DataFrame, name, lambda self, *a, _n=name, _o=original, **k: (written.append(_n), _o(self, *a, **k))[1]
+        )
     html = dashboard.printable_html
     monkeypatch.setattr(dashboard, "printable_html", lambda *a, **k: (written.append("html"), html(*a, **k))[1])
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()

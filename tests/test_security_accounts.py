@@ -50,8 +50,13 @@ def test_hash_is_salted_argon2_never_the_password(warehouse: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "role", "password", "message"),
-    [("x", "planner", "short", "too short"), ("x", "root", PW, "unknown role"), ("a b", "planner", PW, "no spaces"),
-     ("", "planner", PW, "user name"), ("x", "planner", " " + PW, "spaces")],
+    [
+        ("x", "planner", "short", "too short"),
+        ("x", "root", PW, "unknown role"),
+        ("a b", "planner", PW, "no spaces"),
+        ("", "planner", PW, "user name"),
+        ("x", "planner", " " + PW, "spaces"),
+    ],
 )
 def test_add_user_refusals(warehouse: Path, name, role, password, message) -> None:
     with pytest.raises(ValueError, match=message):
@@ -75,7 +80,10 @@ def test_sign_in_ok_and_wrong_password(warehouse: Path) -> None:
     assert unknown.reason == bad.reason  # a refusal does not tell whether the name exists
     log = _audit(warehouse)
     assert [(u, a) for u, a, _ in log] == [
-        ("admin", "user_added"), ("ann", "sign_in"), ("ann", "sign_in_failed"), ("nobody", "sign_in_failed"),
+        ("admin", "user_added"),
+        ("ann", "sign_in"),
+        ("ann", "sign_in_failed"),
+        ("nobody", "sign_in_failed"),
     ]
     assert all(PW not in (d or "") for _, _, d in log)
 
@@ -136,7 +144,9 @@ def _cli(argv: list[str], monkeypatch, capsys, stdin: str = "") -> tuple[int, di
 
 def test_users_command(warehouse: Path, monkeypatch, capsys) -> None:
     wh = ["--warehouse", str(warehouse), "--json"]
-    code, out, err = _cli(["users", "add", "ops", "--role", "admin", "--password-stdin", *wh], monkeypatch, capsys, PW + "\n")
+    code, out, err = _cli(
+        ["users", "add", "ops", "--role", "admin", "--password-stdin", *wh], monkeypatch, capsys, PW + "\n"
+    )
     assert code == 0 and out == {"added": "ops", "role": "admin", "sign_in": "password"}
     assert PW not in err
     assert accounts.authenticate(warehouse, "ops", PW).ok
@@ -277,8 +287,11 @@ def test_a_warehouse_with_the_old_tables_is_copied_on_first_open(warehouse: Path
         con.execute("insert into security_users values ('gone', 'billing', ?, true, ?, 'os:x', null)", [hashed, T0])
         con.execute("insert into security_lockout values ('locked', 0, ?, ?)", [T0, T0 + timedelta(days=3650)])
         for i, action in enumerate(("user_added", "sign_in", "lookup")):
-            con.execute("insert into security_audit (event_at, user_name, role, action, detail) values (?, 'old', "
-                        "'fraud', ?, ?)", [T0 + timedelta(minutes=i), action, f"event {i}"])
+            con.execute(
+                "insert into security_audit (event_at, user_name, role, action, detail) values (?, 'old', "
+                "'fraud', ?, ?)",
+                [T0 + timedelta(minutes=i), action, f"event {i}"],
+            )
     assert not db.db_path(warehouse).exists()
     assert accounts.list_users(warehouse)["user_name"].to_list() == ["gone", "old"]
     assert accounts.authenticate(warehouse, "old", PW).role == "fraud"
@@ -293,8 +306,12 @@ def test_a_warehouse_with_the_old_tables_is_copied_on_first_open(warehouse: Path
 
 def test_users_by_records_the_os_user_beside_the_claimed_name(warehouse: Path, monkeypatch, capsys) -> None:
     wh = ["--warehouse", str(warehouse), "--json"]
-    code, _, _ = _cli(["users", "add", "eve", "--role", "admin", "--by", "root", "--password-stdin", *wh],
-                      monkeypatch, capsys, PW + "\n")
+    code, _, _ = _cli(
+        ["users", "add", "eve", "--role", "admin", "--by", "root", "--password-stdin", *wh],
+        monkeypatch,
+        capsys,
+        PW + "\n",
+    )
     assert code == 0
     actor = audit.read_log(warehouse, action="user_added")["user_name"][0]
     assert actor == f"os:{getpass.getuser()} (claims: root)"

@@ -50,14 +50,18 @@ def _app(warehouse: Path, monkeypatch, user: User | None = None) -> AppTest:
 
 
 def _text(at: AppTest) -> str:
-    return " ".join(str(e.value) for kind in ("title", "error", "info", "caption", "markdown") for e in getattr(at, kind))
+    return " ".join(
+        str(e.value) for kind in ("title", "error", "info", "caption", "markdown") for e in getattr(at, kind)
+    )
 
 
 def _registered(at: AppTest) -> tuple[set[str], set[str]]:
     """(page files registered, url paths of refusal pages), from AppTest's page registry."""
     pages = at._registered_pages.values()
-    return ({Path(str(i["script_path"])).stem for i in pages if i.get("script_path")},
-            {i["url_pathname"] for i in pages if not i.get("script_path")})
+    return (
+        {Path(str(i["script_path"])).stem for i in pages if i.get("script_path")},
+        {i["url_pathname"] for i in pages if not i.get("script_path")},
+    )
 
 
 def test_first_start_asks_for_the_admin_account(tmp_path: Path, monkeypatch) -> None:
@@ -142,7 +146,9 @@ def _forbidden_role(page: str) -> str:
     return next(r for r in roles.ROLES if not roles.can(r, f"page:{page}"))
 
 
-@pytest.mark.parametrize("page", ["fraud", "billing", "segments", "data_quality", "traffic_trends", "live_monitor", "forecasts"])
+@pytest.mark.parametrize(
+    "page", ["fraud", "billing", "segments", "data_quality", "traffic_trends", "live_monitor", "forecasts"]
+)
 def test_every_page_refuses_a_deep_link_for_a_forbidden_role(world: Path, monkeypatch, page: str) -> None:
     """Through app.py, a forbidden page's URL shows the refusal page."""
     role = _forbidden_role(page)

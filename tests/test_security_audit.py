@@ -21,7 +21,9 @@ def test_append_and_read(warehouse: Path) -> None:
     assert audit.read_log(warehouse).height == 0  # no warehouse yet: empty, with its schema
     audit.record(warehouse, user="ann", role="billing", action="lookup", detail="subscriber=447700900001")
     with db.transaction(warehouse) as con:
-        audit.append(con, user="bob", role="fraud", action="export", detail="fraud_queue.csv\x07\n", at=datetime(2020, 1, 1))
+        audit.append(
+            con, user="bob", role="fraud", action="export", detail="fraud_queue.csv\x07\n", at=datetime(2020, 1, 1)
+        )
     log = audit.read_log(warehouse)
     assert log["user_name"].to_list() == ["bob", "ann"]  # newest first
     assert log["detail"].to_list() == ["fraud_queue.csv  ", "subscriber=447700900001"]  # control characters cut
@@ -56,8 +58,12 @@ FORBIDDEN = re.compile(
 
 
 def _product_files() -> list[Path]:
-    files = [ROOT / "app.py", *(ROOT / "analytics").rglob("*.py"), *(ROOT / "analytics").rglob("*.sql"),
-             *(ROOT / "pages").rglob("*.py")]
+    files = [
+        ROOT / "app.py",
+        *(ROOT / "analytics").rglob("*.py"),
+        *(ROOT / "analytics").rglob("*.sql"),
+        *(ROOT / "pages").rglob("*.py"),
+    ]
     return [f for f in files if f.is_file()]
 
 
@@ -67,14 +73,21 @@ def test_no_code_path_edits_the_audit_log() -> None:
 
 
 def test_the_scan_would_catch_an_edit() -> None:
-    for stmt in ("UPDATE security_audit SET detail = ''", "delete  from security_audit where 1",
-                 "drop table if exists security_audit", "truncate security_audit"):
+    for stmt in (
+        "UPDATE security_audit SET detail = ''",
+        "delete  from security_audit where 1",
+        "drop table if exists security_audit",
+        "truncate security_audit",
+    ):
         assert FORBIDDEN.search(stmt), stmt
 
 
 def test_only_audit_module_writes_the_table() -> None:
-    writers = [str(f.relative_to(ROOT)) for f in _product_files()
-               if re.search(r"insert\s+into\s+security_audit", f.read_text(encoding="utf-8"), re.IGNORECASE)]
+    writers = [
+        str(f.relative_to(ROOT))
+        for f in _product_files()
+        if re.search(r"insert\s+into\s+security_audit", f.read_text(encoding="utf-8"), re.IGNORECASE)
+    ]
     assert writers == ["analytics/security/audit.py"]
 
 
@@ -131,9 +144,12 @@ def test_rehashing_an_edited_row_still_breaks_the_chain(warehouse: Path, capsys)
     _events(warehouse)
     with db.transaction(warehouse) as con:
         prev, at, user, role, action = con.execute(
-            "select prev_hash, event_at, user_name, role, action from security_audit where audit_id = 2").fetchone()
+            "select prev_hash, event_at, user_name, role, action from security_audit where audit_id = 2"
+        ).fetchone()
     forged = audit.row_hash(prev, 2, at, user, role, action, "subscriber=nobody")
-    _tamper(warehouse, f"update security_audit set detail = 'subscriber=nobody', row_hash = '{forged}' where audit_id = 2")
+    _tamper(
+        warehouse, f"update security_audit set detail = 'subscriber=nobody', row_hash = '{forged}' where audit_id = 2"
+    )
     code, out = _verify_cli(warehouse, capsys)
     assert code == 1 and out["first_bad_id"] == 3  # the next row still links to the old hash
 

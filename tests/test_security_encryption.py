@@ -90,17 +90,30 @@ def test_a_killed_encrypted_load_leaves_no_number_in_clear(tmp_path: Path, refs,
     monkeypatch.setenv("ANALYTICS_DB_KEY", KEY)
     security_world.build(tmp_path, refs, warehouse)
     secret_number = "447700955555"
-    plain = write_v1(tmp_path / "in" / "big.csv", [record(record_id=f"k{i}", msisdn=secret_number) for i in range(3000)])
+    plain = write_v1(
+        tmp_path / "in" / "big.csv", [record(record_id=f"k{i}", msisdn=secret_number) for i in range(3000)]
+    )
     extract = plain.with_suffix(".csv.gz")
     extract.write_bytes(gzip.compress(plain.read_bytes()))
     plain.unlink()
     work, temp = tmp_path / "cwd", tmp_path / "tmp"
     work.mkdir()
     temp.mkdir()
-    env = {**os.environ, "ANALYTICS_DB_KEY": KEY, "ANALYTICS_FAULT": "after_insert", "TMPDIR": str(temp),
-           "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "analytics", "ingest", str(extract), "--warehouse", str(warehouse),
-                           "--json"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "ANALYTICS_DB_KEY": KEY,
+        "ANALYTICS_FAULT": "after_insert",
+        "TMPDIR": str(temp),
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics", "ingest", str(extract), "--warehouse", str(warehouse), "--json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     files = [p for folder in (warehouse.parent, work, temp) for p in _files_under(folder)]
     assert any(f.suffix == ".parquet" for f in files)

@@ -14,10 +14,16 @@ from analytics import privacy
 from analytics.security import roles
 
 NUM, OTHER, IMSI, IMEI = "447700900123", "447700900456", "234150000000001", "350000000000009"
-RECORDS = pl.DataFrame({"record_id": ["r1"], "msisdn": [NUM], "other_party": [OTHER], "imsi": [IMSI], "imei": [IMEI],
-                        "duration_s": [60]})
-QUARANTINE = pl.DataFrame({"load_id": [1], "reason": ["bad_enum:service"],
-                           "raw": [json.dumps({"msisdn": NUM, "other_party": "+44 7700 900456", "service": "voyce"})]})
+RECORDS = pl.DataFrame(
+    {"record_id": ["r1"], "msisdn": [NUM], "other_party": [OTHER], "imsi": [IMSI], "imei": [IMEI], "duration_s": [60]}
+)
+QUARANTINE = pl.DataFrame(
+    {
+        "load_id": [1],
+        "reason": ["bad_enum:service"],
+        "raw": [json.dumps({"msisdn": NUM, "other_party": "+44 7700 900456", "service": "voyce"})],
+    }
+)
 AGGREGATE = pl.DataFrame({"region": ["North"], "records": [12], "revenue": [3.5]})
 SEGMENTS = pl.DataFrame({"msisdn": [NUM, "p_0123456789abcdef0123"], "segment": ["heavy", "light"]})
 
@@ -69,8 +75,14 @@ def test_pseudonym_without_key_is_refused(monkeypatch) -> None:
 
 def test_masked_keeps_last_three() -> None:
     out = privacy.protect_export(RECORDS, mode="mask")
-    assert out.row(0, named=True) == {"record_id": "r1", "msisdn": "*********123", "other_party": "*********456",
-                                      "imsi": "************001", "imei": "************009", "duration_s": 60}
+    assert out.row(0, named=True) == {
+        "record_id": "r1",
+        "msisdn": "*********123",
+        "other_party": "*********456",
+        "imsi": "************001",
+        "imei": "************009",
+        "duration_s": 60,
+    }
 
 
 def test_aggregates_unchanged_in_every_mode() -> None:
@@ -80,12 +92,16 @@ def test_aggregates_unchanged_in_every_mode() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [('{"msisdn": "447700900123", "service": "voyce", "duration_s": "60"}',
-      '{"msisdn": "*********123", "service": "voyce", "duration_s": "60"}'),
-     ('{"caller": "+447700900123"}', '{"caller": "**********123"}'),  # a number under an unknown key
-     ("not json 447700900123, 60", "not json *********123, 60"),
-     ('["447700900123"]', '["*********123"]'),
-     (None, None)],
+    [
+        (
+            '{"msisdn": "447700900123", "service": "voyce", "duration_s": "60"}',
+            '{"msisdn": "*********123", "service": "voyce", "duration_s": "60"}',
+        ),
+        ('{"caller": "+447700900123"}', '{"caller": "**********123"}'),  # a number under an unknown key
+        ("not json 447700900123, 60", "not json *********123, 60"),
+        ('["447700900123"]', '["*********123"]'),
+        (None, None),
+    ],
 )
 def test_mask_raw(raw, expected) -> None:
     assert privacy.mask_raw(raw) == expected
@@ -97,7 +113,9 @@ def test_mask_frame_empty_keeps_schema() -> None:
 
 
 def test_suppress_small() -> None:
-    df = pl.DataFrame({"region": ["A", "B", "C"], "subscribers": [4, 5, 0], "records": [40, 50, 0], "label": ["x", "y", "z"]})
+    df = pl.DataFrame(
+        {"region": ["A", "B", "C"], "subscribers": [4, 5, 0], "records": [40, 50, 0], "label": ["x", "y", "z"]}
+    )
     out = privacy.suppress_small(df, "subscribers", 5)
     assert out.rows() == [("A", None, None, "x"), ("B", 5, 50, "y"), ("C", None, None, "z")]
     lazy = privacy.suppress_small(df.lazy(), "subscribers", 5, columns=["records"]).collect()
@@ -107,17 +125,19 @@ def test_suppress_small() -> None:
 
 @pytest.mark.parametrize(
     ("name", "data", "ok"),
-    [("calls.csv", b"record_id,start_time\nr1,2026-03-01T00:00:00Z\n", "calls.csv"),
-     ("../../etc/x y.csv", b"a,b\n", "x_y.csv"),
-     ("calls.csv.gz", gzip.compress(b"a,b\n"), "calls.csv.gz"),
-     ("calls.parquet", b"PAR1....PAR1", "calls.parquet"),
-     ("calls.exe", b"a,b\n", "not an extract"),
-     ("calls.csv.gz", b"a,b\n", "not csv.gz"),
-     ("calls.parquet", b"a,b\n", "not parquet"),
-     ("calls.csv", b"a,b\x00\n", "binary"),
-     ("calls.csv", b"\xff\xfea,b\n", "not UTF-8"),
-     ("calls.csv", b"", "empty"),
-     ("calls.csv", b"a" * 1_100_000, "over the 1 MB limit")],
+    [
+        ("calls.csv", b"record_id,start_time\nr1,2026-03-01T00:00:00Z\n", "calls.csv"),
+        ("../../etc/x y.csv", b"a,b\n", "x_y.csv"),
+        ("calls.csv.gz", gzip.compress(b"a,b\n"), "calls.csv.gz"),
+        ("calls.parquet", b"PAR1....PAR1", "calls.parquet"),
+        ("calls.exe", b"a,b\n", "not an extract"),
+        ("calls.csv.gz", b"a,b\n", "not csv.gz"),
+        ("calls.parquet", b"a,b\n", "not parquet"),
+        ("calls.csv", b"a,b\x00\n", "binary"),
+        ("calls.csv", b"\xff\xfea,b\n", "not UTF-8"),
+        ("calls.csv", b"", "empty"),
+        ("calls.csv", b"a" * 1_100_000, "over the 1 MB limit"),
+    ],
 )
 def test_check_upload(name: str, data: bytes, ok: str) -> None:
     if not ok.startswith(("not ", "binary", "empty", "over ")):

@@ -33,11 +33,13 @@ def world(tmp_path: Path, refs, warehouse: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("keep", "as_of", "tz", "cutoff"),
-    [(1, date(2026, 3, 20), "UTC", datetime(2026, 2, 1)),
-     (2, date(2026, 3, 1), "UTC", datetime(2026, 1, 1)),
-     (12, date(2026, 1, 31), "UTC", datetime(2025, 1, 1)),
-     (1, date(2026, 4, 10), "Europe/Paris", datetime(2026, 2, 28, 23, 0)),  # local midnight, UTC+1
-     (1, date(2026, 5, 2), "Europe/Paris", datetime(2026, 3, 31, 22, 0))],  # after the DST change: UTC+2
+    [
+        (1, date(2026, 3, 20), "UTC", datetime(2026, 2, 1)),
+        (2, date(2026, 3, 1), "UTC", datetime(2026, 1, 1)),
+        (12, date(2026, 1, 31), "UTC", datetime(2025, 1, 1)),
+        (1, date(2026, 4, 10), "Europe/Paris", datetime(2026, 2, 28, 23, 0)),  # local midnight, UTC+1
+        (1, date(2026, 5, 2), "Europe/Paris", datetime(2026, 3, 31, 22, 0)),
+    ],  # after the DST change: UTC+2
 )
 def test_cutoff(keep, as_of, tz, cutoff) -> None:
     assert retention.cutoff_for(keep, as_of=as_of, timezone=tz) == cutoff
@@ -103,7 +105,18 @@ def test_retained_from_is_none_before_any_run(world: Path) -> None:
 
 
 def test_retention_command_json(world: Path, capsys) -> None:
-    args = ["retention", "--warehouse", str(world), "--keep-months", "2", "--as-of", "2026-03-20", "--json", "--by", "ops"]
+    args = [
+        "retention",
+        "--warehouse",
+        str(world),
+        "--keep-months",
+        "2",
+        "--as-of",
+        "2026-03-20",
+        "--json",
+        "--by",
+        "ops",
+    ]
     assert cli.main([*args, "--dry-run"]) == 0
     dry = json.loads(capsys.readouterr().out)
     assert dry["dry_run"] is True and dry["rows_to_delete"] == 0  # nothing before 2026-01-01
@@ -138,12 +151,24 @@ def test_every_copy_older_than_the_cutoff_goes(world: Path, tmp_path: Path) -> N
     with store.reader(world) as con:
         named = {r[0] for r in con.execute("select path from lake_files").fetchall()}
         assert store.scalar(con, "select count(*) from lake_retired") == 0
-    on_disk = {p.relative_to(lake.table_dir(world, t)).as_posix()
-               for t in lake.SCHEMAS for p in lake.table_dir(world, t).glob("month=*/*.parquet")}
+    on_disk = {
+        p.relative_to(lake.table_dir(world, t)).as_posix()
+        for t in lake.SCHEMAS
+        for p in lake.table_dir(world, t).glob("month=*/*.parquet")
+    }
     assert on_disk <= named
     # the old record delivered again: quarantined, without its numbers
-    again = write_v1(tmp_path / "again.csv", [record(record_id="old1", start_time="2026-01-07T10:00:00Z",
-                                                     msisdn=security_world.NUMBERS[1], imsi="234150000009999")])
+    again = write_v1(
+        tmp_path / "again.csv",
+        [
+            record(
+                record_id="old1",
+                start_time="2026-01-07T10:00:00Z",
+                msisdn=security_world.NUMBERS[1],
+                imsi="234150000009999",
+            )
+        ],
+    )
     out = ingest_files([again], warehouse=world)
     assert out["rejects_by_reason"] == {"before_retention:start_time": 1}
     with store.reader(world) as con:

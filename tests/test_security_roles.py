@@ -80,8 +80,13 @@ def test_allowed_pages_keeps_order_and_filters() -> None:
 
 @pytest.mark.parametrize(
     ("columns", "kind"),
-    [(["region", "records"], "export_aggregates"), (["msisdn", "segment"], "export_records"),
-     (["load_id", "raw"], "export_records"), ([], "export_aggregates"), (["imei"], "export_records")],
+    [
+        (["region", "records"], "export_aggregates"),
+        (["msisdn", "segment"], "export_records"),
+        (["load_id", "raw"], "export_records"),
+        ([], "export_aggregates"),
+        (["imei"], "export_records"),
+    ],
 )
 def test_export_kind(columns, kind) -> None:
     assert roles.export_kind(columns) == kind
@@ -89,8 +94,16 @@ def test_export_kind(columns, kind) -> None:
 
 @pytest.mark.parametrize(
     ("role", "mode"),
-    [("planner", "mask"), ("marketing", "pseudonym"), ("executive", "mask"), ("billing", "clear"),
-     ("support", "clear"), ("fraud", "clear"), ("admin", "clear"), (None, "mask")],
+    [
+        ("planner", "mask"),
+        ("marketing", "pseudonym"),
+        ("executive", "mask"),
+        ("billing", "clear"),
+        ("support", "clear"),
+        ("fraud", "clear"),
+        ("admin", "clear"),
+        (None, "mask"),
+    ],
 )
 def test_export_mode(role, mode) -> None:
     assert roles.export_mode(role) == mode
@@ -114,6 +127,7 @@ def test_readme_role_table_matches_the_security_doc():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
+
     def rows(text: str) -> list[str]:
         return [ln for ln in text.splitlines() if ln.startswith("| ") and ("| yes |" in ln or "| - |" in ln)]
 

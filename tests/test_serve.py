@@ -26,9 +26,11 @@ def test_preload_lists_the_analytics_modules_pages_import(tmp_path):
 
 
 def test_preload_imports_every_module_without_streamlit():
-    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); import importlib.util as u; "
-            f"s = u.spec_from_file_location('serve', {str(REPO / 'scripts' / 'serve.py')!r}); m = u.module_from_spec(s); "
-            "s.loader.exec_module(m); print(m.preload(), 'streamlit' in sys.modules, 'pandas' in sys.modules)")
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); import importlib.util as u; "
+        f"s = u.spec_from_file_location('serve', {str(REPO / 'scripts' / 'serve.py')!r}); m = u.module_from_spec(s); "
+        "s.loader.exec_module(m); print(m.preload(), 'streamlit' in sys.modules, 'pandas' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     # pandas whole before any session thread: Plotly reads it from sys.modules half-imported otherwise
     assert out.split() == ["[]", "False", "True"]

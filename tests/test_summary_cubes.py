@@ -33,19 +33,21 @@ def _random_rows(n: int, seed: int, *, offsets: tuple[str, ...] = ("Z", "+01:00"
         service = rng.choice(SERVICES)
         day = dt.datetime(2026, 3, 30) + dt.timedelta(minutes=rng.randrange(0, 4 * 24 * 60))
         roaming = rng.random() < 0.1
-        rows.append(record(
-            record_id=f"r{seed}-{i}",
-            start_time=day.strftime("%Y-%m-%dT%H:%M:%S") + rng.choice(offsets),
-            msisdn=f"4477009{rng.randrange(0, 40):05d}",
-            service=service,
-            direction=rng.choice(["in", "out"]),
-            duration_s=rng.randrange(0, 900) if service in ("voice", "voip", "video") else 0,
-            cell_id="" if roaming else rng.choice(["N1", "N2", "S1", "E1"]),
-            roaming="true" if roaming else "false",
-            charge=f"{rng.randrange(0, 500) / 100:.2f}",
-            bytes_up=rng.randrange(0, 10**7) if service in ("data", "voip", "video") else 0,
-            bytes_down=rng.randrange(0, 10**8) if service in ("data", "voip", "video") else 0,
-        ))
+        rows.append(
+            record(
+                record_id=f"r{seed}-{i}",
+                start_time=day.strftime("%Y-%m-%dT%H:%M:%S") + rng.choice(offsets),
+                msisdn=f"4477009{rng.randrange(0, 40):05d}",
+                service=service,
+                direction=rng.choice(["in", "out"]),
+                duration_s=rng.randrange(0, 900) if service in ("voice", "voip", "video") else 0,
+                cell_id="" if roaming else rng.choice(["N1", "N2", "S1", "E1"]),
+                roaming="true" if roaming else "false",
+                charge=f"{rng.randrange(0, 500) / 100:.2f}",
+                bytes_up=rng.randrange(0, 10**7) if service in ("data", "voip", "video") else 0,
+                bytes_down=rng.randrange(0, 10**8) if service in ("data", "voip", "video") else 0,
+            )
+        )
     return rows
 
 
@@ -83,8 +85,10 @@ def _summary(warehouse: Path, month: str) -> dict:
 def test_summary_equals_totals_from_the_rows_across_a_month_boundary(tmp_path, refs, warehouse, zone):
     rows = _random_rows(600, seed=3)
     # pinned rows either side of midnight 31 March -> 1 April seen through +01:00
-    rows += [record(record_id="edge1", start_time="2026-03-31T23:30:00+01:00", cell_id="N1", charge="1.11"),
-             record(record_id="edge2", start_time="2026-04-01 00:30:00+01:00", cell_id="S1", charge="2.22")]
+    rows += [
+        record(record_id="edge1", start_time="2026-03-31T23:30:00+01:00", cell_id="N1", charge="1.11"),
+        record(record_id="edge2", start_time="2026-04-01 00:30:00+01:00", cell_id="S1", charge="2.22"),
+    ]
     for r in rows:
         r.setdefault("roaming", "false")
         r.setdefault("bytes_up", "0")
@@ -110,8 +114,10 @@ def test_summary_equals_totals_from_the_rows_across_a_month_boundary(tmp_path, r
 
 
 def test_edge_of_month_follows_the_configured_zone(tmp_path, refs, warehouse):
-    rows = [record(record_id="late", start_time="2026-03-31T23:30:00+01:00"),  # 22:30Z
-            record(record_id="early", start_time="2026-04-01T00:30:00+01:00")]  # 23:30Z on 31 March
+    rows = [
+        record(record_id="late", start_time="2026-03-31T23:30:00+01:00"),  # 22:30Z
+        record(record_id="early", start_time="2026-04-01T00:30:00+01:00"),
+    ]  # 23:30Z on 31 March
     ingest_files([write_v1(tmp_path / "x.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="UTC")
     assert _summary(warehouse, "2026-03")["records"] == 2
     # in a zone that is at +01:00 that night (West Africa Time), the rows fall either side
@@ -150,7 +156,9 @@ def _cube_vs_records(con: duckdb.DuckDBPyConnection, zone: str = "UTC") -> None:
         [zone],
     ).fetchone()[0]
     assert diff == 0
-    assert con.execute("select count(*) from usage_hourly_cell where records <= 0 or subscribers <= 0").fetchone()[0] == 0
+    assert (
+        con.execute("select count(*) from usage_hourly_cell where records <= 0 or subscribers <= 0").fetchone()[0] == 0
+    )
     assert con.execute("select count(*) from records where region is null").fetchone()[0] == 0
 
 
@@ -160,9 +168,10 @@ CUBES = ("usage_hourly_cell", "usage_daily_region", "usage_monthly_region", "sub
 def _assert_same_cubes(a: duckdb.DuckDBPyConnection, b: duckdb.DuckDBPyConnection) -> None:
     """Every cube holds the same rows in both warehouses."""
     for cube in CUBES:
-        assert a.execute(f"select * from {cube} order by all").fetchall() == b.execute(
-            f"select * from {cube} order by all"
-        ).fetchall(), cube
+        assert (
+            a.execute(f"select * from {cube} order by all").fetchall()
+            == b.execute(f"select * from {cube} order by all").fetchall()
+        ), cube
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/London"])
@@ -246,20 +255,36 @@ def test_cube_invariants_hold_for_any_split_of_loads(tmp_path_factory, seed, n, 
 
 
 def test_summary_cli_json(tmp_path, refs, warehouse):
-    ingest_files([write_v1(tmp_path / "x.csv", [record(record_id="a", charge="1.25")])], warehouse=warehouse,
-                 cells=refs["cells"])
-    proc = subprocess.run([sys.executable, "-m", "analytics", "summary", "--month", "2026-03", "--warehouse",
-                           str(warehouse), "--json"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    ingest_files(
+        [write_v1(tmp_path / "x.csv", [record(record_id="a", charge="1.25")])], warehouse=warehouse, cells=refs["cells"]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics", "summary", "--month", "2026-03", "--warehouse", str(warehouse), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert {"month", "records", "subscribers", "revenue", "voice_minutes", "sms", "data_gb", "by_region"} <= out.keys()
     assert (out["month"], out["records"], out["revenue"]) == ("2026-03", 1, 1.25)
     assert {"region", "records", "revenue"} <= out["by_region"][0].keys()
-    empty = subprocess.run([sys.executable, "-m", "analytics", "summary", "--month", "2025-01", "--warehouse",
-                            str(warehouse), "--json"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    empty = subprocess.run(
+        [sys.executable, "-m", "analytics", "summary", "--month", "2025-01", "--warehouse", str(warehouse), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(empty.stdout)["records"] == 0
-    missing = subprocess.run([sys.executable, "-m", "analytics", "summary", "--warehouse", str(tmp_path / "none.duckdb"),
-                              "--json"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, "-m", "analytics", "summary", "--warehouse", str(tmp_path / "none.duckdb"), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode != 0 and missing.stdout == ""
     assert len(missing.stderr.strip().splitlines()) == 1
 

@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", default=None, help="calendar month YYYY-MM (default: every month)")
     parser.add_argument("--no-store", action="store_true", help="do not store rated records (read only)")
-    parser.add_argument("--cluster", metavar="SPEC",
-                        help="rate share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 "
-                             "(docs/scale.md)")
+    parser.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="rate share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -88,7 +88,11 @@ def rate_fetched(
 
 
 def rate_month(
-    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, home_country: str | None = None,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    *,
+    timezone: str | None = None,
+    home_country: str | None = None,
     runner: Runner | None = None,
 ) -> pl.DataFrame:
     """Rate one local month of the warehouse now: one row per record, :data:`RATED_COLUMNS`.
@@ -159,8 +163,13 @@ def _write_month(cur: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataF
     cur.execute("begin")
     try:
         lake.replace_month(
-            cur, store.path_of(cur), "rated_records", month.strftime("%Y-%m"), rated.select(RATED_COLUMNS),
-            timezone=settings().timezone, encrypted=store.encrypted(),
+            cur,
+            store.path_of(cur),
+            "rated_records",
+            month.strftime("%Y-%m"),
+            rated.select(RATED_COLUMNS),
+            timezone=settings().timezone,
+            encrypted=store.encrypted(),
         )
         cur.execute("delete from rated_months where month_date = ?", [month])
         cur.execute("insert into rated_months values (?, ?, ?, ?, ?, ?)", stamp)

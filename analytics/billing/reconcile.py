@@ -264,7 +264,11 @@ def breakdown(items: pl.DataFrame, by: str | list[str]) -> pl.DataFrame:
 
 
 def month_report(
-    con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str | None = None, refresh: bool = False,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    *,
+    timezone: str | None = None,
+    refresh: bool = False,
     runner: Runner | None = None,
 ) -> dict:
     """Everything the Billing page shows for a month, small enough to cache: the stored
@@ -286,8 +290,9 @@ def month_report(
     return _report(con, month, rated_month(con, month, timezone=tz, runner=runner), timezone=tz)
 
 
-def _rebuild(con: duckdb.DuckDBPyConnection, month: dt.date, tz: str, state: dict, *,
-             runner: Runner | None = None) -> dict:
+def _rebuild(
+    con: duckdb.DuckDBPyConnection, month: dt.date, tz: str, state: dict, *, runner: Runner | None = None
+) -> dict:
     """Rate (when stale) and reconcile ``month`` and store the report, stamped with ``state``."""
     with refreshed_month(con, month, timezone=tz, runner=runner) as rated:
         report = _report(con, month, rated, timezone=tz)

@@ -33,7 +33,9 @@ def window(start: date, end: date, regions: tuple[str, ...] = (), services: tupl
     }
 
 
-def suppress(df: pl.DataFrame, *, k: int | None = None, count_col: str = "subscribers", value_cols: list[str] | None = None) -> pl.DataFrame:
+def suppress(
+    df: pl.DataFrame, *, k: int | None = None, count_col: str = "subscribers", value_cols: list[str] | None = None
+) -> pl.DataFrame:
     """Blank every value of a group with fewer than ``k`` distinct subscribers.
 
     Adds ``suppressed`` (bool). The count column itself is blanked too, so neither a
@@ -41,7 +43,11 @@ def suppress(df: pl.DataFrame, *, k: int | None = None, count_col: str = "subscr
     """
     k = settings().k_anonymity if k is None else k
     if value_cols is None:
-        value_cols = [c for c, t in df.schema.items() if t.is_numeric() and c not in {"weekday", "hour", "lat", "lon", "capacity_erlangs"}]
+        value_cols = [
+            c
+            for c, t in df.schema.items()
+            if t.is_numeric() and c not in {"weekday", "hour", "lat", "lon", "capacity_erlangs"}
+        ]
     is_small = pl.col(count_col) < k
     return df.with_columns(
         *[pl.when(is_small).then(None).otherwise(pl.col(c)).alias(c) for c in value_cols if c in df.columns],

@@ -59,8 +59,27 @@ def _kpis(totals: pl.DataFrame, months: dict[str, date]) -> pl.DataFrame:
     out = []
     for key, (label, unit) in KPIS.items():
         vals = {name: (float(r[key][0]) if r.height and r[key][0] is not None else None) for name, r in row.items()}
-        out.append({"metric": key, "label": label, "unit": unit, "value": vals["current"], "previous_month": vals["mom"], "previous_year": vals["yoy"]})
-    df = pl.DataFrame(out, schema={"metric": pl.String, "label": pl.String, "unit": pl.String, "value": pl.Float64, "previous_month": pl.Float64, "previous_year": pl.Float64})
+        out.append(
+            {
+                "metric": key,
+                "label": label,
+                "unit": unit,
+                "value": vals["current"],
+                "previous_month": vals["mom"],
+                "previous_year": vals["yoy"],
+            }
+        )
+    df = pl.DataFrame(
+        out,
+        schema={
+            "metric": pl.String,
+            "label": pl.String,
+            "unit": pl.String,
+            "value": pl.Float64,
+            "previous_month": pl.Float64,
+            "previous_year": pl.Float64,
+        },
+    )
     return df.with_columns(
         _pct(pl.col("value"), pl.col("previous_month")).alias("mom_change_pct"),
         _pct(pl.col("value"), pl.col("previous_year")).alias("yoy_change_pct"),
@@ -69,7 +88,9 @@ def _kpis(totals: pl.DataFrame, months: dict[str, date]) -> pl.DataFrame:
 
 def _compare(df: pl.DataFrame, key: str, current: date, previous: date) -> pl.DataFrame:
     cur = df.filter(pl.col("month_date") == current).drop("month_date")
-    prev = df.filter(pl.col("month_date") == previous).select(key, pl.col("records").alias("records_prev"), pl.col("revenue").alias("revenue_prev"))
+    prev = df.filter(pl.col("month_date") == previous).select(
+        key, pl.col("records").alias("records_prev"), pl.col("revenue").alias("revenue_prev")
+    )
     return (
         cur.join(prev, on=key, how="full", coalesce=True)
         .with_columns(pl.col("records", "revenue", "records_prev", "revenue_prev").fill_null(0))
@@ -95,14 +116,36 @@ def month_report(con: duckdb.DuckDBPyConnection, month: str, *, movers: int = 5)
     months = {"current": current, "mom": shift_month(current, -1), "yoy": shift_month(current, -12)}
     kpis = _kpis(summary.month_figures(con, list(months.values())), months)
     pair = [months["current"], months["mom"]]
-    regions = _compare(summary.region_figures(con, pair).with_columns(pl.col("revenue").cast(pl.Float64)), "region",
-                       current, months["mom"])
-    services = _compare(store.fetch(con, "@dashboard_exec_services", {"months": pair}), "service", current, months["mom"])
+    regions = _compare(
+        summary.region_figures(con, pair).with_columns(pl.col("revenue").cast(pl.Float64)),
+        "region",
+        current,
+        months["mom"],
+    )
+    services = _compare(
+        store.fetch(con, "@dashboard_exec_services", {"months": pair}), "service", current, months["mom"]
+    )
     moved = (
         pl.concat(
             [
-                regions.select(pl.lit("region").alias("dimension"), pl.col("region").alias("name"), "revenue", "revenue_prev", "revenue_change", "revenue_change_pct", "records_change"),
-                services.select(pl.lit("service").alias("dimension"), pl.col("service").alias("name"), "revenue", "revenue_prev", "revenue_change", "revenue_change_pct", "records_change"),
+                regions.select(
+                    pl.lit("region").alias("dimension"),
+                    pl.col("region").alias("name"),
+                    "revenue",
+                    "revenue_prev",
+                    "revenue_change",
+                    "revenue_change_pct",
+                    "records_change",
+                ),
+                services.select(
+                    pl.lit("service").alias("dimension"),
+                    pl.col("service").alias("name"),
+                    "revenue",
+                    "revenue_prev",
+                    "revenue_change",
+                    "revenue_change_pct",
+                    "records_change",
+                ),
             ]
         )
         .filter(pl.col("revenue_change") != 0)
@@ -133,15 +176,22 @@ def narrative(month: str, kpis: pl.DataFrame, movers: pl.DataFrame) -> str:
     label = parse_month(month).strftime("%B %Y")
     prev_label = shift_month(parse_month(month), -1).strftime("%B %Y")
     rev = k["revenue"]
-    parts = [f"In {label} usage revenue was {_money(rev['value'] or 0)} from {int(k['records']['value'] or 0):,} records by {int(k['subscribers']['value'] or 0):,} active subscribers."]
+    parts = [
+        f"In {label} usage revenue was {_money(rev['value'] or 0)} from {int(k['records']['value'] or 0):,} records by {int(k['subscribers']['value'] or 0):,} active subscribers."
+    ]
     if rev["previous_month"]:
         delta = (rev["value"] or 0) - rev["previous_month"]
         direction = "up" if delta >= 0 else "down"
-        parts.append(f"That is {direction} {abs(rev['mom_change_pct']):.1f}% ({'+' if delta >= 0 else '-'}{_money(abs(delta))}) on {prev_label}.")
+        parts.append(
+            f"That is {direction} {abs(rev['mom_change_pct']):.1f}% ({'+' if delta >= 0 else '-'}{_money(abs(delta))}) on {prev_label}."
+        )
         if movers.height:
             same_sign = movers.filter((pl.col("revenue_change") >= 0) == (delta >= 0))
             top = (same_sign if same_sign.height else movers).head(3)
-            named = ", ".join(f"{r['name']} ({r['dimension']}, {'+' if r['revenue_change'] >= 0 else '-'}{_money(abs(r['revenue_change']))})" for r in top.iter_rows(named=True))
+            named = ", ".join(
+                f"{r['name']} ({r['dimension']}, {'+' if r['revenue_change'] >= 0 else '-'}{_money(abs(r['revenue_change']))})"
+                for r in top.iter_rows(named=True)
+            )
             parts.append(f"The largest contributors to the change: {named}.")
     else:
         parts.append(f"There is no data for {prev_label} to compare with.")

@@ -32,16 +32,28 @@ VALUES = ["records", "subscribers", "subscribers_at_least", "minutes", "data_gb"
 
 
 def _with_exact(
-    con: duckdb.DuckDBPyConnection, df: pl.DataFrame, exact_query: str, keys: list[str], params: dict, *, k: int, exact: bool
+    con: duckdb.DuckDBPyConnection,
+    df: pl.DataFrame,
+    exact_query: str,
+    keys: list[str],
+    params: dict,
+    *,
+    k: int,
+    exact: bool,
 ) -> pl.DataFrame:
     """``df`` with exact ``subscribers`` from ``exact_query`` when asked or needed, suppressed."""
     if "subscribers" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.Int64).alias("subscribers"))
     unknown = pl.col("subscribers").is_null()
     if exact or df.filter(unknown & (pl.col("subscribers_at_least") < k)).height:
-        counted = store.fetch(con, f"@dashboard_{exact_query}", params).select(*keys, pl.col("subscribers").alias("_exact"))
-        df = df.join(counted, on=keys, how="left").with_columns(
-            pl.coalesce("_exact", "subscribers").alias("subscribers")).drop("_exact")
+        counted = store.fetch(con, f"@dashboard_{exact_query}", params).select(
+            *keys, pl.col("subscribers").alias("_exact")
+        )
+        df = (
+            df.join(counted, on=keys, how="left")
+            .with_columns(pl.coalesce("_exact", "subscribers").alias("subscribers"))
+            .drop("_exact")
+        )
     count = pl.coalesce("subscribers", "subscribers_at_least")
     df = df.select(*keys, *VALUES, *[c for c in df.columns if c not in keys and c not in VALUES])
     return suppress(df.with_columns(count.alias("_count")), k=k, count_col="_count", value_cols=VALUES).drop("_count")
@@ -65,7 +77,9 @@ def hour_weekday(
     params = window(start, end, regions, services)
     df = store.fetch(con, "@dashboard_heat_hour_weekday_cube", params)
     return _with_exact(con, df, "heat_hour_weekday", ["weekday", "hour"], params, k=k, exact=exact).with_columns(
-        pl.col("weekday").replace_strict(list(range(1, 8)), list(WEEKDAYS), return_dtype=pl.String).alias("weekday_name")
+        pl.col("weekday")
+        .replace_strict(list(range(1, 8)), list(WEEKDAYS), return_dtype=pl.String)
+        .alias("weekday_name")
     )
 
 
@@ -85,9 +99,11 @@ def region_day(
     """
     k = settings().k_anonymity if k is None else k
     params = window(start, end, regions, services)
-    df = store.fetch(con, "@dashboard_heat_region_day_cube", params).with_columns(
-        pl.when(pl.col("services") == 1).then(pl.col("subscribers_at_least")).alias("subscribers")
-    ).drop("services")
+    df = (
+        store.fetch(con, "@dashboard_heat_region_day_cube", params)
+        .with_columns(pl.when(pl.col("services") == 1).then(pl.col("subscribers_at_least")).alias("subscribers"))
+        .drop("services")
+    )
     return _with_exact(con, df, "heat_region_day", ["region", "day_date"], params, k=k, exact=exact)
 
 
@@ -112,13 +128,25 @@ def cell_map(
     params = window(start, end, regions, services)
     df = store.fetch(con, "@dashboard_cell_map", params)
     ask = df.filter((pl.col("records") > 0) & (pl.lit(exact) | (pl.col("subscribers_at_least") < k)))["cell_id"]
-    counted = store.fetch(con, "@dashboard_cell_subscribers", {"cells": ask.to_list(), **params}) if ask.len() else pl.DataFrame(
-        schema={"cell_id": pl.String, "subscribers": pl.Int64})
+    counted = (
+        store.fetch(con, "@dashboard_cell_subscribers", {"cells": ask.to_list(), **params})
+        if ask.len()
+        else pl.DataFrame(schema={"cell_id": pl.String, "subscribers": pl.Int64})
+    )
     df = df.join(counted, on="cell_id", how="left").with_columns(
-        pl.when(pl.col("records") == 0).then(0).otherwise(pl.col("subscribers")).alias("subscribers"))
+        pl.when(pl.col("records") == 0).then(0).otherwise(pl.col("subscribers")).alias("subscribers")
+    )
     count = pl.coalesce("subscribers", "subscribers_at_least")
     small = (count > 0) & (count < k)
-    values = ["records", "subscribers", "subscribers_at_least", "minutes", "data_gb", "busy_hour_erlangs", "busy_hour_load"]
+    values = [
+        "records",
+        "subscribers",
+        "subscribers_at_least",
+        "minutes",
+        "data_gb",
+        "busy_hour_erlangs",
+        "busy_hour_load",
+    ]
     return df.with_columns(
         *[pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in values],
         small.alias("suppressed"),

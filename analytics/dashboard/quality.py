@@ -26,9 +26,13 @@ def quarantine_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return store.fetch(con, "@dashboard_quarantine_summary")
 
 
-def quarantine_rows(con: duckdb.DuckDBPyConnection, *, reason: str = "", source_file: str = "", limit: int = 1000) -> pl.DataFrame:
+def quarantine_rows(
+    con: duckdb.DuckDBPyConnection, *, reason: str = "", source_file: str = "", limit: int = 1000
+) -> pl.DataFrame:
     """Rejected rows with their raw values; ``''`` matches any reason / file."""
-    return store.fetch(con, "@dashboard_quarantine_rows", {"reason": reason, "source_file": source_file, "limit": limit})
+    return store.fetch(
+        con, "@dashboard_quarantine_rows", {"reason": reason, "source_file": source_file, "limit": limit}
+    )
 
 
 def duplicates_by_load(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -39,7 +43,9 @@ def duplicate_rows(con: duckdb.DuckDBPyConnection, *, limit: int = 1000) -> pl.D
     return store.fetch(con, "@dashboard_duplicates_rows", {"limit": limit})
 
 
-def coverage_gaps(con: duckdb.DuckDBPyConnection, start: date, end: date, regions: tuple[str, ...] = ()) -> pl.DataFrame:
+def coverage_gaps(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, regions: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """Runs of consecutive local hours in which a region had no record at all.
 
     The range is clipped to the hours the warehouse covers (first to last record), so

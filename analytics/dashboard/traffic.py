@@ -50,7 +50,9 @@ def trend(
     if top is not None and keys.height > top:
         keep = keys.head(top)["key"]
         df = (
-            df.with_columns(pl.when(pl.col("key").is_in(keep.implode())).then(pl.col("key")).otherwise(pl.lit("other")).alias("key"))
+            df.with_columns(
+                pl.when(pl.col("key").is_in(keep.implode())).then(pl.col("key")).otherwise(pl.lit("other")).alias("key")
+            )
             .group_by("bucket_at", "key")
             .agg(pl.col("records", "minutes", "data_gb", "revenue").sum())
             .sort("bucket_at", "key")
@@ -108,7 +110,18 @@ def records_behind(
     """The records of one bucket (local time), one row per record, oldest first, capped."""
     _check(grain, "total")
     params = window(bucket_at.date(), bucket_at.date(), regions, services)
-    return store.fetch(con, "@dashboard_records", {"from_local": bucket_at, "to_local": bucket_end(bucket_at, grain), "cell": cell, "direction": direction, "limit": limit, **params})
+    return store.fetch(
+        con,
+        "@dashboard_records",
+        {
+            "from_local": bucket_at,
+            "to_local": bucket_end(bucket_at, grain),
+            "cell": cell,
+            "direction": direction,
+            "limit": limit,
+            **params,
+        },
+    )
 
 
 def busy_hour(

@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default data/demo)")
     parser.add_argument("--no-load", action="store_true", help="only write the files, do not ingest them")
     parser.add_argument(
-        "--no-forecasts", action="store_true",
+        "--no-forecasts",
+        action="store_true",
         help="skip the daily and hourly forecasts and the capacity outlook (minutes on the default world)",
     )
     parser.add_argument(
@@ -62,7 +63,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         w = generate(args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress)
         return {**w.summary(), "loaded": False}
     result = build(
-        warehouse, args.out, subscribers=args.subscribers, months=args.months, seed=args.seed, on_progress=_progress,
+        warehouse,
+        args.out,
+        subscribers=args.subscribers,
+        months=args.months,
+        seed=args.seed,
+        on_progress=_progress,
         marts=True,
     )
     if not args.no_forecasts:  # the Forecasts page has charts from the start, as after the app's first start
@@ -70,8 +76,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from analytics.forecast.command import progress_log
 
         done = pipeline.refresh(warehouse, progress=progress_log())
-        result["forecasts"] = {"series_refit": done.series_refit, "capacity_rows": done.capacity_rows,
-                               "seconds": round(done.seconds, 2)}
+        result["forecasts"] = {
+            "series_refit": done.series_refit,
+            "capacity_rows": done.capacity_rows,
+            "seconds": round(done.seconds, 2),
+        }
     ingest = result.get("ingest", {})
     result["loaded"] = True
     if isinstance(ingest, dict) and ingest.get("_exit"):

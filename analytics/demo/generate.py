@@ -105,9 +105,13 @@ def _capacity(
     sized, growth = _growth_capacity(hourly, out.select("cell_id", "region"), world.GROWTH_REGION)
     if sized:
         capacity = np.where(growing, out["cell_id"].replace_strict(sized, default=0.05).to_numpy(), capacity)
-    return out.with_columns(capacity_erlangs=pl.Series(capacity)).select(
-        "cell_id", "region", "lat", "lon", "site_id", "technology", "capacity_erlangs"
-    ), out["cell_id"].gather(top).to_list(), growth
+    return (
+        out.with_columns(capacity_erlangs=pl.Series(capacity)).select(
+            "cell_id", "region", "lat", "lon", "site_id", "technology", "capacity_erlangs"
+        ),
+        out["cell_id"].gather(top).to_list(),
+        growth,
+    )
 
 
 def _growth_capacity(
@@ -215,9 +219,7 @@ def generate(
     records = records.with_columns(
         charge_p=pl.Series(billed), _day=(pl.col("start_at").dt.date() - pl.lit(start)).dt.total_days().cast(pl.Int32)
     )
-    cells_out, busy_cells, growth = _capacity(
-        rng, records, cells, [date.fromisoformat(x) for x in event.dates(start)]
-    )
+    cells_out, busy_cells, growth = _capacity(rng, records, cells, [date.fromisoformat(x) for x in event.dates(start)])
 
     say(0.7, "writing extract files")
     ref = out_dir

@@ -22,12 +22,26 @@ log = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 
 REQUIRED = (
-    "record_id", "start_time", "msisdn", "other_party", "service",
-    "direction", "duration_s", "cell_id", "charge",
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
 )
 OPTIONAL = (
-    "disposition", "bytes_up", "bytes_down", "roaming", "destination_country",
-    "currency", "plan_id", "imsi", "imei",
+    "disposition",
+    "bytes_up",
+    "bytes_down",
+    "roaming",
+    "destination_country",
+    "currency",
+    "plan_id",
+    "imsi",
+    "imei",
 )
 CONTRACT_COLUMNS = REQUIRED + OPTIONAL
 SERVICES = ("voice", "sms", "mms", "data", "voip", "video")
@@ -41,8 +55,18 @@ ISO_TIME = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d
 # conventions). A record in one of them is incoming for the PBX user it reaches.
 # Overridable in analytics.toml: [formats] inbound_contexts = [...].
 DEFAULT_INBOUND_CONTEXTS = (
-    "from-trunk", "from-pstn", "from-external", "from-did", "from-did-direct", "ext-did",
-    "from-sip-external", "from-digital", "from-analog", "public", "inbound", "incoming",
+    "from-trunk",
+    "from-pstn",
+    "from-external",
+    "from-did",
+    "from-did-direct",
+    "ext-did",
+    "from-sip-external",
+    "from-digital",
+    "from-analog",
+    "public",
+    "inbound",
+    "incoming",
 )
 
 
@@ -165,9 +189,8 @@ def iso_time(expr: pl.Expr, formats: Iterable[str] = (), *, zone: str | None = N
         parsed.insert(0, iso_parsed)
     dt = pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
     if zone is not None:
-        text = (
-            dt.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-            .dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
+        text = dt.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.strftime(
+            "%Y-%m-%dT%H:%M:%S%:z"
         )
         has_offset = raw.str.contains(r"(Z|[+-]\d{2}:?\d{2})$")
         return pl.when(has_offset).then(raw).otherwise(pl.coalesce(text, raw))

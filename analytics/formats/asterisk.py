@@ -46,14 +46,37 @@ from analytics.formats._common import (
 
 HAS_CHARGE = False
 STANDARD = [
-    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
-    "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
-    "uniqueid", "userfield",
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
 ]
 NEW_CDR_COLUMNS = ["peeraccount", "linkedid", "sequence"]
 OUTPUT = (
-    "record_id", "start_time", "msisdn", "other_party", "service", "direction",
-    "duration_s", "cell_id", "charge", "disposition",
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
 )
 DISPOSITIONS = {
     "ANSWERED": "answered",
@@ -123,4 +146,3 @@ def _inbound(context: pl.Expr, channel: pl.Expr) -> pl.Expr:
     for prefix in format_settings()["inbound_channel_prefixes"]:  # type: ignore[union-attr]
         is_in = is_in | channel.str.starts_with(str(prefix)).fill_null(False)
     return is_in
-

@@ -108,9 +108,11 @@ def read_cells(path: Path, opts: FormatOptions) -> pl.DataFrame:
     if set(V1_CELLS) <= set(header):  # already a v1 cells.csv: taken as it is
         optional = [pl.col(c) if c in header else pl.lit(None, dtype=pl.String).alias(c) for c in V1_CELLS_OPTIONAL]
         lf = scan_strings(path, names=header, has_header=True)
-        return lf.select(*V1_CELLS, *optional, "source_line").filter(
-            ~pl.all_horizontal([pl.col(c).is_null() for c in V1_CELLS])
-        ).collect()
+        return (
+            lf.select(*V1_CELLS, *optional, "source_line")
+            .filter(~pl.all_horizontal([pl.col(c).is_null() for c in V1_CELLS]))
+            .collect()
+        )
     missing = [c for c in ANTENNA_HEADER if c not in header]
     if missing:
         raise FormatError(

@@ -47,25 +47,59 @@ from analytics.formats._common import (
 
 HAS_CHARGE = False
 TEMPLATE = [
-    "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp",
-    "answer_stamp", "end_stamp", "duration", "billsec", "hangup_cause", "uuid", "bleg_uuid",
+    "caller_id_name",
+    "caller_id_number",
+    "destination_number",
+    "context",
+    "start_stamp",
+    "answer_stamp",
+    "end_stamp",
+    "duration",
+    "billsec",
+    "hangup_cause",
+    "uuid",
+    "bleg_uuid",
     "accountcode",
 ]
 EXAMPLE_EXTRA = ["read_codec", "write_codec"]
 TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M")
 OUTPUT = (
-    "record_id", "start_time", "msisdn", "other_party", "service", "direction",
-    "duration_s", "cell_id", "charge", "disposition",
+    "record_id",
+    "start_time",
+    "msisdn",
+    "other_party",
+    "service",
+    "direction",
+    "duration_s",
+    "cell_id",
+    "charge",
+    "disposition",
 )
 BUSY_CAUSES = ("USER_BUSY", "CALL_REJECTED")
 NO_ANSWER_CAUSES = (
-    "NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL", "NORMAL_CLEARING", "NORMAL_UNSPECIFIED",
-    "ALLOTTED_TIMEOUT", "LOSE_RACE", "PICKED_OFF", "SUBSCRIBER_ABSENT", "USER_NOT_REGISTERED",
+    "NO_ANSWER",
+    "NO_USER_RESPONSE",
+    "ORIGINATOR_CANCEL",
+    "NORMAL_CLEARING",
+    "NORMAL_UNSPECIFIED",
+    "ALLOTTED_TIMEOUT",
+    "LOSE_RACE",
+    "PICKED_OFF",
+    "SUBSCRIBER_ABSENT",
+    "USER_NOT_REGISTERED",
 )
 DROP_CAUSES = (
-    "RECOVERY_ON_TIMER_EXPIRE", "MEDIA_TIMEOUT", "NETWORK_OUT_OF_ORDER", "DESTINATION_OUT_OF_ORDER",
-    "NORMAL_TEMPORARY_FAILURE", "SWITCH_CONGESTION", "PROTOCOL_ERROR", "INTERWORKING",
-    "NORMAL_CIRCUIT_CONGESTION", "GATEWAY_DOWN", "BEARERCAPABILITY_NOTAVAIL",
+    "RECOVERY_ON_TIMER_EXPIRE",
+    "MEDIA_TIMEOUT",
+    "NETWORK_OUT_OF_ORDER",
+    "DESTINATION_OUT_OF_ORDER",
+    "NORMAL_TEMPORARY_FAILURE",
+    "SWITCH_CONGESTION",
+    "PROTOCOL_ERROR",
+    "INTERWORKING",
+    "NORMAL_CIRCUIT_CONGESTION",
+    "GATEWAY_DOWN",
+    "BEARERCAPABILITY_NOTAVAIL",
 )
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 

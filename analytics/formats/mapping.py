@@ -102,9 +102,16 @@ def load_mapping(path: Path) -> Mapping:
         if bad:
             raise FormatError(f"{path.name}: [{kind}] names no contract field: {', '.join(bad)}")
     for name, spec in fields.items():
-        ok = isinstance(spec, str) or (
-            isinstance(spec, list) and spec and all(isinstance(s, str) for s in spec)
-        ) or (isinstance(spec, dict) and set(spec) <= {"in", "out"} and spec and all(isinstance(s, str) for s in spec.values()))
+        ok = (
+            isinstance(spec, str)
+            or (isinstance(spec, list) and spec and all(isinstance(s, str) for s in spec))
+            or (
+                isinstance(spec, dict)
+                and set(spec) <= {"in", "out"}
+                and spec
+                and all(isinstance(s, str) for s in spec.values())
+            )
+        )
         if not ok:
             raise FormatError(f"{path.name}: [fields] {name} must be a column, a list of columns or {{out=, in=}}")
         if isinstance(spec, dict) and "direction" not in fields and "direction" not in constants:
@@ -159,9 +166,7 @@ def _source_names(path: Path, m: Mapping) -> list[str]:
     found = split_csv_line(first, m.delimiter) if first else []
     if m.columns is not None:
         if found and len(found) != len(m.columns):
-            raise FormatError(
-                f"{path.name}: {len(found)} columns but mapping {m.name} names {len(m.columns)}"
-            )
+            raise FormatError(f"{path.name}: {len(found)} columns but mapping {m.name} names {len(m.columns)}")
         return list(m.columns)
     return [c.strip() for c in found]
 

@@ -30,9 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=list(engine.DETECTORS),
         help="run only this detector (repeatable)",
     )
-    parser.add_argument("--cluster", metavar="SPEC",
-                        help="run the per-subscriber detectors share by share on a Dask cluster: local:N or "
-                             "tcp://host:8786 (docs/scale.md)")
+    parser.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="run the per-subscriber detectors share by share on a Dask cluster: local:N or "
+        "tcp://host:8786 (docs/scale.md)",
+    )
 
 
 def parse_since(text: str | None, *, timezone: str) -> dt.datetime | None:

@@ -42,8 +42,12 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CHUNK_ROWS = 250_000
-INGEST_DEFAULTS = {"memory_limit": "2560MB", "cube_memory_limit": "1280MB", "earliest_start": "2000-01-01",
-                   "max_future_days": 2}
+INGEST_DEFAULTS = {
+    "memory_limit": "2560MB",
+    "cube_memory_limit": "1280MB",
+    "earliest_start": "2000-01-01",
+    "max_future_days": 2,
+}
 
 
 def _now() -> dt.datetime:
@@ -117,10 +121,13 @@ def _source(path: Path, fmt: str, opts: Any) -> Iterator[tuple[pl.LazyFrame, dic
             with open_v1(path) as raw:
                 yield raw, {}
             return
-        yield formats.read(path, fmt, opts), {
-            "charge_optional": not formats.has_charge(fmt, opts),
-            "msisdn_e164": getattr(formats.FORMATS[fmt], "MSISDN_IS_E164", True),
-        }
+        yield (
+            formats.read(path, fmt, opts),
+            {
+                "charge_optional": not formats.has_charge(fmt, opts),
+                "msisdn_e164": getattr(formats.FORMATS[fmt], "MSISDN_IS_E164", True),
+            },
+        )
     except RefusedFile:
         raise
     except Exception as exc:  # a malformed file surfaces as a polars/format error while reading
@@ -139,8 +146,9 @@ def _load_references(con: Any, refs: dict[str, Path | None], *, cells_frame: pl.
             continue
         started = _now()
         if kind == "cells" and cells_frame is not None:
-            sha, checked = file_sha256(path), reference.check_reference(
-                cells_frame.with_columns(pl.all().cast(pl.String)), reference.SPECS["cells"]
+            sha, checked = (
+                file_sha256(path),
+                reference.check_reference(cells_frame.with_columns(pl.all().cast(pl.String)), reference.SPECS["cells"]),
             )
         else:
             sha, checked = reference.prepare(path, kind)
@@ -168,8 +176,18 @@ def _load_references(con: Any, refs: dict[str, Path | None], *, cells_frame: pl.
             reference.store_reference(con, kind=kind, table=table, file_name=path.name, sha256=sha)
             con.execute(
                 "insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, 0, ?, ?, ?)",
-                [load_id, path.name, str(path), sha, f"reference:{kind}", checked.height, table.height, bad.height,
-                 started, _now()],
+                [
+                    load_id,
+                    path.name,
+                    str(path),
+                    sha,
+                    f"reference:{kind}",
+                    checked.height,
+                    table.height,
+                    bad.height,
+                    started,
+                    _now(),
+                ],
             )
             con.execute("commit")
         except BaseException:
@@ -237,16 +255,31 @@ def ingest_files(
     if cluster is not None and files:
         from analytics.ingest.distributed import ingest_on_cluster
 
-        refs_in = {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,
-                   "subscribers": Path(subscribers) if subscribers else None}
-        return ingest_on_cluster(files, cluster=cluster, warehouse=warehouse, fmt=fmt, opts=opts, cfg=cfg,
-                                 references=refs_in, cells_frame=cells_frame, on_progress=on_progress)
+        refs_in = {
+            "cells": Path(cells) if cells else None,
+            "plans": Path(plans) if plans else None,
+            "subscribers": Path(subscribers) if subscribers else None,
+        }
+        return ingest_on_cluster(
+            files,
+            cluster=cluster,
+            warehouse=warehouse,
+            fmt=fmt,
+            opts=opts,
+            cfg=cfg,
+            references=refs_in,
+            cells_frame=cells_frame,
+            on_progress=on_progress,
+        )
     results: list[FileResult] = []
     with store.writer(warehouse) as con:
         refs = _load_references(
             con,
-            {"cells": Path(cells) if cells else None, "plans": Path(plans) if plans else None,
-             "subscribers": Path(subscribers) if subscribers else None},
+            {
+                "cells": Path(cells) if cells else None,
+                "plans": Path(plans) if plans else None,
+                "subscribers": Path(subscribers) if subscribers else None,
+            },
             cells_frame=cells_frame,
         )
         cells_lf = store.fetch(con, "select cell_id, region from cells").lazy()
@@ -285,7 +318,9 @@ def _row_progress(on_progress: Progress | None, name: str, index: int, count: in
 
     def report(done: int, total: int) -> None:
         share = done / total if total else 1.0
-        on_progress((index + share) / max(count, 1), f"loading {name} ({index + 1}/{count}): {done:,} of {total:,} rows")
+        on_progress(
+            (index + share) / max(count, 1), f"loading {name} ({index + 1}/{count}): {done:,} of {total:,} rows"
+        )
 
     return report
 
@@ -345,7 +380,12 @@ def _ingest_one(
     if result.status == "loaded":
         log.info(
             "%s: read %d, loaded %d, duplicate %d, rejected %d in %.2fs",
-            path.name, result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_rejected, result.seconds,
+            path.name,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_duplicate,
+            result.rows_rejected,
+            result.seconds,
         )
     return result
 

@@ -24,8 +24,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapping", type=Path, help="declarative mapping file for a client CSV layout")
     parser.add_argument("--timezone", help="zone of timestamps without offset (default from analytics.toml)")
     parser.add_argument("--no-marts", action="store_true", help="skip the rating and fraud refresh after the load")
-    parser.add_argument("--cluster", metavar="SPEC",
-                        help="read, check and write each file on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)")
+    parser.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="read, check and write each file on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -33,8 +33,17 @@ from analytics import store
 log = logging.getLogger(__name__)
 
 TEMP_TABLES = (
-    "zone_quarters", "load_hours", "load_days", "touched_days", "touched_region_months", "touched_sub_months",
-    "load_delta", "helper_ready", "helper_rows", "monthly_next", "sub_next",
+    "zone_quarters",
+    "load_hours",
+    "load_days",
+    "touched_days",
+    "touched_region_months",
+    "touched_sub_months",
+    "load_delta",
+    "helper_ready",
+    "helper_rows",
+    "monthly_next",
+    "sub_next",
 )
 
 
@@ -79,7 +88,13 @@ def refresh_cubes(
     con.execute("set preserve_insertion_order = false")
     try:
         params = {
-            "load_id": load_id, "last_load_id": last_load_id, "lo": lo, "hi": hi, "span_lo": span_lo, "span_hi": span_hi, "tz": timezone,
+            "load_id": load_id,
+            "last_load_id": last_load_id,
+            "lo": lo,
+            "hi": hi,
+            "span_lo": span_lo,
+            "span_hi": span_hi,
+            "tz": timezone,
             "home": home_country,
         }
         run_script(con, store.sql("cubes_refresh"), params)

@@ -142,11 +142,18 @@ def check_and_write(job: Job) -> Part:
             result.load_id = job.load_id  # as the one-machine path: a file refused by its header shows none
             with _source(path, result.format, job.opts) as (raw, options):
                 commit_file(
-                    con, result=result, record_ids=raw.select("record_id"),
-                    chunks=_checked_chunks(raw, cells=job.cells.lazy(), load_id=job.load_id, source_file=path.name,
-                                           cfg=job.cfg, **options),
-                    started_at=started, timezone=job.cfg["timezone"], home_country=job.cfg["home_country"],
-                    memory_limit=job.cfg["memory_limit"], warehouse=job.warehouse, cube_refresh=False,
+                    con,
+                    result=result,
+                    record_ids=raw.select("record_id"),
+                    chunks=_checked_chunks(
+                        raw, cells=job.cells.lazy(), load_id=job.load_id, source_file=path.name, cfg=job.cfg, **options
+                    ),
+                    started_at=started,
+                    timezone=job.cfg["timezone"],
+                    home_country=job.cfg["home_country"],
+                    memory_limit=job.cfg["memory_limit"],
+                    warehouse=job.warehouse,
+                    cube_refresh=False,
                 )
         except RefusedFile as exc:
             remove_files(job.warehouse, [job.load_id])  # what the rolled-back attempt wrote
@@ -158,7 +165,8 @@ def check_and_write(job: Job) -> Part:
         files = con.sql("select * from lake_files where load_id = ? order by path", params=[job.load_id]).pl()
         ids = con.sql("select record_id from records where load_id = ?", params=[job.load_id]).pl()["record_id"]
         part = Part(
-            result=result, started_at=started,
+            result=result,
+            started_at=started,
             quarantine=con.sql("select * from quarantine").pl(),
             duplicates=con.sql("select * from duplicates").pl(),
             files=files.to_dicts(),
@@ -185,8 +193,15 @@ def remove_files(warehouse: str | Path, load_ids: Sequence[int]) -> int:
 
 
 def ingest_on_cluster(
-    files: Sequence[Path], *, cluster: str, warehouse: str | Path | None, fmt: str | None, opts: Any,
-    cfg: dict[str, Any], references: dict[str, Path | None], cells_frame: pl.DataFrame | None,
+    files: Sequence[Path],
+    *,
+    cluster: str,
+    warehouse: str | Path | None,
+    fmt: str | None,
+    opts: Any,
+    cfg: dict[str, Any],
+    references: dict[str, Path | None],
+    cells_frame: pl.DataFrame | None,
     on_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """``ingest_files`` with each file read, checked and written by a worker of ``cluster``."""
@@ -212,8 +227,9 @@ class _Planned:
     manifest_id: int | None = None  # its ``loads`` row's load_id
 
 
-def _plan(con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[tuple[str | None, str | None]],
-          **job_args: Any) -> list[_Planned]:
+def _plan(
+    con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[tuple[str | None, str | None]], **job_args: Any
+) -> list[_Planned]:
     """Per file, in order: refused (missing), already loaded, a repeat within the run, or a
     worker's job with the load_id the one-machine path would give it."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -240,19 +256,30 @@ def _plan(con: duckdb.DuckDBPyConnection, files: list[Path], digests: list[tuple
     return plan
 
 
-def _run(client: Any, con: duckdb.DuckDBPyConnection, files: list[Path], *, fmt: str | None, opts: Any,
-         cells: pl.DataFrame, cfg: dict[str, Any], on_progress: Progress | None) -> list[FileResult]:
+def _run(
+    client: Any,
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    *,
+    fmt: str | None,
+    opts: Any,
+    cells: pl.DataFrame,
+    cfg: dict[str, Any],
+    on_progress: Progress | None,
+) -> list[FileResult]:
     import distributed  # noqa: PLC0415 - engine.connect checked it imports
 
     warehouse = store.path_of(con)
     digests = client.gather(client.map(digest, [str(p) for p in files], pure=False))
     committed = store.fetch(con, "select * from lake_files where tbl = ?", [lake.TABLE])
-    plan = _plan(con, files, digests, fmt=fmt, opts=opts, cells=cells, cfg=cfg, warehouse=warehouse,
-                 committed=committed)
+    plan = _plan(
+        con, files, digests, fmt=fmt, opts=opts, cells=cells, cfg=cfg, warehouse=warehouse, committed=committed
+    )
     jobs = [p for p in plan if p.job is not None]
     run = uuid.uuid4().hex  # keys unique to this run: another warehouse's run may share the scheduler
-    futures = client.map(check_and_write, [p.job for p in jobs], pure=False,
-                         key=[f"ingest-{p.job.load_id}-{run}" for p in jobs])
+    futures = client.map(
+        check_and_write, [p.job for p in jobs], pure=False, key=[f"ingest-{p.job.load_id}-{run}" for p in jobs]
+    )
     by_key = {f.key: p for f, p in zip(futures, jobs, strict=True)}
     t0 = time.perf_counter()
     try:
@@ -261,14 +288,20 @@ def _run(client: Any, con: duckdb.DuckDBPyConnection, files: list[Path], *, fmt:
             item.part = future.result()
             item.result = item.part.result
             if on_progress:
-                on_progress(done / max(len(jobs), 1) * 0.9, f"checked {item.result.file} on the cluster ({done}/{len(jobs)})")
+                on_progress(
+                    done / max(len(jobs), 1) * 0.9, f"checked {item.result.file} on the cluster ({done}/{len(jobs)})"
+                )
         t1 = time.perf_counter()
         _dedupe_across_files(con, warehouse, [p for p in jobs if p.result.status == "loaded"])
         t2 = time.perf_counter()
         _commit(con, warehouse, plan, cfg=cfg)
         log.info(
             "cluster ingest of %d file(s): workers %.2fs (file seconds %.2f), cross-file dedupe %.2fs, commit %.2fs",
-            len(jobs), t1 - t0, sum(p.result.seconds for p in jobs), t2 - t1, time.perf_counter() - t2,
+            len(jobs),
+            t1 - t0,
+            sum(p.result.seconds for p in jobs),
+            t2 - t1,
+            time.perf_counter() - t2,
         )
     except BaseException as exc:
         distributed.wait(futures)  # no task may still write once the lock is released
@@ -308,15 +341,20 @@ def _dedupe_across_files(con: duckdb.DuckDBPyConnection, warehouse: str, loaded:
             if not again:
                 entries.append(entry)
                 continue
-            dups.append(con.sql(f"select {', '.join(DUPLICATE_COLUMNS)} from {source} where record_id in (select unnest(?))",
-                                params=[again]).pl())
+            dups.append(
+                con.sql(
+                    f"select {', '.join(DUPLICATE_COLUMNS)} from {source} where record_id in (select unnest(?))",
+                    params=[again],
+                ).pl()
+            )
             entry = _rewrite_without(con, base, entry, again, enc)
             if entry is not None:
                 entries.append(entry)
         if dups:
             moved = pl.concat(dups)
-            part.duplicates = pl.concat([part.duplicates, moved], how="vertical_relaxed") if part.duplicates is not None \
-                else moved
+            part.duplicates = (
+                pl.concat([part.duplicates, moved], how="vertical_relaxed") if part.duplicates is not None else moved
+            )
             part.files = entries
             item.result.rows_duplicate += moved.height
             item.result.rows_loaded -= moved.height
@@ -327,8 +365,9 @@ def _parquet_source(path: Path, encrypted: bool) -> str:
     return f"read_parquet([{quoted}]{lake._encryption_clause(encrypted)})"  # noqa: SLF001 - one home of the clause
 
 
-def _rewrite_without(con: duckdb.DuckDBPyConnection, base: Path, entry: dict[str, Any], ids: list[str],
-                     enc: bool) -> dict[str, Any] | None:
+def _rewrite_without(
+    con: duckdb.DuckDBPyConnection, base: Path, entry: dict[str, Any], ids: list[str], enc: bool
+) -> dict[str, Any] | None:
     """The uncommitted lake file ``entry`` written again without the rows of ``ids``
     (sorted as lake.write_records sorts); None when no row is left."""
     old = base / entry["path"]
@@ -342,7 +381,8 @@ def _rewrite_without(con: duckdb.DuckDBPyConnection, base: Path, entry: dict[str
         con.execute(
             f"copy (select * from {source} where record_id not in (select unnest(?)) order by msisdn, start_at) "
             f"to '{target}' (format parquet, compression zstd, row_group_size {lake.ROW_GROUP_ROWS}"
-            f"{lake._copy_encryption(enc)})", [ids],  # noqa: SLF001 - target: built here
+            f"{lake._copy_encryption(enc)})",
+            [ids],  # noqa: SLF001 - target: built here
         )
     old.unlink(missing_ok=True)
     if not rows:
@@ -393,12 +433,24 @@ def _commit(con: duckdb.DuckDBPyConnection, warehouse: str, plan: list[_Planned]
             for entry in part.files:
                 con.execute(
                     "insert into lake_files values ($tbl, $path, $month, $load_id, $rows, $bytes, $min_start_at, "
-                    "$max_start_at, $added_at)", {**entry, "added_at": now},
+                    "$max_start_at, $added_at)",
+                    {**entry, "added_at": now},
                 )
             con.execute(
                 "insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, ?, ?)",
-                [result.load_id, result.file, result.path, result.sha256, result.format, result.rows_read,
-                 result.rows_loaded, result.rows_duplicate, result.rows_rejected, item.started_at, lake.utc_now()],
+                [
+                    result.load_id,
+                    result.file,
+                    result.path,
+                    result.sha256,
+                    result.format,
+                    result.rows_read,
+                    result.rows_loaded,
+                    result.rows_duplicate,
+                    result.rows_rejected,
+                    item.started_at,
+                    lake.utc_now(),
+                ],
             )
             if part.files:
                 loaded.append(item)
@@ -407,9 +459,13 @@ def _commit(con: duckdb.DuckDBPyConnection, warehouse: str, plan: list[_Planned]
             con.execute("set memory_limit = ?", [cfg["cube_memory_limit"]])
             entries = [e for item in loaded for e in item.part.files]
             cubes.refresh_cubes(
-                con, load_id=loaded[0].result.load_id, last_load_id=loaded[-1].result.load_id,
-                lo=min(e["min_start_at"] for e in entries), hi=max(e["max_start_at"] for e in entries),
-                timezone=cfg["timezone"], home_country=cfg["home_country"],
+                con,
+                load_id=loaded[0].result.load_id,
+                last_load_id=loaded[-1].result.load_id,
+                lo=min(e["min_start_at"] for e in entries),
+                hi=max(e["max_start_at"] for e in entries),
+                timezone=cfg["timezone"],
+                home_country=cfg["home_country"],
             )
         con.execute("commit")
     except BaseException:

@@ -132,7 +132,12 @@ class _LakeAppender:
         self.pending, self.rows = [], 0
         self.files += 1
         lake.write_records(
-            self.con, self.warehouse, frame, load_id=self.load_id, timezone=self.timezone, encrypted=self.encrypted,
+            self.con,
+            self.warehouse,
+            frame,
+            load_id=self.load_id,
+            timezone=self.timezone,
+            encrypted=self.encrypted,
             tag=f"{self.files:04d}",
         )
 
@@ -273,7 +278,11 @@ def commit_file(
             new, dups = dedupe.split(good)
             duplicate += dups.height
             if dups.height:
-                _insert(con, "duplicates", dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"))
+                _insert(
+                    con,
+                    "duplicates",
+                    dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"),
+                )
             records.add(new)
             t_insert += time.perf_counter() - tick
             if on_rows:
@@ -283,7 +292,11 @@ def commit_file(
         records.publish()
         result.rows_read, result.rows_rejected, result.rejects_by_reason = read, rejected, dict(reasons)
         result.rows_duplicate, result.rows_loaded = duplicate, read - rejected - duplicate
-        log.debug("%s: rows inserted (peak RSS %d MiB)", result.file, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        log.debug(
+            "%s: rows inserted (peak RSS %d MiB)",
+            result.file,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        )
         _fault("after_insert")
         t2 = time.perf_counter()
         if result.rows_loaded and cube_refresh:
@@ -294,8 +307,12 @@ def commit_file(
             ).fetchall()[0]
             cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=timezone, home_country=home_country)
         log.debug(
-            "%s: id pass %.2fs, waiting for checked chunks %.2fs, insert %.2fs, cubes %.2fs (peak RSS %d MiB)", result.file,
-            t_ids, t_check, t_insert, time.perf_counter() - t2,
+            "%s: id pass %.2fs, waiting for checked chunks %.2fs, insert %.2fs, cubes %.2fs (peak RSS %d MiB)",
+            result.file,
+            t_ids,
+            t_check,
+            t_insert,
+            time.perf_counter() - t2,
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         )
         con.execute(
@@ -344,7 +361,11 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> N
 
 
 def record_refusal(
-    con: duckdb.DuckDBPyConnection, result: FileResult, started_at: dt.datetime, *, load_id: int | None = None,
+    con: duckdb.DuckDBPyConnection,
+    result: FileResult,
+    started_at: dt.datetime,
+    *,
+    load_id: int | None = None,
 ) -> None:
     """A refused file leaves only its manifest row (status ``refused`` with the reason).
     ``load_id``: given by a caller inside a transaction (the cluster driver), where

@@ -213,7 +213,9 @@ def header_line(path: Path) -> str:
         except (EOFError, OSError, zlib.error) as exc:
             raise RefusedFile(f"{path.name}: truncated or corrupt gzip ({exc})") from exc
     if len(raw) > MAX_HEADER_BYTES:
-        raise RefusedFile(f"{path.name}: header longer than {MAX_HEADER_BYTES:,} bytes (no line break?); not a CDR extract")
+        raise RefusedFile(
+            f"{path.name}: header longer than {MAX_HEADER_BYTES:,} bytes (no line break?); not a CDR extract"
+        )
     return raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
@@ -225,8 +227,10 @@ def header_columns(path: Path) -> list[str]:
 
 
 def is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in {".parquet", ".pq"} or _head(path, 4) == PARQUET_MAGIC and not path.name.endswith(
-        (".csv", ".csv.gz")
+    return (
+        path.suffix.lower() in {".parquet", ".pq"}
+        or _head(path, 4) == PARQUET_MAGIC
+        and not path.name.endswith((".csv", ".csv.gz"))
     )
 
 
@@ -300,12 +304,16 @@ def csv_fields(path: Path, names: list[str], *, quotes: bool = True) -> pl.LazyF
         count = pl.lit(None, pl.UInt32)
     frame = frame.select(*values, "source_line", "_quoted", "_well_quoted", "_rest", _count=count)
     malformed = (
-        pl.when(pl.col("_rest").is_not_null()).then(pl.lit("control character \\x1f in the line"))
-        .when(pl.col("_quoted") & ~pl.col("_well_quoted")).then(pl.lit("unbalanced or stray quote"))
+        pl.when(pl.col("_rest").is_not_null())
+        .then(pl.lit("control character \\x1f in the line"))
+        .when(pl.col("_quoted") & ~pl.col("_well_quoted"))
+        .then(pl.lit("unbalanced or stray quote"))
         .when(pl.col("_count").is_not_null() & (pl.col("_count") != width))
         .then(pl.format("{} fields where the header has {}", pl.col("_count"), pl.lit(width)))
-        .when(pl.col("_extra").is_not_null()).then(pl.lit(f"more fields than the header's {width}"))
-        .when(pl.col(names[-1]).is_null()).then(pl.lit(f"fewer fields than the header's {width}"))
+        .when(pl.col("_extra").is_not_null())
+        .then(pl.lit(f"more fields than the header's {width}"))
+        .when(pl.col(names[-1]).is_null())
+        .then(pl.lit(f"fewer fields than the header's {width}"))
     )
     return frame.select(*names, pl.col("source_line").cast(pl.Int64), malformed.alias("_malformed"))
 

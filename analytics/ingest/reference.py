@@ -44,18 +44,37 @@ SPECS = {
     "plans": RefSpec(
         "plans",
         required=(
-            "plan_id", "name", "monthly_fee", "incl_voice_min", "incl_sms", "incl_data_mb", "voice_per_min",
-            "sms_each", "data_per_mb", "intl_voice_per_min", "roaming_voice_per_min", "roaming_data_per_mb",
+            "plan_id",
+            "name",
+            "monthly_fee",
+            "incl_voice_min",
+            "incl_sms",
+            "incl_data_mb",
+            "voice_per_min",
+            "sms_each",
+            "data_per_mb",
+            "intl_voice_per_min",
+            "roaming_voice_per_min",
+            "roaming_data_per_mb",
         ),
         optional=(),
         numeric=(
-            "monthly_fee", "voice_per_min", "sms_each", "data_per_mb", "intl_voice_per_min",
-            "roaming_voice_per_min", "roaming_data_per_mb",
+            "monthly_fee",
+            "voice_per_min",
+            "sms_each",
+            "data_per_mb",
+            "intl_voice_per_min",
+            "roaming_voice_per_min",
+            "roaming_data_per_mb",
         ),
         integer=("incl_voice_min", "incl_sms", "incl_data_mb"),
     ),
     "subscribers": RefSpec(
-        "subscribers", required=("msisdn", "plan_id"), optional=("activation_date",), numeric=(), integer=(),
+        "subscribers",
+        required=("msisdn", "plan_id"),
+        optional=("activation_date",),
+        numeric=(),
+        integer=(),
         dates=("activation_date",),
     ),
 }
@@ -67,13 +86,17 @@ def read_reference(path: Path, spec: RefSpec) -> pl.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         raise RefusedFile(f"{path.name}: empty or missing {spec.kind} file")
     try:
-        df = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", row_index_name="source_line", row_index_offset=2)
+        df = pl.read_csv(
+            path, infer_schema=False, encoding="utf8-lossy", row_index_name="source_line", row_index_offset=2
+        )
     except Exception as exc:  # polars raises several error types on malformed CSV
         raise RefusedFile(f"{path.name}: unreadable {spec.kind} CSV ({str(exc).splitlines()[0]})") from exc
     df = df.rename({c: normalise_header(c) for c in df.columns if c != "source_line"})
     missing = [c for c in spec.required if c not in df.columns]
     if missing:
-        raise RefusedFile(f"{path.name}: missing columns: {', '.join(missing)}; expected by cdr-extract v1 {spec.kind}.csv")
+        raise RefusedFile(
+            f"{path.name}: missing columns: {', '.join(missing)}; expected by cdr-extract v1 {spec.kind}.csv"
+        )
     for c in spec.optional:
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, pl.String).alias(c))

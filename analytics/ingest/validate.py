@@ -62,14 +62,18 @@ def parse_start_time(col: str = "start_time", *, timezone: str = "UTC") -> pl.Ex
     the spring-forward gap are null, i.e. rejected).
     """
     s = pl.col(col).str.strip_chars()
-    base = s.str.slice(0, 19).str.replace("T", " ", literal=True).str.strptime(
-        pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False
+    base = (
+        s.str.slice(0, 19)
+        .str.replace("T", " ", literal=True)
+        .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
     )
     tail = s.str.slice(19)
     tail_ok = tail.str.contains(_TS_TAIL)
     frac = tail.str.extract(r"^\.(\d{1,9})", 1)
-    frac_us = pl.when(frac.is_null()).then(0).otherwise(
-        (frac.str.slice(0, 6).str.pad_end(6, "0")).cast(pl.Int64, strict=False)
+    frac_us = (
+        pl.when(frac.is_null())
+        .then(0)
+        .otherwise((frac.str.slice(0, 6).str.pad_end(6, "0")).cast(pl.Int64, strict=False))
     )
     off = tail.str.extract(r"([+-]\d{2}(:?\d{2})?)$", 1)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
@@ -102,9 +106,10 @@ def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
     staged = (
         lf.with_columns(_ts=pl.col("start_time").str.strip_chars())
         .with_columns(
-            _ts_base=pl.col("_ts").str.slice(0, 19).str.replace("T", " ", literal=True).str.strptime(
-                pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False
-            ),
+            _ts_base=pl.col("_ts")
+            .str.slice(0, 19)
+            .str.replace("T", " ", literal=True)
+            .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False),
             _ts_tail=pl.col("_ts").str.slice(19),
         )
         .with_columns(
@@ -114,9 +119,9 @@ def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
             _ts_z=tail.str.ends_with("Z") | tail.str.ends_with("z"),
         )
         .with_columns(
-            _ts_frac_us=pl.when(pl.col("_ts_frac").is_null()).then(0).otherwise(
-                pl.col("_ts_frac").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64, strict=False)
-            ),
+            _ts_frac_us=pl.when(pl.col("_ts_frac").is_null())
+            .then(0)
+            .otherwise(pl.col("_ts_frac").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64, strict=False)),
             _ts_off_h=off.str.slice(1, 2).cast(pl.Int64, strict=False),
             _ts_off_m=off.str.replace(":", "", literal=True).str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0),
         )
@@ -126,10 +131,14 @@ def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
                 * (pl.col("_ts_off_h") * 60 + pl.col("_ts_off_m"))
             ).fill_null(0),
             _ts_ok=pl.col("_ts_ok")
-            & (off.is_null() | ((pl.col("_ts_off_m") < 60) & (pl.col("_ts_off_h") * 60 + pl.col("_ts_off_m") <= MAX_OFFSET_MIN))),
+            & (
+                off.is_null()
+                | ((pl.col("_ts_off_m") < 60) & (pl.col("_ts_off_h") * 60 + pl.col("_ts_off_m") <= MAX_OFFSET_MIN))
+            ),
         )
         .with_columns(
-            _ts_instant=pl.col("_ts_base") + pl.duration(microseconds=pl.col("_ts_frac_us"))
+            _ts_instant=pl.col("_ts_base")
+            + pl.duration(microseconds=pl.col("_ts_frac_us"))
             - pl.duration(minutes=pl.col("_ts_off_min"))
         )
     )
@@ -144,10 +153,24 @@ def with_start_at(lf: pl.LazyFrame, *, timezone: str = "UTC") -> pl.LazyFrame:
         )
     has_zone = off.is_not_null() | pl.col("_ts_z")
     return staged.with_columns(
-        _start_at=pl.when(pl.col("_ts_ok") & has_zone).then(instant).when(pl.col("_ts_ok")).then(naive_utc).otherwise(None)
+        _start_at=pl.when(pl.col("_ts_ok") & has_zone)
+        .then(instant)
+        .when(pl.col("_ts_ok"))
+        .then(naive_utc)
+        .otherwise(None)
     ).drop(
-        "_ts", "_ts_base", "_ts_tail", "_ts_ok", "_ts_frac", "_ts_off", "_ts_z", "_ts_frac_us", "_ts_off_h", "_ts_off_m",
-        "_ts_off_min", "_ts_instant",
+        "_ts",
+        "_ts_base",
+        "_ts_tail",
+        "_ts_ok",
+        "_ts_frac",
+        "_ts_off",
+        "_ts_z",
+        "_ts_frac_us",
+        "_ts_off_h",
+        "_ts_off_m",
+        "_ts_off_min",
+        "_ts_instant",
     )
 
 
@@ -212,7 +235,9 @@ def check_records(
     to_text = [
         pl.col(c).cast(pl.String)
         for c, t in schema.items()
-        if c in CONTRACT_COLUMNS and t != pl.String and not (c in typed_ok and (t.is_numeric() or t.is_temporal() or t == pl.Boolean))
+        if c in CONTRACT_COLUMNS
+        and t != pl.String
+        and not (c in typed_ok and (t.is_numeric() or t.is_temporal() or t == pl.Boolean))
     ]
     if to_text:
         lf = lf.with_columns(to_text)
@@ -242,8 +267,10 @@ def check_records(
         _roaming=(
             _lower("roaming")
             if "roaming" in text
-            else pl.when(pl.col("roaming").cast(pl.Boolean, strict=False)).then(pl.lit("true"))
-            .when(pl.col("roaming").is_null()).then(pl.lit(""))
+            else pl.when(pl.col("roaming").cast(pl.Boolean, strict=False))
+            .then(pl.lit("true"))
+            .when(pl.col("roaming").is_null())
+            .then(pl.lit(""))
             .otherwise(pl.lit("false"))
         ).fill_null(""),
         _country=pl.when(_blank("destination_country"))
@@ -275,8 +302,11 @@ def check_records(
         ("malformed_row", pl.col("_malformed").is_not_null()),
         *required_blank,
         ("missing:cell_id", _blank("cell_id") & ~cell_blank_ok),
-        *[(f"bad_encoding:{c}", pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)) for c in CONTRACT_COLUMNS
-          if c in text],
+        *[
+            (f"bad_encoding:{c}", pl.col(c).str.contains("\ufffd", literal=True).fill_null(False))
+            for c in CONTRACT_COLUMNS
+            if c in text
+        ],
         ("bad_enum:service", ~pl.col("_service").is_in(SERVICES)),
         ("bad_enum:direction", ~pl.col("_direction").is_in(DIRECTIONS)),
         ("bad_enum:disposition", ~pl.col("_disposition").is_in(DISPOSITIONS)),
@@ -293,7 +323,9 @@ def check_records(
         ("bad_timestamp:start_time", pl.col("_start_at").is_null()),
         (
             "out_of_range:start_time",
-            (pl.col("_start_at") < pl.lit(earliest)) | (pl.col("_start_at") > pl.lit(latest)) if window else pl.lit(False),
+            (pl.col("_start_at") < pl.lit(earliest)) | (pl.col("_start_at") > pl.lit(latest))
+            if window
+            else pl.lit(False),
         ),
         # older than an executed retention cutoff: its hour/day were purged from records
         ("before_retention:start_time", pl.col("_start_at") < pl.lit(not_before) if not_before else pl.lit(False)),
@@ -302,12 +334,16 @@ def check_records(
         ("bad_value:currency", ~pl.col("_currency").str.contains(r"^[A-Z]{3}$")),
         (
             "unknown_cell:cell_id",
-            ~pl.col("_is_roaming") & pl.col("_cell_region").is_null() & ~(_blank("cell_id") & pl.col("region").is_not_null()),
+            ~pl.col("_is_roaming")
+            & pl.col("_cell_region").is_null()
+            & ~(_blank("cell_id") & pl.col("region").is_not_null()),
         ),
     ]
     # The first failing rule, as a small integer per check (a when-chain of strings would
     # build a 10-million-row text column per rule), then named.
-    first = pl.min_horizontal([pl.when(cond.fill_null(False)).then(pl.lit(i, pl.UInt8)) for i, (_, cond) in enumerate(checks)])
+    first = pl.min_horizontal(
+        [pl.when(cond.fill_null(False)).then(pl.lit(i, pl.UInt8)) for i, (_, cond) in enumerate(checks)]
+    )
     reason = first.replace_strict({i: code for i, (code, _) in enumerate(checks)}, default=None, return_dtype=pl.String)
 
     region = (

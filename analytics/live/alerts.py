@@ -275,4 +275,6 @@ def alerts_table(con: duckdb.DuckDBPyConnection, *, open_only: bool = False, lim
             }
         )
     where = "where resolved_at is null" if open_only else ""
-    return store.fetch(con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)})
+    return store.fetch(
+        con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)}
+    )

@@ -104,11 +104,7 @@ def half_width(opts: Mapping[str, Any]) -> pl.Expr:
     n = pl.col("data_sessions").cast(pl.Float64)
     n_hist = pl.col("_sessions").fill_null(0.0)
     mean_size = (
-        pl.when(n > 0)
-        .then(pl.col("value") / n)
-        .when(n_hist > 0)
-        .then(pl.col("expected").abs() / n_hist)
-        .otherwise(0.0)
+        pl.when(n > 0).then(pl.col("value") / n).when(n_hist > 0).then(pl.col("expected").abs() / n_hist).otherwise(0.0)
     )
     data_noise = k * (2 * pl.max_horizontal(n, n_hist, pl.lit(min_count))).sqrt() * mean_size
     floor = (
@@ -143,7 +139,9 @@ def forecast_bands(con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, window
     if not exists:
         return pl.DataFrame(schema=FORECAST_COLUMNS)
     longest = max(int(s) for s in windows.values())
-    hours = store.fetch(con, "@live_forecast_hours", {"from_at": as_of - dt.timedelta(seconds=longest + 3600), "to_at": as_of})
+    hours = store.fetch(
+        con, "@live_forecast_hours", {"from_at": as_of - dt.timedelta(seconds=longest + 3600), "to_at": as_of}
+    )
     if hours.is_empty():
         return pl.DataFrame(schema=FORECAST_COLUMNS)
     win = pl.DataFrame({"window_name": list(windows), "window_s": [int(s) for s in windows.values()]})

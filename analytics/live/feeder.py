@@ -101,16 +101,27 @@ def own_world(seed: int, *, demo_dir: Path | None = DEMO_DIR) -> tuple[pl.DataFr
 
 
 OWN_PLAN = {  # the own world's single plan (when no demo plans.csv exists)
-    "plan_id": "LIVE", "name": "Live demo", "monthly_fee": "10.00", "incl_voice_min": "60", "incl_sms": "30",
-    "incl_data_mb": "300", "voice_per_min": "0.20", "sms_each": "0.10", "data_per_mb": "0.01",
-    "intl_voice_per_min": "1.00", "roaming_voice_per_min": "1.00", "roaming_data_per_mb": "0.10",
+    "plan_id": "LIVE",
+    "name": "Live demo",
+    "monthly_fee": "10.00",
+    "incl_voice_min": "60",
+    "incl_sms": "30",
+    "incl_data_mb": "300",
+    "voice_per_min": "0.20",
+    "sms_each": "0.10",
+    "data_per_mb": "0.01",
+    "intl_voice_per_min": "1.00",
+    "roaming_voice_per_min": "1.00",
+    "roaming_data_per_mb": "0.10",
 }
 
 
 def own_references(demo_dir: Path | None, subscribers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(plans, subscribers) of the own world: the demo's files, else one plan for every line."""
     if demo_dir is not None and (demo_dir / "plans.csv").exists() and (demo_dir / "subscribers.csv").exists():
-        return pl.read_csv(demo_dir / "plans.csv", infer_schema=False), pl.read_csv(demo_dir / "subscribers.csv", infer_schema=False)
+        return pl.read_csv(demo_dir / "plans.csv", infer_schema=False), pl.read_csv(
+            demo_dir / "subscribers.csv", infer_schema=False
+        )
     return pl.DataFrame([OWN_PLAN]), subscribers.select("msisdn", "plan_id")
 
 
@@ -289,8 +300,13 @@ def _bootstrap(
     ]
     history = ref / f"history_{hist_start:%Y%m%dT%H%M}.csv"
     charger.charge(pl.concat(parts)).write_csv(history)
-    out = ingest_files([history], warehouse=warehouse, cells=ref / "cells.csv", plans=ref / "plans.csv",
-                       subscribers=ref / "subscribers.csv")
+    out = ingest_files(
+        [history],
+        warehouse=warehouse,
+        cells=ref / "cells.csv",
+        plans=ref / "plans.csv",
+        subscribers=ref / "subscribers.csv",
+    )
     log.info("feeder: loaded its own world and %d history rows", out["rows_loaded"])
     return profile, subs["msisdn"], start, charger
 
@@ -435,8 +451,13 @@ def run(
                     candidates = volume_regions(profile, start=clock, end=end, window_s=window_s, need=need)
                 down = outage_region(candidates, cycle=files // cycle, seed=seed)
                 if down is None:
-                    log.warning("feeder: no region carries %d calls or %.0f records per %s window: no outage until %s",
-                                int(opts["min_attempts"]), need, opts["alert_window"], end)
+                    log.warning(
+                        "feeder: no region carries %d calls or %.0f records per %s window: no outage until %s",
+                        int(opts["min_attempts"]),
+                        need,
+                        opts["alert_window"],
+                        end,
+                    )
             elif pos == first + length or pos < 0:
                 down = None
             parts = [] if files else fill(profile, subs, start=clock - dt.timedelta(seconds=fill_s), end=clock, rng=rng)

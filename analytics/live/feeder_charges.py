@@ -56,11 +56,19 @@ class Charger:
     """Expected charges for the feeder's files, keeping month-to-date usage per subscriber."""
 
     def __init__(
-        self, plans: pl.DataFrame, subscribers: pl.DataFrame, *, source: duckdb.DuckDBPyConnection | None = None,
-        timezone: str | None = None, home_country: str | None = None,
+        self,
+        plans: pl.DataFrame,
+        subscribers: pl.DataFrame,
+        *,
+        source: duckdb.DuckDBPyConnection | None = None,
+        timezone: str | None = None,
+        home_country: str | None = None,
     ) -> None:
         cfg = settings()
-        self.plans, self.subscribers = plans, subscribers.select(pl.col("msisdn").cast(pl.String), pl.col("plan_id").cast(pl.String))
+        self.plans, self.subscribers = (
+            plans,
+            subscribers.select(pl.col("msisdn").cast(pl.String), pl.col("plan_id").cast(pl.String)),
+        )
         self.timezone, self.home = timezone or cfg.timezone, home_country or cfg.home_country
         self.source = source
         self.known = pl.DataFrame(schema=INPUT)
@@ -89,7 +97,9 @@ class Charger:
     def _fetch(self, msisdns: list[str], month: dt.date) -> pl.DataFrame:
         if self.source is None or not msisdns:
             return pl.DataFrame(schema=INPUT)
-        rows = store.fetch(self.source, "@live_feeder_month", {"since": self._month_start_utc(month), "msisdns": msisdns})
+        rows = store.fetch(
+            self.source, "@live_feeder_month", {"since": self._month_start_utc(month), "msisdns": msisdns}
+        )
         return rows.select(list(INPUT)).cast(INPUT)
 
     def rate(self, rows: pl.DataFrame) -> pl.DataFrame:
@@ -104,11 +114,19 @@ class Charger:
         new = [m for m in msisdns if m not in self.fetched]
         fetched = self._fetch(new, month)
         self.fetched.update(new)
-        before = pl.concat([self.known.filter(pl.col("msisdn").is_in(msisdns)), fetched]).unique("record_id", keep="first")
-        tagged = pl.concat([before.with_columns(pl.lit(False).alias("_new")), rows.with_columns(pl.lit(True).alias("_new"))])
+        before = pl.concat([self.known.filter(pl.col("msisdn").is_in(msisdns)), fetched]).unique(
+            "record_id", keep="first"
+        )
+        tagged = pl.concat(
+            [before.with_columns(pl.lit(False).alias("_new")), rows.with_columns(pl.lit(True).alias("_new"))]
+        )
         rated = (
-            rate_records(resolve_plans(tagged.with_row_index("_pos").lazy(), self.subscribers.lazy()), self.plans.lazy(),
-                         home_country=self.home, timezone=self.timezone)
+            rate_records(
+                resolve_plans(tagged.with_row_index("_pos").lazy(), self.subscribers.lazy()),
+                self.plans.lazy(),
+                home_country=self.home,
+                timezone=self.timezone,
+            )
             .filter(pl.col("_new"))
             .sort("_pos")
             .collect()

@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", help="local calendar month YYYY-MM (default: the whole loaded period)")
     parser.add_argument("--out", type=Path, help="also write the table to this CSV (or .parquet) file")
-    parser.add_argument("--cluster", metavar="SPEC",
-                        help="compute share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 "
-                             "(docs/scale.md)")
+    parser.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="compute share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)",
+    )
 
 
 def write_table(df: pl.DataFrame, path: Path) -> None:

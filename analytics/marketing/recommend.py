@@ -113,7 +113,9 @@ def rating_input(
     con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, chargeable_only: bool = True
 ) -> pl.DataFrame:
     """The window's records as the rating engine takes them (plan_id resolved)."""
-    records = store.fetch(con, "@marketing_rating_input", {"start_at": start_at, "end_at": end_at, "chargeable_only": chargeable_only})
+    records = store.fetch(
+        con, "@marketing_rating_input", {"start_at": start_at, "end_at": end_at, "chargeable_only": chargeable_only}
+    )
     subscribers = store.fetch(con, "select msisdn, plan_id from subscribers")
     return rating.resolve_plans(records.lazy(), subscribers.lazy()).collect()
 

@@ -94,7 +94,9 @@ def subscriber_indicators(
     return concat(runner(indicators_of, kwargs), by=["msisdn"])
 
 
-def indicators_of(con: duckdb.DuckDBPyConnection, *, month: dt.date | None, timezone: str, home_country: str) -> pl.DataFrame:
+def indicators_of(
+    con: duckdb.DuckDBPyConnection, *, month: dt.date | None, timezone: str, home_country: str
+) -> pl.DataFrame:
     """:func:`subscriber_indicators` of the subscribers whose records ``con`` holds."""
     with window.shared():  # the month's facts read once for both
         usage = usage_indicators(con, month=month, timezone=timezone, home_country=home_country)

@@ -215,7 +215,11 @@ def exceeded_months(
     schema = {"msisdn": pl.String, "months_exceeded": pl.Int64}
     if plans.height == 0:
         return pl.DataFrame(schema=schema)
-    parts = [] if start_at >= end_at else _exceeded_parts(con, start_at, end_at, plans, home_country, timezone, batch_records)
+    parts = (
+        []
+        if start_at >= end_at
+        else _exceeded_parts(con, start_at, end_at, plans, home_country, timezone, batch_records)
+    )
     if this_month is not None:
         parts.append(this_month.select("msisdn", pl.lit(1).alias("months_exceeded")))
     if not parts:

@@ -66,7 +66,9 @@ def feature_frame(profiles: pl.DataFrame) -> pl.DataFrame:
     """The clustering features of each subscriber (raw units, nulls as 0)."""
     n_call = pl.col("number_of_interactions_call").fill_null(0)
     n_text = pl.col("number_of_interactions_text").fill_null(0)
-    night = pl.col("percent_nocturnal_call").fill_null(0) * n_call + pl.col("percent_nocturnal_text").fill_null(0) * n_text
+    night = (
+        pl.col("percent_nocturnal_call").fill_null(0) * n_call + pl.col("percent_nocturnal_text").fill_null(0) * n_text
+    )
     return profiles.select(
         "msisdn",
         pl.col("voice_minutes").fill_null(0).cast(pl.Float64),
@@ -148,8 +150,10 @@ def fit_segments(profiles: pl.DataFrame, *, options: dict | None = None) -> tupl
     n = features.height
     if n == 0:
         assign = features.with_columns(
-            pl.lit(None, pl.Int64).alias("segment_id"), pl.lit(None, pl.String).alias("segment"),
-            pl.lit(None, pl.Float64).alias("pc1"), pl.lit(None, pl.Float64).alias("pc2"),
+            pl.lit(None, pl.Int64).alias("segment_id"),
+            pl.lit(None, pl.String).alias("segment"),
+            pl.lit(None, pl.Float64).alias("pc1"),
+            pl.lit(None, pl.Float64).alias("pc2"),
         )
         centroids = pl.DataFrame(schema={"segment_id": pl.Int64, "segment": pl.String})
         return assign, centroids, {"k": 0, "silhouette": {}}

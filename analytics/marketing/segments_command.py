@@ -21,17 +21,27 @@ from analytics.marketing.indicators_command import write_table
 from analytics.marketing.report import segment_report
 from analytics.partitioned import cluster_runner as _cluster
 
-SEGMENT_KEYS = ("segment", "subscribers", "segment_id", "share", "revenue", "churn_risk_share", "recommendations",
-                "estimated_savings")
+SEGMENT_KEYS = (
+    "segment",
+    "subscribers",
+    "segment_id",
+    "share",
+    "revenue",
+    "churn_risk_share",
+    "recommendations",
+    "estimated_savings",
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", help="local calendar month YYYY-MM (default: the latest loaded month)")
     parser.add_argument("--out", type=Path, help="per-subscriber CSV (or .parquet)")
     parser.add_argument("--seed", type=int, help="clustering seed (default from [marketing] seed)")
-    parser.add_argument("--cluster", metavar="SPEC",
-                        help="compute share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 "
-                             "(docs/scale.md)")
+    parser.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="compute share by share of the subscribers on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:

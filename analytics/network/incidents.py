@@ -58,7 +58,9 @@ def levels(hourly: pl.LazyFrame) -> pl.LazyFrame:
     """The mart's rows as cell rows and region rows (``level``; region rows sum their cells)."""
     counts = hourly.select("hour_at", "region", "cell_id", *ADDITIVE)
     cells = counts.filter(pl.col("cell_id") != "").with_columns(level=pl.lit("cell"))
-    regions = summed(counts, by=["hour_at", "region"]).with_columns(level=pl.lit("region"), cell_id=pl.lit(None, pl.String))
+    regions = summed(counts, by=["hour_at", "region"]).with_columns(
+        level=pl.lit("region"), cell_id=pl.lit(None, pl.String)
+    )
     return pl.concat([cells, regions], how="diagonal").select(*KEYS, "hour_at", *ADDITIVE)
 
 
@@ -91,7 +93,10 @@ def history(hourly: pl.LazyFrame, *, judge_from: dt.datetime, weeks: int) -> pl.
         .join(rows.rename({"hour_at": "source_at"}), on=[*KEYS, "source_at"], how="left", nulls_equal=True)
         .join(live.rename({"hour_at": "source_at"}), on="source_at", how="left")
         # a past hour exists when it held a record, or it is a zero of the key's life
-        .filter(pl.col("records").is_not_null() | (pl.col("_live").fill_null(False) & (pl.col("source_at") >= pl.col("first_at"))))
+        .filter(
+            pl.col("records").is_not_null()
+            | (pl.col("_live").fill_null(False) & (pl.col("source_at") >= pl.col("first_at")))
+        )
         .with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in ADDITIVE)
         .drop("source_at", "_live", "first_at", "_last")
     )
@@ -107,13 +112,16 @@ def judge(framed: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.DataFrame:
     ).filter(pl.col("kpi").is_in(list(JUDGED)))
     group = ["hour_at", *KEYS, "kpi"]
     # an ASR on too few calls is never judged: leave it out before the band medians
-    too_few = (
-        long.filter((pl.col("kpi") == "asr") & (pl.col("week_offset") == 0) & (pl.col("attempts") < int(opts["min_attempts"])))
-        .select(group)
+    too_few = long.filter(
+        (pl.col("kpi") == "asr") & (pl.col("week_offset") == 0) & (pl.col("attempts") < int(opts["min_attempts"]))
+    ).select(group)
+    banded = (
+        long.join(too_few, on=group, how="anti", nulls_equal=True)
+        .with_columns(
+            window_name=(pl.col("hour_at").dt.epoch("s") // 3600).cast(pl.String)  # one "window" per hour
+        )
+        .collect()
     )
-    banded = long.join(too_few, on=group, how="anti", nulls_equal=True).with_columns(
-        window_name=(pl.col("hour_at").dt.epoch("s") // 3600).cast(pl.String)  # one "window" per hour
-    ).collect()
     if banded.is_empty():
         return pl.DataFrame()
     out = apply_bands(banded.drop("hour_at"), as_of=None, opts=opts)
@@ -139,14 +147,22 @@ def runs(judged: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
         .group_by([*keys, "hour_at"])
         .agg(kpis=pl.concat_str(pl.col("kpi"), pl.col("status"), separator=" ").sort())
     )
-    expected = judged.lazy().group_by([*keys, "hour_at"]).agg(
-        expected_attempts=pl.col("expected").filter(pl.col("kpi") == "call_attempts").first(),
-        expected_asr=pl.col("expected").filter(pl.col("kpi") == "asr").first(),
+    expected = (
+        judged.lazy()
+        .group_by([*keys, "hour_at"])
+        .agg(
+            expected_attempts=pl.col("expected").filter(pl.col("kpi") == "call_attempts").first(),
+            expected_asr=pl.col("expected").filter(pl.col("kpi") == "asr").first(),
+        )
     )
     return (
         flagged.join(expected, on=[*keys, "hour_at"], how="left", nulls_equal=True)
-        .join(current.lazy().select(*keys, "hour_at", "attempts", "connected"), on=[*keys, "hour_at"], how="left",
-              nulls_equal=True)
+        .join(
+            current.lazy().select(*keys, "hour_at", "attempts", "connected"),
+            on=[*keys, "hour_at"],
+            how="left",
+            nulls_equal=True,
+        )
         .sort([*keys, "hour_at"], nulls_last=False)
         .with_columns(
             run=(pl.col("hour_at").diff().over(keys) != pl.duration(hours=1)).fill_null(True).cum_sum().over(keys)
@@ -196,7 +212,9 @@ def with_subscribers(con: duckdb.DuckDBPyConnection, found: pl.DataFrame) -> pl.
         "hi": found["end_at"].max(),
     }
     counts = store.fetch(con, "@network_incident_subscribers", params)
-    return found.join(counts, on="incident_id", how="left").with_columns(pl.col("subscribers").fill_null(0).cast(pl.Int64))
+    return found.join(counts, on="incident_id", how="left").with_columns(
+        pl.col("subscribers").fill_null(0).cast(pl.Int64)
+    )
 
 
 def refresh_incidents(
@@ -241,13 +259,22 @@ def stored_incidents(
     return store.fetch(con, "@network_incidents", {"from_at": from_at, "to_at": to_at, "regions": list(regions)})
 
 
-def subscriber_marks(con: duckdb.DuckDBPyConnection, msisdn: str, start_at: dt.datetime, end_at: dt.datetime) -> pl.DataFrame:
+def subscriber_marks(
+    con: duckdb.DuckDBPyConnection, msisdn: str, start_at: dt.datetime, end_at: dt.datetime
+) -> pl.DataFrame:
     """The subscriber's records in [start_at, end_at) that fell inside an incident of their
     own cell: record_id, incident_id, cell_id, incident_start_at, incident_end_at, incident_kpis."""
     if not store.has_table(con, "incidents"):
-        return pl.DataFrame(schema={"record_id": pl.String, "incident_id": pl.String, "cell_id": pl.String,
-                                    "incident_start_at": pl.Datetime("us"), "incident_end_at": pl.Datetime("us"),
-                                    "incident_kpis": pl.String})
+        return pl.DataFrame(
+            schema={
+                "record_id": pl.String,
+                "incident_id": pl.String,
+                "cell_id": pl.String,
+                "incident_start_at": pl.Datetime("us"),
+                "incident_end_at": pl.Datetime("us"),
+                "incident_kpis": pl.String,
+            }
+        )
     return store.fetch(con, "@network_subscriber_marks", {"msisdn": msisdn, "start_at": start_at, "end_at": end_at})
 
 
@@ -255,14 +282,18 @@ def mark_bill(bill: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
     """``bill`` (one row per record) with ``in_incident`` and ``incident`` (what happened
     at the cell, UTC hours) for the records inside an incident of their cell."""
     label = pl.concat_str(
-        pl.lit("cell "), "cell_id", pl.lit(": "), "incident_kpis", pl.lit(", "),
-        pl.col("incident_start_at").dt.strftime("%Y-%m-%d %H:%M"), pl.lit("-"),
-        pl.col("incident_end_at").dt.strftime("%H:%M"), pl.lit(" UTC"),
+        pl.lit("cell "),
+        "cell_id",
+        pl.lit(": "),
+        "incident_kpis",
+        pl.lit(", "),
+        pl.col("incident_start_at").dt.strftime("%Y-%m-%d %H:%M"),
+        pl.lit("-"),
+        pl.col("incident_end_at").dt.strftime("%H:%M"),
+        pl.lit(" UTC"),
     )
     per_record = marks.group_by("record_id").agg(incident=label.str.join("; "))
-    return bill.join(per_record, on="record_id", how="left").with_columns(
-        in_incident=pl.col("incident").is_not_null()
-    )
+    return bill.join(per_record, on="record_id", how="left").with_columns(in_incident=pl.col("incident").is_not_null())
 
 
 def month_marks(con: duckdb.DuckDBPyConnection, msisdn: str, month: dt.date) -> pl.DataFrame:

@@ -94,8 +94,14 @@ def hours(
 ) -> pl.DataFrame:
     """The mart's rows of the UTC hours in [from_at, to_at) (empty when the mart is missing)."""
     if not store.has_table(con, "quality_hourly_cell"):
-        return pl.DataFrame(schema={"hour_at": pl.Datetime("us"), "region": pl.String, "cell_id": pl.String,
-                                    **{c: pl.Int64 for c in ADDITIVE}})
+        return pl.DataFrame(
+            schema={
+                "hour_at": pl.Datetime("us"),
+                "region": pl.String,
+                "cell_id": pl.String,
+                **{c: pl.Int64 for c in ADDITIVE},
+            }
+        )
     return store.fetch(con, "@network_hours", {"from_at": from_at, "to_at": to_at, "regions": list(regions)})
 
 
@@ -131,7 +137,9 @@ def rank_cells(
     cells = hourly.filter(pl.col("cell_id") != "")
     period = with_kpis(summed(cells, by=["region", "cell_id"])).filter(pl.col("attempts") >= min_attempts)
     daily = (
-        with_kpis(summed(cells.with_columns(day_date=local_day(timezone=timezone)), by=["region", "cell_id", "day_date"]))
+        with_kpis(
+            summed(cells.with_columns(day_date=local_day(timezone=timezone)), by=["region", "cell_id", "day_date"])
+        )
         .with_columns(_x=(pl.col("day_date") - pl.col("day_date").min()).dt.total_days())
         .sort("day_date")
         .group_by("region", "cell_id")
@@ -143,8 +151,18 @@ def rank_cells(
         .sort([rank_by, "attempts", "cell_id"], descending=[worst_first, True, False], nulls_last=True)
         .head(limit)
         .with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
-        .select("rank", "region", "cell_id", *QUALITY_KPIS, "connected", "dropped", "failed", "short_calls",
-                "trend", "trend_per_day")
+        .select(
+            "rank",
+            "region",
+            "cell_id",
+            *QUALITY_KPIS,
+            "connected",
+            "dropped",
+            "failed",
+            "short_calls",
+            "trend",
+            "trend_per_day",
+        )
         .collect()
     )
 
@@ -163,8 +181,13 @@ def worst_cells(
     tz = settings().timezone
     from_at, to_at = period_bounds(start, end, timezone=tz)
     rows = hours(con, from_at=from_at, to_at=to_at, regions=regions)
-    return rank_cells(rows.lazy(), rank_by=rank_by, min_attempts=int(opts["min_period_attempts"]),
-                      limit=int(limit or opts["worst_limit"]), timezone=tz)
+    return rank_cells(
+        rows.lazy(),
+        rank_by=rank_by,
+        min_attempts=int(opts["min_period_attempts"]),
+        limit=int(limit or opts["worst_limit"]),
+        timezone=tz,
+    )
 
 
 def cell_trend(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, cell_id: str) -> pl.DataFrame:
@@ -172,5 +195,9 @@ def cell_trend(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, cel
     any record of the cell are absent)."""
     from_at, to_at = period_bounds(start, end, timezone=settings().timezone)
     rows = hours(con, from_at=from_at, to_at=to_at).filter(pl.col("cell_id") == cell_id)
-    return with_kpis(rows.lazy()).select("hour_at", "region", "cell_id", *QUALITY_KPIS, "attempts",
-                                         "connected", "dropped", "short_calls").sort("hour_at").collect()
+    return (
+        with_kpis(rows.lazy())
+        .select("hour_at", "region", "cell_id", *QUALITY_KPIS, "attempts", "connected", "dropped", "short_calls")
+        .sort("hour_at")
+        .collect()
+    )

@@ -83,7 +83,11 @@ def refresh(con: duckdb.DuckDBPyConnection, *, overrides: Mapping[str, Any] | No
     start = min(state["from_at"] for _, state in stale)
     with store.transaction(con) as cur:
         for month, state in stale:
-            params = {"from_at": state["from_at"], "to_at": _at(next_month(month)), "short_call_s": int(opts["short_call_s"])}
+            params = {
+                "from_at": state["from_at"],
+                "to_at": _at(next_month(month)),
+                "short_call_s": int(opts["short_call_s"]),
+            }
             run_script(cur, store.sql("network_quality_month"), params)
     t1 = time.perf_counter()
     n = refresh_incidents(con, since=start)

@@ -54,6 +54,7 @@ class SignIn:
     locked_until: datetime | None = None
     generation: int = 0  # the account's session generation, for the sign-in cookie
 
+
 ANY = "*"  # security_lockout: user_name = ANY counts a client over every name; client = ANY a name over every client
 
 
@@ -184,9 +185,16 @@ def authenticate(
     with db.transaction(path) as con:
         locked_until = _locked_until(con, name, client, now)
         if locked_until is not None:
-            audit.append(con, user=name, action="sign_in_refused", at=now,
-                         detail=f"locked until {locked_until:%Y-%m-%d %H:%M} UTC" + _from(client))
-            return SignIn(False, name, reason="account locked after repeated wrong passwords", locked_until=locked_until)
+            audit.append(
+                con,
+                user=name,
+                action="sign_in_refused",
+                at=now,
+                detail=f"locked until {locked_until:%Y-%m-%d %H:%M} UTC" + _from(client),
+            )
+            return SignIn(
+                False, name, reason="account locked after repeated wrong passwords", locked_until=locked_until
+            )
         row = _user_row(con, name)
     too_long = len(password) > int(cfg["max_password_length"])
     ok = not too_long and _verify(row[2] if row else None, password)
@@ -209,11 +217,17 @@ def authenticate(
             detail += f"; locked until {until:%Y-%m-%d %H:%M} UTC"
         audit.append(con, user=name, action="sign_in_failed", detail=detail, at=now)
     if too_long:
-        return SignIn(False, name, reason=f"password too long: at most {int(cfg['max_password_length'])} characters",
-                      locked_until=until)
+        return SignIn(
+            False,
+            name,
+            reason=f"password too long: at most {int(cfg['max_password_length'])} characters",
+            locked_until=until,
+        )
     if until:
         minutes = float(cfg["lockout_minutes"])
-        return SignIn(False, name, reason=f"too many wrong passwords: locked for {minutes:g} minutes", locked_until=until)
+        return SignIn(
+            False, name, reason=f"too many wrong passwords: locked for {minutes:g} minutes", locked_until=until
+        )
     return SignIn(False, name, reason="wrong user name or password")
 
 
@@ -241,7 +255,9 @@ def _locked_until(con: duckdb.DuckDBPyConnection, name: str, client: str, now: d
     return max(found) if found else None
 
 
-def _count_failure(con: duckdb.DuckDBPyConnection, name: str, client: str, now: datetime) -> tuple[datetime | None, str]:
+def _count_failure(
+    con: duckdb.DuckDBPyConnection, name: str, client: str, now: datetime
+) -> tuple[datetime | None, str]:
     """Add one failure to each count (a count older than the lock-out window, or whose lock
     ran out, starts again); the latest lock any count reached, and the counts as text."""
     cfg = security_settings()
@@ -264,7 +280,11 @@ def _count_failure(con: duckdb.DuckDBPyConnection, name: str, client: str, now: 
         )
         if lock:
             until = lock
-        label = {"max_failed_attempts": "", "max_failed_per_name": " for the name", "max_failed_per_client": " from the client"}
+        label = {
+            "max_failed_attempts": "",
+            "max_failed_per_name": " for the name",
+            "max_failed_per_client": " from the client",
+        }
         texts.append(f"{failures} of {limit}{label[setting]}")
     return until, "; ".join(texts)
 

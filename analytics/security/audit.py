@@ -87,8 +87,9 @@ def _clean(text: str | None) -> str | None:
     return text[:MAX_DETAIL]
 
 
-def row_hash(prev_hash: str, audit_id: int, event_at: datetime, user: str, role: str | None, action: str,
-             detail: str | None) -> str:
+def row_hash(
+    prev_hash: str, audit_id: int, event_at: datetime, user: str, role: str | None, action: str, detail: str | None
+) -> str:
     """SHA-256 (hex) of the previous hash and one row's fields, in a fixed JSON form."""
     fields = [prev_hash, int(audit_id), event_at.isoformat(timespec="microseconds"), user, role, action, detail]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()

@@ -22,5 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     result = audit.verify(args.warehouse or settings().warehouse_path)
     if not result["ok"]:
-        return {**result, "_exit": 1, "_reason": f"audit log tampered at audit_id {result['first_bad_id']}: {result['problem']}"}
+        return {
+            **result,
+            "_exit": 1,
+            "_reason": f"audit log tampered at audit_id {result['first_bad_id']}: {result['problem']}",
+        }
     return result

@@ -117,8 +117,15 @@ def _create(warehouse: Path, warehouse_con: duckdb.DuckDBPyConnection | None = N
                 con.execute(
                     "insert into security_users (user_name, role, password_hash, is_disabled, created_at, created_by, "
                     "last_sign_in_at) values (?, ?, ?, ?, ?, ?, ?)",
-                    [row["user_name"], row["role"], row["password_hash"], row["is_disabled"], row["created_at"],
-                     row["created_by"], row["last_sign_in_at"]],
+                    [
+                        row["user_name"],
+                        row["role"],
+                        row["password_hash"],
+                        row["is_disabled"],
+                        row["created_at"],
+                        row["created_by"],
+                        row["last_sign_in_at"],
+                    ],
                 )
             for row in legacy.get("security_lockout", []):
                 con.execute(
@@ -127,13 +134,23 @@ def _create(warehouse: Path, warehouse_con: duckdb.DuckDBPyConnection | None = N
                     [row["user_name"], row["failed_attempts"], row["last_failed_at"], row["locked_until"]],
                 )
             for row in legacy.get("security_audit", []):  # chained from here on, in their old order
-                audit.append(con, user=row["user_name"], role=row["role"], action=row["action"], detail=row["detail"],
-                             at=row["event_at"], known_action=False)
+                audit.append(
+                    con,
+                    user=row["user_name"],
+                    role=row["role"],
+                    action=row["action"],
+                    detail=row["detail"],
+                    at=row["event_at"],
+                    known_action=False,
+                )
             con.execute("commit")
             con.execute("checkpoint")
         finally:
             con.close()
         os.replace(tmp, path)
     if legacy:
-        log.warning("security store %s created from the warehouse's tables: %s", path,
-                    ", ".join(f"{t}={len(r)}" for t, r in legacy.items()))
+        log.warning(
+            "security store %s created from the warehouse's tables: %s",
+            path,
+            ", ".join(f"{t}={len(r)}" for t, r in legacy.items()),
+        )

@@ -51,7 +51,10 @@ PERMISSIONS: dict[str, tuple[frozenset[str], str]] = {
     "write_dispute_notes": (frozenset({"billing", "support"}), "add dispute notes in the subscriber lookup"),
     "manage_fraud": (frozenset({"fraud"}), "run fraud detection and change alert cases"),
     "upload_data": (frozenset({"planner"}), "load an extract from the Data quality page"),
-    "run_forecasts": (frozenset({"planner"}), "compute the stored forecasts from the Forecasts page (writes the warehouse)"),
+    "run_forecasts": (
+        frozenset({"planner"}),
+        "compute the stored forecasts from the Forecasts page (writes the warehouse)",
+    ),
     "manage_users": (frozenset(), "add, disable and enable accounts"),
     "view_audit": (frozenset(), "read and export the audit log"),
     "run_retention": (frozenset(), "delete record-level data past retention"),

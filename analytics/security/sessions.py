@@ -80,8 +80,9 @@ def _sign(warehouse: str | Path, payload: str) -> str:
     return _b64(hmac.new(_key(warehouse), payload.encode(), hashlib.sha256).digest())
 
 
-def issue(warehouse: str | Path, user_name: str, generation: int, *, purpose: str = "session",
-          now: float | None = None) -> str:
+def issue(
+    warehouse: str | Path, user_name: str, generation: int, *, purpose: str = "session", now: float | None = None
+) -> str:
     """A signed token for ``user_name`` at session ``generation``."""
     now = int(now if now is not None else time.time())
     life = TICKET_SECONDS if purpose == "ticket" else int(float(security_settings()["session_hours"]) * 3600)
@@ -94,7 +95,9 @@ def max_age(purpose: str = "session") -> int:
     return TICKET_SECONDS if purpose == "ticket" else int(float(security_settings()["session_hours"]) * 3600)
 
 
-def read(warehouse: str | Path, token: str | None, *, purpose: str = "session", now: float | None = None) -> Token | None:
+def read(
+    warehouse: str | Path, token: str | None, *, purpose: str = "session", now: float | None = None
+) -> Token | None:
     """The token's content when its signature, purpose and expiry hold; else None."""
     if not isinstance(token, str) or token.count(".") != 1 or len(token) > 4096:
         return None

@@ -30,7 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", choices=ROLES, help="role of a new account")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     parser.add_argument("--oidc", action="store_true", help="no local password: sign-in through the identity provider")
-    parser.add_argument("--by", default=None, help="who you say you are: recorded next to the OS user, never instead of it")
+    parser.add_argument(
+        "--by", default=None, help="who you say you are: recorded next to the OS user, never instead of it"
+    )
 
 
 def actor(claimed: str | None) -> str:
