@@ -39,6 +39,25 @@ LEVELS = {"national": "National", "region": "Region", "cell": "Cell"}
 HISTORY, FORECAST = "#4a4a4a", "#1f77b4"  # observed in neutral grey, the projection and its bands in blue
 
 
+def add_lines(fig: go.Figure, history: pl.DataFrame, rows: pl.DataFrame, *, base: str | None, name: str) -> None:
+    """History (grey), the base forecast ``yhat_base`` (dotted; when ``base`` names its model)
+    and the forecast shown, ``yhat`` (dashed)."""
+    fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines", line={"color": HISTORY}))
+    if base is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=rows["ds"],
+                y=rows["yhat_base"],
+                name=f"base forecast ({base})",
+                mode="lines",
+                line={"dash": "dot", "color": "#9ab7d3"},
+            )
+        )
+    fig.add_trace(
+        go.Scatter(x=rows["ds"], y=rows["yhat"], name=name, mode="lines", line={"dash": "dash", "color": FORECAST})
+    )
+
+
 def show_check(check: pl.DataFrame, *, parent: str, children: str) -> None:
     """The visible check that ``children`` add up to ``parent`` on every forecast day."""
     if check.height == 0:
@@ -106,25 +125,7 @@ def coherent_view(level: str, coherent: pl.DataFrame) -> None:
     unit = UNITS.get(metric, metric).format(step="day")
     history = _shared.run(views.coherent_history, node, metric)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines", line={"color": HISTORY}))
-    fig.add_trace(
-        go.Scatter(
-            x=rows["ds"],
-            y=rows["yhat_base"],
-            name=f"base forecast ({rows['base_model'][0]})",
-            mode="lines",
-            line={"dash": "dot", "color": "#9ab7d3"},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=rows["ds"],
-            y=rows["yhat"],
-            name="coherent forecast",
-            mode="lines",
-            line={"dash": "dash", "color": FORECAST},
-        )
-    )
+    add_lines(fig, history, rows, base=rows["base_model"][0], name="coherent forecast")
     fig.update_layout(title=f"{title}: {unit}", xaxis_title=f"Day ({settings().timezone})", yaxis_title=unit)
     _shared.plot(fig, key="fc_coherent_chart")
     check = _shared.run(views.coherent_check).filter(
@@ -286,25 +287,13 @@ fig.add_trace(
         hoverinfo="skip",
     )
 )
-fig.add_trace(go.Scatter(x=history["ds"], y=history["y"], name="history", mode="lines", line={"color": HISTORY}))
-if "yhat_base" in forecast.columns:
-    fig.add_trace(
-        go.Scatter(
-            x=forecast["ds"],
-            y=forecast["yhat_base"],
-            name=f"base forecast ({fit['model']})",
-            mode="lines",
-            line={"dash": "dot", "color": "#9ab7d3"},
-        )
-    )
-fig.add_trace(
-    go.Scatter(
-        x=forecast["ds"],
-        y=forecast["yhat"],
-        mode="lines",
-        line={"dash": "dash", "color": FORECAST},
-        name="coherent forecast" if "yhat_base" in forecast.columns else f"forecast ({fit['model']})",
-    )
+coherent = "yhat_base" in forecast.columns
+add_lines(
+    fig,
+    history,
+    forecast,
+    base=fit["model"] if coherent else None,
+    name="coherent forecast" if coherent else f"forecast ({fit['model']})",
 )
 fig.update_layout(title=f"{region}: {unit}", xaxis_title=f"{step.capitalize()} ({zone})", yaxis_title=unit)
 _shared.plot(fig, key="fc_chart")
