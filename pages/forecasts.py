@@ -174,7 +174,7 @@ if fits is None or fits.height == 0:
         st.stop()
     st.caption(
         "Or compute them here: every region's series, a model chosen per series by backtest (a few minutes on a "
-        "large warehouse; loads wait meanwhile)."
+        "large warehouse; loads and other sessions go on meanwhile)."
     )
     choices = [freq, *[f for f in ("daily", "hourly") if f != freq]]
     b1, b2, _ = st.columns([1, 1, 2])
@@ -190,7 +190,7 @@ if fits is None or fits.height == 0:
     if b2.button(f"Compute {choices[1]} forecasts", key="fc_compute_other", help="The other step, as a second choice."):
         asked = choices[1]
     if asked is not None:
-        if _jobs.follow(_jobs.start_forecast(asked)):
+        if _jobs.follow(_jobs.start_forecast(asked), until=asked):  # the coherent totals go on in the background
             st.session_state["_fc_freq_next"] = asked  # show the step just computed (set before its widget)
             st.rerun()
     st.stop()

@@ -284,7 +284,7 @@ def refresh(
             if freq == "daily":
                 daily = plan
         if totals and cfg["hierarchy"] and "daily" in runs:  # last: every frequency is stored before it
-            _refresh_hierarchy(warehouse, daily, cfg=cfg, full=full, n_jobs=jobs, say=say, at=0.97)
+            _refresh_hierarchy(warehouse, daily, cfg=cfg, full=full, n_jobs=jobs, say=say, at=0.99)
         seconds = time.perf_counter() - t0
     say(1.0, f"forecasts up to date: {sum(r['series_refit'] for r in runs.values())} series refit in {seconds:,.0f} s")
     return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds)
