@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import sys
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from analytics.forecast import backtest, calibrate, combine, engine, pipeline, prepare, sfmodels, synthetic
 from analytics.forecast.models import MODELS, Forecast, Spec, seasonal_naive
+
+needs_statsforecast = pytest.mark.skipif(importlib.util.find_spec("statsforecast") is None, reason=sfmodels.INSTALL)
 
 DAILY = engine.Options(
     freq="daily", models=("seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"), windows=3, backtest_horizon=14,
@@ -38,6 +41,7 @@ def _rows(y: np.ndarray, ds: np.ndarray, models: list[str]) -> list[dict]:
                                    clean=lambda values, cut: values)  # noqa: ARG005
 
 
+@needs_statsforecast
 def test_combination_rows_use_the_best_members_at_the_same_cutoffs():
     ds, y = synthetic.daily(140, seed=21)
     rows = _rows(y, ds, ["seasonal_naive", "sf_theta", "sf_mstl"])
@@ -60,6 +64,7 @@ def test_combination_rows_use_the_best_members_at_the_same_cutoffs():
     )} == {"combo_mean2"}
 
 
+@needs_statsforecast
 def test_a_chosen_combination_is_refit_from_its_members_and_calibrated():
     ds, y = synthetic.daily(150, seed=3, trend=0.003, noise=0.05)
     options = dataclasses.replace(DAILY, combinations=tuple(combine.COMBINATIONS))
@@ -87,6 +92,7 @@ def test_configured_combinations_reach_the_options_and_unknown_ones_are_refused(
         pipeline.options_for("daily", {**cfg, "combinations_daily": ["nope"]})
 
 
+@needs_statsforecast
 @pytest.mark.parametrize("name", ["sf_ets", "sf_theta", "sf_mstl"])
 def test_statsforecast_models_forecast_with_nested_bands(name):
     ds, y = synthetic.daily(120, seed=8)
@@ -108,6 +114,7 @@ def test_without_statsforecast_the_message_names_the_install_step_and_the_run_go
     assert r.model == "seasonal_naive" and r.reason is None and np.all(np.isfinite(r.forecast["yhat"]))
 
 
+@needs_statsforecast
 @pytest.mark.slow
 def test_statsforecast_and_combinations_beat_seasonal_naive_with_calibrated_bands():
     """Held-back 28 days after the fit, 8 seeded series: MAE ratio to seasonal naive <= 0.75 (the issue's bar).

@@ -45,9 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "hourly_horizon_days": 7,
     "max_horizon_days": 180,
     "max_hourly_horizon_days": 14,
-    "models_daily": ["seasonal_naive", "ets", "sarima", "prophet"],
+    "models_daily": ["seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"],
     "models_hourly": ["seasonal_naive", "ets", "mstl"],
-    "combinations_daily": [],  # combo_* candidates (combine.COMBINATIONS)
+    "combinations_daily": ["combo_mean2", "combo_mean3", "combo_median3"],  # combine.COMBINATIONS
     "combinations_hourly": [],
     "backtest_windows": 3,
     "backtest_horizon_days": 14,
