@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "max_horizon_days": 180,
     "max_hourly_horizon_days": 14,
     "models_daily": ["seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"],
-    "models_hourly": ["seasonal_naive", "ets", "sf_theta", "sf_mstl"],
+    "models_hourly": ["seasonal_naive", "ets", "sf_ets", "sf_theta", "sf_mstl"],
     "combinations_daily": ["combo_mean2", "combo_mean3", "combo_median3"],  # combine.COMBINATIONS
     "combinations_hourly": ["combo_mean2", "combo_mean3", "combo_median3"],
     "backtest_windows": 3,
