@@ -1,11 +1,14 @@
 """Benchmark: daily forecasts with backtests for N regions x 4 metrics, through the real run.
 
     python benchmarks/bench_forecast.py --regions 12 --days 365 [--jobs 2] [--models seasonal_naive,ets,sarima,prophet]
+    python benchmarks/bench_forecast.py --regions 12 --days 120 --cells 600   # + 600 cells x 2 metrics
 
 Builds a warehouse in a temp folder by inserting usage_daily_region rows (weekly season,
 trend, noise, a few event spikes), runs ``run_forecast`` twice (full, then incremental
 with nothing changed) and prints wall time, seconds per series, seconds per series per
 model (backtest fits + final fit), mean MASE / 80 % coverage per model and peak memory.
+``--cells N``: then N cells x 2 metrics (synthetic daily Erlangs and data GB, small levels,
+Poisson-like noise) through the same engine and worker pool, timed on their own and together.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics import store  # noqa: E402
-from analytics.forecast import pipeline, synthetic  # noqa: E402
+from analytics.forecast import engine, pipeline, synthetic, workers  # noqa: E402
 
 
 def build(path: Path, *, regions: int, days: int, seed: int) -> None:
@@ -45,6 +48,18 @@ def build(path: Path, *, regions: int, days: int, seed: int) -> None:
         con.execute("insert into usage_daily_region by name select * from bench_rows")
 
 
+def cell_jobs(cells: int, *, days: int, horizon: int, seed: int) -> list[engine.Job]:
+    """``cells`` x (busy-hour Erlangs, data GB) daily series of small cells, noisier than regions."""
+    options = pipeline.options_for("daily")
+    jobs = []
+    for c in range(cells):
+        for m, (level, noise) in enumerate(((8.0 + c % 20, 0.12), (3.0 + c % 7, 0.2))):
+            ds, y = synthetic.daily(days, seed=seed + 10_000 + 2 * c + m, level=level, noise=noise, trend=0.001 * (c % 5))
+            metric = ("busy_hour_erlangs", "data_gb")[m]
+            jobs.append(engine.Job(f"C{c:04d}/{metric}", f"C{c:04d}", metric, ds, y, horizon, options))
+    return jobs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--regions", type=int, default=3)
@@ -53,10 +68,16 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--models", default=None, help="comma-separated subset of the daily registry")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--cells", type=int, default=0, help="also forecast this many cells x 2 metrics")
+    ap.add_argument("--combinations", default=None, help="comma-separated combo_* candidates ('' = none)")
     args = ap.parse_args()
+    cfg = dict(pipeline.config())
     if args.models:
-        cfg = {**pipeline.config(), "models_daily": args.models.split(",")}
-        pipeline.config = lambda: cfg  # benchmark-only override of [forecast]
+        cfg["models_daily"] = args.models.split(",")
+    if args.combinations is not None:
+        cfg["combinations_daily"] = [c for c in args.combinations.split(",") if c]
+    pipeline.config = lambda: cfg  # benchmark-only override of [forecast]
+    print("daily models:", cfg["models_daily"], "combinations:", cfg["combinations_daily"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
@@ -84,6 +105,17 @@ def main() -> None:
         print(f"  {r['model']:<15} {r['s_per_fit'] * (windows + 1):7.3f} s   ({r['s_per_fit']:.3f} s per fit)  "
               f"MASE {r['mase'] or float('nan'):.3f}  coverage80 {r['coverage_80'] or float('nan'):.0%}  failed windows {r['failed']}")
     print("chosen:", dict(zip(chosen["model"], chosen["series"], strict=True)))
+    if args.cells:
+        jobs = cell_jobs(args.cells, days=args.days, horizon=args.horizon_days, seed=args.seed)
+        t0 = time.perf_counter()
+        results = workers.fit(jobs, n_jobs=args.jobs)
+        cells_s = time.perf_counter() - t0
+        picked: dict[str, int] = {}
+        for r in results:
+            picked[r.model] = picked.get(r.model, 0) + 1
+        print(f"cells: {len(jobs)} series ({args.cells} cells x 2 metrics) in {cells_s:.1f} s, "
+              f"{cells_s / len(jobs):.3f} s per series wall; chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}")
+        print(f"regions + cells: {full_s + cells_s:.1f} s")
     print(f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
           f"workers: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
 

@@ -169,5 +169,7 @@ def test_forecast_cli_hourly(tmp_path, refs, warehouse, fast_config):
         last_hour = store.scalar(con, "select max(hour_at) from usage_hourly_cell")
     first = (last_hour + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # from the end of the loaded data
     assert len(north["forecast"]) == 48 and north["forecast"][0]["ds"] == first
-    assert north["model"] in ("seasonal_naive", "ets", "mstl")
+    assert north["model"] in (
+        "seasonal_naive", "ets", "sf_ets", "sf_theta", "sf_mstl", "combo_mean2", "combo_mean3", "combo_median3"
+    )
     assert data["total"] is None  # coherent totals are daily

@@ -81,6 +81,29 @@ def usable_windows(n: int, *, windows: int, horizon: int, min_train: int) -> int
     return max(0, min(windows, (n - min_train) // horizon))
 
 
+def score(
+    name: str, cut: int, raw: Forecast, *, actual: np.ndarray, scale: float, earlier: list[dict[str, np.ndarray]],
+) -> dict:
+    """One backtest row of ``name``'s raw forecast at cut-off ``cut``: accuracy, and band coverage after
+    calibration on the ``earlier`` cut-offs' scores only. Keeps the raw forecast (``forecast``) for combinations."""
+    fc = tidy(raw)
+    cal = calibrate.fit(earlier)  # earlier cut-offs only: never this window
+    calibrated = tidy(calibrate.apply(raw, cal))
+    return {
+        "model": name, "cutoff_index": cut, "error": None,
+        "mase": mase(actual, fc.mean, scale=scale),
+        "smape": smape(actual, fc.mean),
+        "mae": float(np.mean(np.abs(actual - fc.mean))),
+        "coverage_80": coverage(actual, calibrated.lo80, calibrated.hi80) if cal.points else None,
+        "coverage_95": coverage(actual, calibrated.lo95, calibrated.hi95) if cal.points else None,
+        "coverage_80_raw": coverage(actual, fc.lo80, fc.hi80),
+        "coverage_95_raw": coverage(actual, fc.lo95, fc.hi95),
+        "calibration": cal.as_dict(),
+        "band_scores": calibrate.scores(actual, raw),
+        "forecast": raw,
+    }
+
+
 def rolling_origin(
     y_raw: np.ndarray,
     ds: np.ndarray,
@@ -103,27 +126,13 @@ def rolling_origin(
         for name in models:
             fn = MODELS[name][0]
             t0 = time.perf_counter()
-            row = {"model": name, "cutoff_index": cut, "error": None}
             try:
                 raw = fn(train, ds=ds[:cut], horizon=horizon, spec=spec)
-                fc = tidy(raw)
-                cal = calibrate.fit(earlier[name])  # earlier cut-offs only: never this window
-                calibrated = tidy(calibrate.apply(raw, cal))
-                row.update(
-                    mase=mase(actual, fc.mean, scale=scale),
-                    smape=smape(actual, fc.mean),
-                    mae=float(np.mean(np.abs(actual - fc.mean))),
-                    coverage_80=coverage(actual, calibrated.lo80, calibrated.hi80) if cal.points else None,
-                    coverage_95=coverage(actual, calibrated.lo95, calibrated.hi95) if cal.points else None,
-                    coverage_80_raw=coverage(actual, fc.lo80, fc.hi80),
-                    coverage_95_raw=coverage(actual, fc.lo95, fc.hi95),
-                    calibration=cal.as_dict(),
-                    band_scores=calibrate.scores(actual, raw),
-                )
+                row = score(name, cut, raw, actual=actual, scale=scale, earlier=earlier[name])
                 earlier[name].append(row["band_scores"])
             except Exception as exc:  # a model that cannot fit loses this window, the run goes on
                 log.debug("backtest %s failed at %d: %s", name, cut, exc)
-                row.update({k: None for k in SCORE_KEYS})
+                row = {"model": name, "cutoff_index": cut, **{k: None for k in SCORE_KEYS}}
                 row["error"] = f"{type(exc).__name__}: {exc}"[:300]
             row["seconds"] = time.perf_counter() - t0
             rows.append(row)

@@ -20,8 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from analytics.forecast import backtest, calibrate, localclock, prepare
-from analytics.forecast.models import FALLBACK, MODELS, Spec
+from analytics.forecast import backtest, calibrate, combine, localclock, prepare
+from analytics.forecast.models import FALLBACK, MODELS, Forecast, Spec
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Options:
     outlier_k: float = 4.0
     home_country: str = "GB"
     zone: str = "UTC"  # hourly: the wall clock the models see (localclock); ds stay UTC
+    combinations: tuple[str, ...] = ()  # combo_* candidates (combine.COMBINATIONS) besides the single models
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,16 @@ def _model_clock(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ds, y, np.maximum(index, 0)
 
 
+def _fit(name: str, rows: list[dict], y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
+    """The final fit of a single model, or of a combination's members (combined)."""
+    if name not in combine.COMBINATIONS:
+        return MODELS[name][0](y, ds=ds, horizon=horizon, spec=spec)
+    members = combine.members_of(rows, name)
+    how = combine.COMBINATIONS[name][0]
+    fits = [MODELS[m][0](y, ds=ds, horizon=horizon, spec=spec) for m in members]
+    return combine.combine(fits, how=how, meta={"members": members, "how": how, "member_meta": [f.meta for f in fits]})
+
+
 def run_job(job: Job) -> Result:
     # Prophet samples its intervals from numpy's global generator: seeded by the series, a
     # series gets the same forecast whichever process (pool worker, cluster worker) fits it
@@ -144,13 +155,21 @@ def run_job(job: Job) -> Result:
         rows = backtest.rolling_origin(
             y, ds, spec=spec, models=candidates, windows=windows, horizon=opts.backtest_horizon, clean=clean
         )
+    if rows and reason is None and opts.combinations:
+        bh = opts.backtest_horizon
+        rows += combine.backtest_rows(
+            rows, names=list(opts.combinations), actual_at=lambda cut: y[cut: cut + bh],
+            scale_at=lambda cut: backtest.mase_scale(y[:cut], season=spec.season),
+        )
+    for row in rows:
+        row.pop("forecast", None)  # kept for the combinations only: not sent back or stored
     best, scores = backtest.choose(rows, fallback=FALLBACK) if rows else (FALLBACK, {})
     y_fit, n_clipped = (
         prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
     )
     try:
         cal = backtest.calibration_for(rows, best)
-        fc = backtest.tidy(calibrate.apply(MODELS[best][0](y_fit, ds=ds, horizon=horizon, spec=spec), cal))
+        fc = backtest.tidy(calibrate.apply(_fit(best, rows, y_fit, ds=ds, horizon=horizon, spec=spec), cal))
     except Exception as exc:
         log.warning("%s: %s failed the final fit (%s); using %s", job.unique_id, best, exc, FALLBACK)
         reason = f"{best} failed: {type(exc).__name__}: {exc}"[:300]

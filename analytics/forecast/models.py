@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.forecast import sfmodels
+
 log = logging.getLogger(__name__)
 
 Z80 = 1.2815515655446004
@@ -207,6 +209,31 @@ def prophet(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forec
     return Forecast(mean, q[1], q[2], q[0], q[3], {"holidays": spec.home_country, "yearly": days >= 730})
 
 
+def _from_sf(out: dict[str, np.ndarray], meta: dict[str, Any]) -> Forecast:
+    return Forecast(out["mean"], out["lo-80"], out["hi-80"], out["lo-95"], out["hi-95"], {"engine": "statsforecast", **meta})
+
+
+def sf_ets(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """statsforecast AutoETS, season 7 (daily) / 24 (hourly: its ETS has no 168-step season)."""
+    m = spec.season if spec.season <= sfmodels.ETS_MAX_SEASON else min(spec.seasons)
+    return _from_sf(sfmodels.auto_ets(y, horizon=horizon, season=m), {"form": "AutoETS", "season": m})
+
+
+def sf_theta(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """statsforecast AutoTheta, season 7 / 168."""
+    return _from_sf(sfmodels.auto_theta(y, horizon=horizon, season=spec.season), {"form": "AutoTheta", "season": spec.season})
+
+
+def sf_arima(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """statsforecast AutoARIMA (stepwise search), season 7 / 24."""
+    return _from_sf(sfmodels.auto_arima(y, horizon=horizon, season=spec.season), {"form": "AutoARIMA"})
+
+
+def sf_mstl(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """statsforecast MSTL over every season in ``spec.seasons``, AutoETS (no season) on the trend."""
+    return _from_sf(sfmodels.mstl(y, horizon=horizon, seasons=spec.seasons), {"form": "MSTL+AutoETS", "periods": list(spec.seasons)})
+
+
 # name -> (callable, frequencies it is offered for)
 MODELS: dict[str, tuple[ModelFn, tuple[str, ...]]] = {
     "seasonal_naive": (seasonal_naive, ("daily", "hourly")),
@@ -214,6 +241,10 @@ MODELS: dict[str, tuple[ModelFn, tuple[str, ...]]] = {
     "sarima": (sarima, ("daily",)),
     "mstl": (mstl, ("hourly",)),
     "prophet": (prophet, ("daily", "hourly")),
+    "sf_ets": (sf_ets, ("daily", "hourly")),
+    "sf_theta": (sf_theta, ("daily", "hourly")),
+    "sf_arima": (sf_arima, ("daily", "hourly")),
+    "sf_mstl": (sf_mstl, ("daily", "hourly")),
 }
 FALLBACK = "seasonal_naive"
 

@@ -34,7 +34,7 @@ import polars as pl
 
 from analytics import store
 from analytics.config import settings
-from analytics.forecast import capacity, hierarchy, localclock, persist, prepare, series, workers
+from analytics.forecast import capacity, combine, hierarchy, localclock, persist, prepare, series, workers
 from analytics.forecast.engine import Job, Options, Result
 from analytics.forecast.models import models_for
 
@@ -45,8 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "hourly_horizon_days": 7,
     "max_horizon_days": 180,
     "max_hourly_horizon_days": 14,
-    "models_daily": ["seasonal_naive", "ets", "sarima", "prophet"],
-    "models_hourly": ["seasonal_naive", "ets", "mstl"],
+    "models_daily": ["seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"],
+    "models_hourly": ["seasonal_naive", "ets", "sf_ets", "sf_theta", "sf_mstl"],
+    "combinations_daily": ["combo_mean2", "combo_mean3", "combo_median3"],  # combine.COMBINATIONS
+    "combinations_hourly": ["combo_mean2", "combo_mean3", "combo_median3"],
     "backtest_windows": 3,
     "backtest_horizon_days": 14,
     "hourly_backtest_windows": 2,
@@ -87,6 +89,7 @@ def options_for(freq: str, cfg: dict[str, Any] | None = None) -> Options:
             outlier_k=float(cfg["outlier_k"]), home_country=home,
             zone=localclock.zone_for(configured=cfg.get("hourly_timezone") or None, home_country=home,
                                      source_timezone=settings().timezone),
+            combinations=tuple(combine.validate(cfg.get("combinations_hourly") or [])),
         )
     if freq != "daily":
         raise ValueError(f"freq must be daily or hourly, not {freq!r}")
@@ -97,6 +100,7 @@ def options_for(freq: str, cfg: dict[str, Any] | None = None) -> Options:
         limits=prepare.Limits(min_length=int(cfg["min_history_days"]), max_gap_share=float(cfg["max_gap_share"]),
                               max_gap_run=int(cfg["max_gap_days"])),
         outlier_k=float(cfg["outlier_k"]), home_country=home,
+        combinations=tuple(combine.validate(cfg.get("combinations_daily") or [])),
     )
 
 
