@@ -39,9 +39,29 @@ def build(path: Path, *, regions: int, days: int, seed: int) -> None:
         for d in range(days):
             day = start + dt.timedelta(days=d)
             base = {"day_date": day, "region": f"R{r:02d}", "subscribers": 100, "charge": 0}
-            rows.append({**base, "service": "voice", "records": int(calls[d]), "duration_s": int(calls[d] * 120), "bytes_up": 0, "bytes_down": 0})
-            rows.append({**base, "service": "sms", "records": int(texts[d]), "duration_s": 0, "bytes_up": 0, "bytes_down": 0})
-            rows.append({**base, "service": "data", "records": int(data[d] / 10), "duration_s": 0, "bytes_up": int(data[d] * 1e6), "bytes_down": int(data[d] * 4e6)})
+            rows.append(
+                {
+                    **base,
+                    "service": "voice",
+                    "records": int(calls[d]),
+                    "duration_s": int(calls[d] * 120),
+                    "bytes_up": 0,
+                    "bytes_down": 0,
+                }
+            )
+            rows.append(
+                {**base, "service": "sms", "records": int(texts[d]), "duration_s": 0, "bytes_up": 0, "bytes_down": 0}
+            )
+            rows.append(
+                {
+                    **base,
+                    "service": "data",
+                    "records": int(data[d] / 10),
+                    "duration_s": 0,
+                    "bytes_up": int(data[d] * 1e6),
+                    "bytes_down": int(data[d] * 4e6),
+                }
+            )
     frame = pl.DataFrame(rows)
     with store.writer(path) as con:
         con.register("bench_rows", frame)
@@ -54,7 +74,9 @@ def cell_jobs(cells: int, *, days: int, horizon: int, seed: int) -> list[engine.
     jobs = []
     for c in range(cells):
         for m, (level, noise) in enumerate(((8.0 + c % 20, 0.12), (3.0 + c % 7, 0.2))):
-            ds, y = synthetic.daily(days, seed=seed + 10_000 + 2 * c + m, level=level, noise=noise, trend=0.001 * (c % 5))
+            ds, y = synthetic.daily(
+                days, seed=seed + 10_000 + 2 * c + m, level=level, noise=noise, trend=0.001 * (c % 5)
+            )
             metric = ("busy_hour_erlangs", "data_gb")[m]
             jobs.append(engine.Job(f"C{c:04d}/{metric}", f"C{c:04d}", metric, ds, y, horizon, options))
     return jobs
@@ -90,20 +112,30 @@ def main() -> None:
             t0 = time.perf_counter()
             again = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
             incr_s = time.perf_counter() - t0
-            per_model = store.fetch(con, """
+            per_model = store.fetch(
+                con,
+                """
                 select model, count(distinct unique_id) as series, avg(seconds) as s_per_fit,
                        avg(mase) as mase, avg(coverage_80) as coverage_80, count(error) as failed
-                from forecast_backtests where freq = 'daily' group by model order by model""")
-            chosen = store.fetch(con, "select model, count(*) as series from forecast_series where freq = 'daily' and metric <> 'busy_hour_erlangs' group by model order by series desc")
+                from forecast_backtests where freq = 'daily' group by model order by model""",
+            )
+            chosen = store.fetch(
+                con,
+                "select model, count(*) as series from forecast_series where freq = 'daily' and metric <> 'busy_hour_erlangs' group by model order by series desc",
+            )
     series_n = args.regions * 4
     windows = int(pipeline.config()["backtest_windows"])
-    print(f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
-          f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers")
+    print(
+        f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
+        f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers"
+    )
     print(f"incremental run, nothing changed: {incr_s:.2f} s, {again['series_refit']} series refit")
     print(f"seconds per series per model (backtest fits x {windows} windows + final fit, estimated):")
     for r in per_model.iter_rows(named=True):
-        print(f"  {r['model']:<15} {r['s_per_fit'] * (windows + 1):7.3f} s   ({r['s_per_fit']:.3f} s per fit)  "
-              f"MASE {r['mase'] or float('nan'):.3f}  coverage80 {r['coverage_80'] or float('nan'):.0%}  failed windows {r['failed']}")
+        print(
+            f"  {r['model']:<15} {r['s_per_fit'] * (windows + 1):7.3f} s   ({r['s_per_fit']:.3f} s per fit)  "
+            f"MASE {r['mase'] or float('nan'):.3f}  coverage80 {r['coverage_80'] or float('nan'):.0%}  failed windows {r['failed']}"
+        )
     print("chosen:", dict(zip(chosen["model"], chosen["series"], strict=True)))
     if args.cells:
         jobs = cell_jobs(args.cells, days=args.days, horizon=args.horizon_days, seed=args.seed)
@@ -113,11 +145,15 @@ def main() -> None:
         picked: dict[str, int] = {}
         for r in results:
             picked[r.model] = picked.get(r.model, 0) + 1
-        print(f"cells: {len(jobs)} series ({args.cells} cells x 2 metrics) in {cells_s:.1f} s, "
-              f"{cells_s / len(jobs):.3f} s per series wall; chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}")
+        print(
+            f"cells: {len(jobs)} series ({args.cells} cells x 2 metrics) in {cells_s:.1f} s, "
+            f"{cells_s / len(jobs):.3f} s per series wall; chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
+        )
         print(f"regions + cells: {full_s + cells_s:.1f} s")
-    print(f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
-          f"workers: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+        f"workers: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

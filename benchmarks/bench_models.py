@@ -46,13 +46,23 @@ def jobs_for(args: argparse.Namespace, options: engine.Options) -> list[engine.J
             if args.freq == "daily":
                 ds, y = synthetic.daily(args.days, seed=s, trend=0.003, noise=0.04, spikes=2 if s % 2 else 0)
             else:
-                ds, y = synthetic.hourly(24 * args.days, seed=s, level=40.0 * (1 + s % 3), counts=True,
-                                         zone=options.zone if options.zone != "UTC" else None)
-            jobs.append(engine.Job(f"S{s:02d}/synthetic", f"S{s:02d}", "synthetic", ds, y, options.backtest_horizon, options))
+                ds, y = synthetic.hourly(
+                    24 * args.days,
+                    seed=s,
+                    level=40.0 * (1 + s % 3),
+                    counts=True,
+                    zone=options.zone if options.zone != "UTC" else None,
+                )
+            jobs.append(
+                engine.Job(f"S{s:02d}/synthetic", f"S{s:02d}", "synthetic", ds, y, options.backtest_horizon, options)
+            )
         return jobs
     with store.reader(Path(args.warehouse)) as con:
-        frame = (series.daily_series(con) if args.freq == "daily"
-                 else series.hourly_series(con, history_days=int(pipeline.config()["hourly_history_days"])))
+        frame = (
+            series.daily_series(con)
+            if args.freq == "daily"
+            else series.hourly_series(con, history_days=int(pipeline.config()["hourly_history_days"]))
+        )
     frame = frame.filter(frame["metric"].is_in(list(series.METRICS)))
     return pipeline.jobs_from(frame, horizon=options.backtest_horizon, options=options)[: args.limit or None]
 
@@ -62,7 +72,9 @@ def cut_short(job: engine.Job, steps: int) -> engine.Job:
 
 
 def report_backtest(results: list[engine.Result], names: list[str]) -> None:
-    print(f"{'model':<15} {'series':>6} {'MAE/naive mean':>15} {'median':>7} {'beats naive':>11} {'cov80':>6} {'s/fit':>7}")
+    print(
+        f"{'model':<15} {'series':>6} {'MAE/naive mean':>15} {'median':>7} {'beats naive':>11} {'cov80':>6} {'s/fit':>7}"
+    )
     for name in names:
         ratios, cover, secs = [], [], []
         for r in results:
@@ -82,8 +94,10 @@ def report_backtest(results: list[engine.Result], names: list[str]) -> None:
             print(f"{name:<15} no usable series")
             continue
         ratios_a = np.array(ratios)
-        print(f"{name:<15} {len(ratios):>6} {ratios_a.mean():>15.3f} {np.median(ratios_a):>7.3f} "
-              f"{np.mean(ratios_a < 1):>11.0%} {np.mean(cover) if cover else float('nan'):>6.0%} {np.mean(secs):>7.3f}")
+        print(
+            f"{name:<15} {len(ratios):>6} {ratios_a.mean():>15.3f} {np.median(ratios_a):>7.3f} "
+            f"{np.mean(ratios_a < 1):>11.0%} {np.mean(cover) if cover else float('nan'):>6.0%} {np.mean(secs):>7.3f}"
+        )
 
 
 def report_holdout(jobs: list[engine.Job], results: list[engine.Result], steps: int) -> None:
@@ -96,7 +110,9 @@ def report_holdout(jobs: list[engine.Job], results: list[engine.Result], steps: 
             continue
         train_ds, train = job.ds[:-steps], job.y[:-steps]
         spec = engine.spec_for(job.options, len(train))
-        naive = seasonal_naive(np.nan_to_num(train), ds=train_ds, horizon=steps, spec=Spec(spec.freq, spec.season, spec.seasons))
+        naive = seasonal_naive(
+            np.nan_to_num(train), ds=train_ds, horizon=steps, spec=Spec(spec.freq, spec.season, spec.seasons)
+        )
         base = float(np.mean(np.abs(test - naive.mean)))
         if base > 0:
             ratios.append(float(np.mean(np.abs(test - r.forecast["yhat"]))) / base)
@@ -104,8 +120,10 @@ def report_holdout(jobs: list[engine.Job], results: list[engine.Result], steps: 
         points += len(test)
         chosen[r.model] = chosen.get(r.model, 0) + 1
     a = np.array(ratios)
-    print(f"held-out {steps} steps, chosen model: MAE/naive mean {a.mean():.3f}, median {np.median(a):.3f}, "
-          f"beats naive in {np.sum(a < 1)} of {len(a)}; 80 % band covered {inside / max(points, 1):.1%}")
+    print(
+        f"held-out {steps} steps, chosen model: MAE/naive mean {a.mean():.3f}, median {np.median(a):.3f}, "
+        f"beats naive in {np.sum(a < 1)} of {len(a)}; 80 % band covered {inside / max(points, 1):.1%}"
+    )
     print("  chosen:", dict(sorted(chosen.items(), key=lambda kv: -kv[1])))
 
 
@@ -129,8 +147,10 @@ def main() -> None:
     jobs = jobs_for(args, options)
     t0 = time.perf_counter()
     results = workers.fit(jobs, n_jobs=args.jobs)
-    print(f"{args.freq}: {len(jobs)} series, backtest of {len(options.models)} models + {len(combos)} combinations "
-          f"x {options.windows} cut-offs of {options.backtest_horizon} steps in {time.perf_counter() - t0:.1f} s ({args.jobs} workers)")
+    print(
+        f"{args.freq}: {len(jobs)} series, backtest of {len(options.models)} models + {len(combos)} combinations "
+        f"x {options.windows} cut-offs of {options.backtest_horizon} steps in {time.perf_counter() - t0:.1f} s ({args.jobs} workers)"
+    )
     report_backtest(results, [*options.models, *combos])
     if not args.no_holdout:
         steps = options.backtest_horizon

@@ -11,7 +11,11 @@ from analytics.forecast import backtest, calibrate, engine, localclock, prepare,
 from analytics.forecast.models import Forecast, Spec, seasonal_naive
 
 HOURLY = engine.Options(
-    freq="hourly", models=("seasonal_naive", "ets", "mstl"), windows=2, backtest_horizon=168, min_train=338,
+    freq="hourly",
+    models=("seasonal_naive", "ets", "mstl"),
+    windows=2,
+    backtest_horizon=168,
+    min_train=338,
     limits=prepare.Limits(min_length=360, max_gap_share=0.1, max_gap_run=48),
 )
 
@@ -45,7 +49,12 @@ def test_factor_is_the_split_conformal_rank_and_apply_scales_half_widths():
 
 def _backtest(y: np.ndarray, ds: np.ndarray) -> list[dict]:
     return backtest.rolling_origin(
-        y, ds, spec=Spec("daily", 7, (7,)), models=["seasonal_naive"], windows=3, horizon=14,
+        y,
+        ds,
+        spec=Spec("daily", 7, (7,)),
+        models=["seasonal_naive"],
+        windows=3,
+        horizon=14,
         clean=lambda values, cut: values,  # noqa: ARG005
     )
 
@@ -71,25 +80,35 @@ def test_a_cutoff_is_calibrated_on_earlier_cutoffs_only():
 
 def test_the_published_bands_carry_the_calibration_of_all_cutoffs():
     options = engine.Options(
-        freq="daily", models=("seasonal_naive",), windows=3, backtest_horizon=14, min_train=28,
+        freq="daily",
+        models=("seasonal_naive",),
+        windows=3,
+        backtest_horizon=14,
+        min_train=28,
         limits=prepare.Limits(min_length=28, max_gap_share=0.1, max_gap_run=7),
     )
     ds, y = synthetic.daily(120, seed=12)
     r = engine.run_job(engine.Job("R/sms", "R", "sms", ds, y, 14, options))
     cal = backtest.calibration_for(r.backtest_rows, "seasonal_naive")
     assert cal.points == 42 and r.meta["calibration"] == cal.as_dict()
-    raw = backtest.tidy(seasonal_naive(prepare.clip_outliers(y, season=7)[0], ds=ds, horizon=14, spec=Spec("daily", 7, (7,))))
+    raw = backtest.tidy(
+        seasonal_naive(prepare.clip_outliers(y, season=7)[0], ds=ds, horizon=14, spec=Spec("daily", 7, (7,)))
+    )
     half = r.forecast["yhat_upper"] - r.forecast["yhat"]
     assert half == pytest.approx(cal.factor_80 * (raw.hi80 - raw.mean))
 
 
 def test_local_clock_averages_the_repeated_hour_and_leaves_the_skipped_one_missing():
-    autumn = np.arange(np.datetime64("2026-10-24T22", "h"), np.datetime64("2026-10-25T03", "h")).astype("datetime64[us]")
+    autumn = np.arange(np.datetime64("2026-10-24T22", "h"), np.datetime64("2026-10-25T03", "h")).astype(
+        "datetime64[us]"
+    )
     ds, y = localclock.to_local(autumn, np.array([1.0, 2.0, 3.0, 5.0, 7.0]), "Europe/London")
     # UTC 22, 23, 00 -> BST 23, 00, 01; UTC 01 -> GMT 01 (repeated); UTC 02 -> GMT 02
     assert ds.astype("datetime64[h]").astype(str).tolist()[0] == "2026-10-24T23"
     assert y.tolist() == [1.0, 2.0, 4.0, 7.0]
-    spring = np.arange(np.datetime64("2026-03-28T23", "h"), np.datetime64("2026-03-29T02", "h")).astype("datetime64[us]")
+    spring = np.arange(np.datetime64("2026-03-28T23", "h"), np.datetime64("2026-03-29T02", "h")).astype(
+        "datetime64[us]"
+    )
     _, y = localclock.to_local(spring, np.array([1.0, 2.0, 3.0]), "Europe/London")
     assert np.isnan(y[2]) and y[[0, 1, 3]].tolist() == [1.0, 2.0, 3.0]  # 01:00 local never happened
     steps = localclock.future_index(autumn[-1], ds[-1], horizon=3, zone="Europe/London")
@@ -112,8 +131,14 @@ def test_hourly_80pct_bands_cover_70_to_90pct_of_held_back_hours():
     options = dataclasses.replace(HOURLY, zone="Europe/London")
     inside80 = inside95 = points = wins = 0
     for seed in range(4):
-        ds, y = synthetic.hourly(24 * 42 + 168, seed=seed, level=40.0, counts=True, zone="Europe/London",
-                                 start=synthetic.dt.datetime(2026, 9, 20))
+        ds, y = synthetic.hourly(
+            24 * 42 + 168,
+            seed=seed,
+            level=40.0,
+            counts=True,
+            zone="Europe/London",
+            start=synthetic.dt.datetime(2026, 9, 20),
+        )
         r, test = _held_back(ds, y, options=options)
         inside80 += int(np.sum((test >= r.forecast["yhat_lower"]) & (test <= r.forecast["yhat_upper"])))
         inside95 += int(np.sum((test >= r.forecast["yhat_lower_95"]) & (test <= r.forecast["yhat_upper_95"])))
@@ -129,8 +154,9 @@ def test_hourly_80pct_bands_cover_70_to_90pct_of_held_back_hours():
 @pytest.mark.slow
 def test_the_local_clock_beats_utc_hours_across_a_dst_change():
     """Training ends a week after the end of BST: a UTC-hour model repeats the profile an hour off."""
-    ds, y = synthetic.hourly(24 * 42 + 168, seed=5, level=200.0, noise=0.03, zone="Europe/London",
-                             start=synthetic.dt.datetime(2026, 9, 20))
+    ds, y = synthetic.hourly(
+        24 * 42 + 168, seed=5, level=200.0, noise=0.03, zone="Europe/London", start=synthetic.dt.datetime(2026, 9, 20)
+    )
     local, test = _held_back(ds, y, options=dataclasses.replace(HOURLY, zone="Europe/London"))
     utc, _ = _held_back(ds, y, options=HOURLY)
     mae_local = np.mean(np.abs(test - local.forecast["yhat"]))

@@ -61,17 +61,29 @@ def test_outlook_flags_the_first_day_over_the_threshold(tmp_path, refs, warehous
     north = [10.0, 40.0, 57.0, 60.0]  # utilisation 0.14, 0.57, 0.81 (first over 0.8), 0.86
     with store.writer(warehouse) as con:
         persist.ensure_forecast_schema(con)
-        frame = pl.DataFrame({
-            "freq": "daily", "unique_id": "North/busy_hour_erlangs", "region": "North", "metric": "busy_hour_erlangs",
-            "ds": days, "model": "ets", "yhat": north, "yhat_lower": north, "yhat_upper": north,
-            "yhat_lower_95": north, "yhat_upper_95": north,
-        })
+        frame = pl.DataFrame(
+            {
+                "freq": "daily",
+                "unique_id": "North/busy_hour_erlangs",
+                "region": "North",
+                "metric": "busy_hour_erlangs",
+                "ds": days,
+                "model": "ets",
+                "yhat": north,
+                "yhat_lower": north,
+                "yhat_upper": north,
+                "yhat_lower_95": north,
+                "yhat_upper_95": north,
+            }
+        )
         con.register("f", frame)
         con.execute("insert into forecast_values by name select * from f")
         outlook, daily = capacity.outlook(con, timezone="UTC", utilisation=0.8, blocking=0.02, capacity_model=mode)
     region = outlook.filter(pl.col("level") == "region").row(0, named=True)
     # capacity 30 + 40 E; channels: 30 + 40 trunks, or dimensioned at 2 %: 39 + 50
-    servers = 70 if mode == "servers" else capacity.channels_for(30, blocking=0.02) + capacity.channels_for(40, blocking=0.02)
+    servers = (
+        70 if mode == "servers" else capacity.channels_for(30, blocking=0.02) + capacity.channels_for(40, blocking=0.02)
+    )
     assert region["region"] == "North" and region["capacity_erlangs"] == 70 and region["servers"] == servers
     assert servers == (70 if mode == "servers" else 89)
     assert region["first_utilisation_date"] == dt.date(2026, 3, 4)

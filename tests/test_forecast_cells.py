@@ -34,28 +34,44 @@ def test_channels_needed_matches_the_erlang_b_table(traffic, blocking, channels)
 def _load(tmp_path, refs, warehouse) -> None:
     """Observed 2026-03-01 (UTC): voice N1 2 E and N2 1 E at 10:00, S1 1 E; data: N1 2 GB at
     10:00 and 0.5 GB at 12:00, N2 1 GB at 11:00 (North's day 3.5 GB, its busiest hour 2 GB)."""
-    voice = [record(record_id=f"n1-{i}", start_time="2026-03-01T10:00:00Z", cell_id="N1", duration_s=3600) for i in range(2)]
+    voice = [
+        record(record_id=f"n1-{i}", start_time="2026-03-01T10:00:00Z", cell_id="N1", duration_s=3600) for i in range(2)
+    ]
     voice += [
         record(record_id="n2", start_time="2026-03-01T10:00:00Z", cell_id="N2", duration_s=3600),
         record(record_id="s1", start_time="2026-03-01T10:00:00Z", cell_id="S1", duration_s=3600),
     ]
     data = [
         record(record_id=f"d{i}", start_time=t, cell_id=c, service="data", duration_s=0, bytes_up=0, bytes_down=b)
-        for i, (t, c, b) in enumerate([
-            ("2026-03-01T10:00:00Z", "N1", 1_000_000_000), ("2026-03-01T10:00:00Z", "N1", 1_000_000_000),
-            ("2026-03-01T12:00:00Z", "N1", 500_000_000), ("2026-03-01T11:00:00Z", "N2", 1_000_000_000),
-        ])
+        for i, (t, c, b) in enumerate(
+            [
+                ("2026-03-01T10:00:00Z", "N1", 1_000_000_000),
+                ("2026-03-01T10:00:00Z", "N1", 1_000_000_000),
+                ("2026-03-01T12:00:00Z", "N1", 500_000_000),
+                ("2026-03-01T11:00:00Z", "N2", 1_000_000_000),
+            ]
+        )
     ]
     ingest_files([write_v1(tmp_path / "x.csv", voice + data)], warehouse=warehouse, cells=refs["cells"])
 
 
 def _store_forecast(con, region: str, metric: str, values: list[float]) -> None:
     days = [dt.datetime(2026, 3, 2) + dt.timedelta(days=i) for i in range(len(values))]
-    frame = pl.DataFrame({
-        "freq": "daily", "unique_id": f"{region}/{metric}", "region": region, "metric": metric, "ds": days,
-        "model": "ets", "yhat": values, "yhat_lower": values, "yhat_upper": values, "yhat_lower_95": values,
-        "yhat_upper_95": values,
-    })
+    frame = pl.DataFrame(
+        {
+            "freq": "daily",
+            "unique_id": f"{region}/{metric}",
+            "region": region,
+            "metric": metric,
+            "ds": days,
+            "model": "ets",
+            "yhat": values,
+            "yhat_lower": values,
+            "yhat_upper": values,
+            "yhat_lower_95": values,
+            "yhat_upper_95": values,
+        }
+    )
     con.register("f", frame)
     con.execute("insert into forecast_values by name select * from f")
     con.unregister("f")
@@ -132,15 +148,18 @@ def test_cells_to_act_are_ranked_with_their_place(outlook):
 
 def test_ranking_orders_by_exhaustion_then_gos_then_utilisation():
     d = dt.date
-    frame = pl.DataFrame({
-        "cell_id": ["A", "B", "C", "D", "E"],
-        "days_to_exhaustion": [30, 5, None, 5, None],
-        "exhaustion_date": [d(2026, 4, 1), d(2026, 3, 7), None, d(2026, 3, 7), None],
-        "first_blocking_date": [None, d(2026, 3, 20), None, d(2026, 3, 9), None],
-        "utilisation_peak": [0.9, 0.85, 0.95, 0.99, 0.5],
-        "channels_needed": [10, 10, 14, 10, 5],
-        "servers": [10, 10, 12, 10, 10],
-    }, schema_overrides={"days_to_exhaustion": pl.Int64})
+    frame = pl.DataFrame(
+        {
+            "cell_id": ["A", "B", "C", "D", "E"],
+            "days_to_exhaustion": [30, 5, None, 5, None],
+            "exhaustion_date": [d(2026, 4, 1), d(2026, 3, 7), None, d(2026, 3, 7), None],
+            "first_blocking_date": [None, d(2026, 3, 20), None, d(2026, 3, 9), None],
+            "utilisation_peak": [0.9, 0.85, 0.95, 0.99, 0.5],
+            "channels_needed": [10, 10, 14, 10, 5],
+            "servers": [10, 10, 12, 10, 10],
+        },
+        schema_overrides={"days_to_exhaustion": pl.Int64},
+    )
     frame = frame.with_columns(channels_to_add=cells.channels_to_add(), months_to_exhaustion=pl.lit(None, pl.Float64))
     for c in cells.ACT_COLUMNS:
         if c not in frame.columns and c != "rank":

@@ -31,12 +31,17 @@ def _rows(days: int, *, cells: tuple[str, ...] = ("N1", "S1", "E1"), seed: int =
             for k in range(int(8 * weekly) + rng.randint(0, 2)):
                 svc = ("voice", "sms", "data", "voip")[k % 4]
                 t = day + dt.timedelta(hours=rng.choice([9, 12, 15, 18]), minutes=rng.randint(0, 59))
-                rows.append(record(
-                    record_id=f"{prefix}{cell}-{d}-{k}", start_time=t.strftime("%Y-%m-%dT%H:%M:%SZ"), service=svc,
-                    cell_id=cell, duration_s=rng.randint(60, 600) if svc in ("voice", "voip") else 0,
-                    bytes_up=rng.randint(0, 10**6) if svc in ("data", "voip") else 0,
-                    bytes_down=rng.randint(0, 10**7) if svc in ("data", "voip") else 0,
-                ))
+                rows.append(
+                    record(
+                        record_id=f"{prefix}{cell}-{d}-{k}",
+                        start_time=t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        service=svc,
+                        cell_id=cell,
+                        duration_s=rng.randint(60, 600) if svc in ("voice", "voip") else 0,
+                        bytes_up=rng.randint(0, 10**6) if svc in ("data", "voip") else 0,
+                        bytes_down=rng.randint(0, 10**7) if svc in ("data", "voip") else 0,
+                    )
+                )
     return rows
 
 
@@ -44,7 +49,11 @@ def _cli(warehouse: Path, *args: str, config: Path) -> subprocess.CompletedProce
     env = {**os.environ, "ANALYTICS_CONFIG": str(config), "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "analytics", "forecast", "--warehouse", str(warehouse), "--json", *args],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
     )
 
 
@@ -58,18 +67,39 @@ def fast_config(tmp_path: Path) -> Path:
 def test_daily_series_follow_the_summary_definitions(tmp_path, refs, warehouse):
     rows = [
         record(record_id="v1", start_time="2026-03-01T10:00:00Z", service="voice", duration_s=90, cell_id="N1"),
-        record(record_id="v2", start_time="2026-03-01T11:00:00Z", service="voice", direction="in", duration_s=30, cell_id="N2"),
+        record(
+            record_id="v2",
+            start_time="2026-03-01T11:00:00Z",
+            service="voice",
+            direction="in",
+            duration_s=30,
+            cell_id="N2",
+        ),
         record(record_id="s1", start_time="2026-03-01T12:00:00Z", service="mms", duration_s=0, cell_id="N1"),
-        record(record_id="d1", start_time="2026-03-03T23:30:00Z", service="video", duration_s=3600, cell_id="N1",
-               bytes_up=10**9, bytes_down=2 * 10**9),
+        record(
+            record_id="d1",
+            start_time="2026-03-03T23:30:00Z",
+            service="video",
+            duration_s=3600,
+            cell_id="N1",
+            bytes_up=10**9,
+            bytes_down=2 * 10**9,
+        ),
     ]
-    ingest_files([write_v1(tmp_path / "x.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="Europe/Paris")
+    ingest_files(
+        [write_v1(tmp_path / "x.csv", rows)], warehouse=warehouse, cells=refs["cells"], timezone="Europe/Paris"
+    )
     with store.reader(warehouse) as con:
         frame = series.daily_series(con, timezone="Europe/Paris")
     north = frame.filter(pl.col("region") == "North").pivot("metric", index="ds", values="y").sort("ds")
     # day 1: 2 voice minutes (90 + 30 s), 3 records, 1 sms (mms); day 2 has no rows at all: a gap;
     # the video record at 23:30 UTC on 03-03 is 00:30 on 03-04 in Paris
-    assert north["ds"].dt.date().to_list() == [dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)]
+    assert north["ds"].dt.date().to_list() == [
+        dt.date(2026, 3, 1),
+        dt.date(2026, 3, 2),
+        dt.date(2026, 3, 3),
+        dt.date(2026, 3, 4),
+    ]
     assert north["voice_minutes"].to_list() == [2.0, None, None, 0.0]
     assert north["records"].to_list() == [3.0, None, None, 1.0]
     assert north["sms"].to_list()[0] == 1.0 and north["data_gb"].to_list()[3] == pytest.approx(3.0)
@@ -106,8 +136,18 @@ def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, 
     assert north["reason"] is None and north["mase"] > 0
     assert data["series_refit"] == data["series"] == 4 * 5
     # the contract's keys stay; issue 22 adds ``cells`` (the ranked cells to act on) and ``total`` (coherent totals)
-    assert set(data) == {"regions", "freq", "horizon_days", "data_cutoff", "series", "series_refit", "seconds", "capacity", "cells",
-                         "total"}
+    assert set(data) == {
+        "regions",
+        "freq",
+        "horizon_days",
+        "data_cutoff",
+        "series",
+        "series_refit",
+        "seconds",
+        "capacity",
+        "cells",
+        "total",
+    }
     total = data["total"]
     assert set(total) == {"freq", "metrics", "regions", "cells", "max_abs_diff"} and total["max_abs_diff"] < 1e-6
     assert {m["metric"] for m in total["metrics"]} == {"records", "voice_minutes", "sms", "data_gb"}
@@ -135,13 +175,19 @@ def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, 
     third = json.loads(_cli(warehouse, "--horizon-days", "10", config=fast_config).stdout)
     assert third["series_refit"] == 5
     with store.reader(warehouse) as con:
-        refit = store.fetch(con, "select region from forecast_series where run_id = (select run_id from forecast_runs order by finished_at desc limit 1)")
+        refit = store.fetch(
+            con,
+            "select region from forecast_series where run_id = (select run_id from forecast_runs order by finished_at desc limit 1)",
+        )
     assert set(refit["region"]) == {"East"}
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("--horizon-days", "500"), "between 1 and 180"), (("--freq", "hourly", "--horizon-days", "15"), "between 1 and 14")],
+    [
+        (("--horizon-days", "500"), "between 1 and 180"),
+        (("--freq", "hourly", "--horizon-days", "15"), "between 1 and 14"),
+    ],
 )
 def test_forecast_cli_refuses_bad_horizons(tmp_path, refs, warehouse, fast_config, args, message):
     ingest_files([write_v1(tmp_path / "a.csv", _rows(3))], warehouse=warehouse, cells=refs["cells"])
@@ -170,6 +216,13 @@ def test_forecast_cli_hourly(tmp_path, refs, warehouse, fast_config):
     first = (last_hour + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # from the end of the loaded data
     assert len(north["forecast"]) == 48 and north["forecast"][0]["ds"] == first
     assert north["model"] in (
-        "seasonal_naive", "ets", "sf_ets", "sf_theta", "sf_mstl", "combo_mean2", "combo_mean3", "combo_median3"
+        "seasonal_naive",
+        "ets",
+        "sf_ets",
+        "sf_theta",
+        "sf_mstl",
+        "combo_mean2",
+        "combo_mean3",
+        "combo_median3",
     )
     assert data["total"] is None  # coherent totals are daily

@@ -15,8 +15,12 @@ from analytics.forecast.models import MODELS, Forecast, Spec, seasonal_naive
 needs_statsforecast = pytest.mark.skipif(importlib.util.find_spec("statsforecast") is None, reason=sfmodels.INSTALL)
 
 DAILY = engine.Options(
-    freq="daily", models=("seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"), windows=3, backtest_horizon=14,
-    min_train=28, limits=prepare.Limits(min_length=28, max_gap_share=0.1, max_gap_run=7),
+    freq="daily",
+    models=("seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"),
+    windows=3,
+    backtest_horizon=14,
+    min_train=28,
+    limits=prepare.Limits(min_length=28, max_gap_share=0.1, max_gap_run=7),
     combinations=("combo_mean2", "combo_median3"),
 )
 
@@ -29,7 +33,11 @@ def _fc(mean, lo80, hi80) -> Forecast:
 def test_combine_takes_the_stepwise_mean_or_median_of_point_and_bands():
     a, b, c = _fc([1, 10], [0, 8], [2, 12]), _fc([3, 20], [2, 18], [4, 22]), _fc([8, 30], [7, 29], [9, 31])
     mean = combine.combine([a, b, c], how="mean")
-    assert mean.mean.tolist() == [4, 20] and mean.lo80.tolist() == pytest.approx([3, 55 / 3]) and mean.hi95.tolist() == pytest.approx([6, 68 / 3])
+    assert (
+        mean.mean.tolist() == [4, 20]
+        and mean.lo80.tolist() == pytest.approx([3, 55 / 3])
+        and mean.hi95.tolist() == pytest.approx([6, 68 / 3])
+    )
     median = combine.combine([a, b, c], how="median")
     assert median.mean.tolist() == [3, 20] and median.hi80.tolist() == [4, 22]
     with pytest.raises(ValueError, match="unknown forecast combinations: combo_max9"):
@@ -37,8 +45,9 @@ def test_combine_takes_the_stepwise_mean_or_median_of_point_and_bands():
 
 
 def _rows(y: np.ndarray, ds: np.ndarray, models: list[str]) -> list[dict]:
-    return backtest.rolling_origin(y, ds, spec=Spec("daily", 7, (7,)), models=models, windows=3, horizon=14,
-                                   clean=lambda values, cut: values)  # noqa: ARG005
+    return backtest.rolling_origin(
+        y, ds, spec=Spec("daily", 7, (7,)), models=models, windows=3, horizon=14, clean=lambda values, cut: values
+    )  # noqa: ARG005
 
 
 @needs_statsforecast
@@ -48,8 +57,12 @@ def test_combination_rows_use_the_best_members_at_the_same_cutoffs():
     order = combine.ranking(rows)
     mase = {m: np.mean([r["mase"] for r in rows if r["model"] == m]) for m in order}
     assert sorted(order) == ["seasonal_naive", "sf_mstl", "sf_theta"] and list(mase.values()) == sorted(mase.values())
-    out = combine.backtest_rows(rows, names=["combo_mean2", "combo_mean3"],
-                                actual_at=lambda cut: y[cut: cut + 14], scale_at=lambda cut: backtest.mase_scale(y[:cut], season=7))
+    out = combine.backtest_rows(
+        rows,
+        names=["combo_mean2", "combo_mean3"],
+        actual_at=lambda cut: y[cut : cut + 14],
+        scale_at=lambda cut: backtest.mase_scale(y[:cut], season=7),
+    )
     assert [r["cutoff_index"] for r in out] == [98, 112, 126] * 2
     first = out[0]
     assert first["members"] == order[:2] and out[3]["members"] == order
@@ -59,9 +72,15 @@ def test_combination_rows_use_the_best_members_at_the_same_cutoffs():
     assert first["coverage_80"] is None and out[1]["calibration"] == calibrate.fit([first["band_scores"]]).as_dict()
     # a combination needs k members that fit every cut-off: with two models there is no combo_mean3
     two = _rows(y, ds, ["seasonal_naive", "sf_theta"])
-    assert {r["model"] for r in combine.backtest_rows(
-        two, names=["combo_mean2", "combo_mean3"], actual_at=lambda cut: y[cut: cut + 14], scale_at=lambda cut: 1.0,
-    )} == {"combo_mean2"}
+    assert {
+        r["model"]
+        for r in combine.backtest_rows(
+            two,
+            names=["combo_mean2", "combo_mean3"],
+            actual_at=lambda cut: y[cut : cut + 14],
+            scale_at=lambda cut: 1.0,
+        )
+    } == {"combo_mean2"}
 
 
 @needs_statsforecast
@@ -76,10 +95,19 @@ def test_a_chosen_combination_is_refit_from_its_members_and_calibrated():
     combos = [row for row in r.backtest_rows if row["model"] in combine.COMBINATIONS]
     assert combos and all(row["error"] is None for row in combos)
     # force the published model to be a combination and check its final fit against its members' own fits
-    forced = engine._fit("combo_mean2", r.backtest_rows, prepare.clip_outliers(y, season=7)[0], ds=ds, horizon=14,
-                         spec=Spec("daily", 7, (7,)))
+    forced = engine._fit(
+        "combo_mean2",
+        r.backtest_rows,
+        prepare.clip_outliers(y, season=7)[0],
+        ds=ds,
+        horizon=14,
+        spec=Spec("daily", 7, (7,)),
+    )
     members = combine.members_of(r.backtest_rows, "combo_mean2")
-    fits = [MODELS[m][0](prepare.clip_outliers(y, season=7)[0], ds=ds, horizon=14, spec=Spec("daily", 7, (7,))) for m in members]
+    fits = [
+        MODELS[m][0](prepare.clip_outliers(y, season=7)[0], ds=ds, horizon=14, spec=Spec("daily", 7, (7,)))
+        for m in members
+    ]
     assert forced.mean == pytest.approx((fits[0].mean + fits[1].mean) / 2)
     assert forced.meta["members"] == members and forced.meta["how"] == "mean"
 
@@ -98,7 +126,12 @@ def test_statsforecast_models_forecast_with_nested_bands(name):
     ds, y = synthetic.daily(120, seed=8)
     fc = MODELS[name][0](y, ds=ds, horizon=21, spec=Spec("daily", 7, (7,)))
     assert len(fc.mean) == 21 and np.all(np.isfinite(fc.mean))
-    assert np.all(fc.lo95 <= fc.lo80) and np.all(fc.lo80 <= fc.mean) and np.all(fc.mean <= fc.hi80) and np.all(fc.hi80 <= fc.hi95)
+    assert (
+        np.all(fc.lo95 <= fc.lo80)
+        and np.all(fc.lo80 <= fc.mean)
+        and np.all(fc.mean <= fc.hi80)
+        and np.all(fc.hi80 <= fc.hi95)
+    )
     assert fc.meta["engine"] == "statsforecast"
     assert abs(np.mean(fc.mean[:14]) - np.mean(y[-14:])) < 0.1 * np.mean(y[-14:])
 

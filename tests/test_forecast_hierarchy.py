@@ -26,8 +26,17 @@ def _world(root: Path, *, timezone: str = "UTC") -> Path:
     the '(no cell)' series)."""
     (root / "cells.csv").write_text(CELLS_CSV)
     rows = _rows(70, cells=("N1", "N2", "S1", "E1"))
-    rows += [record(record_id=f"nc{d}", start_time=f"2026-01-{5 + d:02d}T23:30:00Z", cell_id="", service="sms", duration_s=0, roaming="true")
-             for d in range(0, 20, 3)]
+    rows += [
+        record(
+            record_id=f"nc{d}",
+            start_time=f"2026-01-{5 + d:02d}T23:30:00Z",
+            cell_id="",
+            service="sms",
+            duration_s=0,
+            roaming="true",
+        )
+        for d in range(0, 20, 3)
+    ]
     warehouse = root / "wh" / "warehouse.duckdb"
     ingest_files([write_v1(root / "a.csv", rows)], warehouse=warehouse, cells=root / "cells.csv", timezone=timezone)
     return warehouse
@@ -51,24 +60,44 @@ def test_cell_days_add_up_to_the_daily_region_cube(tmp_path):
         cube = series.daily_series(con, timezone="Europe/Paris").filter(pl.col("metric").is_in(hierarchy.METRICS))
     regions = nodes.filter(pl.col("level") == "region").select("region", "metric", "ds", "y")
     joined = cube.drop_nulls("y").join(regions, on=["region", "metric", "ds"], how="inner", suffix="_h")
-    assert joined.height == cube.drop_nulls("y").filter(pl.col("region").is_in(regions["region"].unique().implode())).height
+    assert (
+        joined.height
+        == cube.drop_nulls("y").filter(pl.col("region").is_in(regions["region"].unique().implode())).height
+    )
     assert np.allclose(joined["y"], joined["y_h"])
     assert nodes.filter(pl.col("level") == "cell")["cell_id"].unique().sort().to_list() == [
-        "(no cell)", "E1", "N1", "N2", "S1"]
+        "(no cell)",
+        "E1",
+        "N1",
+        "N2",
+        "S1",
+    ]
     assert nodes["y"].min() >= 0
 
 
 def test_structure_is_the_summing_matrix():
     ds = dt.datetime(2026, 1, 1)
-    cells = pl.DataFrame({"region": ["A", "A", "B"], "cell_id": ["a1", "a2", "b1"], "metric": "sms", "ds": ds,
-                          "y": [1.0, 2.0, 4.0]})
+    cells = pl.DataFrame(
+        {"region": ["A", "A", "B"], "cell_id": ["a1", "a2", "b1"], "metric": "sms", "ds": ds, "y": [1.0, 2.0, 4.0]}
+    )
     nodes = hierarchy.node_series(cells)
     assert nodes.select("level", "node_id", "y").rows() == [
-        ("national", "total", 7.0), ("region", "A", 3.0), ("region", "B", 4.0),
-        ("cell", "A/a1", 1.0), ("cell", "A/a2", 2.0), ("cell", "B/b1", 4.0)]
+        ("national", "total", 7.0),
+        ("region", "A", 3.0),
+        ("region", "B", 4.0),
+        ("cell", "A/a1", 1.0),
+        ("cell", "A/a2", 2.0),
+        ("cell", "B/b1", 4.0),
+    ]
     s_df, tags = hierarchy.structure(nodes)
-    assert s_df.rows() == [("total", 1.0, 1.0, 1.0), ("A", 1.0, 1.0, 0.0), ("B", 0.0, 0.0, 1.0),
-                           ("A/a1", 1.0, 0.0, 0.0), ("A/a2", 0.0, 1.0, 0.0), ("B/b1", 0.0, 0.0, 1.0)]
+    assert s_df.rows() == [
+        ("total", 1.0, 1.0, 1.0),
+        ("A", 1.0, 1.0, 0.0),
+        ("B", 0.0, 0.0, 1.0),
+        ("A/a1", 1.0, 0.0, 0.0),
+        ("A/a2", 0.0, 1.0, 0.0),
+        ("B/b1", 0.0, 0.0, 1.0),
+    ]
     assert list(tags["region"]) == ["A", "B"] and list(tags["cell"]) == ["A/a1", "A/a2", "B/b1"]
 
 
@@ -98,7 +127,9 @@ def test_stored_forecasts_are_coherent_every_day_and_metric(forecast_world):
     national = values.filter(pl.col("level") == "national").join(sums, on=["metric", "ds"])
     assert national.height == 4 * 10 and (national["yhat"] - national["regions"]).abs().max() < 1e-6
     # the base forecasts alone do not add up: reconciliation did the work
-    base_cells = values.filter(pl.col("level") == "cell").group_by("metric", "region", "ds").agg(b=pl.col("yhat_base").sum())
+    base_cells = (
+        values.filter(pl.col("level") == "cell").group_by("metric", "region", "ds").agg(b=pl.col("yhat_base").sum())
+    )
     base = values.filter(pl.col("level") == "region").join(base_cells, on=["metric", "region", "ds"])
     assert (base["yhat_base"] - base["b"]).abs().max() > 1e-3
     # the page's check (SQL) agrees
@@ -121,7 +152,10 @@ def test_the_method_is_chosen_by_backtest_and_stored(forecast_world):
     assert choice["nodes"].unique().to_list() == [1 + 4 + 5]
     # cells take the cheaper model set, the national total and regions hierarchy_models_upper
     assert set(values.filter(pl.col("level") == "cell")["base_model"]) == {"seasonal_naive"}
-    assert set(values.filter(pl.col("level") != "cell")["base_model"]) <= {"seasonal_naive", "ets"}  # total, 4 regions (ROAMING too), 5 cells
+    assert set(values.filter(pl.col("level") != "cell")["base_model"]) <= {
+        "seasonal_naive",
+        "ets",
+    }  # total, 4 regions (ROAMING too), 5 cells
 
 
 @pytest.mark.slow

@@ -9,7 +9,11 @@ from analytics.forecast import backtest, engine, prepare, synthetic
 from analytics.forecast.models import FALLBACK, MODELS, Spec, models_for, seasonal_naive
 
 DAILY = engine.Options(
-    freq="daily", models=("seasonal_naive", "ets", "sarima"), windows=3, backtest_horizon=14, min_train=28,
+    freq="daily",
+    models=("seasonal_naive", "ets", "sarima"),
+    windows=3,
+    backtest_horizon=14,
+    min_train=28,
     limits=prepare.Limits(min_length=28, max_gap_share=0.1, max_gap_run=7),
 )
 
@@ -110,7 +114,10 @@ def test_holidays_are_not_clipped():
     protect[100] = True
     y[100] *= 5
     assert prepare.clip_outliers(y, season=7, protect=protect)[1] == 0
-    assert engine.holiday_mask(np.array(["2025-12-25", "2025-12-27"], dtype="datetime64[us]"), "GB").tolist() == [True, False]
+    assert engine.holiday_mask(np.array(["2025-12-25", "2025-12-27"], dtype="datetime64[us]"), "GB").tolist() == [
+        True,
+        False,
+    ]
 
 
 @pytest.mark.slow
@@ -134,7 +141,11 @@ def test_chosen_models_beat_seasonal_naive_and_80pct_bands_cover_70_to_90pct():
 @pytest.mark.slow
 def test_hourly_series_get_a_weekly_season_and_beat_seasonal_naive():
     options = engine.Options(
-        freq="hourly", models=("seasonal_naive", "ets", "mstl"), windows=1, backtest_horizon=168, min_train=338,
+        freq="hourly",
+        models=("seasonal_naive", "ets", "mstl"),
+        windows=1,
+        backtest_horizon=168,
+        min_train=338,
         limits=prepare.Limits(min_length=360, max_gap_share=0.1, max_gap_run=48),
     )
     ds, y = synthetic.hourly(24 * 42 + 168, seed=2)

@@ -42,7 +42,9 @@ def test_page_says_how_to_run_a_forecast_when_none_is_stored(loaded, monkeypatch
 
 @pytest.mark.slow
 def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
-    monkeypatch.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive", "ets"], "n_jobs": 1})
+    monkeypatch.setattr(
+        pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive", "ets"], "n_jobs": 1}
+    )
     settings.cache_clear()
     with store.writer(loaded) as con:
         pipeline.run_forecast(con, freq="daily", horizon_days=14)
@@ -50,7 +52,10 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
     assert len(at.get("plotly_chart")) == 1
     # daily: the coherent region forecast, with the checks that its cells and all regions add up
     assert at.segmented_control(key="fc_level").value == "region"
-    assert [s.value.split(" on every")[0] for s in at.success] == ["1 cells add up to East", "3 regions add up to the national total"]
+    assert [s.value.split(" on every")[0] for s in at.success] == [
+        "1 cells add up to East",
+        "3 regions add up to the national total",
+    ]
     assert at.selectbox(key="fc_region").options == ["East", "North", "Quiet", "South"]
     at.selectbox(key="fc_region").set_value("Quiet").run()
     assert any("no traffic" in w.value for w in at.warning)
@@ -80,8 +85,16 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
 
 
 def _fast_models(monkeypatch) -> None:
-    monkeypatch.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive", "ets"],
-                                                     "models_hourly": ["seasonal_naive"], "n_jobs": 1})
+    monkeypatch.setattr(
+        pipeline,
+        "config",
+        lambda: {
+            **pipeline.DEFAULTS,
+            "models_daily": ["seasonal_naive", "ets"],
+            "models_hourly": ["seasonal_naive"],
+            "n_jobs": 1,
+        },
+    )
     settings.cache_clear()
 
 

@@ -65,8 +65,14 @@ def test_fit_workers_never_import_the_callers_main(loaded, fast_env, tmp_path):
     sentinels.mkdir()
     fake_app = tmp_path / "app.py"
     fake_app.write_text(FAKE_APP)
-    out = subprocess.run([sys.executable, "-c", DRIVER, str(fake_app), str(loaded)], cwd=REPO, capture_output=True,
-                         text=True, env={**fast_env, "SENTINEL_DIR": str(sentinels)}, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(fake_app), str(loaded)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**fast_env, "SENTINEL_DIR": str(sentinels)},
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "20"  # 4 regions x 5 series, fitted by 2 worker processes
     assert sorted(p.name for p in sentinels.iterdir()) == [], "a fit worker imported the caller's __main__ (app.py)"
@@ -123,9 +129,16 @@ def _ppid(pid: int) -> int | None:
 def test_fit_processes_end_with_their_caller(loaded, fast_env, tmp_path):
     """A stopped server (or CLI) must not leave the fit child and its pool burning CPU."""
     config = tmp_path / "slow.toml"
-    config.write_text('[forecast]\nmodels_daily = ["seasonal_naive", "ets", "sarima"]\nbacktest_windows = 3\nn_jobs = 2\n')
-    driver = subprocess.Popen([sys.executable, "-c", KILLED_DRIVER, str(loaded)], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                              env={**fast_env, "ANALYTICS_CONFIG": str(config)})
+    config.write_text(
+        '[forecast]\nmodels_daily = ["seasonal_naive", "ets", "sarima"]\nbacktest_windows = 3\nn_jobs = 2\n'
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", KILLED_DRIVER, str(loaded)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**fast_env, "ANALYTICS_CONFIG": str(config)},
+    )
     try:
         assert driver.stdout is not None
         driver.stdout.readline()

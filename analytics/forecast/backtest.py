@@ -30,7 +30,15 @@ from analytics.forecast.models import MODELS, Forecast, Spec
 log = logging.getLogger(__name__)
 
 BACKTEST_COLUMNS = (
-    "model", "cutoff_index", "mase", "smape", "mae", "coverage_80", "coverage_95", "seconds", "error",
+    "model",
+    "cutoff_index",
+    "mase",
+    "smape",
+    "mae",
+    "coverage_80",
+    "coverage_95",
+    "seconds",
+    "error",
 )
 SCORE_KEYS = ("mase", "smape", "mae", "coverage_80", "coverage_95", "coverage_80_raw", "coverage_95_raw")
 
@@ -82,7 +90,13 @@ def usable_windows(n: int, *, windows: int, horizon: int, min_train: int) -> int
 
 
 def score(
-    name: str, cut: int, raw: Forecast, *, actual: np.ndarray, scale: float, earlier: list[dict[str, np.ndarray]],
+    name: str,
+    cut: int,
+    raw: Forecast,
+    *,
+    actual: np.ndarray,
+    scale: float,
+    earlier: list[dict[str, np.ndarray]],
 ) -> dict:
     """One backtest row of ``name``'s raw forecast at cut-off ``cut``: accuracy, and band coverage after
     calibration on the ``earlier`` cut-offs' scores only. Keeps the raw forecast (``forecast``) for combinations."""
@@ -90,7 +104,9 @@ def score(
     cal = calibrate.fit(earlier)  # earlier cut-offs only: never this window
     calibrated = tidy(calibrate.apply(raw, cal))
     return {
-        "model": name, "cutoff_index": cut, "error": None,
+        "model": name,
+        "cutoff_index": cut,
+        "error": None,
         "mase": mase(actual, fc.mean, scale=scale),
         "smape": smape(actual, fc.mean),
         "mae": float(np.mean(np.abs(actual - fc.mean))),
@@ -121,7 +137,7 @@ def rolling_origin(
     for w in range(windows, 0, -1):
         cut = n - w * horizon
         train = clean(y_raw[:cut], cut)
-        actual = y_raw[cut: cut + horizon]
+        actual = y_raw[cut : cut + horizon]
         scale = mase_scale(y_raw[:cut], season=spec.season)  # the standard MASE: raw training data
         for name in models:
             fn = MODELS[name][0]
@@ -159,7 +175,9 @@ def choose(rows: list[dict], *, fallback: str) -> tuple[str, dict[str, dict]]:
 
         scores[name] = {
             **{key: mean(key) for key in SCORE_KEYS},
-            "seconds": float(np.mean([r["seconds"] for r in rs])), "windows": len(rs), "ok": ok,
+            "seconds": float(np.mean([r["seconds"] for r in rs])),
+            "windows": len(rs),
+            "ok": ok,
         }
     best = fallback
     for name, s in scores.items():

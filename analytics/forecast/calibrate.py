@@ -103,7 +103,10 @@ def apply(fc: Forecast, cal: Calibration) -> Forecast:
         return mean + c * (np.asarray(bound, dtype=float) - mean)
 
     return Forecast(
-        mean, widen(fc.lo80, cal.factor_80), widen(fc.hi80, cal.factor_80),
-        widen(fc.lo95, cal.factor_95), widen(fc.hi95, cal.factor_95),
+        mean,
+        widen(fc.lo80, cal.factor_80),
+        widen(fc.hi80, cal.factor_80),
+        widen(fc.lo95, cal.factor_95),
+        widen(fc.hi95, cal.factor_95),
         {**fc.meta, "calibration": cal.as_dict()},
     )

@@ -110,8 +110,10 @@ def cell_ratios(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.date
     load = load.with_columns(day_date=_local_day("hour_at", timezone))
     cell_bh = load.group_by("cell_id", "region", "day_date").agg(cell_bh=pl.col("erlangs").max())
     region_bh = (
-        load.group_by("region", "hour_at", "day_date").agg(pl.col("erlangs").sum())
-        .group_by("region", "day_date").agg(region_bh=pl.col("erlangs").max())
+        load.group_by("region", "hour_at", "day_date")
+        .agg(pl.col("erlangs").sum())
+        .group_by("region", "day_date")
+        .agg(region_bh=pl.col("erlangs").max())
     )
     return (
         cell_bh.join(region_bh, on=["region", "day_date"])
@@ -121,7 +123,9 @@ def cell_ratios(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.date
     )
 
 
-def data_busy_hours(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.datetime, now_since: dt.datetime) -> pl.DataFrame:
+def data_busy_hours(
+    con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.datetime, now_since: dt.datetime
+) -> pl.DataFrame:
     """One row per region (``cell_id`` '') and per cell with data traffic since ``since``:
     ``region, cell_id, data_ratio, busy_hour_data_gb_now``.
 
@@ -135,17 +139,25 @@ def data_busy_hours(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.
         return pl.DataFrame(schema=schema)
     since_day = pl.lit(since, pl.Datetime("us")).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone).dt.date()
     load = load.with_columns(day_date=_local_day("hour_at", timezone)).filter(pl.col("day_date") > since_day)
-    region_hour = load.group_by("region", "hour_at", "day_date").agg(pl.col("data_gb").sum()).with_columns(cell_id=pl.lit(""))
+    region_hour = (
+        load.group_by("region", "hour_at", "day_date").agg(pl.col("data_gb").sum()).with_columns(cell_id=pl.lit(""))
+    )
     region_day = region_hour.group_by("region", "day_date").agg(day_gb=pl.col("data_gb").sum())
-    hours = pl.concat([region_hour.select("region", "cell_id", "hour_at", "day_date", "data_gb"),
-                       load.filter(pl.col("cell_id") != "").select("region", "cell_id", "hour_at", "day_date", "data_gb")])
+    hours = pl.concat(
+        [
+            region_hour.select("region", "cell_id", "hour_at", "day_date", "data_gb"),
+            load.filter(pl.col("cell_id") != "").select("region", "cell_id", "hour_at", "day_date", "data_gb"),
+        ]
+    )
     return (
         hours.group_by("region", "cell_id", "day_date")
         .agg(bh_gb=pl.col("data_gb").max(), bh_now=pl.col("data_gb").filter(pl.col("hour_at") >= now_since).max())
         .join(region_day, on=["region", "day_date"])
         .group_by("region", "cell_id")
-        .agg(data_ratio=(pl.col("bh_gb") / pl.col("day_gb")).filter(pl.col("day_gb") > 0).mean(),
-             busy_hour_data_gb_now=pl.col("bh_now").max())
+        .agg(
+            data_ratio=(pl.col("bh_gb") / pl.col("day_gb")).filter(pl.col("day_gb") > 0).mean(),
+            busy_hour_data_gb_now=pl.col("bh_now").max(),
+        )
         .select(list(schema))
     )
 
@@ -169,7 +181,12 @@ def _judge(frame: pl.DataFrame, *, utilisation: float, blocking: float) -> pl.Da
 
 
 def outlook(
-    con: duckdb.DuckDBPyConnection, *, timezone: str, utilisation: float = 0.8, blocking: float = 0.02, ratio_days: int = 28,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    timezone: str,
+    utilisation: float = 0.8,
+    blocking: float = 0.02,
+    ratio_days: int = 28,
     capacity_model: str = "erlangs",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(capacity_outlook rows, capacity_daily rows) from the stored forecasts and the cells' capacity."""
@@ -178,29 +195,44 @@ def outlook(
     if b["last_hour"] is None or bh.is_empty():
         return persist.read_capacity(con).clear(), pl.DataFrame()
     cutoff = b["last_day"]
-    cells = store.fetch(con, "@forecast_cells").with_columns(
-        servers=pl.col("capacity_erlangs").map_elements(
-            lambda c: servers_of(c, mode=capacity_model, blocking=blocking), return_dtype=pl.Int64
+    cells = (
+        store.fetch(con, "@forecast_cells")
+        .with_columns(
+            servers=pl.col("capacity_erlangs").map_elements(
+                lambda c: servers_of(c, mode=capacity_model, blocking=blocking), return_dtype=pl.Int64
+            )
         )
-    ).with_columns(
-        # the load that counts as 100 % utilisation
-        capacity=pl.col("capacity_erlangs") if capacity_model == "erlangs" else pl.col("servers").cast(pl.Float64)
+        .with_columns(
+            # the load that counts as 100 % utilisation
+            capacity=pl.col("capacity_erlangs") if capacity_model == "erlangs" else pl.col("servers").cast(pl.Float64)
+        )
     )
     ratios = cell_ratios(con, timezone=timezone, since=b["last_hour"] - dt.timedelta(days=ratio_days))
     region_servers = cells.group_by("region").agg(
         servers=pl.col("servers").sum().cast(pl.Int64), capacity=pl.col("capacity").sum()
     )
-    region_daily = bh.join(region_servers, on="region", how="left").with_columns(level=pl.lit("region"), cell_id=pl.lit(""))
+    region_daily = bh.join(region_servers, on="region", how="left").with_columns(
+        level=pl.lit("region"), cell_id=pl.lit("")
+    )
     cell_daily = (
         cells.join(ratios.select("cell_id", "ratio"), on="cell_id", how="left")
         .join(bh, on="region", how="inner")
-        .with_columns(busy_hour_erlangs=pl.col("busy_hour_erlangs") * pl.col("ratio").fill_null(0.0), level=pl.lit("cell"))
+        .with_columns(
+            busy_hour_erlangs=pl.col("busy_hour_erlangs") * pl.col("ratio").fill_null(0.0), level=pl.lit("cell")
+        )
     )
     cols = ["level", "region", "cell_id", "day_date", "busy_hour_erlangs", "servers", "capacity", "source"]
-    data = data_busy_hours(con, timezone=timezone, since=b["last_hour"] - dt.timedelta(days=ratio_days),
-                           now_since=b["last_hour"] - dt.timedelta(days=7))
-    daily = _judge(pl.concat([region_daily.select(cols), cell_daily.select(cols)], how="vertical_relaxed"),
-                   utilisation=utilisation, blocking=blocking)
+    data = data_busy_hours(
+        con,
+        timezone=timezone,
+        since=b["last_hour"] - dt.timedelta(days=ratio_days),
+        now_since=b["last_hour"] - dt.timedelta(days=7),
+    )
+    daily = _judge(
+        pl.concat([region_daily.select(cols), cell_daily.select(cols)], how="vertical_relaxed"),
+        utilisation=utilisation,
+        blocking=blocking,
+    )
     daily = (
         daily.join(data.select("region", "cell_id", "data_ratio"), on=["region", "cell_id"], how="left")
         .join(region_daily_data(con), on=["region", "day_date"], how="left")
@@ -208,21 +240,25 @@ def outlook(
         .drop("data_ratio", "day_data_gb")
     )
     first = lambda flag: pl.col("day_date").filter(flag).min()  # noqa: E731
-    summary = daily.group_by("level", "region", "cell_id").agg(
-        servers=pl.col("servers").first(),
-        capacity_erlangs=pl.col("capacity").first(),
-        busy_hour_erlangs_peak=pl.col("busy_hour_erlangs").max(),
-        peak_date=pl.col("day_date").sort_by("busy_hour_erlangs", descending=True).first(),
-        utilisation_peak=pl.col("utilisation").max(),
-        blocking_peak=pl.col("blocking").max(),
-        first_utilisation_date=first(pl.col("utilisation") >= utilisation),
-        first_blocking_date=first(pl.col("blocking") >= blocking),
-        exhaustion_date=first(pl.col("over")),
-        busy_hour_data_gb_peak=pl.col("busy_hour_data_gb").max(),
-    ).with_columns(
-        channels_needed=pl.col("busy_hour_erlangs_peak").map_elements(
-            lambda a: channels_for(a, blocking=blocking), return_dtype=pl.Int64
-        ).cast(pl.Int32),
+    summary = (
+        daily.group_by("level", "region", "cell_id")
+        .agg(
+            servers=pl.col("servers").first(),
+            capacity_erlangs=pl.col("capacity").first(),
+            busy_hour_erlangs_peak=pl.col("busy_hour_erlangs").max(),
+            peak_date=pl.col("day_date").sort_by("busy_hour_erlangs", descending=True).first(),
+            utilisation_peak=pl.col("utilisation").max(),
+            blocking_peak=pl.col("blocking").max(),
+            first_utilisation_date=first(pl.col("utilisation") >= utilisation),
+            first_blocking_date=first(pl.col("blocking") >= blocking),
+            exhaustion_date=first(pl.col("over")),
+            busy_hour_data_gb_peak=pl.col("busy_hour_data_gb").max(),
+        )
+        .with_columns(
+            channels_needed=pl.col("busy_hour_erlangs_peak")
+            .map_elements(lambda a: channels_for(a, blocking=blocking), return_dtype=pl.Int64)
+            .cast(pl.Int32),
+        )
     )
     observed_now = _observed_now(con, timezone=timezone, since=b["last_hour"] - dt.timedelta(days=7))
     summary = (
@@ -247,10 +283,16 @@ def _observed_now(con: duckdb.DuckDBPyConnection, *, timezone: str, since: dt.da
     schema = {"level": pl.String, "region": pl.String, "cell_id": pl.String, "busy_hour_erlangs_now": pl.Float64}
     if load.is_empty():
         return pl.DataFrame(schema=schema)
-    cell = load.group_by("region", "cell_id").agg(busy_hour_erlangs_now=pl.col("erlangs").max()).with_columns(level=pl.lit("cell"))
+    cell = (
+        load.group_by("region", "cell_id")
+        .agg(busy_hour_erlangs_now=pl.col("erlangs").max())
+        .with_columns(level=pl.lit("cell"))
+    )
     region = (
-        load.group_by("region", "hour_at").agg(pl.col("erlangs").sum())
-        .group_by("region").agg(busy_hour_erlangs_now=pl.col("erlangs").max())
+        load.group_by("region", "hour_at")
+        .agg(pl.col("erlangs").sum())
+        .group_by("region")
+        .agg(busy_hour_erlangs_now=pl.col("erlangs").max())
         .with_columns(level=pl.lit("region"), cell_id=pl.lit(""))
     )
     return pl.concat([cell.select(list(schema)), region.select(list(schema))])

@@ -22,19 +22,53 @@ from analytics import store
 
 # Columns of the "cells to act on" table, in order (export and CLI take the same).
 ACT_COLUMNS: tuple[str, ...] = (
-    "rank", "cell_id", "region", "site_id", "technology", "months_to_exhaustion", "exhaustion_date",
-    "first_blocking_date", "first_utilisation_date", "busy_hour_erlangs_now", "busy_hour_erlangs_peak", "peak_date",
-    "capacity_erlangs", "utilisation_peak", "blocking_peak", "servers", "channels_needed", "channels_to_add",
-    "busy_hour_data_gb_now", "busy_hour_data_gb_peak", "lat", "lon", "data_cutoff",
+    "rank",
+    "cell_id",
+    "region",
+    "site_id",
+    "technology",
+    "months_to_exhaustion",
+    "exhaustion_date",
+    "first_blocking_date",
+    "first_utilisation_date",
+    "busy_hour_erlangs_now",
+    "busy_hour_erlangs_peak",
+    "peak_date",
+    "capacity_erlangs",
+    "utilisation_peak",
+    "blocking_peak",
+    "servers",
+    "channels_needed",
+    "channels_to_add",
+    "busy_hour_data_gb_now",
+    "busy_hour_data_gb_peak",
+    "lat",
+    "lon",
+    "data_cutoff",
 )
 SCHEMA: dict[str, pl.DataType] = {
-    "cell_id": pl.String(), "region": pl.String(), "site_id": pl.String(), "technology": pl.String(),
-    "months_to_exhaustion": pl.Float64(), "exhaustion_date": pl.Date(), "first_blocking_date": pl.Date(),
-    "first_utilisation_date": pl.Date(), "busy_hour_erlangs_now": pl.Float64(), "busy_hour_erlangs_peak": pl.Float64(),
-    "peak_date": pl.Date(), "capacity_erlangs": pl.Float64(), "utilisation_peak": pl.Float64(),
-    "blocking_peak": pl.Float64(), "servers": pl.Int64(), "channels_needed": pl.Int64(),
-    "busy_hour_data_gb_now": pl.Float64(), "busy_hour_data_gb_peak": pl.Float64(), "lat": pl.Float64(),
-    "lon": pl.Float64(), "data_cutoff": pl.Date(), "days_to_exhaustion": pl.Int64(),
+    "cell_id": pl.String(),
+    "region": pl.String(),
+    "site_id": pl.String(),
+    "technology": pl.String(),
+    "months_to_exhaustion": pl.Float64(),
+    "exhaustion_date": pl.Date(),
+    "first_blocking_date": pl.Date(),
+    "first_utilisation_date": pl.Date(),
+    "busy_hour_erlangs_now": pl.Float64(),
+    "busy_hour_erlangs_peak": pl.Float64(),
+    "peak_date": pl.Date(),
+    "capacity_erlangs": pl.Float64(),
+    "utilisation_peak": pl.Float64(),
+    "blocking_peak": pl.Float64(),
+    "servers": pl.Int64(),
+    "channels_needed": pl.Int64(),
+    "busy_hour_data_gb_now": pl.Float64(),
+    "busy_hour_data_gb_peak": pl.Float64(),
+    "lat": pl.Float64(),
+    "lon": pl.Float64(),
+    "data_cutoff": pl.Date(),
+    "days_to_exhaustion": pl.Int64(),
 }
 
 
@@ -64,8 +98,11 @@ def rank_cells_to_act(outlook: pl.DataFrame) -> pl.DataFrame:
     """The cells to act on of ``cell_outlook`` rows, ranked (``rank`` 1 = act first), ``ACT_COLUMNS``."""
     return (
         outlook.filter(is_to_act())
-        .sort(["days_to_exhaustion", "first_blocking_date", "utilisation_peak", "cell_id"],
-              descending=[False, False, True, False], nulls_last=True)
+        .sort(
+            ["days_to_exhaustion", "first_blocking_date", "utilisation_peak", "cell_id"],
+            descending=[False, False, True, False],
+            nulls_last=True,
+        )
         .with_row_index("rank", offset=1)
         .with_columns(pl.col("rank").cast(pl.Int64))
         .select(ACT_COLUMNS)
@@ -82,7 +119,13 @@ def map_frame(outlook: pl.DataFrame, *, horizon_months: float | None = None) -> 
     placed = outlook.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
     months = pl.col("months_to_exhaustion")
     return placed.select(
-        "cell_id", "region", "lon", "lat", "months_to_exhaustion", "exhaustion_date", "utilisation_peak",
+        "cell_id",
+        "region",
+        "lon",
+        "lat",
+        "months_to_exhaustion",
+        "exhaustion_date",
+        "utilisation_peak",
         "channels_to_add",
         colour_months=months if horizon_months is None else months.clip(upper_bound=horizon_months),
     )

@@ -55,8 +55,9 @@ def ranking(rows: list[dict]) -> list[str]:
     return sorted(ok, key=lambda name: ok[name])
 
 
-def backtest_rows(rows: list[dict], *, names: list[str], actual_at: Callable[[int], np.ndarray],
-                  scale_at: Callable[[int], float]) -> list[dict]:
+def backtest_rows(
+    rows: list[dict], *, names: list[str], actual_at: Callable[[int], np.ndarray], scale_at: Callable[[int], float]
+) -> list[dict]:
     """Backtest rows of each combination in ``names`` from the single models' ``rows`` (same cut-offs)."""
     order = ranking(rows)
     cuts = sorted({r["cutoff_index"] for r in rows})
@@ -69,7 +70,9 @@ def backtest_rows(rows: list[dict], *, names: list[str], actual_at: Callable[[in
         members = order[:k]
         earlier: list[dict[str, np.ndarray]] = []
         for cut in cuts:
-            raw = combine([by_key[(m, cut)]["forecast"] for m in members], how=how, meta={"members": members, "how": how})
+            raw = combine(
+                [by_key[(m, cut)]["forecast"] for m in members], how=how, meta={"members": members, "how": how}
+            )
             row = backtest.score(name, cut, raw, actual=actual_at(cut), scale=scale_at(cut), earlier=earlier)
             earlier.append(row["band_scores"])
             row["seconds"] = sum(by_key[(m, cut)]["seconds"] for m in members)

@@ -26,13 +26,20 @@ log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--horizon-days", type=int, default=None,
-                        help="days ahead (daily: default 28, up to 180; hourly: default 7, up to 14)")
+    parser.add_argument(
+        "--horizon-days",
+        type=int,
+        default=None,
+        help="days ahead (daily: default 28, up to 180; hourly: default 7, up to 14)",
+    )
     parser.add_argument("--freq", choices=("daily", "hourly"), default="daily", help="forecast step (default daily)")
     parser.add_argument("--full", action="store_true", help="refit every series, even those whose input did not change")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default [forecast] n_jobs)")
-    parser.add_argument("--cluster", metavar="SPEC",
-                        help="fit one task per series on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)")
+    parser.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="fit one task per series on a Dask cluster: local:N or tcp://host:8786 (docs/scale.md)",
+    )
 
 
 def progress_log(*, every: float = 0.1) -> pipeline.Progress:
@@ -56,11 +63,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     with store.reader(path) as con:
-        if not store.has_table(con, "usage_daily_region") or store.scalar(con, "select count(*) from usage_daily_region") == 0:
-            raise CommandError("the warehouse holds no usage yet: load extracts with `python -m analytics ingest` first")
+        if (
+            not store.has_table(con, "usage_daily_region")
+            or store.scalar(con, "select count(*) from usage_daily_region") == 0
+        ):
+            raise CommandError(
+                "the warehouse holds no usage yet: load extracts with `python -m analytics ingest` first"
+            )
     try:
-        refreshed = pipeline.refresh(path, freqs=(args.freq,), horizon_days=args.horizon_days, full=args.full,
-                                     n_jobs=args.jobs, progress=progress_log(), cluster=args.cluster)
+        refreshed = pipeline.refresh(
+            path,
+            freqs=(args.freq,),
+            horizon_days=args.horizon_days,
+            full=args.full,
+            n_jobs=args.jobs,
+            progress=progress_log(),
+            cluster=args.cluster,
+        )
     except ClusterError as exc:
         raise CommandError(str(exc)) from exc
     run_info = refreshed.runs[args.freq]
@@ -76,8 +95,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         series_refit=run_info["series_refit"],
         seconds=round(run_info["seconds"], 3),
         capacity=[
-            {k: r[k] for k in ("region", "capacity_erlangs", "servers", "busy_hour_erlangs_now", "busy_hour_erlangs_peak", "utilisation_peak",
-                               "blocking_peak", "exhaustion_date", "days_to_exhaustion")}
+            {
+                k: r[k]
+                for k in (
+                    "region",
+                    "capacity_erlangs",
+                    "servers",
+                    "busy_hour_erlangs_now",
+                    "busy_hour_erlangs_peak",
+                    "utilisation_peak",
+                    "blocking_peak",
+                    "exhaustion_date",
+                    "days_to_exhaustion",
+                )
+            }
             for r in regions_capacity.iter_rows(named=True)
         ],
         cells=to_act.with_columns(cs.float().fill_nan(None)).to_dicts(),

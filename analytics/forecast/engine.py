@@ -158,15 +158,15 @@ def run_job(job: Job) -> Result:
     if rows and reason is None and opts.combinations:
         bh = opts.backtest_horizon
         rows += combine.backtest_rows(
-            rows, names=list(opts.combinations), actual_at=lambda cut: y[cut: cut + bh],
+            rows,
+            names=list(opts.combinations),
+            actual_at=lambda cut: y[cut : cut + bh],
             scale_at=lambda cut: backtest.mase_scale(y[:cut], season=spec.season),
         )
     for row in rows:
         row.pop("forecast", None)  # kept for the combinations only: not sent back or stored
     best, scores = backtest.choose(rows, fallback=FALLBACK) if rows else (FALLBACK, {})
-    y_fit, n_clipped = (
-        prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
-    )
+    y_fit, n_clipped = prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
     try:
         cal = backtest.calibration_for(rows, best)
         fc = backtest.tidy(calibrate.apply(_fit(best, rows, y_fit, ds=ds, horizon=horizon, spec=spec), cal))
@@ -178,13 +178,36 @@ def run_job(job: Job) -> Result:
         fallback = MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=ds, horizon=horizon, spec=spec)
         fc = backtest.tidy(calibrate.apply(fallback, cal))
     last = job.ds[-1] if len(job.ds) else np.datetime64("1970-01-01T00:00:00", "us")
-    bands = {"yhat": fc.mean, "yhat_lower": fc.lo80, "yhat_upper": fc.hi80, "yhat_lower_95": fc.lo95, "yhat_upper_95": fc.hi95}
+    bands = {
+        "yhat": fc.mean,
+        "yhat_lower": fc.lo80,
+        "yhat_upper": fc.hi80,
+        "yhat_lower_95": fc.lo95,
+        "yhat_upper_95": fc.hi95,
+    }
     return Result(
-        unique_id=job.unique_id, region=job.region, metric=job.metric, freq=opts.freq, model=best, reason=reason,
-        n_obs=len(job.y), n_missing=int(np.isnan(job.y).sum()), n_clipped=n_clipped, scores=scores, backtest_rows=rows,
+        unique_id=job.unique_id,
+        region=job.region,
+        metric=job.metric,
+        freq=opts.freq,
+        model=best,
+        reason=reason,
+        n_obs=len(job.y),
+        n_missing=int(np.isnan(job.y).sum()),
+        n_clipped=n_clipped,
+        scores=scores,
+        backtest_rows=rows,
         ds=future_ds(last, freq=opts.freq, horizon=job.horizon),
         forecast=localclock.from_local(bands, steps),
-        meta={"spec": {"season": spec.season, "seasons": list(spec.seasons), "clock": opts.zone if opts.freq == "hourly" else "local day"},
-              "model": fc.meta, "windows": windows, "calibration": cal.as_dict()},
+        meta={
+            "spec": {
+                "season": spec.season,
+                "seasons": list(spec.seasons),
+                "clock": opts.zone if opts.freq == "hourly" else "local day",
+            },
+            "model": fc.meta,
+            "windows": windows,
+            "calibration": cal.as_dict(),
+        },
         seconds=time.perf_counter() - t0,
     )

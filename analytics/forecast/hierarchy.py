@@ -63,7 +63,9 @@ LEVELS: tuple[str, ...] = ("national", "region", "cell")
 TOTAL = "total"
 NO_CELL = "(no cell)"
 METHODS: tuple[str, ...] = ("bottom_up", "mint_ols", "mint_wls_struct", "mint_shrink")
-INSTALL_HINT = "hierarchicalforecast is needed for coherent totals: pip install hierarchicalforecast==1.5.3 (requirements.txt)"
+INSTALL_HINT = (
+    "hierarchicalforecast is needed for coherent totals: pip install hierarchicalforecast==1.5.3 (requirements.txt)"
+)
 TABLES = ("forecast_hierarchy_values", "forecast_hierarchy_choice")
 
 
@@ -94,8 +96,12 @@ def cell_days(con: duckdb.DuckDBPyConnection, *, timezone: str) -> pl.DataFrame:
     daily = (
         hourly.lazy()
         .with_columns(
-            ds=pl.col("hour_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
-            .dt.date().cast(pl.Datetime("us")),
+            ds=pl.col("hour_at")
+            .cast(pl.Datetime("us"))
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(timezone)
+            .dt.date()
+            .cast(pl.Datetime("us")),
             cell_id=pl.when(pl.col("cell_id") == "").then(pl.lit(NO_CELL)).otherwise(pl.col("cell_id")),
         )
         .group_by("region", "cell_id", "ds")
@@ -117,11 +123,13 @@ def node_series(cells: pl.DataFrame) -> pl.DataFrame:
     """Every node's series from :func:`cell_days`: ``metric, level, node_id, region, cell_id, ds, y``."""
     cell = cells.with_columns(level=pl.lit("cell"), node_id=pl.col("region") + "/" + pl.col("cell_id"))
     region = (
-        cells.group_by("metric", "region", "ds").agg(pl.col("y").sum())
+        cells.group_by("metric", "region", "ds")
+        .agg(pl.col("y").sum())
         .with_columns(level=pl.lit("region"), node_id=pl.col("region"), cell_id=pl.lit(""))
     )
     national = (
-        cells.group_by("metric", "ds").agg(pl.col("y").sum())
+        cells.group_by("metric", "ds")
+        .agg(pl.col("y").sum())
         .with_columns(level=pl.lit("national"), node_id=pl.lit(TOTAL), region=pl.lit(""), cell_id=pl.lit(""))
     )
     columns = ["metric", "level", "node_id", "region", "cell_id", "ds", "y"]
@@ -137,8 +145,14 @@ def structure(nodes: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray]]
     cell_ids, cell_regions = cells["node_id"].to_list(), np.array(cells["region"].to_list())
     rows = [np.ones(len(cell_ids))] + [(cell_regions == r).astype(float) for r in regions] + list(np.eye(len(cell_ids)))
     matrix = np.vstack(rows)
-    s_df = pl.DataFrame({"unique_id": [TOTAL, *regions, *cell_ids], **{c: matrix[:, i] for i, c in enumerate(cell_ids)}})
-    tags = {"national": np.array([TOTAL]), "region": np.array(regions, dtype=object), "cell": np.array(cell_ids, dtype=object)}
+    s_df = pl.DataFrame(
+        {"unique_id": [TOTAL, *regions, *cell_ids], **{c: matrix[:, i] for i, c in enumerate(cell_ids)}}
+    )
+    tags = {
+        "national": np.array([TOTAL]),
+        "region": np.array(regions, dtype=object),
+        "cell": np.array(cell_ids, dtype=object),
+    }
     return s_df, tags
 
 
@@ -172,8 +186,15 @@ def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
     return {"national": upper, "region": upper, "cell": cell}
 
 
-def plan(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg: dict[str, Any], timezone: str,
-         full: bool = False) -> Plan:
+def plan(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    options: Options,
+    horizon: int,
+    cfg: dict[str, Any],
+    timezone: str,
+    full: bool = False,
+) -> Plan:
     """The hierarchy's series and jobs, read on a (read-only) connection."""
     from analytics.forecast.engine import Job
 
@@ -182,32 +203,51 @@ def plan(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg:
     n_days = nodes["ds"].n_unique()
     window = int(cfg["hierarchy_backtest_days"])
     window = window if n_days - window >= options.min_train + options.backtest_horizon else 0
-    salt = json.dumps({"horizon": horizon, "window": window, "options": {k: dataclasses.asdict(v) for k, v in by_level.items()}},
-                      sort_keys=True, default=str)
+    salt = json.dumps(
+        {"horizon": horizon, "window": window, "options": {k: dataclasses.asdict(v) for k, v in by_level.items()}},
+        sort_keys=True,
+        default=str,
+    )
     digest = hashlib.sha256(salt.encode())
-    cells = nodes.filter(pl.col("level") == "cell").sort("metric", "node_id", "ds")  # stable across processes and versions
+    cells = nodes.filter(pl.col("level") == "cell").sort(
+        "metric", "node_id", "ds"
+    )  # stable across processes and versions
     digest.update("\n".join(cells["metric"] + "|" + cells["node_id"]).encode())
     digest.update(cells["ds"].cast(pl.Int64).to_numpy().tobytes())
     digest.update(cells["y"].to_numpy().tobytes())
     jobs: list[Job] = []
-    for (metric, level, node_id, region), part in nodes.group_by(["metric", "level", "node_id", "region"], maintain_order=True):
+    for (metric, level, node_id, region), part in nodes.group_by(
+        ["metric", "level", "node_id", "region"], maintain_order=True
+    ):
         ds = part["ds"].to_numpy().astype("datetime64[us]")
         y = part["y"].to_numpy().astype(float)
         opts = by_level[level]
         jobs.append(Job(f"fc|{metric}|{node_id}", region, metric, ds, y, horizon, opts))
         if window:
             jobs.append(Job(f"bt|{metric}|{node_id}", region, metric, ds[:-window], y[:-window], window, opts))
-    stored = None if full or not store.has_table(con, "forecast_hierarchy_choice") else store.scalar(
-        con, "select any_value(input_hash) from forecast_hierarchy_choice")
-    return Plan(nodes=nodes, jobs=jobs, horizon=horizon, window=window, input_hash=digest.hexdigest(), stored_hash=stored)
+    stored = (
+        None
+        if full or not store.has_table(con, "forecast_hierarchy_choice")
+        else store.scalar(con, "select any_value(input_hash) from forecast_hierarchy_choice")
+    )
+    return Plan(
+        nodes=nodes, jobs=jobs, horizon=horizon, window=window, input_hash=digest.hexdigest(), stored_hash=stored
+    )
 
 
 def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str]) -> pl.DataFrame:
     parts = []
     for node_id in ids:
         r = results[f"{prefix}|{metric}|{node_id}"]
-        parts.append(pl.DataFrame({"unique_id": node_id, "ds": r.ds.astype("datetime64[us]"),
-                                   "base": np.asarray(r.forecast["yhat"], dtype=float)}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "unique_id": node_id,
+                    "ds": r.ds.astype("datetime64[us]"),
+                    "base": np.asarray(r.forecast["yhat"], dtype=float),
+                }
+            )
+        )
     return pl.concat(parts)
 
 
@@ -220,13 +260,15 @@ def _insample(nodes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _reconcile(method: str, base: pl.DataFrame, insample: pl.DataFrame, s_df: pl.DataFrame,
-               tags: dict[str, np.ndarray]) -> pl.DataFrame:
+def _reconcile(
+    method: str, base: pl.DataFrame, insample: pl.DataFrame, s_df: pl.DataFrame, tags: dict[str, np.ndarray]
+) -> pl.DataFrame:
     """``unique_id, ds, yhat``: ``base`` reconciled by ``method``."""
     from hierarchicalforecast.core import HierarchicalReconciliation
 
     out = HierarchicalReconciliation([_reconciler(method)]).reconcile(
-        Y_hat_df=base, Y_df=insample, S_df=s_df, tags=tags, is_balanced=True)
+        Y_hat_df=base, Y_df=insample, S_df=s_df, tags=tags, is_balanced=True
+    )
     column = next(c for c in out.columns if c.startswith("base/"))
     return out.select("unique_id", pl.col("ds").cast(pl.Datetime("us")), yhat=pl.col(column).cast(pl.Float64))
 
@@ -235,8 +277,10 @@ def score(actual: pl.DataFrame, forecast: pl.DataFrame, levels: pl.DataFrame) ->
     """Per level the MAE over its nodes and days (``mae_<level>``) and ``score``: the mean over
     the levels of MAE / mean |actual| (each level counts once, whatever its scale)."""
     joined = (
-        actual.join(forecast, on=["unique_id", "ds"], how="inner").join(levels, on="unique_id", how="left")
-        .group_by("level").agg(mae=(pl.col("y") - pl.col("yhat")).abs().mean(), scale=pl.col("y").abs().mean())
+        actual.join(forecast, on=["unique_id", "ds"], how="inner")
+        .join(levels, on="unique_id", how="left")
+        .group_by("level")
+        .agg(mae=(pl.col("y") - pl.col("yhat")).abs().mean(), scale=pl.col("y").abs().mean())
     )
     out: dict[str, float | None] = {f"mae_{lvl}": None for lvl in LEVELS}
     rel = []
@@ -273,26 +317,46 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
                     log.warning("hierarchy %s: %s failed in the backtest (%s)", metric, method, exc)
                     rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"[:300]})
         scored = [r for r in rows if r["method"] != "base" and r.get("score") is not None and np.isfinite(r["score"])]
-        chosen = min(scored, key=lambda r: (r["score"], METHODS.index(r["method"])))["method"] if scored else "bottom_up"
+        chosen = (
+            min(scored, key=lambda r: (r["score"], METHODS.index(r["method"])))["method"] if scored else "bottom_up"
+        )
         base = _frame(by_id, "fc", metric, ids)
         rec = _reconcile(chosen, base, _insample(nodes), s_df, tags)
         meta = nodes.select("node_id", "level", "region", "cell_id").unique()
         models = pl.DataFrame({"node_id": ids, "base_model": [by_id[f"fc|{metric}|{i}"].model for i in ids]})
         values.append(
-            base.join(rec, on=["unique_id", "ds"]).rename({"unique_id": "node_id", "base": "yhat_base"})
-            .join(meta, on="node_id").join(models, on="node_id")
+            base.join(rec, on=["unique_id", "ds"])
+            .rename({"unique_id": "node_id", "base": "yhat_base"})
+            .join(meta, on="node_id")
+            .join(models, on="node_id")
             .with_columns(metric=pl.lit(metric), method=pl.lit(chosen))
         )
         for r in rows or [{"method": "bottom_up", "error": "too short for a backtest"}]:
-            choice.append({
-                "metric": metric, "method": r["method"], **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score")},
-                "is_chosen": r["method"] == chosen, "cutoff_at": cutoff, "window_days": p.window, "nodes": len(ids),
-                "input_hash": p.input_hash, "computed_at": now, "seconds": seconds,
-            })
+            choice.append(
+                {
+                    "metric": metric,
+                    "method": r["method"],
+                    **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score")},
+                    "is_chosen": r["method"] == chosen,
+                    "cutoff_at": cutoff,
+                    "window_days": p.window,
+                    "nodes": len(ids),
+                    "input_hash": p.input_hash,
+                    "computed_at": now,
+                    "seconds": seconds,
+                }
+            )
     columns = ["metric", "level", "node_id", "region", "cell_id", "ds", "yhat_base", "yhat", "method", "base_model"]
-    value_frame = pl.concat(values).select(columns) if values else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    choice_frame = pl.DataFrame(choice, schema_overrides={
-        "cutoff_at": pl.Datetime("us"), **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score")}})
+    value_frame = (
+        pl.concat(values).select(columns) if values else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    )
+    choice_frame = pl.DataFrame(
+        choice,
+        schema_overrides={
+            "cutoff_at": pl.Datetime("us"),
+            **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score")},
+        },
+    )
     return value_frame, choice_frame
 
 
@@ -319,8 +383,16 @@ def fit(p: Plan, *, n_jobs: int, progress: Progress | None = None) -> tuple[pl.D
     return reconcile(p, results, seconds=time.perf_counter() - t0)
 
 
-def run(con: duckdb.DuckDBPyConnection, *, options: Options, horizon: int, cfg: dict[str, Any], timezone: str,
-        n_jobs: int, full: bool = False) -> bool:
+def run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    options: Options,
+    horizon: int,
+    cfg: dict[str, Any],
+    timezone: str,
+    n_jobs: int,
+    full: bool = False,
+) -> bool:
     """Plan, fit, reconcile and store on one writer connection; False when nothing changed."""
     p = plan(con, options=options, horizon=horizon, cfg=cfg, timezone=timezone, full=full)
     if not p.changed or p.nodes.is_empty():
@@ -357,13 +429,24 @@ def read_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def read_check(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per metric per parent per day: its forecast, the sum of its children's, the difference."""
     if not store.has_table(con, "forecast_hierarchy_values"):
-        return pl.DataFrame(schema={"metric": pl.String, "level": pl.String, "node_id": pl.String, "ds": pl.Datetime("us"),
-                                    "parent_yhat": pl.Float64, "children_yhat": pl.Float64, "children": pl.Int64,
-                                    "abs_diff": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "metric": pl.String,
+                "level": pl.String,
+                "node_id": pl.String,
+                "ds": pl.Datetime("us"),
+                "parent_yhat": pl.Float64,
+                "children_yhat": pl.Float64,
+                "children": pl.Int64,
+                "abs_diff": pl.Float64,
+            }
+        )
     return store.fetch(con, "@forecast_hierarchy_check")
 
 
-def history(con: duckdb.DuckDBPyConnection, *, node_id: str, metric: str, timezone: str, days: int = 90) -> pl.DataFrame:
+def history(
+    con: duckdb.DuckDBPyConnection, *, node_id: str, metric: str, timezone: str, days: int = 90
+) -> pl.DataFrame:
     """The last ``days`` observed days of one node: ``ds, y``."""
     nodes = node_series(cell_days(con, timezone=timezone))
     hist = nodes.filter((pl.col("node_id") == node_id) & (pl.col("metric") == metric)).select("ds", "y")
@@ -382,20 +465,30 @@ def payload(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     check = read_check(con)
 
     def points(part: pl.DataFrame) -> list[dict[str, Any]]:
-        return [{"ds": r["ds"].strftime("%Y-%m-%d"), "yhat": r["yhat"], "yhat_base": r["yhat_base"]}
-                for r in part.sort("ds").iter_rows(named=True)]
+        return [
+            {"ds": r["ds"].strftime("%Y-%m-%d"), "yhat": r["yhat"], "yhat_base": r["yhat_base"]}
+            for r in part.sort("ds").iter_rows(named=True)
+        ]
 
     def nodes(level: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
         part = values.filter(pl.col("level") == level)
-        return [{**dict(zip(keys, key, strict=True)), "forecast": points(group)}
-                for key, group in part.group_by(list(keys), maintain_order=True)]
+        return [
+            {**dict(zip(keys, key, strict=True)), "forecast": points(group)}
+            for key, group in part.group_by(list(keys), maintain_order=True)
+        ]
 
     methods = {r["metric"]: r for r in choice.iter_rows(named=True)}
     return {
         "freq": "daily",
-        "metrics": [{"metric": m["metric"], "method": methods.get(m["metric"], {}).get("method"),
-                     "score": methods.get(m["metric"], {}).get("score"), "forecast": m["forecast"]}
-                    for m in nodes("national", ("metric",))],
+        "metrics": [
+            {
+                "metric": m["metric"],
+                "method": methods.get(m["metric"], {}).get("method"),
+                "score": methods.get(m["metric"], {}).get("score"),
+                "forecast": m["forecast"],
+            }
+            for m in nodes("national", ("metric",))
+        ],
         "regions": nodes("region", ("region", "metric")),
         "cells": nodes("cell", ("region", "cell_id", "metric")),
         "max_abs_diff": float(check["abs_diff"].max() or 0.0) if check.height else 0.0,

@@ -116,8 +116,12 @@ def ets(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
         f95 = res.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.05)
     meta = {"aic": float(res.aic), "season": spec.season, "form": "ETS(A,Ad,A)"}
     return Forecast(
-        f80["mean"].to_numpy(), f80["pi_lower"].to_numpy(), f80["pi_upper"].to_numpy(),
-        f95["pi_lower"].to_numpy(), f95["pi_upper"].to_numpy(), meta,
+        f80["mean"].to_numpy(),
+        f80["pi_lower"].to_numpy(),
+        f80["pi_upper"].to_numpy(),
+        f95["pi_lower"].to_numpy(),
+        f95["pi_upper"].to_numpy(),
+        meta,
     )
 
 
@@ -140,8 +144,12 @@ def sarima(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Foreca
         raise ValueError(f"sarima needs three seasons ({3 * m} steps)")
     with _quiet():
         res = SARIMAX(
-            np.asarray(y, dtype=float), order=SARIMA_ORDER, seasonal_order=(*SARIMA_SEASONAL, m), trend="c",
-            enforce_stationarity=False, enforce_invertibility=False,
+            np.asarray(y, dtype=float),
+            order=SARIMA_ORDER,
+            seasonal_order=(*SARIMA_SEASONAL, m),
+            trend="c",
+            enforce_stationarity=False,
+            enforce_invertibility=False,
         ).fit(disp=False, maxiter=SARIMA_MAXITER, method="lbfgs")
         fc = res.get_forecast(horizon)
         ci80 = np.asarray(fc.conf_int(alpha=0.2))
@@ -176,8 +184,12 @@ def mstl(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast
     for j, p in enumerate(periods):
         future += seasonal[len(y) - p + (steps % p), j]
     return Forecast(
-        f80["mean"].to_numpy() + future, f80["pi_lower"].to_numpy() + future, f80["pi_upper"].to_numpy() + future,
-        f95["pi_lower"].to_numpy() + future, f95["pi_upper"].to_numpy() + future, {"periods": list(periods)},
+        f80["mean"].to_numpy() + future,
+        f80["pi_lower"].to_numpy() + future,
+        f80["pi_upper"].to_numpy() + future,
+        f95["pi_lower"].to_numpy() + future,
+        f95["pi_upper"].to_numpy() + future,
+        {"periods": list(periods)},
     )
 
 
@@ -210,7 +222,9 @@ def prophet(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forec
 
 
 def _from_sf(out: dict[str, np.ndarray], meta: dict[str, Any]) -> Forecast:
-    return Forecast(out["mean"], out["lo-80"], out["hi-80"], out["lo-95"], out["hi-95"], {"engine": "statsforecast", **meta})
+    return Forecast(
+        out["mean"], out["lo-80"], out["hi-80"], out["lo-95"], out["hi-95"], {"engine": "statsforecast", **meta}
+    )
 
 
 def sf_ets(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
@@ -221,7 +235,9 @@ def sf_ets(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Foreca
 
 def sf_theta(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
     """statsforecast AutoTheta, season 7 / 168."""
-    return _from_sf(sfmodels.auto_theta(y, horizon=horizon, season=spec.season), {"form": "AutoTheta", "season": spec.season})
+    return _from_sf(
+        sfmodels.auto_theta(y, horizon=horizon, season=spec.season), {"form": "AutoTheta", "season": spec.season}
+    )
 
 
 def sf_arima(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
@@ -231,7 +247,9 @@ def sf_arima(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Fore
 
 def sf_mstl(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
     """statsforecast MSTL over every season in ``spec.seasons``, AutoETS (no season) on the trend."""
-    return _from_sf(sfmodels.mstl(y, horizon=horizon, seasons=spec.seasons), {"form": "MSTL+AutoETS", "periods": list(spec.seasons)})
+    return _from_sf(
+        sfmodels.mstl(y, horizon=horizon, seasons=spec.seasons), {"form": "MSTL+AutoETS", "periods": list(spec.seasons)}
+    )
 
 
 # name -> (callable, frequencies it is offered for)

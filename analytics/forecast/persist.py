@@ -31,7 +31,14 @@ if TYPE_CHECKING:  # the pages read stored forecasts without importing the model
 
 log = logging.getLogger(__name__)
 
-TABLES = ("forecast_runs", "forecast_series", "forecast_values", "forecast_backtests", "capacity_outlook", "capacity_daily")
+TABLES = (
+    "forecast_runs",
+    "forecast_series",
+    "forecast_values",
+    "forecast_backtests",
+    "capacity_outlook",
+    "capacity_daily",
+)
 
 
 def ensure_forecast_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -67,46 +74,100 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
             pass
 
 
-def _frames(results: Iterable[Result], *, hashes: dict[str, str], ds_index: dict[str, np.ndarray], run_id: str,
-            backtest_horizon: int, now: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _frames(
+    results: Iterable[Result],
+    *,
+    hashes: dict[str, str],
+    ds_index: dict[str, np.ndarray],
+    run_id: str,
+    backtest_horizon: int,
+    now: dt.datetime,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     series, values, backtests = [], [], []
     for r in results:
         chosen = r.scores.get(r.model, {})
         steps = ds_index[r.unique_id]
-        series.append({
-            "freq": r.freq, "unique_id": r.unique_id, "region": r.region, "metric": r.metric,
-            "series_hash": hashes[r.unique_id],
-            "data_cutoff": steps[-1].astype("datetime64[us]").item() if len(steps) else None,
-            "n_obs": r.n_obs, "n_missing": r.n_missing, "n_clipped": r.n_clipped, "model": r.model, "reason": r.reason,
-            "mase": _finite(chosen.get("mase")), "smape": _finite(chosen.get("smape")),
-            "coverage_80": _finite(chosen.get("coverage_80")), "coverage_95": _finite(chosen.get("coverage_95")),
-            "horizon_steps": len(r.ds), "model_meta": json.dumps({**r.meta, "scores": r.scores}, default=str, allow_nan=True),
-            "run_id": run_id, "fitted_at": now, "seconds": r.seconds,
-        })
-        values.append(pl.DataFrame({
-            "freq": r.freq, "unique_id": r.unique_id, "region": r.region, "metric": r.metric,
-            "ds": r.ds.astype("datetime64[us]"), "model": r.model,
-            **{k: np.asarray(v, dtype=float) for k, v in r.forecast.items()},
-        }))
+        series.append(
+            {
+                "freq": r.freq,
+                "unique_id": r.unique_id,
+                "region": r.region,
+                "metric": r.metric,
+                "series_hash": hashes[r.unique_id],
+                "data_cutoff": steps[-1].astype("datetime64[us]").item() if len(steps) else None,
+                "n_obs": r.n_obs,
+                "n_missing": r.n_missing,
+                "n_clipped": r.n_clipped,
+                "model": r.model,
+                "reason": r.reason,
+                "mase": _finite(chosen.get("mase")),
+                "smape": _finite(chosen.get("smape")),
+                "coverage_80": _finite(chosen.get("coverage_80")),
+                "coverage_95": _finite(chosen.get("coverage_95")),
+                "horizon_steps": len(r.ds),
+                "model_meta": json.dumps({**r.meta, "scores": r.scores}, default=str, allow_nan=True),
+                "run_id": run_id,
+                "fitted_at": now,
+                "seconds": r.seconds,
+            }
+        )
+        values.append(
+            pl.DataFrame(
+                {
+                    "freq": r.freq,
+                    "unique_id": r.unique_id,
+                    "region": r.region,
+                    "metric": r.metric,
+                    "ds": r.ds.astype("datetime64[us]"),
+                    "model": r.model,
+                    **{k: np.asarray(v, dtype=float) for k, v in r.forecast.items()},
+                }
+            )
+        )
         for row in r.backtest_rows:
-            backtests.append({
-                "freq": r.freq, "unique_id": r.unique_id, "region": r.region, "metric": r.metric, "model": row["model"],
-                "cutoff_at": steps[row["cutoff_index"]].astype("datetime64[us]").item(), "window_steps": backtest_horizon,
-                **{k: _finite(row.get(k)) for k in ("mase", "smape", "mae", "coverage_80", "coverage_95")},
-                "seconds": row["seconds"], "error": row["error"],
-            })
-    bt_schema = {"cutoff_at": pl.Datetime("us"), "error": pl.String, **{k: pl.Float64 for k in ("mase", "smape", "mae", "coverage_80", "coverage_95")}}
+            backtests.append(
+                {
+                    "freq": r.freq,
+                    "unique_id": r.unique_id,
+                    "region": r.region,
+                    "metric": r.metric,
+                    "model": row["model"],
+                    "cutoff_at": steps[row["cutoff_index"]].astype("datetime64[us]").item(),
+                    "window_steps": backtest_horizon,
+                    **{k: _finite(row.get(k)) for k in ("mase", "smape", "mae", "coverage_80", "coverage_95")},
+                    "seconds": row["seconds"],
+                    "error": row["error"],
+                }
+            )
+    bt_schema = {
+        "cutoff_at": pl.Datetime("us"),
+        "error": pl.String,
+        **{k: pl.Float64 for k in ("mase", "smape", "mae", "coverage_80", "coverage_95")},
+    }
     return (
-        pl.DataFrame(series, schema_overrides={"data_cutoff": pl.Datetime("us"), "reason": pl.String,
-                                               **{k: pl.Float64 for k in ("mase", "smape", "coverage_80", "coverage_95")}}),
+        pl.DataFrame(
+            series,
+            schema_overrides={
+                "data_cutoff": pl.Datetime("us"),
+                "reason": pl.String,
+                **{k: pl.Float64 for k in ("mase", "smape", "coverage_80", "coverage_95")},
+            },
+        ),
         pl.concat(values) if values else pl.DataFrame(),
         pl.DataFrame(backtests, schema_overrides=bt_schema),
     )
 
 
 def save_results(
-    con: duckdb.DuckDBPyConnection, results: list[Result], *, freq: str, keep: set[str], hashes: dict[str, str],
-    ds_index: dict[str, np.ndarray], run: dict, backtest_horizon: int,
+    con: duckdb.DuckDBPyConnection,
+    results: list[Result],
+    *,
+    freq: str,
+    keep: set[str],
+    hashes: dict[str, str],
+    ds_index: dict[str, np.ndarray],
+    run: dict,
+    backtest_horizon: int,
 ) -> None:
     """Replace the refit series' rows, drop series that no longer exist, record the run (one transaction)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -116,8 +177,10 @@ def save_results(
     refit = [r.unique_id for r in results]
     con.execute("begin")
     for table in ("forecast_series", "forecast_values", "forecast_backtests"):
-        con.execute(f"delete from {table} where freq = ? and (list_contains(?, unique_id) or not list_contains(?, unique_id))",
-                    [freq, refit, sorted(keep)])
+        con.execute(
+            f"delete from {table} where freq = ? and (list_contains(?, unique_id) or not list_contains(?, unique_id))",
+            [freq, refit, sorted(keep)],
+        )
     _insert(con, "forecast_series", series)
     _insert(con, "forecast_values", values)
     _insert(con, "forecast_backtests", backtests)
@@ -135,7 +198,9 @@ def save_capacity(con: duckdb.DuckDBPyConnection, outlook: pl.DataFrame, daily: 
 
 
 def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    n = store.scalar(con, "select count(*) from duckdb_tables() where table_name in ('forecast_series', 'capacity_outlook')")
+    n = store.scalar(
+        con, "select count(*) from duckdb_tables() where table_name in ('forecast_series', 'capacity_outlook')"
+    )
     return bool(n == 2)
 
 
@@ -163,16 +228,33 @@ def read_values(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
 def read_backtests(con: duckdb.DuckDBPyConnection, freq: str, unique_id: str) -> pl.DataFrame:
     """One row per model: mean backtest scores of one series."""
     if not has_tables(con):
-        return pl.DataFrame(schema={"model": pl.String, "windows": pl.Int64, "mase": pl.Float64, "smape": pl.Float64,
-                                    "mae": pl.Float64, "coverage_80": pl.Float64, "coverage_95": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "model": pl.String,
+                "windows": pl.Int64,
+                "mase": pl.Float64,
+                "smape": pl.Float64,
+                "mae": pl.Float64,
+                "coverage_80": pl.Float64,
+                "coverage_95": pl.Float64,
+            }
+        )
     return store.fetch(con, "@forecast_read_backtests", {"freq": freq, "unique_id": unique_id})
 
 
 def read_coverage(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
     """One row per chosen model: its series count and mean backtest scores (coverage report)."""
     if not has_tables(con):
-        return pl.DataFrame(schema={"model": pl.String, "series": pl.Int64, "mase": pl.Float64, "smape": pl.Float64,
-                                    "coverage_80": pl.Float64, "coverage_95": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "model": pl.String,
+                "series": pl.Int64,
+                "mase": pl.Float64,
+                "smape": pl.Float64,
+                "coverage_80": pl.Float64,
+                "coverage_95": pl.Float64,
+            }
+        )
     return store.fetch(con, "@forecast_read_coverage", {"freq": freq})
 
 

@@ -81,25 +81,36 @@ def options_for(freq: str, cfg: dict[str, Any] | None = None) -> Options:
     home = settings().home_country
     if freq == "hourly":
         return Options(
-            freq="hourly", models=tuple(models_for("hourly", cfg["models_hourly"])),
-            windows=int(cfg["hourly_backtest_windows"]), backtest_horizon=int(cfg["hourly_backtest_horizon_hours"]),
+            freq="hourly",
+            models=tuple(models_for("hourly", cfg["models_hourly"])),
+            windows=int(cfg["hourly_backtest_windows"]),
+            backtest_horizon=int(cfg["hourly_backtest_horizon_hours"]),
             min_train=2 * 168 + 2,
-            limits=prepare.Limits(min_length=15 * 24, max_gap_share=float(cfg["max_gap_share"]),
-                                  max_gap_run=24 * int(cfg["max_gap_days"])),
-            outlier_k=float(cfg["outlier_k"]), home_country=home,
-            zone=localclock.zone_for(configured=cfg.get("hourly_timezone") or None, home_country=home,
-                                     source_timezone=settings().timezone),
+            limits=prepare.Limits(
+                min_length=15 * 24, max_gap_share=float(cfg["max_gap_share"]), max_gap_run=24 * int(cfg["max_gap_days"])
+            ),
+            outlier_k=float(cfg["outlier_k"]),
+            home_country=home,
+            zone=localclock.zone_for(
+                configured=cfg.get("hourly_timezone") or None, home_country=home, source_timezone=settings().timezone
+            ),
             combinations=tuple(combine.validate(cfg.get("combinations_hourly") or [])),
         )
     if freq != "daily":
         raise ValueError(f"freq must be daily or hourly, not {freq!r}")
     return Options(
-        freq="daily", models=tuple(models_for("daily", cfg["models_daily"])),
-        windows=int(cfg["backtest_windows"]), backtest_horizon=int(cfg["backtest_horizon_days"]),
+        freq="daily",
+        models=tuple(models_for("daily", cfg["models_daily"])),
+        windows=int(cfg["backtest_windows"]),
+        backtest_horizon=int(cfg["backtest_horizon_days"]),
         min_train=28,
-        limits=prepare.Limits(min_length=int(cfg["min_history_days"]), max_gap_share=float(cfg["max_gap_share"]),
-                              max_gap_run=int(cfg["max_gap_days"])),
-        outlier_k=float(cfg["outlier_k"]), home_country=home,
+        limits=prepare.Limits(
+            min_length=int(cfg["min_history_days"]),
+            max_gap_share=float(cfg["max_gap_share"]),
+            max_gap_run=int(cfg["max_gap_days"]),
+        ),
+        outlier_k=float(cfg["outlier_k"]),
+        home_country=home,
         combinations=tuple(combine.validate(cfg.get("combinations_daily") or [])),
     )
 
@@ -107,7 +118,9 @@ def options_for(freq: str, cfg: dict[str, Any] | None = None) -> Options:
 def horizon_steps(freq: str, horizon_days: int | None, cfg: dict[str, Any] | None = None) -> int:
     """Steps to forecast; raises ValueError past the configured maximum."""
     cfg = cfg or config()
-    key, limit = ("hourly_horizon_days", "max_hourly_horizon_days") if freq == "hourly" else ("horizon_days", "max_horizon_days")
+    key, limit = (
+        ("hourly_horizon_days", "max_hourly_horizon_days") if freq == "hourly" else ("horizon_days", "max_horizon_days")
+    )
     days = int(horizon_days if horizon_days is not None else cfg[key])
     if not 1 <= days <= int(cfg[limit]):
         raise ValueError(f"--horizon-days must be between 1 and {cfg[limit]} for {freq} forecasts, not {days}")
@@ -117,12 +130,17 @@ def horizon_steps(freq: str, horizon_days: int | None, cfg: dict[str, Any] | Non
 def jobs_from(frame: pl.DataFrame, *, horizon: int, options: Options) -> list[Job]:
     jobs = []
     for (uid,), part in frame.sort("unique_id", "ds").group_by(["unique_id"], maintain_order=True):
-        jobs.append(Job(
-            unique_id=uid, region=part["region"][0], metric=part["metric"][0],
-            ds=part["ds"].to_numpy().astype("datetime64[us]"),
-            y=part["y"].cast(pl.Float64).fill_null(np.nan).to_numpy().astype(float),
-            horizon=horizon, options=options,
-        ))
+        jobs.append(
+            Job(
+                unique_id=uid,
+                region=part["region"][0],
+                metric=part["metric"][0],
+                ds=part["ds"].to_numpy().astype("datetime64[us]"),
+                y=part["y"].cast(pl.Float64).fill_null(np.nan).to_numpy().astype(float),
+                horizon=horizon,
+                options=options,
+            )
+        )
     return jobs
 
 
@@ -142,7 +160,11 @@ class Plan:
 
 
 def plan_run(
-    con: duckdb.DuckDBPyConnection, *, freq: str, horizon_days: int | None = None, full: bool = False,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    freq: str,
+    horizon_days: int | None = None,
+    full: bool = False,
     cfg: dict[str, Any] | None = None,
 ) -> Plan:
     """The series of ``freq`` and which of them changed since their stored fit (reads only)."""
@@ -151,7 +173,8 @@ def plan_run(
     horizon = horizon_steps(freq, horizon_days, cfg)
     options = options_for(freq, cfg)
     frame = (
-        series.daily_series(con, timezone=settings().timezone) if freq == "daily"
+        series.daily_series(con, timezone=settings().timezone)
+        if freq == "daily"
         else series.hourly_series(con, history_days=int(cfg["hourly_history_days"]))
     )
     jobs = jobs_from(frame, horizon=horizon, options=options)
@@ -161,21 +184,42 @@ def plan_run(
     todo = [j for j in jobs if stored.get(j.unique_id) != hashes[j.unique_id]]
     log.info("forecast %s: %d series, %d changed, horizon %d steps", freq, len(jobs), len(todo), horizon)
     cutoff = frame["ds"].max() if not frame.is_empty() else None
-    return Plan(freq=freq, horizon=horizon, options=options, salt=salt, jobs=jobs, todo=todo, hashes=hashes,
-                cutoff=cutoff, started=started)
+    return Plan(
+        freq=freq,
+        horizon=horizon,
+        options=options,
+        salt=salt,
+        jobs=jobs,
+        todo=todo,
+        hashes=hashes,
+        cutoff=cutoff,
+        started=started,
+    )
 
 
 def store_run(con: duckdb.DuckDBPyConnection, plan: Plan, results: list[Result], *, seconds: float) -> dict[str, Any]:
     """Store the fits of ``plan`` (a writer connection; one transaction); the run's row."""
     persist.ensure_forecast_schema(con)
     run = {
-        "run_id": uuid.uuid4().hex, "freq": plan.freq, "horizon_steps": plan.horizon, "data_cutoff": plan.cutoff,
-        "started_at": plan.started, "series_total": len(plan.jobs), "series_refit": len(plan.todo),
-        "seconds": seconds, "options_json": plan.salt,
+        "run_id": uuid.uuid4().hex,
+        "freq": plan.freq,
+        "horizon_steps": plan.horizon,
+        "data_cutoff": plan.cutoff,
+        "started_at": plan.started,
+        "series_total": len(plan.jobs),
+        "series_refit": len(plan.todo),
+        "seconds": seconds,
+        "options_json": plan.salt,
     }
     persist.save_results(
-        con, results, freq=plan.freq, keep={j.unique_id for j in plan.jobs}, hashes=plan.hashes,
-        ds_index={j.unique_id: j.ds for j in plan.todo}, run=run, backtest_horizon=plan.options.backtest_horizon,
+        con,
+        results,
+        freq=plan.freq,
+        keep={j.unique_id for j in plan.jobs},
+        hashes=plan.hashes,
+        ds_index={j.unique_id: j.ds for j in plan.todo},
+        run=run,
+        backtest_horizon=plan.options.backtest_horizon,
     )
     return run
 
@@ -185,8 +229,11 @@ def store_capacity(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | None = 
     cfg = cfg or config()
     persist.ensure_forecast_schema(con)
     outlook, daily = capacity.outlook(
-        con, timezone=settings().timezone, utilisation=float(cfg["utilisation_threshold"]),
-        blocking=float(cfg["blocking_threshold"]), ratio_days=int(cfg["capacity_ratio_days"]),
+        con,
+        timezone=settings().timezone,
+        utilisation=float(cfg["utilisation_threshold"]),
+        blocking=float(cfg["blocking_threshold"]),
+        ratio_days=int(cfg["capacity_ratio_days"]),
         capacity_model=str(cfg["capacity_model"]),
     )
     persist.save_capacity(con, outlook, daily)
@@ -194,7 +241,11 @@ def store_capacity(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | None = 
 
 
 def run_forecast(
-    con: duckdb.DuckDBPyConnection, *, freq: str = "daily", horizon_days: int | None = None, full: bool = False,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    freq: str = "daily",
+    horizon_days: int | None = None,
+    full: bool = False,
     n_jobs: int | None = None,
 ) -> dict[str, Any]:
     """Plan, fit and store one frequency on one writer connection that the caller holds
@@ -207,8 +258,15 @@ def run_forecast(
     run = store_run(con, plan, results, seconds=time.perf_counter() - t0)
     store_capacity(con, cfg)
     if freq == "daily" and cfg["hierarchy"]:
-        hierarchy.run(con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone,
-                      n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]), full=full)
+        hierarchy.run(
+            con,
+            options=plan.options,
+            horizon=plan.horizon,
+            cfg=cfg,
+            timezone=settings().timezone,
+            n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]),
+            full=full,
+        )
     run["seconds"] = time.perf_counter() - t0
     return run
 
@@ -243,8 +301,14 @@ def _one_refresh_at_a_time(warehouse: Path) -> Iterator[None]:
 
 
 def refresh(
-    warehouse: str | Path, *, freqs: tuple[str, ...] = ("daily", "hourly"), progress: Progress | None = None,
-    horizon_days: int | None = None, full: bool = False, n_jobs: int | None = None, cluster: str | None = None,
+    warehouse: str | Path,
+    *,
+    freqs: tuple[str, ...] = ("daily", "hourly"),
+    progress: Progress | None = None,
+    horizon_days: int | None = None,
+    full: bool = False,
+    n_jobs: int | None = None,
+    cluster: str | None = None,
     totals: bool = True,
 ) -> Refreshed:
     """Bring the stored forecasts of ``freqs`` and the capacity outlook up to date with the warehouse.
@@ -277,7 +341,10 @@ def refresh(
             say(base + 0.05 * share, f"{freq}: {len(plan.todo)} of {len(plan.jobs)} series changed; fitting them")
 
             def fitted(done: int, total: int, message: str, *, base: float = base, freq: str = freq) -> None:
-                say(base + share * (0.05 + 0.9 * done / max(total, 1)), f"{freq}: {done} of {total} series fitted ({message})")
+                say(
+                    base + share * (0.05 + 0.9 * done / max(total, 1)),
+                    f"{freq}: {done} of {total} series fitted ({message})",
+                )
 
             results = workers.fit(plan.todo, n_jobs=jobs, progress=fitted, cluster=cluster)
             say(base + share * (0.05 + 0.9), f"{freq}: storing the forecasts")
@@ -294,8 +361,14 @@ def refresh(
     return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds)
 
 
-def refresh_totals(warehouse: str | Path, *, progress: Progress | None = None, horizon_days: int | None = None,
-                   full: bool = False, n_jobs: int | None = None) -> bool:
+def refresh_totals(
+    warehouse: str | Path,
+    *,
+    progress: Progress | None = None,
+    horizon_days: int | None = None,
+    full: bool = False,
+    n_jobs: int | None = None,
+) -> bool:
     """Only the coherent totals (:mod:`analytics.forecast.hierarchy`), from the stored daily
     options: what :func:`refresh` does last, for a caller that stored each frequency on its
     own first (the app's job, so the first start does not wait for the totals). False when
@@ -307,18 +380,27 @@ def refresh_totals(warehouse: str | Path, *, progress: Progress | None = None, h
     with _one_refresh_at_a_time(warehouse):
         with store.reader(warehouse) as con:
             plan = plan_run(con, freq="daily", horizon_days=horizon_days, full=full, cfg=cfg)
-        _refresh_hierarchy(warehouse, plan, cfg=cfg, full=full, say=progress or (lambda fraction, message: None),
-                           n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]), at=0.0)
+        _refresh_hierarchy(
+            warehouse,
+            plan,
+            cfg=cfg,
+            full=full,
+            say=progress or (lambda fraction, message: None),
+            n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]),
+            at=0.0,
+        )
     return True
 
 
-def _refresh_hierarchy(warehouse: Path, plan: Plan, *, cfg: dict[str, Any], full: bool, n_jobs: int,
-                       say: Progress, at: float) -> None:
+def _refresh_hierarchy(
+    warehouse: Path, plan: Plan, *, cfg: dict[str, Any], full: bool, n_jobs: int, say: Progress, at: float
+) -> None:
     """The coherent totals (:mod:`analytics.forecast.hierarchy`) in the same three stages: read,
     fit (no lock), store; skipped when the cells' daily values and options did not change."""
     with store.reader(warehouse) as con:
-        hplan = hierarchy.plan(con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone,
-                               full=full)
+        hplan = hierarchy.plan(
+            con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone, full=full
+        )
     if not hplan.changed or hplan.nodes.is_empty():
         return
     say(at, f"coherent totals: {len(hplan.jobs)} series of cells, regions and the national total")
@@ -342,13 +424,26 @@ def payload(con: duckdb.DuckDBPyConnection, *, freq: str) -> dict[str, Any]:
     regions = []
     for fit in fits.iter_rows(named=True):
         part = by_uid.get(fit["unique_id"], values.clear()).sort("ds")
-        regions.append({
-            "region": fit["region"], "metric": fit["metric"], "model": fit["model"], "mase": fit["mase"],
-            "reason": fit["reason"], "smape": fit["smape"], "coverage_80": fit["coverage_80"],
-            "forecast": [
-                {"ds": r["ds"].strftime(fmt), "yhat": r["yhat"], "yhat_lower": r["yhat_lower"], "yhat_upper": r["yhat_upper"],
-                 "yhat_lower_95": r["yhat_lower_95"], "yhat_upper_95": r["yhat_upper_95"]}
-                for r in part.iter_rows(named=True)
-            ],
-        })
+        regions.append(
+            {
+                "region": fit["region"],
+                "metric": fit["metric"],
+                "model": fit["model"],
+                "mase": fit["mase"],
+                "reason": fit["reason"],
+                "smape": fit["smape"],
+                "coverage_80": fit["coverage_80"],
+                "forecast": [
+                    {
+                        "ds": r["ds"].strftime(fmt),
+                        "yhat": r["yhat"],
+                        "yhat_lower": r["yhat_lower"],
+                        "yhat_upper": r["yhat_upper"],
+                        "yhat_lower_95": r["yhat_lower_95"],
+                        "yhat_upper_95": r["yhat_upper_95"],
+                    }
+                    for r in part.iter_rows(named=True)
+                ],
+            }
+        )
     return {"freq": freq, "regions": regions}

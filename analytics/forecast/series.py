@@ -63,7 +63,9 @@ def _to_long(wide: pl.LazyFrame, metrics: tuple[str, ...]) -> pl.LazyFrame:
     )
 
 
-def _calendar(observed: pl.DataFrame, all_regions: list[str], *, start: dt.datetime, end: dt.datetime, every: str) -> pl.LazyFrame:
+def _calendar(
+    observed: pl.DataFrame, all_regions: list[str], *, start: dt.datetime, end: dt.datetime, every: str
+) -> pl.LazyFrame:
     """Every region's steps from its first observation (or ``start``) to ``end``."""
     firsts = observed.group_by("region").agg(first=pl.col("ds").min())
     frame = pl.DataFrame({"region": all_regions}, schema={"region": pl.String}).join(firsts, on="region", how="left")
@@ -92,7 +94,8 @@ def daily_series(con: duckdb.DuckDBPyConnection, *, timezone: str = "UTC") -> pl
         cal.join(observed.lazy().drop("day_date"), on=["region", "ds"], how="left")
         .join(busy.lazy(), on=["region", "ds"], how="left")
         .with_columns(
-            has_rows=pl.col("has_rows").fill_null(False) | ~pl.col("region").is_in(observed["region"].unique().implode()),
+            has_rows=pl.col("has_rows").fill_null(False)
+            | ~pl.col("region").is_in(observed["region"].unique().implode()),
             busy_hour_erlangs=pl.col(CAPACITY_METRIC_DAILY).fill_null(0.0),
         )
     )
@@ -134,7 +137,8 @@ def hourly_series(con: duckdb.DuckDBPyConnection, *, history_days: int = 56) -> 
         .join(days_with_rows.lazy(), on=["region", "day"], how="left")
         .join(observed.lazy().drop("hour_at"), on=["region", "ds"], how="left")
         .with_columns(
-            has_rows=pl.col("has_rows").fill_null(False) | ~pl.col("region").is_in(observed["region"].unique().implode())
+            has_rows=pl.col("has_rows").fill_null(False)
+            | ~pl.col("region").is_in(observed["region"].unique().implode())
         )
     )
     return _to_long(wide, (*METRICS, CAPACITY_METRIC_HOURLY)).collect()

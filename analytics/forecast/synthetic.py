@@ -16,8 +16,14 @@ WEEK = np.array([1.0, 1.02, 1.03, 1.01, 1.05, 0.8, 0.7])
 
 
 def daily(
-    n: int, *, seed: int = 0, level: float = 1000.0, trend: float = 0.002, noise: float = 0.03,
-    spikes: int = 0, start: dt.date = dt.date(2025, 1, 6),
+    n: int,
+    *,
+    seed: int = 0,
+    level: float = 1000.0,
+    trend: float = 0.002,
+    noise: float = 0.03,
+    spikes: int = 0,
+    start: dt.date = dt.date(2025, 1, 6),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ds as datetime64[us] days from ``start``, y)."""
     rng = np.random.default_rng(seed)
@@ -31,8 +37,14 @@ def daily(
 
 
 def hourly(
-    n: int, *, seed: int = 0, level: float = 50.0, noise: float = 0.08, start: dt.datetime = dt.datetime(2025, 1, 6),
-    counts: bool = False, zone: str | None = None,
+    n: int,
+    *,
+    seed: int = 0,
+    level: float = 50.0,
+    noise: float = 0.08,
+    start: dt.datetime = dt.datetime(2025, 1, 6),
+    counts: bool = False,
+    zone: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ds as datetime64[us] UTC hours from ``start``, y) with daily and weekly seasons.
 

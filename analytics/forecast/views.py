@@ -30,10 +30,13 @@ def fits(con: duckdb.DuckDBPyConnection, freq: str) -> pl.DataFrame:
     return persist.read_series(con, freq).drop("model_meta", "run_id", strict=False)
 
 
-def chart(con: duckdb.DuckDBPyConnection, freq: str, unique_id: str, *, history_days: int = 90) -> tuple[pl.DataFrame, pl.DataFrame]:
+def chart(
+    con: duckdb.DuckDBPyConnection, freq: str, unique_id: str, *, history_days: int = 90
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     values = persist.read_values(con, freq).filter(pl.col("unique_id") == unique_id)
     frame = (
-        series.daily_series(con, timezone=settings().timezone) if freq == "daily"
+        series.daily_series(con, timezone=settings().timezone)
+        if freq == "daily"
         else series.hourly_series(con, history_days=history_days)
     )
     hist = frame.filter(pl.col("unique_id") == unique_id).select("ds", "y")
@@ -75,7 +78,9 @@ def coherent_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return hierarchy.read_choice(con).drop("input_hash", strict=False)
 
 
-def coherent_history(con: duckdb.DuckDBPyConnection, node_id: str, metric: str, *, history_days: int = 90) -> pl.DataFrame:
+def coherent_history(
+    con: duckdb.DuckDBPyConnection, node_id: str, metric: str, *, history_days: int = 90
+) -> pl.DataFrame:
     return hierarchy.history(con, node_id=node_id, metric=metric, timezone=settings().timezone, days=history_days)
 
 

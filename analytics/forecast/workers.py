@@ -50,7 +50,9 @@ def describe(result: Result) -> str:
     return f"{result.unique_id}: {result.model}" + (" (fallback)" if result.reason else "")
 
 
-def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None, cluster: str | None = None) -> list[Result]:
+def fit(
+    jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None, cluster: str | None = None
+) -> list[Result]:
     """The results of ``jobs`` in their order; ``progress(done, total, message)`` after each series.
 
     One job per worker process (``n_jobs`` of them, in a child process); with ``n_jobs`` 1 or
@@ -72,14 +74,23 @@ def fit(jobs: list[Job], *, n_jobs: int, progress: FitProgress | None = None, cl
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), path]) if path else str(ROOT)}
         cmd = [sys.executable, "-m", "analytics.forecast.workers", "--jobs", str(n_jobs), str(src), str(dst)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
         tail: deque[str] = deque(maxlen=20)
         try:
             assert proc.stderr is not None
             for line in proc.stderr:
                 if line.startswith(PROGRESS):
-                    step = json.loads(line[len(PROGRESS):])
+                    step = json.loads(line[len(PROGRESS) :])
                     say(int(step["done"]), int(step["total"]), str(step["message"]))
                 elif line.strip():
                     tail.append(line.rstrip())
@@ -124,7 +135,9 @@ def fit_on_cluster(jobs: list[Job], *, cluster: str, progress: FitProgress) -> l
                 progress(done, len(jobs), describe(result))
         except Exception as exc:
             client.cancel(futures)
-            raise engine.ClusterError(f"forecast on the cluster failed, nothing stored: {engine.one_line(exc)}") from exc
+            raise engine.ClusterError(
+                f"forecast on the cluster failed, nothing stored: {engine.one_line(exc)}"
+            ) from exc
     return [r for r in results if r is not None]
 
 
