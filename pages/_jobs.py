@@ -22,6 +22,7 @@ from typing import Any
 
 import streamlit as st
 
+from analytics.security import audit as _security_audit
 from pages import _access, _settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Job:
     warehouse: str
     freqs: tuple[str, ...]
     user: str
+    role: str = ""
     started: float = field(default_factory=time.monotonic)
     fraction: float = 0.0
     message: str = "waiting for the warehouse (a load may hold it)"
@@ -81,9 +83,14 @@ def _forecast(job: Job) -> None:
         ):
             job.stored.append("totals")
         job.result = {"series_refit": refit, "series_total": total, "seconds": job.seconds}
+        detail = f"{job.label} finished: {refit} series refit, {job.seconds:.0f} s"
     except Exception as exc:  # shown on the page; nothing half-written (each store is one transaction)
         log.exception("forecast run (%s) failed", job.label)
         job.error = f"{type(exc).__name__}: {exc}"
+        detail = f"{job.label} failed: {job.error}"[:300]
+    # the end is audited here, for the user who started it (no page need follow the job to its end)
+    try:
+        _security_audit.record(job.warehouse, user=job.user, role=job.role, action="forecast_run", detail=detail)
     finally:
         job.done.set()
 
@@ -103,7 +110,7 @@ def start_forecast(*freqs: str) -> Job:
         if job is not None and not job.done.is_set():
             return job
         user = _access.current_user()
-        job = Job(warehouse=path, freqs=freqs, user=user.name)
+        job = Job(warehouse=path, freqs=freqs, user=user.name, role=user.role)
         _access.audit("forecast_run", f"{job.label} requested", once=False)
         _JOBS[path] = job
         threading.Thread(target=_forecast, args=(job,), name=f"forecast-{'-'.join(freqs)}", daemon=True).start()
@@ -142,9 +149,4 @@ def follow(job: Job, *, until: str | None = None) -> bool:
             f"{r.get('series_refit', 0)} of {r.get('series_total', 0)} series fitted in {r.get('seconds', job.seconds):,.0f} s."
         )
         status.update(label=f"{job.label.capitalize()} forecasts computed", state="complete", expanded=False)
-    if job.user == _access.current_user().name:  # the starting session records the end
-        _access.audit(
-            "forecast_run",
-            f"{job.label} finished: {r.get('series_refit', 0)} series refit, {r.get('seconds', 0):.0f} s",
-        )
     return True

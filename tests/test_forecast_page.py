@@ -114,6 +114,10 @@ def test_compute_button_runs_the_forecast_and_shows_it(loaded, monkeypatch):
         regions = store.scalar(con, "select count(distinct region) from forecast_series where freq = 'daily'")
         series = store.scalar(con, "select count(*) from forecast_series where freq = 'daily'")
     assert regions == 4 and series == 4 * 5  # 4 metrics + busy_hour_erlangs per region
+    from pages import _jobs
+
+    job = _jobs._JOBS[str(loaded)]  # the coherent totals go on after the page shows the daily step
+    assert job.done.wait(600) and job.error is None, job.error
     events = audit.read_log(loaded, action="forecast_run")["detail"].to_list()
     assert "daily requested" in events and any(e.startswith("daily finished: 20 series refit") for e in events), events
 

@@ -178,11 +178,16 @@ class Plan:
 def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
     """The daily run's options with ``hierarchy_models_upper`` for the national total and the
     regions and ``hierarchy_models_cell`` for the cells (each series is fit twice: forecast and
-    method backtest, so the daily run's slowest models would double a first start)."""
+    method backtest, so the daily run's slowest models would double a first start). The daily
+    run's combinations are not offered here: each level's candidates are exactly its list."""
     from analytics.forecast.models import models_for
 
-    upper = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_upper"])))
-    cell = dataclasses.replace(options, models=tuple(models_for("daily", cfg["hierarchy_models_cell"])))
+    upper = dataclasses.replace(
+        options, models=tuple(models_for("daily", cfg["hierarchy_models_upper"])), combinations=()
+    )
+    cell = dataclasses.replace(
+        options, models=tuple(models_for("daily", cfg["hierarchy_models_cell"])), combinations=()
+    )
     return {"national": upper, "region": upper, "cell": cell}
 
 
