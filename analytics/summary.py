@@ -29,9 +29,6 @@ from analytics import store
 from analytics.calendar import parse_month
 from analytics.cli import CommandError
 
-ADDITIVE = ("records", "revenue", "voice_minutes", "sms", "data_gb")
-FIGURES = ("records", "subscribers", "revenue", "arpu", "voice_minutes", "sms", "data_gb", "roaming_share")
-
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return store.scalar(con, "select max(month_date) from usage_monthly_region")
@@ -45,7 +42,8 @@ def region_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> pl.
 def month_figures(
     con: duckdb.DuckDBPyConnection, months: list[dt.date], regions: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """One row per requested month, in order: ``FIGURES`` plus ``roaming_records``.
+    """One row per requested month, in order: records, subscribers, revenue, arpu,
+    voice_minutes, sms, data_gb, roaming_records, roaming_share.
 
     Additive figures are the sums of the month's region rows; ``subscribers`` and
     roaming come from ``subscriber_month``. ``arpu`` and ``roaming_share`` are 0 when
