@@ -35,6 +35,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -61,7 +62,34 @@ def _encryption_clause(encrypted: bool) -> str:
     return f", encryption_config={{footer_key: '{PARQUET_KEY_NAME}'}}" if encrypted else ""
 
 
-SCHEMAS = {"records": "records_schema", "rated_records": "rated_records_schema"}  # lake table -> its empty schema table
+@dataclass(frozen=True)
+class LakeTable:
+    """How a lake table's files are laid out.
+
+    ``schema``: the empty DuckDB table that fixes its columns; ``time``: the column whose
+    bounds ``lake_files`` keeps per file (``min_start_at``/``max_start_at``) and whose month
+    names the file's folder: the local month of a UTC timestamp, or the month of a date
+    (``month_of_date``); ``order``: the sort within a file, which makes its row groups'
+    statistics prune lookups.
+    """
+
+    schema: str
+    time: str
+    order: str
+    month_of_date: bool = False
+
+
+TABLES = {
+    "records": LakeTable("records_schema", "start_at", "msisdn, start_at"),
+    "rated_records": LakeTable("rated_records_schema", "start_at", "msisdn, start_at"),
+    # the two cubes that grow with the traffic (cell-hours and subscriber-months): kept
+    # out of the DuckDB file so that a publish copies no more as history grows
+    "usage_hourly_cell": LakeTable("usage_hourly_cell_schema", "hour_at", "hour_at, cell_id, service, direction"),
+    "subscriber_month": LakeTable("subscriber_month_schema", "month_date", "month_date, msisdn", month_of_date=True),
+}
+SCHEMAS = {name: t.schema for name, t in TABLES.items()}  # lake table -> its empty schema table
+CUBES = ("usage_hourly_cell", "subscriber_month")  # lake tables the load's cube refresh writes
+COMPACTED = ("records", "usage_hourly_cell")  # tables whose small files gather, a load at a time
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> list[tuple[str, str]]:
@@ -71,6 +99,14 @@ def columns(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> list[tuple[st
         [SCHEMAS[table]],
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
+
+
+def _month_sql(table: str) -> str:
+    """SQL of a row's partition month (YYYY-MM); ``$tz`` is the business time zone."""
+    spec = TABLES[table]
+    if spec.month_of_date:
+        return f"strftime({spec.time}, '%Y-%m')"
+    return f"strftime(timezone($tz, timezone('UTC', {spec.time})), '%Y-%m')"
 
 
 def files(con: duckdb.DuckDBPyConnection, *, table: str = TABLE) -> list[str]:  # noqa: D401
@@ -89,6 +125,35 @@ def refresh_view(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, encry
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
         body = f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
     con.execute(f"create or replace view {table} as {body}")  # table: a key of SCHEMAS
+
+
+def span_view(
+    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
+    name: str,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    encrypted: bool,
+    table: str = TABLE,
+) -> int:
+    """A temp view ``name`` over the files of ``table`` whose time bounds meet [lo, hi]
+    (in this transaction): what a query of that span must read, which the table's view
+    cannot narrow down for DuckDB when files are sorted by number rather than time (their
+    row groups' time statistics span the whole month). Files it names."""
+    rows = con.execute(
+        "select path from lake_files where tbl = ? and max_start_at >= ? and min_start_at <= ? order by path",
+        [table, lo, hi],
+    ).fetchall()
+    base = table_dir(warehouse, table).resolve()
+    cols = ", ".join(f'"{c}"' for c, _ in columns(con, table))
+    if rows:
+        listed = ", ".join("'" + str(base / r[0]).replace("'", "''") + "'" for r in rows)
+        body = f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
+    else:
+        body = f"select {cols} from {SCHEMAS[table]}"
+    con.execute(f"create or replace temp view {name} as {body}")  # name: a literal of the caller
+    return len(rows)
 
 
 def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
@@ -115,9 +180,13 @@ def write_records(
     The view is not refreshed here: call :func:`refresh_view` once after the last write."""
     if rows.is_empty():
         return []
+    spec = TABLES[table]
     cols = columns(con, table)
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
-    parts = rows.with_columns(_month=local_month(timezone=timezone)).partition_by("_month", as_dict=True)
+    month_of = (
+        pl.col(spec.time).dt.strftime("%Y-%m") if spec.month_of_date else local_month(spec.time, timezone=timezone)
+    )
+    parts = rows.with_columns(_month=month_of).partition_by("_month", as_dict=True)
     written = []
     for (month,), part in sorted(parts.items()):
         rel = f"month={month}/l{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
@@ -127,14 +196,13 @@ def write_records(
         con.register("lake_rows", frame)
         try:
             con.execute(
-                f"copy (select {select} from lake_rows order by msisdn, start_at) to '{path}' "  # path: built here
+                f"copy (select {select} from lake_rows order by {spec.order}) to '{path}' "  # path: built here
                 f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(encrypted)})"
             )
         finally:
             con.unregister("lake_rows")
-        stats = frame.select(pl.len(), pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(
-            0
-        )
+        bound = pl.col(spec.time).cast(pl.Datetime("us"))
+        stats = frame.select(pl.len(), bound.min().alias("lo"), bound.max().alias("hi")).row(0)
         entry = {
             "tbl": table,
             "path": rel,
@@ -215,6 +283,77 @@ def replace_month(
     refresh_view(con, warehouse, encrypted=encrypted, table=table)
 
 
+def replace_keys(
+    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
+    table: str,
+    *,
+    new: str,
+    keys: str,
+    key_columns: Iterable[str],
+    timezone: str,
+    encrypted: bool,
+    load_id: int = 0,
+) -> dict[str, int]:
+    """Replace, in the lake table ``table``, every row whose ``key_columns`` are in the
+    DuckDB relation ``keys`` by the rows of the relation ``new`` (the current rows of
+    exactly those keys), in the caller's transaction; the view is refreshed.
+
+    Only files of ``new``'s months whose time bounds meet the new rows' are touched: they
+    are rewritten, with the replaced keys' rows left out and the new rows in, as one file
+    of the month; a month with no such file gets the new rows as a file of their own (a
+    daily load into later hours appends). Files written and retired."""
+    spec = TABLES[table]
+    cols = columns(con, table)
+    select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
+    using = ", ".join(key_columns)
+    month = _month_sql(table)
+    spans = con.execute(
+        f"select {month} as m, min({spec.time})::timestamp, max({spec.time})::timestamp "  # noqa: S608
+        f"from {new} group by m order by m",  # new: a temp table named by the caller
+        {} if spec.month_of_date else {"tz": timezone},
+    ).fetchall()
+    enc = _encryption_clause(encrypted)
+    base = table_dir(warehouse, table).resolve()
+    written = retired = 0
+    for m, lo, hi in spans:
+        old = [
+            r[0]
+            for r in con.execute(
+                "select path from lake_files where tbl = ? and month = ? and max_start_at >= ? and min_start_at <= ? "
+                "order by path",
+                [table, m, lo, hi],
+            ).fetchall()
+        ]
+        fresh = f"select * from {new} where {month} = $m"
+        if old:
+            listed = ", ".join("'" + str(base / p).replace("'", "''") + "'" for p in old)
+            source = f"select * from read_parquet([{listed}]{enc}) anti join {keys} using ({using}) union all by name {fresh}"
+        else:
+            source = fresh
+        rel = f"month={m}/k{load_id:08d}-{uuid.uuid4().hex[:12]}.parquet"
+        target = base / rel
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        params = {"m": m} if spec.month_of_date else {"tz": timezone, "m": m}
+        con.execute(
+            f"copy (select {select} from ({source}) order by {spec.order}) to '{target}' "  # built here
+            f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(encrypted)})",
+            params,
+        )
+        rows, t_lo, t_hi = con.execute(
+            f"select count(*), min({spec.time})::timestamp, max({spec.time})::timestamp "
+            f"from read_parquet('{target}'{enc})"
+        ).fetchall()[0]
+        retired += retire(con, old)
+        con.execute(
+            "insert into lake_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [table, rel, m, load_id, rows, target.stat().st_size, t_lo, t_hi, utc_now()],
+        )
+        written += 1
+    refresh_view(con, warehouse, encrypted=encrypted, table=table)
+    return {"written": written, "retired": retired}
+
+
 def retire(con: duckdb.DuckDBPyConnection, paths: Iterable[str]) -> int:
     """Take files out of the table (caller's transaction); they stay on disk until
     :func:`clean_retired` finds that no kept snapshot can name them."""
@@ -278,19 +417,22 @@ def compact(
     months: Iterable[str] | None = None,
     min_files: int = 2,
     max_rows: int = COMPACT_MAX_ROWS,
+    table: str = TABLE,
 ) -> dict[str, int]:
-    """Merge each month's small files (below ``max_rows`` rows) into one file sorted by
-    (msisdn, start_at), one transaction; the replaced files are retired (they stay until
-    no kept snapshot names them). A month with fewer than ``min_files`` small files is left."""
+    """Merge each month's small files (below ``max_rows`` rows) of ``table`` into one file
+    in the table's sort order, one transaction; the replaced files are retired (they stay
+    until no kept snapshot names them). A month with fewer than ``min_files`` small files
+    is left."""
+    spec = TABLES[table]
     enc = bool(_key_set(con))
     wanted = set(months) if months is not None else None
     small = con.execute(
         "select month, list(path order by path) from lake_files where tbl = ? and rows < ? group by month order by month",
-        [TABLE, max_rows],
+        [table, max_rows],
     ).fetchall()
-    before = int(con.execute("select count(*) from lake_files where tbl = ?", [TABLE]).fetchall()[0][0])
+    before = int(con.execute("select count(*) from lake_files where tbl = ?", [table]).fetchall()[0][0])
     merged_months = 0
-    base = table_dir(warehouse).resolve()
+    base = table_dir(warehouse, table).resolve()
     con.execute("begin")
     try:
         for month, paths in small:
@@ -300,7 +442,7 @@ def compact(
             rel = f"month={month}/c{uuid.uuid4().hex[:16]}.parquet"
             target = base / rel
             con.execute(
-                f"copy (select * from read_parquet([{listed}]{_encryption_clause(enc)}) order by msisdn, start_at) "
+                f"copy (select * from read_parquet([{listed}]{_encryption_clause(enc)}) order by {spec.order}) "
                 f"to '{target}' (format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(enc)})"
             )
             rows, lo, hi = con.execute(
@@ -310,16 +452,16 @@ def compact(
             retire(con, paths)
             con.execute(
                 "insert into lake_files values (?, ?, ?, 0, ?, ?, ?, ?, ?)",
-                [TABLE, rel, month, rows, target.stat().st_size, lo, hi, utc_now()],
+                [table, rel, month, rows, target.stat().st_size, lo, hi, utc_now()],
             )
             merged_months += 1
         if merged_months:
-            refresh_view(con, warehouse, encrypted=enc)
+            refresh_view(con, warehouse, encrypted=enc, table=table)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    after = int(con.execute("select count(*) from lake_files where tbl = ?", [TABLE]).fetchall()[0][0])
+    after = int(con.execute("select count(*) from lake_files where tbl = ?", [table]).fetchall()[0][0])
     return {"months_compacted": merged_months, "files_before": before, "files_after": after}
 
 
@@ -366,12 +508,17 @@ def delete_before(
 
 
 def months_to_compact(
-    con: duckdb.DuckDBPyConnection, *, min_files: int = COMPACT_MIN_FILES, max_rows: int = COMPACT_MAX_ROWS
+    con: duckdb.DuckDBPyConnection,
+    *,
+    min_files: int = COMPACT_MIN_FILES,
+    max_rows: int = COMPACT_MAX_ROWS,
+    table: str = TABLE,
 ) -> list[str]:
-    """Months with more than ``min_files`` small files: what an automatic compaction merges."""
+    """Months of ``table`` with more than ``min_files`` small files: what an automatic
+    compaction merges."""
     rows = con.execute(
         "select month from lake_files where tbl = ? and rows < ? group by month having count(*) > ? order by month",
-        [TABLE, max_rows, min_files],
+        [table, max_rows, min_files],
     ).fetchall()
     return [r[0] for r in rows]
 

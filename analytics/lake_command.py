@@ -1,7 +1,8 @@
 """``python -m analytics migrate`` and ``python -m analytics compact``: the lake's upkeep.
 
 ``migrate`` moves the records of a warehouse in the single-file layout (records as a
-DuckDB table) into the lake, with the counts checked; the first writer to open such a
+DuckDB table), and the cubes that live in the lake (``lake.CUBES``), into the lake, with
+the counts checked; the first writer to open such a
 warehouse does the same. ``compact [--month YYYY-MM]`` merges each month's small files
 (daily and live loads) into one sorted file; loads run it on their own for a month that
 gathered more than ``lake.COMPACT_MIN_FILES`` small files.
@@ -34,8 +35,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _migrate(warehouse) -> dict[str, Any]:
     with store.writer(warehouse, migrate=False) as con:
-        kind = store.scalar(con, "select table_type from information_schema.tables where table_name = 'records'")
-        if kind != "BASE TABLE":
+        if not store.needs_migration(con):
             count = int(store.scalar(con, "select count(*) from records"))
             return {"migrated": False, "records": count, "reason": "already in the lake"}
         out = store.migrate(con, warehouse)

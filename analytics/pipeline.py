@@ -104,13 +104,20 @@ def _has_forecasts(warehouse: str | Path | None) -> bool:
 
 
 def compact_if_needed(warehouse: str | Path | None = None) -> dict[str, Any] | None:
-    """Compact the months that gathered more than ``lake.COMPACT_MIN_FILES`` small files."""
+    """Compact the months that gathered more than ``lake.COMPACT_MIN_FILES`` small files,
+    of the records and of the hourly cube (a load adds a file to each); what was merged of
+    the records (the cube's merge is logged: a cluster load writes one cube file where
+    one machine writes one per file, and their JSON must not differ), or None."""
     path = Path(warehouse or store.default_path())
     with store.reader(path) as con:
-        months = lake.months_to_compact(con)
-    if not months:
+        due = {t: m for t in lake.COMPACTED if (m := lake.months_to_compact(con, table=t))}
+    if not due:
         return None
+    out: dict[str, Any] | None = None
     with store.writer(path) as con:
-        out = lake.compact(con, path, months=months)
-    log.info("compacted %s: %s", ", ".join(months), out)
+        for table, months in due.items():
+            done = lake.compact(con, path, months=months, table=table)
+            log.info("compacted %s of %s: %s", ", ".join(months), table, done)
+            if table == lake.TABLE:
+                out = done
     return out

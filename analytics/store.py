@@ -241,10 +241,18 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, path: str | Path | None = None
     if path is None:
         return
     kind = scalar(con, "select table_type from information_schema.tables where table_name = 'records'")
+    moved = _moved(con, path)
     if kind == "BASE TABLE" and migrate:
         _migrate(con, path)
-    elif kind is None or _moved(con, path):
+    elif kind is None or moved:
         lake.refresh_view(con, path, encrypted=encrypted())
+    for cube in lake.CUBES:
+        kind = scalar(con, "select table_type from information_schema.tables where table_name = ?", [cube])
+        if kind == "BASE TABLE":
+            if migrate:
+                _migrate_cube(con, path, cube)
+        elif kind is None or moved:
+            lake.refresh_view(con, path, encrypted=encrypted(), table=cube)
 
 
 def _moved(con: duckdb.DuckDBPyConnection, path: str | Path) -> bool:
@@ -295,6 +303,25 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]
             raise WarehouseError(f"migration of {path} counted {after:,} records in the lake, {before:,} in the table")
     log.info("migrated %s: %d records in %d month(s) moved to %s", path, before, len(months), lake.table_dir(path))
     return {"records": before, "months": len(months)}
+
+
+def _migrate_cube(con: duckdb.DuckDBPyConnection, path: str | Path, cube: str) -> int:
+    """Move a cube table of an older warehouse (one whose cubes were DuckDB tables) into
+    the lake, one transaction, the count checked; the table becomes the view. Rows moved."""
+    tz = settings().timezone
+    with transaction(con) as cur:
+        before = int(cur.execute(f"select count(*) from {cube}").fetchall()[0][0])  # cube: a name of lake.CUBES
+        frame = cur.sql(f"select * from {cube}").pl()
+        cur.execute(f"drop table {cube}")
+        lake.write_records(cur, path, frame, load_id=0, timezone=tz, encrypted=encrypted(), table=cube)
+        lake.refresh_view(cur, path, encrypted=encrypted(), table=cube)
+        after = int(cur.execute(f"select count(*) from {cube}").fetchall()[0][0])
+        if after != before:
+            raise WarehouseError(
+                f"migration of {path} counted {after:,} {cube} rows in the lake, {before:,} in the table"
+            )
+    log.info("migrated %s: %d %s rows moved to %s", path, before, cube, lake.table_dir(path, cube))
+    return before
 
 
 @contextmanager
@@ -529,4 +556,25 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> An
     return None if row is None else row[0]
 
 
-migrate = _migrate  # python -m analytics migrate (analytics/lake_command.py)
+def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, int]:
+    """Move what of a warehouse still lies in DuckDB tables into the lake: its records,
+    then the cubes that live in the lake (``lake.CUBES``); the counts moved
+    (``python -m analytics migrate``, analytics/lake_command.py)."""
+    out: dict[str, int] = {}
+    if scalar(con, "select table_type from information_schema.tables where table_name = 'records'") == "BASE TABLE":
+        out.update(_migrate(con, path))
+    for cube in lake.CUBES:
+        if scalar(con, "select table_type from information_schema.tables where table_name = ?", [cube]) == "BASE TABLE":
+            out[cube] = _migrate_cube(con, path, cube)
+    return out
+
+
+def needs_migration(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when records or a lake cube of this warehouse is still a DuckDB table."""
+    return bool(
+        scalar(
+            con,
+            "select count(*) from information_schema.tables where table_type = 'BASE TABLE' and table_name in ?",
+            [["records", *lake.CUBES]],
+        )
+    )

@@ -28,7 +28,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics import store  # noqa: E402
+from analytics import lake, store  # noqa: E402
+from analytics.config import settings  # noqa: E402
 from analytics.forecast import cells, persist, pipeline  # noqa: E402
 
 END = dt.datetime(2026, 10, 31, 23)  # the last UTC hour of the data
@@ -150,7 +151,10 @@ def build(
     with store.writer(path) as con:
         persist.ensure_forecast_schema(con)
         _insert(con, "cells", ref)
-        _insert(con, "usage_hourly_cell", pl.concat([voice, data]))
+        hourly = pl.concat([voice, data])  # the hourly cube is lake files (analytics/lake.py)
+        tz, enc = settings().timezone, store.encrypted()
+        lake.write_records(con, path, hourly, load_id=0, timezone=tz, encrypted=enc, table="usage_hourly_cell")
+        lake.refresh_view(con, path, encrypted=enc, table="usage_hourly_cell")
         _insert(
             con,
             "usage_daily_region",

@@ -54,7 +54,7 @@ def test_records_live_in_a_delta_table_partitioned_by_local_month(tmp_path, refs
     assert _q(warehouse, "select table_type from information_schema.tables where table_name = 'records'") == [("VIEW",)]
     files = _parquet_files(warehouse)
     assert {f.split("/")[0] for f in files} == {"month=2026-03", "month=2026-04"}
-    assert files == {r[0] for r in _q(warehouse, "select path from lake_files")}
+    assert files == {r[0] for r in _q(warehouse, "select path from lake_files where tbl = 'records'")}
     # the Delta log names exactly the committed files, and reads back the same rows
     table = DeltaTable(str(lake.table_dir(warehouse)))
     assert {
@@ -120,6 +120,13 @@ def test_a_publish_copies_no_records(tmp_path, refs, warehouse):
         biggest = con.execute("select max(estimated_size) from duckdb_tables()").fetchall()[0][0]
         assert biggest < 1_000, biggest  # per-subscriber tables at most (97 numbers), never per record
         assert con.execute("select count(*) from records").fetchall() == [(20_000,)]
+        # the cubes that grow with traffic are lake files too: views in the snapshot
+        kinds = con.execute(
+            "select table_name, table_type from information_schema.tables where table_name in ? order by 1",
+            [list(lake.CUBES)],
+        ).fetchall()
+        assert kinds == [("subscriber_month", "VIEW"), ("usage_hourly_cell", "VIEW")]
+        assert con.execute("select count(*) from subscriber_month").fetchall() == [(97,)]
     finally:
         con.close()
 
@@ -130,11 +137,14 @@ def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, war
         warehouse=warehouse,
         cells=refs["cells"],
     )
-    # rebuild the layout of before: records as a table in the DuckDB file, no lake
+    cubes_before = {t: _q(warehouse, f"select * from {t} order by all") for t in lake.CUBES}
+    assert all(cubes_before.values())
+    # rebuild the layout of before: records and cubes as tables in the DuckDB file, no lake
     con = duckdb.connect(str(warehouse))
-    con.execute("create table records_old as select * from records")
-    con.execute("drop view records")
-    con.execute("alter table records_old rename to records")
+    for table in ("records", *lake.CUBES):
+        con.execute(f"create table {table}_old as select * from {table}")
+        con.execute(f"drop view {table}")
+        con.execute(f"alter table {table}_old rename to {table}")
     con.execute("delete from lake_files")
     con.close()
     import shutil
@@ -152,6 +162,12 @@ def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, war
     assert _q(warehouse, "select table_type from information_schema.tables where table_name = 'records'") == [("VIEW",)]
     assert _q(warehouse, "select count(*), count(distinct record_id) from records") == [(30, 30)]
     assert len(pl.from_arrow(DeltaTable(str(lake.table_dir(warehouse))).to_pyarrow_table())) == 30
+    for table, rows in cubes_before.items():  # the cubes moved into the lake too, every row kept
+        assert _q(warehouse, "select table_type from information_schema.tables where table_name = ?", [table]) == [
+            ("VIEW",)
+        ]
+        assert _q(warehouse, f"select * from {table} order by all") == rows
+        assert _q(warehouse, "select count(*) from lake_files where tbl = ?", [table])[0][0] >= 1
 
 
 @pytest.mark.parametrize("n_files", [12])
@@ -231,3 +247,74 @@ def test_commands_create_private_files(tmp_path, refs):
     for p in [warehouse.parent, *made]:
         mode = stat.S_IMODE(p.stat().st_mode)
         assert mode & 0o077 == 0, (p, oct(mode))
+
+
+def _cube_files(warehouse: Path, table: str) -> set[str]:
+    return {r[0] for r in _q(warehouse, "select path from lake_files where tbl = ?", [table])}
+
+
+def test_cubes_grow_in_the_lake_a_load_rewrites_only_the_files_of_its_hours(tmp_path, refs, warehouse):
+    """The hourly cube and the subscriber-month cube are lake files: a load into later
+    hours adds a file and keeps the others; a late record into a stored hour rewrites the
+    one file that holds that hour; the cube always equals its definition over the records."""
+
+    def load(name: str, rows: list[dict]) -> None:
+        out = ingest_files([write_v1(tmp_path / name, rows)], warehouse=warehouse, cells=refs["cells"])
+        assert out["rows_loaded"] == len(rows)
+
+    def day(d: int, tag: str, n: int = 30) -> list[dict]:
+        return [
+            record(
+                record_id=f"{tag}{i}", msisdn=f"4477009{i % 11:05d}", start_time=f"2026-04-{d:02d}T{i % 24:02d}:10:00Z"
+            )
+            for i in range(n)
+        ]
+
+    def truth() -> tuple[list, list]:
+        hourly = _q(
+            warehouse,
+            "select date_trunc('hour', start_at), coalesce(cell_id, ''), service, direction, count(*), "
+            "count(distinct msisdn) from records group by all order by all",
+        )
+        cube = _q(
+            warehouse,
+            "select hour_at, cell_id, service, direction, records, subscribers from usage_hourly_cell order by all",
+        )
+        return hourly, cube
+
+    load("d1.csv", day(1, "a"))
+    first = _cube_files(warehouse, "usage_hourly_cell")
+    assert len(first) == 1
+    load("d2.csv", day(2, "b"))
+    second = _cube_files(warehouse, "usage_hourly_cell")
+    assert first < second and len(second) == 2  # appended, nothing rewritten
+    late = [record(record_id="late1", msisdn="447700900099", start_time="2026-04-01T05:40:00Z")]
+    load("late.csv", late)
+    third = _cube_files(warehouse, "usage_hourly_cell")
+    assert not (first & third)  # the file holding 1 April 05:00 was replaced ...
+    assert (second - first) <= third  # ... and 2 April's file was left alone
+    hourly, cube = truth()
+    assert hourly == cube
+    subs = _q(warehouse, "select msisdn, records from subscriber_month order by all")
+    assert subs == _q(warehouse, "select msisdn, count(*) from records group by all order by all")
+    assert len(_cube_files(warehouse, "subscriber_month")) == 1  # one month: one file, rewritten
+
+
+def test_automatic_compaction_merges_the_hourly_cubes_small_files(tmp_path, refs, warehouse):
+    """Daily loads add a cube file each; past lake.COMPACT_MIN_FILES small files in a month
+    the automatic compaction merges them, and the cube reads the same rows."""
+    from analytics.pipeline import compact_if_needed
+
+    days = lake.COMPACT_MIN_FILES + 2
+    for d in range(1, days + 1):
+        rows = [
+            record(record_id=f"d{d}-{j}", msisdn=f"4477009{j:05d}", start_time=f"2026-05-{d:02d}T1{j}:00:00Z")
+            for j in range(5)
+        ]
+        ingest_files([write_v1(tmp_path / f"d{d}.csv", rows)], warehouse=warehouse, cells=refs["cells"])
+    assert len(_cube_files(warehouse, "usage_hourly_cell")) == days
+    cube = _q(warehouse, "select * from usage_hourly_cell order by all")
+    compact_if_needed(warehouse)
+    assert len(_cube_files(warehouse, "usage_hourly_cell")) == 1
+    assert _q(warehouse, "select * from usage_hourly_cell order by all") == cube
+    assert compact_if_needed(warehouse) is None  # nothing left to merge

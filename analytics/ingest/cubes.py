@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from analytics import store
+from analytics import lake, store
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ TEMP_TABLES = (
     "helper_rows",
     "monthly_next",
     "sub_next",
+    "hourly_next",
 )
 
 
@@ -79,8 +80,10 @@ def refresh_cubes(
     # the span zone_quarters covers: every local month the load can touch, with margins
     span_lo = _month_start(lo - dt.timedelta(days=2)) - dt.timedelta(days=2)
     span_hi = _month_start(_month_start(hi + dt.timedelta(days=2)) + dt.timedelta(days=32)) + dt.timedelta(days=2)
+    # from the lake's file bounds, not a scan (a compacted file, load 0, counts as others')
     fresh = not con.execute(
-        "select exists(select 1 from records where start_at >= ? and start_at < ? and load_id not between ? and ?)",
+        "select exists(select 1 from lake_files where tbl = 'records' and max_start_at >= ? and min_start_at < ? "
+        "and load_id not between ? and ?)",
         [span_lo, span_hi, load_id, last_load_id],
     ).fetchall()[0][0]
     # Cube rows have no order: without it DuckDB inserts an aggregate's output from every
@@ -97,8 +100,28 @@ def refresh_cubes(
             "tz": timezone,
             "home": home_country,
         }
+        warehouse, encrypted = store.path_of(con), store.encrypted()
+        margin = dt.timedelta(days=2)
+        lake.span_view(con, warehouse, "near_records", lo - margin, hi + margin, encrypted=encrypted)
         run_script(con, store.sql("cubes_refresh"), params)
         run_script(con, store.sql("cubes_months_fresh" if fresh else "cubes_months_merge"), params)
+        for table, new, keys, key_columns in (
+            ("usage_hourly_cell", "hourly_next", "load_hours", ("hour_at",)),
+            ("subscriber_month", "sub_next", "touched_sub_months", ("month_date", "msisdn")),
+        ):
+            t1 = time.perf_counter()
+            out = lake.replace_keys(
+                con,
+                warehouse,
+                table,
+                new=new,
+                keys=keys,
+                key_columns=key_columns,
+                timezone=timezone,
+                encrypted=encrypted,
+                load_id=last_load_id,
+            )
+            log.debug("%s: %s in %.2fs", table, out, time.perf_counter() - t1)
     finally:
         con.execute("reset preserve_insertion_order")
     log.debug("cubes refreshed in %.2fs", time.perf_counter() - t0)
@@ -111,5 +134,6 @@ def _month_start(at: dt.datetime) -> dt.datetime:
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the refresh's temp tables (after its transaction ended, either way)."""
     con.execute("drop view if exists temp.month_records")
+    con.execute("drop view if exists temp.near_records")
     for table in TEMP_TABLES:
         con.execute(f"drop table if exists temp.{table}")

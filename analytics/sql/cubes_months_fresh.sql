@@ -40,11 +40,9 @@ from per_subscriber
 group by all;
 
 -- subscriber-month grain: local month x msisdn; regions and top region from a per-region
--- level, active days from a per-day level
-delete from subscriber_month
-where (month_date, msisdn) in (select month_date, msisdn from touched_sub_months);
-
-insert into subscriber_month by name
+-- level, active days from a per-day level; cubes.py writes them to the lake in place of
+-- the stored rows of these keys (lake.replace_keys)
+create or replace temp table sub_next as
 with scoped as (
     -- no other load has records in these months, so every row is touched
     select * from month_records

@@ -177,8 +177,4 @@ join regions as r using (month_date, msisdn)
 left join subscriber_month as o using (month_date, msisdn)
 left join new_days as n using (month_date, msisdn);
 
-delete from subscriber_month
-where (month_date, msisdn) in (select month_date, msisdn from touched_sub_months);
-
-insert into subscriber_month by name
-select * from sub_next;
+-- cubes.py writes sub_next to the lake in place of the stored rows of these keys

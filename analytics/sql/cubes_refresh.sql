@@ -9,6 +9,9 @@
 -- time zone of local days and months; $home, the home country. Whether other loads have
 -- records in that span (fresh or not) picks the month script in cubes.py.
 --
+-- `near_records` (a temp view cubes.py makes) is `records` narrowed to the files whose
+-- time bounds meet [$lo - 2 days, $hi + 2 days]: all a touched hour or day can hold.
+--
 -- Every touched hour and day key is recomputed from all stored records of that key (the
 -- new ones and any earlier load's), so its exact distinct subscriber count needs no
 -- helper set: a bulk load scans only its own rows, and a load into hours or days that
@@ -43,10 +46,9 @@ select distinct cast(date_trunc('month', day_date) as date) as month_date, regio
 create or replace temp table touched_sub_months as
 select distinct cast(date_trunc('month', day_date) as date) as month_date, msisdn from load_days;
 
--- hour grain: UTC hour x region x cell x service x direction
-delete from usage_hourly_cell where hour_at in (select hour_at from load_hours);
-
-insert into usage_hourly_cell by name
+-- hour grain: UTC hour x region x cell x service x direction; the rows of the touched
+-- hours, which cubes.py writes to the lake in place of the stored ones (lake.replace_keys)
+create or replace temp table hourly_next as
 with per_subscriber as (
     select
         date_trunc('hour', start_at) as hour_at,
@@ -65,7 +67,7 @@ with per_subscriber as (
         count(*) filter (where disposition = 'busy') as busy,
         count(*) filter (where disposition = 'failed') as failed,
         count(*) filter (where disposition = 'dropped') as dropped
-    from records
+    from near_records
     where start_at >= date_trunc('hour', cast($lo as timestamp))
       and start_at < date_trunc('hour', cast($hi as timestamp)) + interval 1 hour
       and date_trunc('hour', start_at) in (select hour_at from load_hours)
@@ -99,7 +101,7 @@ with per_subscriber as (
         sum(r.bytes_up) as bytes_up,
         sum(r.bytes_down) as bytes_down,
         sum(r.charge) as charge
-    from records as r
+    from near_records as r
     join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
     semi join touched_days as t on t.day_date = z.day_date and t.region = r.region
     where r.start_at >= cast($lo as timestamp) - interval 2 days

@@ -131,7 +131,9 @@ create table if not exists reference_files (
 
 -- Cube: one row per UTC hour per cell per service per direction.
 -- subscribers = exact distinct msisdn within that row's group (not additive across rows).
-create table if not exists usage_hourly_cell (
+-- Its rows are Parquet files of the lake (analytics/lake.py, a folder per local month);
+-- this empty table fixes their columns and the view `usage_hourly_cell` names the files.
+create table if not exists usage_hourly_cell_schema (
     hour_at     timestamp not null,   -- UTC, truncated to the hour
     region      varchar not null,
     cell_id     varchar not null,     -- '' for roaming records without a cell
@@ -178,7 +180,8 @@ create table if not exists usage_monthly_region (
 );
 
 -- Cube: one row per subscriber per local calendar month (segments, billing, marketing).
-create table if not exists subscriber_month (
+-- Lake files like usage_hourly_cell's (a folder per month); the view `subscriber_month`.
+create table if not exists subscriber_month_schema (
     month_date          date not null,
     msisdn              varchar not null,
     records             bigint not null,
