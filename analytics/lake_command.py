@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _migrate(warehouse) -> dict[str, Any]:
     with store.writer(warehouse, migrate=False) as con:
         if not store.needs_migration(con):
-            count = int(store.scalar(con, "select count(*) from records"))
+            count = int(store.fetch(con, "@lake_command_record_count").item())
             return {"migrated": False, "records": count, "reason": "already in the lake"}
         out = store.migrate(con, warehouse)
     return {"migrated": True, **out, "delta_version": lake.delta_version(warehouse)}

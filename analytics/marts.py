@@ -92,7 +92,7 @@ def earliest_new_record(result: dict[str, Any], warehouse: str | Path | None = N
     if not load_ids:
         return None
     with store.reader(warehouse) as con:
-        return store.scalar(con, "select min(start_at) from records where load_id in (select unnest(?))", [load_ids])
+        return store.fetch(con, "@marts_earliest_new_record", {"load_ids": load_ids}).item()
 
 
 # --- Segment mart ------------------------------------------------------------------------
@@ -181,12 +181,12 @@ def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dic
     built). ``report``: :func:`segment_report`'s dict (None when missing), ``built_at``."""
     if not store.has_table(con, "segment_months"):
         return {"status": "missing", "report": None, "built_at": None}
-    head = store.fetch(con, "select * from segment_months where month_date = ?", [month])
+    head = store.fetch(con, "@marts_segment_month", {"month_date": month})
     if head.height == 0:
         return {"status": "missing", "report": None, "built_at": None}
     row, now = head.row(0, named=True), segment_state(con, month)
     status = "current" if all(row[c] == now[c] for c in STATE_COLUMNS) else "stale"
-    blobs = store.fetch(con, "select part, parquet from segment_parts where month_date = ?", [month])
+    blobs = store.fetch(con, "@marts_segment_parts", {"month_date": month})
     report: dict[str, Any] = {p: pl.read_parquet(io.BytesIO(b)) for p, b in blobs.iter_rows()}
     report.update(month=month, totals=_decode(json.loads(row["totals_json"])))
     return {"status": status, "report": report, "built_at": row["built_at"]}
@@ -211,7 +211,7 @@ def refresh_segments(
 
     ensure_marts_schema(con)
     targets = months if months is not None else record_months(con)
-    current = store.fetch(con, "select * from segment_months")
+    current = store.fetch(con, "@marts_segment_months")
     open_month = max((m.replace(day=1) for m in targets), default=None) if months is None else None
     max_age = dt.timedelta(hours=float(settings().section("marts", MARTS_DEFAULTS)["segments_open_month_hours"]))
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)

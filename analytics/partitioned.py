@@ -123,8 +123,8 @@ def run(
     """``fn(share_con, **kwargs)`` on every share of the subscribers, one task each; the
     results in share order. ``parts`` defaults to the cluster's worker count."""
     parts = parts or max(len(client.scheduler_info().get("workers", {})), 1)
-    lake_files = store.fetch(con, "select * from lake_files where tbl = ?", [lake.TABLE])
-    references = {t: store.fetch(con, f"select * from {t}") for t in REFERENCES}  # t: a constant
+    lake_files = store.fetch(con, "@partitioned_lake_files", {"tbl": lake.TABLE})
+    references = {t: store.fetch(con, f"@partitioned_reference_{t}") for t in REFERENCES}
     memory = settings().section("warehouse").get("memory_limit", "3GB")
     shares = [
         Share(

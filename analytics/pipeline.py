@@ -100,7 +100,7 @@ def refresh_after(
 
 def _has_forecasts(warehouse: str | Path | None) -> bool:
     with store.reader(warehouse) as con:
-        return store.has_table(con, "forecast_runs") and bool(store.scalar(con, "select count(*) from forecast_runs"))
+        return store.has_table(con, "forecast_runs") and bool(store.fetch(con, "@pipeline_forecast_runs").item())
 
 
 def compact_if_needed(warehouse: str | Path | None = None) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ from analytics.cli import CommandError
 
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    return store.scalar(con, "select max(month_date) from usage_monthly_region")
+    return store.fetch(con, "@summary_latest_month").item()
 
 
 def region_figures(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> pl.DataFrame:

@@ -130,11 +130,7 @@ def _money(v: object) -> Decimal:
 def bill_summary(con: duckdb.DuckDBPyConnection, bill: pl.DataFrame, msisdn: str) -> dict:
     """Totals of an itemised bill: plan, monthly fee, usage expected/billed, allowances used."""
     plan_ids = bill.filter(pl.col("source") == "record")
-    plan_row = store.fetch(
-        con,
-        "select p.* from plans p join subscribers s using (plan_id) where s.msisdn = ?",
-        [msisdn],
-    )
+    plan_row = store.fetch(con, "@billing_subscriber_plan", {"msisdn": msisdn})
     plan = plan_row.row(0, named=True) if plan_row.height else {}
     used = {
         kind: int(plan_ids.filter(pl.col("allowance_kind") == kind)["allowance_used"].max() or 0)

@@ -65,9 +65,4 @@ def list_notes(con: duckdb.DuckDBPyConnection, msisdn: str) -> pl.DataFrame:
     """The subscriber's notes, newest first (empty frame, same columns, when there are none)."""
     if not store.has_table(con, "billing_notes"):
         return pl.DataFrame(schema=NOTE_SCHEMA)
-    return store.fetch(
-        con,
-        "select note_id, msisdn, month_date, record_id, note, author, author_role, created_at "
-        "from billing_notes where msisdn = ? order by created_at desc, note_id desc",
-        [msisdn],
-    )
+    return store.fetch(con, "@billing_notes", {"msisdn": msisdn})

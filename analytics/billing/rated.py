@@ -66,7 +66,7 @@ def _params(month: dt.date, timezone: str) -> dict[str, dt.datetime]:
 
 
 def _reference_hashes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
-    df = store.fetch(con, "select kind, content_sha256 from reference_files where kind in ('plans', 'subscribers')")
+    df = store.fetch(con, "@billing_reference_hashes")
     d = dict(zip(df["kind"], df["content_sha256"], strict=True))
     return d.get("plans"), d.get("subscribers")
 
@@ -127,7 +127,7 @@ def stored_is_current(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezon
     if not store.has_table(con, "rated_months"):
         return False
     tz = timezone or settings().timezone
-    stored = store.fetch(con, "select * from rated_months where month_date = ?", [month])
+    stored = store.fetch(con, "@billing_rated_month_stamp", {"month_date": month})
     if stored.height == 0:
         return False
     now = store.fetch(con, "@billing_month_state", _params(month, tz)).row(0, named=True)
@@ -146,7 +146,7 @@ def rated_month(
 ) -> pl.DataFrame:
     """The month's rated records (no particular order): stored when current, else rated now (read-only safe)."""
     if stored_is_current(con, month, timezone=timezone):
-        return store.fetch(con, "select * from rated_records where month_date = ?", [month])
+        return store.fetch(con, "@billing_rated_records", {"month_date": month})
     return rate_month(con, month, timezone=timezone, runner=runner)
 
 
@@ -204,7 +204,7 @@ def refreshed_month(
     ensure_billing_schema(con)
     tz = timezone or settings().timezone
     if stored_is_current(con, month, timezone=tz):
-        yield store.fetch(con, "select * from rated_records where month_date = ?", [month])
+        yield store.fetch(con, "@billing_rated_records", {"month_date": month})
         return
     rated = rate_month(con, month, timezone=tz, runner=runner)
     stamp = _month_stamp(con, month, tz)

@@ -185,7 +185,7 @@ def duplicates_month(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone
     tz = timezone or settings().timezone
     start, end = month_bounds(month, tz)
     dups = store.fetch(con, "@billing_duplicates", {"start_at": start, "end_at": end})
-    subs = store.fetch(con, "select msisdn, plan_id as sub_plan from subscribers")
+    subs = store.fetch(con, "@subscriber_plans").rename({"plan_id": "sub_plan"})
     own = pl.col("record_plan_id").str.strip_chars()
     return (
         dups.lazy()

@@ -48,7 +48,7 @@ def _current_row(con: duckdb.DuckDBPyConnection, month: dt.date, state: dict[str
     """The month's ``reconcile_months`` row when it was built from ``state``, else None."""
     if not store.has_table(con, "reconcile_months"):
         return None
-    stored = store.fetch(con, "select * from reconcile_months where month_date = ?", [month])
+    stored = store.fetch(con, "@billing_reconcile_month", {"month_date": month})
     if stored.height == 0:
         return None
     row = stored.row(0, named=True)
@@ -73,10 +73,8 @@ def stored_parts(
     totals = _current_row(con, month, state or month_state(con, month, timezone=timezone))
     if totals is None:
         return None
-    mism = store.fetch(
-        con, "select * from reconcile_mismatches where month_date = ? order by start_at, record_id, source", [month]
-    )
-    rows = store.fetch(con, "select * from reconcile_breakdown where month_date = ?", [month])
+    mism = store.fetch(con, "@billing_reconcile_mismatches", {"month_date": month})
+    rows = store.fetch(con, "@billing_reconcile_breakdown", {"month_date": month})
     parts = {
         dim: rows.filter(pl.col("dimension") == dim)
         .drop("month_date", "dimension")

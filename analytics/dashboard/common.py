@@ -20,7 +20,7 @@ def has_data(path: str | Path) -> bool:
     except store.WarehouseError:
         return False
     try:
-        return bool(store.scalar(con, "select exists(select 1 from records)"))
+        return bool(store.fetch(con, "@dashboard_has_records").item())
     except duckdb.CatalogException:
         return False
     finally:

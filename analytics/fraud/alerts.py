@@ -120,16 +120,9 @@ def persist(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, *, now: dt.dat
             """,
             [now],
         )
-        merged = con.sql(
-            """
-            select a.alert_key, a.type, a.msisdn, a.region, a.score, a.first_seen_at, a.last_seen_at, a.evidence,
-                   coalesce(c.status, 'new') as status, k.is_new
-            from fraud_alerts a
-            join run_keys k using (alert_key)
-            left join fraud_cases c using (alert_key)
-            order by a.score desc, a.alert_key
-            """
-        ).pl()
+        # on con itself, not store.fetch's cursor: run_keys is con's temp table and the
+        # caller's transaction is open on con
+        merged = con.sql(store.sql("fraud_merged_alerts")).pl()
         con.execute("drop table run_keys")
     finally:
         con.unregister("run_alerts")

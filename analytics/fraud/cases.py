@@ -38,11 +38,6 @@ QUEUE_SCHEMA: dict[str, pl.DataType] = {
     "record_count": pl.Int64(),
 }
 
-RECORD_COLUMNS = (
-    "record_id", "start_at", "msisdn", "other_party", "service", "direction", "duration_s", "disposition",
-    "cell_id", "region", "destination_country", "is_roaming", "bytes_up", "bytes_down", "charge", "imei",
-)  # fmt: skip
-
 
 def set_status(
     con: duckdb.DuckDBPyConnection,
@@ -113,15 +108,7 @@ def alert_detail(con: duckdb.DuckDBPyConnection, alert_key: str) -> dict[str, An
     """One alert with its parsed evidence and case status, or None."""
     if not has_fraud_tables(con):
         return None
-    df = store.fetch(
-        con,
-        """
-        select a.*, coalesce(c.status, 'new') as status, c.changed_by, c.changed_at, c.note
-        from fraud_alerts a left join fraud_cases c using (alert_key)
-        where a.alert_key = ?
-        """,
-        [alert_key],
-    )
+    df = store.fetch(con, "@fraud_alert_detail", {"alert_key": alert_key})
     if df.is_empty():
         return None
     row = df.row(0, named=True)
@@ -133,14 +120,7 @@ def alert_records(con: duckdb.DuckDBPyConnection, alert_key: str) -> pl.DataFram
     """The records behind an alert (its evidence record_ids), in time order."""
     detail = alert_detail(con, alert_key)
     ids = (detail or {}).get("evidence", {}).get("record_ids") or []
-    cols = ", ".join(RECORD_COLUMNS)
-    return store.fetch(
-        con,
-        # a semi join on the ids (a hash probe), not list_contains per row of records
-        f"select {cols} from records semi join (select unnest(?::varchar[]) as record_id) using (record_id) "  # noqa: S608 - fixed column list
-        "order by start_at, record_id",
-        [ids],
-    )
+    return store.fetch(con, "@fraud_alert_records", {"record_ids": ids})
 
 
 def case_history(con: duckdb.DuckDBPyConnection, alert_key: str) -> pl.DataFrame:
@@ -148,8 +128,4 @@ def case_history(con: duckdb.DuckDBPyConnection, alert_key: str) -> pl.DataFrame
     schema = {"status": pl.String(), "changed_by": pl.String(), "changed_at": pl.Datetime("us"), "note": pl.String()}
     if not has_fraud_tables(con):
         return pl.DataFrame(schema=schema)
-    return store.fetch(
-        con,
-        "select status, changed_by, changed_at, note from fraud_case_events where alert_key = ? order by changed_at",
-        [alert_key],
-    ).cast(schema)  # type: ignore[arg-type]
+    return store.fetch(con, "@fraud_case_history", {"alert_key": alert_key}).cast(schema)  # type: ignore[arg-type]

@@ -125,7 +125,7 @@ def evaluate(
         direction=pl.col("status"), last_seen_at=pl.lit(when, dtype=pl.Datetime("us"))
     )
     keys = ["region", "kpi", "window_name"]
-    before = store.fetch(con, "select * from live_breaches")
+    before = store.fetch(con, "@live_breaches")
     merged = breaches.join(
         before.select(*keys, pl.col("direction").alias("_dir"), pl.col("since_at").alias("_since")),
         on=keys,
@@ -134,7 +134,7 @@ def evaluate(
         since_at=pl.when(pl.col("_dir") == pl.col("direction")).then(pl.col("_since")).otherwise(pl.col("last_seen_at"))
     )
     now = merged.select([pl.col(c).cast(before.schema[c]) for c in BREACH_COLUMNS])
-    open_alerts = store.fetch(con, "select * from live_alerts where resolved_at is null")
+    open_alerts = store.fetch(con, "@live_open_alerts")
     still = open_alerts.join(now.select(*keys, "direction"), on=[*keys, "direction"], how="semi")
     to_resolve = open_alerts.join(still.select("alert_id"), on="alert_id", how="anti")
     hold = dt.timedelta(seconds=float(opts["hold_s"]))
@@ -212,10 +212,7 @@ def _insert_alerts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                band_lower, band_upper, since_at, raised_at, value, raised_at from _live_new"""
     )
     # on ``con`` itself: the registered frame is not visible from another cursor
-    return con.sql(
-        "select a.* from live_alerts a join _live_new n using (region, kpi, window_name, direction) "
-        "where a.resolved_at is null order by a.alert_id"
-    ).pl()
+    return con.sql(store.sql("live_raised_alerts")).pl()
 
 
 def _event_json(kind: str, alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,8 +251,7 @@ def deliver_events(events: Mapping[str, Any], *, opts: Mapping[str, Any]) -> int
 
 def alerts_table(con: duckdb.DuckDBPyConnection, *, open_only: bool = False, limit: int = 500) -> pl.DataFrame:
     """Alerts, newest first: one row per alert (empty, same schema, before any evaluation)."""
-    exists = store.fetch(con, "select count(*) as n from duckdb_tables() where table_name = 'live_alerts'").item()
-    if not exists:
+    if not store.has_table(con, "live_alerts"):
         return pl.DataFrame(
             schema={
                 "alert_id": pl.Int64,
@@ -274,7 +270,4 @@ def alerts_table(con: duckdb.DuckDBPyConnection, *, open_only: bool = False, lim
                 "resolved_at": pl.Datetime("us"),
             }
         )
-    where = "where resolved_at is null" if open_only else ""
-    return store.fetch(
-        con, f"select * from live_alerts {where} order by raised_at desc, alert_id desc limit $n", {"n": int(limit)}
-    )
+    return store.fetch(con, "@live_alerts", {"open_only": open_only, "n": int(limit)})

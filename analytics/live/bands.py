@@ -135,8 +135,7 @@ def forecast_bands(con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime, window
     """Region-level bands of ``sms`` and ``data_mb`` from the hourly forecast, when it covers
     the whole window: each hour's yhat and 95 % band weighted by its overlap with the window."""
 
-    exists = store.fetch(con, "select count(*) as n from duckdb_tables() where table_name = 'forecast_values'").item()
-    if not exists:
+    if not store.has_table(con, "forecast_values"):
         return pl.DataFrame(schema=FORECAST_COLUMNS)
     longest = max(int(s) for s in windows.values())
     hours = store.fetch(

@@ -251,11 +251,11 @@ def _learnt_profile(warehouse: Path) -> tuple[pl.DataFrame, pl.Series, dt.dateti
     if not warehouse.exists():
         return None
     with store.reader(warehouse) as con:
-        end = store.scalar(con, "select max(start_at) from records")
+        end = store.fetch(con, "@live_newest_record").item()
         if end is None:
             return None
         profile = store.fetch(con, "@live_feeder_profile", {"end_at": end, "weeks": 4})
-        subs = store.fetch(con, "select distinct msisdn from records where start_at > ? - interval 7 days", [end])
+        subs = store.fetch(con, "@live_feeder_subscribers", {"end_at": end})
     return profile, subs["msisdn"], busy_start(profile, end + dt.timedelta(seconds=1)), end
 
 

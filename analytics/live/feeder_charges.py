@@ -80,7 +80,7 @@ class Charger:
         """Plans and subscribers of the warehouse; unseen subscribers' months read from its snapshot."""
         con = store.snapshot_reader(warehouse)
         plans = store.fetch(con, "@plans")
-        subs = store.fetch(con, "select msisdn, plan_id from subscribers")
+        subs = store.fetch(con, "@subscriber_plans")
         return cls(plans, subs, source=con)
 
     def close(self) -> None:

@@ -122,7 +122,7 @@ def to_long(aggregates: pl.LazyFrame, *, keys: Sequence[str]) -> pl.LazyFrame:
 
 
 def newest_record_at(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
-    return store.fetch(con, "select max(start_at) as t from records").item()
+    return store.fetch(con, "@live_newest_record").item()
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.datetime | None, *, clock: str) -> dt.datetime | None:

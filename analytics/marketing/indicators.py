@@ -136,11 +136,7 @@ def clock_params(clock: dict[str, Any]) -> dict[str, Any]:
 def latest_month(con: duckdb.DuckDBPyConnection, *, timezone: str | None = None) -> dt.date | None:
     """First day of the local month of the latest loaded record, or None without records."""
     tz = timezone or settings().timezone
-    df = store.fetch(
-        con,
-        "select date_trunc('month', timezone($tz, timezone('UTC', max(start_at))))::date as m from records",
-        {"tz": tz},
-    )
+    df = store.fetch(con, "@marketing_latest_month", {"tz": tz})
     return df["m"][0]
 
 

@@ -116,7 +116,7 @@ def rating_input(
     records = store.fetch(
         con, "@marketing_rating_input", {"start_at": start_at, "end_at": end_at, "chargeable_only": chargeable_only}
     )
-    subscribers = store.fetch(con, "select msisdn, plan_id from subscribers")
+    subscribers = store.fetch(con, "@subscriber_plans")
     return rating.resolve_plans(records.lazy(), subscribers.lazy()).collect()
 
 

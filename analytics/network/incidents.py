@@ -228,7 +228,7 @@ def refresh_incidents(
     opts = live_kpis.options(overrides)
     judge_from = since
     if store.has_table(con, "incidents"):
-        open_start = store.scalar(con, "select min(start_at) from incidents where end_at >= ?", [since])
+        open_start = store.fetch(con, "@network_open_incident_start", {"since": since}).item()
         if open_start is not None:
             judge_from = min(judge_from, open_start)
     weeks = int(opts["history_weeks"])

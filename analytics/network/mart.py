@@ -52,7 +52,7 @@ def stale_months(con: duckdb.DuckDBPyConnection, *, opts: Mapping[str, Any]) -> 
     month's start or, when the month only gained records of later loads since it was
     built (a daily file), the hour of the first of them: a day costs its own hours."""
     sha = _options_sha(opts)
-    stored = {r["month_date"]: r for r in store.fetch(con, "select * from quality_months").iter_rows(named=True)}
+    stored = {r["month_date"]: r for r in store.fetch(con, "@network_quality_months").iter_rows(named=True)}
     out = []
     for month in store.fetch(con, "@network_record_months")["month_date"].to_list():
         span = {"start_at": _at(month), "end_at": _at(next_month(month))}

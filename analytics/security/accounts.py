@@ -31,6 +31,7 @@ import polars as pl
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from analytics import store
 from analytics.security import audit, db
 from analytics.security.roles import validate_role
 from analytics.security.schema import security_settings
@@ -59,10 +60,7 @@ ANY = "*"  # security_lockout: user_name = ANY counts a client over every name; 
 
 
 def _user_row(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:
-    return con.execute(
-        "select user_name, role, password_hash, is_disabled, session_generation from security_users where user_name = ?",
-        [name],
-    ).fetchone()
+    return con.execute(store.sql("security_user_row"), {"user_name": name}).fetchone()
 
 
 def check_password(password: str) -> None:
@@ -125,7 +123,7 @@ def set_disabled(path: str | Path, name: str, *, disabled: bool, by: str) -> Non
 def unlock(path: str | Path, name: str, *, by: str) -> int:
     """Lift every lock-out and failure count of ``name`` (all clients); the rows cleared."""
     with db.transaction(path) as con:
-        rows = con.execute("select count(*) from security_lockout where user_name = ?", [name]).fetchone()[0]
+        rows = con.execute(store.sql("security_lockout_rows"), {"user_name": name}).fetchone()[0]
         con.execute("delete from security_lockout where user_name = ?", [name])
         audit.append(con, user=by, action="user_unlocked", detail=f"{name} ({rows} lock-out rows cleared)")
     return int(rows)
@@ -149,23 +147,8 @@ def session_account(path: str | Path, name: str, generation: int) -> str | None:
 
 def list_users(path: str | Path) -> pl.DataFrame:
     """One row per account (never the hash): user_name, role, sign_in, is_disabled, ..."""
-    query = """
-    with locks as (
-        select user_name, max(locked_until) as locked_until
-        from security_lockout
-        group by user_name
-    ),
-    final as (
-        select u.user_name, u.role,
-               case when u.password_hash is null then 'oidc' else 'password' end as sign_in,
-               u.is_disabled, u.created_at, u.created_by, u.last_sign_in_at, l.locked_until
-        from security_users as u
-        left join locks as l using (user_name)
-    )
-    select * from final order by user_name
-    """
     with db.transaction(path) as con:
-        return con.sql(query).pl()
+        return con.sql(store.sql("security_users")).pl()
 
 
 def has_accounts(path: str | Path) -> bool:
@@ -245,10 +228,7 @@ def _keys(name: str, client: str) -> list[tuple[str, str, str]]:
 
 def _locked_until(con: duckdb.DuckDBPyConnection, name: str, client: str, now: datetime) -> datetime | None:
     locks = [
-        con.execute(
-            "select locked_until from security_lockout where user_name = ? and client = ? and locked_until > ?",
-            [user, cli, now],
-        ).fetchone()
+        con.execute(store.sql("security_lock"), {"user_name": user, "client": cli, "now": now}).fetchone()
         for user, cli, _ in _keys(name, client)
     ]
     found = [lock[0] for lock in locks if lock]
@@ -265,10 +245,7 @@ def _count_failure(
     until, texts = None, []
     for user, cli, setting in _keys(name, client):
         limit = int(cfg[setting])
-        row = con.execute(
-            "select failed_attempts, last_failed_at, locked_until from security_lockout where user_name = ? and client = ?",
-            [user, cli],
-        ).fetchone()
+        row = con.execute(store.sql("security_failures"), {"user_name": user, "client": cli}).fetchone()
         failures = row[0] if row and row[2] is None and row[1] > now - window else 0
         failures += 1
         lock = now + window if failures >= limit else None

@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from analytics import store
 from analytics.security import db
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,6 @@ _APPEND = (
     "insert into security_audit (audit_id, event_at, user_name, role, action, detail, prev_hash, row_hash) "
     "values (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_HEAD = "select audit_id, row_hash from security_audit order by audit_id desc limit 1"
-_READ = """
-with final as (
-    select audit_id, event_at, user_name, role, action, detail
-    from security_audit
-    where ($since is null or event_at >= $since)
-      and ($user_name = '' or user_name = $user_name)
-      and ($action = '' or action = $action)
-)
-select * from final order by audit_id desc limit $limit
-"""
 
 
 def utcnow() -> datetime:
@@ -118,7 +108,7 @@ def append(
         with db.transaction(warehouse, warehouse_con=con) as own:  # con holds the warehouse's lock
             append(own, user=user, action=action, detail=detail, role=role, at=at, known_action=known_action)
         return
-    head = con.execute(_HEAD).fetchone()
+    head = con.execute(store.sql("security_audit_head")).fetchone()
     audit_id, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     event_at = (at or utcnow()).replace(tzinfo=None)
     user, detail = _clean(user) or "?", _clean(detail)
@@ -153,10 +143,7 @@ def record(
 def verify(path: str | Path) -> dict:
     """Recompute the chain: ``{"ok", "rows", "head", "first_bad_id", "problem"}``."""
     with db.transaction(path) as con:
-        rows = con.execute(
-            "select audit_id, event_at, user_name, role, action, detail, prev_hash, row_hash "
-            "from security_audit order by audit_id"
-        ).fetchall()
+        rows = con.execute(store.sql("security_audit_chain")).fetchall()
     prev, expected_id = GENESIS, 1
     for audit_id, event_at, user, role, action, detail, prev_hash, digest in rows:
         problem = None
@@ -183,7 +170,7 @@ def read_log(
     """The newest ``limit`` events, newest first, optionally filtered."""
     with db.transaction(path) as con:
         params = {"since": since, "user_name": user, "action": action, "limit": int(limit)}
-        return con.sql(_READ, params=params).pl()
+        return con.sql(store.sql("security_audit_log"), params=params).pl()
 
 
 def _empty() -> pl.DataFrame:

@@ -197,4 +197,4 @@ def retained_from(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """
     if "security_retention_runs" not in _existing(con):
         return None
-    return con.execute("select max(cutoff_at) from security_retention_runs").fetchall()[0][0]
+    return con.execute(store.sql("security_retained_from")).fetchall()[0][0]
