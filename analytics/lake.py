@@ -307,11 +307,15 @@ def replace_keys(
     cols = columns(con, table)
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
     using = ", ".join(key_columns)
-    month = _month_sql(table)
-    spans = con.execute(
-        f"select {month} as m, min({spec.time})::timestamp, max({spec.time})::timestamp "  # noqa: S608
-        f"from {new} group by m order by m",  # new: a temp table named by the caller
+    # the month of each distinct time (a few thousand hours), not a time zone conversion per row
+    con.execute(
+        f"create or replace temp table lake_months as select {spec.time}, {_month_sql(table)} as _month "
+        f"from (select distinct {spec.time} from {new})",  # new: a temp table named by the caller
         {} if spec.month_of_date else {"tz": timezone},
+    )
+    spans = con.execute(
+        f"select _month, min({spec.time})::timestamp, max({spec.time})::timestamp from lake_months "
+        "group by _month order by _month"
     ).fetchall()
     enc = _encryption_clause(encrypted)
     base = table_dir(warehouse, table).resolve()
@@ -325,7 +329,9 @@ def replace_keys(
                 [table, m, lo, hi],
             ).fetchall()
         ]
-        fresh = f"select * from {new} where {month} = $m"
+        fresh = (
+            f"select * from {new} semi join (select {spec.time} from lake_months where _month = $m) using ({spec.time})"
+        )
         if old:
             listed = ", ".join("'" + str(base / p).replace("'", "''") + "'" for p in old)
             source = f"select * from read_parquet([{listed}]{enc}) anti join {keys} using ({using}) union all by name {fresh}"
@@ -334,11 +340,10 @@ def replace_keys(
         rel = f"month={m}/k{load_id:08d}-{uuid.uuid4().hex[:12]}.parquet"
         target = base / rel
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        params = {"m": m} if spec.month_of_date else {"tz": timezone, "m": m}
         con.execute(
             f"copy (select {select} from ({source}) order by {spec.order}) to '{target}' "  # built here
             f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(encrypted)})",
-            params,
+            {"m": m},
         )
         rows, t_lo, t_hi = con.execute(
             f"select count(*), min({spec.time})::timestamp, max({spec.time})::timestamp "
@@ -350,6 +355,7 @@ def replace_keys(
             [table, rel, m, load_id, rows, target.stat().st_size, t_lo, t_hi, utc_now()],
         )
         written += 1
+    con.execute("drop table if exists temp.lake_months")
     refresh_view(con, warehouse, encrypted=encrypted, table=table)
     return {"written": written, "retired": retired}
 
