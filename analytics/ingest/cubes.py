@@ -45,6 +45,7 @@ TEMP_TABLES = (
     "monthly_next",
     "sub_next",
     "hourly_next",
+    "month_parts",
 )
 
 
