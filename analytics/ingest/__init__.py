@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,17 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CHUNK_ROWS = 250_000
-INGEST_DEFAULTS = {
-    "memory_limit": "2560MB",
-    "cube_memory_limit": "1280MB",
-    "earliest_start": "2000-01-01",
-    "max_future_days": 2,
-}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``[ingest]`` of analytics.toml: DuckDB's memory caps while a file loads (its chunks
+    inserted, then the cubes refreshed) and the plausible start times (docs/formats.md)."""
+
+    memory_limit: str = "2560MB"
+    cube_memory_limit: str = "1280MB"
+    earliest_start: str | dt.date = "2000-01-01"  # a TOML date or "YYYY-MM-DD"
+    max_future_days: float = 2.0
 
 
 def _now() -> dt.datetime:
@@ -224,13 +230,13 @@ def ingest_files(
     With ``cluster`` (``local:N`` or a scheduler address) each file is read, checked and
     written by a cluster worker, and the driver commits once (analytics/ingest/distributed.py)."""
     cfg_obj = settings()
-    limits = cfg_obj.section("ingest", INGEST_DEFAULTS)  # DuckDB's memory caps while a file loads
+    limits = cfg_obj.section("ingest", IngestSettings)  # DuckDB's memory caps while a file loads
     cfg = {
         "timezone": timezone or cfg_obj.timezone,
         "home_country": (home_country or cfg_obj.home_country).upper(),
         "currency": (currency or cfg_obj.currency).upper(),
-        "memory_limit": limits["memory_limit"],
-        "cube_memory_limit": limits["cube_memory_limit"],
+        "memory_limit": limits.memory_limit,
+        "cube_memory_limit": limits.cube_memory_limit,
         "window": plausible_window(limits),
     }
     if fmt == "v1":
@@ -294,13 +300,13 @@ def ingest_files(
     return _summarise(results, refs)
 
 
-def plausible_window(options: dict[str, Any], *, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+def plausible_window(options: IngestSettings, *, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """Start times outside [earliest_start, load time + max_future_days] are implausible
     (``out_of_range:start_time``): a year-3000 record would otherwise become "the latest month"."""
     try:
-        earliest = dt.datetime.fromisoformat(str(options["earliest_start"]))
-        future = float(options["max_future_days"])
-    except (KeyError, TypeError, ValueError) as exc:
+        earliest = dt.datetime.fromisoformat(str(options.earliest_start))
+        future = options.max_future_days
+    except (TypeError, ValueError) as exc:
         raise RefusedFile(
             f"analytics.toml [ingest]: earliest_start must be a date (YYYY-MM-DD) and max_future_days a number ({exc})"
         ) from exc

@@ -22,9 +22,10 @@ import duckdb
 import polars as pl
 
 from analytics.calendar import month_bounds
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.marketing import recommend, segments, window
 from analytics.marketing.indicators import bandicoot_indicators, latest_month
+from analytics.marketing.settings import marketing_settings
 from analytics.marketing.usage import month_usage, usage_indicators
 from analytics.partitioned import Runner, concat
 
@@ -190,11 +191,11 @@ def segment_report(
     k-means and the totals run here over the merged subscribers."""
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
-    opts = {**segments.SEGMENT_DEFAULTS, **recommend.options(), **(options or {})}
+    opts = with_options(marketing_settings(), options, where="segment_report options")
     month = month or latest_month(con, timezone=tz)
     if month is None:
         month = dt.date.today().replace(day=1)
-    kwargs = {"month": month, "timezone": tz, "home_country": home, "churn_drop": float(opts.get("churn_drop", 0.3))}
+    kwargs = {"month": month, "timezone": tz, "home_country": home, "churn_drop": opts.churn_drop}
     parts = runner(segment_inputs, kwargs) if runner is not None else [segment_inputs(con, **kwargs)]
     inputs = merge_inputs(parts)
     profiles, recs = inputs["profiles"], inputs

@@ -101,7 +101,7 @@ def plan(con: duckdb.DuckDBPyConnection, keep_months: int, *, as_of: date) -> Re
 
 
 def reports_dir(warehouse: Path) -> Path:
-    configured = str(security_settings()["reports_dir"] or "")
+    configured = security_settings().reports_dir
     return Path(configured) if configured else Path(warehouse).resolve().parent / "reports"
 
 
