@@ -58,12 +58,10 @@ class Settings:
             raise SettingsError(f"{self.source} [{name}]: expected a table, got {node!r}")
         return node
 
-    def section(self, name: str, kind: type[S] | None = None, *, defaults: Mapping[str, Any] | None = None) -> S:
+    def section(self, name: str, kind: type[S]) -> S:
         """Table ``[name]`` of the file as the frozen dataclass ``kind``: its field defaults
         overridden by the file's values; an unknown key or a wrongly typed value raises
-        :class:`SettingsError`. (``defaults=``: the untyped dict of a module not yet typed.)"""
-        if kind is None:
-            return {**(defaults or {}), **self.table(name)}  # type: ignore[return-value]
+        :class:`SettingsError`."""
         return build_section(kind, self.table(name), where=f"{self.source} [{name}]")
 
     def with_overrides(self, **changes: Any) -> Settings:
