@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import duckdb
 import polars as pl
@@ -44,6 +44,9 @@ from analytics import store
 from analytics.calendar import month_bounds, record_months, shift_month
 from analytics.config import settings
 from analytics.marketing.settings import marketing_settings
+
+if TYPE_CHECKING:
+    from analytics.marketing.report import SegmentReport
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +67,35 @@ SEGMENT_PARTS = ("subscribers", "segments", "matrix", "recommendations", "upsell
 STATE_COLUMNS = ("window_start", "records", "max_load_id", "plans_sha", "subs_sha", "options_sha")
 
 
+class MartsRefresh(TypedDict, total=False):
+    """:func:`refresh_marts`: what each mart rebuilt, and its seconds (no fraud keys when
+    detection failed: the error is raised after the other marts are published)."""
+
+    reconciled_months: dict[str, int]  # month -> mismatches
+    billing_s: float
+    segment_months: dict[str, int]  # month -> subscribers
+    segments_s: float
+    network: dict[str, Any]  # analytics.network.mart.refresh
+    fraud_alerts: int
+    fraud_s: float
+
+
+class StoredSegments(TypedDict):
+    """:func:`stored_segment_report`: the stored report of a month and how current it is."""
+
+    status: Literal["current", "stale", "missing"]
+    report: SegmentReport | None
+    built_at: dt.datetime | None
+
+
 def refresh_marts(
     warehouse: str | Path | None = None,
     *,
     fraud_since: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> MartsRefresh:
     """Rate and reconcile stale months, rebuild stale segment months, run fraud detection
     over records since ``fraud_since``."""
-    out: dict[str, Any] = {}
+    out: MartsRefresh = {}
     t0 = time.perf_counter()
     from analytics.billing import refresh_reconciliation
     from analytics.fraud.engine import detect_into
@@ -189,7 +213,7 @@ def store_segment_report(
     log.info("stored segment report of %s: %d subscribers", month.isoformat()[:7], report["subscribers"].height)
 
 
-def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> StoredSegments:
     """The stored segment report of ``month`` (read-only safe).
 
     ``status``: ``current`` (built from the data now loaded), ``stale`` (built before a

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from analytics import lake, store
-from analytics.ingest import ingest_files
-from analytics.marts import earliest_new_record, marts_settings, refresh_marts
+from analytics.ingest import IngestSummary, ingest_files
+from analytics.marts import MartsRefresh, earliest_new_record, marts_settings, refresh_marts
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ class LoadReport:
     """What one run did: the ``ingest`` JSON, the marts refresh (None when skipped or
     nothing loaded), the compaction of the lake (None when no month needed it)."""
 
-    ingest: dict[str, Any]
-    marts: dict[str, Any] | None = None
+    ingest: IngestSummary
+    marts: MartsRefresh | None = None
     compaction: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 

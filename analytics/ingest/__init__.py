@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 import polars as pl
@@ -54,6 +54,43 @@ class IngestSettings:
     cube_memory_limit: str = "1280MB"
     earliest_start: str | dt.date = "2000-01-01"  # a TOML date or "YYYY-MM-DD"
     max_future_days: float = 2.0
+
+
+class FileSummary(TypedDict):
+    """One file of the ``ingest`` JSON (``FileResult.as_dict()``; cdr-extract-v1 fixes its keys)."""
+
+    file: str
+    path: str
+    sha256: str
+    format: str
+    status: str  # loaded | already_loaded | refused
+    error: str | None
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rows_rejected: int
+    rejects_by_reason: dict[str, int]
+    seconds: float
+    load_id: int | None
+
+
+class _RefusedExit(TypedDict, total=False):
+    """Set when a file was refused: the CLI's exit status and reason (popped, not printed)."""
+
+    _exit: int
+    _reason: str
+
+
+class IngestSummary(_RefusedExit):
+    """:func:`ingest_files`: the ``ingest`` command's JSON, as the contract fixes it."""
+
+    files: list[FileSummary]
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rows_rejected: int
+    rejects_by_reason: dict[str, int]
+    reference: dict[str, Any]
 
 
 def _now() -> dt.datetime:
@@ -224,7 +261,7 @@ def ingest_files(
     currency: str | None = None,
     on_progress: Progress | None = None,
     cluster: str | None = None,
-) -> dict[str, Any]:
+) -> IngestSummary:
     """Validate and load ``paths`` (and reference files) into the warehouse; the ``ingest`` JSON.
 
     With ``cluster`` (``local:N`` or a scheduler address) each file is read, checked and
@@ -396,11 +433,11 @@ def _ingest_one(
     return result
 
 
-def _summarise(results: list[FileResult], refs: dict[str, Any]) -> dict[str, Any]:
+def _summarise(results: list[FileResult], refs: dict[str, Any]) -> IngestSummary:
     reasons: Counter[str] = Counter()
     for r in results:
         reasons.update(r.rejects_by_reason)
-    out: dict[str, Any] = {
+    out: IngestSummary = {
         "files": [r.as_dict() for r in results],
         "rows_read": sum(r.rows_read for r in results),
         "rows_loaded": sum(r.rows_loaded for r in results),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 import polars as pl
@@ -177,6 +177,19 @@ def merge_inputs(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame
     return {name: concat([p[name] for p in parts], by=by, descending=desc) for name, (by, desc) in INPUT_ORDER.items()}
 
 
+class SegmentReport(TypedDict):
+    """:func:`segment_report`: what the Segments page reads (and the segment mart stores)."""
+
+    month: dt.date
+    subscribers: pl.DataFrame  # one row per subscriber: features, segment, plan costs
+    segments: pl.DataFrame  # one row per segment
+    matrix: pl.DataFrame  # subscribers per segment x current plan
+    recommendations: pl.DataFrame
+    upsell: pl.DataFrame
+    plan_costs: pl.DataFrame
+    totals: dict[str, Any]  # month, subscribers, recommendations, estimated_savings, ... k, silhouette
+
+
 def segment_report(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -185,7 +198,7 @@ def segment_report(
     home_country: str | None = None,
     options: dict | None = None,
     runner: Runner | None = None,
-) -> dict[str, Any]:
+) -> SegmentReport:
     """The month's segment report. The per-subscriber half (:func:`segment_inputs`) runs
     on ``con``, or share by share on a cluster with ``runner`` (analytics.partitioned); the
     k-means and the totals run here over the merged subscribers."""
