@@ -208,3 +208,13 @@ def test_live_options_fill_the_source_timezone(tmp_path: Path, monkeypatch: pyte
         assert kpis.options({"timezone": "UTC"}).timezone == "UTC"
     finally:
         config.settings.cache_clear()
+
+
+def test_dashboard_environment_wins_over_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pages._settings import dashboard_settings
+
+    monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "no")
+    monkeypatch.setenv("ANALYTICS_DEMO_SUBSCRIBERS", "200")
+    got = dashboard_settings()
+    assert (got.demo_on_first_start, got.demo_subscribers) == (False, 200)
+    assert got.demo_months == config.settings().section("dashboard", DashboardSettings).demo_months
