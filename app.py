@@ -111,7 +111,7 @@ def sidebar_filters() -> None:
 
 
 data_present = _shared.has_data()
-if not data_present and _shared.dashboard_settings()["demo_on_first_start"]:
+if not data_present and _shared.dashboard_settings().demo_on_first_start:
     if _shared.build_demo_world():
         st.rerun()
 

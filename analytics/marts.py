@@ -32,9 +32,10 @@ import io
 import json
 import logging
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import duckdb
 import polars as pl
@@ -42,22 +43,59 @@ import polars as pl
 from analytics import store
 from analytics.calendar import month_bounds, record_months, shift_month
 from analytics.config import settings
+from analytics.marketing.settings import marketing_settings
+
+if TYPE_CHECKING:
+    from analytics.marketing.report import SegmentReport
 
 log = logging.getLogger(__name__)
 
-MARTS_DEFAULTS = {"segments_open_month_hours": 24.0, "forecasts_after_load": True}
+
+@dataclass(frozen=True)
+class MartsSettings:
+    """``[marts]`` of analytics.toml (docs/architecture.md)."""
+
+    segments_open_month_hours: float = 24.0  # the running month's segments stay stale this long
+    forecasts_after_load: bool = True  # refresh the forecasts of a warehouse that has some
+
+
+def marts_settings() -> MartsSettings:
+    return settings().section("marts", MartsSettings)
+
+
 SEGMENT_PARTS = ("subscribers", "segments", "matrix", "recommendations", "upsell", "plan_costs")
 STATE_COLUMNS = ("window_start", "records", "max_load_id", "plans_sha", "subs_sha", "options_sha")
+
+
+class MartsRefresh(TypedDict, total=False):
+    """:func:`refresh_marts`: what each mart rebuilt, and its seconds (no fraud keys when
+    detection failed: the error is raised after the other marts are published)."""
+
+    reconciled_months: dict[str, int]  # month -> mismatches
+    billing_s: float
+    segment_months: dict[str, int]  # month -> subscribers
+    segments_s: float
+    network: dict[str, Any]  # analytics.network.mart.refresh
+    fraud_alerts: int
+    fraud_s: float
+
+
+class StoredSegments(TypedDict):
+    """:func:`stored_segment_report`: the stored report of a month and how current it is."""
+
+    status: Literal["current", "stale", "missing"]
+    report: SegmentReport | None
+    built_at: dt.datetime | None
 
 
 def refresh_marts(
     warehouse: str | Path | None = None,
     *,
     fraud_since: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> MartsRefresh:
     """Rate and reconcile stale months, rebuild stale segment months, run fraud detection
     over records since ``fraud_since``."""
-    out: dict[str, Any] = {}
+    out: MartsRefresh = {}
     t0 = time.perf_counter()
     from analytics.billing import refresh_reconciliation
     from analytics.fraud.engine import detect_into
@@ -108,14 +146,16 @@ def segment_state(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, A
     from analytics.billing.rated import _reference_hashes
 
     cfg = settings()
-    opts = cfg.section("marketing", defaults={})
-    lookback = max(1, int(opts.get("upsell_window_months", 3)) - 1)  # churn: the month before; upsell: its window
+    lookback = max(1, marketing_settings().upsell_window_months - 1)  # churn: the month before; upsell: its window
     window_start = shift_month(month, -lookback)
     start_at, _ = month_bounds(window_start, cfg.timezone)
     _, end_at = month_bounds(month, cfg.timezone)
     state = store.fetch(con, "@billing_month_state", {"start_at": start_at, "end_at": end_at}).row(0, named=True)
     plans_sha, subs_sha = _reference_hashes(con)
-    key = json.dumps([opts, cfg.timezone, cfg.home_country.upper()], sort_keys=True, default=str)
+    # the [marketing] table as written in the file (the key stored reports were built with)
+    key = json.dumps(
+        [dict(cfg.table("marketing")), cfg.timezone, cfg.home_country.upper()], sort_keys=True, default=str
+    )
     return {
         "window_start": window_start,
         **state,
@@ -173,7 +213,7 @@ def store_segment_report(
     log.info("stored segment report of %s: %d subscribers", month.isoformat()[:7], report["subscribers"].height)
 
 
-def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+def stored_segment_report(con: duckdb.DuckDBPyConnection, month: dt.date) -> StoredSegments:
     """The stored segment report of ``month`` (read-only safe).
 
     ``status``: ``current`` (built from the data now loaded), ``stale`` (built before a
@@ -213,7 +253,7 @@ def refresh_segments(
     targets = months if months is not None else record_months(con)
     current = store.fetch(con, "@marts_segment_months")
     open_month = max((m.replace(day=1) for m in targets), default=None) if months is None else None
-    max_age = dt.timedelta(hours=float(settings().section("marts", MARTS_DEFAULTS)["segments_open_month_hours"]))
+    max_age = dt.timedelta(hours=marts_settings().segments_open_month_hours)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     done: dict[str, int] = {}
     for month in sorted({m.replace(day=1) for m in targets}):

@@ -36,7 +36,7 @@ import polars as pl
 
 from analytics import cluster as engine
 from analytics import lake, store
-from analytics.config import settings
+from analytics.config import WarehouseSettings, settings
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def run(
     parts = parts or max(len(client.scheduler_info().get("workers", {})), 1)
     lake_files = store.fetch(con, "@partitioned_lake_files", {"tbl": lake.TABLE})
     references = {t: store.fetch(con, f"@partitioned_reference_{t}") for t in REFERENCES}
-    memory = settings().section("warehouse").get("memory_limit", "3GB")
+    memory = settings().section("warehouse", WarehouseSettings).memory_limit
     shares = [
         Share(
             fn=fn,

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from analytics import lake, store
-from analytics.config import settings
-from analytics.ingest import ingest_files
-from analytics.marts import MARTS_DEFAULTS, earliest_new_record, refresh_marts
+from analytics.ingest import IngestSummary, ingest_files
+from analytics.marts import MartsRefresh, earliest_new_record, marts_settings, refresh_marts
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,8 @@ class LoadReport:
     """What one run did: the ``ingest`` JSON, the marts refresh (None when skipped or
     nothing loaded), the compaction of the lake (None when no month needed it)."""
 
-    ingest: dict[str, Any]
-    marts: dict[str, Any] | None = None
+    ingest: IngestSummary
+    marts: MartsRefresh | None = None
     compaction: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -85,9 +84,7 @@ def refresh_after(
     since: dt.datetime | None = earliest_new_record({"files": files}, warehouse) if files else None
     out = refresh_marts(warehouse, fraud_since=since)
     if forecasts is None:
-        forecasts = bool(settings().section("marts", MARTS_DEFAULTS)["forecasts_after_load"]) and _has_forecasts(
-            warehouse
-        )
+        forecasts = marts_settings().forecasts_after_load and _has_forecasts(warehouse)
     if forecasts:
         from analytics.forecast.pipeline import refresh  # noqa: PLC0415 - heavy (statsmodels, prophet)
 

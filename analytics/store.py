@@ -43,7 +43,7 @@ import duckdb
 import polars as pl
 
 from analytics import lake
-from analytics.config import secret, settings
+from analytics.config import WarehouseSettings, secret, settings
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _open(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         spill.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = {
-            "memory_limit": settings().section("warehouse").get("memory_limit", "3GB"),
+            "memory_limit": settings().section("warehouse", WarehouseSettings).memory_limit,
             "temp_directory": str(spill),
         }
         if not key:

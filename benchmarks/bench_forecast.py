@@ -26,6 +26,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics import store  # noqa: E402
+from analytics.config import with_options  # noqa: E402
 from analytics.forecast import engine, pipeline, synthetic, workers  # noqa: E402
 
 
@@ -93,13 +94,14 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=0, help="also forecast this many cells x 2 metrics")
     ap.add_argument("--combinations", default=None, help="comma-separated combo_* candidates ('' = none)")
     args = ap.parse_args()
-    cfg = dict(pipeline.config())
+    changes: dict = {}
     if args.models:
-        cfg["models_daily"] = args.models.split(",")
+        changes["models_daily"] = args.models.split(",")
     if args.combinations is not None:
-        cfg["combinations_daily"] = [c for c in args.combinations.split(",") if c]
+        changes["combinations_daily"] = [c for c in args.combinations.split(",") if c]
+    cfg = with_options(pipeline.config(), changes)
     pipeline.config = lambda: cfg  # benchmark-only override of [forecast]
-    print("daily models:", cfg["models_daily"], "combinations:", cfg["combinations_daily"])
+    print("daily models:", list(cfg.models_daily), "combinations:", list(cfg.combinations_daily))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
@@ -124,7 +126,7 @@ def main() -> None:
                 "select model, count(*) as series from forecast_series where freq = 'daily' and metric <> 'busy_hour_erlangs' group by model order by series desc",
             )
     series_n = args.regions * 4
-    windows = int(pipeline.config()["backtest_windows"])
+    windows = pipeline.config().backtest_windows
     print(
         f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
         f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers"

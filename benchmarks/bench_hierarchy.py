@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capacity import build  # noqa: E402
 
 from analytics import store  # noqa: E402
+from analytics.config import with_options  # noqa: E402
 from analytics.forecast import hierarchy, pipeline, workers  # noqa: E402
 
 
@@ -43,7 +44,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    cfg = {**pipeline.DEFAULTS, "hierarchy_models_upper": args.upper_models, "hierarchy_models_cell": args.cell_models}
+    cfg = with_options(
+        pipeline.ForecastSettings(),
+        {"hierarchy_models_upper": args.upper_models, "hierarchy_models_cell": args.cell_models},
+    )
     options = pipeline.options_for("daily", cfg)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"

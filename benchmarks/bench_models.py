@@ -61,7 +61,7 @@ def jobs_for(args: argparse.Namespace, options: engine.Options) -> list[engine.J
         frame = (
             series.daily_series(con)
             if args.freq == "daily"
-            else series.hourly_series(con, history_days=int(pipeline.config()["hourly_history_days"]))
+            else series.hourly_series(con, history_days=pipeline.config().hourly_history_days)
         )
     frame = frame.filter(frame["metric"].is_in(list(series.METRICS)))
     return pipeline.jobs_from(frame, horizon=options.backtest_horizon, options=options)[: args.limit or None]

@@ -148,7 +148,7 @@ def _local() -> _access.User:
         _first_start(path)
         st.stop()
     st.title("Sign in")
-    limit = int(security_settings()["max_password_length"])
+    limit = security_settings().max_password_length
     with st.form("sign_in"):
         name = st.text_input("User name", key="auth_name")
         password = st.text_input("Password", type="password", key="auth_password", max_chars=limit)

@@ -60,7 +60,7 @@ def data_bounds() -> dict[str, Any]:
 
 
 def default_range(bounds: dict[str, Any]) -> tuple[date, date]:
-    days = int(dashboard_settings()["default_days"])
+    days = dashboard_settings().default_days
     return max(bounds["first"], bounds["last"] - timedelta(days=days - 1)), bounds["last"]
 
 

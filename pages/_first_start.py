@@ -39,7 +39,7 @@ def build_demo_world() -> bool:
     path = warehouse_path()
     st.info(
         f"**First start: building the demo world.** The warehouse `{path}` holds no records yet, so the app is "
-        f"generating a seeded synthetic operator ({cfg['demo_subscribers']:,} subscribers over {cfg['demo_months']} "
+        f"generating a seeded synthetic operator ({cfg.demo_subscribers:,} subscribers over {cfg.demo_months} "
         "months: extracts, cells, plans, with injected billing errors, fraud and bad rows) and loading it "
         "through the normal ingest. This happens once; later starts open the stored warehouse.",
         icon=":material/construction:",
@@ -58,8 +58,8 @@ def build_demo_world() -> bool:
         demo.build(
             path,
             path.parent / "demo",
-            subscribers=int(cfg["demo_subscribers"]),
-            months=int(cfg["demo_months"]),
+            subscribers=cfg.demo_subscribers,
+            months=cfg.demo_months,
             on_progress=lambda f, m: progress(0.85 * f, m),
             marts=True,
         )

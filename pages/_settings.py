@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,15 @@ from analytics.config import settings
 WAREHOUSE_ENV = "ANALYTICS_WAREHOUSE"
 
 
-DASHBOARD_DEFAULTS = {
-    "demo_on_first_start": True,  # generate and load the demo world when the warehouse is empty
-    "demo_subscribers": 3000,
-    "demo_months": 3,
-    "default_days": 28,  # default date range: the last N days with data
-    "upload_max_mb": 200,
-}
+@dataclass(frozen=True)
+class DashboardSettings:
+    """``[dashboard]`` of analytics.toml (docs/dashboard.md)."""
+
+    demo_on_first_start: bool = True  # generate and load the demo world when the warehouse is empty
+    demo_subscribers: int = 3000
+    demo_months: int = 3
+    default_days: int = 28  # default date range: the last N days with data
+    upload_max_mb: int = 200
 
 
 def warehouse_path() -> Path:
@@ -26,13 +29,14 @@ def warehouse_path() -> Path:
     return Path(env) if env else settings().warehouse_path
 
 
-def dashboard_settings() -> dict[str, Any]:
+def dashboard_settings() -> DashboardSettings:
     """``[dashboard]`` of analytics.toml over the defaults; env ``ANALYTICS_DEMO_*`` wins."""
-    cfg = settings().section("dashboard", defaults=DASHBOARD_DEFAULTS)
+    cfg = settings().section("dashboard", DashboardSettings)
     env = os.environ
+    changes: dict[str, Any] = {}
     if "ANALYTICS_DEMO_ON_START" in env:
-        cfg["demo_on_first_start"] = env["ANALYTICS_DEMO_ON_START"].lower() not in {"0", "false", "no"}
+        changes["demo_on_first_start"] = env["ANALYTICS_DEMO_ON_START"].lower() not in {"0", "false", "no"}
     for key in ("subscribers", "months"):
         if f"ANALYTICS_DEMO_{key.upper()}" in env:
-            cfg[f"demo_{key}"] = int(env[f"ANALYTICS_DEMO_{key.upper()}"])
-    return cfg
+            changes[f"demo_{key}"] = int(env[f"ANALYTICS_DEMO_{key.upper()}"])
+    return replace(cfg, **changes)

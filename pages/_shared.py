@@ -32,11 +32,10 @@ from pages._exports import (
 from pages._filters import Filters, Window, data_bounds, default_range, filters, month_picker, window
 from pages._first_start import build_demo_world, hide_file_listing
 from pages._frame import always_run_the_frame
-from pages._settings import DASHBOARD_DEFAULTS, WAREHOUSE_ENV, dashboard_settings, warehouse_path
+from pages._settings import WAREHOUSE_ENV, DashboardSettings, dashboard_settings, warehouse_path
 from pages._widgets import choose, empty_state, no_data_hint, nothing_selected_hint, plot
 
 __all__ = [
-    "DASHBOARD_DEFAULTS",
     "DATA_EXPORT_OFF",
     "WAREHOUSE_ENV",
     "Filters",
@@ -49,6 +48,7 @@ __all__ = [
     "choose",
     "connection",
     "current_user",
+    "DashboardSettings",
     "dashboard_settings",
     "data_bounds",
     "default_range",

@@ -15,7 +15,7 @@ from pages import _shared
 _shared.guard(__file__)
 
 ALLOWED = (".csv", ".csv.gz", ".parquet")
-MAX_MB = int(_shared.dashboard_settings()["upload_max_mb"])
+MAX_MB = _shared.dashboard_settings().upload_max_mb
 
 st.title("Data quality")
 

@@ -150,7 +150,7 @@ elif view == "Counterparts":
         _shared.plot(fig, key="fr_by", height=min(900, 120 + 18 * records[by].n_unique()))
 elif view == "Records":
     shown_records = records if SEE_NUMBERS else _shared.mask(records, ["msisdn", "other_party", "imei"])
-    st.caption(f"{records.height:,} records (the evidence lists up to the first {engine.COMMON_DEFAULTS['max_evidence_ids']}; "
+    st.caption(f"{records.height:,} records (the evidence lists up to the first {engine.options().max_evidence_ids}; "
                f"record_count = {detail['evidence'].get('record_count')}).")  # fmt: skip
     _shared.table(
         shown_records, hide_index=True, column_config={"duration_s": st.column_config.NumberColumn("duration (s)")}

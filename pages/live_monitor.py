@@ -28,7 +28,7 @@ LABELS = {
 COLOR = {"ok": "green", "low": "red", "high": "orange", "no_band": "gray", "no_data": "gray", "low_volume": "gray"}
 CELL_BG = {"ok": "#d9f2dd", "low": "#f8d0d0", "high": "#fde3c3"}  # light: readable in both themes' text colour
 OPTS = kpis.options()
-LANDING = Path(OPTS["landing_dir"]) if Path(OPTS["landing_dir"]).is_absolute() else ROOT / OPTS["landing_dir"]
+LANDING = Path(OPTS.landing_dir) if Path(OPTS.landing_dir).is_absolute() else ROOT / OPTS.landing_dir
 
 st.title("Live monitor")
 st.caption(
@@ -104,7 +104,7 @@ def styled(grid: pl.DataFrame):
     )
 
 
-@st.fragment(run_every=float(OPTS["page_refresh_s"]))
+@st.fragment(run_every=OPTS.page_refresh_s)
 def live_view(window: str) -> None:
     if not _shared.has_data():
         _shared.empty_state(HOW_TO_START)
@@ -112,21 +112,21 @@ def live_view(window: str) -> None:
     # only the chosen window: each is computed alone (at 10 M records the 1-day window's join
     # costs 0.75 s, the 15-minute one 0.2 s; all three at once 1.1 s), with the same result
     now = _shared.run(
-        kpis.live_kpis, levels=("network", "region"), overrides={"windows": {window: OPTS["windows"][window]}}
+        kpis.live_kpis, levels=("network", "region"), overrides={"windows": {window: OPTS.windows[window]}}
     )
     series = _shared.run(kpis.kpi_series)
     if now.is_empty():
         _shared.empty_state(HOW_TO_START)
         return
     st.caption(
-        f"As of **{now['as_of_at'][0]:%Y-%m-%d %H:%M:%S} UTC** (newest record) · refreshed every {OPTS['page_refresh_s']} s"
+        f"As of **{now['as_of_at'][0]:%Y-%m-%d %H:%M:%S} UTC** (newest record) · refreshed every {OPTS.page_refresh_s:g} s"
     )
     tiles(now, series)
 
     st.subheader("Region × KPI status")
     st.caption(
         "ok: inside the band · low: below · high: above · no_band: fewer than "
-        f"{OPTS['min_history_weeks']} previous weeks loaded · no_data / low_volume: no calls, or too few to judge"
+        f"{OPTS.min_history_weeks} previous weeks loaded · no_data / low_volume: no calls, or too few to judge"
     )
     grid = status_grid(now)
     _shared.table(styled(grid), hide_index=True, column_config={k: LABELS[k][0] for k in LABELS})
@@ -163,6 +163,6 @@ def live_view(window: str) -> None:
 
 
 window_name = _shared.choose(
-    "Window", list(OPTS["windows"]), key="live_window", default="15m" if "15m" in OPTS["windows"] else None
+    "Window", list(OPTS.windows), key="live_window", default="15m" if "15m" in OPTS.windows else None
 )
 live_view(window_name)

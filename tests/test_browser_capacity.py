@@ -12,7 +12,7 @@ import pytest
 from test_browser import CHROMIUM, SHOTS, browser_page, page_errors, running_app, wait_rendered
 
 from analytics import store
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.forecast import pipeline
 from analytics.ingest import ingest_files
 from analytics.security import accounts, audit
@@ -31,7 +31,9 @@ def planned(tmp_path, refs, warehouse, monkeypatch) -> Path:
     small.write_text(refs["cells"].read_text().replace("N1,North,54.9,-1.6,S1,4G,30", "N1,North,54.9,-1.6,S1,4G,0.01"))
     ingest_files([write_v1(tmp_path / "a.csv", _rows(60))], warehouse=warehouse, cells=small)
     monkeypatch.setattr(
-        pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive"], "n_jobs": 1}
+        pipeline,
+        "config",
+        lambda: with_options(pipeline.ForecastSettings(), {"models_daily": ["seasonal_naive"], "n_jobs": 1}),
     )
     settings.cache_clear()
     with store.writer(warehouse) as con:

@@ -11,7 +11,7 @@ from test_browser import CHROMIUM, SHOTS, browser_page, page_errors, running_app
 from test_browser_exports import PW, sign_in
 
 from analytics import store
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.forecast import pipeline
 from analytics.ingest import ingest_files
 from analytics.security import accounts
@@ -30,7 +30,9 @@ def forecast_world(tmp_path, refs, warehouse, monkeypatch) -> Path:
         cells=refs["cells"],
     )
     monkeypatch.setattr(
-        pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive"], "n_jobs": 1}
+        pipeline,
+        "config",
+        lambda: with_options(pipeline.ForecastSettings(), {"models_daily": ["seasonal_naive"], "n_jobs": 1}),
     )
     settings.cache_clear()
     with store.writer(warehouse) as con:

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from analytics.config import with_options
 from analytics.forecast import backtest, calibrate, combine, engine, pipeline, prepare, sfmodels, synthetic
 from analytics.forecast.models import MODELS, Forecast, Spec, seasonal_naive
 
@@ -113,11 +114,13 @@ def test_a_chosen_combination_is_refit_from_its_members_and_calibrated():
 
 
 def test_configured_combinations_reach_the_options_and_unknown_ones_are_refused():
-    cfg = {**pipeline.config(), "combinations_daily": ["combo_mean2"], "combinations_hourly": ["combo_median3"]}
+    cfg = with_options(
+        pipeline.config(), {"combinations_daily": ["combo_mean2"], "combinations_hourly": ["combo_median3"]}
+    )
     assert pipeline.options_for("daily", cfg).combinations == ("combo_mean2",)
     assert pipeline.options_for("hourly", cfg).combinations == ("combo_median3",)
     with pytest.raises(ValueError, match="unknown forecast combinations: nope"):
-        pipeline.options_for("daily", {**cfg, "combinations_daily": ["nope"]})
+        pipeline.options_for("daily", with_options(cfg, {"combinations_daily": ["nope"]}))
 
 
 @needs_statsforecast

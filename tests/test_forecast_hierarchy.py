@@ -13,6 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from analytics import store
+from analytics.config import with_options
 from analytics.forecast import hierarchy, pipeline, series
 from analytics.ingest import ingest_files
 from tests.conftest import CELLS_CSV, record, write_v1
@@ -46,7 +47,7 @@ def _world(root: Path, *, timezone: str = "UTC") -> Path:
 def forecast_world(tmp_path_factory) -> Path:
     warehouse = _world(tmp_path_factory.mktemp("hierarchy"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "config", lambda: {**pipeline.DEFAULTS, **FAST})
+        mp.setattr(pipeline, "config", lambda: with_options(pipeline.ForecastSettings(), FAST))
         with store.writer(warehouse) as con:
             pipeline.run_forecast(con, freq="daily", horizon_days=10)
     return warehouse
@@ -160,7 +161,7 @@ def test_the_method_is_chosen_by_backtest_and_stored(forecast_world):
 
 @pytest.mark.slow
 def test_an_unchanged_warehouse_skips_the_hierarchy(forecast_world):
-    cfg = {**pipeline.DEFAULTS, **FAST}
+    cfg = with_options(pipeline.ForecastSettings(), FAST)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "config", lambda: cfg)
         options = pipeline.options_for("daily")

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import store
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.forecast import pipeline
 from analytics.ingest import ingest_files
 from tests.conftest import REPO, write_v1
@@ -43,7 +43,9 @@ def test_page_says_how_to_run_a_forecast_when_none_is_stored(loaded, monkeypatch
 @pytest.mark.slow
 def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
     monkeypatch.setattr(
-        pipeline, "config", lambda: {**pipeline.DEFAULTS, "models_daily": ["seasonal_naive", "ets"], "n_jobs": 1}
+        pipeline,
+        "config",
+        lambda: with_options(pipeline.ForecastSettings(), {"models_daily": ["seasonal_naive", "ets"], "n_jobs": 1}),
     )
     settings.cache_clear()
     with store.writer(loaded) as con:
@@ -88,12 +90,10 @@ def _fast_models(monkeypatch) -> None:
     monkeypatch.setattr(
         pipeline,
         "config",
-        lambda: {
-            **pipeline.DEFAULTS,
-            "models_daily": ["seasonal_naive", "ets"],
-            "models_hourly": ["seasonal_naive"],
-            "n_jobs": 1,
-        },
+        lambda: with_options(
+            pipeline.ForecastSettings(),
+            {"models_daily": ["seasonal_naive", "ets"], "models_hourly": ["seasonal_naive"], "n_jobs": 1},
+        ),
     )
     settings.cache_clear()
 

@@ -249,18 +249,18 @@ def test_extreme_but_real_offsets_and_the_window_start_load(tmp_path, refs, ware
 
 
 def test_plausibility_window_follows_the_load_time_and_settings():
-    from analytics.ingest import plausible_window
+    from analytics.ingest import IngestSettings, plausible_window
 
     now = dt.datetime(2026, 3, 1, 12)
-    assert plausible_window({"earliest_start": "2000-01-01", "max_future_days": 2}, now=now) == (
+    assert plausible_window(IngestSettings(earliest_start="2000-01-01", max_future_days=2), now=now) == (
         dt.datetime(2000, 1, 1),
         dt.datetime(2026, 3, 3, 12),
     )
-    assert plausible_window({"earliest_start": "2020-06-01", "max_future_days": 0.5}, now=now)[1] == dt.datetime(
-        2026, 3, 2
-    )
+    assert plausible_window(IngestSettings(earliest_start="2020-06-01", max_future_days=0.5), now=now)[
+        1
+    ] == dt.datetime(2026, 3, 2)
     with pytest.raises(ValueError, match="earliest_start must be a date"):
-        plausible_window({"earliest_start": "last year", "max_future_days": 2}, now=now)
+        plausible_window(IngestSettings(earliest_start="last year"), now=now)
 
 
 def test_start_times_more_than_two_days_ahead_are_out_of_range(tmp_path, refs, warehouse):

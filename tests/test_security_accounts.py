@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from analytics import cli, store
+from analytics.config import with_options
 from analytics.security import accounts, audit, db
 
 PW = "correct horse battery"
@@ -184,7 +185,7 @@ def test_one_client_cannot_lock_a_name_out_for_the_others(warehouse: Path) -> No
 def _limits(monkeypatch, **overrides: int) -> None:
     """``[security]`` with smaller limits (each failure costs an argon2 check: keep tests short)."""
     configured = accounts.security_settings
-    monkeypatch.setattr(accounts, "security_settings", lambda: {**configured(), **overrides})
+    monkeypatch.setattr(accounts, "security_settings", lambda: with_options(configured(), overrides))
 
 
 def test_one_client_spraying_many_names_is_locked(warehouse: Path, monkeypatch) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
+from typing import Any, TypedDict
 
 import duckdb
 import polars as pl
@@ -263,6 +264,17 @@ def breakdown(items: pl.DataFrame, by: str | list[str]) -> pl.DataFrame:
     )
 
 
+class BillingReport(TypedDict):
+    """:func:`month_report`: what the Billing page reads (and ``reconcile`` stores)."""
+
+    summary: dict[str, Any]  # summarize()'s totals, plus month, not_reconciled, unrated, mismatch_record_ids
+    by_region: pl.DataFrame
+    by_plan: pl.DataFrame
+    by_service: pl.DataFrame
+    by_class: pl.DataFrame
+    mismatches: pl.DataFrame
+
+
 def month_report(
     con: duckdb.DuckDBPyConnection,
     month: dt.date,
@@ -270,7 +282,7 @@ def month_report(
     timezone: str | None = None,
     refresh: bool = False,
     runner: Runner | None = None,
-) -> dict:
+) -> BillingReport:
     """Everything the Billing page shows for a month, small enough to cache: the stored
     reconciliation when current (analytics.billing.stored), else computed now. ``refresh``
     (writer connections only) stores the month's rating and reconciliation when stale.
@@ -292,7 +304,7 @@ def month_report(
 
 def _rebuild(
     con: duckdb.DuckDBPyConnection, month: dt.date, tz: str, state: dict, *, runner: Runner | None = None
-) -> dict:
+) -> BillingReport:
     """Rate (when stale) and reconcile ``month`` and store the report, stamped with ``state``."""
     with refreshed_month(con, month, timezone=tz, runner=runner) as rated:
         report = _report(con, month, rated, timezone=tz)
@@ -317,7 +329,9 @@ def refresh_reconciliation(
     return done
 
 
-def _report(con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, *, timezone: str | None) -> dict:
+def _report(
+    con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame, *, timezone: str | None
+) -> BillingReport:
     items = month_items(con, month, timezone=timezone, rated=rated)
     summary = summarize(items)
     summary["month"] = month.isoformat()[:7]
@@ -335,7 +349,7 @@ def _report(con: duckdb.DuckDBPyConnection, month: dt.date, rated: pl.DataFrame,
     }
 
 
-def _from_stored(month: dt.date, parts: dict) -> dict:
+def _from_stored(month: dt.date, parts: dict) -> BillingReport:
     """:func:`_report`'s dict from the stored parts: the mismatch totals and the class
     breakdown are sums over the stored mismatches, the rest was stored per month."""
     mism = parts["mismatches"].select(ITEM_COLUMNS).cast(_item_schema())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -27,7 +28,17 @@ from analytics.rating import MONEY
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"shock_levels": [0.8, 1.0], "spend_factor": 2.0, "spend_min_increase": 5.0, "history_months": 3}
+
+@dataclass(frozen=True)
+class BillingSettings:
+    """``[billing]`` of analytics.toml: bill-shock alerts (docs/billing.md)."""
+
+    shock_levels: tuple[float, ...] = (0.8, 1.0)  # allowance levels, fractions of the included units
+    spend_factor: float = 2.0  # month-to-date spend vs the median of previous months
+    spend_min_increase: float = 5.0
+    history_months: int = 3
+
+
 ALERT_SCHEMA = {
     "msisdn": pl.String,
     "plan_id": pl.String,
@@ -42,8 +53,8 @@ ALERT_SCHEMA = {
 }
 
 
-def options() -> dict:
-    return settings().section("billing", defaults=DEFAULTS)
+def options() -> BillingSettings:
+    return settings().section("billing", BillingSettings)
 
 
 def allowance_alerts(rated: pl.DataFrame, plans: pl.DataFrame, *, levels: list[float]) -> pl.DataFrame:
@@ -98,16 +109,14 @@ def bill_shock(con: duckdb.DuckDBPyConnection, month: dt.date, *, timezone: str 
     opts = options()
     rated = rated_month(con, month, timezone=timezone)
     plans = store.fetch(con, "@plans")
-    allowance = allowance_alerts(rated, plans, levels=list(opts["shock_levels"]))
+    allowance = allowance_alerts(rated, plans, levels=list(opts.shock_levels))
     history = pl.DataFrame(schema={"msisdn": pl.String, "month_date": pl.Date, "charge": MONEY})
     if store.has_table(con, "subscriber_month"):
         since = month
-        for _ in range(int(opts["history_months"])):
+        for _ in range(opts.history_months):
             since = (since - dt.timedelta(days=1)).replace(day=1)
         history = store.fetch(con, "@billing_spend_history", {"month_date": month, "since_date": since})
-    spend = spend_alerts(
-        rated, history, factor=float(opts["spend_factor"]), min_increase=float(opts["spend_min_increase"])
-    )
+    spend = spend_alerts(rated, history, factor=opts.spend_factor, min_increase=opts.spend_min_increase)
     mtd = rated.group_by("msisdn").agg(pl.coalesce("charge", "expected_charge").sum().cast(MONEY).alias("mtd_spend"))
     out = pl.concat(
         [

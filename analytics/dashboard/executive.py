@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from datetime import date
+from typing import TypedDict
 
 import duckdb
 import polars as pl
@@ -104,7 +105,19 @@ def _compare(df: pl.DataFrame, key: str, current: date, previous: date) -> pl.Da
     )
 
 
-def month_report(con: duckdb.DuckDBPyConnection, month: str, *, movers: int = 5) -> dict[str, object]:
+class ExecutiveReport(TypedDict):
+    """:func:`month_report`: what the Executive summary page reads."""
+
+    month: str  # YYYY-MM
+    kpis: pl.DataFrame  # one row per metric: value, previous month, previous year, % changes
+    regions: pl.DataFrame  # one row per region of the month and the previous one
+    services: pl.DataFrame  # one row per service
+    movers: pl.DataFrame  # the regions and services with the largest absolute revenue change
+    narrative: str
+    has_data: bool
+
+
+def month_report(con: duckdb.DuckDBPyConnection, month: str, *, movers: int = 5) -> ExecutiveReport:
     """Everything the executive page shows for ``month`` (``YYYY-MM``).
 
     Keys: ``month``, ``kpis`` (one row per metric: value, previous month, previous

@@ -55,6 +55,7 @@ from analytics.forecast import persist, series
 
 if TYPE_CHECKING:  # the page reads the stored hierarchy without importing the model stack (pandas, statsmodels)
     from analytics.forecast.engine import Job, Options, Result
+    from analytics.forecast.pipeline import ForecastSettings
 
 log = logging.getLogger(__name__)
 
@@ -175,19 +176,15 @@ class Plan:
         return self.input_hash != self.stored_hash
 
 
-def level_options(options: Options, cfg: dict[str, Any]) -> dict[str, Options]:
+def level_options(options: Options, cfg: ForecastSettings) -> dict[str, Options]:
     """The daily run's options with ``hierarchy_models_upper`` for the national total and the
     regions and ``hierarchy_models_cell`` for the cells (each series is fit twice: forecast and
     method backtest, so the daily run's slowest models would double a first start). The daily
     run's combinations are not offered here: each level's candidates are exactly its list."""
     from analytics.forecast.models import models_for
 
-    upper = dataclasses.replace(
-        options, models=tuple(models_for("daily", cfg["hierarchy_models_upper"])), combinations=()
-    )
-    cell = dataclasses.replace(
-        options, models=tuple(models_for("daily", cfg["hierarchy_models_cell"])), combinations=()
-    )
+    upper = dataclasses.replace(options, models=tuple(models_for("daily", cfg.hierarchy_models_upper)), combinations=())
+    cell = dataclasses.replace(options, models=tuple(models_for("daily", cfg.hierarchy_models_cell)), combinations=())
     return {"national": upper, "region": upper, "cell": cell}
 
 
@@ -196,7 +193,7 @@ def plan(
     *,
     options: Options,
     horizon: int,
-    cfg: dict[str, Any],
+    cfg: ForecastSettings,
     timezone: str,
     full: bool = False,
 ) -> Plan:
@@ -206,7 +203,7 @@ def plan(
     nodes = node_series(cell_days(con, timezone=timezone))
     by_level = level_options(options, cfg)
     n_days = nodes["ds"].n_unique()
-    window = int(cfg["hierarchy_backtest_days"])
+    window = cfg.hierarchy_backtest_days
     window = window if n_days - window >= options.min_train + options.backtest_horizon else 0
     salt = json.dumps(
         {"horizon": horizon, "window": window, "options": {k: dataclasses.asdict(v) for k, v in by_level.items()}},
@@ -393,7 +390,7 @@ def run(
     *,
     options: Options,
     horizon: int,
-    cfg: dict[str, Any],
+    cfg: ForecastSettings,
     timezone: str,
     n_jobs: int,
     full: bool = False,

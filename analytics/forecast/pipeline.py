@@ -40,90 +40,93 @@ from analytics.forecast.models import models_for
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "horizon_days": 28,
-    "hourly_horizon_days": 7,
-    "max_horizon_days": 180,
-    "max_hourly_horizon_days": 14,
-    "models_daily": ["seasonal_naive", "sf_ets", "sf_theta", "sf_mstl"],
-    "models_hourly": ["seasonal_naive", "ets", "sf_ets", "sf_theta", "sf_mstl"],
-    "combinations_daily": ["combo_mean2", "combo_mean3", "combo_median3"],  # combine.COMBINATIONS
-    "combinations_hourly": ["combo_mean2", "combo_mean3", "combo_median3"],
-    "backtest_windows": 3,
-    "backtest_horizon_days": 14,
-    "hourly_backtest_windows": 2,
-    "hourly_backtest_horizon_hours": 168,
-    "hourly_history_days": 56,
-    "hourly_timezone": "",  # wall clock of hourly models; "" = the home country's zone (localclock)
-    "min_history_days": 28,
-    "max_gap_share": 0.1,
-    "max_gap_days": 7,
-    "outlier_k": 4.0,
-    "n_jobs": 2,
-    "utilisation_threshold": 0.8,
-    "blocking_threshold": 0.02,
-    "capacity_ratio_days": 28,
-    "capacity_model": "erlangs",
-    "hierarchy": True,  # coherent daily totals (cells -> regions -> national) after each daily run
-    "hierarchy_models_upper": ["seasonal_naive", "ets"],  # national and regions (fit twice: forecast + backtest)
-    "hierarchy_models_cell": ["seasonal_naive"],  # the cells' cheaper model set (600 cells: see docs/forecast.md)
-    "hierarchy_backtest_days": 14,  # held-out days of the backtest that chooses the reconciliation
-}
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """``[forecast]`` of analytics.toml (docs/forecast.md). Horizons in days."""
+
+    horizon_days: int = 28
+    hourly_horizon_days: int = 7
+    max_horizon_days: int = 180
+    max_hourly_horizon_days: int = 14
+    models_daily: tuple[str, ...] = ("seasonal_naive", "sf_ets", "sf_theta", "sf_mstl")
+    models_hourly: tuple[str, ...] = ("seasonal_naive", "ets", "sf_ets", "sf_theta", "sf_mstl")
+    combinations_daily: tuple[str, ...] = ("combo_mean2", "combo_mean3", "combo_median3")  # combine.COMBINATIONS
+    combinations_hourly: tuple[str, ...] = ("combo_mean2", "combo_mean3", "combo_median3")
+    backtest_windows: int = 3
+    backtest_horizon_days: int = 14
+    hourly_backtest_windows: int = 2
+    hourly_backtest_horizon_hours: int = 168
+    hourly_history_days: int = 56
+    hourly_timezone: str = ""  # wall clock of hourly models; "" = the home country's zone (localclock)
+    min_history_days: int = 28
+    max_gap_share: float = 0.1
+    max_gap_days: int = 7
+    outlier_k: float = 4.0
+    n_jobs: int = 2
+    utilisation_threshold: float = 0.8
+    blocking_threshold: float = 0.02
+    capacity_ratio_days: int = 28
+    capacity_model: str = "erlangs"
+    hierarchy: bool = True  # coherent daily totals (cells -> regions -> national) after each daily run
+    hierarchy_models_upper: tuple[str, ...] = ("seasonal_naive", "ets")  # national and regions (fit twice)
+    hierarchy_models_cell: tuple[str, ...] = ("seasonal_naive",)  # the cells' cheaper set (600 cells: docs/forecast.md)
+    hierarchy_backtest_days: int = 14  # held-out days of the backtest that chooses the reconciliation
 
 
-def config() -> dict[str, Any]:
+def config() -> ForecastSettings:
     """``[forecast]`` of analytics.toml over the code defaults."""
-    return settings().section("forecast", defaults=DEFAULTS)
+    return settings().section("forecast", ForecastSettings)
 
 
-def options_for(freq: str, cfg: dict[str, Any] | None = None) -> Options:
+def options_for(freq: str, cfg: ForecastSettings | None = None) -> Options:
     cfg = cfg or config()
     home = settings().home_country
     if freq == "hourly":
         return Options(
             freq="hourly",
-            models=tuple(models_for("hourly", cfg["models_hourly"])),
-            windows=int(cfg["hourly_backtest_windows"]),
-            backtest_horizon=int(cfg["hourly_backtest_horizon_hours"]),
+            models=tuple(models_for("hourly", cfg.models_hourly)),
+            windows=cfg.hourly_backtest_windows,
+            backtest_horizon=cfg.hourly_backtest_horizon_hours,
             min_train=2 * 168 + 2,
             limits=prepare.Limits(
-                min_length=15 * 24, max_gap_share=float(cfg["max_gap_share"]), max_gap_run=24 * int(cfg["max_gap_days"])
+                min_length=15 * 24, max_gap_share=cfg.max_gap_share, max_gap_run=24 * cfg.max_gap_days
             ),
-            outlier_k=float(cfg["outlier_k"]),
+            outlier_k=cfg.outlier_k,
             home_country=home,
             zone=localclock.zone_for(
-                configured=cfg.get("hourly_timezone") or None, home_country=home, source_timezone=settings().timezone
+                configured=cfg.hourly_timezone or None, home_country=home, source_timezone=settings().timezone
             ),
-            combinations=tuple(combine.validate(cfg.get("combinations_hourly") or [])),
+            combinations=tuple(combine.validate(cfg.combinations_hourly)),
         )
     if freq != "daily":
         raise ValueError(f"freq must be daily or hourly, not {freq!r}")
     return Options(
         freq="daily",
-        models=tuple(models_for("daily", cfg["models_daily"])),
-        windows=int(cfg["backtest_windows"]),
-        backtest_horizon=int(cfg["backtest_horizon_days"]),
+        models=tuple(models_for("daily", cfg.models_daily)),
+        windows=cfg.backtest_windows,
+        backtest_horizon=cfg.backtest_horizon_days,
         min_train=28,
         limits=prepare.Limits(
-            min_length=int(cfg["min_history_days"]),
-            max_gap_share=float(cfg["max_gap_share"]),
-            max_gap_run=int(cfg["max_gap_days"]),
+            min_length=cfg.min_history_days,
+            max_gap_share=cfg.max_gap_share,
+            max_gap_run=cfg.max_gap_days,
         ),
-        outlier_k=float(cfg["outlier_k"]),
+        outlier_k=cfg.outlier_k,
         home_country=home,
-        combinations=tuple(combine.validate(cfg.get("combinations_daily") or [])),
+        combinations=tuple(combine.validate(cfg.combinations_daily)),
     )
 
 
-def horizon_steps(freq: str, horizon_days: int | None, cfg: dict[str, Any] | None = None) -> int:
+def horizon_steps(freq: str, horizon_days: int | None, cfg: ForecastSettings | None = None) -> int:
     """Steps to forecast; raises ValueError past the configured maximum."""
     cfg = cfg or config()
     key, limit = (
         ("hourly_horizon_days", "max_hourly_horizon_days") if freq == "hourly" else ("horizon_days", "max_horizon_days")
     )
-    days = int(horizon_days if horizon_days is not None else cfg[key])
-    if not 1 <= days <= int(cfg[limit]):
-        raise ValueError(f"--horizon-days must be between 1 and {cfg[limit]} for {freq} forecasts, not {days}")
+    days = int(horizon_days if horizon_days is not None else getattr(cfg, key))
+    if not 1 <= days <= getattr(cfg, limit):
+        raise ValueError(f"--horizon-days must be between 1 and {getattr(cfg, limit)} for {freq} forecasts, not {days}")
     return days * 24 if freq == "hourly" else days
 
 
@@ -165,7 +168,7 @@ def plan_run(
     freq: str,
     horizon_days: int | None = None,
     full: bool = False,
-    cfg: dict[str, Any] | None = None,
+    cfg: ForecastSettings | None = None,
 ) -> Plan:
     """The series of ``freq`` and which of them changed since their stored fit (reads only)."""
     started = _now()
@@ -175,7 +178,7 @@ def plan_run(
     frame = (
         series.daily_series(con, timezone=settings().timezone)
         if freq == "daily"
-        else series.hourly_series(con, history_days=int(cfg["hourly_history_days"]))
+        else series.hourly_series(con, history_days=cfg.hourly_history_days)
     )
     jobs = jobs_from(frame, horizon=horizon, options=options)
     salt = json.dumps({"horizon": horizon, "options": asdict(options)}, sort_keys=True, default=str)
@@ -224,17 +227,17 @@ def store_run(con: duckdb.DuckDBPyConnection, plan: Plan, results: list[Result],
     return run
 
 
-def store_capacity(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | None = None) -> int:
+def store_capacity(con: duckdb.DuckDBPyConnection, cfg: ForecastSettings | None = None) -> int:
     """Recompute the capacity outlook from the stored forecasts (a writer connection); its rows."""
     cfg = cfg or config()
     persist.ensure_forecast_schema(con)
     outlook, daily = capacity.outlook(
         con,
         timezone=settings().timezone,
-        utilisation=float(cfg["utilisation_threshold"]),
-        blocking=float(cfg["blocking_threshold"]),
-        ratio_days=int(cfg["capacity_ratio_days"]),
-        capacity_model=str(cfg["capacity_model"]),
+        utilisation=cfg.utilisation_threshold,
+        blocking=cfg.blocking_threshold,
+        ratio_days=cfg.capacity_ratio_days,
+        capacity_model=cfg.capacity_model,
     )
     persist.save_capacity(con, outlook, daily)
     return outlook.height
@@ -254,17 +257,17 @@ def run_forecast(
     t0 = time.perf_counter()
     cfg = config()
     plan = plan_run(con, freq=freq, horizon_days=horizon_days, full=full, cfg=cfg)
-    results = workers.fit(plan.todo, n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]))
+    results = workers.fit(plan.todo, n_jobs=int(n_jobs if n_jobs is not None else cfg.n_jobs))
     run = store_run(con, plan, results, seconds=time.perf_counter() - t0)
     store_capacity(con, cfg)
-    if freq == "daily" and cfg["hierarchy"]:
+    if freq == "daily" and cfg.hierarchy:
         hierarchy.run(
             con,
             options=plan.options,
             horizon=plan.horizon,
             cfg=cfg,
             timezone=settings().timezone,
-            n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]),
+            n_jobs=int(n_jobs if n_jobs is not None else cfg.n_jobs),
             full=full,
         )
     run["seconds"] = time.perf_counter() - t0
@@ -326,7 +329,7 @@ def refresh(
     say = progress or (lambda fraction, message: None)
     warehouse = Path(warehouse)
     cfg = config()
-    jobs = int(n_jobs if n_jobs is not None else cfg["n_jobs"])
+    jobs = int(n_jobs if n_jobs is not None else cfg.n_jobs)
     t0 = time.perf_counter()
     runs: dict[str, dict[str, Any]] = {}
     rows = 0
@@ -354,7 +357,7 @@ def refresh(
                     rows = store_capacity(con, cfg)
             if freq == "daily":
                 daily = plan
-        if totals and cfg["hierarchy"] and "daily" in runs:  # last: every frequency is stored before it
+        if totals and cfg.hierarchy and "daily" in runs:  # last: every frequency is stored before it
             _refresh_hierarchy(warehouse, daily, cfg=cfg, full=full, n_jobs=jobs, say=say, at=0.99)
         seconds = time.perf_counter() - t0
     say(1.0, f"forecasts up to date: {sum(r['series_refit'] for r in runs.values())} series refit in {seconds:,.0f} s")
@@ -374,7 +377,7 @@ def refresh_totals(
     own first (the app's job, so the first start does not wait for the totals). False when
     ``[forecast] hierarchy`` is off."""
     cfg = config()
-    if not cfg["hierarchy"]:
+    if not cfg.hierarchy:
         return False
     warehouse = Path(warehouse)
     with _one_refresh_at_a_time(warehouse):
@@ -386,14 +389,14 @@ def refresh_totals(
             cfg=cfg,
             full=full,
             say=progress or (lambda fraction, message: None),
-            n_jobs=int(n_jobs if n_jobs is not None else cfg["n_jobs"]),
+            n_jobs=int(n_jobs if n_jobs is not None else cfg.n_jobs),
             at=0.0,
         )
     return True
 
 
 def _refresh_hierarchy(
-    warehouse: Path, plan: Plan, *, cfg: dict[str, Any], full: bool, n_jobs: int, say: Progress, at: float
+    warehouse: Path, plan: Plan, *, cfg: ForecastSettings, full: bool, n_jobs: int, say: Progress, at: float
 ) -> None:
     """The coherent totals (:mod:`analytics.forecast.hierarchy`) in the same three stages: read,
     fit (no lock), store; skipped when the cells' daily values and options did not change."""

@@ -86,18 +86,23 @@ class FormatOptions:
     currency: str = "GBP"
 
 
-def format_settings() -> dict[str, object]:
+@dataclass(frozen=True)
+class FormatSettings:
+    """``[formats]`` of analytics.toml (docs/formats.md)."""
+
+    inbound_contexts: tuple[str, ...] = DEFAULT_INBOUND_CONTEXTS
+    inbound_channel_prefixes: tuple[str, ...] = ()
+
+
+def format_settings() -> FormatSettings:
     """``[formats]`` of analytics.toml over the code defaults."""
     from analytics.config import settings
 
-    return settings().section(
-        "formats",
-        defaults={"inbound_contexts": list(DEFAULT_INBOUND_CONTEXTS), "inbound_channel_prefixes": []},
-    )
+    return settings().section("formats", FormatSettings)
 
 
 def inbound_contexts() -> list[str]:
-    return [str(c).lower() for c in format_settings()["inbound_contexts"]]  # type: ignore[union-attr]
+    return [c.lower() for c in format_settings().inbound_contexts]
 
 
 def is_gzip(path: Path) -> bool:

@@ -143,6 +143,6 @@ def read(path: Path, opts: FormatOptions) -> pl.LazyFrame:
 
 def _inbound(context: pl.Expr, channel: pl.Expr) -> pl.Expr:
     is_in = context.str.to_lowercase().is_in(inbound_contexts()).fill_null(False)
-    for prefix in format_settings()["inbound_channel_prefixes"]:  # type: ignore[union-attr]
+    for prefix in format_settings().inbound_channel_prefixes:
         is_in = is_in | channel.str.starts_with(str(prefix)).fill_null(False)
     return is_in

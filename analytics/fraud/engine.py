@@ -1,8 +1,9 @@
 """Runs the detectors and stores their alerts.
 
 Options come from ``analytics.toml``: ``[fraud]`` holds the common ones (``enabled``,
-``max_evidence_ids``) and ``[fraud.<type>]`` each detector's thresholds, merged key by key
-over the ``DEFAULTS`` of the detector's module.
+``max_evidence_ids``, :class:`FraudSettings`) and ``[fraud.<type>]`` each detector's
+thresholds, key by key over the typed section of the detector's module
+(``simbox.SimBoxSettings``...).
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.fraud import alerts, clone, irsf, simbox, spike, wangiri
 from analytics.partitioned import Runner, cluster_runner
 
@@ -26,44 +28,59 @@ log = logging.getLogger(__name__)
 
 Detector = Callable[..., pl.DataFrame]
 
-# type -> (detect function, its module defaults)
-DETECTORS: dict[str, tuple[Detector, dict[str, Any]]] = {
-    simbox.TYPE: (simbox.detect, simbox.DEFAULTS),
-    irsf.TYPE: (irsf.detect, irsf.DEFAULTS),
-    wangiri.TYPE: (wangiri.detect, wangiri.DEFAULTS),
-    clone.TYPE: (clone.detect, clone.DEFAULTS),
-    spike.TYPE: (spike.detect, spike.DEFAULTS),
-}
-
-COMMON_DEFAULTS: dict[str, Any] = {
-    "enabled": list(DETECTORS),
-    "max_evidence_ids": 500,  # record_ids listed in an alert's evidence (record_count has them all)
+# type -> (detect function, its typed section ``[fraud.<type>]``)
+DETECTORS: dict[str, tuple[Detector, type]] = {
+    simbox.TYPE: (simbox.detect, simbox.SimBoxSettings),
+    irsf.TYPE: (irsf.detect, irsf.IrsfSettings),
+    wangiri.TYPE: (wangiri.detect, wangiri.WangiriSettings),
+    clone.TYPE: (clone.detect, clone.CloneSettings),
+    spike.TYPE: (spike.detect, spike.SpikeSettings),
 }
 
 
-def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FraudSettings:
+    """``[fraud]`` of analytics.toml: the common options (docs/fraud.md)."""
+
+    SUBTABLES: ClassVar[tuple[str, ...]] = tuple(DETECTORS)  # [fraud.<type>]: each detector's own section
+
+    enabled: tuple[str, ...] = tuple(DETECTORS)
+    max_evidence_ids: int = 500  # record_ids listed in an alert's evidence (record_count has them all)
+
+
+@dataclass(frozen=True)
+class FraudOptions:
+    """The effective options of a detection run: ``[fraud]``, each detector's section, and
+    the ``[source]`` values the detectors need."""
+
+    enabled: tuple[str, ...]
+    max_evidence_ids: int
+    detectors: Mapping[str, Any]  # type -> its section (simbox.SimBoxSettings, ...)
+    timezone: str
+    home_country: str
+
+
+def options(overrides: Mapping[str, Any] | None = None) -> FraudOptions:
     """Effective options: code defaults < ``[fraud]`` in analytics.toml < ``overrides``.
 
     ``overrides`` has the same shape as the file's section: common keys at the top and a
-    dict per detector type.
+    dict per detector type; unknown keys and wrongly typed values are refused.
     """
-    section = settings().section("fraud", COMMON_DEFAULTS)
-    layers = [section, dict(overrides or {})]
-    merged: dict[str, Any] = {k: v for k, v in COMMON_DEFAULTS.items()}
-    for name, (_, defaults) in DETECTORS.items():
-        merged[name] = dict(defaults)
-    for layer in layers:
-        for key, value in layer.items():
-            if key in DETECTORS and isinstance(value, Mapping):
-                unknown = set(value) - set(DETECTORS[key][1])
-                if unknown:
-                    raise ValueError(f"unknown [fraud.{key}] options: {', '.join(sorted(unknown))}")
-                merged[key].update(value)
-            elif key not in DETECTORS:
-                merged[key] = value
-    merged["timezone"] = settings().timezone
-    merged["home_country"] = settings().home_country
-    return merged
+    cfg = settings()
+    extra = dict(overrides or {})
+    mine = {k: v for k, v in extra.items() if k not in DETECTORS}
+    common = with_options(cfg.section("fraud", FraudSettings), mine, where="fraud overrides")
+    detectors = {
+        name: with_options(cfg.section(f"fraud.{name}", kind), extra.get(name), where=f"fraud overrides [fraud.{name}]")
+        for name, (_, kind) in DETECTORS.items()
+    }
+    return FraudOptions(
+        enabled=common.enabled,
+        max_evidence_ids=common.max_evidence_ids,
+        detectors=detectors,
+        timezone=cfg.timezone,
+        home_country=cfg.home_country,
+    )
 
 
 # Detectors whose alerts of a line depend on that line's records only: on a cluster they
@@ -87,7 +104,7 @@ def detect(
     ``runner`` (analytics.partitioned): the :data:`PER_SUBSCRIBER` detectors run share by
     share of the subscribers on a cluster, by :func:`found_by` as here."""
     opts = options(overrides)
-    chosen = types or list(opts["enabled"])
+    chosen = types or list(opts.enabled)
     unknown = set(chosen) - set(DETECTORS)
     if unknown:
         raise ValueError(f"unknown fraud types: {', '.join(sorted(unknown))}; known: {', '.join(DETECTORS)}")
@@ -109,7 +126,7 @@ def found_by(
     for name in names:
         fn, _ = DETECTORS[name]
         t0 = time.perf_counter()
-        found = fn(con, since=since, opts=opts[name], common=opts)
+        found = fn(con, since=since, opts=opts.detectors[name], common=opts)
         log.info("%s: %d alerts in %.2f s", name, found.height, time.perf_counter() - t0)
         frames.append(found)
     return pl.concat(frames, how="vertical")

@@ -11,12 +11,16 @@ at least ``unusual_factor`` times the line's average daily high-risk minutes ove
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
 from analytics.fraud.alerts import run_detector_sql
+
+if TYPE_CHECKING:
+    from analytics.fraud.engine import FraudOptions
 
 TYPE = "irsf"
 
@@ -26,32 +30,35 @@ HIGH_RISK_COUNTRIES = [
     "CK", "NU", "TK", "SB", "VU", "WF", "SH", "IO", "TL", "KI", "FM", "MH", "PW", "GL", "BY", "AZ",
 ]  # fmt: skip
 
-DEFAULTS: dict[str, Any] = {
-    "countries": HIGH_RISK_COUNTRIES,
-    "burst_gap_minutes": 120,
-    "min_calls": 5,  # calls in the burst
-    "min_minutes": 60,  # connected minutes in the burst
-    "baseline_days": 30,
-    "unusual_factor": 10.0,
-    "night_start_hour": 0,
-    "night_end_hour": 6,
-}
+
+@dataclass(frozen=True)
+class IrsfSettings:
+    """``[fraud.irsf]`` of analytics.toml."""
+
+    countries: tuple[str, ...] = tuple(HIGH_RISK_COUNTRIES)
+    burst_gap_minutes: int = 120
+    min_calls: int = 5  # calls in the burst
+    min_minutes: float = 60.0  # connected minutes in the burst
+    baseline_days: int = 30
+    unusual_factor: float = 10.0
+    night_start_hour: int = 0
+    night_end_hour: int = 6
 
 
 def detect(
-    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: IrsfSettings, common: FraudOptions
 ) -> pl.DataFrame:
     params = {
         "since": since,
-        "countries": [str(c).upper() for c in opts["countries"]],
-        "burst_gap_minutes": int(opts["burst_gap_minutes"]),
-        "min_calls": int(opts["min_calls"]),
-        "min_minutes": float(opts["min_minutes"]),
-        "baseline_days": int(opts["baseline_days"]),
-        "unusual_factor": float(opts["unusual_factor"]),
-        "night_start_hour": int(opts["night_start_hour"]),
-        "night_end_hour": int(opts["night_end_hour"]),
-        "tz": common["timezone"],
-        "max_ids": int(common["max_evidence_ids"]),
+        "countries": [str(c).upper() for c in opts.countries],
+        "burst_gap_minutes": opts.burst_gap_minutes,
+        "min_calls": opts.min_calls,
+        "min_minutes": opts.min_minutes,
+        "baseline_days": opts.baseline_days,
+        "unusual_factor": opts.unusual_factor,
+        "night_start_hour": opts.night_start_hour,
+        "night_end_hour": opts.night_end_hour,
+        "tz": common.timezone,
+        "max_ids": common.max_evidence_ids,
     }
     return run_detector_sql(con, "fraud_irsf", TYPE, params)

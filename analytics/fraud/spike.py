@@ -22,43 +22,49 @@ A steady heavy user's heavy days are its own baseline. Grain: one alert per epis
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
+from analytics.config import as_dict
 from analytics.fraud.alerts import run_detector_sql
+
+if TYPE_CHECKING:
+    from analytics.fraud.engine import FraudOptions
 
 TYPE = "usage_spike"
 
-DEFAULTS: dict[str, Any] = {
-    "baseline_days": 28,
-    "min_baseline_days": 7,  # calendar days since the line's first record; fewer: peer level
-    "own_quantile": 0.9,
-    "peer_quantile": 0.95,
-    "min_peer_lines": 20,
-    "min_ratio": 4.0,
-    "min_burst_days": 2,
+
+@dataclass(frozen=True)
+class SpikeSettings:
+    """``[fraud.usage_spike]`` of analytics.toml."""
+
+    baseline_days: int = 28
+    min_baseline_days: int = 7  # calendar days since the line's first record; fewer: peer level
+    own_quantile: float = 0.9
+    peer_quantile: float = 0.95
+    min_peer_lines: int = 20
+    min_ratio: float = 4.0
+    min_burst_days: int = 2
     # single-day floors: one day this big (and elevated) alerts on its own
-    "min_voice_min": 180.0,
-    "min_texts": 150,
-    "min_data_mb": 8000.0,
+    min_voice_min: float = 180.0
+    min_texts: float = 150.0
+    min_data_mb: float = 8000.0
     # per-day floors of an elevated day (a run of min_burst_days such days alerts)
-    "burst_voice_min": 60.0,
-    "burst_texts": 50,
-    "burst_data_mb": 4000.0,
+    burst_voice_min: float = 60.0
+    burst_texts: float = 50.0
+    burst_data_mb: float = 4000.0
     # noise floors under a level (a line that never texts is not 'infinitely' above it)
-    "floor_voice_min": 5.0,
-    "floor_texts": 3.0,
-    "floor_data_mb": 50.0,
-}
-INTEGER_OPTIONS = ("baseline_days", "min_baseline_days", "min_peer_lines", "min_burst_days")
+    floor_voice_min: float = 5.0
+    floor_texts: float = 3.0
+    floor_data_mb: float = 50.0
 
 
 def detect(
-    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: SpikeSettings, common: FraudOptions
 ) -> pl.DataFrame:
-    params = {"since": since, "tz": common["timezone"], "max_ids": int(common["max_evidence_ids"])}
-    for name in DEFAULTS:
-        params[name] = int(opts[name]) if name in INTEGER_OPTIONS else float(opts[name])
+    params = {"since": since, "tz": common.timezone, "max_ids": common.max_evidence_ids}
+    params.update(as_dict(opts))  # the field types: integers where the SQL counts days or lines
     return run_detector_sql(con, "fraud_spike", TYPE, params)

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
 from analytics.fraud.alerts import run_detector_sql
+
+if TYPE_CHECKING:
+    from analytics.fraud.engine import FraudOptions
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +37,21 @@ CALLING_CODES = {
     "KE": ["254"], "AU": ["61"], "NZ": ["64"], "BR": ["55"], "MX": ["52"], "JP": ["81"], "SG": ["65"],
 }  # fmt: skip
 
-DEFAULTS: dict[str, Any] = {
-    "home_codes": [],  # empty: the calling code(s) of [source] home_country
-    "wave_gap_minutes": 60,
-    "min_targets": 10,
-    "min_unanswered_share": 0.8,
-    "max_ring_s": 3,
-    "callback_hours": 72,
-}
+
+@dataclass(frozen=True)
+class WangiriSettings:
+    """``[fraud.wangiri]`` of analytics.toml."""
+
+    home_codes: tuple[str | int, ...] = ()  # empty: the calling code(s) of [source] home_country
+    wave_gap_minutes: int = 60
+    min_targets: int = 10
+    min_unanswered_share: float = 0.8
+    max_ring_s: float = 3.0
+    callback_hours: int = 72
 
 
-def home_codes(opts: dict[str, Any], home_country: str) -> list[str]:
-    codes = [str(c).lstrip("+") for c in opts.get("home_codes") or []]
+def home_codes(opts: WangiriSettings, home_country: str) -> list[str]:
+    codes = [str(c).lstrip("+") for c in opts.home_codes]
     if not codes:
         codes = CALLING_CODES.get(home_country.upper(), [])
         if not codes:
@@ -53,16 +60,16 @@ def home_codes(opts: dict[str, Any], home_country: str) -> list[str]:
 
 
 def detect(
-    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: dict[str, Any], common: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: WangiriSettings, common: FraudOptions
 ) -> pl.DataFrame:
     params = {
         "since": since,
-        "home_codes": home_codes(opts, common["home_country"]),
-        "wave_gap_minutes": int(opts["wave_gap_minutes"]),
-        "min_targets": int(opts["min_targets"]),
-        "min_unanswered_share": float(opts["min_unanswered_share"]),
-        "max_ring_s": float(opts["max_ring_s"]),
-        "callback_hours": int(opts["callback_hours"]),
-        "max_ids": int(common["max_evidence_ids"]),
+        "home_codes": home_codes(opts, common.home_country),
+        "wave_gap_minutes": opts.wave_gap_minutes,
+        "min_targets": opts.min_targets,
+        "min_unanswered_share": opts.min_unanswered_share,
+        "max_ring_s": opts.max_ring_s,
+        "callback_hours": opts.callback_hours,
+        "max_ids": common.max_evidence_ids,
     }
     return run_detector_sql(con, "fraud_wangiri", TYPE, params)

@@ -15,8 +15,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 import polars as pl
@@ -42,12 +43,54 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CHUNK_ROWS = 250_000
-INGEST_DEFAULTS = {
-    "memory_limit": "2560MB",
-    "cube_memory_limit": "1280MB",
-    "earliest_start": "2000-01-01",
-    "max_future_days": 2,
-}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``[ingest]`` of analytics.toml: DuckDB's memory caps while a file loads (its chunks
+    inserted, then the cubes refreshed) and the plausible start times (docs/formats.md)."""
+
+    memory_limit: str = "2560MB"
+    cube_memory_limit: str = "1280MB"
+    earliest_start: str | dt.date = "2000-01-01"  # a TOML date or "YYYY-MM-DD"
+    max_future_days: float = 2.0
+
+
+class FileSummary(TypedDict):
+    """One file of the ``ingest`` JSON (``FileResult.as_dict()``; cdr-extract-v1 fixes its keys)."""
+
+    file: str
+    path: str
+    sha256: str
+    format: str
+    status: str  # loaded | already_loaded | refused
+    error: str | None
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rows_rejected: int
+    rejects_by_reason: dict[str, int]
+    seconds: float
+    load_id: int | None
+
+
+class _RefusedExit(TypedDict, total=False):
+    """Set when a file was refused: the CLI's exit status and reason (popped, not printed)."""
+
+    _exit: int
+    _reason: str
+
+
+class IngestSummary(_RefusedExit):
+    """:func:`ingest_files`: the ``ingest`` command's JSON, as the contract fixes it."""
+
+    files: list[FileSummary]
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rows_rejected: int
+    rejects_by_reason: dict[str, int]
+    reference: dict[str, Any]
 
 
 def _now() -> dt.datetime:
@@ -218,19 +261,19 @@ def ingest_files(
     currency: str | None = None,
     on_progress: Progress | None = None,
     cluster: str | None = None,
-) -> dict[str, Any]:
+) -> IngestSummary:
     """Validate and load ``paths`` (and reference files) into the warehouse; the ``ingest`` JSON.
 
     With ``cluster`` (``local:N`` or a scheduler address) each file is read, checked and
     written by a cluster worker, and the driver commits once (analytics/ingest/distributed.py)."""
     cfg_obj = settings()
-    limits = cfg_obj.section("ingest", INGEST_DEFAULTS)  # DuckDB's memory caps while a file loads
+    limits = cfg_obj.section("ingest", IngestSettings)  # DuckDB's memory caps while a file loads
     cfg = {
         "timezone": timezone or cfg_obj.timezone,
         "home_country": (home_country or cfg_obj.home_country).upper(),
         "currency": (currency or cfg_obj.currency).upper(),
-        "memory_limit": limits["memory_limit"],
-        "cube_memory_limit": limits["cube_memory_limit"],
+        "memory_limit": limits.memory_limit,
+        "cube_memory_limit": limits.cube_memory_limit,
         "window": plausible_window(limits),
     }
     if fmt == "v1":
@@ -294,13 +337,13 @@ def ingest_files(
     return _summarise(results, refs)
 
 
-def plausible_window(options: dict[str, Any], *, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+def plausible_window(options: IngestSettings, *, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """Start times outside [earliest_start, load time + max_future_days] are implausible
     (``out_of_range:start_time``): a year-3000 record would otherwise become "the latest month"."""
     try:
-        earliest = dt.datetime.fromisoformat(str(options["earliest_start"]))
-        future = float(options["max_future_days"])
-    except (KeyError, TypeError, ValueError) as exc:
+        earliest = dt.datetime.fromisoformat(str(options.earliest_start))
+        future = options.max_future_days
+    except (TypeError, ValueError) as exc:
         raise RefusedFile(
             f"analytics.toml [ingest]: earliest_start must be a date (YYYY-MM-DD) and max_future_days a number ({exc})"
         ) from exc
@@ -390,11 +433,11 @@ def _ingest_one(
     return result
 
 
-def _summarise(results: list[FileResult], refs: dict[str, Any]) -> dict[str, Any]:
+def _summarise(results: list[FileResult], refs: dict[str, Any]) -> IngestSummary:
     reasons: Counter[str] = Counter()
     for r in results:
         reasons.update(r.rejects_by_reason)
-    out: dict[str, Any] = {
+    out: IngestSummary = {
         "files": [r.as_dict() for r in results],
         "rows_read": sum(r.rows_read for r in results),
         "rows_loaded": sum(r.rows_loaded for r in results),

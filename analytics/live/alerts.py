@@ -42,18 +42,10 @@ import polars as pl
 
 from analytics import store
 from analytics.ingest.validate import ROAMING_REGION
-from analytics.live.kpis import KPIS, live_kpis, options
+from analytics.live.kpis import LiveSettings, live_kpis, options
 
 log = logging.getLogger(__name__)
 
-ALERT_DEFAULTS: dict[str, Any] = {
-    "alert_window": "15m",
-    "alert_kpis": list(KPIS),
-    "hold_s": 300,
-    "webhook_url": "",
-    "alert_log": "",
-    "webhook_timeout_s": 5.0,
-}
 VOLUME_KPIS = frozenset({"call_attempts", "sms", "data_mb", "active_subscribers"})
 BREACH_COLUMNS = [
     "region",
@@ -72,15 +64,9 @@ def ensure_live_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(store.sql("live_schema"))
 
 
-def alert_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    opts = {**ALERT_DEFAULTS, **options()}
-    opts.update(overrides or {})
-    return opts
-
-
-def current_breaches(kpis: pl.DataFrame, *, opts: Mapping[str, Any]) -> pl.DataFrame:
+def current_breaches(kpis: pl.DataFrame, *, opts: LiveSettings) -> pl.DataFrame:
     """Region-level rows of the alert window outside their band, after suppression."""
-    region = kpis.filter((pl.col("level") == "region") & (pl.col("window_name") == str(opts["alert_window"])))
+    region = kpis.filter((pl.col("level") == "region") & (pl.col("window_name") == opts.alert_window))
     # ACD is a mean over connected calls (asr x attempts): on a handful a single long call
     # breaks any band, so like the voice ratios it needs min_attempts of them to be judged
     connected = region.filter(pl.col("kpi") == "asr").select(
@@ -89,9 +75,9 @@ def current_breaches(kpis: pl.DataFrame, *, opts: Mapping[str, Any]) -> pl.DataF
     rows = (
         region.join(connected, on=["region", "window_name"], how="left")
         .filter(
-            pl.col("kpi").is_in(list(opts["alert_kpis"]))
+            pl.col("kpi").is_in(list(opts.alert_kpis))
             & pl.col("status").is_in(["low", "high"])
-            & ((pl.col("kpi") != "acd_s") | (pl.col("_connected").fill_null(0) >= int(opts["min_attempts"])))
+            & ((pl.col("kpi") != "acd_s") | (pl.col("_connected").fill_null(0) >= opts.min_attempts))
             & ~((pl.col("region") == ROAMING_REGION) & pl.col("kpi").is_in(list(VOLUME_KPIS)))
         )
         .drop("_connected")
@@ -113,10 +99,10 @@ def evaluate(
 
     ``{"as_of": ..., "breaches": n, "raised": [alert...], "resolved": [alert...]}``.
     """
-    opts = alert_options(overrides)
+    opts = options(overrides)
     ensure_live_schema(con)
-    window = str(opts["alert_window"])
-    only = {**(overrides or {}), "windows": {window: int(opts["windows"][window])}}  # the alert window only
+    window = opts.alert_window
+    only = {**(overrides or {}), "windows": {window: opts.windows[window]}}  # the alert window only
     kpis = live_kpis(con, as_of=as_of, levels=("region",), overrides=only)
     when = kpis["as_of_at"].max() if not kpis.is_empty() else None
     if when is None:
@@ -137,7 +123,7 @@ def evaluate(
     open_alerts = store.fetch(con, "@live_open_alerts")
     still = open_alerts.join(now.select(*keys, "direction"), on=[*keys, "direction"], how="semi")
     to_resolve = open_alerts.join(still.select("alert_id"), on="alert_id", how="anti")
-    hold = dt.timedelta(seconds=float(opts["hold_s"]))
+    hold = dt.timedelta(seconds=opts.hold_s)
     to_raise = (
         merged.filter(pl.col("last_seen_at") - pl.col("since_at") >= hold)
         .join(open_alerts.select(*keys, "direction"), on=[*keys, "direction"], how="anti")
@@ -222,14 +208,14 @@ def _event_json(kind: str, alert: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def deliver_events(events: Mapping[str, Any], *, opts: Mapping[str, Any]) -> int:
+def deliver_events(events: Mapping[str, Any], *, opts: LiveSettings) -> int:
     """POST each event to the webhook and append it to the log file; returns deliveries made."""
     payloads = [_event_json("raised", a) for a in events["raised"]] + [
         _event_json("resolved", a) for a in events["resolved"]
     ]
     done = 0
-    url = str(opts.get("webhook_url") or "")
-    log_file = str(opts.get("alert_log") or "")
+    url = opts.webhook_url
+    log_file = opts.alert_log
     for payload in payloads:
         body = json.dumps(payload).encode("utf-8")
         if log_file:
@@ -241,7 +227,7 @@ def deliver_events(events: Mapping[str, Any], *, opts: Mapping[str, Any]) -> int
         if url:
             req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=float(opts["webhook_timeout_s"])) as resp:
+                with urllib.request.urlopen(req, timeout=opts.webhook_timeout_s) as resp:
                     resp.read()
                 done += 1
             except OSError as exc:

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
 
 import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.live.kpis import RATIO_KPIS
+from analytics.live.kpis import RATIO_KPIS, LiveSettings
 
 COUNT_KPIS = frozenset({"call_attempts", "sms", "active_subscribers"})
 MAD_SCALE = 1.4826
@@ -59,12 +58,12 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _judged(opts: Mapping[str, Any]) -> pl.Expr:
+def _judged(opts: LiveSettings) -> pl.Expr:
     """Rows whose value may be judged: ratios need enough attempts."""
-    return ~pl.col("kpi").is_in(list(RATIO_KPIS)) | (pl.col("attempts") >= int(opts["min_attempts"]))
+    return ~pl.col("kpi").is_in(list(RATIO_KPIS)) | (pl.col("attempts") >= opts.min_attempts)
 
 
-def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFrame:
+def history_bands(long: pl.LazyFrame, *, opts: LiveSettings) -> pl.LazyFrame:
     """One row per window x level x region x cell x KPI: expected, MAD, history_weeks."""
     hist = long.filter((pl.col("week_offset") >= 1) & pl.col("value").is_not_null() & _judged(opts))
     return (
@@ -79,24 +78,24 @@ def history_bands(long: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.LazyFram
             _mad=pl.col("_values").list.eval((pl.element() - pl.element().median()).abs()).list.median(),
             band_source=pl.lit("history"),
         )
-        .filter(pl.col("history_weeks") >= int(opts["min_history_weeks"]))
+        .filter(pl.col("history_weeks") >= opts.min_history_weeks)
         .drop("_values")
     )
 
 
-def half_width(opts: Mapping[str, Any]) -> pl.Expr:
+def half_width(opts: LiveSettings) -> pl.Expr:
     """max(k x 1.4826 x MAD, the KPI's floor); the floor covers the sampling noise of the
     current window (binomial and at least band_k / n for ratios, Poisson for counts with at least ``min_count``
     events, mean/sqrt(n) for ACD, compound Poisson for data volume)."""
-    k = float(opts["band_k"])
-    rel = float(opts["relative_floor"])
+    k = opts.band_k
+    rel = opts.relative_floor
     med = pl.col("expected").abs()
     p = pl.col("expected").clip(0.0, 1.0)
     denom = pl.when(pl.col("kpi") == "dropped_call_rate").then(pl.col("connected")).otherwise(pl.col("attempts"))
     trials = denom.clip(1, None)
     binomial = k * (p * (1 - p) / trials).sqrt()
     rule_of_three = k / trials  # p(1-p) is 0 at a median of 0 or 1: k events in n are still noise
-    min_count = float(opts["min_count"])
+    min_count = opts.min_count
     # data volume = sessions x size: compound Poisson, sd ~ sqrt(2 n) x mean size (exponential
     # sizes), n and size those of the current window or, when it has fewer sessions, of the
     # history's median (a window without a session has no size of its own: 0 sessions where
@@ -109,12 +108,12 @@ def half_width(opts: Mapping[str, Any]) -> pl.Expr:
     data_noise = k * (2 * pl.max_horizontal(n, n_hist, pl.lit(min_count))).sqrt() * mean_size
     floor = (
         pl.when(pl.col("kpi").is_in(list(RATIO_KPIS)))
-        .then(pl.max_horizontal(pl.lit(float(opts["ratio_floor"])), binomial, rule_of_three))
+        .then(pl.max_horizontal(pl.lit(opts.ratio_floor), binomial, rule_of_three))
         .when(pl.col("kpi").is_in(list(COUNT_KPIS)))
         .then(pl.max_horizontal(rel * med, k * pl.max_horizontal(med, pl.lit(min_count)).sqrt()))
         .when(pl.col("kpi") == "acd_s")
         .then(pl.max_horizontal(rel * med, k * med / pl.col("connected").clip(1, None).sqrt()))
-        .otherwise(pl.max_horizontal(float(opts["data_relative_floor"]) * med, data_noise))
+        .otherwise(pl.max_horizontal(opts.data_relative_floor * med, data_noise))
     )
     return pl.max_horizontal(k * MAD_SCALE * pl.col("_mad"), floor)
 
@@ -176,7 +175,7 @@ def apply_bands(
     long: pl.DataFrame,
     *,
     as_of: dt.datetime | None,
-    opts: Mapping[str, Any],
+    opts: LiveSettings,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> pl.DataFrame:
     """Current values (week_offset 0) joined to their band, with a status per row.
@@ -201,7 +200,7 @@ def apply_bands(
         .then(pl.lit("high"))
         .otherwise(pl.lit("ok"))
     )
-    fc = forecast_bands(con, as_of=as_of, windows=opts["windows"]) if con is not None and as_of is not None else None
+    fc = forecast_bands(con, as_of=as_of, windows=opts.windows) if con is not None and as_of is not None else None
     if fc is None:
         fc = pl.DataFrame(schema=FORECAST_COLUMNS)
     has_fc = pl.col("f_expected").is_not_null()

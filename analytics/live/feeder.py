@@ -56,8 +56,8 @@ import polars as pl
 
 from analytics.config import ROOT
 from analytics.ingest.reader import REQUIRED
-from analytics.live.alerts import alert_options
 from analytics.live.feeder_charges import Charger
+from analytics.live.kpis import options as live_options
 
 log = logging.getLogger(__name__)
 
@@ -423,15 +423,13 @@ def run(
         )
     if start is not None:
         clock = start
-    opts = alert_options()
-    window_s = float(opts["windows"][str(opts["alert_window"])])
+    opts = live_options()
+    window_s = float(opts.windows[opts.alert_window])
     # a clock that jumped over a quiet gap: the first file also fills the alert window
     # before it, else the first windows look like a region-wide loss of traffic
     fill_s = 0.0 if newest is None else min(window_s, max(0.0, (clock - newest).total_seconds() - 1))
-    first, length, cycle = outage_cycle(
-        outage_every=outage_every, step_s=step_s, hold_s=float(opts["hold_s"]), window_s=window_s
-    )
-    need = volume_need(band_k=float(opts["band_k"]), relative_floor=float(opts["relative_floor"]))
+    first, length, cycle = outage_cycle(outage_every=outage_every, step_s=step_s, hold_s=opts.hold_s, window_s=window_s)
+    need = volume_need(band_k=opts.band_k, relative_floor=opts.relative_floor)
     rng = np.random.default_rng(seed)
     files, rows, outages = 0, 0, []
     down: str | None = None
@@ -443,7 +441,7 @@ def run(
             if pos == first:  # an outage starts: only where the alert rule can see it
                 end = clock + dt.timedelta(seconds=length * step_s)
                 candidates = judged_regions(
-                    profile, start=clock, end=end, window_s=window_s, min_attempts=int(opts["min_attempts"])
+                    profile, start=clock, end=end, window_s=window_s, min_attempts=opts.min_attempts
                 )
                 kind = "calls_fail"
                 if not candidates:  # calls too few for NER anywhere: a site outage, seen on volume
@@ -453,9 +451,9 @@ def run(
                 if down is None:
                     log.warning(
                         "feeder: no region carries %d calls or %.0f records per %s window: no outage until %s",
-                        int(opts["min_attempts"]),
+                        opts.min_attempts,
                         need,
-                        opts["alert_window"],
+                        opts.alert_window,
                         end,
                     )
             elif pos == first + length or pos < 0:

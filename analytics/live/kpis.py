@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.config import settings
+from analytics.config import settings, with_options
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +64,39 @@ COUNT_COLUMNS = (
     "data_bytes",
     "active_subscribers",
 )
-DEFAULTS: dict[str, Any] = {
-    "windows": dict(WINDOWS),
-    "history_weeks": 4,  # previous weeks the band looks at
-    "min_history_weeks": 2,  # fewer usable weeks: no band
-    "band_k": 3.0,  # band = median +- band_k * 1.4826 * MAD
-    "ratio_floor": 0.05,  # minimum band half-width of ratio KPIs
-    "relative_floor": 0.2,  # minimum half-width of other KPIs, as a share of the median
-    "data_relative_floor": 0.5,  # the same for data volume (a few big sessions move it)
-    "min_attempts": 10,  # voice ratios on fewer attempts are not judged
-    "min_count": 5,  # Poisson floors assume at least this many events (a quiet night is not an anomaly)
-    "clock": "data",  # "data": windows end at the newest record; "wall": at now (UTC)
-    "landing_dir": "data/landing",  # the folder `watch` and the feeder use by default
-    "page_refresh_s": 10,  # the Live monitor's refresh period
-}
 
 
-def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LiveSettings:
+    """``[live]`` of analytics.toml (docs/live.md): the live KPIs, their bands and the alert
+    rule (analytics/live/alerts.py)."""
+
+    windows: dict[str, int] = field(default_factory=lambda: dict(WINDOWS))  # name -> seconds ([live.windows])
+    history_weeks: int = 4  # previous weeks the band looks at
+    min_history_weeks: int = 2  # fewer usable weeks: no band
+    band_k: float = 3.0  # band = median +- band_k * 1.4826 * MAD
+    ratio_floor: float = 0.05  # minimum band half-width of ratio KPIs
+    relative_floor: float = 0.2  # minimum half-width of other KPIs, as a share of the median
+    data_relative_floor: float = 0.5  # the same for data volume (a few big sessions move it)
+    min_attempts: int = 10  # voice ratios on fewer attempts are not judged
+    min_count: float = 5.0  # Poisson floors assume at least this many events (a quiet night is not an anomaly)
+    clock: str = "data"  # "data": windows end at the newest record; "wall": at now (UTC)
+    landing_dir: str = "data/landing"  # the folder `watch` and the feeder use by default
+    page_refresh_s: float = 10.0  # the Live monitor's refresh period
+    timezone: str = ""  # the band's wall clock; "" = [source] timezone
+    # the alert rule (analytics/live/alerts.py)
+    alert_window: str = "15m"
+    alert_kpis: tuple[str, ...] = KPIS
+    hold_s: float = 300.0  # outside the band this long (record time) before an alert
+    webhook_url: str = ""  # POST JSON per raised/resolved alert ("" = off)
+    alert_log: str = ""  # append one JSON line per event ("" = off)
+    webhook_timeout_s: float = 5.0
+
+
+def options(overrides: Mapping[str, Any] | None = None) -> LiveSettings:
     """The ``[live]`` options of analytics.toml over the code defaults (then ``overrides``)."""
-    opts = settings().section("live", defaults={**DEFAULTS, "timezone": settings().timezone})
-    opts.update(overrides or {})
-    return opts
+    opts = with_options(settings().section("live", LiveSettings), overrides)
+    return opts if opts.timezone else replace(opts, timezone=settings().timezone)
 
 
 def _div(num: str, den: str) -> pl.Expr:
@@ -210,12 +223,10 @@ def live_kpis(
     from analytics.live.bands import apply_bands  # bands builds on this module's frames
 
     opts = options(overrides)
-    when = resolve_as_of(con, as_of, clock=str(opts["clock"]))
+    when = resolve_as_of(con, as_of, clock=opts.clock)
     if when is None:
         return apply_bands(pl.DataFrame(), as_of=None, opts=opts)
-    agg = window_aggregates(
-        con, as_of=when, windows=opts["windows"], weeks=int(opts["history_weeks"]), timezone=str(opts["timezone"])
-    )
+    agg = window_aggregates(con, as_of=when, windows=opts.windows, weeks=opts.history_weeks, timezone=opts.timezone)
     agg = agg.filter(pl.col("level").is_in(list(levels)))
     long = to_long(agg.lazy(), keys=["window_name", "week_offset", "level", "region", "cell_id"]).collect()
     return apply_bands(long, as_of=when, opts=opts, con=con)
@@ -230,7 +241,7 @@ def kpi_series(
 ) -> pl.DataFrame:
     """KPI time series for sparklines: one row per bucket x level x region x KPI."""
     opts = options()
-    when = resolve_as_of(con, as_of, clock=str(opts["clock"]))
+    when = resolve_as_of(con, as_of, clock=opts.clock)
     schema = {
         "bucket_end_at": pl.Datetime("us"),
         "level": pl.String,

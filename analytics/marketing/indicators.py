@@ -60,6 +60,7 @@ from analytics import store
 from analytics.calendar import month_bounds
 from analytics.config import settings
 from analytics.marketing import window
+from analytics.marketing.settings import marketing_settings
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def bandicoot_indicators(
     clock = local_clock(start_at, end_at, timezone=tz)
     if clock["monotone"] and start_at is not None and end_at is not None:
         # one month whose local time never goes back: the chunks are the local half-hours
-        size = batch_records or int(options()["indicator_batch_records"])
+        size = batch_records or marketing_settings().indicator_batch_records
         params = clock_params(clock) | {"start_at": start_at, "end_at": end_at}
         batches = msisdn_batches(con, start_at, end_at, batch_records=size)
         parts = [
@@ -213,12 +214,6 @@ def _month_batch(con: duckdb.DuckDBPyConnection, params: dict[str, Any], *, key_
         log.warning("indicators: two msisdns share a hash key (seed %d), running the batch again", seed)
     general = {k: params[k] for k in ("tz", "start_at", "end_at", "msisdn_from", "msisdn_to")}
     return store.fetch(con, "@marketing_indicators", general)
-
-
-def options() -> dict[str, Any]:
-    """``[marketing]`` options read here, with their code defaults."""
-    defaults = {"indicator_batch_records": 18_000_000, "rerate_batch_records": 25_000_000}
-    return settings().section("marketing", defaults=defaults)
 
 
 def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:

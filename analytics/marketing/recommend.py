@@ -69,11 +69,11 @@ from analytics.marketing.rerate import (  # noqa: F401  (re-exported)
     plans_table,
     record_plan_map,
 )
+from analytics.marketing.settings import marketing_settings
 
 log = logging.getLogger(__name__)
 
 MONEY = pl.Decimal(18, 4)
-DEFAULTS = {"min_saving": 1.0, "upsell_window_months": 3, "upsell_min_months": 2}
 
 RECOMMENDATION_SCHEMA = pl.Schema(
     {
@@ -103,10 +103,6 @@ UPSELL_SCHEMA = pl.Schema(
         "upsell_cost": MONEY,
     }
 )
-
-
-def options() -> dict:
-    return settings().section("marketing", defaults=DEFAULTS)
 
 
 def rating_input(
@@ -237,7 +233,7 @@ def month_recommendations(
     """``plan_costs``, ``recommendations`` and ``upsell`` of one month (see module doc)."""
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
-    opts = options()
+    opts = marketing_settings()
     start_at, end_at = month_bounds(month, tz)
     current = store.fetch(con, "@marketing_current_plan", {"start_at": start_at, "end_at": end_at})
     current = current.select(pl.col("msisdn").cast(pl.String), pl.col("current_plan").cast(pl.String))
@@ -251,13 +247,13 @@ def month_recommendations(
         exceeded = exceeded_months(
             con,
             month,
-            window_months=int(opts["upsell_window_months"]),
+            window_months=opts.upsell_window_months,
             home_country=home,
             timezone=tz,
             this_month=this_month,
         )
-    recs = recommend(costs, current, plans, min_saving=float(opts["min_saving"]))
-    ups = upsell(recs, costs, plans, exceeded, min_months=int(opts["upsell_min_months"]))
+    recs = recommend(costs, current, plans, min_saving=opts.min_saving)
+    ups = upsell(recs, costs, plans, exceeded, min_months=opts.upsell_min_months)
     log.info(
         "recommendations %s: %d subscribers x %d plans, %d recommendations, %d upsell",
         month,

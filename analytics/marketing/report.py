@@ -16,15 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 import polars as pl
 
 from analytics.calendar import month_bounds
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.marketing import recommend, segments, window
 from analytics.marketing.indicators import bandicoot_indicators, latest_month
+from analytics.marketing.settings import marketing_settings
 from analytics.marketing.usage import month_usage, usage_indicators
 from analytics.partitioned import Runner, concat
 
@@ -176,6 +177,19 @@ def merge_inputs(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame
     return {name: concat([p[name] for p in parts], by=by, descending=desc) for name, (by, desc) in INPUT_ORDER.items()}
 
 
+class SegmentReport(TypedDict):
+    """:func:`segment_report`: what the Segments page reads (and the segment mart stores)."""
+
+    month: dt.date
+    subscribers: pl.DataFrame  # one row per subscriber: features, segment, plan costs
+    segments: pl.DataFrame  # one row per segment
+    matrix: pl.DataFrame  # subscribers per segment x current plan
+    recommendations: pl.DataFrame
+    upsell: pl.DataFrame
+    plan_costs: pl.DataFrame
+    totals: dict[str, Any]  # month, subscribers, recommendations, estimated_savings, ... k, silhouette
+
+
 def segment_report(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -184,17 +198,17 @@ def segment_report(
     home_country: str | None = None,
     options: dict | None = None,
     runner: Runner | None = None,
-) -> dict[str, Any]:
+) -> SegmentReport:
     """The month's segment report. The per-subscriber half (:func:`segment_inputs`) runs
     on ``con``, or share by share on a cluster with ``runner`` (analytics.partitioned); the
     k-means and the totals run here over the merged subscribers."""
     tz = timezone or settings().timezone
     home = (home_country or settings().home_country).upper()
-    opts = {**segments.SEGMENT_DEFAULTS, **recommend.options(), **(options or {})}
+    opts = with_options(marketing_settings(), options, where="segment_report options")
     month = month or latest_month(con, timezone=tz)
     if month is None:
         month = dt.date.today().replace(day=1)
-    kwargs = {"month": month, "timezone": tz, "home_country": home, "churn_drop": float(opts.get("churn_drop", 0.3))}
+    kwargs = {"month": month, "timezone": tz, "home_country": home, "churn_drop": opts.churn_drop}
     parts = runner(segment_inputs, kwargs) if runner is not None else [segment_inputs(con, **kwargs)]
     inputs = merge_inputs(parts)
     profiles, recs = inputs["profiles"], inputs

@@ -31,8 +31,8 @@ from analytics.marketing.indicators import (
     conform,
     local_clock,
     msisdn_batches,
-    options,
 )
+from analytics.marketing.settings import marketing_settings
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def plan_costs(
         "end_at": end_at,
         "home_values": home_values(con, start_at, end_at, home_country=home_country),
     }
-    size = batch_records or int(options()["rerate_batch_records"])
+    size = batch_records or marketing_settings().rerate_batch_records
     batches = msisdn_batches(con, start_at, end_at, batch_records=size, calls_and_texts=False)
     parts = [
         _sql(con, "marketing_plan_costs", params | {"msisdn_from": lo, "msisdn_to": hi}, {"_plan_rates": rates})
@@ -244,7 +244,7 @@ def _exceeded_parts(
         "end_at": end_at,
         "home_values": home_values(con, start_at, end_at, home_country=home_country),
     }
-    size = batch_records or int(options()["rerate_batch_records"])
+    size = batch_records or marketing_settings().rerate_batch_records
     relations = {"_plan_map": record_plan_map(con, start_at, end_at), "_plan_incl": incl}
     return [
         _sql(con, "marketing_exceeded_months", params | {"msisdn_from": lo, "msisdn_to": hi}, relations)

@@ -30,18 +30,9 @@ import logging
 import numpy as np
 import polars as pl
 
-log = logging.getLogger(__name__)
+from analytics.marketing.settings import MarketingSettings, marketing_settings
 
-SEGMENT_DEFAULTS = {
-    "seed": 7,
-    "k_min": 3,
-    "k_max": 8,
-    "silhouette_sample": 3000,
-    "search_n_init": 3,
-    "fit_sample": 50000,
-    "min_subscribers": 12,
-    "name_threshold": 0.5,
-}
+log = logging.getLogger(__name__)
 
 LOG_FEATURES = ("voice_minutes", "sms", "data_mb", "contacts", "radius_of_gyration", "spend_f")
 SHARE_FEATURES = ("night_share", "roaming_share", "international_share", "usage_active_days")
@@ -96,19 +87,19 @@ def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=size, replace=False)) if n > size else np.arange(n)
 
 
-def choose_k(x: np.ndarray, *, opts: dict) -> tuple[int, dict[int, float]]:
+def choose_k(x: np.ndarray, *, opts: MarketingSettings) -> tuple[int, dict[int, float]]:
     """The k of ``k_min..k_max`` with the best silhouette on a seeded sample."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    rng = np.random.default_rng(opts["seed"])
-    xs = x[_sample(len(x), int(opts["silhouette_sample"]), rng)]
+    rng = np.random.default_rng(opts.seed)
+    xs = x[_sample(len(x), opts.silhouette_sample, rng)]
     scores: dict[int, float] = {}
     distinct = len(np.unique(xs, axis=0))
-    for k in range(int(opts["k_min"]), int(opts["k_max"]) + 1):
+    for k in range(opts.k_min, opts.k_max + 1):
         if k >= distinct:
             break
-        labels = KMeans(n_clusters=k, n_init=int(opts["search_n_init"]), random_state=opts["seed"]).fit_predict(xs)
+        labels = KMeans(n_clusters=k, n_init=opts.search_n_init, random_state=opts.seed).fit_predict(xs)
         if len(set(labels)) < 2:
             continue
         scores[k] = float(silhouette_score(xs, labels))
@@ -138,14 +129,16 @@ def _name(z: np.ndarray, threshold: float, taken: set[str]) -> str:
     return f"{base} ({i})"
 
 
-def fit_segments(profiles: pl.DataFrame, *, options: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+def fit_segments(
+    profiles: pl.DataFrame, *, options: MarketingSettings | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """(assignments, centroids, info) for the month's subscriber ``profiles``.
 
     assignments: msisdn, segment_id, segment, pc1, pc2 (+ the features).
     centroids: one row per segment: segment_id, segment, and each feature's centroid
     z-score (``z_<feature>``). info: chosen k and silhouette scores.
     """
-    opts = {**SEGMENT_DEFAULTS, **(options or {})}
+    opts = options or marketing_settings()
     features = feature_frame(profiles)
     n = features.height
     if n == 0:
@@ -163,17 +156,17 @@ def fit_segments(profiles: pl.DataFrame, *, options: dict | None = None) -> tupl
     from sklearn.preprocessing import StandardScaler
 
     x = StandardScaler().fit_transform(_matrix(features))
-    if n < int(opts["min_subscribers"]):
+    if n < opts.min_subscribers:
         k, scores = 1, {}
     else:
         k, scores = choose_k(x, opts=opts)
-    rng = np.random.default_rng(opts["seed"])
-    fit_rows = x[_sample(n, int(opts["fit_sample"]), rng)]
+    rng = np.random.default_rng(opts.seed)
+    fit_rows = x[_sample(n, opts.fit_sample, rng)]
     if k == 1:
         labels = np.zeros(n, dtype=np.int64)
         centers = x.mean(axis=0, keepdims=True)
     else:
-        model = KMeans(n_clusters=k, n_init=10, random_state=opts["seed"]).fit(fit_rows)
+        model = KMeans(n_clusters=k, n_init=10, random_state=opts.seed).fit(fit_rows)
         labels = model.predict(x)
         centers = model.cluster_centers_
     # relabel: 0 = largest segment (ties by centroid), so ids are stable for the same data
@@ -186,11 +179,11 @@ def fit_segments(profiles: pl.DataFrame, *, options: dict | None = None) -> tupl
     taken: set[str] = set()
     names = []
     for c in centers:
-        name = _name(c, float(opts["name_threshold"]), taken) if k > 1 else "all subscribers"
+        name = _name(c, opts.name_threshold, taken) if k > 1 else "all subscribers"
         taken.add(name)
         names.append(name)
     if n >= 3 and x.shape[1] >= 2:
-        pca = PCA(n_components=2, random_state=opts["seed"]).fit(fit_rows if len(fit_rows) >= 2 else x)
+        pca = PCA(n_components=2, random_state=opts.seed).fit(fit_rows if len(fit_rows) >= 2 else x)
         coords = pca.transform(x)
     else:
         coords = np.zeros((n, 2))

@@ -16,7 +16,7 @@ Grain of :func:`usage_indicators`: one row per ``msisdn`` with any record in the
 
 :func:`churn_signals`: ``usage_change`` = records this month / records last month - 1
 (null without records last month); ``churn_risk`` = usage fell by at least
-``churn_drop`` (default 30 %) month over month.
+``churn_drop`` (``[marketing] churn_drop``, default 30 %) month over month.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from analytics import store
 from analytics.calendar import month_bounds, shift_month
 from analytics.config import settings
 from analytics.marketing.indicators import clock_params, conform, local_clock
+from analytics.marketing.settings import MarketingSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def churn_signals(
     current: pl.DataFrame,
     previous: pl.DataFrame,
     *,
-    churn_drop: float = 0.3,
+    churn_drop: float = MarketingSettings.churn_drop,
 ) -> pl.DataFrame:
     """Usage change of ``current``'s subscribers against ``previous`` (usage frames)."""
     prev = previous.select("msisdn", pl.col("records").alias("_prev"))
@@ -91,7 +92,7 @@ def month_usage(
     *,
     timezone: str | None = None,
     home_country: str | None = None,
-    churn_drop: float = 0.3,
+    churn_drop: float = MarketingSettings.churn_drop,
 ) -> pl.DataFrame:
     """Usage indicators of ``month`` with the churn signal against the month before."""
     kw = {"timezone": timezone, "home_country": home_country}

@@ -102,7 +102,7 @@ def history(hourly: pl.LazyFrame, *, judge_from: dt.datetime, weeks: int) -> pl.
     )
 
 
-def judge(framed: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.DataFrame:
+def judge(framed: pl.LazyFrame, *, opts: live_kpis.LiveSettings) -> pl.DataFrame:
     """Status of ``call_attempts`` and ``asr`` of every judged hour of :func:`history`'s
     frame: one row per level x region x cell x hour x KPI, with ``value``, ``expected``,
     ``band_lower``, ``band_upper``, ``status`` (analytics.live.bands)."""
@@ -113,7 +113,7 @@ def judge(framed: pl.LazyFrame, *, opts: Mapping[str, Any]) -> pl.DataFrame:
     group = ["hour_at", *KEYS, "kpi"]
     # an ASR on too few calls is never judged: leave it out before the band medians
     too_few = long.filter(
-        (pl.col("kpi") == "asr") & (pl.col("week_offset") == 0) & (pl.col("attempts") < int(opts["min_attempts"]))
+        (pl.col("kpi") == "asr") & (pl.col("week_offset") == 0) & (pl.col("attempts") < opts.min_attempts)
     ).select(group)
     banded = (
         long.join(too_few, on=group, how="anti", nulls_equal=True)
@@ -190,10 +190,10 @@ def runs(judged: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def detect(hourly: pl.DataFrame, *, judge_from: dt.datetime, opts: Mapping[str, Any]) -> pl.DataFrame:
+def detect(hourly: pl.DataFrame, *, judge_from: dt.datetime, opts: live_kpis.LiveSettings) -> pl.DataFrame:
     """Incidents starting at or after ``judge_from`` in the mart rows ``hourly`` (which must
     also hold the ``history_weeks`` before it, for the bands)."""
-    framed = history(hourly.lazy(), judge_from=judge_from, weeks=int(opts["history_weeks"])).collect()
+    framed = history(hourly.lazy(), judge_from=judge_from, weeks=opts.history_weeks).collect()
     current = framed.filter(pl.col("week_offset") == 0)
     return runs(judge(framed.lazy(), opts=opts), current)
 
@@ -231,7 +231,7 @@ def refresh_incidents(
         open_start = store.fetch(con, "@network_open_incident_start", {"since": since}).item()
         if open_start is not None:
             judge_from = min(judge_from, open_start)
-    weeks = int(opts["history_weeks"])
+    weeks = opts.history_weeks
     rows = hours(con, from_at=judge_from - weeks * WEEK, to_at=dt.datetime.max)
     found = with_subscribers(con, detect(rows, judge_from=judge_from, opts=opts))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ import duckdb
 import polars as pl
 
 from analytics import store
-from analytics.config import settings
+from analytics.config import settings, with_options
 from analytics.live.kpis import kpi_exprs
 
 ADDITIVE = (
@@ -45,18 +46,20 @@ ADDITIVE = (
 QUALITY_KPIS: tuple[str, ...] = ("call_attempts", "asr", "ner", "dropped_call_rate", "short_call_ratio")
 # rank KPI -> True when a higher value is worse
 WORSE_HIGH: dict[str, bool] = {"dropped_call_rate": True, "short_call_ratio": True, "asr": False, "ner": False}
-DEFAULTS: dict[str, Any] = {
-    "short_call_s": 10,  # a connected call shorter than this is a short call
-    "min_period_attempts": 30,  # cells with fewer outgoing calls in the period are not ranked
-    "worst_limit": 20,  # rows of the worst-cells table
-}
 
 
-def options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NetworkSettings:
+    """``[network]`` of analytics.toml (docs/network.md)."""
+
+    short_call_s: int = 10  # a connected call shorter than this is a short call
+    min_period_attempts: int = 30  # cells with fewer outgoing calls in the period are not ranked
+    worst_limit: int = 20  # rows of the worst-cells table
+
+
+def options(overrides: Mapping[str, Any] | None = None) -> NetworkSettings:
     """The ``[network]`` options of analytics.toml over the code defaults (then ``overrides``)."""
-    opts = settings().section("network", defaults=dict(DEFAULTS))
-    opts.update(overrides or {})
-    return opts
+    return with_options(settings().section("network", NetworkSettings), overrides)
 
 
 def short_call_ratio() -> pl.Expr:
@@ -122,8 +125,8 @@ def rank_cells(
     hourly: pl.LazyFrame,
     *,
     rank_by: str = "dropped_call_rate",
-    min_attempts: int = 30,
-    limit: int = 20,
+    min_attempts: int = NetworkSettings.min_period_attempts,
+    limit: int = NetworkSettings.worst_limit,
     timezone: str = "UTC",
 ) -> pl.DataFrame:
     """The worst cells of the hours in ``hourly``: one row per cell, worst first.
@@ -184,8 +187,8 @@ def worst_cells(
     return rank_cells(
         rows.lazy(),
         rank_by=rank_by,
-        min_attempts=int(opts["min_period_attempts"]),
-        limit=int(limit or opts["worst_limit"]),
+        min_attempts=opts.min_period_attempts,
+        limit=int(limit or opts.worst_limit),
         timezone=tz,
     )
 

@@ -24,7 +24,7 @@ import duckdb
 from analytics import store
 from analytics.ingest.cubes import run_script
 from analytics.network.incidents import refresh_incidents
-from analytics.network.kpis import options
+from analytics.network.kpis import NetworkSettings, options
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,11 @@ def _at(month: dt.date) -> dt.datetime:
     return dt.datetime(month.year, month.month, 1)
 
 
-def _options_sha(opts: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps({"short_call_s": int(opts["short_call_s"])}).encode()).hexdigest()[:16]
+def _options_sha(opts: NetworkSettings) -> str:
+    return hashlib.sha256(json.dumps({"short_call_s": opts.short_call_s}).encode()).hexdigest()[:16]
 
 
-def stale_months(con: duckdb.DuckDBPyConnection, *, opts: Mapping[str, Any]) -> list[tuple[dt.date, dict[str, Any]]]:
+def stale_months(con: duckdb.DuckDBPyConnection, *, opts: NetworkSettings) -> list[tuple[dt.date, dict[str, Any]]]:
     """UTC months whose stored quality rows do not match the records now loaded, with the
     state they are to be built from and ``from_at``, where their rebuild starts: the
     month's start or, when the month only gained records of later loads since it was
@@ -86,7 +86,7 @@ def refresh(con: duckdb.DuckDBPyConnection, *, overrides: Mapping[str, Any] | No
             params = {
                 "from_at": state["from_at"],
                 "to_at": _at(next_month(month)),
-                "short_call_s": int(opts["short_call_s"]),
+                "short_call_s": opts.short_call_s,
             }
             run_script(cur, store.sql("network_quality_month"), params)
     t1 = time.perf_counter()

@@ -13,6 +13,6 @@ imports streamlit; the sign-in forms are in ``pages/_auth.py``.
 
 from __future__ import annotations
 
-from analytics.security.schema import SECURITY_DEFAULTS, ensure_security_schema, security_settings
+from analytics.security.schema import SecuritySettings, ensure_security_schema, security_settings
 
-__all__ = ["SECURITY_DEFAULTS", "ensure_security_schema", "security_settings"]
+__all__ = ["SecuritySettings", "ensure_security_schema", "security_settings"]

@@ -64,8 +64,8 @@ def _user_row(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:
 
 
 def check_password(password: str) -> None:
-    minimum = int(security_settings()["min_password_length"])
-    maximum = int(security_settings()["max_password_length"])
+    minimum = security_settings().min_password_length
+    maximum = security_settings().max_password_length
     if len(password) < minimum:
         raise AccountError(f"password too short: at least {minimum} characters")
     if len(password) > maximum:
@@ -179,7 +179,7 @@ def authenticate(
                 False, name, reason="account locked after repeated wrong passwords", locked_until=locked_until
             )
         row = _user_row(con, name)
-    too_long = len(password) > int(cfg["max_password_length"])
+    too_long = len(password) > cfg.max_password_length
     ok = not too_long and _verify(row[2] if row else None, password)
     with db.transaction(path) as con:
         if ok and row[3]:
@@ -203,11 +203,11 @@ def authenticate(
         return SignIn(
             False,
             name,
-            reason=f"password too long: at most {int(cfg['max_password_length'])} characters",
+            reason=f"password too long: at most {cfg.max_password_length} characters",
             locked_until=until,
         )
     if until:
-        minutes = float(cfg["lockout_minutes"])
+        minutes = cfg.lockout_minutes
         return SignIn(
             False, name, reason=f"too many wrong passwords: locked for {minutes:g} minutes", locked_until=until
         )
@@ -241,10 +241,10 @@ def _count_failure(
     """Add one failure to each count (a count older than the lock-out window, or whose lock
     ran out, starts again); the latest lock any count reached, and the counts as text."""
     cfg = security_settings()
-    window = timedelta(minutes=float(cfg["lockout_minutes"]))
+    window = timedelta(minutes=cfg.lockout_minutes)
     until, texts = None, []
     for user, cli, setting in _keys(name, client):
-        limit = int(cfg[setting])
+        limit = int(getattr(cfg, setting))
         row = con.execute(store.sql("security_failures"), {"user_name": user, "client": cli}).fetchone()
         failures = row[0] if row and row[2] is None and row[1] > now - window else 0
         failures += 1
@@ -278,7 +278,7 @@ def _verify(hashed: str | None, password: str) -> bool:
 
 def identity_user(path: str | Path, name: str) -> SignIn:
     """An identity the provider (OIDC) vouched for: its account's role, audited."""
-    default_role = str(security_settings()["oidc_default_role"] or "")
+    default_role = security_settings().oidc_default_role
     with db.transaction(path) as con:
         row = _user_row(con, name)
         if row is not None and row[3]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -101,8 +101,36 @@ def plan(con: duckdb.DuckDBPyConnection, keep_months: int, *, as_of: date) -> Re
 
 
 def reports_dir(warehouse: Path) -> Path:
-    configured = str(security_settings()["reports_dir"] or "")
+    configured = security_settings().reports_dir
     return Path(configured) if configured else Path(warehouse).resolve().parent / "reports"
+
+
+class RetentionTable(TypedDict):
+    table: str
+    rows_older_than_cutoff: int
+    rows_deleted: int
+    oldest_at: str | None  # ISO 8601, UTC ("Z")
+
+
+class _ReportFile(TypedDict, total=False):
+    report_file: str  # the JSON report written after an executed run (dry runs write none)
+
+
+class RetentionReport(_ReportFile):
+    """:func:`run_retention`: the compliance report (the ``retention`` JSON, the Admin page)."""
+
+    dry_run: bool
+    run_at: str
+    run_by: str
+    warehouse: str
+    keep_months: int
+    as_of: str
+    timezone: str
+    cutoff_at: str
+    tables: list[RetentionTable]
+    rows_deleted: int
+    rows_to_delete: int
+    kept: list[str]
 
 
 def run_retention(
@@ -112,7 +140,7 @@ def run_retention(
     by: str,
     dry_run: bool = False,
     as_of: date | None = None,
-) -> dict[str, Any]:
+) -> RetentionReport:
     """Plan (and unless ``dry_run`` execute) a retention run; returns the compliance report.
 
     The deletes, the run row and the audit event commit in one transaction; the JSON report
@@ -141,7 +169,7 @@ def run_retention(
                 "insert into security_retention_runs values (?, ?, ?, ?, ?)",
                 [run_at, by, keep_months, p.cutoff_at, json.dumps(deleted)],
             )
-        report = {
+        report: RetentionReport = {
             "dry_run": dry_run,
             "run_at": run_at.isoformat(timespec="seconds") + "Z",
             "run_by": by,

@@ -85,14 +85,14 @@ def issue(
 ) -> str:
     """A signed token for ``user_name`` at session ``generation``."""
     now = int(now if now is not None else time.time())
-    life = TICKET_SECONDS if purpose == "ticket" else int(float(security_settings()["session_hours"]) * 3600)
+    life = TICKET_SECONDS if purpose == "ticket" else int(security_settings().session_hours * 3600)
     body = {"p": purpose, "u": user_name, "g": int(generation), "iat": now, "exp": now + life}
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_sign(warehouse, payload)}"
 
 
 def max_age(purpose: str = "session") -> int:
-    return TICKET_SECONDS if purpose == "ticket" else int(float(security_settings()["session_hours"]) * 3600)
+    return TICKET_SECONDS if purpose == "ticket" else int(security_settings().session_hours * 3600)
 
 
 def read(
