@@ -352,3 +352,44 @@ def test_an_encrypted_warehouse_is_read_by_the_workers_with_its_key(tmp_path, sc
         finally:
             client.run(_set_env, store.ENCRYPTION_ENV, None)
     assert _same(b, a) and len(a["subscribers"]) == 3
+
+
+def test_sim_box_on_a_share_measures_newly_active_from_all_the_data(tmp_path, scheduler):
+    """sim_box runs share by share: a line's share may not hold the data's first record
+    (here an ordinary line of the other share starts 16 days before the SIM box), so the
+    driver hands the shares the warehouse's first record; the alert equals one machine's."""
+    import datetime as dt
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_fraud_detectors import simbox_world
+    from test_fraud_support import T0, Records, build, ordinary_line
+
+    from analytics.fraud import detect
+    from analytics.fraud.engine import found_by
+
+    box = "447700000009"
+    with duckdb.connect() as con:  # an ordinary line in the other of 2 shares
+        share = con.execute("select hash(?) % 2", [box]).fetchone()[0]
+        other = next(
+            m
+            for m in (f"4477000000{i:02d}" for i in range(10, 99))
+            if con.execute("select hash(?) % 2", [m]).fetchone()[0] != share
+        )
+    recs = Records()
+    ordinary_line(recs, other, days=20, seed=1)
+    simbox_world(recs, box, start=T0 + dt.timedelta(days=16))
+    path = build(tmp_path, recs)
+    with store.reader(path) as con:
+        alone = detect(con, types=["sim_box"])
+        with partitioned.cluster_runner(scheduler, con, name="simbox_share", parts=2) as runner:
+            shared = detect(con, types=["sim_box"], runner=runner)
+        first = store.fetch(con, "@fraud_data_first").item()
+        # what the box's share alone would say: its own first record is the box's
+        with partitioned.cluster_runner(scheduler, con, name="simbox_alone", parts=2) as runner:
+            parts = runner(found_by, {"names": ["sim_box"], "since": None, "overrides": None})
+    assert first < T0 + dt.timedelta(days=1)  # the ordinary line's first record, in the other share
+    assert alone["msisdn"].to_list() == [box] and json.loads(alone["evidence"][0])["newly_active"] is True
+    assert_frame_equal(shared.drop("evidence"), alone.drop("evidence"))
+    assert json.loads(shared["evidence"][0]) == json.loads(alone["evidence"][0])
+    unaware = pl.concat(parts)
+    assert json.loads(unaware["evidence"][0])["newly_active"] is False  # why the driver hands it over

@@ -84,11 +84,12 @@ def options(overrides: Mapping[str, Any] | None = None) -> FraudOptions:
 
 
 # Detectors whose alerts of a line depend on that line's records only: on a cluster they
-# run share by share of the subscribers. The others compare lines or numbers with each
-# other and run on the driver: wangiri (keyed by the calling foreign number), usage_spike
-# (peer levels over the lines of a plan) and simbox ("newly active" against the first
-# record of all the data).
-PER_SUBSCRIBER = (irsf.TYPE, clone.TYPE)
+# run share by share of the subscribers. simbox also compares a line's first record with
+# the first record of all the data: the driver reads that once and hands it to the shares
+# (``data_first_at``). The others compare lines or numbers with each other and run on the
+# driver: wangiri (keyed by the calling foreign number) and usage_spike (peer levels over
+# the lines of a plan).
+PER_SUBSCRIBER = (irsf.TYPE, clone.TYPE, simbox.TYPE)
 
 
 def detect(
@@ -111,22 +112,31 @@ def detect(
     frames = [alerts.empty_alerts()]
     shared = [n for n in chosen if n in PER_SUBSCRIBER] if runner is not None else []
     if shared:
-        frames += runner(found_by, {"names": shared, "since": since, "overrides": overrides})
+        first = store.fetch(con, "@fraud_data_first").item() if simbox.TYPE in shared else None
+        frames += runner(found_by, {"names": shared, "since": since, "overrides": overrides, "data_first_at": first})
     frames.append(found_by(con, names=[n for n in chosen if n not in shared], since=since, overrides=overrides))
     found = pl.concat(frames, how="vertical")
     return explained_spikes_removed(found).sort(["score", "alert_key"], descending=[True, False])
 
 
 def found_by(
-    con: duckdb.DuckDBPyConnection, *, names: list[str], since: dt.datetime | None, overrides: Mapping[str, Any] | None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    names: list[str],
+    since: dt.datetime | None,
+    overrides: Mapping[str, Any] | None,
+    data_first_at: dt.datetime | None = None,
 ) -> pl.DataFrame:
-    """The alerts of detectors ``names`` over ``con``'s records, concatenated (unsorted)."""
+    """The alerts of detectors ``names`` over ``con``'s records, concatenated (unsorted).
+    ``data_first_at``: the first record of all the data, for simbox on a share of the
+    subscribers (None: read from ``con``'s records)."""
     opts = options(overrides)
     frames = [alerts.empty_alerts()]
     for name in names:
         fn, _ = DETECTORS[name]
         t0 = time.perf_counter()
-        found = fn(con, since=since, opts=opts.detectors[name], common=opts)
+        extra = {"data_first_at": data_first_at} if name == simbox.TYPE else {}
+        found = fn(con, since=since, opts=opts.detectors[name], common=opts, **extra)
         log.info("%s: %d alerts in %.2f s", name, found.height, time.perf_counter() - t0)
         frames.append(found)
     return pl.concat(frames, how="vertical")

@@ -38,10 +38,20 @@ class SimBoxSettings:
 
 
 def detect(
-    con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None, opts: SimBoxSettings, common: FraudOptions
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: dt.datetime | None,
+    opts: SimBoxSettings,
+    common: FraudOptions,
+    data_first_at: dt.datetime | None = None,
 ) -> pl.DataFrame:
+    """SIM box alerts over ``con``'s records at/after ``since``. "Newly active" compares a
+    line's first record with ``data_first_at``, the first record of all the data (None:
+    ``con``'s own first record; a share of the subscribers on a cluster is given the
+    warehouse's)."""
     params = {
         "since": since,
+        "data_first_at": data_first_at,
         "min_calls": opts.min_calls,
         "min_contacts": opts.min_contacts,
         "min_contact_ratio": opts.min_contact_ratio,

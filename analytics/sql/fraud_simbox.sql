@@ -1,7 +1,9 @@
 -- SIM box: one row per line whose examined records look like a GSM gateway:
 -- many outgoing calls to many distinct numbers, almost no incoming calls, sms or data,
 -- from one or very few cells. Params: $since, $min_calls, $min_contacts, $min_calls_per_day,
--- $min_contact_ratio, $max_in_ratio, $max_other_ratio, $max_cells, $new_line_days, $max_ids.
+-- $min_contact_ratio, $max_in_ratio, $max_other_ratio, $max_cells, $new_line_days, $max_ids;
+-- $data_first_at: the first record of all the data ("newly active" is measured from it),
+-- given by the cluster driver to a share of the subscribers, else null (read here).
 with examined as (
     select record_id, start_at, msisdn, other_party, service, direction, cell_id, region
     from records
@@ -74,7 +76,7 @@ history as (
 ),
 
 data_start as (
-    select min(start_at) as data_first_at from records
+    select coalesce($data_first_at::timestamp, min(start_at)) as data_first_at from records
 ),
 
 final as (
