@@ -70,13 +70,17 @@ class LakeTable:
     bounds ``lake_files`` keeps per file (``min_start_at``/``max_start_at``) and whose month
     names the file's folder: the local month of a UTC timestamp, or the month of a date
     (``month_of_date``); ``order``: the sort within a file, which makes its row groups'
-    statistics prune lookups.
+    statistics prune lookups; ``open_hours``: compaction leaves files that reach into the
+    table's last ``open_hours`` hours unmerged (the live feed's and the next daily load's
+    keys land there, and a load rewrites the file holding a key it touched: merged into
+    the month's big file, every live file would rewrite the month).
     """
 
     schema: str
     time: str
     order: str
     month_of_date: bool = False
+    open_hours: int = 0  # compaction leaves the files of the table's newest hours alone
 
 
 TABLES = {
@@ -84,7 +88,9 @@ TABLES = {
     "rated_records": LakeTable("rated_records_schema", "start_at", "msisdn, start_at"),
     # the two cubes that grow with the traffic (cell-hours and subscriber-months): kept
     # out of the DuckDB file so that a publish copies no more as history grows
-    "usage_hourly_cell": LakeTable("usage_hourly_cell_schema", "hour_at", "hour_at, cell_id, service, direction"),
+    "usage_hourly_cell": LakeTable(
+        "usage_hourly_cell_schema", "hour_at", "hour_at, cell_id, service, direction", open_hours=48
+    ),
     "subscriber_month": LakeTable("subscriber_month_schema", "month_date", "month_date, msisdn", month_of_date=True),
 }
 SCHEMAS = {name: t.schema for name, t in TABLES.items()}  # lake table -> its empty schema table
@@ -416,6 +422,14 @@ def clean_retired(
     return len(gone)
 
 
+# a table's small files that compaction may merge: below a row count, and not reaching into
+# the table's newest open_hours hours
+_SMALL_FILES = (
+    "select {select} from lake_files where tbl = $tbl and rows < $max_rows and ($open = 0 "
+    "or max_start_at < (select max(max_start_at) from lake_files where tbl = $tbl) - to_hours($open::integer)) {group}"
+)
+
+
 def compact(
     con: duckdb.DuckDBPyConnection,
     warehouse: str | Path,
@@ -433,8 +447,8 @@ def compact(
     enc = bool(_key_set(con))
     wanted = set(months) if months is not None else None
     small = con.execute(
-        "select month, list(path order by path) from lake_files where tbl = ? and rows < ? group by month order by month",
-        [table, max_rows],
+        _SMALL_FILES.format(select="month, list(path order by path)", group="group by month order by month"),
+        {"tbl": table, "max_rows": max_rows, "open": spec.open_hours},
     ).fetchall()
     before = int(con.execute("select count(*) from lake_files where tbl = ?", [table]).fetchall()[0][0])
     merged_months = 0
@@ -523,8 +537,8 @@ def months_to_compact(
     """Months of ``table`` with more than ``min_files`` small files: what an automatic
     compaction merges."""
     rows = con.execute(
-        "select month from lake_files where tbl = ? and rows < ? group by month having count(*) > ? order by month",
-        [table, max_rows, min_files],
+        _SMALL_FILES.format(select="month", group="group by month having count(*) > $min_files order by month"),
+        {"tbl": table, "max_rows": max_rows, "open": TABLES[table].open_hours, "min_files": min_files},
     ).fetchall()
     return [r[0] for r in rows]
 

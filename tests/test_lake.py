@@ -300,12 +300,14 @@ def test_cubes_grow_in_the_lake_a_load_rewrites_only_the_files_of_its_hours(tmp_
     assert len(_cube_files(warehouse, "subscriber_month")) == 1  # one month: one file, rewritten
 
 
-def test_automatic_compaction_merges_the_hourly_cubes_small_files(tmp_path, refs, warehouse):
+def test_automatic_compaction_merges_the_hourly_cubes_settled_files(tmp_path, refs, warehouse):
     """Daily loads add a cube file each; past lake.COMPACT_MIN_FILES small files in a month
-    the automatic compaction merges them, and the cube reads the same rows."""
+    the automatic compaction merges those that end before the newest 48 hours, and the cube
+    reads the same rows. The newest files stay small: a load into the newest hour (as the
+    live feed's) rewrites only the file that holds it, never the merged month."""
     from analytics.pipeline import compact_if_needed
 
-    days = lake.COMPACT_MIN_FILES + 2
+    days = lake.COMPACT_MIN_FILES + 4
     for d in range(1, days + 1):
         rows = [
             record(record_id=f"d{d}-{j}", msisdn=f"4477009{j:05d}", start_time=f"2026-05-{d:02d}T1{j}:00:00Z")
@@ -315,6 +317,14 @@ def test_automatic_compaction_merges_the_hourly_cubes_small_files(tmp_path, refs
     assert len(_cube_files(warehouse, "usage_hourly_cell")) == days
     cube = _q(warehouse, "select * from usage_hourly_cell order by all")
     compact_if_needed(warehouse)
-    assert len(_cube_files(warehouse, "usage_hourly_cell")) == 1
+    # days 1 .. days-3 end more than 48 h before the newest hour (day `days`, 14:00): merged
+    open_days = 3
+    assert len(_cube_files(warehouse, "usage_hourly_cell")) == 1 + open_days
     assert _q(warehouse, "select * from usage_hourly_cell order by all") == cube
     assert compact_if_needed(warehouse) is None  # nothing left to merge
+    merged = _cube_files(warehouse, "usage_hourly_cell")
+    late = [record(record_id="late", msisdn="447700900001", start_time=f"2026-05-{days:02d}T14:30:00Z")]
+    ingest_files([write_v1(tmp_path / "late.csv", late)], warehouse=warehouse, cells=refs["cells"])
+    after = _cube_files(warehouse, "usage_hourly_cell")
+    assert len(merged - after) == 1 and len(after - merged) == 1  # the newest day's file, rewritten
+    assert _q(warehouse, "select sum(records) from usage_hourly_cell") == [(days * 5 + 1,)]
