@@ -44,7 +44,8 @@ REFERENCES = ("cells", "plans", "subscribers")  # the small tables the marts' qu
 FAULT_POINT = "mart_share"  # tests: ANALYTICS_FAULT=mart_share kills a worker inside its task
 
 # (function, kwargs) -> one result per share, in share order
-Runner = Callable[[Callable[..., Any], dict[str, Any]], list[Any]]
+# (function, kwargs[, by=expression]) -> one result per share, in share order
+Runner = Callable[..., list[Any]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Share:
     lake_files: pl.DataFrame
     references: dict[str, pl.DataFrame] = field(default_factory=dict)
     memory_limit: str = "2GB"
+    by: str = "msisdn"  # the SQL expression over records whose hash picks the share
 
 
 def share_filter(part: int, parts: int, column: str = "msisdn") -> str:
@@ -87,8 +89,9 @@ def scratch(share: Share) -> duckdb.DuckDBPyConnection:
             con.register("_incoming", frame)
             con.execute(f"insert into {name} by name select * from _incoming")  # name: one of ours
             con.unregister("_incoming")
-    where = share_filter(share.part, share.parts)
-    con.execute(f"delete from subscribers where not ({where})")
+    where = share_filter(share.part, share.parts, share.by)
+    if share.by == "msisdn":  # a share by another key (wangiri: the calling number) keeps them all
+        con.execute(f"delete from subscribers where not ({where})")
     lake.refresh_view(con, share.warehouse, encrypted=store.encrypted())
     con.execute("alter view records rename to records_lake")
     con.execute(f"create view records as select * from records_lake where {where}")
@@ -119,9 +122,11 @@ def run(
     *,
     name: str,
     parts: int | None = None,
+    by: str = "msisdn",
 ) -> list[Any]:
     """``fn(share_con, **kwargs)`` on every share of the subscribers, one task each; the
-    results in share order. ``parts`` defaults to the cluster's worker count."""
+    results in share order. ``parts`` defaults to the cluster's worker count. ``by``: the
+    SQL expression over records whose hash makes the shares (a constant of the caller)."""
     parts = parts or max(len(client.scheduler_info().get("workers", {})), 1)
     lake_files = store.fetch(con, "@partitioned_lake_files", {"tbl": lake.TABLE})
     references = {t: store.fetch(con, f"@partitioned_reference_{t}") for t in REFERENCES}
@@ -136,6 +141,7 @@ def run(
             lake_files=lake_files,
             references=references,
             memory_limit=memory,
+            by=by,
         )
         for i in range(parts)
     ]

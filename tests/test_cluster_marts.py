@@ -169,7 +169,9 @@ def test_fraud_matches_one_machine(world, tmp_path, scheduler):
     before = _ran_on(scheduler, "fraud")
     a = _command("fraud", "--warehouse", str(one), "--json")
     b = _command("fraud", "--warehouse", str(many), "--json", "--cluster", scheduler)
-    assert _ran_on(scheduler, "fraud") - before == 2
+    # 2 shares by subscriber (irsf, sim_clone, sim_box) + 2 by calling number (wangiri)
+    assert _ran_on(scheduler, "fraud") - before == 4
+    assert {"wangiri", "sim_box", "irsf"} <= {alert["type"] for alert in b["alerts"]}  # each kind of share compared
     for out in (a, b):
         for alert in out["alerts"]:
             alert["evidence"] = _sorted_lists(alert["evidence"])

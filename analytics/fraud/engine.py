@@ -86,10 +86,11 @@ def options(overrides: Mapping[str, Any] | None = None) -> FraudOptions:
 # Detectors whose alerts of a line depend on that line's records only: on a cluster they
 # run share by share of the subscribers. simbox also compares a line's first record with
 # the first record of all the data: the driver reads that once and hands it to the shares
-# (``data_first_at``). The others compare lines or numbers with each other and run on the
-# driver: wangiri (keyed by the calling foreign number) and usage_spike (peer levels over
-# the lines of a plan).
+# (``data_first_at``). wangiri is keyed by the calling foreign number: on a cluster its
+# shares are made by that number (PER_NUMBER). usage_spike compares a line with its plan's
+# peers and runs on the driver.
 PER_SUBSCRIBER = (irsf.TYPE, clone.TYPE, simbox.TYPE)
+PER_NUMBER = {wangiri.TYPE: wangiri.SHARE_BY}
 
 
 def detect(
@@ -103,7 +104,8 @@ def detect(
     """All enabled detectors over the records at/after ``since`` (UTC, naive); one row per alert.
 
     ``runner`` (analytics.partitioned): the :data:`PER_SUBSCRIBER` detectors run share by
-    share of the subscribers on a cluster, by :func:`found_by` as here."""
+    share of the subscribers on a cluster, and the :data:`PER_NUMBER` ones share by share
+    of their key, by :func:`found_by` as here."""
     opts = options(overrides)
     chosen = types or list(opts.enabled)
     unknown = set(chosen) - set(DETECTORS)
@@ -114,7 +116,11 @@ def detect(
     if shared:
         first = store.fetch(con, "@fraud_data_first").item() if simbox.TYPE in shared else None
         frames += runner(found_by, {"names": shared, "since": since, "overrides": overrides, "data_first_at": first})
-    frames.append(found_by(con, names=[n for n in chosen if n not in shared], since=since, overrides=overrides))
+    by_number = [n for n in chosen if n in PER_NUMBER] if runner is not None else []
+    for name in by_number:
+        frames += runner(found_by, {"names": [name], "since": since, "overrides": overrides}, by=PER_NUMBER[name])
+    driver = [n for n in chosen if n not in shared and n not in by_number]
+    frames.append(found_by(con, names=driver, since=since, overrides=overrides))
     found = pl.concat(frames, how="vertical")
     return explained_spikes_removed(found).sort(["score", "alert_key"], descending=[True, False])
 

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TYPE = "wangiri"
+# an alert depends only on the records whose other_party is its number (the rings and the
+# call-backs): on a cluster the shares are made by this number, not by subscriber
+SHARE_BY = r"regexp_replace(other_party, '^(\+|00)', '')"
 
 CALLING_CODES = {
     "GB": ["44"], "US": ["1"], "CA": ["1"], "FR": ["33"], "DE": ["49"], "ES": ["34"], "IT": ["39"],
