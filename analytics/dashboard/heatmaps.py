@@ -44,6 +44,15 @@ def _slice_cut(con: duckdb.DuckDBPyConnection, params: dict) -> str | None:
     return store.fetch(con, "@dashboard_subscriber_cut", {"rows": SLICE_ROWS, **params}).item()
 
 
+def _raise_bound(df: pl.DataFrame, counted: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``df`` with ``_at_least`` raised to the slice's ``subscribers`` per group (both lower bounds)."""
+    return (
+        df.join(counted.select(*keys, pl.col("subscribers").alias("_slice")), on=keys, how="left")
+        .with_columns(pl.max_horizontal("_at_least", "_slice").alias("_at_least"))
+        .drop("_slice")
+    )
+
+
 def _with_exact(
     con: duckdb.DuckDBPyConnection,
     df: pl.DataFrame,
@@ -60,15 +69,8 @@ def _with_exact(
     df = df.with_columns(pl.col("subscribers_at_least").alias("_at_least"))
     undecided = pl.col("subscribers").is_null() & (pl.col("_at_least") < k)
     if not exact and df.filter(undecided).height:
-        cut = _slice_cut(con, params)
-        bound = store.fetch(con, f"@dashboard_{exact_query}", {**params, "cut": cut}).select(
-            *keys, pl.col("subscribers").alias("_slice")
-        )
-        df = (
-            df.join(bound, on=keys, how="left")
-            .with_columns(pl.max_horizontal("_at_least", "_slice").alias("_at_least"))
-            .drop("_slice")
-        )
+        bound = store.fetch(con, f"@dashboard_{exact_query}", {**params, "cut": _slice_cut(con, params)})
+        df = _raise_bound(df, bound, keys)
     if exact or df.filter(undecided).height:
         counted = store.fetch(con, f"@dashboard_{exact_query}", {**params, "cut": None}).select(
             *keys, pl.col("subscribers").alias("_exact")
@@ -156,13 +158,7 @@ def cell_map(
     at_least = df.select("cell_id", pl.col("subscribers_at_least").alias("_at_least"))
     ask = df.filter((pl.col("records") > 0) & (pl.lit(exact) | (pl.col("subscribers_at_least") < k)))["cell_id"]
     if not exact and ask.len():  # the slice bound first (see the module docstring)
-        cut = _slice_cut(con, params)
-        bound = _cell_subscribers(con, ask, params, cut=cut).rename({"subscribers": "_slice"})
-        at_least = (
-            at_least.join(bound, on="cell_id", how="left")
-            .with_columns(pl.max_horizontal("_at_least", "_slice").alias("_at_least"))
-            .drop("_slice")
-        )
+        at_least = _raise_bound(at_least, _cell_subscribers(con, ask, params, cut=_slice_cut(con, params)), ["cell_id"])
         ask = ask.filter(ask.is_in(at_least.filter(pl.col("_at_least") < k)["cell_id"].implode()))
     counted = _cell_subscribers(con, ask, params, cut=None)
     df = (
