@@ -1,8 +1,10 @@
 """Traffic trends: series by region / cell / service / direction, previous-period
 comparison, the records behind a point and the busy hour per region.
 
-All series come from ``usage_hourly_cell`` (UTC hour x cell x service x direction),
-bucketed in local time; records come from ``records``.
+Series by day, week or month split by total, region or service come from the daily cube
+``usage_daily_region`` (local day x region x service, a few thousand rows); the hour grain
+and the cell and direction splits from ``usage_hourly_cell`` (UTC hour x cell x service x
+direction, bucketed in local time). Records come from ``records``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from analytics.dashboard._query import window
 GRAINS = ("hour", "day", "week", "month")
 DIMENSIONS = ("total", "region", "cell_id", "service", "direction")
 METRICS = {"records": "records", "minutes": "minutes", "data_gb": "GB", "revenue": "currency"}
+# the keys of the daily cube: these splits by day, week or month need no hourly rows
+_DAILY_DIMENSIONS = ("total", "region", "service")
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
 
@@ -45,7 +49,8 @@ def trend(
     the rest are summed into ``other``.
     """
     _check(grain, by)
-    df = store.fetch(con, "@dashboard_trend", {"grain": grain, "dim": by, **window(start, end, regions, services)})
+    query = "@dashboard_trend_daily" if grain != "hour" and by in _DAILY_DIMENSIONS else "@dashboard_trend"
+    df = store.fetch(con, query, {"grain": grain, "dim": by, **window(start, end, regions, services)})
     keys = df.group_by("key").agg(pl.col("records").sum()).sort(["records", "key"], descending=[True, False])
     if top is not None and keys.height > top:
         keep = keys.head(top)["key"]

@@ -1,4 +1,6 @@
--- Region x local day demand: one row per region per day, with exact distinct subscribers.
+-- Region x local day demand: one row per region per day, with exact distinct subscribers
+-- (with $cut: of the subscribers up to that msisdn only, a lower bound; see
+-- dashboard_subscriber_cut.sql).
 with params as (
     {include:dashboard_params}
 ),
@@ -7,6 +9,7 @@ filtered as (
            r.msisdn, r.duration_s, r.bytes_up + r.bytes_down as bytes
     from records r, params p
     where r.start_at >= p.start_at and r.start_at < p.end_at
+      and ($cut::varchar is null or r.msisdn <= $cut)
       and (len(p.regions) = 0 or list_contains(p.regions, r.region))
       and (len(p.services) = 0 or list_contains(p.services, r.service))
 ),
