@@ -8,7 +8,8 @@ trend, noise, a few event spikes), runs ``run_forecast`` twice (full, then incre
 with nothing changed) and prints wall time, seconds per series, seconds per series per
 model (backtest fits + final fit), mean MASE / 80 % coverage per model and peak memory.
 ``--cells N``: then N cells x 2 metrics (synthetic daily Erlangs and data GB, small levels,
-Poisson-like noise) through the same engine and worker pool, timed on their own and together.
+Poisson-like noise) with the cells' candidates (``[forecast] hierarchy_models_cell``, or
+``--cell-models``) through the same engine and worker pool, timed on their own and together.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics import store  # noqa: E402
-from analytics.forecast import engine, pipeline, synthetic, workers  # noqa: E402
+from analytics.forecast import engine, hierarchy, pipeline, synthetic, workers  # noqa: E402
 
 
 def build(path: Path, *, regions: int, days: int, seed: int) -> None:
@@ -68,9 +69,14 @@ def build(path: Path, *, regions: int, days: int, seed: int) -> None:
         con.execute("insert into usage_daily_region by name select * from bench_rows")
 
 
-def cell_jobs(cells: int, *, days: int, horizon: int, seed: int) -> list[engine.Job]:
-    """``cells`` x (busy-hour Erlangs, data GB) daily series of small cells, noisier than regions."""
-    options = pipeline.options_for("daily")
+def cell_jobs(
+    cells: int, *, days: int, horizon: int, seed: int, options: engine.Options | None = None
+) -> list[engine.Job]:
+    """``cells`` x (busy-hour Erlangs, data GB) daily series of small cells, noisier than regions;
+    ``options``: the cells' candidates (default: the hierarchy's cell level, as the product fits cells)."""
+    if options is None:
+        cfg = pipeline.config()
+        options = hierarchy.level_options(pipeline.options_for("daily", cfg), cfg)["cell"]
     jobs = []
     for c in range(cells):
         for m, (level, noise) in enumerate(((8.0 + c % 20, 0.12), (3.0 + c % 7, 0.2))):
@@ -92,14 +98,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cells", type=int, default=0, help="also forecast this many cells x 2 metrics")
     ap.add_argument("--combinations", default=None, help="comma-separated combo_* candidates ('' = none)")
+    ap.add_argument(
+        "--cell-models", default=None, help="the cells' candidates (default [forecast] hierarchy_models_cell)"
+    )
     args = ap.parse_args()
     cfg = dict(pipeline.config())
     if args.models:
         cfg["models_daily"] = args.models.split(",")
     if args.combinations is not None:
         cfg["combinations_daily"] = [c for c in args.combinations.split(",") if c]
+    if args.cell_models:
+        cfg["hierarchy_models_cell"] = args.cell_models.split(",")
     pipeline.config = lambda: cfg  # benchmark-only override of [forecast]
     print("daily models:", cfg["models_daily"], "combinations:", cfg["combinations_daily"])
+    if args.cells:
+        print("cell models:", cfg["hierarchy_models_cell"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()

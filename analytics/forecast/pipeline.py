@@ -65,8 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "capacity_ratio_days": 28,
     "capacity_model": "erlangs",
     "hierarchy": True,  # coherent daily totals (cells -> regions -> national) after each daily run
-    "hierarchy_models_upper": ["seasonal_naive", "ets"],  # national and regions (fit twice: forecast + backtest)
-    "hierarchy_models_cell": ["seasonal_naive"],  # the cells' cheaper model set (600 cells: see docs/forecast.md)
+    "hierarchy_models_upper": ["seasonal_naive", "sf_ets", "sf_theta"],  # national and regions
+    "hierarchy_models_cell": ["seasonal_naive", "sf_theta"],  # the cells' cheaper set (600 cells: docs/forecast.md)
     "hierarchy_backtest_days": 14,  # held-out days of the backtest that chooses the reconciliation
 }
 
