@@ -88,6 +88,13 @@ def cell_jobs(
     return jobs
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the fit child and its workers):
+    what the run costs whatever else the shared machine does; idle, 2 cores give ~half as wall."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--regions", type=int, default=3)
@@ -117,11 +124,13 @@ def main() -> None:
         path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
         build(path, regions=args.regions, days=args.days, seed=args.seed)
+        cpu0 = cpu_seconds()
         print(f"warehouse: {args.regions} regions x {args.days} days built in {time.perf_counter() - t0:.1f} s")
         with store.writer(path) as con:
             t0 = time.perf_counter()
             run = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
             full_s = time.perf_counter() - t0
+            full_cpu = cpu_seconds() - cpu0
             t0 = time.perf_counter()
             again = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
             incr_s = time.perf_counter() - t0
@@ -140,7 +149,7 @@ def main() -> None:
     windows = int(pipeline.config()["backtest_windows"])
     print(
         f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
-        f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers"
+        f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers; {full_cpu:.1f} CPU s"
     )
     print(f"incremental run, nothing changed: {incr_s:.2f} s, {again['series_refit']} series refit")
     print(f"seconds per series per model (backtest fits x {windows} windows + final fit, estimated):")
@@ -152,17 +161,21 @@ def main() -> None:
     print("chosen:", dict(zip(chosen["model"], chosen["series"], strict=True)))
     if args.cells:
         jobs = cell_jobs(args.cells, days=args.days, horizon=args.horizon_days, seed=args.seed)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         results = workers.fit(jobs, n_jobs=args.jobs)
-        cells_s = time.perf_counter() - t0
+        cells_s, cells_cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         picked: dict[str, int] = {}
         for r in results:
             picked[r.model] = picked.get(r.model, 0) + 1
         print(
             f"cells: {len(jobs)} series ({args.cells} cells x 2 metrics) in {cells_s:.1f} s, "
-            f"{cells_s / len(jobs):.3f} s per series wall; chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
+            f"{cells_s / len(jobs):.3f} s per series wall, {cells_cpu:.1f} CPU s; "
+            f"chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
         )
-        print(f"regions + cells: {full_s + cells_s:.1f} s")
+        print(
+            f"regions + cells: {full_s + cells_s:.1f} s wall, {full_cpu + cells_cpu:.1f} CPU s "
+            f"(~{(full_cpu + cells_cpu) / args.jobs:.0f} s on {args.jobs} idle cores)"
+        )
     print(
         f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
         f"workers: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB"

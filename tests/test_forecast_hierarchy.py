@@ -153,7 +153,7 @@ def test_the_method_is_chosen_by_backtest_and_stored(forecast_world):
     # cells take the cheaper model set, the national total and regions hierarchy_models_upper
     cells = values.filter(pl.col("level") == "cell")
     assert set(cells["base_model"]) <= set(pipeline.DEFAULTS["hierarchy_models_cell"])
-    assert "seasonal_naive" in set(cells["base_model"])  # the quiet '(no cell)' series falls back to it
+    assert "seasonal_naive" in set(cells["base_model"])
     # total, 4 regions (ROAMING too)
     assert set(values.filter(pl.col("level") != "cell")["base_model"]) <= set(
         pipeline.DEFAULTS["hierarchy_models_upper"]

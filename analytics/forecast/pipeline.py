@@ -66,7 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "capacity_model": "erlangs",
     "hierarchy": True,  # coherent daily totals (cells -> regions -> national) after each daily run
     "hierarchy_models_upper": ["seasonal_naive", "sf_ets", "sf_theta"],  # national and regions
-    "hierarchy_models_cell": ["seasonal_naive", "sf_theta"],  # the cells' cheaper set (600 cells: docs/forecast.md)
+    "hierarchy_models_cell": ["seasonal_naive"],  # the cells: 600 x 4 metrics (benchmarks/RESULTS.md)
     "hierarchy_backtest_days": 14,  # held-out days of the backtest that chooses the reconciliation
 }
 
