@@ -89,10 +89,11 @@ def cell_jobs(
 
 
 def cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (the fit child and its workers):
-    what the run costs whatever else the shared machine does; idle, 2 cores give ~half as wall."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process: the whole fit with ``--jobs 1`` (then it runs in this thread),
+    what a run costs whatever else the shared machine does. With worker processes the pool's
+    workers are the forkserver's children, whose time no getrusage here sees: not printed."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def main() -> None:
@@ -149,7 +150,8 @@ def main() -> None:
     windows = int(pipeline.config()["backtest_windows"])
     print(
         f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
-        f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers; {full_cpu:.1f} CPU s"
+        f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers"
+        + (f"; {full_cpu:.1f} CPU s" if args.jobs == 1 else "")
     )
     print(f"incremental run, nothing changed: {incr_s:.2f} s, {again['series_refit']} series refit")
     print(f"seconds per series per model (backtest fits x {windows} windows + final fit, estimated):")
@@ -169,12 +171,17 @@ def main() -> None:
             picked[r.model] = picked.get(r.model, 0) + 1
         print(
             f"cells: {len(jobs)} series ({args.cells} cells x 2 metrics) in {cells_s:.1f} s, "
-            f"{cells_s / len(jobs):.3f} s per series wall, {cells_cpu:.1f} CPU s; "
-            f"chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
+            f"{cells_s / len(jobs):.3f} s per series wall"
+            + (f", {cells_cpu:.1f} CPU s; " if args.jobs == 1 else "; ")
+            + f"chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
         )
         print(
-            f"regions + cells: {full_s + cells_s:.1f} s wall, {full_cpu + cells_cpu:.1f} CPU s "
-            f"(~{(full_cpu + cells_cpu) / args.jobs:.0f} s on {args.jobs} idle cores)"
+            f"regions + cells: {full_s + cells_s:.1f} s wall"
+            + (
+                f", {full_cpu + cells_cpu:.1f} CPU s (~{(full_cpu + cells_cpu) / 2:.0f} s on 2 idle cores)"
+                if args.jobs == 1
+                else ""
+            )
         )
     print(
         f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "

@@ -33,10 +33,11 @@ from analytics.forecast import hierarchy, pipeline, workers  # noqa: E402
 
 
 def cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (the fit child and its workers):
-    what the run costs whatever else the shared machine does; idle, 2 cores give ~half as wall."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process: the whole fit with ``--jobs 1`` (then it runs in this thread),
+    what a run costs whatever else the shared machine does. With worker processes the pool's
+    workers are the forkserver's children, whose time no getrusage here sees: not printed."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def main() -> None:
@@ -95,7 +96,9 @@ def main() -> None:
             page_s = time.perf_counter() - t0
     print(f"read: {read_s:.1f} s ({plan.nodes['node_id'].n_unique()} nodes x 4 metrics, {len(plan.jobs)} jobs)")
     print(
-        f"fit: {fit_s:.1f} s with {args.jobs} workers ({fit_cpu:.1f} CPU s); engine seconds by level: "
+        f"fit: {fit_s:.1f} s with {args.jobs} workers"
+        + (f" ({fit_cpu:.1f} CPU s)" if args.jobs == 1 else "")
+        + "; engine seconds by level: "
         + ", ".join(f"{k} {v:.1f}" for k, v in by_level.items())
     )
     print(
