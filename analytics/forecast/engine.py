@@ -1,7 +1,7 @@
-"""One series from raw values to its chosen model, backtest scores and forecast.
+"""Series from raw values to their chosen model, backtest scores and forecast.
 
-``run_job(job)`` is the unit of work (picklable, run in parallel across series):
-check -> fill gaps -> rolling-origin backtest of every offered model (spikes clipped
+``run_batch(jobs)`` is the unit of work (picklable, one shard of series per worker task;
+``run_job(job)`` is a batch of one): per series check -> fill gaps -> rolling-origin backtest of every offered model (spikes clipped
 in each training part) -> choose by mean MASE -> refit the winner on the whole
 (clipped) series -> forecast ``horizon`` steps with 80 % / 95 % bands, rescaled by the
 split-conformal calibration from the winner's backtest errors (``calibrate``). A series that
@@ -153,7 +153,7 @@ def _prepare(job: Job) -> _Prepared:
         reason = f"too short for a backtest: {n} steps (< {opts.min_train + opts.backtest_horizon})"
     candidates = list(opts.models) if reason is None else [FALLBACK]
     backtested = windows and (reason is None or reason.startswith(("gaps", "too short")))
-    cuts = [n - w * opts.backtest_horizon for w in range(windows, 0, -1)] if backtested else []
+    cuts = backtest.cutoffs(n, windows=windows, horizon=opts.backtest_horizon) if backtested else []
     trains = {
         cut: prepare.clip_outliers(y[:cut], season=spec.season, k=opts.outlier_k, protect=protect[:cut])[0]
         for cut in cuts
@@ -163,31 +163,6 @@ def _prepare(job: Job) -> _Prepared:
         job, ds, steps, horizon, spec, reason, y, windows, candidates, cuts, trains, y_fit, n_clipped,
         time.perf_counter() - t0,
     )  # fmt: skip
-
-
-def _backtest_rows(p: _Prepared, outcomes: dict[tuple[int, str], bulk.Outcome]) -> list[dict]:
-    """The rolling-origin rows of ``p`` from its fitted cut-offs (as ``backtest.rolling_origin``
-    would compute them one fit at a time): one row per model per cut-off, errors kept."""
-    rows: list[dict] = []
-    h = p.job.options.backtest_horizon
-    earlier: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in p.candidates}
-    for cut in p.cuts:
-        actual = p.y[cut : cut + h]
-        scale = backtest.mase_scale(p.y[:cut], season=p.spec.season)
-        for name in p.candidates:
-            out = outcomes[(cut, name)]
-            try:
-                if out.error is not None:
-                    raise out.error
-                row = backtest.score(name, cut, out.forecast, actual=actual, scale=scale, earlier=earlier[name])
-                earlier[name].append(row["band_scores"])
-            except Exception as exc:  # a model that cannot fit loses this window, the run goes on
-                log.debug("backtest %s failed at %d: %s", name, cut, exc)
-                row = {"model": name, "cutoff_index": cut, **{k: None for k in backtest.SCORE_KEYS}}
-                row["error"] = f"{type(exc).__name__}: {exc}"[:300]
-            row["seconds"] = out.seconds
-            rows.append(row)
-    return rows
 
 
 def _final_models(best: str, rows: list[dict]) -> list[str]:
@@ -242,7 +217,14 @@ def run_batch(jobs: list[Job]) -> list[Result]:
     for i, p in enumerate(prepared):
         t0 = time.perf_counter()
         opts = p.job.options
-        rows = _backtest_rows(p, fitted[i])
+        rows = backtest.score_rows(
+            p.y,
+            cuts=p.cuts,
+            models=p.candidates,
+            horizon=opts.backtest_horizon,
+            season=p.spec.season,
+            fitted=lambda cut, name, done=fitted[i]: done[(cut, name)],
+        )
         if rows and p.reason is None and opts.combinations:
             bh, y, season = opts.backtest_horizon, p.y, p.spec.season
             rows += combine.backtest_rows(
