@@ -8,7 +8,8 @@ trend, noise, a few event spikes), runs ``run_forecast`` twice (full, then incre
 with nothing changed) and prints wall time, seconds per series, seconds per series per
 model (backtest fits + final fit), mean MASE / 80 % coverage per model and peak memory.
 ``--cells N``: then N cells x 2 metrics (synthetic daily Erlangs and data GB, small levels,
-Poisson-like noise) through the same engine and worker pool, timed on their own and together.
+Poisson-like noise) with the cells' candidates (``[forecast] hierarchy_models_cell``, or
+``--cell-models``) through the same engine and worker pool, timed on their own and together.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics import store  # noqa: E402
 from analytics.config import with_options  # noqa: E402
-from analytics.forecast import engine, pipeline, synthetic, workers  # noqa: E402
+from analytics.forecast import engine, hierarchy, pipeline, synthetic, workers  # noqa: E402
 
 
 def build(path: Path, *, regions: int, days: int, seed: int) -> None:
@@ -69,9 +70,14 @@ def build(path: Path, *, regions: int, days: int, seed: int) -> None:
         con.execute("insert into usage_daily_region by name select * from bench_rows")
 
 
-def cell_jobs(cells: int, *, days: int, horizon: int, seed: int) -> list[engine.Job]:
-    """``cells`` x (busy-hour Erlangs, data GB) daily series of small cells, noisier than regions."""
-    options = pipeline.options_for("daily")
+def cell_jobs(
+    cells: int, *, days: int, horizon: int, seed: int, options: engine.Options | None = None
+) -> list[engine.Job]:
+    """``cells`` x (busy-hour Erlangs, data GB) daily series of small cells, noisier than regions;
+    ``options``: the cells' candidates (default: the hierarchy's cell level, as the product fits cells)."""
+    if options is None:
+        cfg = pipeline.config()
+        options = hierarchy.level_options(pipeline.options_for("daily", cfg), cfg)["cell"]
     jobs = []
     for c in range(cells):
         for m, (level, noise) in enumerate(((8.0 + c % 20, 0.12), (3.0 + c % 7, 0.2))):
@@ -81,6 +87,14 @@ def cell_jobs(cells: int, *, days: int, horizon: int, seed: int) -> list[engine.
             metric = ("busy_hour_erlangs", "data_gb")[m]
             jobs.append(engine.Job(f"C{c:04d}/{metric}", f"C{c:04d}", metric, ds, y, horizon, options))
     return jobs
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process: the whole fit with ``--jobs 1`` (then it runs in this thread),
+    what a run costs whatever else the shared machine does. With worker processes the pool's
+    workers are the forkserver's children, whose time no getrusage here sees: not printed."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def main() -> None:
@@ -93,24 +107,33 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cells", type=int, default=0, help="also forecast this many cells x 2 metrics")
     ap.add_argument("--combinations", default=None, help="comma-separated combo_* candidates ('' = none)")
+    ap.add_argument(
+        "--cell-models", default=None, help="the cells' candidates (default [forecast] hierarchy_models_cell)"
+    )
     args = ap.parse_args()
     changes: dict = {}
     if args.models:
         changes["models_daily"] = args.models.split(",")
     if args.combinations is not None:
         changes["combinations_daily"] = [c for c in args.combinations.split(",") if c]
+    if args.cell_models:
+        changes["hierarchy_models_cell"] = args.cell_models.split(",")
     cfg = with_options(pipeline.config(), changes)
     pipeline.config = lambda: cfg  # benchmark-only override of [forecast]
     print("daily models:", list(cfg.models_daily), "combinations:", list(cfg.combinations_daily))
+    if args.cells:
+        print("cell models:", list(cfg.hierarchy_models_cell))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
         build(path, regions=args.regions, days=args.days, seed=args.seed)
+        cpu0 = cpu_seconds()
         print(f"warehouse: {args.regions} regions x {args.days} days built in {time.perf_counter() - t0:.1f} s")
         with store.writer(path) as con:
             t0 = time.perf_counter()
             run = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
             full_s = time.perf_counter() - t0
+            full_cpu = cpu_seconds() - cpu0
             t0 = time.perf_counter()
             again = pipeline.run_forecast(con, freq="daily", horizon_days=args.horizon_days, n_jobs=args.jobs)
             incr_s = time.perf_counter() - t0
@@ -130,6 +153,7 @@ def main() -> None:
     print(
         f"full run: {full_s:.1f} s for {run['series_total']} series ({series_n} forecast metrics), "
         f"{full_s / max(series_n, 1):.2f} s per series wall, {args.jobs} workers"
+        + (f"; {full_cpu:.1f} CPU s" if args.jobs == 1 else "")
     )
     print(f"incremental run, nothing changed: {incr_s:.2f} s, {again['series_refit']} series refit")
     print(f"seconds per series per model (backtest fits x {windows} windows + final fit, estimated):")
@@ -141,17 +165,26 @@ def main() -> None:
     print("chosen:", dict(zip(chosen["model"], chosen["series"], strict=True)))
     if args.cells:
         jobs = cell_jobs(args.cells, days=args.days, horizon=args.horizon_days, seed=args.seed)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         results = workers.fit(jobs, n_jobs=args.jobs)
-        cells_s = time.perf_counter() - t0
+        cells_s, cells_cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         picked: dict[str, int] = {}
         for r in results:
             picked[r.model] = picked.get(r.model, 0) + 1
         print(
             f"cells: {len(jobs)} series ({args.cells} cells x 2 metrics) in {cells_s:.1f} s, "
-            f"{cells_s / len(jobs):.3f} s per series wall; chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
+            f"{cells_s / len(jobs):.3f} s per series wall"
+            + (f", {cells_cpu:.1f} CPU s; " if args.jobs == 1 else "; ")
+            + f"chosen {dict(sorted(picked.items(), key=lambda kv: -kv[1]))}"
         )
-        print(f"regions + cells: {full_s + cells_s:.1f} s")
+        print(
+            f"regions + cells: {full_s + cells_s:.1f} s wall"
+            + (
+                f", {full_cpu + cells_cpu:.1f} CPU s (~{(full_cpu + cells_cpu) / 2:.0f} s on 2 idle cores)"
+                if args.jobs == 1
+                else ""
+            )
+        )
     print(
         f"peak memory (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
         f"workers: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB"

@@ -13,6 +13,9 @@ series is also cut ``holdout`` steps short, forecast by the engine's choice amon
 candidates, and scored on those unseen steps against seasonal naive: the honest figure for
 the selection itself (the backtest figures of the winner are optimistic, it won on them).
 
+``--oracle truth.json`` (daily, a demo world): the noise floor, i.e. the held-out MAE ratio of a
+forecast that knows the generator's true mean of each region's records.
+
 Use a copy of a warehouse (demo: ``python -m analytics demo --subscribers 1500 --months 4
 --warehouse /tmp/w.duckdb --no-forecasts``); only reads it.
 """
@@ -127,6 +130,68 @@ def report_holdout(jobs: list[engine.Job], results: list[engine.Result], steps: 
     print("  chosen:", dict(sorted(chosen.items(), key=lambda kv: -kv[1])))
 
 
+def true_daily_records(truth_path: Path, *, lines: int) -> dict[str, np.ndarray]:
+    """The demo generator's expected records per home region per local day (its Poisson means,
+    before the draws), rebuilt from ``truth.json`` by re-running the seeded steps before them."""
+    import datetime as dt
+    import json
+
+    from analytics.demo import movement, traffic, world
+
+    truth = json.loads(truth_path.read_text())
+    start, end = dt.date.fromisoformat(truth["start_date"]), dt.date.fromisoformat(truth["end_date"])
+    rng = np.random.default_rng(truth["seed"])
+    cal = traffic.Calendar.of(start, (end - start).days + 1)
+    cells = world.build_cells(rng)
+    subs = world.build_subscribers(rng, cells, n=lines, start=start, days=cal.days)
+    event = movement.pick_event(rng, cal)
+    sit = movement.situation(rng, subs, cal, event)
+    rates = traffic.daily_rates(subs, cal, sit).sum(axis=2)  # line x day
+    region = subs["region_idx"].to_numpy()
+    return {world.REGIONS[r][0]: rates[region == r].sum(axis=0) for r in np.unique(region)}
+
+
+ORACLE_MAX_SPREAD = 0.1  # sd of a region's records / the lines' expected records over the training days
+
+
+def report_oracle(
+    jobs: list[engine.Job], held: list[engine.Result], steps: int, truth_path: Path, *, lines: int
+) -> None:
+    """The noise floor: on each region's ``records`` series, a forecast that knows the generator's
+    true mean (the ordinary lines' Poisson means by home region, scaled by the median ratio of the
+    training days: roaming, visits and bad rows move a few records between regions) against
+    seasonal naive, beside the engine's choice. Regions where injected actors (a SIM box, fraud)
+    add records that the lines' rates do not hold are left out (named)."""
+    means = true_daily_records(truth_path, lines=lines)
+    oracle, chosen, skipped = [], [], []
+    for job, r in zip(jobs, held, strict=True):
+        if job.metric != "records" or job.region not in means or r.reason is not None:
+            continue
+        mu = means[job.region]
+        if len(mu) != len(job.y):
+            continue
+        train, test = job.y[:-steps], job.y[-steps:]
+        ratio = train / mu[:-steps]
+        if np.nanstd(ratio) > ORACLE_MAX_SPREAD:  # injected actors (SIM box, fraud) whose records the rates do not hold
+            skipped.append(job.region)
+            continue
+        scale = float(np.nanmedian(ratio))
+        spec = engine.spec_for(job.options, len(train))
+        naive = seasonal_naive(np.nan_to_num(train), ds=job.ds[:-steps], horizon=steps, spec=spec).mean
+        base = float(np.mean(np.abs(test - naive)))
+        oracle.append(float(np.mean(np.abs(test - scale * mu[-steps:]))) / base)
+        chosen.append(float(np.mean(np.abs(test - r.forecast["yhat"]))) / base)
+    if not oracle:
+        print("oracle: no records series matched the truth")
+        return
+    print(
+        f"noise floor, {len(oracle)} records series: MAE / seasonal naive of the generator's true mean "
+        f"{np.mean(oracle):.3f} (median {np.median(oracle):.3f}); the engine's choice on the same series "
+        f"{np.mean(chosen):.3f} (median {np.median(chosen):.3f}); left out (records not the ordinary lines'): "
+        f"{', '.join(skipped) or 'none'}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--warehouse")
@@ -139,11 +204,19 @@ def main() -> None:
     ap.add_argument("--combinations", default=",".join(combine.COMBINATIONS))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-holdout", action="store_true")
+    ap.add_argument("--windows", type=int, default=0, help="backtest cut-offs (default: the [forecast] setting)")
+    ap.add_argument("--oracle", type=Path, help="the demo world's truth.json: also print the noise floor (daily)")
+    ap.add_argument("--oracle-lines", type=int, default=1500, help="the demo's --subscribers")
     args = ap.parse_args()
     names = args.models.split(",") if args.models else ALL[args.freq]
     combos = [c for c in args.combinations.split(",") if c]
     base = pipeline.options_for(args.freq)
-    options = dataclasses.replace(base, models=tuple(n for n in names if n in MODELS), combinations=tuple(combos))
+    options = dataclasses.replace(
+        base,
+        models=tuple(n for n in names if n in MODELS),
+        combinations=tuple(combos),
+        windows=args.windows or base.windows,
+    )
     jobs = jobs_for(args, options)
     t0 = time.perf_counter()
     results = workers.fit(jobs, n_jobs=args.jobs)
@@ -159,6 +232,8 @@ def main() -> None:
         held = workers.fit(short, n_jobs=args.jobs)
         print(f"selection re-run on series cut {steps} steps short: {time.perf_counter() - t0:.1f} s")
         report_holdout(jobs, held, steps)
+        if args.oracle and args.freq == "daily":
+            report_oracle(jobs, held, steps, args.oracle, lines=args.oracle_lines)
 
 
 if __name__ == "__main__":

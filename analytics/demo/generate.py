@@ -26,11 +26,12 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 BUSY_CELLS = 3  # cells sized to run at ~80 % of capacity in their average busy hour
-# Days after the data end at which the growth region's busy-hour trend (times its weekly peak)
-# reaches the utilisation threshold. 0: the forecasts (measured: prophet and ETS extrapolate
-# only part of the trend) then cross it within the first forecast days; sized 10 days ahead,
-# the daily forecast's peak stayed at 0.799 of capacity and the outlook showed no date.
-EXHAUSTION_AFTER_DAYS = 0
+# Days after the data end at which the growth region's cells reach the utilisation threshold, by
+# the generator's own growth (world.REGIONS) from the busy hour's level at the end times its weekly
+# peak: the three cells with the largest share of the region's busy hour first, in turn, then the
+# others. The outlook then has future dates to show (3 weeks to 3 months ahead), never day 0.
+CELL_EXHAUSTION_AFTER_DAYS = (21, 45, 75)
+OTHER_CELLS_EXHAUSTION_AFTER_DAYS = 120
 UTILISATION_THRESHOLD = 0.8  # [forecast] utilisation_threshold's default
 
 
@@ -117,11 +118,17 @@ def _capacity(
 def _growth_capacity(
     hourly: pl.DataFrame, region_of: pl.DataFrame, region: str
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Capacity of the growth region's cells: its daily busy hour's linear trend, times the
-    weekly peak day's mean ratio to the trend, reaches the utilisation threshold
-    ``EXHAUSTION_AFTER_DAYS`` after the data ends; the pooled capacity is split
-    over the cells by their share of the region's busy hour (as the capacity outlook splits
-    the forecast). A cell's busy hour is peakier than its region's, so the cells cross first.
+    """Capacity of the growth region's cells: each cell reaches the utilisation threshold a set
+    number of days after the data ends (``CELL_EXHAUSTION_AFTER_DAYS``, the cells with the largest
+    share of the region's busy hour first; the others after ``OTHER_CELLS_EXHAUSTION_AFTER_DAYS``).
+
+    A cell's projected busy hour = the region's busy-hour level at the end (its linear trend line)
+    x the weekly peak day's mean ratio to that line x the generator's own growth from the end to
+    that day (``traffic``: rates grow linearly, ``world.REGIONS`` voice growth per 120 days) x the
+    cell's mean share of the region's busy hour over the last 28 days (as the capacity outlook
+    splits the region's forecast). The region pools its cells' capacity; its cells peak at
+    different hours (their shares add up to well over 1), so the pooled region crosses much later
+    than its cells (``truth.capacity_growth.pooled_share``).
     """
     load = hourly.join(region_of, on="cell_id").filter(pl.col("region") == region)
     if load.is_empty():
@@ -138,25 +145,33 @@ def _growth_capacity(
     over_trend = y / np.maximum(intercept + slope * t, 1e-9)
     peak = max(float(over_trend[weekday == k].mean()) for k in np.unique(weekday))  # the weekly peak day
     end_t = float((last - region_bh["day"].min()).days)
-    projected = (intercept + slope * (end_t + EXHAUSTION_AFTER_DAYS)) * peak
-    pooled = projected / UTILISATION_THRESHOLD
+    level = max(float(intercept + slope * end_t), float(np.mean(y[-14:])) / peak)  # the trend line's end
+    growth = next(r[6] for r in world.REGIONS if r[0] == region)  # voice growth per 120 days (traffic)
+
+    def projected(days: int) -> float:
+        return level * peak * (1 + growth * (end_t + days) / 120) / (1 + growth * end_t / 120)
+
     shares = (
         cell_bh.join(region_bh, on="day")
         .filter(pl.col("day") > last - timedelta(days=28))
         .group_by("cell_id")
         .agg(ratio=(pl.col("cell_bh") / pl.col("region_bh")).mean())
-        .sort("cell_id")  # a seeded world is byte-identical: no hash order
+        .sort(["ratio", "cell_id"], descending=[True, False])  # a seeded world is byte-identical: no hash order
     )
-    total = float(shares["ratio"].sum())
-    sized = {c: max(0.05, round(pooled * r / total, 2)) for c, r in shares.iter_rows()}
+    after = {
+        c: CELL_EXHAUSTION_AFTER_DAYS[i] if i < len(CELL_EXHAUSTION_AFTER_DAYS) else OTHER_CELLS_EXHAUSTION_AFTER_DAYS
+        for i, c in enumerate(shares["cell_id"].to_list())
+    }
+    sized = {c: max(0.001, round(r * projected(after[c]) / UTILISATION_THRESHOLD, 3)) for c, r in shares.iter_rows()}
     truth = {
         "region": region,
         "busy_hour_trend_per_day": round(float(slope), 4),
         "busy_hour_first_week": round(float(y[:7].mean()), 2),
         "busy_hour_last_week": round(float(y[-7:].mean()), 2),
-        "capacity_erlangs": round(sum(sized.values()), 2),
-        "exhaustion_after_days": EXHAUSTION_AFTER_DAYS,
-        "cells": sorted(sized, key=lambda c: (-sized[c], c))[:BUSY_CELLS],
+        "capacity_erlangs": round(sum(sized.values()), 3),
+        "exhaustion_after_days": {c: after[c] for c in shares["cell_id"].to_list()[: len(CELL_EXHAUSTION_AFTER_DAYS)]},
+        "pooled_share": round(float(shares["ratio"].sum()), 2),
+        "cells": shares["cell_id"].to_list()[:BUSY_CELLS],
     }
     return sized, truth
 

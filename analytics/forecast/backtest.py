@@ -19,13 +19,12 @@ Output grain: one row per model per cut-off (``BACKTEST_SCHEMA``).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 import numpy as np
 
-from analytics.forecast import calibrate
-from analytics.forecast.models import MODELS, Forecast, Spec
+from analytics.forecast import bulk, calibrate
+from analytics.forecast.models import Forecast, Spec
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +119,43 @@ def score(
     }
 
 
+def cutoffs(n: int, *, windows: int, horizon: int) -> list[int]:
+    """The cut-offs of ``windows`` windows of ``horizon`` steps at the end of ``n`` steps, earliest first."""
+    return [n - w * horizon for w in range(windows, 0, -1)]
+
+
+def score_rows(
+    y_raw: np.ndarray,
+    *,
+    cuts: list[int],
+    models: list[str],
+    horizon: int,
+    season: int,
+    fitted: Callable[[int, str], bulk.Outcome],
+) -> list[dict]:
+    """One row per cut-off per model from each fit's outcome (``fitted(cut, model)``), scored
+    against the raw held-out values; a model that failed a window gets its error row."""
+    rows: list[dict] = []
+    earlier: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in models}  # band scores per model
+    for cut in cuts:
+        actual = y_raw[cut : cut + horizon]
+        scale = mase_scale(y_raw[:cut], season=season)  # the standard MASE: raw training data
+        for name in models:
+            out = fitted(cut, name)
+            try:
+                if out.error is not None:
+                    raise out.error
+                row = score(name, cut, out.forecast, actual=actual, scale=scale, earlier=earlier[name])
+                earlier[name].append(row["band_scores"])
+            except Exception as exc:  # a model that cannot fit loses this window, the run goes on
+                log.debug("backtest %s failed at %d: %s", name, cut, exc)
+                row = {"model": name, "cutoff_index": cut, **{k: None for k in SCORE_KEYS}}
+                row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            row["seconds"] = out.seconds
+            rows.append(row)
+    return rows
+
+
 def rolling_origin(
     y_raw: np.ndarray,
     ds: np.ndarray,
@@ -130,29 +166,16 @@ def rolling_origin(
     horizon: int,
     clean: Callable[[np.ndarray, int], np.ndarray],
 ) -> list[dict]:
-    """Backtest rows for every model and cut-off; a model failing a window gets its error."""
-    rows: list[dict] = []
-    n = len(y_raw)
-    earlier: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in models}  # band scores per model
-    for w in range(windows, 0, -1):
-        cut = n - w * horizon
-        train = clean(y_raw[:cut], cut)
-        actual = y_raw[cut : cut + horizon]
-        scale = mase_scale(y_raw[:cut], season=spec.season)  # the standard MASE: raw training data
-        for name in models:
-            fn = MODELS[name][0]
-            t0 = time.perf_counter()
-            try:
-                raw = fn(train, ds=ds[:cut], horizon=horizon, spec=spec)
-                row = score(name, cut, raw, actual=actual, scale=scale, earlier=earlier[name])
-                earlier[name].append(row["band_scores"])
-            except Exception as exc:  # a model that cannot fit loses this window, the run goes on
-                log.debug("backtest %s failed at %d: %s", name, cut, exc)
-                row = {"model": name, "cutoff_index": cut, **{k: None for k in SCORE_KEYS}}
-                row["error"] = f"{type(exc).__name__}: {exc}"[:300]
-            row["seconds"] = time.perf_counter() - t0
-            rows.append(row)
-    return rows
+    """Backtest rows for every model and cut-off of one series (the engine does the same for a
+    whole batch at once); a model failing a window gets its error."""
+    cuts = cutoffs(len(y_raw), windows=windows, horizon=horizon)
+    keys = [(cut, name) for cut in cuts for name in models]
+    trains = {cut: clean(y_raw[:cut], cut) for cut in cuts}
+    outcomes = bulk.fit([bulk.Request(name, str(cut), trains[cut], ds[:cut], horizon, spec) for cut, name in keys])
+    by_key = dict(zip(keys, outcomes, strict=True))
+    return score_rows(
+        y_raw, cuts=cuts, models=models, horizon=horizon, season=spec.season, fitted=lambda c, m: by_key[(c, m)]
+    )
 
 
 def calibration_for(rows: list[dict], model: str) -> calibrate.Calibration:

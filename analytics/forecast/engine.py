@@ -1,7 +1,7 @@
-"""One series from raw values to its chosen model, backtest scores and forecast.
+"""Series from raw values to their chosen model, backtest scores and forecast.
 
-``run_job(job)`` is the unit of work (picklable, run in parallel across series):
-check -> fill gaps -> rolling-origin backtest of every offered model (spikes clipped
+``run_batch(jobs)`` is the unit of work (picklable, one shard of series per worker task;
+``run_job(job)`` is a batch of one): per series check -> fill gaps -> rolling-origin backtest of every offered model (spikes clipped
 in each training part) -> choose by mean MASE -> refit the winner on the whole
 (clipped) series -> forecast ``horizon`` steps with 80 % / 95 % bands, rescaled by the
 split-conformal calibration from the winner's backtest errors (``calibrate``). A series that
@@ -14,13 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from analytics.forecast import backtest, calibrate, combine, localclock, prepare
+from analytics.forecast import backtest, bulk, calibrate, combine, localclock, prepare
 from analytics.forecast.models import FALLBACK, MODELS, Forecast, Spec
 
 log = logging.getLogger(__name__)
@@ -117,20 +116,27 @@ def _model_clock(job: Job) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ds, y, np.maximum(index, 0)
 
 
-def _fit(name: str, rows: list[dict], y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
-    """The final fit of a single model, or of a combination's members (combined)."""
-    if name not in combine.COMBINATIONS:
-        return MODELS[name][0](y, ds=ds, horizon=horizon, spec=spec)
-    members = combine.members_of(rows, name)
-    how = combine.COMBINATIONS[name][0]
-    fits = [MODELS[m][0](y, ds=ds, horizon=horizon, spec=spec) for m in members]
-    return combine.combine(fits, how=how, meta={"members": members, "how": how, "member_meta": [f.meta for f in fits]})
+@dataclass
+class _Prepared:
+    """One job up to its model fits: the series on the model clock, its checks and cut-offs."""
+
+    job: Job
+    ds: np.ndarray
+    steps: np.ndarray
+    horizon: int
+    spec: Spec
+    reason: str | None
+    y: np.ndarray  # gaps filled (zeros for no data)
+    windows: int
+    candidates: list[str]
+    cuts: list[int]  # backtest cut-offs, earliest first
+    trains: dict[int, np.ndarray]  # cut -> training part, spikes clipped on that part only
+    y_fit: np.ndarray
+    n_clipped: int
+    seconds: float = 0.0
 
 
-def run_job(job: Job) -> Result:
-    # Prophet samples its intervals from numpy's global generator: seeded by the series, a
-    # series gets the same forecast whichever process (pool worker, cluster worker) fits it
-    np.random.seed(zlib.crc32(job.unique_id.encode()))
+def _prepare(job: Job) -> _Prepared:
     t0 = time.perf_counter()
     opts = job.options
     ds, y_in, steps = _model_clock(job)
@@ -142,40 +148,131 @@ def run_job(job: Job) -> Result:
     if reason == "no data":
         y = np.zeros(n)
     protect = holiday_mask(ds, opts.home_country)
-
-    def clean(values: np.ndarray, cut: int) -> np.ndarray:
-        return prepare.clip_outliers(values, season=spec.season, k=opts.outlier_k, protect=protect[:cut])[0]
-
     windows = backtest.usable_windows(n, windows=opts.windows, horizon=opts.backtest_horizon, min_train=opts.min_train)
     if reason is None and windows == 0:
         reason = f"too short for a backtest: {n} steps (< {opts.min_train + opts.backtest_horizon})"
     candidates = list(opts.models) if reason is None else [FALLBACK]
-    rows: list[dict] = []
-    if windows and (reason is None or reason.startswith(("gaps", "too short"))):
-        rows = backtest.rolling_origin(
-            y, ds, spec=spec, models=candidates, windows=windows, horizon=opts.backtest_horizon, clean=clean
-        )
-    if rows and reason is None and opts.combinations:
-        bh = opts.backtest_horizon
-        rows += combine.backtest_rows(
-            rows,
-            names=list(opts.combinations),
-            actual_at=lambda cut: y[cut : cut + bh],
-            scale_at=lambda cut: backtest.mase_scale(y[:cut], season=spec.season),
-        )
-    for row in rows:
-        row.pop("forecast", None)  # kept for the combinations only: not sent back or stored
-    best, scores = backtest.choose(rows, fallback=FALLBACK) if rows else (FALLBACK, {})
+    backtested = windows and (reason is None or reason.startswith(("gaps", "too short")))
+    cuts = backtest.cutoffs(n, windows=windows, horizon=opts.backtest_horizon) if backtested else []
+    trains = {
+        cut: prepare.clip_outliers(y[:cut], season=spec.season, k=opts.outlier_k, protect=protect[:cut])[0]
+        for cut in cuts
+    }
     y_fit, n_clipped = prepare.clip_outliers(y, season=spec.season, k=opts.outlier_k, protect=protect) if n else (y, 0)
+    return _Prepared(
+        job, ds, steps, horizon, spec, reason, y, windows, candidates, cuts, trains, y_fit, n_clipped,
+        time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def _final_models(best: str, rows: list[dict]) -> list[str]:
+    return combine.members_of(rows, best) if best in combine.COMBINATIONS else [best]
+
+
+def _assemble(name: str, rows: list[dict], fits: list[Forecast]) -> Forecast:
+    """The final forecast of ``name`` from the final fits of :func:`_final_models` (a
+    combination: its members combined)."""
+    if name not in combine.COMBINATIONS:
+        return fits[0]
+    how = combine.COMBINATIONS[name][0]
+    members = _final_models(name, rows)
+    return combine.combine(fits, how=how, meta={"members": members, "how": how, "member_meta": [f.meta for f in fits]})
+
+
+def _fit(name: str, rows: list[dict], y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
+    """The final fit of a single model, or of a combination's members (combined); raises the fit's error."""
+    outcomes = bulk.fit([bulk.Request(m, "final", y, ds, horizon, spec) for m in _final_models(name, rows)])
+    for out in outcomes:
+        if out.error is not None:
+            raise out.error
+    return _assemble(name, rows, [o.forecast for o in outcomes])
+
+
+def run_batch(jobs: list[Job]) -> list[Result]:
+    """The results of ``jobs`` (in order), each exactly as one series on its own: check -> fill
+    gaps -> rolling-origin backtest of every offered model (spikes clipped in each training part)
+    -> choose by mean MASE -> refit the winner on the whole (clipped) series -> calibrated bands.
+
+    The fits are asked for in two rounds over the whole batch (``bulk.fit``: every backtest
+    cut-off of every series and model, then the winners' final fits), so that a statsforecast
+    model is ONE vectorised call over all series instead of one per series and cut-off, and a
+    training part shared by two jobs (the hierarchy's forecast and backtest jobs) is fit once."""
+    prepared = [_prepare(job) for job in jobs]
+    requests: list[bulk.Request] = []
+    where: list[tuple[int, int, str]] = []
+    for i, p in enumerate(prepared):
+        for cut in p.cuts:
+            for name in p.candidates:
+                key = f"{p.job.unique_id}|{cut}"
+                requests.append(
+                    bulk.Request(name, key, p.trains[cut], p.ds[:cut], p.job.options.backtest_horizon, p.spec)
+                )
+                where.append((i, cut, name))
+    fitted: list[dict[tuple[int, str], bulk.Outcome]] = [{} for _ in prepared]
+    for (i, cut, name), out in zip(where, bulk.fit(requests), strict=True):
+        fitted[i][(cut, name)] = out
+    chosen: list[tuple[str, dict, list[dict]]] = []
+    finals: list[bulk.Request] = []
+    final_where: list[tuple[int, str]] = []
+    for i, p in enumerate(prepared):
+        t0 = time.perf_counter()
+        opts = p.job.options
+        rows = backtest.score_rows(
+            p.y,
+            cuts=p.cuts,
+            models=p.candidates,
+            horizon=opts.backtest_horizon,
+            season=p.spec.season,
+            fitted=lambda cut, name, done=fitted[i]: done[(cut, name)],
+        )
+        if rows and p.reason is None and opts.combinations:
+            bh, y, season = opts.backtest_horizon, p.y, p.spec.season
+            rows += combine.backtest_rows(
+                rows,
+                names=list(opts.combinations),
+                actual_at=lambda cut, y=y, bh=bh: y[cut : cut + bh],
+                scale_at=lambda cut, y=y, season=season: backtest.mase_scale(y[:cut], season=season),
+            )
+        for row in rows:
+            row.pop("forecast", None)  # kept for the combinations only: not sent back or stored
+        best, scores = backtest.choose(rows, fallback=FALLBACK) if rows else (FALLBACK, {})
+        chosen.append((best, scores, rows))
+        for name in _final_models(best, rows):
+            finals.append(bulk.Request(name, f"{p.job.unique_id}|final", p.y_fit, p.ds, p.horizon, p.spec))
+            final_where.append((i, name))
+        p.seconds += time.perf_counter() - t0
+    final_fits: list[dict[str, bulk.Outcome]] = [{} for _ in prepared]
+    for (i, name), out in zip(final_where, bulk.fit(finals), strict=True):
+        final_fits[i][name] = out
+    return [_result(p, *chosen[i], final_fits[i], fitted[i]) for i, p in enumerate(prepared)]
+
+
+def _result(
+    p: _Prepared,
+    best: str,
+    scores: dict,
+    rows: list[dict],
+    finals: dict[str, bulk.Outcome],
+    fitted: dict[tuple[int, str], bulk.Outcome],
+) -> Result:
+    t0 = time.perf_counter()
+    job, opts, reason = p.job, p.job.options, p.reason
     try:
+        fits = []
+        for name in _final_models(best, rows):
+            if finals[name].error is not None:
+                raise finals[name].error
+            fits.append(finals[name].forecast)
+        fit = _assemble(best, rows, fits)
         cal = backtest.calibration_for(rows, best)
-        fc = backtest.tidy(calibrate.apply(_fit(best, rows, y_fit, ds=ds, horizon=horizon, spec=spec), cal))
+        fc = backtest.tidy(calibrate.apply(fit, cal))
     except Exception as exc:
         log.warning("%s: %s failed the final fit (%s); using %s", job.unique_id, best, exc, FALLBACK)
         reason = f"{best} failed: {type(exc).__name__}: {exc}"[:300]
         best = FALLBACK
         cal = backtest.calibration_for(rows, FALLBACK)
-        fallback = MODELS[FALLBACK][0](y_fit if n else np.zeros(1), ds=ds, horizon=horizon, spec=spec)
+        n = len(p.y)
+        fallback = MODELS[FALLBACK][0](p.y_fit if n else np.zeros(1), ds=p.ds, horizon=p.horizon, spec=p.spec)
         fc = backtest.tidy(calibrate.apply(fallback, cal))
     last = job.ds[-1] if len(job.ds) else np.datetime64("1970-01-01T00:00:00", "us")
     bands = {
@@ -185,6 +282,7 @@ def run_job(job: Job) -> Result:
         "yhat_lower_95": fc.lo95,
         "yhat_upper_95": fc.hi95,
     }
+    fit_seconds = sum(o.seconds for o in fitted.values()) + sum(o.seconds for o in finals.values())
     return Result(
         unique_id=job.unique_id,
         region=job.region,
@@ -194,20 +292,25 @@ def run_job(job: Job) -> Result:
         reason=reason,
         n_obs=len(job.y),
         n_missing=int(np.isnan(job.y).sum()),
-        n_clipped=n_clipped,
+        n_clipped=p.n_clipped,
         scores=scores,
         backtest_rows=rows,
         ds=future_ds(last, freq=opts.freq, horizon=job.horizon),
-        forecast=localclock.from_local(bands, steps),
+        forecast=localclock.from_local(bands, p.steps),
         meta={
             "spec": {
-                "season": spec.season,
-                "seasons": list(spec.seasons),
+                "season": p.spec.season,
+                "seasons": list(p.spec.seasons),
                 "clock": opts.zone if opts.freq == "hourly" else "local day",
             },
             "model": fc.meta,
-            "windows": windows,
+            "windows": p.windows,
             "calibration": cal.as_dict(),
         },
-        seconds=time.perf_counter() - t0,
+        seconds=p.seconds + fit_seconds + time.perf_counter() - t0,
     )
+
+
+def run_job(job: Job) -> Result:
+    """One series (a cluster task, tests): :func:`run_batch` of that series alone."""
+    return run_batch([job])[0]

@@ -69,8 +69,8 @@ class ForecastSettings:
     capacity_ratio_days: int = 28
     capacity_model: str = "erlangs"
     hierarchy: bool = True  # coherent daily totals (cells -> regions -> national) after each daily run
-    hierarchy_models_upper: tuple[str, ...] = ("seasonal_naive", "ets")  # national and regions (fit twice)
-    hierarchy_models_cell: tuple[str, ...] = ("seasonal_naive",)  # the cells' cheaper set (600 cells: docs/forecast.md)
+    hierarchy_models_upper: tuple[str, ...] = ("seasonal_naive", "sf_ets", "sf_theta")  # national and regions
+    hierarchy_models_cell: tuple[str, ...] = ("seasonal_naive",)  # the cells: 600 x 4 metrics (benchmarks/RESULTS.md)
     hierarchy_backtest_days: int = 14  # held-out days of the backtest that chooses the reconciliation
 
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,18 +76,35 @@ def fill_gaps(y: np.ndarray, *, season: int) -> np.ndarray:
 
 
 def _phase_median(y: np.ndarray, *, season: int, neighbours: int = 4) -> np.ndarray:
-    """Median of each point's ``neighbours`` nearest same-phase values (itself and NaNs left out)."""
-    base = np.empty_like(y)
-    for phase in range(min(season, len(y))):
-        sub = y[phase::season]
-        idx = np.arange(len(sub))
-        med = np.empty(len(sub))
-        for j in idx:
-            others = idx[(idx != j) & ~np.isnan(sub)]
-            near = others[np.argsort(np.abs(others - j), kind="stable")[:neighbours]]
-            med[j] = np.median(sub[near]) if len(near) else sub[j]
-        base[phase::season] = med
-    return base
+    """Median of each point's ``neighbours`` nearest same-phase values (itself and NaNs left out).
+
+    Nearest by distance in seasons, the earlier one first on a tie (offsets -1, +1, -2, +2, ...);
+    a point without any other value keeps its own. Vectorised over every point and phase: the
+    series as a (cycles x season) grid, one column of candidates per offset.
+    """
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n == 0:
+        return y.copy()
+    season = max(1, min(season, n))
+    cycles = -(-n // season)
+    grid = np.full(cycles * season, np.nan)
+    grid[:n] = y
+    grid = grid.reshape(cycles, season)
+    reach = np.arange(1, cycles)
+    offsets = np.column_stack([-reach, reach]).ravel()  # -1, +1, -2, +2, ...: nearest first, earlier on ties
+    rows = np.arange(cycles)[:, None] + offsets[None, :]  # (cycles, candidates)
+    inside = (rows >= 0) & (rows < cycles)
+    values = grid[np.clip(rows, 0, cycles - 1)]  # (cycles, candidates, season)
+    valid = inside[:, :, None] & ~np.isnan(values)
+    taken = valid & (np.cumsum(valid, axis=1) <= neighbours)
+    if not len(offsets):
+        return grid.ravel()[:n]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: the point keeps its own value below
+        med = np.nanmedian(np.where(taken, values, np.nan), axis=1)
+    med = np.where(taken.any(axis=1), med, grid)
+    return med.ravel()[:n]
 
 
 def clip_outliers(
