@@ -45,7 +45,6 @@ TEMP_TABLES = (
     "monthly_next",
     "sub_next",
     "hourly_next",
-    "month_parts",
 )
 
 

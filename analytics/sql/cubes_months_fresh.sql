@@ -2,10 +2,10 @@
 -- load has records in (cubes.py decides): computed from the load's own records, which are
 -- every record of those months. Runs after cubes_refresh.sql, in the same transaction.
 --
--- One scan of the months' records builds month_parts (local month x region x msisdn with
--- every summed measure); both grains are grouped from it, and a subscriber-month's active
--- days come from load_days (this load's distinct day x region x msisdn, which here is
--- every record's).
+-- Both grains are grouped from load_delta (cubes_refresh.sql: the load's records per
+-- local month x region x msisdn with every summed measure, one scan, which here are all
+-- the months' records), and a subscriber-month's active days come from load_days (this
+-- load's distinct day x region x msisdn).
 --
 -- The helper month_subscriber_regions is left empty for these months: a later load into
 -- one of them builds it once from the month's records (cubes_months_merge.sql), so the
@@ -14,27 +14,6 @@
 
 delete from month_subscriber_regions
 where month_date in (select month_date from touched_region_months);
-
-create or replace temp table month_parts as
-select
-    month_date, region, msisdn,
-    count(*) as records,
-    sum(charge) as charge,
-    count(*) filter (where service in ('sms', 'mms')) as sms,
-    coalesce(sum(duration_s) filter (where service = 'voice'), 0) as voice_s,
-    coalesce(sum(bytes_up + bytes_down) filter (where service in ('data', 'voip', 'video')), 0) as data_bytes,
-    coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'out'), 0) as voice_out_s,
-    coalesce(sum(duration_s) filter (where service = 'voice' and direction = 'in'), 0) as voice_in_s,
-    count(*) filter (where service = 'voice' and direction = 'out') as voice_calls_out,
-    count(*) filter (where service = 'voice' and direction = 'in') as voice_calls_in,
-    count(*) filter (where service in ('sms', 'mms') and direction = 'out') as sms_out,
-    count(*) filter (where service in ('sms', 'mms') and direction = 'in') as sms_in,
-    coalesce(
-        sum(duration_s) filter (where service = 'voice' and direction = 'out' and destination_country <> $home), 0
-    ) as intl_voice_s,
-    count(*) filter (where is_roaming) as roaming_records
-from month_records
-group by all;
 
 -- month grain: local month x region
 delete from usage_monthly_region
@@ -51,7 +30,7 @@ select
     sum(data_bytes) / 1e9 as data_gb,
     sum(voice_s) as voice_s,
     sum(data_bytes) as data_bytes
-from month_parts
+from load_delta
 group by all;
 
 -- subscriber-month grain: local month x msisdn; regions and top region from the parts'
@@ -61,20 +40,10 @@ create or replace temp table sub_next as
 with totals as (
     select
         month_date, msisdn,
-        sum(records) as records,
-        sum(voice_out_s) as voice_out_s,
-        sum(voice_in_s) as voice_in_s,
-        sum(voice_calls_out) as voice_calls_out,
-        sum(voice_calls_in) as voice_calls_in,
-        sum(sms_out) as sms_out,
-        sum(sms_in) as sms_in,
-        sum(data_bytes) as data_bytes,
-        sum(intl_voice_s) as intl_voice_s,
-        sum(roaming_records) as roaming_records,
-        coalesce(sum(charge), 0) as charge,
+        {include:cubes_subscriber_sums},
         count(*) as regions,
         arg_min(region, (-records, region)) as top_region  -- most records, then first by name
-    from month_parts
+    from load_delta
     group by all
 ),
 per_day as (

@@ -12,31 +12,8 @@
 --   * a subscriber-month's active days: the old count plus this load's local days on
 --     which no other load has a record of that subscriber (a scan of those days only).
 
--- this load's records per local month x msisdn x region, with every summed measure
-create or replace temp table load_delta as
-select
-    cast(date_trunc('month', z.day_date) as date) as month_date,
-    r.msisdn,
-    r.region,
-    count(*) as records,
-    sum(r.charge) as charge,
-    count(*) filter (where r.service in ('sms', 'mms')) as sms,
-    coalesce(sum(r.duration_s) filter (where r.service = 'voice'), 0) as voice_s,
-    coalesce(sum(r.bytes_up + r.bytes_down) filter (where r.service in ('data', 'voip', 'video')), 0) as data_bytes,
-    coalesce(sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out'), 0) as voice_out_s,
-    coalesce(sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'in'), 0) as voice_in_s,
-    count(*) filter (where r.service = 'voice' and r.direction = 'out') as voice_calls_out,
-    count(*) filter (where r.service = 'voice' and r.direction = 'in') as voice_calls_in,
-    count(*) filter (where r.service in ('sms', 'mms') and r.direction = 'out') as sms_out,
-    count(*) filter (where r.service in ('sms', 'mms') and r.direction = 'in') as sms_in,
-    coalesce(
-        sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out' and r.destination_country <> $home), 0
-    ) as intl_voice_s,
-    count(*) filter (where r.is_roaming) as roaming_records
-from records as r
-join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-where r.load_id between $load_id and $last_load_id
-group by all;
+-- load_delta (this load's records per local month x msisdn x region, every summed
+-- measure) comes from cubes_refresh.sql.
 
 -- helper: months that have it get this load's counts added; the others are built from
 -- every stored record of the month, which already includes this load's
@@ -116,24 +93,14 @@ create or replace temp table sub_next as
 with delta as (
     select
         month_date, msisdn,
-        sum(records) as records,
-        sum(voice_out_s) as voice_out_s,
-        sum(voice_in_s) as voice_in_s,
-        sum(voice_calls_out) as voice_calls_out,
-        sum(voice_calls_in) as voice_calls_in,
-        sum(sms_out) as sms_out,
-        sum(sms_in) as sms_in,
-        sum(data_bytes) as data_bytes,
-        sum(intl_voice_s) as intl_voice_s,
-        sum(roaming_records) as roaming_records,
-        coalesce(sum(charge), 0) as charge
+        {include:cubes_subscriber_sums}
     from load_delta
     group by all
 ),
 other_days as (
     -- subscribers with a record of another load on one of this load's local days
     select distinct z.day_date, r.msisdn
-    from records as r
+    from near_records as r
     join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
     where r.start_at >= cast($lo as timestamp) - interval 2 days
       and r.start_at < cast($hi as timestamp) + interval 2 days

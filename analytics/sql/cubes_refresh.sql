@@ -131,3 +131,30 @@ join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.sta
 where r.start_at >= (select min(quarter_at) from zone_quarters)
   and r.start_at <= (select max(quarter_at) from zone_quarters)
   and cast(date_trunc('month', z.day_date) as date) in (select month_date from touched_region_months);
+
+-- this load's records per local month x msisdn x region, with every summed measure: the
+-- month grains' input (cubes_months_fresh.sql, cubes_months_merge.sql)
+create or replace temp table load_delta as
+select
+    cast(date_trunc('month', z.day_date) as date) as month_date,
+    r.msisdn,
+    r.region,
+    count(*) as records,
+    sum(r.charge) as charge,
+    count(*) filter (where r.service in ('sms', 'mms')) as sms,
+    coalesce(sum(r.duration_s) filter (where r.service = 'voice'), 0) as voice_s,
+    coalesce(sum(r.bytes_up + r.bytes_down) filter (where r.service in ('data', 'voip', 'video')), 0) as data_bytes,
+    coalesce(sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out'), 0) as voice_out_s,
+    coalesce(sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'in'), 0) as voice_in_s,
+    count(*) filter (where r.service = 'voice' and r.direction = 'out') as voice_calls_out,
+    count(*) filter (where r.service = 'voice' and r.direction = 'in') as voice_calls_in,
+    count(*) filter (where r.service in ('sms', 'mms') and r.direction = 'out') as sms_out,
+    count(*) filter (where r.service in ('sms', 'mms') and r.direction = 'in') as sms_in,
+    coalesce(
+        sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out' and r.destination_country <> $home), 0
+    ) as intl_voice_s,
+    count(*) filter (where r.is_roaming) as roaming_records
+from records as r
+join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
+where r.load_id between $load_id and $last_load_id
+group by all;
