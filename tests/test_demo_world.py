@@ -315,17 +315,16 @@ def test_the_outlook_dates_the_growing_cells_after_the_data_ends(tmp_path, monke
     """The demo world loaded and forecast daily (trend-capable candidates, 90-day horizon): the
     growth region's cells reach capacity weeks after the last day, not on the first forecast day."""
     from analytics import store
+    from analytics.config import with_options
     from analytics.demo import build, world
     from analytics.forecast import cells, pipeline
 
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     built = build(warehouse, tmp_path / "world", subscribers=1500, months=2, seed=11, end_date=END)
-    cfg = {
-        **pipeline.config(),
-        "models_daily": ["seasonal_naive", "sf_theta", "sf_mstl"],
-        "combinations_daily": [],
-        "hierarchy": False,
-    }
+    cfg = with_options(
+        pipeline.config(),
+        {"models_daily": ["seasonal_naive", "sf_theta", "sf_mstl"], "combinations_daily": [], "hierarchy": False},
+    )
     monkeypatch.setattr(pipeline, "config", lambda: cfg)
     pipeline.refresh(warehouse, freqs=("daily",), horizon_days=90, totals=False)
     with store.reader(warehouse) as con:
