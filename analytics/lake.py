@@ -122,14 +122,7 @@ def files(con: duckdb.DuckDBPyConnection, *, table: str = TABLE) -> list[str]:  
 
 def refresh_view(con: duckdb.DuckDBPyConnection, warehouse: str | Path, *, encrypted: bool, table: str = TABLE) -> None:
     """(Re)define the view ``table`` over its files in ``lake_files``."""
-    base = table_dir(warehouse, table).resolve()
-    paths = [str(base / p) for p in files(con, table=table)]
-    cols = ", ".join(f'"{c}"' for c, _ in columns(con, table))
-    if not paths:
-        body = f"select {cols} from {SCHEMAS[table]}"
-    else:
-        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-        body = f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
+    body = _files_select(con, warehouse, table, files(con, table=table), encrypted=encrypted)
     con.execute(f"create or replace view {table} as {body}")  # table: a key of SCHEMAS
 
 
@@ -151,15 +144,22 @@ def span_view(
         "select path from lake_files where tbl = ? and max_start_at >= ? and min_start_at <= ? order by path",
         [table, lo, hi],
     ).fetchall()
-    base = table_dir(warehouse, table).resolve()
-    cols = ", ".join(f'"{c}"' for c, _ in columns(con, table))
-    if rows:
-        listed = ", ".join("'" + str(base / r[0]).replace("'", "''") + "'" for r in rows)
-        body = f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
-    else:
-        body = f"select {cols} from {SCHEMAS[table]}"
+    body = _files_select(con, warehouse, table, [r[0] for r in rows], encrypted=encrypted)
     con.execute(f"create or replace temp view {name} as {body}")  # name: a literal of the caller
     return len(rows)
+
+
+def _files_select(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, table: str, paths: list[str], *, encrypted: bool
+) -> str:
+    """SQL reading ``table``'s columns from the files ``paths`` (relative to its folder), or
+    from its empty schema table when there are none: the body of its views."""
+    cols = ", ".join(f'"{c}"' for c, _ in columns(con, table))
+    if not paths:
+        return f"select {cols} from {SCHEMAS[table]}"
+    base = table_dir(warehouse, table).resolve()
+    listed = ", ".join("'" + str(base / p).replace("'", "''") + "'" for p in paths)
+    return f"select {cols} from read_parquet([{listed}]{_encryption_clause(encrypted)})"
 
 
 def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
@@ -508,7 +508,7 @@ def delete_before(
             source = "'" + str(base / path).replace("'", "''") + "'"
             con.execute(
                 f"copy (select * from read_parquet([{source}]{_encryption_clause(enc)}) where start_at >= ? "
-                f"order by msisdn, start_at) to '{target}' "
+                f"order by {TABLES[table].order}) to '{target}' "
                 f"(format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}{_copy_encryption(enc)})",
                 [cutoff],
             )
