@@ -169,9 +169,11 @@ def test_fraud_matches_one_machine(world, tmp_path, scheduler):
     before = _ran_on(scheduler, "fraud")
     a = _command("fraud", "--warehouse", str(one), "--json")
     b = _command("fraud", "--warehouse", str(many), "--json", "--cluster", scheduler)
-    # 2 shares by subscriber (irsf, sim_clone, sim_box) + 2 by calling number (wangiri)
-    assert _ran_on(scheduler, "fraud") - before == 4
-    assert {"wangiri", "sim_box", "irsf"} <= {alert["type"] for alert in b["alerts"]}  # each kind of share compared
+    # 2 shares by subscriber (irsf, sim_clone, sim_box, usage_spike) + 2 of usage_spike's first
+    # round (its peer levels' tails) + 2 by calling number (wangiri)
+    assert _ran_on(scheduler, "fraud") - before == 6
+    found = {alert["type"] for alert in b["alerts"]}
+    assert {"wangiri", "sim_box", "irsf", "usage_spike"} <= found  # each kind of share compared
     for out in (a, b):
         for alert in out["alerts"]:
             alert["evidence"] = _sorted_lists(alert["evidence"])
@@ -395,3 +397,65 @@ def test_sim_box_on_a_share_measures_newly_active_from_all_the_data(tmp_path, sc
     assert json.loads(shared["evidence"][0]) == json.loads(alone["evidence"][0])
     unaware = pl.concat(parts)
     assert json.loads(unaware["evidence"][0])["newly_active"] is False  # why the driver hands it over
+
+
+def _one_machine_peers(con, days: pl.DataFrame, q: float) -> list[tuple]:
+    """The test's oracle: usage_spike's peer levels over every line-day at once."""
+    con.register("all_days", days)
+    try:
+        return sorted(
+            con.execute(
+                "select coalesce(peer_group, '*'), count(distinct msisdn), quantile_cont(voice_min, ?), "
+                "quantile_cont(texts, ?), quantile_cont(data_mb, ?) from all_days "
+                "group by grouping sets ((peer_group), ())",
+                [q, q, q],
+            ).fetchall()
+        )
+    finally:
+        con.unregister("all_days")
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_usage_spike_peer_levels_from_the_shares_tails_equal_one_machine(world, parts):
+    """Each share sends only the top of its line-days; the driver's quantiles over those
+    tops (plus fillers) are exactly one machine's over every line-day, per plan and overall."""
+    from analytics.fraud import engine as fraud_engine
+    from analytics.fraud import spike
+
+    with store.reader(world) as con:
+        opts = fraud_engine.options()
+        settings_ = opts.detectors[spike.TYPE]
+        lake_files = store.fetch(con, "@partitioned_lake_files", {"tbl": "records"})
+        refs = {t: store.fetch(con, f"@partitioned_reference_{t}") for t in partitioned.REFERENCES}
+        sent: list[list[list[dict]]] = []
+
+        def run_tails(everything: bool) -> list[list[dict]]:  # the worker's side, share by share
+            out = []
+            for part in range(parts):
+                share = partitioned.Share(
+                    fn=None,
+                    kwargs={},
+                    part=part,
+                    parts=parts,
+                    warehouse=str(world),
+                    lake_files=lake_files,
+                    references=refs,
+                )
+                share_con = partitioned.scratch(share)
+                out.append(spike.tails(share_con, since=None, opts=settings_, common=opts, everything=everything))
+                share_con.close()
+            sent.append(out)
+            return out
+
+        peers, start_day = spike.peers(con, run_tails, opts=settings_)
+        params = {"since": None, "tz": opts.timezone, "baseline_days": settings_.baseline_days}
+        every_day = store.fetch(con, "@fraud_spike_tails", params)
+        expected = _one_machine_peers(con, every_day, settings_.peer_quantile)
+    got = sorted(
+        (p["peer_group"], p["peer_lines"], p["voice_peer"], p["texts_peer"], p["data_peer"]) for p in json.loads(peers)
+    )
+    assert got == expected and len(got) >= 3  # several plans and '*'
+    assert start_day == every_day["day_date"].min()
+    # the first round sent only the shares' tops: far fewer values than line-days
+    tops = sum(len(e["data_mb"]) for share in sent[0] for e in share if e["peer_group"] == "*")
+    assert tops < every_day.height / 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import duckdb
 import pytest
 from test_fraud_support import T0, Records, build, ordinary_line
 
@@ -393,3 +394,34 @@ def test_burst_across_since_is_still_a_burst(tmp_path):
     ev = evidence(found, m)
     assert (ev["days"], ev["days_before_since"], ev["record_count"]) == (2, 1, 1)
     assert found["first_seen_at"][0] == T0 + dt.timedelta(days=13, hours=12)  # nothing before --since
+
+
+def _tail(group: str, n: int, values: list[float]) -> dict:
+    """One share's tails entry (analytics/fraud/spike.py's tails) with the same values per metric."""
+    top = sorted(values, reverse=True)
+    return {"peer_group": group, "n": n, "lines": n, "first_day": dt.date(2026, 3, 1)} | {
+        m: top for m in ("voice_min", "texts", "data_mb")
+    }
+
+
+def test_peer_levels_from_tails_are_exact_or_refused():
+    """The driver's quantile from the shares' tops equals DuckDB's over every value; when a
+    share cut its top above the needed rank (all its values big), it asks for everything."""
+    from analytics.fraud import spike
+
+    opts = spike.SpikeSettings(peer_quantile=0.9)
+    a_all = [float(v) for v in range(100, 200)]  # share a: 100 values, all bigger than b's
+    b_all = [float(v) for v in range(0, 100)]
+    with duckdb.connect() as con:
+        exact = con.execute("select quantile_cont(x, 0.9) from unnest(?) t(x)", [a_all + b_all]).fetchone()[0]
+        # each share sent its top 30: enough (the 0.9 quantile of 200 needs the top 21)
+        enough = [[_tail("*", 100, a_all[-30:])], [_tail("*", 100, b_all[-30:])]]
+        peers, start = spike.peers_from_tails(con, enough, opts=opts)
+        assert [p["voice_peer"] for p in json.loads(peers)] == [exact] and start == dt.date(2026, 3, 1)
+        # share a sent its top 12 only: the union's 22nd value is b's, above a's cut -> refused
+        short = [[_tail("*", 100, a_all[-12:])], [_tail("*", 100, b_all[-30:])]]
+        with pytest.raises(spike.TailsTooShort):
+            spike.peers_from_tails(con, short, opts=opts)
+        # everything sent (the retry): exact again
+        whole = [[_tail("*", 100, a_all)], [_tail("*", 100, b_all)]]
+        assert json.loads(spike.peers_from_tails(con, whole, opts=opts)[0])[0]["texts_peer"] == exact

@@ -86,10 +86,11 @@ def options(overrides: Mapping[str, Any] | None = None) -> FraudOptions:
 # Detectors whose alerts of a line depend on that line's records only: on a cluster they
 # run share by share of the subscribers. simbox also compares a line's first record with
 # the first record of all the data: the driver reads that once and hands it to the shares
-# (``data_first_at``). wangiri is keyed by the calling foreign number: on a cluster its
-# shares are made by that number (PER_NUMBER). usage_spike compares a line with its plan's
-# peers and runs on the driver.
-PER_SUBSCRIBER = (irsf.TYPE, clone.TYPE, simbox.TYPE)
+# (``data_first_at``). usage_spike also compares a line with its plan's peers: a first round
+# of shares returns the tops of their line-days, from which the driver computes the peer
+# levels for the second (spike.tails, spike.peers_from_tails). wangiri is keyed by the
+# calling foreign number: on a cluster its shares are made by that number (PER_NUMBER).
+PER_SUBSCRIBER = (irsf.TYPE, clone.TYPE, simbox.TYPE, spike.TYPE)
 PER_NUMBER = {wangiri.TYPE: wangiri.SHARE_BY}
 
 
@@ -115,7 +116,11 @@ def detect(
     shared = [n for n in chosen if n in PER_SUBSCRIBER] if runner is not None else []
     if shared:
         first = store.fetch(con, "@fraud_data_first").item() if simbox.TYPE in shared else None
-        frames += runner(found_by, {"names": shared, "since": since, "overrides": overrides, "data_first_at": first})
+        kwargs = {"names": shared, "since": since, "overrides": overrides, "data_first_at": first}
+        if spike.TYPE in shared:
+            peers = _spike_peers(con, runner, since=since, overrides=overrides, opts=opts.detectors[spike.TYPE])
+            kwargs.update(zip(("spike_peers", "spike_start_day"), peers, strict=True))
+        frames += runner(found_by, kwargs)
     by_number = [n for n in chosen if n in PER_NUMBER] if runner is not None else []
     for name in by_number:
         frames += runner(found_by, {"names": [name], "since": since, "overrides": overrides}, by=PER_NUMBER[name])
@@ -132,20 +137,51 @@ def found_by(
     since: dt.datetime | None,
     overrides: Mapping[str, Any] | None,
     data_first_at: dt.datetime | None = None,
+    spike_peers: str | None = None,
+    spike_start_day: dt.date | None = None,
 ) -> pl.DataFrame:
     """The alerts of detectors ``names`` over ``con``'s records, concatenated (unsorted).
     ``data_first_at``: the first record of all the data, for simbox on a share of the
-    subscribers (None: read from ``con``'s records)."""
+    subscribers; ``spike_peers`` and ``spike_start_day``: usage_spike's peer levels and the
+    data's first day (spike.peers_from_tails); None: read from ``con``'s records."""
     opts = options(overrides)
     frames = [alerts.empty_alerts()]
     for name in names:
         fn, _ = DETECTORS[name]
         t0 = time.perf_counter()
-        extra = {"data_first_at": data_first_at} if name == simbox.TYPE else {}
+        extra = {
+            simbox.TYPE: {"data_first_at": data_first_at},
+            spike.TYPE: {"peers": spike_peers, "start_day": spike_start_day},
+        }.get(name, {})
         found = fn(con, since=since, opts=opts.detectors[name], common=opts, **extra)
         log.info("%s: %d alerts in %.2f s", name, found.height, time.perf_counter() - t0)
         frames.append(found)
     return pl.concat(frames, how="vertical")
+
+
+def _spike_peers(
+    con: duckdb.DuckDBPyConnection,
+    runner: Runner,
+    *,
+    since: dt.datetime | None,
+    overrides: Mapping[str, Any] | None,
+    opts: spike.SpikeSettings,
+) -> tuple[str | None, dt.date | None]:
+    """usage_spike's first round on the shares: the peer levels and the data's first day."""
+    kwargs = {"since": since, "overrides": overrides}
+    return spike.peers(con, lambda everything: runner(spike_tails, {**kwargs, "everything": everything}), opts=opts)
+
+
+def spike_tails(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: dt.datetime | None,
+    overrides: Mapping[str, Any] | None,
+    everything: bool = False,
+) -> list[dict]:
+    """A share's first round of usage_spike (spike.tails) with the effective options."""
+    opts = options(overrides)
+    return spike.tails(con, since=since, opts=opts.detectors[spike.TYPE], common=opts, everything=everything)
 
 
 def explained_spikes_removed(found: pl.DataFrame) -> pl.DataFrame:

@@ -20,46 +20,22 @@
 -- $min_peer_lines, $min_ratio, $min_burst_days, $min_voice_min, $min_texts, $min_data_mb,
 -- $burst_voice_min, $burst_texts, $burst_data_mb, $floor_voice_min, $floor_texts,
 -- $floor_data_mb, $max_ids.
-with bounds as (
-    select
-        coalesce($since::timestamp, '-infinity'::timestamp) as since_at,
-        case when $since::timestamp is null then date '0001-01-01'
-             else (($since::timestamp at time zone 'UTC') at time zone $tz)::date end as since_date
-),
+-- $peers and $start_day: null on one machine; given to a cluster share (see lines and peers).
+with
+{include:fraud_spike_base},
 
-daily as (
-    select
-        r.msisdn,
-        ((r.start_at at time zone 'UTC') at time zone $tz)::date as day_date,
-        coalesce(sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out'), 0) / 60.0 as voice_min,
-        count(*) filter (where r.service in ('sms', 'mms') and r.direction = 'out') as texts,
-        coalesce(sum(r.bytes_up + r.bytes_down) filter (where r.service in ('data', 'voip', 'video')), 0) / 1e6 as data_mb,
-        min(r.start_at) as first_at,
-        max(r.start_at) as last_at,
-        mode(r.region) as region,
-        mode(r.plan_id) as plan_id
-    from records r, bounds b
-    where r.start_at >= b.since_at - to_days($baseline_days::integer + 1)
-    group by all
-),
-
--- grain: one row per line: its first day in the examined span, whether it is new (first seen
--- after the span starts: a line already there on the first day has a history we cannot see),
--- and its peer group (plan)
+-- grain: one row per line: whether it is new (first seen after the span starts: a line
+-- already there on the first day has a history we cannot see). $start_day: the first day
+-- of all the data's daily rows, when a cluster share runs this (null: this query's own).
 lines as (
-    select
-        d.msisdn,
-        min(d.day_date) as first_day,
-        min(d.day_date) > any_value(s0.start_day) as is_new,
-        coalesce(mode(d.plan_id), any_value(s.plan_id), '') as peer_group
-    from daily d
-    cross join (select min(day_date) as start_day from daily) s0
-    left join subscribers s on s.msisdn = d.msisdn
-    group by d.msisdn
+    select l.*, l.first_day > coalesce($start_day::date, (select min(day_date) from daily)) as is_new
+    from line_groups l
 ),
 
--- grain: one row per peer group (plus '*' = every line): the usual heavy line-day
-peers as (
+-- grain: one row per peer group (plus '*' = every line): the usual heavy line-day; on a
+-- cluster share, $peers (JSON: analytics/fraud/spike.py's peers_from_tails) holds them,
+-- computed from every share's line-days
+computed_peers as (
     select
         coalesce(l.peer_group, '*') as peer_group,
         count(distinct d.msisdn) as peer_lines,
@@ -69,6 +45,19 @@ peers as (
     from daily d
     join lines l using (msisdn)
     group by grouping sets ((l.peer_group), ())
+),
+
+peers as (
+    select * from computed_peers where $peers is null
+    union all
+    select unnest(
+        from_json(
+            coalesce($peers::varchar, '[]'),  -- a typed string also when $peers is null
+            '[{"peer_group": "VARCHAR", "peer_lines": "BIGINT", "voice_peer": "DOUBLE", "texts_peer": "DOUBLE", "data_peer": "DOUBLE"}]'
+        ),
+        recursive := true
+    )
+    where $peers is not null
 ),
 
 -- only days above an absolute floor per day can be elevated: baseline those alone. Days
