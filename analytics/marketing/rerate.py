@@ -23,7 +23,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from analytics import rating, store
+from analytics import rating, store, tariff
 from analytics.calendar import month_bounds, shift_month
 from analytics.marketing import window
 from analytics.marketing.indicators import (
@@ -56,16 +56,11 @@ def plans_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return store.fetch(con, "@plans")
 
 
-# rate class -> (allowance column or None, rate column); classes 1-3 spend an allowance
-CLASSES = {
-    1: ("incl_voice_min", "voice_per_min"),
-    2: ("incl_sms", "sms_each"),
-    3: ("incl_data_mb", "data_per_mb"),
-    4: (None, "intl_voice_per_min"),
-    5: (None, "roaming_voice_per_min"),
-    6: (None, "sms_each"),
-    7: (None, "roaming_data_per_mb"),
-}
+# rate class of rating_class.sql -> (allowance column or None, rate column); classes 1-3
+# spend an allowance. Derived from the tariff rules (analytics/tariff.py), like the SQL.
+CLASSES = {cls: (incl, rate) for cls, (incl, rate, _) in tariff.compile_tariff().classes.items()}
+# classes whose records are one unit each (sms/mms): per-record rounding cannot change the sum
+ONE_UNIT_CLASSES = [cls for cls, (_, _, unit) in tariff.compile_tariff().classes.items() if not unit.columns]
 
 
 def _sql(con: duckdb.DuckDBPyConnection, name: str, params: dict, relations: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -94,7 +89,8 @@ def plan_rates(plans: pl.DataFrame) -> pl.DataFrame:
         )
         for cls, (incl, rate) in CLASSES.items()
     ]
-    return pl.concat(parts).with_columns(((pl.col("class") == 2) | (pl.col("rate_e4") % 100 == 0)).alias("order_free"))
+    one_unit = pl.col("class").is_in(ONE_UNIT_CLASSES)
+    return pl.concat(parts).with_columns((one_unit | (pl.col("rate_e4") % 100 == 0)).alias("order_free"))
 
 
 def home_values(
