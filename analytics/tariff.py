@@ -108,6 +108,13 @@ def at_home(destination_country: pl.Expr, home_country: str) -> pl.Expr:
     return dest.is_in(["", home_country.upper()]).fill_null(True)
 
 
+def sql_home_values(values: pl.Series, *, home_country: str) -> list[str]:
+    """The ``$home_values`` of the SQL ``abroad`` fact: the raw ``destination_country``
+    values among ``values`` that :func:`at_home` reads as home (never an empty list)."""
+    home = values.cast(pl.String).to_frame("d").filter(at_home(pl.col("d"), home_country))["d"]
+    return [v for v in home.to_list() if v is not None] or [""]
+
+
 def polars_facts(home_country: str) -> dict[str, pl.Expr]:
     """:data:`FACTS` as Polars expressions over the rating input columns."""
     return {

@@ -97,9 +97,8 @@ def home_values(
     con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
 ) -> list[str]:
     """The window's raw ``destination_country`` values the engine reads as home."""
-    values = pl.DataFrame({"d": list(window.facts(con, start_at, end_at).destinations)}, schema={"d": pl.String})
-    home = values.filter(rating.at_home(pl.col("d"), home_country))["d"]
-    return [v for v in home.to_list() if v is not None] or [""]
+    values = pl.Series("d", list(window.facts(con, start_at, end_at).destinations), dtype=pl.String)
+    return tariff.sql_home_values(values, home_country=home_country)
 
 
 def record_plan_map(con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime) -> pl.DataFrame:
