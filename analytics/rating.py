@@ -14,7 +14,9 @@ Grain in and out: one row per record (the ``records`` table's columns); the outp
 Allowances belong to a subscriber per calendar month in ``timezone`` and are spent in
 record order (``start_at``, then ``record_id``) by domestic, non-roaming usage only. It is
 vectorised: one cumulative sum per (msisdn, month, allowance kind) window; money is
-computed in integer ten-thousandths so half-up rounding to cents is exact.
+computed in integer ten-thousandths so half-up rounding to cents is exact. The rules are
+the table :data:`analytics.tariff.TARIFF`, from which the marketing SQL fragments are also
+generated.
 """
 
 from __future__ import annotations
