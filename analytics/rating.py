@@ -26,7 +26,6 @@ import logging
 import polars as pl
 
 from analytics import tariff
-from analytics.tariff import at_home  # noqa: F401  (re-exported: the engine's "at home")
 
 log = logging.getLogger(__name__)
 

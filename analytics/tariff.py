@@ -42,16 +42,19 @@ UNKNOWN_PLAN_TEXT = "no plan known for the record: not rated (expected_charge nu
 
 @dataclass(frozen=True)
 class Unit:
-    """Started units of ``size`` of the sum of ``columns`` (no columns: one per record)."""
+    """Started units of ``size`` of the sum of ``columns`` (no columns: one per record);
+    ``null_is_zero``: a missing value counts 0 (the contract's optional columns default to 0)."""
 
     name: str
     columns: tuple[str, ...]
     size: int
+    null_is_zero: bool = False
 
     def polars(self) -> pl.Expr:
         if not self.columns:
             return pl.lit(1, dtype=pl.Int64)
-        total = pl.sum_horizontal(pl.col(c).cast(pl.Int64).fill_null(0) for c in self.columns)
+        cols = [pl.col(c).cast(pl.Int64) for c in self.columns]
+        total = pl.sum_horizontal(c.fill_null(0) for c in cols) if self.null_is_zero else sum(cols[1:], cols[0])
         return (total + (self.size - 1)) // self.size
 
     def sql(self) -> str:
@@ -63,7 +66,9 @@ class Unit:
 
 MINUTE = Unit("started minute of duration_s", ("duration_s",), 60)
 MESSAGE = Unit("message", (), 1)
-MEGABYTE = Unit("started MB (1,000,000 bytes) of bytes_up + bytes_down", ("bytes_up", "bytes_down"), 1_000_000)
+MEGABYTE = Unit(
+    "started MB (1,000,000 bytes) of bytes_up + bytes_down", ("bytes_up", "bytes_down"), 1_000_000, null_is_zero=True
+)
 
 
 @dataclass(frozen=True)

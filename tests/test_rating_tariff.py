@@ -134,9 +134,10 @@ def test_rule_case_picks_the_first_matching_rule(row: dict, rule: str) -> None:
         (rec("data", bytes_up=999_999, bytes_down=2), 2),
         (rec("video", bytes_up=None, bytes_down=3_000_000), 3),
         (rec(direction="in", duration_s=600), 0),  # free: no units
+        (rec(duration_s=None), None),  # a required duration missing is not taken for 0 s
     ],
 )
-def test_units_of_the_rule_family(row: dict, units: int) -> None:
+def test_units_of_the_rule_family(row: dict, units: int | None) -> None:
     assert rated([row])["billable_units"].to_list() == [units]
 
 

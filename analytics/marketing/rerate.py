@@ -1,6 +1,7 @@
 """Exact aggregated re-rating of subscriber-months, for the recommendations.
 
-The billing rating engine's rules (:mod:`analytics.rating`) applied by aggregation in DuckDB,
+The billing rating engine's rules (:mod:`analytics.rating`) applied by aggregation in DuckDB
+(the rules enter the SQL as fragments generated from :data:`analytics.tariff.TARIFF`),
 all subscribers and all plans at once (see :mod:`analytics.marketing.recommend` and
 docs/marketing.md for why each aggregation is exact):
 
@@ -56,7 +57,7 @@ def plans_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return store.fetch(con, "@plans")
 
 
-# rate class of rating_class.sql -> (allowance column or None, rate column); classes 1-3
+# rate class of the generated {include:rating_class} -> (allowance column or None, rate column); classes 1-3
 # spend an allowance. Derived from the tariff rules (analytics/tariff.py), like the SQL.
 CLASSES = {cls: (incl, rate) for cls, (incl, rate, _) in tariff.compile_tariff().classes.items()}
 # classes whose records are one unit each (sms/mms): per-record rounding cannot change the sum
