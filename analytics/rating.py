@@ -14,7 +14,9 @@ Grain in and out: one row per record (the ``records`` table's columns); the outp
 Allowances belong to a subscriber per calendar month in ``timezone`` and are spent in
 record order (``start_at``, then ``record_id``) by domestic, non-roaming usage only. It is
 vectorised: one cumulative sum per (msisdn, month, allowance kind) window; money is
-computed in integer ten-thousandths so half-up rounding to cents is exact.
+computed in integer ten-thousandths so half-up rounding to cents is exact. The rules are
+the table :data:`analytics.tariff.TARIFF`, from which the marketing SQL fragments are also
+generated.
 """
 
 from __future__ import annotations
@@ -23,38 +25,14 @@ import logging
 
 import polars as pl
 
+from analytics import tariff
+
 log = logging.getLogger(__name__)
 
-RULES: dict[str, str] = {
-    "voice_domestic_allowance": "outgoing answered domestic call fully inside the voice allowance",
-    "voice_domestic_overage": "outgoing answered domestic call, minutes beyond the allowance at voice_per_min",
-    "voice_international": "outgoing call abroad: every minute at intl_voice_per_min",
-    "voice_roaming": "call while roaming (either direction): every minute at roaming_voice_per_min",
-    "voice_incoming_free": "incoming call at home: free",
-    "unanswered_free": "unanswered call (no_answer, busy, failed, dropped): free",
-    "sms_allowance": "outgoing domestic sms/mms inside the sms allowance",
-    "sms_overage": "outgoing domestic sms/mms beyond the allowance at sms_each",
-    "sms_international": "outgoing sms/mms abroad: always sms_each",
-    "sms_roaming": "outgoing sms/mms while roaming: always sms_each",
-    "sms_incoming_free": "incoming sms/mms: free",
-    "data_allowance": "data/voip/video at home fully inside the data allowance",
-    "data_overage": "data/voip/video at home, MB beyond the allowance at data_per_mb",
-    "data_roaming": "data/voip/video while roaming: every MB at roaming_data_per_mb",
-    "unknown_plan": "no plan known for the record: not rated (expected_charge null)",
-}
+RULES: dict[str, str] = tariff.rules_text()  # rule name -> plain-language text (analytics.tariff)
 
-PLAN_COLUMNS = (
-    "incl_voice_min",
-    "incl_sms",
-    "incl_data_mb",
-    "voice_per_min",
-    "sms_each",
-    "data_per_mb",
-    "intl_voice_per_min",
-    "roaming_voice_per_min",
-    "roaming_data_per_mb",
-)
-RATE_COLUMNS = PLAN_COLUMNS[3:]
+PLAN_COLUMNS = (*tariff.ALLOWANCE_COLUMNS, *tariff.RATE_COLUMNS)
+RATE_COLUMNS = tariff.RATE_COLUMNS
 # The record columns rating reads, with the types the live feeder casts its rows to (the
 # records table keeps duration_s as a 32-bit integer; any integer width rates the same).
 INPUT_SCHEMA = {
@@ -83,17 +61,6 @@ OUTPUT_COLUMNS = (
     "expected_charge",
 )
 BYTES_PER_MB = 1_000_000
-
-
-def started_minutes(duration_s: pl.Expr) -> pl.Expr:
-    """Started minutes of connected time: 0 s -> 0, 60 s -> 1, 61 s -> 2."""
-    return (duration_s.cast(pl.Int64) + 59) // 60
-
-
-def started_mb(bytes_up: pl.Expr, bytes_down: pl.Expr) -> pl.Expr:
-    """Started MB (1 MB = 1,000,000 bytes) of the record's bytes up + down."""
-    total = bytes_up.cast(pl.Int64).fill_null(0) + bytes_down.cast(pl.Int64).fill_null(0)
-    return (total + BYTES_PER_MB - 1) // BYTES_PER_MB
 
 
 def month_of(start_at: pl.Expr, timezone: str) -> pl.Expr:
@@ -131,39 +98,10 @@ def resolve_plans(records: pl.LazyFrame, subscribers: pl.LazyFrame) -> pl.LazyFr
     return out.select(names if "plan_id" in names else [*names, "plan_id"])
 
 
-# Rule codes: integers while rating (cheap comparisons), names only in the output. A domestic
-# base code + 1 is its ``_overage`` rule.
-RULE_CODES: tuple[str, ...] = (
-    "unknown_plan",
-    "unanswered_free",
-    "voice_roaming",
-    "voice_incoming_free",
-    "voice_international",
-    "voice_domestic_allowance",
-    "voice_domestic_overage",
-    "sms_incoming_free",
-    "sms_roaming",
-    "sms_international",
-    "sms_allowance",
-    "sms_overage",
-    "data_roaming",
-    "data_allowance",
-    "data_overage",
-)
-_C = {name: code for code, name in enumerate(RULE_CODES)}
-_VOICE_DOM, _SMS_DOM, _DATA_DOM = _C["voice_domestic_allowance"], _C["sms_allowance"], _C["data_allowance"]
-KINDS = ("voice", "sms", "data")  # allowance kind codes 0, 1, 2
-# rate class per rule code: 0 = free (rate 0), else 1 + index in RATE_COLUMNS
-_RATE_CLASS = {
-    "voice_roaming": "roaming_voice_per_min",
-    "voice_international": "intl_voice_per_min",
-    "voice_domestic_allowance": "voice_per_min",
-    "sms_roaming": "sms_each",
-    "sms_international": "sms_each",
-    "sms_allowance": "sms_each",
-    "data_roaming": "roaming_data_per_mb",
-    "data_allowance": "data_per_mb",
-}
+# Rule codes: integers while rating (cheap comparisons), names only in the output. An
+# allowance rule's code + 1 is its overage rule (analytics.tariff.compile_tariff).
+RULE_CODES: tuple[str, ...] = tariff.compile_tariff().codes
+KINDS = tariff.KINDS  # allowance kind codes 0, 1, 2
 
 
 def _plans_frame(plans: pl.LazyFrame) -> pl.DataFrame:
@@ -176,56 +114,20 @@ def _plans_frame(plans: pl.LazyFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"plans lack columns: {', '.join(missing)}; expected by cdr-extract v1 plans.csv")
     exprs = [pl.col("plan_id").cast(pl.String)]
-    exprs += [pl.col(c).cast(pl.Int64) for c in PLAN_COLUMNS[:3]]
+    exprs += [pl.col(c).cast(pl.Int64) for c in tariff.ALLOWANCE_COLUMNS]
     exprs += [_money_e4(c, schema[c]).alias(c) for c in RATE_COLUMNS]
     frame = plans.select(exprs).unique(subset="plan_id", keep="first", maintain_order=True).collect()
     return frame.filter(pl.col("incl_voice_min").is_not_null())
 
 
 def _plan_tables(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
-    """Flattened lookup tables: included units at ``plan x 3 + kind``, rates at ``plan x 7 + class``."""
-    incl = frame.select(pl.concat_list(list(PLAN_COLUMNS[:3])).alias("_incl")).to_series().explode()
+    """Flattened lookup tables: included units at ``plan x 3 + kind``, rates at ``plan x 7 + class``
+    (class 0: free, else 1 + index in :data:`RATE_COLUMNS`)."""
+    incl = frame.select(pl.concat_list(list(tariff.ALLOWANCE_COLUMNS)).alias("_incl")).to_series().explode()
     rates = (
         frame.select(pl.concat_list([pl.lit(0, dtype=pl.Int64), *RATE_COLUMNS]).alias("_rate")).to_series().explode()
     )
     return incl, rates
-
-
-def at_home(destination_country: pl.Expr, home_country: str) -> pl.Expr:
-    """True when a destination is the home country: case-insensitive, blank or null = home."""
-    dest = destination_country.cast(pl.String).str.strip_chars().str.to_uppercase()
-    return dest.is_in(["", home_country.upper()]).fill_null(True)
-
-
-def _base_code(home_country: str) -> pl.Expr:
-    """Rule code before the allowance is applied (domestic usage: its ``_allowance`` code)."""
-    service = pl.col("service")
-    out = pl.col("direction") == "out"
-    roaming = pl.col("is_roaming").fill_null(False)
-    abroad = ~at_home(pl.col("destination_country"), home_country)
-    answered = pl.col("disposition").fill_null("answered") == "answered"
-    is_voice = service == "voice"
-    is_sms = service.is_in(["sms", "mms"])
-    is_data = service.is_in(["data", "voip", "video"])
-    no_plan = pl.col("_plan_idx").is_null()
-    cases = [
-        (no_plan, "unknown_plan"),
-        (is_voice & ~answered, "unanswered_free"),
-        (is_voice & roaming, "voice_roaming"),
-        (is_voice & ~out, "voice_incoming_free"),
-        (is_voice & abroad, "voice_international"),
-        (is_voice, "voice_domestic_allowance"),
-        (is_sms & ~out, "sms_incoming_free"),
-        (is_sms & roaming, "sms_roaming"),
-        (is_sms & abroad, "sms_international"),
-        (is_sms, "sms_allowance"),
-        (is_data & roaming, "data_roaming"),
-        (is_data, "data_allowance"),
-    ]
-    expr = pl.when(cases[0][0]).then(pl.lit(_C[cases[0][1]], dtype=pl.UInt8))
-    for cond, name in cases[1:]:
-        expr = expr.when(cond).then(pl.lit(_C[name], dtype=pl.UInt8))
-    return expr.otherwise(pl.lit(_C["unknown_plan"], dtype=pl.UInt8))
 
 
 def _lookup(codes: dict[int, int], default: int | None) -> pl.Expr:
@@ -240,10 +142,12 @@ def rate_records(
     home_country: str,
     timezone: str = "UTC",
     plan_override: str | None = None,
+    rules_table: tuple[tariff.Rule, ...] = tariff.TARIFF,
 ) -> pl.LazyFrame:
     """Rate every record (``plan_id`` already resolved, see :func:`resolve_plans`).
 
-    ``plan_override`` rates every record as if its subscriber were on that plan.
+    ``plan_override`` rates every record as if its subscriber were on that plan;
+    ``rules_table`` is the tariff (:data:`analytics.tariff.TARIFF`, the contract's rules).
     Returns the input columns (input order kept) plus :data:`OUTPUT_COLUMNS`.
     """
     schema = records.collect_schema()
@@ -265,36 +169,28 @@ def rate_records(
         plan_idx = (
             pl.col("plan_id").cast(pl.String).replace_strict(ids, range(len(ids)), default=None, return_dtype=pl.Int64)
         )
+    rules = tariff.compile_tariff(rules_table)
     base = pl.col("_base")
-    kind = _lookup({_VOICE_DOM: 0, _SMS_DOM: 1, _DATA_DOM: 2}, None)
-    minutes = [_C[n] for n in ("voice_domestic_allowance", "voice_international", "voice_roaming")]
-    messages = [_C[n] for n in ("sms_allowance", "sms_roaming", "sms_international")]
-    megabytes = [_C[n] for n in ("data_allowance", "data_roaming")]
-    units = (
-        pl.when(base.is_in(minutes))
-        .then(started_minutes(pl.col("duration_s")))
-        .when(base.is_in(messages))
-        .then(pl.lit(1, dtype=pl.Int64))
-        .when(base.is_in(megabytes))
-        .then(started_mb(pl.col("bytes_up"), pl.col("bytes_down")))
-        .otherwise(pl.lit(0, dtype=pl.Int64))
-    )
-    rate_class = _lookup({_C[r]: 1 + RATE_COLUMNS.index(c) for r, c in _RATE_CLASS.items()}, 0)
+    allowance = {rules.code(r.name): r for r in rules_table if r.allowance is not None}
+    kind = _lookup({c: tariff.ALLOWANCE_COLUMNS.index(r.allowance) for c, r in allowance.items()}, None)
+    units = tariff.units_expr(base, rules_table)
+    rate_class = _lookup({rules.code(r.name): 1 + RATE_COLUMNS.index(r.rate) for r in rules_table if r.rate}, 0)
     window = ["msisdn", "month_date", "_kind"]
     used_after = pl.col("_units").cum_sum().over(window, order_by=["start_at", "record_id"])
     has_kind = pl.col("_kind").is_not_null()
     paid = pl.col("_units") - pl.col("units_from_allowance")
-    domestic = base.is_in([_VOICE_DOM, _SMS_DOM, _DATA_DOM])
+    domestic = base.is_in(list(allowance))
+    no_plan = pl.col("_plan_idx").is_null()
     rated = (
         records.with_columns(plan_idx.alias("_plan_idx"), month_of(pl.col("start_at"), timezone).alias("month_date"))
-        .with_columns(_base_code(home_country).alias("_base"))
+        .with_columns(tariff.rule_case(home_country, no_plan, rules_table).alias("_base"))
         .with_columns(
             kind.alias("_kind"),
             units.alias("_units"),
-            pl.lit(rate_table).gather(pl.col("_plan_idx") * 7 + rate_class).alias("_rate_e4"),
+            pl.lit(rate_table).gather(pl.col("_plan_idx") * (1 + len(RATE_COLUMNS)) + rate_class).alias("_rate_e4"),
         )
         .with_columns(
-            pl.lit(incl_table).gather(pl.col("_plan_idx") * 3 + pl.col("_kind")).alias("_incl"),
+            pl.lit(incl_table).gather(pl.col("_plan_idx") * len(KINDS) + pl.col("_kind")).alias("_incl"),
             pl.when(has_kind).then(used_after).alias("_used_after"),
         )
         .with_columns(
@@ -307,13 +203,13 @@ def rate_records(
         )
         .with_columns(
             (base + (domestic & (paid > 0)).fill_null(False).cast(pl.UInt8))
-            .replace_strict(list(range(len(RULE_CODES))), list(RULE_CODES), return_dtype=pl.String)
+            .replace_strict(list(range(len(rules.codes))), list(rules.codes), return_dtype=pl.String)
             .alias("rule"),
             pl.col("_kind")
-            .replace_strict([0, 1, 2], list(KINDS), default=None, return_dtype=pl.String)
+            .replace_strict(list(range(len(KINDS))), list(KINDS), default=None, return_dtype=pl.String)
             .alias("allowance_kind"),
             pl.col("_units").alias("billable_units"),
-            pl.when(base == _C["unknown_plan"])
+            pl.when(base == rules.code(tariff.UNKNOWN_PLAN))
             .then(pl.lit(None, dtype=pl.Int64))
             .otherwise((paid * pl.col("_rate_e4") + 50) // 100)
             .alias("_cents"),

@@ -42,7 +42,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from analytics import lake
+from analytics import lake, tariff
 from analytics.config import WarehouseSettings, secret, settings
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ def sql(name: str) -> str:
     """The text of ``analytics/sql/<name>.sql``.
 
     ``{include:other}`` is replaced by ``other.sql`` without its comment lines: a fragment
-    (a column list, an expression) that several queries share, defined once.
+    (a column list, an expression) that several queries share, defined once; the
+    ``rating_*`` fragments are generated from the tariff rules (:func:`analytics.tariff.sql_fragments`).
     """
     path = SQL_DIR / f"{name}.sql"
     if not path.exists():
@@ -84,6 +85,9 @@ def sql(name: str) -> str:
 
 
 def _fragment(name: str) -> str:
+    generated = tariff.sql_fragments()  # the tariff rules' fragments, generated from their one table
+    if name in generated:
+        return generated[name]
     text = sql(name)
     return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--")).strip()
 

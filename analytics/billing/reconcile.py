@@ -31,7 +31,7 @@ from typing import Any, TypedDict
 import duckdb
 import polars as pl
 
-from analytics import store
+from analytics import store, tariff
 from analytics.billing import stored
 from analytics.billing.rated import rated_month, refreshed_month
 from analytics.calendar import month_bounds, record_months
@@ -49,8 +49,8 @@ CLASSES = (
     "over_charged",
     "under_charged",
 )
-FREE_RULES = ("voice_incoming_free", "sms_incoming_free", "unanswered_free")
-OWN_RATE = {"voice": "voice_per_min", "sms": "sms_each", "data": "data_per_mb"}
+FREE_RULES = tariff.free_rules()  # rules that never charge (analytics/tariff.py)
+OWN_RATE = tariff.allowance_rates()  # allowance kind -> rate of its units beyond the allowance
 TOLERANCE_E4 = 50  # 0.005 in ten-thousandths
 ITEM_COLUMNS = (
     "record_id",

@@ -1,6 +1,7 @@
 """Exact aggregated re-rating of subscriber-months, for the recommendations.
 
-The billing rating engine's rules (:mod:`analytics.rating`) applied by aggregation in DuckDB,
+The billing rating engine's rules (:mod:`analytics.rating`) applied by aggregation in DuckDB
+(the rules enter the SQL as fragments generated from :data:`analytics.tariff.TARIFF`),
 all subscribers and all plans at once (see :mod:`analytics.marketing.recommend` and
 docs/marketing.md for why each aggregation is exact):
 
@@ -23,7 +24,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from analytics import rating, store
+from analytics import rating, store, tariff
 from analytics.calendar import month_bounds, shift_month
 from analytics.marketing import window
 from analytics.marketing.indicators import (
@@ -56,16 +57,11 @@ def plans_table(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return store.fetch(con, "@plans")
 
 
-# rate class -> (allowance column or None, rate column); classes 1-3 spend an allowance
-CLASSES = {
-    1: ("incl_voice_min", "voice_per_min"),
-    2: ("incl_sms", "sms_each"),
-    3: ("incl_data_mb", "data_per_mb"),
-    4: (None, "intl_voice_per_min"),
-    5: (None, "roaming_voice_per_min"),
-    6: (None, "sms_each"),
-    7: (None, "roaming_data_per_mb"),
-}
+# rate class of the generated {include:rating_class} -> (allowance column or None, rate column); classes 1-3
+# spend an allowance. Derived from the tariff rules (analytics/tariff.py), like the SQL.
+CLASSES = {cls: (incl, rate) for cls, (incl, rate, _) in tariff.compile_tariff().classes.items()}
+# classes whose records are one unit each (sms/mms): per-record rounding cannot change the sum
+ONE_UNIT_CLASSES = [cls for cls, (_, _, unit) in tariff.compile_tariff().classes.items() if not unit.columns]
 
 
 def _sql(con: duckdb.DuckDBPyConnection, name: str, params: dict, relations: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -94,16 +90,16 @@ def plan_rates(plans: pl.DataFrame) -> pl.DataFrame:
         )
         for cls, (incl, rate) in CLASSES.items()
     ]
-    return pl.concat(parts).with_columns(((pl.col("class") == 2) | (pl.col("rate_e4") % 100 == 0)).alias("order_free"))
+    one_unit = pl.col("class").is_in(ONE_UNIT_CLASSES)
+    return pl.concat(parts).with_columns((one_unit | (pl.col("rate_e4") % 100 == 0)).alias("order_free"))
 
 
 def home_values(
     con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime, *, home_country: str
 ) -> list[str]:
     """The window's raw ``destination_country`` values the engine reads as home."""
-    values = pl.DataFrame({"d": list(window.facts(con, start_at, end_at).destinations)}, schema={"d": pl.String})
-    home = values.filter(rating.at_home(pl.col("d"), home_country))["d"]
-    return [v for v in home.to_list() if v is not None] or [""]
+    values = pl.Series("d", list(window.facts(con, start_at, end_at).destinations), dtype=pl.String)
+    return tariff.sql_home_values(values, home_country=home_country)
 
 
 def record_plan_map(con: duckdb.DuckDBPyConnection, start_at: dt.datetime, end_at: dt.datetime) -> pl.DataFrame:

@@ -7,16 +7,21 @@
 -- The units are summed per msisdn x raw record plan first and the plan is resolved on
 -- those few rows (record's own, else subscribers.plan_id), not joined to every record.
 with
+-- the records that cost something under some plan (class > 0); classes 1-3 are the
+-- allowance kinds voice, sms, data (rating_class, generated from analytics/tariff.py)
 chargeable as (
-    select
-        r.msisdn,
-        r.plan_id as raw_plan,
-        {include:rating_allowance_class},
-        {include:rating_units}
-    from records as r
-    where r.start_at >= $start_at::timestamp
-      and r.start_at < $end_at::timestamp
-      and not {include:rating_free_record}
+    select msisdn, raw_plan, class, units
+    from (
+        select
+            r.msisdn,
+            r.plan_id as raw_plan,
+            {include:rating_class},
+            {include:rating_units}
+        from records as r
+        where r.start_at >= $start_at::timestamp
+          and r.start_at < $end_at::timestamp
+    )
+    where class > 0
 ),
 
 grouped as (

@@ -6,21 +6,26 @@
 -- empty), _plan_incl (plan_id, class 1-3, incl) of the plans the engine knows.
 -- $msisdn_from / $msisdn_to: the batch of subscribers [from, to) (null = unbounded).
 with
+-- the records that spend an allowance: classes 1-3 (voice, sms, data) of rating_class,
+-- generated from the tariff rules (analytics/tariff.py)
 chargeable as (
-    select
-        r.msisdn,
-        r.plan_id as raw_plan,
-        r.start_at,
-        r.record_id,
-        date_trunc('month', {include:marketing_local_at})::date as month_date,
-        {include:rating_allowance_class},
-        {include:rating_units}
-    from records as r
-    where r.start_at >= $start_at::timestamp
-      and r.start_at < $end_at::timestamp
-      and ($msisdn_from::varchar is null or r.msisdn >= $msisdn_from::varchar)
-      and ($msisdn_to::varchar is null or r.msisdn < $msisdn_to::varchar)
-      and not {include:rating_free_record}
+    select *
+    from (
+        select
+            r.msisdn,
+            r.plan_id as raw_plan,
+            r.start_at,
+            r.record_id,
+            date_trunc('month', {include:marketing_local_at})::date as month_date,
+            {include:rating_class},
+            {include:rating_units}
+        from records as r
+        where r.start_at >= $start_at::timestamp
+          and r.start_at < $end_at::timestamp
+          and ($msisdn_from::varchar is null or r.msisdn >= $msisdn_from::varchar)
+          and ($msisdn_to::varchar is null or r.msisdn < $msisdn_to::varchar)
+    )
+    where class between 1 and 3
 ),
 
 -- allowance units per subscriber-month x allowance class x record plan, the plan resolved
@@ -28,7 +33,6 @@ chargeable as (
 grouped as (
     select msisdn, month_date, class, raw_plan, sum(units) as total
     from chargeable
-    where class > 0
     group by all
 ),
 

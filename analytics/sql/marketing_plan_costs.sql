@@ -3,7 +3,8 @@
 -- one row per msisdn with a chargeable record in the window x plan of _plan_rates.
 -- Parameters: $start_at / $end_at (UTC window of one local month), $home_values (raw
 -- destination_country values that mean "at home"). Relation _plan_rates: one row per plan
--- x rate class (plan_id, class, incl, rate_e4, order_free); classes 1-3 spend an allowance.
+-- x rate class (plan_id, class, incl, rate_e4, order_free); classes 1-3 spend an allowance,
+-- 4 and up are paid for every unit, 0 is free ({include:rating_class}: analytics/tariff.py).
 -- $msisdn_from / $msisdn_to: the batch of subscribers [from, to) (null = unbounded); every
 -- cost is per msisdn, so batches give the one-pass rows (smaller hash tables and sorts).
 with
@@ -14,20 +15,7 @@ base as (
             msisdn,
             start_at,
             record_id,
-            case
-                when service = 'voice' and disposition <> 'answered' then 0
-                when service = 'voice' and is_roaming then 5
-                when service = 'voice' and direction <> 'out' then 0
-                when service = 'voice' and not list_contains($home_values, destination_country) then 4
-                when service = 'voice' then 1
-                when service in ('sms', 'mms') and direction <> 'out' then 0
-                when service in ('sms', 'mms') and is_roaming then 6
-                when service in ('sms', 'mms') and not list_contains($home_values, destination_country) then 6
-                when service in ('sms', 'mms') then 2
-                when service in ('data', 'voip', 'video') and is_roaming then 7
-                when service in ('data', 'voip', 'video') then 3
-                else 0
-            end as class,
+            {include:rating_class},
             {include:rating_units}
         from records
         where start_at >= $start_at::timestamp and start_at < $end_at::timestamp

@@ -1,7 +1,8 @@
 -- Records of a UTC window as the rating engine takes them, plan not yet resolved.
 -- Grain: one row per record. With $chargeable_only, records that are free under every
 -- plan by the contract's rules (unanswered calls, incoming calls at home, incoming
--- sms/mms) are left out: they neither cost nor spend any allowance under any plan.
+-- sms/mms: the free rules of analytics/tariff.py) are left out: they neither cost nor
+-- spend any allowance under any plan.
 with
 final as (
     select
@@ -12,11 +13,7 @@ final as (
       and start_at < $end_at::timestamp
       and (
           not $chargeable_only
-          or not (
-              (service = 'voice' and disposition <> 'answered')
-              or (service = 'voice' and direction = 'in' and not is_roaming)
-              or (service in ('sms', 'mms') and direction = 'in')
-          )
+          or not {include:rating_free_record}
       )
 )
 select * from final
