@@ -99,6 +99,7 @@ def _same(a: engine.Result, b: engine.Result) -> None:
     assert a.meta == b.meta
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_a_batch_gives_each_series_what_it_gets_alone():
     jobs = _jobs()

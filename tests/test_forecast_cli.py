@@ -195,6 +195,7 @@ def test_forecast_cli_refuses_bad_horizons(tmp_path, refs, warehouse, fast_confi
     assert out.returncode == 2 and message in out.stderr and out.stdout == ""
 
 
+@pytest.mark.slow
 def test_forecast_cli_without_data(tmp_path, refs, fast_config):
     out = _cli(tmp_path / "missing.duckdb", config=fast_config)
     assert out.returncode == 2 and "no warehouse" in out.stderr

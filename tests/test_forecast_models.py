@@ -96,6 +96,7 @@ def test_a_few_missing_days_are_filled_and_the_series_is_still_modelled():
     assert set(r.scores) == set(DAILY.models)
 
 
+@pytest.mark.slow
 def test_spikes_are_clipped_before_fitting_and_do_not_distort_the_forecast():
     ds, clean = synthetic.daily(120, seed=5)
     spiky = clean.copy()

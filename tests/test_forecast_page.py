@@ -98,6 +98,7 @@ def _fast_models(monkeypatch) -> None:
     settings.cache_clear()
 
 
+@pytest.mark.slow
 def test_compute_button_runs_the_forecast_and_shows_it(loaded, monkeypatch):
     from analytics.security import audit
 
