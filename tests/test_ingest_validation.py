@@ -58,6 +58,7 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("reason", "change"), BAD_ROWS, ids=[f"{r}-{i}" for i, (r, _) in enumerate(BAD_ROWS)])
 def test_each_rule_quarantines_the_row_and_keeps_the_good_ones(tmp_path, refs, warehouse, reason, change):
     rows = [record(record_id="good1"), record(**{"record_id": "bad", **change}), record(record_id="good2")]
