@@ -30,6 +30,7 @@ def _open(at: AppTest, page: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_billing_page_views(app: AppTest) -> None:
     at = _open(app, "billing")
     assert at.selectbox(key="bill_month").value.strftime("%Y-%m") == "2026-04"  # newest first

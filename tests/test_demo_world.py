@@ -76,6 +76,7 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
     assert a.truth == b.truth and a.truth["seed"] == 3
 
 
+@pytest.mark.slow
 def test_rows_grow_with_subscribers_and_months(tmp_path):
     base = generate(tmp_path / "a", subscribers=300, months=1, end_date=END).records
     more_subs = generate(tmp_path / "b", subscribers=900, months=1, end_date=END).records

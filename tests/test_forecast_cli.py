@@ -182,6 +182,7 @@ def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, 
     assert set(refit["region"]) == {"East"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -461,6 +461,7 @@ def test_a_killed_gzip_load_leaves_no_plaintext_in_the_temp_folder(tmp_path, ref
     assert leaks == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

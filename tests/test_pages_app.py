@@ -238,6 +238,7 @@ def test_filters_from_url_kept_across_pages(warehouse, monkeypatch):
     assert f"{start:%d %b %Y} to {start:%d %b %Y}" in _texts(at)
 
 
+@pytest.mark.slow
 def test_upload_runs_ingest(tmp_path, monkeypatch):
     warehouse = build_small_warehouse(tmp_path / "w")
     refresh_marts(warehouse)

@@ -254,6 +254,7 @@ def test_cube_invariants_hold_for_any_split_of_loads(tmp_path_factory, seed, n, 
         _cube_vs_records(con)
 
 
+@pytest.mark.slow
 def test_summary_cli_json(tmp_path, refs, warehouse):
     ingest_files(
         [write_v1(tmp_path / "x.csv", [record(record_id="a", charge="1.25")])], warehouse=warehouse, cells=refs["cells"]
