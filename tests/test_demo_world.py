@@ -67,6 +67,7 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_same_seed_same_files_other_seed_other_files(tmp_path):
     a = generate(tmp_path / "a", subscribers=300, months=1, seed=3, end_date=END)
     b = generate(tmp_path / "b", subscribers=300, months=1, seed=3, end_date=END)
@@ -206,6 +207,7 @@ def test_quiet_region_has_the_least_traffic(small):
     assert per_region["len"][0] < 0.2 * per_region["len"].median()
 
 
+@pytest.mark.slow
 def test_billed_charges_equal_the_rating_engine_except_injected_errors(small):
     world, _, rows, _ = small
     truth = world.truth

@@ -136,6 +136,7 @@ def test_statsforecast_fits_the_whole_batch_in_one_call_per_model_and_round(monk
     assert max(calls) >= series_cuts - 6, calls
 
 
+@pytest.mark.slow
 def test_a_too_short_part_loses_only_its_own_request():
     spec = Spec("daily", 7, (7,))
     rng = np.random.default_rng(0)

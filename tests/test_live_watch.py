@@ -209,6 +209,7 @@ def test_marts_refresh_once_the_folder_is_quiet(tmp_path: Path) -> None:
     assert watcher.refresh_marts_if_due(force=True) is None  # nothing new since
 
 
+@pytest.mark.slow
 def test_watch_once_leaves_the_marts_current_and_no_marts_skips_them(tmp_path: Path) -> None:
     wh, landing = setup(tmp_path)
     write_atomically(extract(300, seed=23), landing / "o.csv")

@@ -248,6 +248,7 @@ def test_an_empty_name_is_refused_without_counting(warehouse: Path) -> None:
 # --- #19.7: sign-in does not wait on the warehouse's writer ------------------------------------
 
 
+@pytest.mark.slow
 def test_sign_in_does_not_wait_for_a_data_load(warehouse: Path) -> None:
     accounts.add_user(warehouse, "ann", role="billing", password=PW, by="t")
     holding, release = threading.Event(), threading.Event()
