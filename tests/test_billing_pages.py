@@ -30,6 +30,7 @@ def _open(at: AppTest, page: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_billing_page_views(app: AppTest) -> None:
     at = _open(app, "billing")
     assert at.selectbox(key="bill_month").value.strftime("%Y-%m") == "2026-04"  # newest first
@@ -51,6 +52,7 @@ def test_billing_page_views(app: AppTest) -> None:
     assert set(shown["record_id"]) == set(EXPECTED_CLASS)
 
 
+@pytest.mark.slow
 def test_subscriber_lookup_and_note(app: AppTest, warehouse: Path) -> None:  # noqa: F811
     at = _open(app, "subscriber_lookup")
     assert any("Type a subscriber" in i.value for i in at.info)

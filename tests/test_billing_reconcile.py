@@ -306,6 +306,7 @@ def test_cli_json_has_contract_keys(warehouse: Path, capsys: pytest.CaptureFixtu
     assert "YYYY-MM" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_stores_each_stale_month_once_and_matches_read_only(
     warehouse: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

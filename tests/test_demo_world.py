@@ -53,6 +53,7 @@ def small(tmp_path_factory):
     return world, frames, rows, seconds
 
 
+@pytest.mark.slow
 def test_small_world_generates_in_seconds(small):
     world, _, _, seconds = small
     assert world.records > 100_000
@@ -67,6 +68,7 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_same_seed_same_files_other_seed_other_files(tmp_path):
     a = generate(tmp_path / "a", subscribers=300, months=1, seed=3, end_date=END)
     b = generate(tmp_path / "b", subscribers=300, months=1, seed=3, end_date=END)
@@ -76,6 +78,7 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
     assert a.truth == b.truth and a.truth["seed"] == 3
 
 
+@pytest.mark.slow
 def test_rows_grow_with_subscribers_and_months(tmp_path):
     base = generate(tmp_path / "a", subscribers=300, months=1, end_date=END).records
     more_subs = generate(tmp_path / "b", subscribers=900, months=1, end_date=END).records
@@ -101,6 +104,7 @@ def test_period_rejects_zero_months():
         period(0, END)
 
 
+@pytest.mark.slow
 def test_files_are_one_per_day_in_every_legal_form(small):
     world, frames, _, _ = small
     names = [p.name for p in world.extracts]
@@ -120,6 +124,7 @@ def test_files_are_one_per_day_in_every_legal_form(small):
     assert times.str.contains(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$").any()
 
 
+@pytest.mark.slow
 def test_good_rows_follow_the_contract(small):
     _, _, rows, _ = small
     good = rows.filter(~pl.col("record_id").str.starts_with("DMBAD"))
@@ -142,6 +147,7 @@ def test_good_rows_follow_the_contract(small):
     assert good["imsi"].is_not_null().all() and good["imei"].is_not_null().all()
 
 
+@pytest.mark.slow
 def test_reference_files(small):
     world, _, rows, _ = small
     cells = pl.read_csv(world.cells)
@@ -161,6 +167,7 @@ def test_reference_files(small):
     assert set(truth["wrong_plan"]) <= set(subs["msisdn"].to_list()) and len(truth["wrong_plan"]) > 0
 
 
+@pytest.mark.slow
 def test_truth_matches_files(small):
     world, _, rows, _ = small
     truth = json.loads(world.truth_path.read_text())
@@ -197,6 +204,7 @@ def test_truth_matches_files(small):
     assert len(truth["event_spike"]["dates"]) in (1, 2)
 
 
+@pytest.mark.slow
 def test_quiet_region_has_the_least_traffic(small):
     world, _, rows, _ = small
     cells = pl.read_csv(world.cells).select("cell_id", "region")
@@ -205,6 +213,7 @@ def test_quiet_region_has_the_least_traffic(small):
     assert per_region["len"][0] < 0.2 * per_region["len"].median()
 
 
+@pytest.mark.slow
 def test_billed_charges_equal_the_rating_engine_except_injected_errors(small):
     world, _, rows, _ = small
     truth = world.truth
@@ -279,6 +288,7 @@ def _region_busy_hours(world, rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@pytest.mark.slow
 def test_growth_region_grows_and_its_cells_are_sized_to_cross_after_the_end(small):
     world, _, rows, _ = small
     growth = world.truth["capacity_growth"]

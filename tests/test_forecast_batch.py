@@ -36,6 +36,7 @@ def _phase_median_loop(y: np.ndarray, *, season: int, neighbours: int = 4) -> np
     return base
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_phase_median_keeps_the_rule_of_the_loop(seed):
     rng = np.random.default_rng(seed)
@@ -99,6 +100,7 @@ def _same(a: engine.Result, b: engine.Result) -> None:
     assert a.meta == b.meta
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_a_batch_gives_each_series_what_it_gets_alone():
     jobs = _jobs()
@@ -112,6 +114,7 @@ def test_a_batch_gives_each_series_what_it_gets_alone():
     assert {by_id[f"R{s}/records"].model for s in range(5)} - {"seasonal_naive"}  # the candidates are used
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_statsforecast_fits_the_whole_batch_in_one_call_per_model_and_round(monkeypatch):
     """Backtest round: one call per statsforecast model over every series and cut-off; final
@@ -133,6 +136,7 @@ def test_statsforecast_fits_the_whole_batch_in_one_call_per_model_and_round(monk
     assert max(calls) >= series_cuts - 6, calls
 
 
+@pytest.mark.slow
 def test_a_too_short_part_loses_only_its_own_request():
     spec = Spec("daily", 7, (7,))
     rng = np.random.default_rng(0)

@@ -182,6 +182,7 @@ def test_forecast_cli_json_incremental_and_fallbacks(tmp_path, refs, warehouse, 
     assert set(refit["region"]) == {"East"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -195,6 +196,7 @@ def test_forecast_cli_refuses_bad_horizons(tmp_path, refs, warehouse, fast_confi
     assert out.returncode == 2 and message in out.stderr and out.stdout == ""
 
 
+@pytest.mark.slow
 def test_forecast_cli_without_data(tmp_path, refs, fast_config):
     out = _cli(tmp_path / "missing.duckdb", config=fast_config)
     assert out.returncode == 2 and "no warehouse" in out.stderr

@@ -84,6 +84,7 @@ def test_combination_rows_use_the_best_members_at_the_same_cutoffs():
     } == {"combo_mean2"}
 
 
+@pytest.mark.slow
 @needs_statsforecast
 def test_a_chosen_combination_is_refit_from_its_members_and_calibrated():
     ds, y = synthetic.daily(150, seed=3, trend=0.003, noise=0.05)

@@ -87,6 +87,7 @@ def test_bad_series_take_the_fallback_with_a_reason(case, expect):
         assert np.allclose(r.forecast["yhat"], y[0]) and np.allclose(r.forecast["yhat_upper_95"], y[0])
 
 
+@pytest.mark.slow
 def test_a_few_missing_days_are_filled_and_the_series_is_still_modelled():
     ds, y = synthetic.daily(120, seed=4)
     y = y.copy()
@@ -96,6 +97,7 @@ def test_a_few_missing_days_are_filled_and_the_series_is_still_modelled():
     assert set(r.scores) == set(DAILY.models)
 
 
+@pytest.mark.slow
 def test_spikes_are_clipped_before_fitting_and_do_not_distort_the_forecast():
     ds, clean = synthetic.daily(120, seed=5)
     spiky = clean.copy()

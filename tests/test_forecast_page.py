@@ -98,6 +98,7 @@ def _fast_models(monkeypatch) -> None:
     settings.cache_clear()
 
 
+@pytest.mark.slow
 def test_compute_button_runs_the_forecast_and_shows_it(loaded, monkeypatch):
     from analytics.security import audit
 
@@ -122,6 +123,7 @@ def test_compute_button_runs_the_forecast_and_shows_it(loaded, monkeypatch):
     assert "daily requested" in events and any(e.startswith("daily finished: 20 series refit") for e in events), events
 
 
+@pytest.mark.slow
 def test_hourly_is_the_second_choice(loaded, monkeypatch):
     _fast_models(monkeypatch)
     at = _app(loaded, monkeypatch)

@@ -78,6 +78,7 @@ def test_fit_workers_never_import_the_callers_main(loaded, fast_env, tmp_path):
     assert sorted(p.name for p in sentinels.iterdir()) == [], "a fit worker imported the caller's __main__ (app.py)"
 
 
+@pytest.mark.slow
 def test_refresh_stores_daily_hourly_and_capacity_and_skips_unchanged(loaded, fast_env):
     from analytics.forecast import pipeline
 

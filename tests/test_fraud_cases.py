@@ -46,6 +46,7 @@ def test_cli_output_is_the_contract_shape(world, capsys):
     assert out["new"] == 2 and out["dismissed"] == 0
 
 
+@pytest.mark.slow
 def test_rerun_merges_by_key_and_dismissed_stays_dismissed(world, capsys):
     fraud_cli(capsys, world)
     with store.reader(world) as con:
@@ -94,6 +95,7 @@ def test_case_status_is_validated(world):
         cases.update_case(world, "sim_box:nobody", "dismissed", user="ana")
 
 
+@pytest.mark.slow
 def test_incremental_run_keeps_first_seen_of_the_stored_alert(tmp_path, capsys):
     recs = Records()
     m = "447700000080"

@@ -71,6 +71,7 @@ def test_record_ids_seen_in_another_file_are_duplicates(tmp_path, refs, warehous
     assert [m for m in manifest if m[0] in ("a.csv", "b.csv")] == [("a.csv", 2, 2, 0, 0), ("b.csv", 2, 1, 1, 0)]
 
 
+@pytest.mark.slow
 def test_killed_load_leaves_no_trace(tmp_path, refs, warehouse):
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
     before = _state(warehouse)
@@ -174,6 +175,7 @@ def test_typed_parquet_timestamps(tmp_path, refs, warehouse):
     ]
 
 
+@pytest.mark.slow
 def test_dashboard_snapshot_stays_readable_while_a_load_runs(tmp_path, refs, warehouse):
     """The writer holds DuckDB's lock on the warehouse; the dashboard reads the snapshot."""
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
@@ -230,6 +232,7 @@ def test_writers_queue_instead_of_failing(tmp_path, refs, warehouse):
     assert _q(warehouse, "select count(*) from records") == [(200,)]
 
 
+@pytest.mark.slow
 def test_cli_ingest_json_and_exit_codes(tmp_path, refs, warehouse):
     good = write_v1(tmp_path / "g.csv", [record(record_id="g1")])
     bad = tmp_path / "b.csv"

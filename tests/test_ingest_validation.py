@@ -58,6 +58,7 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("reason", "change"), BAD_ROWS, ids=[f"{r}-{i}" for i, (r, _) in enumerate(BAD_ROWS)])
 def test_each_rule_quarantines_the_row_and_keeps_the_good_ones(tmp_path, refs, warehouse, reason, change):
     rows = [record(record_id="good1"), record(**{"record_id": "bad", **change}), record(record_id="good2")]
@@ -364,6 +365,7 @@ def test_refusals_say_what_the_file_is(tmp_path, refs, warehouse, kind, message)
     assert message in f["error"] and "\n" not in f["error"], f["error"]
 
 
+@pytest.mark.slow
 def test_a_directory_or_unreadable_path_is_one_refused_entry_and_the_others_load(tmp_path, refs, warehouse):
     import os
     import subprocess
@@ -426,6 +428,7 @@ def test_a_clean_quoted_file_reads_the_same_through_either_parser(tmp_path):
     assert not reader._every_line_a_row(path, len(names))
 
 
+@pytest.mark.slow
 def test_a_killed_gzip_load_leaves_no_plaintext_in_the_temp_folder(tmp_path, refs, warehouse):
     """Issue #19 item 2: the .csv.gz used to be gunzipped into $TMPDIR/cdr-gunzip-*, which a
     killed load left behind. Every file under the temp folder is grepped for the msisdn."""
@@ -458,6 +461,7 @@ def test_a_killed_gzip_load_leaves_no_plaintext_in_the_temp_folder(tmp_path, ref
     assert leaks == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

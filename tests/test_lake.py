@@ -78,6 +78,7 @@ def test_months_follow_the_configured_zone(tmp_path, refs, warehouse):
     assert {f.split("/")[0] for f in _parquet_files(warehouse)} == {"month=2026-04"}
 
 
+@pytest.mark.slow
 def test_a_killed_load_leaves_files_no_view_names_and_the_next_writer_deletes_them(tmp_path, refs, warehouse):
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
     committed = _parquet_files(warehouse)
@@ -94,6 +95,7 @@ def test_a_killed_load_leaves_files_no_view_names_and_the_next_writer_deletes_th
     assert ingest_files([big], warehouse=warehouse)["rows_loaded"] == 500
 
 
+@pytest.mark.slow
 def test_a_crash_between_duckdb_and_delta_commits_is_caught_up(tmp_path, refs, warehouse):
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
     version = lake.delta_version(warehouse)
@@ -131,6 +133,7 @@ def test_a_publish_copies_no_records(tmp_path, refs, warehouse):
         con.close()
 
 
+@pytest.mark.slow
 def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, warehouse):
     ingest_files(
         [write_v1(tmp_path / "a.csv", [record(record_id=f"a{i}") for i in range(30)])],
@@ -170,6 +173,7 @@ def test_migrate_moves_a_single_file_warehouse_into_the_lake(tmp_path, refs, war
         assert _q(warehouse, "select count(*) from lake_files where tbl = ?", [table])[0][0] >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_files", [12])
 def test_compaction_merges_small_files_and_keeps_every_row(tmp_path, refs, warehouse, n_files):
     for i in range(n_files):
@@ -185,6 +189,7 @@ def test_compaction_merges_small_files_and_keeps_every_row(tmp_path, refs, wareh
     assert len(table.file_uris()) == 1 and len(table.to_pyarrow_table()) == before[0][0]
 
 
+@pytest.mark.slow
 def test_a_crash_between_commit_and_publish_is_published_on_the_next_open(tmp_path, refs, warehouse):
     ingest_files([write_v1(tmp_path / "a.csv", [record(record_id="a1")])], warehouse=warehouse, cells=refs["cells"])
     before = store.snapshot_version(warehouse)
@@ -217,6 +222,7 @@ def test_a_moved_warehouse_reads_the_lake_beside_it(tmp_path, refs, warehouse):
         assert store.scalar(con, "select count(*) from records") == 5
 
 
+@pytest.mark.slow
 def test_commands_create_private_files(tmp_path, refs):
     """Warehouse, snapshot, lake files and folders, reports: 0600 files and 0700 folders (#19.12)."""
     import stat
@@ -300,6 +306,7 @@ def test_cubes_grow_in_the_lake_a_load_rewrites_only_the_files_of_its_hours(tmp_
     assert len(_cube_files(warehouse, "subscriber_month")) == 1  # one month: one file, rewritten
 
 
+@pytest.mark.slow
 def test_automatic_compaction_merges_the_hourly_cubes_settled_files(tmp_path, refs, warehouse):
     """Daily loads add a cube file each; past lake.COMPACT_MIN_FILES small files in a month
     the automatic compaction merges those that end before the newest 48 hours, and the cube

@@ -84,6 +84,7 @@ def one_outage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("one"), {"A": range(20, 35)})
 
 
+@pytest.mark.slow
 def test_outage_raises_exactly_one_alert_that_resolves(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     store.copy_warehouse(one_outage, wh)
@@ -137,6 +138,7 @@ class _Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_webhook_and_log_file_get_raise_and_resolve(one_outage: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     store.copy_warehouse(one_outage, wh)
@@ -165,6 +167,7 @@ def test_unreachable_webhook_does_not_fail_evaluation(one_outage: Path, tmp_path
     assert [e["kpi"] for e in events if e["event"] == "raised"] == ["ner"]
 
 
+@pytest.mark.slow
 def test_acd_on_a_handful_of_calls_raises_nothing(tmp_path: Path) -> None:
     """A quiet region: one answered 60 s call every 5 minutes (3 in the window), the same on
     3 previous weeks; this week one call lasts 50 minutes. ACD on 3 calls is ~1000 s for 15
@@ -235,6 +238,7 @@ def _quiet_region(tmp_path: Path, this_week: dict[int, str]) -> Path:
     return wh
 
 
+@pytest.mark.slow
 def test_one_failed_or_dropped_call_in_a_small_window_raises_nothing(tmp_path: Path) -> None:
     """History's median NER is exactly 1 and dropped-call rate exactly 0, so p(1-p) = 0:
     the band must still allow one event in 15 (demo --live raised 'ner low' on 1 failed
@@ -250,6 +254,7 @@ def test_one_failed_or_dropped_call_in_a_small_window_raises_nothing(tmp_path: P
         assert alerts.alerts_table(con).is_empty()
 
 
+@pytest.mark.slow
 def test_a_failure_burst_in_a_small_window_still_raises(tmp_path: Path) -> None:
     wh = _quiet_region(tmp_path, {m: "failed" for m in range(20, 32)})  # 12 of 15 fail
     replay(wh, range(10, 60))
@@ -259,6 +264,7 @@ def test_a_failure_burst_in_a_small_window_still_raises(tmp_path: Path) -> None:
     assert table["resolved_at"][0] is not None
 
 
+@pytest.mark.slow
 def test_roaming_traffic_that_stops_raises_no_volume_alert(tmp_path: Path) -> None:
     """Travellers' roaming sms (45 lines per 15 minutes) on 3 previous weeks, none this week (they
     came home), next to a home region whose traffic is steady: ROAMING's volume KPIs are
@@ -316,6 +322,7 @@ def test_roaming_traffic_that_stops_raises_no_volume_alert(tmp_path: Path) -> No
         assert alerts.alerts_table(con).is_empty()
 
 
+@pytest.mark.slow
 def test_a_quiet_region_without_a_data_session_for_a_window_raises_nothing(tmp_path: Path) -> None:
     """Region D: an sms every minute and a 100 MB data session every 7 minutes (2 per
     window), the same on 3 previous weeks; this week no data session after T. 0 sessions

@@ -235,6 +235,7 @@ def test_window_across_a_month_boundary_in_a_non_utc_zone(tmp_path: Path) -> Non
     assert value(df, "15m", "A", "call_attempts") == 1
 
 
+@pytest.mark.slow
 def test_levels_add_up_and_ratios_stay_in_range(tmp_path: Path) -> None:
     import numpy as np
 

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
+import pytest
 from streamlit.testing.v1 import AppTest
 from test_live_alerts import OPTS, T, build
 
@@ -25,6 +26,7 @@ def open_page(path: Path, monkeypatch) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_tiles_grid_and_open_alert(tmp_path: Path, monkeypatch) -> None:
     wh = build(tmp_path, {"A": range(20, 75)})
     for minute in range(20, 30):  # NER of region A low for several minutes: one open alert

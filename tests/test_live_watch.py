@@ -184,6 +184,7 @@ def test_file_committed_but_not_moved_is_a_no_op_on_restart(tmp_path: Path) -> N
     assert (landing / "processed" / "c.csv").exists()
 
 
+@pytest.mark.slow
 def test_marts_refresh_once_the_folder_is_quiet(tmp_path: Path) -> None:
     """A burst of files costs one marts refresh, made only after ``marts_idle_s`` without a
     load; nothing new since the last refresh: no refresh."""
@@ -208,6 +209,7 @@ def test_marts_refresh_once_the_folder_is_quiet(tmp_path: Path) -> None:
     assert watcher.refresh_marts_if_due(force=True) is None  # nothing new since
 
 
+@pytest.mark.slow
 def test_watch_once_leaves_the_marts_current_and_no_marts_skips_them(tmp_path: Path) -> None:
     wh, landing = setup(tmp_path)
     write_atomically(extract(300, seed=23), landing / "o.csv")

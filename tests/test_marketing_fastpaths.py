@@ -81,6 +81,7 @@ interaction = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tz", ["UTC", "Europe/London"])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=st.lists(interaction, min_size=1, max_size=40))
@@ -120,6 +121,7 @@ plan_record = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(plan_record, min_size=1, max_size=25))
 def test_current_plan_equals_resolving_every_record(drawn: list[dict]) -> None:
@@ -167,6 +169,7 @@ usage_record = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tz", ["UTC", "Europe/London"])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=st.lists(usage_record, min_size=1, max_size=30))
@@ -191,6 +194,7 @@ def test_month_usage_equals_the_general_query(tz: str, drawn: list[dict]) -> Non
     assert got.height == len({r["msisdn"] for r in rows if start_at <= r["start_at"] < end_at})
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     drawn=st.lists(interaction, min_size=1, max_size=40),

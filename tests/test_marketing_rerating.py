@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -114,6 +115,7 @@ def reference_exceeded(con, month: dt.date) -> dict[str, int]:
     return dict(zip(out["msisdn"], out["rule"], strict=True))
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(record, min_size=1, max_size=45))
 def test_aggregated_rerating_equals_engine(drawn: list[dict]) -> None:

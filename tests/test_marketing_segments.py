@@ -102,6 +102,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "analytics", *args, "--json"], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_segments_command_json_and_out_csv(warehouse, tmp_path):
     out = tmp_path / "seg.csv"
     res = _cli("segments", "--warehouse", str(warehouse), "--month", "2026-03", "--out", str(out), "--seed", "3")

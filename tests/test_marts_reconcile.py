@@ -55,6 +55,7 @@ def test_stored_report_equals_the_report_computed_on_the_fly(warehouse: Path) ->
     assert set(fly[MARCH]["mismatches"]["record_id"]) == set(EXPECTED_CLASS)
 
 
+@pytest.mark.slow
 def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path, tmp_path: Path) -> None:
     with store.writer(warehouse) as con:
         refresh_reconciliation(con)
@@ -76,6 +77,7 @@ def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path, tmp_path: P
         _assert_same_report(month_report(con, APRIL), fly)
 
 
+@pytest.mark.slow
 def test_a_billed_duplicate_alone_makes_its_month_stale(warehouse: Path, tmp_path: Path) -> None:
     with store.writer(warehouse) as con:
         refresh_reconciliation(con)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from analytics import store
 from analytics.demo import build
 from analytics.marts import refresh_marts
 
 
+@pytest.mark.slow
 def test_one_refresh_publishes_one_snapshot_holding_all_three_marts(tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     build(wh, tmp_path / "demo", subscribers=200, months=1, end_date=dt.date(2026, 3, 31), marts=False)

@@ -54,6 +54,7 @@ def _status(wh: Path, month: dt.date) -> str:
         return marts.stored_segment_report(con, month)["status"]
 
 
+@pytest.mark.slow
 def test_stored_report_equals_segment_report_on_the_fly(warehouse: Path) -> None:
     with store.writer(warehouse) as con:
         assert marts.refresh_segments(con) == {"2026-02": 20, "2026-03": 60}
@@ -69,6 +70,7 @@ def test_stored_report_equals_segment_report_on_the_fly(warehouse: Path) -> None
     assert report["subscribers"].height == 60
 
 
+@pytest.mark.slow
 def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path) -> None:
     with store.writer(warehouse) as con:
         marts.refresh_segments(con)
@@ -105,6 +107,7 @@ def test_a_load_rebuilds_only_the_months_it_changed(warehouse: Path) -> None:
         assert marts.refresh_segments(con, [APRIL]) == {"2026-04": 1}  # on request (the page's button)
 
 
+@pytest.mark.slow
 def test_a_daily_file_into_the_open_month_leaves_its_segments_stale_for_a_day(warehouse: Path) -> None:
     with store.writer(warehouse) as con:
         marts.refresh_segments(con)
@@ -134,6 +137,7 @@ def test_month_not_built_and_month_without_records(warehouse: Path) -> None:
     assert_frame_equal(empty["report"]["subscribers"], want["subscribers"])
 
 
+@pytest.mark.slow
 def test_settings_change_makes_every_month_stale(
     warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,6 +159,7 @@ def test_settings_change_makes_every_month_stale(
         config.settings.cache_clear()
 
 
+@pytest.mark.slow
 def test_ingest_command_builds_both_marts(billing_warehouse: Path, tmp_path: Path) -> None:  # noqa: F811
     """``python -m analytics ingest`` refreshes the marts after its loads (as the demo build does)."""
     extra = tmp_path / "cdr_extra.csv"

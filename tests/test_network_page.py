@@ -30,6 +30,7 @@ def open_page(wh: Path, monkeypatch, page: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_worst_cells_drill_down_and_incident_timeline(outage_world, monkeypatch) -> None:
     at = open_page(outage_world, monkeypatch, "network_quality")
     assert at.title[0].value == "Network quality"
@@ -47,6 +48,7 @@ def test_worst_cells_drill_down_and_incident_timeline(outage_world, monkeypatch)
     assert list(table.loc[table["level"] == "cell", "subscribers"]) == [36]
 
 
+@pytest.mark.slow
 def test_the_lookup_marks_a_call_inside_an_incident(outage_world, monkeypatch) -> None:
     number = msisdn("N1", (21 * 24 + 10) * CALLS)
     at = open_page(outage_world, monkeypatch, "subscriber_lookup")

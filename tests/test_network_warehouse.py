@@ -83,6 +83,7 @@ def incidents(wh: Path) -> pl.DataFrame:
         return store.fetch(con, "select * from incidents order by level, start_at")
 
 
+@pytest.mark.slow
 def test_an_injected_outage_is_stored_as_one_incident_and_a_reload_changes_nothing(world) -> None:
     wh = world["wh"]
     report = load_world(world)

@@ -2,7 +2,8 @@
 result, a month with no data, an empty warehouse, filters bound to the URL, the upload.
 
 The warehouse: the demo world (~1,500 subscribers x 2 months) when
-``analytics.demo.build`` exists, else the hand-made world of test_pages_data.
+``analytics.demo.build`` exists, else the hand-made world of test_pages_data. The passes on
+the demo world are marked slow; the fast tier renders every page on the small world.
 """
 
 from __future__ import annotations
@@ -72,12 +73,14 @@ def _open(at: AppTest, page: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ALL_PAGES)
 def test_every_page_renders_with_default_filters(app, page):
     at = _open(app, page)
     assert "Page not found" not in _texts(at)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", OWN_PAGES)
 def test_own_pages_show_content(app, page):
     at = _open(app, page)
@@ -87,6 +90,7 @@ def test_own_pages_show_content(app, page):
     assert len(at.get("plotly_chart")) + len(at.dataframe) > 0
 
 
+@pytest.mark.slow
 def test_segmented_views_all_render(app):
     for page, key, options in [
         ("executive_summary", "exec_view", ["Revenue", "Traffic", "Top movers", "Region table"]),
@@ -100,6 +104,7 @@ def test_segmented_views_all_render(app):
             assert not at.exception, (page, option, [e.value for e in at.exception])
 
 
+@pytest.mark.slow
 def test_lazy_tables_render_when_opened(app):
     """Tables below the charts sit in lazy expanders: closed, nothing is sent; opened, the
     table and its downloads are there."""
@@ -118,6 +123,7 @@ def test_lazy_tables_render_when_opened(app):
         at.run()
 
 
+@pytest.mark.slow
 def test_traffic_drill_down_to_records(app):
     at = _open(app, "traffic_trends")
     region = [o for o in at.selectbox(key="tt_drill").options if o != "(none)"][0]
@@ -131,6 +137,7 @@ def test_traffic_drill_down_to_records(app):
     assert bucket and any("record_id" in df.value.columns for df in at.dataframe)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", OWN_PAGES)
 def test_empty_filter_result(app, page):
     # a range inside the data bounds with no records in it: 2026-03-10 .. 03-20 in the small
@@ -173,6 +180,23 @@ def test_month_without_data(small_warehouse, monkeypatch):
     assert "no data for May 2026 to compare with" in _texts(at)
 
 
+def test_every_page_renders_on_the_small_world(small_warehouse, monkeypatch):
+    """The fast tier's pass over every page with data (the demo-world passes above are slow)."""
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(small_warehouse))
+    monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
+    monkeypatch.setenv("ANALYTICS_AUTH", "off")  # sign-in is tested by its own suite
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "holds no records" not in _texts(at)  # the frame's notice of an empty warehouse
+    for page in ALL_PAGES:
+        texts = _texts(_open(at, page))  # _open fails on any exception, naming the page
+        assert "Page not found" not in texts, page
+        assert "No records in the warehouse yet" not in texts, page
+    at = _open(at, "executive_summary")
+    assert at.selectbox(key="exec_month").options[0] == "2026-06"
+
+
 def test_empty_warehouse_every_page(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYTICS_WAREHOUSE", str(tmp_path / "none.duckdb"))
     monkeypatch.setenv("ANALYTICS_DEMO_ON_START", "0")
@@ -187,6 +211,7 @@ def test_empty_warehouse_every_page(tmp_path, monkeypatch):
     assert "No records in the warehouse yet" in _texts(at)
 
 
+@pytest.mark.slow
 def test_filters_from_url_kept_across_pages(warehouse, monkeypatch):
     """A URL with filters sets the sidebar; the filters then hold on every page.
 
@@ -214,6 +239,7 @@ def test_filters_from_url_kept_across_pages(warehouse, monkeypatch):
     assert f"{start:%d %b %Y} to {start:%d %b %Y}" in _texts(at)
 
 
+@pytest.mark.slow
 def test_upload_runs_ingest(tmp_path, monkeypatch):
     warehouse = build_small_warehouse(tmp_path / "w")
     refresh_marts(warehouse)
@@ -263,6 +289,7 @@ def test_upload_refuses_wrong_type(tmp_path, monkeypatch):
     assert not at.button or all(b.key != "dq_load" for b in at.button)
 
 
+@pytest.mark.slow
 def test_load_totals_count_cdr_rows_not_reference_rows(app, warehouse):
     at = _open(app, "data_quality")
     metrics = {m.label: m.value for m in at.metric}

@@ -89,6 +89,7 @@ def test_sign_in_ok_and_wrong_password(warehouse: Path) -> None:
     assert all(PW not in (d or "") for _, _, d in log)
 
 
+@pytest.mark.slow
 def test_lockout_after_max_failures_and_expiry(warehouse: Path) -> None:
     accounts.add_user(warehouse, "ann", role="support", password=PW, by="t")
     for i in range(4):  # [security] max_failed_attempts = 5
@@ -107,6 +108,7 @@ def test_lockout_after_max_failures_and_expiry(warehouse: Path) -> None:
     assert actions.count("sign_in_failed") == 5 and actions[-2:] == ["sign_in_refused", "sign_in"]
 
 
+@pytest.mark.slow
 def test_success_resets_the_failure_count(warehouse: Path) -> None:
     accounts.add_user(warehouse, "ann", role="support", password=PW, by="t")
     for _ in range(4):
@@ -172,6 +174,7 @@ def test_audit_is_refused_for_unknown_action(warehouse: Path) -> None:
 # --- #19.10: per-client limits, the admin's recovery path, the password length cap --------------
 
 
+@pytest.mark.slow
 def test_one_client_cannot_lock_a_name_out_for_the_others(warehouse: Path) -> None:
     accounts.add_user(warehouse, "root", role="admin", password=PW, by="t")
     for i in range(5):
@@ -188,6 +191,7 @@ def _limits(monkeypatch, **overrides: int) -> None:
     monkeypatch.setattr(accounts, "security_settings", lambda: with_options(configured(), overrides))
 
 
+@pytest.mark.slow
 def test_one_client_spraying_many_names_is_locked(warehouse: Path, monkeypatch) -> None:
     _limits(monkeypatch, max_failed_per_client=8)
     accounts.add_user(warehouse, "ann", role="billing", password=PW, by="t")
@@ -199,6 +203,7 @@ def test_one_client_spraying_many_names_is_locked(warehouse: Path, monkeypatch) 
     assert accounts.authenticate(warehouse, "ann", PW, client="203.0.113.9", now=T0 + timedelta(minutes=16)).ok
 
 
+@pytest.mark.slow
 def test_guessing_from_many_clients_locks_the_name(warehouse: Path, monkeypatch) -> None:
     _limits(monkeypatch, max_failed_per_name=6)
     accounts.add_user(warehouse, "root", role="admin", password=PW, by="t")
@@ -210,6 +215,7 @@ def test_guessing_from_many_clients_locks_the_name(warehouse: Path, monkeypatch)
     assert not accounts.authenticate(warehouse, "root", PW, client="198.51.100.7", now=T0).ok
 
 
+@pytest.mark.slow
 def test_unlock_is_the_admins_recovery_path(warehouse: Path, monkeypatch, capsys) -> None:
     accounts.add_user(warehouse, "root", role="admin", password=PW, by="t")
     for _ in range(5):
@@ -242,6 +248,7 @@ def test_an_empty_name_is_refused_without_counting(warehouse: Path) -> None:
 # --- #19.7: sign-in does not wait on the warehouse's writer ------------------------------------
 
 
+@pytest.mark.slow
 def test_sign_in_does_not_wait_for_a_data_load(warehouse: Path) -> None:
     accounts.add_user(warehouse, "ann", role="billing", password=PW, by="t")
     holding, release = threading.Event(), threading.Event()
@@ -280,6 +287,7 @@ create table security_audit (audit_id bigint not null default nextval('security_
 """
 
 
+@pytest.mark.slow
 def test_a_warehouse_with_the_old_tables_is_copied_on_first_open(warehouse: Path) -> None:
     hashed = accounts._HASHER.hash(PW)
     with store.writer(warehouse, publish=False) as con:

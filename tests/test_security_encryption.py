@@ -77,6 +77,7 @@ def test_plain_warehouse_holds_numbers_in_clear(tmp_path: Path, refs, warehouse:
     assert any(n.encode() in f.read_bytes() for f in lake_files for n in security_world.NUMBERS)
 
 
+@pytest.mark.slow
 def test_a_killed_encrypted_load_leaves_no_number_in_clear(tmp_path: Path, refs, warehouse: Path, monkeypatch) -> None:
     """#19.2: with the key set, a load killed mid-transaction leaves no plaintext copy: not in
     the warehouse folder (lake files, spill), the working directory or the temp folder."""

@@ -192,6 +192,7 @@ def test_incremental_cubes_equal_a_full_rebuild(tmp_path, refs, zone):
         _cube_vs_records(b, zone)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
 def test_month_merge_with_and_without_a_helper_equals_one_load(tmp_path, refs, zone):
     """Daily-style loads merge their month rows instead of rescanning the month. The loads
@@ -254,6 +255,7 @@ def test_cube_invariants_hold_for_any_split_of_loads(tmp_path_factory, seed, n, 
         _cube_vs_records(con)
 
 
+@pytest.mark.slow
 def test_summary_cli_json(tmp_path, refs, warehouse):
     ingest_files(
         [write_v1(tmp_path / "x.csv", [record(record_id="a", charge="1.25")])], warehouse=warehouse, cells=refs["cells"]
