@@ -45,6 +45,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -90,7 +91,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def cell_days(con: duckdb.DuckDBPyConnection, *, timezone: str) -> pl.DataFrame:
     """One row per cell per local day per metric: ``region, cell_id, metric, ds, y`` (0 on a
     day without traffic, from the first to the last local day with any traffic)."""
-    hourly = store.fetch(con, "@forecast_hierarchy_cells")
+    return _cell_days(store.fetch(con, "@forecast_hierarchy_cells"), timezone=timezone)
+
+
+def last_complete_day(data_end: dt.datetime | None, *, timezone: str) -> dt.date | None:
+    """The last local day wholly inside the data, which runs up to ``data_end`` (UTC, the end of
+    its last hour with traffic): the day before the local day that ``data_end`` falls in (a day
+    is complete once its last hour has traffic or a later day has any)."""
+    if data_end is None:
+        return None
+    local = data_end.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
+    return local.date() - dt.timedelta(days=1)
+
+
+def _cell_days(hourly: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
     schema = {"region": pl.String, "cell_id": pl.String, "metric": pl.String, "ds": pl.Datetime("us"), "y": pl.Float64}
     if hourly.is_empty():
         return pl.DataFrame(schema=schema)
@@ -170,10 +184,36 @@ class Plan:
     window: int  # held-out days of the method backtest (0: too short, bottom-up without a backtest)
     input_hash: str
     stored_hash: str | None
+    options_hash: str = ""  # the run's options alone (horizon, window, candidates)
+    data_end: dt.datetime | None = None  # UTC end of the data's last hour with traffic
+    complete_day: dt.date | None = None  # the data's last complete local day (last_complete_day)
+    stored_options_hash: str | None = None
+    stored_complete_day: dt.date | None = None  # that of the data the stored run saw
+    refit_days: int = 7  # ``hierarchy_refit_days``
 
     @property
     def changed(self) -> bool:
         return self.input_hash != self.stored_hash
+
+    @property
+    def due(self) -> bool:
+        """A refit after a load is due when the data changed and: there is no stored run (or one
+        from before this rule), the options changed, or ``refit_days`` more complete local days
+        arrived since the data of the stored run (a load within them keeps the stored totals)."""
+        if not self.changed:
+            return False
+        if self.stored_hash is None or self.stored_options_hash != self.options_hash:
+            return True
+        if self.stored_complete_day is None or self.complete_day is None:
+            return True
+        return (self.complete_day - self.stored_complete_day).days >= self.refit_days
+
+    @property
+    def stale_days(self) -> int | None:
+        """Complete local days the data has beyond those of the stored run (None without one)."""
+        if self.stored_complete_day is None or self.complete_day is None:
+            return None
+        return max((self.complete_day - self.stored_complete_day).days, 0)
 
 
 def level_options(options: Options, cfg: ForecastSettings) -> dict[str, Options]:
@@ -200,7 +240,9 @@ def plan(
     """The hierarchy's series and jobs, read on a (read-only) connection."""
     from analytics.forecast.engine import Job
 
-    nodes = node_series(cell_days(con, timezone=timezone))
+    hourly = store.fetch(con, "@forecast_hierarchy_cells")
+    nodes = node_series(_cell_days(hourly, timezone=timezone))
+    data_end = None if hourly.is_empty() else hourly["hour_at"].max() + dt.timedelta(hours=1)
     by_level = level_options(options, cfg)
     n_days = nodes["ds"].n_unique()
     window = cfg.hierarchy_backtest_days
@@ -210,6 +252,7 @@ def plan(
         sort_keys=True,
         default=str,
     )
+    options_hash = hashlib.sha256(salt.encode()).hexdigest()
     digest = hashlib.sha256(salt.encode())
     cells = nodes.filter(pl.col("level") == "cell").sort(
         "metric", "node_id", "ds"
@@ -227,14 +270,33 @@ def plan(
         jobs.append(Job(f"fc|{metric}|{node_id}", region, metric, ds, y, horizon, opts))
         if window:
             jobs.append(Job(f"bt|{metric}|{node_id}", region, metric, ds[:-window], y[:-window], window, opts))
-    stored = (
-        None
-        if full or not store.has_table(con, "forecast_hierarchy_choice")
-        else store.scalar(con, "select any_value(input_hash) from forecast_hierarchy_choice")
-    )
+    stored = None if full else _stored_run(con)
+    stored_end = (stored or {}).get("data_end_at")
     return Plan(
-        nodes=nodes, jobs=jobs, horizon=horizon, window=window, input_hash=digest.hexdigest(), stored_hash=stored
+        nodes=nodes,
+        jobs=jobs,
+        horizon=horizon,
+        window=window,
+        input_hash=digest.hexdigest(),
+        stored_hash=(stored or {}).get("input_hash"),
+        options_hash=options_hash,
+        data_end=data_end,
+        complete_day=last_complete_day(data_end, timezone=timezone),
+        stored_options_hash=(stored or {}).get("options_hash"),
+        stored_complete_day=last_complete_day(stored_end, timezone=timezone),
+        refit_days=cfg.hierarchy_refit_days,
     )
+
+
+def _stored_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """``input_hash``, ``options_hash``, ``data_end_at`` and ``computed_at`` of the stored run, or None."""
+    if not store.has_table(con, "forecast_hierarchy_choice"):
+        return None
+    frame = store.fetch(con, "@forecast_hierarchy_stored_run")
+    if frame.is_empty():
+        return None
+    row = frame.row(0, named=True)
+    return {k: row.get(k) for k in ("input_hash", "options_hash", "data_end_at", "computed_at")}
 
 
 def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str]) -> pl.DataFrame:
@@ -344,6 +406,8 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
                     "window_days": p.window,
                     "nodes": len(ids),
                     "input_hash": p.input_hash,
+                    "options_hash": p.options_hash,
+                    "data_end_at": p.data_end,
                     "computed_at": now,
                     "seconds": seconds,
                 }
@@ -356,6 +420,7 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
         choice,
         schema_overrides={
             "cutoff_at": pl.Datetime("us"),
+            "data_end_at": pl.Datetime("us"),
             **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score")},
         },
     )
@@ -426,6 +491,21 @@ def read_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def read_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per metric per method: backtest errors by level, the chosen one flagged."""
     return _read(con, "forecast_hierarchy_read_choice", "forecast_hierarchy_choice")
+
+
+def age(con: duckdb.DuckDBPyConnection, *, timezone: str) -> dict[str, Any] | None:
+    """How old the stored coherent totals are: ``computed_at`` (UTC), ``data_day`` (the last
+    local day of the data their run saw) and ``days_behind`` (local days of data since then,
+    by the stored daily forecasts' cut-off); None before the first run. A load refits them only
+    when due (:attr:`Plan.due`), so they may trail the region forecasts by some days."""
+    run = _stored_run(con)
+    if run is None:
+        return None
+    end = run.get("data_end_at")
+    data_day = None if end is None else last_complete_day(end, timezone=timezone) + dt.timedelta(days=1)
+    cutoff = persist.read_series(con, "daily")["data_cutoff"].max() if persist.has_tables(con) else None
+    behind = None if data_day is None or cutoff is None else max((cutoff.date() - data_day).days, 0)
+    return {"computed_at": run.get("computed_at"), "data_day": data_day, "days_behind": behind}
 
 
 def read_check(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
