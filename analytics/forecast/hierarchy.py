@@ -29,7 +29,10 @@ A run (:func:`plan` -> ``workers.fit`` -> :func:`reconcile` -> :func:`save`):
 mint_shrink needs the covariance of the base forecasts' errors; the engine keeps no in-sample
 fits, so the one-week-ahead errors of the weekly naive forecast (``y[t] - y[t-7]``) stand in.
 Reconciled values are not clipped at 0 (clipping would break the sums): a quiet cell may show
-a slightly negative day. Only point forecasts are reconciled, not the bands.
+a slightly negative day. **Bands** (:func:`coherent_bands`): each node's own calibrated 80 % /
+95 % band moved by the change the reconciliation made to its mean, so every level's band holds
+its coherent mean; their coverage of the backtest's held-out days is stored per method and
+level (:func:`band_coverage`, ``forecast_hierarchy_choice.coverage_80*``).
 
 A run is skipped when the cells' daily values and the options are those of the stored run
 (``input_hash``), as the engine skips unchanged series.
@@ -69,6 +72,7 @@ INSTALL_HINT = (
     "hierarchicalforecast is needed for coherent totals: pip install hierarchicalforecast==1.5.3 (requirements.txt)"
 )
 TABLES = ("forecast_hierarchy_values", "forecast_hierarchy_choice")
+COVERAGE = ("coverage_80", "coverage_80_national", "coverage_80_region", "coverage_80_cell", "coverage_95")
 
 
 def _reconciler(method: str):
@@ -299,7 +303,11 @@ def _stored_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     return {k: row.get(k) for k in ("input_hash", "options_hash", "data_end_at", "computed_at")}
 
 
+BANDS: tuple[str, ...] = ("yhat_lower", "yhat_upper", "yhat_lower_95", "yhat_upper_95")
+
+
 def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str]) -> pl.DataFrame:
+    """``unique_id, ds, base`` and the base forecast's calibrated bands (``BANDS``) of every node."""
     parts = []
     for node_id in ids:
         r = results[f"{prefix}|{metric}|{node_id}"]
@@ -309,10 +317,43 @@ def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str])
                     "unique_id": node_id,
                     "ds": r.ds.astype("datetime64[us]"),
                     "base": np.asarray(r.forecast["yhat"], dtype=float),
+                    **{b: np.asarray(r.forecast[b], dtype=float) for b in BANDS},
                 }
             )
         )
     return pl.concat(parts)
+
+
+def coherent_bands(base: pl.DataFrame, rec: pl.DataFrame) -> pl.DataFrame:
+    """``unique_id, ds, yhat`` + ``BANDS``: each node's own calibrated band moved by the change
+    that the reconciliation made to its mean (``yhat - base``). The band keeps its width and
+    shape, so it holds the coherent mean exactly as the base band holds the base mean; its
+    coverage of held-out days is measured by the method backtest (:func:`band_coverage`)."""
+    shift = pl.col("yhat") - pl.col("base")
+    return base.join(rec, on=["unique_id", "ds"]).select(
+        "unique_id", "ds", "yhat", *[(pl.col(b) + shift).alias(b) for b in BANDS]
+    )
+
+
+def band_coverage(actual: pl.DataFrame, bands: pl.DataFrame, levels: pl.DataFrame) -> dict[str, float | None]:
+    """Share of held-out node-days inside the coherent 80 % band per level (``coverage_80_<level>``),
+    their mean over the levels (``coverage_80``; each level counts once, as in :func:`score`)
+    and the same mean for the 95 % band (``coverage_95``)."""
+    per = (
+        actual.join(bands, on=["unique_id", "ds"], how="inner")
+        .join(levels, on="unique_id", how="left")
+        .group_by("level")
+        .agg(
+            c80=((pl.col("y") >= pl.col("yhat_lower")) & (pl.col("y") <= pl.col("yhat_upper"))).mean(),
+            c95=((pl.col("y") >= pl.col("yhat_lower_95")) & (pl.col("y") <= pl.col("yhat_upper_95"))).mean(),
+        )
+    )
+    out: dict[str, float | None] = {f"coverage_80_{lvl}": None for lvl in LEVELS}
+    for row in per.iter_rows(named=True):
+        out[f"coverage_80_{row['level']}"] = row["c80"]
+    out["coverage_80"] = float(per["c80"].mean()) if per.height else None
+    out["coverage_95"] = float(per["c95"].mean()) if per.height else None
+    return out
 
 
 def _insample(nodes: pl.DataFrame) -> pl.DataFrame:
@@ -372,11 +413,15 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
             train, held = nodes.filter(pl.col("ds") < cut), nodes.filter(pl.col("ds") >= cut)
             actual = held.select(unique_id="node_id", ds="ds", y="y")
             bt_base = _frame(by_id, "bt", metric, ids)
-            rows.append({"method": "base", **score(actual, bt_base.rename({"base": "yhat"}), levels), "error": None})
+            own = bt_base.rename({"base": "yhat"})
+            rows.append(
+                {"method": "base", **score(actual, own, levels), **band_coverage(actual, own, levels), "error": None}
+            )
             for method in METHODS:
                 try:
-                    rec = _reconcile(method, bt_base, _insample(train), s_df, tags)
-                    rows.append({"method": method, **score(actual, rec, levels), "error": None})
+                    rec = _reconcile(method, bt_base.select("unique_id", "ds", "base"), _insample(train), s_df, tags)
+                    cover = band_coverage(actual, coherent_bands(bt_base, rec), levels)
+                    rows.append({"method": method, **score(actual, rec, levels), **cover, "error": None})
                 except Exception as exc:  # a method that cannot reconcile (singular covariance) loses the choice
                     log.warning("hierarchy %s: %s failed in the backtest (%s)", metric, method, exc)
                     rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -385,11 +430,12 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
             min(scored, key=lambda r: (r["score"], METHODS.index(r["method"])))["method"] if scored else "bottom_up"
         )
         base = _frame(by_id, "fc", metric, ids)
-        rec = _reconcile(chosen, base, _insample(nodes), s_df, tags)
+        rec = _reconcile(chosen, base.select("unique_id", "ds", "base"), _insample(nodes), s_df, tags)
         meta = nodes.select("node_id", "level", "region", "cell_id").unique()
         models = pl.DataFrame({"node_id": ids, "base_model": [by_id[f"fc|{metric}|{i}"].model for i in ids]})
         values.append(
-            base.join(rec, on=["unique_id", "ds"])
+            base.select("unique_id", "ds", "base")
+            .join(coherent_bands(base, rec), on=["unique_id", "ds"])
             .rename({"unique_id": "node_id", "base": "yhat_base"})
             .join(meta, on="node_id")
             .join(models, on="node_id")
@@ -400,7 +446,7 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
                 {
                     "metric": metric,
                     "method": r["method"],
-                    **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score")},
+                    **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score", *COVERAGE)},
                     "is_chosen": r["method"] == chosen,
                     "cutoff_at": cutoff,
                     "window_days": p.window,
@@ -412,7 +458,19 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
                     "seconds": seconds,
                 }
             )
-    columns = ["metric", "level", "node_id", "region", "cell_id", "ds", "yhat_base", "yhat", "method", "base_model"]
+    columns = [
+        "metric",
+        "level",
+        "node_id",
+        "region",
+        "cell_id",
+        "ds",
+        "yhat_base",
+        "yhat",
+        *BANDS,
+        "method",
+        "base_model",
+    ]
     value_frame = (
         pl.concat(values).select(columns) if values else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     )
@@ -421,7 +479,7 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
         schema_overrides={
             "cutoff_at": pl.Datetime("us"),
             "data_end_at": pl.Datetime("us"),
-            **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score")},
+            **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score", *COVERAGE)},
         },
     )
     return value_frame, choice_frame
@@ -548,7 +606,12 @@ def payload(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
 
     def points(part: pl.DataFrame) -> list[dict[str, Any]]:
         return [
-            {"ds": r["ds"].strftime("%Y-%m-%d"), "yhat": r["yhat"], "yhat_base": r["yhat_base"]}
+            {
+                "ds": r["ds"].strftime("%Y-%m-%d"),
+                "yhat": r["yhat"],
+                "yhat_base": r["yhat_base"],
+                **{b: r.get(b) for b in BANDS},  # added with the coherent bands (None from an older run)
+            }
             for r in part.sort("ds").iter_rows(named=True)
         ]
 
