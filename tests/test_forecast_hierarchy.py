@@ -139,36 +139,37 @@ def test_stored_forecasts_are_coherent_every_day_and_metric(forecast_world):
 
 def test_coherent_bands_move_with_the_mean_and_coverage_counts_each_level_once():
     day = dt.datetime(2026, 3, 1)
+    ids = ["total", "A", "Z"]  # Z: a cell of zeros, forecast 0 with a zero-wide band
     base = pl.DataFrame(
         {
-            "unique_id": ["total", "A"],
-            "ds": [day, day],
-            "base": [10.0, 4.0],
-            "yhat_lower": [8.0, 3.0],
-            "yhat_upper": [13.0, 5.0],
-            "yhat_lower_95": [6.0, 2.0],
-            "yhat_upper_95": [15.0, 6.0],
+            "unique_id": ids,
+            "ds": [day] * 3,
+            "base": [10.0, 4.0, 0.0],
+            "yhat_lower": [8.0, 3.0, 0.0],
+            "yhat_upper": [13.0, 5.0, 0.0],
+            "yhat_lower_95": [6.0, 2.0, 0.0],
+            "yhat_upper_95": [15.0, 6.0, 0.0],
         }
     )
-    rec = pl.DataFrame({"unique_id": ["total", "A"], "ds": [day, day], "yhat": [9.0, 4.5]})
+    rec = pl.DataFrame({"unique_id": ids, "ds": [day] * 3, "yhat": [9.0, 4.5, 0.01]})
     expect = pl.DataFrame(
         {
-            "unique_id": ["total", "A"],
-            "ds": [day, day],
-            "yhat": [9.0, 4.5],
-            "yhat_lower": [7.0, 3.5],
-            "yhat_upper": [12.0, 5.5],
-            "yhat_lower_95": [5.0, 2.5],
-            "yhat_upper_95": [14.0, 6.5],
+            "unique_id": ids,
+            "ds": [day] * 3,
+            "yhat": [9.0, 4.5, 0.01],
+            "yhat_lower": [7.0, 3.5, 0.0],  # moved by yhat - base; Z's stretched to hold its own 0
+            "yhat_upper": [12.0, 5.5, 0.01],
+            "yhat_lower_95": [5.0, 2.5, 0.0],
+            "yhat_upper_95": [14.0, 6.5, 0.01],
         }
     )
     bands = hierarchy.coherent_bands(base, rec)
     assert_frame_equal(bands, expect)
-    levels = pl.DataFrame({"unique_id": ["total", "A"], "level": ["national", "cell"]})
-    actual = pl.DataFrame({"unique_id": ["total", "A"], "ds": [day, day], "y": [11.0, 6.0]})
+    levels = pl.DataFrame({"unique_id": ids, "level": ["national", "cell", "cell"]})
+    actual = pl.DataFrame({"unique_id": ids, "ds": [day] * 3, "y": [11.0, 6.0, 0.0]})
     cover = hierarchy.band_coverage(actual, bands, levels)
-    assert cover["coverage_80_national"] == 1.0 and cover["coverage_80_cell"] == 0.0
-    assert cover["coverage_80_region"] is None and cover["coverage_80"] == 0.5 and cover["coverage_95"] == 1.0
+    assert cover["coverage_80_national"] == 1.0 and cover["coverage_80_cell"] == 0.5
+    assert cover["coverage_80_region"] is None and cover["coverage_80"] == 0.75 and cover["coverage_95"] == 1.0
 
 
 @pytest.mark.slow

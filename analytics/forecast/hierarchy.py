@@ -326,12 +326,19 @@ def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str])
 
 def coherent_bands(base: pl.DataFrame, rec: pl.DataFrame) -> pl.DataFrame:
     """``unique_id, ds, yhat`` + ``BANDS``: each node's own calibrated band moved by the change
-    that the reconciliation made to its mean (``yhat - base``). The band keeps its width and
-    shape, so it holds the coherent mean exactly as the base band holds the base mean; its
-    coverage of held-out days is measured by the method backtest (:func:`band_coverage`)."""
+    that the reconciliation made to its mean (``yhat - base``), and stretched where needed to
+    hold the node's own forecast ``base`` too. The band keeps its width and shape, so it holds
+    the coherent mean as the base band holds the base mean; the stretch matters where the base
+    band is (nearly) zero-wide: a cell of zeros forecast 0 with a band [0, 0], which MinTrace
+    moves by a hair, would otherwise exclude every held-out 0. Its coverage of held-out days is
+    measured by the method backtest (:func:`band_coverage`)."""
     shift = pl.col("yhat") - pl.col("base")
-    return base.join(rec, on=["unique_id", "ds"]).select(
-        "unique_id", "ds", "yhat", *[(pl.col(b) + shift).alias(b) for b in BANDS]
+    lower = [pl.min_horizontal(pl.col(b) + shift, pl.col("base")).alias(b) for b in BANDS if "lower" in b]
+    upper = [pl.max_horizontal(pl.col(b) + shift, pl.col("base")).alias(b) for b in BANDS if "upper" in b]
+    return (
+        base.join(rec, on=["unique_id", "ds"])
+        .select("unique_id", "ds", "yhat", *lower, *upper)
+        .select("unique_id", "ds", "yhat", *BANDS)
     )
 
 
