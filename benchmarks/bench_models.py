@@ -282,7 +282,7 @@ def _held(r: dict, members: list[str], how: str = "mean") -> np.ndarray | None:
     return np.maximum((np.mean if how == "mean" else np.median)(fs, axis=0), 0)
 
 
-def report_strategies(fits: list[dict], names: list[str]) -> None:
+def report_strategies(fits: list[dict], names: list[str], *, subsets: dict[str, list[str]] | None = None) -> None:
     """Held-out MAE / seasonal naive (mean over series) of selection rules and fixed combinations,
     all from the same fits: the engine's rule (3 cut-offs, combos mean2 / mean3 / median3) and
     its variants (more cut-offs, recent cut-offs weighted up, mean of the top k for k <= 5),
@@ -296,6 +296,12 @@ def report_strategies(fits: list[dict], names: list[str]) -> None:
     top_k = [("mean", k) for k in range(2, 6)]
     n_cuts = min(len(r["cuts"]) for r in fits)
     rules: dict[str, Any] = {}
+    for label, subset in (subsets or {}).items():  # the same rule over fewer candidates (e.g. the defaults)
+        rules[f"select among {label} ({', '.join(subset)}), {min(3, n_cuts)} cut-offs, the engine's combos"] = (
+            lambda r, subset=subset: _pick(
+                r, subset, cuts=r["cuts"][-min(3, n_cuts) :], combos=engine_combos, weights=np.ones(min(3, n_cuts))
+            )
+        )
     for m in names:
         rules[f"single {m}"] = lambda r, m=m: _held(r, [m])
     others = [m for m in names if m != FALLBACK]
@@ -360,7 +366,8 @@ def main() -> None:
         t0 = time.perf_counter()
         fits = strategy_fits(jobs, list(options.models), options.backtest_horizon)
         print(f"{args.freq}: fits of {len(options.models)} models at every cut-off in {time.perf_counter() - t0:.1f} s")
-        report_strategies(fits, list(options.models))
+        defaults = [m for m in base.models if m in options.models]
+        report_strategies(fits, list(options.models), subsets={"the defaults": defaults} if defaults else None)
         return
     t0 = time.perf_counter()
     results = workers.fit(jobs, n_jobs=args.jobs)
