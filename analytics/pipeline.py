@@ -89,7 +89,7 @@ def refresh_after(
         from analytics.forecast.pipeline import refresh  # noqa: PLC0415 - heavy (statsmodels, prophet)
 
         t0 = time.perf_counter()
-        done = refresh(warehouse or store.default_path())
+        done = refresh(warehouse or store.default_path(), totals_when_due=True)  # totals: docs/forecast.md
         out["forecasts"] = {"series_refit": done.series_refit, "series_total": done.series_total}
         out["forecast_s"] = round(time.perf_counter() - t0, 2)
     return out

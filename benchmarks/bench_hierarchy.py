@@ -2,14 +2,15 @@
 
     python benchmarks/bench_hierarchy.py --cells 600 --regions 12 [--history-days 70]
         [--upper-models seasonal_naive sf_ets sf_theta] [--cell-models seasonal_naive sf_theta] [--jobs 2]
+    python benchmarks/bench_hierarchy.py --warehouse COPY.duckdb   # a demo world's cells instead
 
 Builds the synthetic warehouse of ``bench_capacity.py`` (the hourly cube per cell: voice and
 data with a daily profile, per-cell level and trend, noise), then times the hierarchy's
 stages as a daily run does them: read (cells -> local days -> every node's series, the jobs),
 fit (the engine on every node, and again on the series cut for the method backtest, in
 ``--jobs`` worker processes), reconcile (every method on the backtest, the chosen one on the
-forecast, per metric) and write; then the page's reads. Prints the figures and the methods
-chosen.
+forecast, per metric) and write; then the page's reads. Prints the figures, the methods
+chosen and the held-out coverage of the coherent bands per level.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capacity import build  # noqa: E402
 
 from analytics import store  # noqa: E402
-from analytics.config import with_options  # noqa: E402
+from analytics.config import settings, with_options  # noqa: E402
 from analytics.forecast import hierarchy, pipeline, workers  # noqa: E402
 
 
@@ -56,31 +57,42 @@ def main() -> None:
     ap.add_argument("--cell-models", nargs="+", default=list(pipeline.ForecastSettings().hierarchy_models_cell))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--warehouse",
+        type=Path,
+        help="a COPY of a real warehouse (e.g. the demo world) instead of the synthetic one; its totals are rewritten",
+    )
     args = ap.parse_args()
     cfg = with_options(
         pipeline.ForecastSettings(),
         {"hierarchy_models_upper": args.upper_models, "hierarchy_models_cell": args.cell_models},
     )
     options = pipeline.options_for("daily", cfg)
+    timezone = settings().timezone if args.warehouse else "UTC"
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.duckdb"
+        path = args.warehouse or Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
-        rows = build(
-            path,
-            n_cells=args.cells,
-            regions=args.regions,
-            history_days=args.history_days,
-            horizon_days=args.horizon_days,
-            hourly=False,
-            seed=args.seed,
-        )
-        print(
-            f"warehouse: {args.cells} cells in {args.regions} regions, {rows:,} hourly cube rows "
-            f"({args.history_days} days): built in {time.perf_counter() - t0:.1f} s"
-        )
+        if args.warehouse:
+            print(f"warehouse: {path} (its hourly cube; local days in {timezone})")
+        else:
+            rows = build(
+                path,
+                n_cells=args.cells,
+                regions=args.regions,
+                history_days=args.history_days,
+                horizon_days=args.horizon_days,
+                hourly=False,
+                seed=args.seed,
+            )
+            print(
+                f"warehouse: {args.cells} cells in {args.regions} regions, {rows:,} hourly cube rows "
+                f"({args.history_days} days): built in {time.perf_counter() - t0:.1f} s"
+            )
         with store.reader(path) as con:
             t0 = time.perf_counter()
-            plan = hierarchy.plan(con, options=options, horizon=args.horizon_days, cfg=cfg, timezone="UTC", full=True)
+            plan = hierarchy.plan(
+                con, options=options, horizon=args.horizon_days, cfg=cfg, timezone=timezone, full=True
+            )
             read_s = time.perf_counter() - t0
         t0, cpu0 = time.perf_counter(), cpu_seconds()
         results = workers.fit(plan.jobs, n_jobs=args.jobs)
@@ -115,6 +127,17 @@ def main() -> None:
     print(f"largest parent-children gap: {check['abs_diff'].max():.1e}")
     print(choice.filter(pl.col("is_chosen")).select("metric", "method", "score"))
     print(choice.select("metric", "method", "mae_national", "mae_region", "mae_cell", "score"))
+    print("coherent bands on the held-out days (base = the nodes' own bands, not coherent):")
+    print(choice.select("metric", "method", "is_chosen", *hierarchy.COVERAGE))
+    chosen = choice.filter(pl.col("is_chosen"))
+    print(
+        "chosen methods' 80 % band coverage, mean over metrics: "
+        + ", ".join(
+            f"{c.removeprefix('coverage_80').lstrip('_') or 'all'} {chosen[c].mean():.1%}"
+            for c in hierarchy.COVERAGE[:4]
+        )
+        + f"; 95 %: {chosen['coverage_95'].mean():.1%}"
+    )
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -2,6 +2,8 @@
 
     python benchmarks/bench_models.py --warehouse COPY.duckdb --freq daily [--models a,b,...] [--jobs 2]
     python benchmarks/bench_models.py --synthetic daily --series 8 [--days 168]
+    python benchmarks/bench_models.py --warehouse COPY.duckdb --strategies --windows 4 --end-skip 14 \
+        --models seasonal_naive,sf_ets,sf_theta,sf_mstl,calendar_trend
 
 Runs the real per-series engine (``engine.run_job``: checks, gap filling, spike clipping per
 training part, rolling-origin backtest, calibration) with every listed model and combination as
@@ -12,6 +14,11 @@ coverage after calibration and its seconds per fit. With ``--holdout`` (default 
 series is also cut ``holdout`` steps short, forecast by the engine's choice among the same
 candidates, and scored on those unseen steps against seasonal naive: the honest figure for
 the selection itself (the backtest figures of the winner are optimistic, it won on them).
+
+``--strategies`` fits every ``--models`` model once per cut-off and on the held-out window and scores
+selection rules and fixed combinations on the same fits (more cut-offs, recent cut-offs weighted
+up, the mean of the top k, fixed means / medians); with ``--end-skip N`` the held-out window ends N
+steps before the data, so a rule can be chosen on windows other than the benchmark's.
 
 ``--oracle truth.json`` (daily, a demo world): the noise floor, i.e. the held-out MAE ratio of a
 forecast that knows the generator's true mean of each region's records.
@@ -27,18 +34,30 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics import store  # noqa: E402
-from analytics.forecast import combine, engine, pipeline, series, synthetic, workers  # noqa: E402
+from analytics.forecast import backtest, combine, engine, pipeline, series, synthetic, workers  # noqa: E402
 from analytics.forecast.models import FALLBACK, MODELS, Spec, seasonal_naive  # noqa: E402
 
 ALL = {
-    "daily": ["seasonal_naive", "ets", "sarima", "prophet", "sf_ets", "sf_theta", "sf_arima", "sf_mstl"],
-    "hourly": ["seasonal_naive", "ets", "mstl", "sf_ets", "sf_theta", "sf_arima", "sf_mstl"],
+    "daily": [
+        "seasonal_naive",
+        "seasonal_mean",
+        "calendar_trend",
+        "ets",
+        "sarima",
+        "prophet",
+        "sf_ets",
+        "sf_theta",
+        "sf_arima",
+        "sf_mstl",
+    ],
+    "hourly": ["seasonal_naive", "seasonal_mean", "ets", "mstl", "sf_ets", "sf_theta", "sf_arima", "sf_mstl"],
 }
 
 
@@ -192,6 +211,118 @@ def report_oracle(
     )
 
 
+def strategy_fits(jobs: list[engine.Job], names: list[str], steps: int) -> list[dict]:
+    """Per series cut ``steps`` short: every model's forecast at every backtest cut-off and of the
+    ``steps`` unseen steps (fit on the clipped series, as the engine's final fit), in one
+    ``bulk.fit`` round, for :func:`report_strategies`."""
+    from analytics.forecast import bulk
+
+    preps, requests, where = [], [], []
+    for job in jobs:
+        short = cut_short(job, steps)
+        p = engine._prepare(short)
+        if p.reason is not None or np.isnan(job.y[-steps:]).any():
+            continue
+        preps.append((job, short, p))
+        for cut in [*p.cuts, "final"]:
+            train, ds, h = (p.y_fit, p.ds, p.horizon) if cut == "final" else (p.trains[cut], p.ds[:cut], steps)
+            for name in names:
+                requests.append(bulk.Request(name, f"{job.unique_id}|{cut}", train, ds, h, p.spec))
+                where.append((len(preps) - 1, cut, name))
+    out = [
+        {
+            "y": p.y,
+            "cuts": p.cuts,
+            "season": p.spec.season,
+            "test": job.y[-steps:],
+            "naive": seasonal_naive(np.nan_to_num(short.y), ds=short.ds, horizon=steps, spec=p.spec).mean,
+            "fc": {},
+        }
+        for job, short, p in preps
+    ]
+    for (i, cut, name), o in zip(where, bulk.fit(requests), strict=True):
+        out[i]["fc"][(cut, name)] = None if o.error is not None else np.asarray(o.forecast.mean, dtype=float)
+    return out
+
+
+def _pick(
+    r: dict, names: list[str], *, cuts: list, combos: list[tuple[str, int]], weights: np.ndarray
+) -> np.ndarray | None:
+    """The held-out forecast that a selection rule picks: the lowest weighted mean backtest MASE
+    among the single ``names`` and the ``combos`` (how, k) of the best k singles."""
+    steps = len(r["test"])
+
+    def mase(members: list[str], how: str) -> float | None:
+        errs = []
+        for cut in cuts:
+            fs = [r["fc"].get((cut, m)) for m in members]
+            if any(f is None for f in fs):
+                return None
+            mean = np.maximum((np.mean if how == "mean" else np.median)(fs, axis=0), 0)
+            scale = backtest.mase_scale(r["y"][:cut], season=r["season"])
+            errs.append(np.mean(np.abs(r["y"][cut : cut + steps] - mean)) / scale if scale else np.inf)
+        return float(np.average(errs, weights=weights[-len(cuts) :]))
+
+    single = {m: v for m in names if (v := mase([m], "mean")) is not None and np.isfinite(v)}
+    order = sorted(single, key=single.get)
+    options = {((m,), "mean"): v for m, v in single.items()}
+    for how, k in combos:
+        if len(order) >= k:
+            options[(tuple(order[:k]), how)] = mase(order[:k], how)
+    if not options:
+        return None
+    members, how = min(options, key=options.get)
+    return _held(r, list(members), how)
+
+
+def _held(r: dict, members: list[str], how: str = "mean") -> np.ndarray | None:
+    fs = [r["fc"].get(("final", m)) for m in members]
+    if any(f is None for f in fs):
+        return None
+    return np.maximum((np.mean if how == "mean" else np.median)(fs, axis=0), 0)
+
+
+def report_strategies(fits: list[dict], names: list[str], *, subsets: dict[str, list[str]] | None = None) -> None:
+    """Held-out MAE / seasonal naive (mean over series) of selection rules and fixed combinations,
+    all from the same fits: the engine's rule (3 cut-offs, combos mean2 / mean3 / median3) and
+    its variants (more cut-offs, recent cut-offs weighted up, mean of the top k for k <= 5),
+    every single model and the fixed mean / median of the non-naive ones."""
+
+    def ratio(r: dict, fc: np.ndarray | None) -> float:
+        base = float(np.mean(np.abs(r["test"] - r["naive"])))
+        return float(np.mean(np.abs(r["test"] - fc))) / base if fc is not None and base > 0 else np.nan
+
+    engine_combos = [("mean", 2), ("mean", 3), ("median", 3)]
+    top_k = [("mean", k) for k in range(2, 6)]
+    n_cuts = min(len(r["cuts"]) for r in fits)
+    rules: dict[str, Any] = {}
+    for label, subset in (subsets or {}).items():  # the same rule over fewer candidates (e.g. the defaults)
+        rules[f"select among {label} ({', '.join(subset)}), {min(3, n_cuts)} cut-offs, the engine's combos"] = (
+            lambda r, subset=subset: _pick(
+                r, subset, cuts=r["cuts"][-min(3, n_cuts) :], combos=engine_combos, weights=np.ones(min(3, n_cuts))
+            )
+        )
+    for m in names:
+        rules[f"single {m}"] = lambda r, m=m: _held(r, [m])
+    others = [m for m in names if m != FALLBACK]
+    rules[f"fixed mean of {', '.join(others)}"] = lambda r: _held(r, others)
+    rules[f"fixed median of {', '.join(others)}"] = lambda r: _held(r, others, "median")
+    for cuts in sorted({min(3, n_cuts), n_cuts}):
+        equal, recent = np.ones(cuts), np.arange(1.0, cuts + 1)
+        for label, combos, weights in (
+            ("mean2/mean3/median3 (the engine's)", engine_combos, equal),
+            ("mean of the top k, k = 2..5", top_k, equal),
+            ("mean2/mean3/median3, recent cut-offs weighted 1..n", engine_combos, recent),
+            ("none (singles only)", [], equal),
+        ):
+            rules[f"select, {cuts} cut-offs, combos {label}"] = lambda r, c=combos, w=weights, k=cuts: _pick(
+                r, names, cuts=r["cuts"][-k:], combos=c, weights=w
+            )
+    print(f"strategies on {len(fits)} series (held-out MAE / seasonal naive, mean over series):")
+    for label, rule in rules.items():
+        print(f"  {np.nanmean([ratio(r, rule(r)) for r in fits]):.3f}  {label}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--warehouse")
@@ -207,6 +338,17 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=0, help="backtest cut-offs (default: the [forecast] setting)")
     ap.add_argument("--oracle", type=Path, help="the demo world's truth.json: also print the noise floor (daily)")
     ap.add_argument("--oracle-lines", type=int, default=1500, help="the demo's --subscribers")
+    ap.add_argument(
+        "--end-skip",
+        type=int,
+        default=0,
+        help="drop this many steps off the end first: the held-out window moves back (validate a rule elsewhere)",
+    )
+    ap.add_argument(
+        "--strategies",
+        action="store_true",
+        help="only: selection rules and fixed combinations of --models, scored on the held-out window",
+    )
     args = ap.parse_args()
     names = args.models.split(",") if args.models else ALL[args.freq]
     combos = [c for c in args.combinations.split(",") if c]
@@ -218,6 +360,15 @@ def main() -> None:
         windows=args.windows or base.windows,
     )
     jobs = jobs_for(args, options)
+    if args.end_skip:
+        jobs = [dataclasses.replace(j, ds=j.ds[: -args.end_skip], y=j.y[: -args.end_skip]) for j in jobs]
+    if args.strategies:
+        t0 = time.perf_counter()
+        fits = strategy_fits(jobs, list(options.models), options.backtest_horizon)
+        print(f"{args.freq}: fits of {len(options.models)} models at every cut-off in {time.perf_counter() - t0:.1f} s")
+        defaults = [m for m in base.models if m in options.models]
+        report_strategies(fits, list(options.models), subsets={"the defaults": defaults} if defaults else None)
+        return
     t0 = time.perf_counter()
     results = workers.fit(jobs, n_jobs=args.jobs)
     print(

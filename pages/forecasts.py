@@ -211,6 +211,18 @@ if coherent is not None and coherent.height:
         )
         or "region"
     )
+    if (age := _shared.run(views.coherent_age)) and age["computed_at"] is not None:  # how old the totals are
+        behind = age["days_behind"] or 0
+        st.caption(
+            f"Coherent totals computed {age['computed_at']:%d %b %Y %H:%M} UTC from data up to "
+            f"{age['data_day']:%d %b}"
+            + (
+                f": {behind} day{'s' if behind > 1 else ''} of newer data since. A load refits them once "
+                "`[forecast] hierarchy_refit_days` new complete days have arrived; *Compute forecasts* refits them now."
+                if behind
+                else "."
+            )
+        )
 if level != "region":
     coherent_view(level, coherent)
 

@@ -137,6 +137,64 @@ def test_stored_forecasts_are_coherent_every_day_and_metric(forecast_world):
     assert check.height == 4 * 10 + 4 * 4 * 10 and check["abs_diff"].max() < 1e-6
 
 
+def test_coherent_bands_move_with_the_mean_and_coverage_counts_each_level_once():
+    day = dt.datetime(2026, 3, 1)
+    ids = ["total", "A", "Z"]  # Z: a cell of zeros, forecast 0 with a zero-wide band
+    base = pl.DataFrame(
+        {
+            "unique_id": ids,
+            "ds": [day] * 3,
+            "base": [10.0, 4.0, 0.0],
+            "yhat_lower": [8.0, 3.0, 0.0],
+            "yhat_upper": [13.0, 5.0, 0.0],
+            "yhat_lower_95": [6.0, 2.0, 0.0],
+            "yhat_upper_95": [15.0, 6.0, 0.0],
+        }
+    )
+    rec = pl.DataFrame({"unique_id": ids, "ds": [day] * 3, "yhat": [9.0, 4.5, 0.01]})
+    expect = pl.DataFrame(
+        {
+            "unique_id": ids,
+            "ds": [day] * 3,
+            "yhat": [9.0, 4.5, 0.01],
+            "yhat_lower": [7.0, 3.5, 0.0],  # moved by yhat - base; Z's stretched to hold its own 0
+            "yhat_upper": [12.0, 5.5, 0.01],
+            "yhat_lower_95": [5.0, 2.5, 0.0],
+            "yhat_upper_95": [14.0, 6.5, 0.01],
+        }
+    )
+    bands = hierarchy.coherent_bands(base, rec)
+    assert_frame_equal(bands, expect)
+    levels = pl.DataFrame({"unique_id": ids, "level": ["national", "cell", "cell"]})
+    actual = pl.DataFrame({"unique_id": ids, "ds": [day] * 3, "y": [11.0, 6.0, 0.0]})
+    cover = hierarchy.band_coverage(actual, bands, levels)
+    assert cover["coverage_80_national"] == 1.0 and cover["coverage_80_cell"] == 0.5
+    assert cover["coverage_80_region"] is None and cover["coverage_80"] == 0.75 and cover["coverage_95"] == 1.0
+
+
+@pytest.mark.slow
+def test_coherent_bands_of_every_level_hold_the_coherent_mean_and_their_coverage_is_stored(forecast_world):
+    with store.reader(forecast_world) as con:
+        values = hierarchy.read_values(con)
+        choice = hierarchy.read_choice(con)
+    assert set(values["level"]) == set(hierarchy.LEVELS)
+    assert values.select(hierarchy.BANDS).null_count().sum_horizontal().item() == 0
+    nested = values.filter(
+        (pl.col("yhat_lower_95") <= pl.col("yhat_lower"))
+        & (pl.col("yhat_lower") <= pl.col("yhat") + 1e-9)
+        & (pl.col("yhat") <= pl.col("yhat_upper") + 1e-9)
+        & (pl.col("yhat_upper") <= pl.col("yhat_upper_95"))
+    )
+    assert nested.height == values.height
+    assert (values["yhat_upper"] - values["yhat_lower"]).max() > 0
+    # the backtest measured every method's coherent bands on the held-out days, per level
+    coherent = choice.filter(pl.col("method") != "base")
+    for column in hierarchy.COVERAGE:
+        assert coherent[column].null_count() == 0, column
+        assert coherent[column].is_between(0, 1).all(), column
+    assert choice.filter(pl.col("method") == "base")["coverage_80"].null_count() == 0  # the base bands, for reference
+
+
 @pytest.mark.slow
 def test_the_method_is_chosen_by_backtest_and_stored(forecast_world):
     with store.reader(forecast_world) as con:

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from analytics.forecast import backtest, engine, prepare, synthetic
-from analytics.forecast.models import FALLBACK, MODELS, Spec, models_for, seasonal_naive
+from analytics.forecast.models import (
+    FALLBACK,
+    MODELS,
+    Spec,
+    calendar_trend,
+    models_for,
+    seasonal_mean,
+    seasonal_naive,
+)
 
 DAILY = engine.Options(
     freq="daily",
@@ -41,6 +49,30 @@ def test_seasonal_naive_repeats_the_last_season_with_growing_bands():
     width = fc.hi80 - fc.lo80
     assert width[3] == pytest.approx(width[0] * np.sqrt(2))  # second season ahead
     assert np.all(fc.lo95 <= fc.lo80) and np.all(fc.hi95 >= fc.hi80)
+
+
+def test_seasonal_mean_averages_the_last_four_seasons_phase_by_phase():
+    y = np.tile([1.0, 2.0, 3.0], 5) + np.repeat([9.0, 0.0, 0.0, 0.0, 4.0], 3)  # the oldest season is left out
+    fc = seasonal_mean(y, ds=np.arange(15), horizon=4, spec=Spec("daily", 3, (3,)))
+    assert fc.mean.tolist() == [2.0, 3.0, 4.0, 2.0]  # phase + mean(0, 0, 0, 4)
+    assert fc.meta["seasons_averaged"] == 4
+    short = seasonal_mean(y[:6], ds=np.arange(6), horizon=3, spec=Spec("daily", 3, (3,)))
+    assert short.mean.tolist() == [5.5, 6.5, 7.5] and short.meta["seasons_averaged"] == 2
+
+
+def test_calendar_trend_follows_the_working_week_and_takes_a_holiday_as_a_sunday():
+    ds = np.arange(np.datetime64("2026-10-02"), np.datetime64("2026-12-25")).astype("datetime64[us]")  # 12 weeks
+    weekday = (ds.astype("datetime64[D]").astype("int64") + 3) % 7
+    y = 100 * 1.01 ** (np.arange(len(ds)) / 7) * np.where(weekday >= 5, 0.6, 1.0)
+    fc = calendar_trend(y, ds=ds, horizon=14, spec=Spec("daily", 7, (7,), "GB"))
+    future = ds[-1].astype("datetime64[D]") + np.arange(1, 15)
+    off = ((future.astype("int64") + 3) % 7 >= 5) | engine.holiday_mask(future, "GB")
+    truth = 100 * 1.01 ** (np.arange(len(ds), len(ds) + 14) / 7) * np.where(off, 0.6, 1.0)
+    assert off[0]  # Christmas Day, a Friday, at the weekend's level
+    assert np.allclose(fc.mean, truth, rtol=1e-3)
+    assert np.all(fc.lo80 <= fc.mean) and np.all(fc.mean <= fc.hi80)
+    with pytest.raises(ValueError, match="daily model"):
+        calendar_trend(y, ds=ds, horizon=3, spec=Spec("hourly", 168, (24, 168)))
 
 
 def test_registry_names_are_unique_and_the_fallback_leads():

@@ -54,6 +54,7 @@ def test_page_shows_chart_tables_and_capacity_after_a_run(loaded, monkeypatch):
     assert len(at.get("plotly_chart")) == 1
     # daily: the coherent region forecast, with the checks that its cells and all regions add up
     assert at.segmented_control(key="fc_level").value == "region"
+    assert any(c.value.startswith("Coherent totals computed") for c in at.caption)  # how old they are
     assert [s.value.split(" on every")[0] for s in at.success] == [
         "1 cells add up to East",
         "3 regions add up to the national total",

@@ -29,7 +29,10 @@ A run (:func:`plan` -> ``workers.fit`` -> :func:`reconcile` -> :func:`save`):
 mint_shrink needs the covariance of the base forecasts' errors; the engine keeps no in-sample
 fits, so the one-week-ahead errors of the weekly naive forecast (``y[t] - y[t-7]``) stand in.
 Reconciled values are not clipped at 0 (clipping would break the sums): a quiet cell may show
-a slightly negative day. Only point forecasts are reconciled, not the bands.
+a slightly negative day. **Bands** (:func:`coherent_bands`): each node's own calibrated 80 % /
+95 % band moved by the change the reconciliation made to its mean, so every level's band holds
+its coherent mean; their coverage of the backtest's held-out days is stored per method and
+level (:func:`band_coverage`, ``forecast_hierarchy_choice.coverage_80*``).
 
 A run is skipped when the cells' daily values and the options are those of the stored run
 (``input_hash``), as the engine skips unchanged series.
@@ -45,6 +48,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -68,6 +72,7 @@ INSTALL_HINT = (
     "hierarchicalforecast is needed for coherent totals: pip install hierarchicalforecast==1.5.3 (requirements.txt)"
 )
 TABLES = ("forecast_hierarchy_values", "forecast_hierarchy_choice")
+COVERAGE = ("coverage_80", "coverage_80_national", "coverage_80_region", "coverage_80_cell", "coverage_95")
 
 
 def _reconciler(method: str):
@@ -90,7 +95,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def cell_days(con: duckdb.DuckDBPyConnection, *, timezone: str) -> pl.DataFrame:
     """One row per cell per local day per metric: ``region, cell_id, metric, ds, y`` (0 on a
     day without traffic, from the first to the last local day with any traffic)."""
-    hourly = store.fetch(con, "@forecast_hierarchy_cells")
+    return _cell_days(store.fetch(con, "@forecast_hierarchy_cells"), timezone=timezone)
+
+
+def last_complete_day(data_end: dt.datetime | None, *, timezone: str) -> dt.date | None:
+    """The last local day wholly inside the data, which runs up to ``data_end`` (UTC, the end of
+    its last hour with traffic): the day before the local day that ``data_end`` falls in (a day
+    is complete once its last hour has traffic or a later day has any)."""
+    if data_end is None:
+        return None
+    local = data_end.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
+    return local.date() - dt.timedelta(days=1)
+
+
+def _cell_days(hourly: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
     schema = {"region": pl.String, "cell_id": pl.String, "metric": pl.String, "ds": pl.Datetime("us"), "y": pl.Float64}
     if hourly.is_empty():
         return pl.DataFrame(schema=schema)
@@ -170,10 +188,36 @@ class Plan:
     window: int  # held-out days of the method backtest (0: too short, bottom-up without a backtest)
     input_hash: str
     stored_hash: str | None
+    options_hash: str = ""  # the run's options alone (horizon, window, candidates)
+    data_end: dt.datetime | None = None  # UTC end of the data's last hour with traffic
+    complete_day: dt.date | None = None  # the data's last complete local day (last_complete_day)
+    stored_options_hash: str | None = None
+    stored_complete_day: dt.date | None = None  # that of the data the stored run saw
+    refit_days: int = 7  # ``hierarchy_refit_days``
 
     @property
     def changed(self) -> bool:
         return self.input_hash != self.stored_hash
+
+    @property
+    def due(self) -> bool:
+        """A refit after a load is due when the data changed and: there is no stored run (or one
+        from before this rule), the options changed, or ``refit_days`` more complete local days
+        arrived since the data of the stored run (a load within them keeps the stored totals)."""
+        if not self.changed:
+            return False
+        if self.stored_hash is None or self.stored_options_hash != self.options_hash:
+            return True
+        if self.stored_complete_day is None or self.complete_day is None:
+            return True
+        return (self.complete_day - self.stored_complete_day).days >= self.refit_days
+
+    @property
+    def stale_days(self) -> int | None:
+        """Complete local days the data has beyond those of the stored run (None without one)."""
+        if self.stored_complete_day is None or self.complete_day is None:
+            return None
+        return max((self.complete_day - self.stored_complete_day).days, 0)
 
 
 def level_options(options: Options, cfg: ForecastSettings) -> dict[str, Options]:
@@ -200,7 +244,9 @@ def plan(
     """The hierarchy's series and jobs, read on a (read-only) connection."""
     from analytics.forecast.engine import Job
 
-    nodes = node_series(cell_days(con, timezone=timezone))
+    hourly = store.fetch(con, "@forecast_hierarchy_cells")
+    nodes = node_series(_cell_days(hourly, timezone=timezone))
+    data_end = None if hourly.is_empty() else hourly["hour_at"].max() + dt.timedelta(hours=1)
     by_level = level_options(options, cfg)
     n_days = nodes["ds"].n_unique()
     window = cfg.hierarchy_backtest_days
@@ -210,6 +256,7 @@ def plan(
         sort_keys=True,
         default=str,
     )
+    options_hash = hashlib.sha256(salt.encode()).hexdigest()
     digest = hashlib.sha256(salt.encode())
     cells = nodes.filter(pl.col("level") == "cell").sort(
         "metric", "node_id", "ds"
@@ -227,17 +274,40 @@ def plan(
         jobs.append(Job(f"fc|{metric}|{node_id}", region, metric, ds, y, horizon, opts))
         if window:
             jobs.append(Job(f"bt|{metric}|{node_id}", region, metric, ds[:-window], y[:-window], window, opts))
-    stored = (
-        None
-        if full or not store.has_table(con, "forecast_hierarchy_choice")
-        else store.scalar(con, "select any_value(input_hash) from forecast_hierarchy_choice")
-    )
+    stored = None if full else _stored_run(con)
+    stored_end = (stored or {}).get("data_end_at")
     return Plan(
-        nodes=nodes, jobs=jobs, horizon=horizon, window=window, input_hash=digest.hexdigest(), stored_hash=stored
+        nodes=nodes,
+        jobs=jobs,
+        horizon=horizon,
+        window=window,
+        input_hash=digest.hexdigest(),
+        stored_hash=(stored or {}).get("input_hash"),
+        options_hash=options_hash,
+        data_end=data_end,
+        complete_day=last_complete_day(data_end, timezone=timezone),
+        stored_options_hash=(stored or {}).get("options_hash"),
+        stored_complete_day=last_complete_day(stored_end, timezone=timezone),
+        refit_days=cfg.hierarchy_refit_days,
     )
+
+
+def _stored_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """``input_hash``, ``options_hash``, ``data_end_at`` and ``computed_at`` of the stored run, or None."""
+    if not store.has_table(con, "forecast_hierarchy_choice"):
+        return None
+    frame = store.fetch(con, "@forecast_hierarchy_stored_run")
+    if frame.is_empty():
+        return None
+    row = frame.row(0, named=True)
+    return {k: row.get(k) for k in ("input_hash", "options_hash", "data_end_at", "computed_at")}
+
+
+BANDS: tuple[str, ...] = ("yhat_lower", "yhat_upper", "yhat_lower_95", "yhat_upper_95")
 
 
 def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str]) -> pl.DataFrame:
+    """``unique_id, ds, base`` and the base forecast's calibrated bands (``BANDS``) of every node."""
     parts = []
     for node_id in ids:
         r = results[f"{prefix}|{metric}|{node_id}"]
@@ -247,10 +317,50 @@ def _frame(results: dict[str, Result], prefix: str, metric: str, ids: list[str])
                     "unique_id": node_id,
                     "ds": r.ds.astype("datetime64[us]"),
                     "base": np.asarray(r.forecast["yhat"], dtype=float),
+                    **{b: np.asarray(r.forecast[b], dtype=float) for b in BANDS},
                 }
             )
         )
     return pl.concat(parts)
+
+
+def coherent_bands(base: pl.DataFrame, rec: pl.DataFrame) -> pl.DataFrame:
+    """``unique_id, ds, yhat`` + ``BANDS``: each node's own calibrated band moved by the change
+    that the reconciliation made to its mean (``yhat - base``), and stretched where needed to
+    hold the node's own forecast ``base`` too. The band keeps its width and shape, so it holds
+    the coherent mean as the base band holds the base mean; the stretch matters where the base
+    band is (nearly) zero-wide: a cell of zeros forecast 0 with a band [0, 0], which MinTrace
+    moves by a hair, would otherwise exclude every held-out 0. Its coverage of held-out days is
+    measured by the method backtest (:func:`band_coverage`)."""
+    shift = pl.col("yhat") - pl.col("base")
+    lower = [pl.min_horizontal(pl.col(b) + shift, pl.col("base")).alias(b) for b in BANDS if "lower" in b]
+    upper = [pl.max_horizontal(pl.col(b) + shift, pl.col("base")).alias(b) for b in BANDS if "upper" in b]
+    return (
+        base.join(rec, on=["unique_id", "ds"])
+        .select("unique_id", "ds", "yhat", *lower, *upper)
+        .select("unique_id", "ds", "yhat", *BANDS)
+    )
+
+
+def band_coverage(actual: pl.DataFrame, bands: pl.DataFrame, levels: pl.DataFrame) -> dict[str, float | None]:
+    """Share of held-out node-days inside the coherent 80 % band per level (``coverage_80_<level>``),
+    their mean over the levels (``coverage_80``; each level counts once, as in :func:`score`)
+    and the same mean for the 95 % band (``coverage_95``)."""
+    per = (
+        actual.join(bands, on=["unique_id", "ds"], how="inner")
+        .join(levels, on="unique_id", how="left")
+        .group_by("level")
+        .agg(
+            c80=((pl.col("y") >= pl.col("yhat_lower")) & (pl.col("y") <= pl.col("yhat_upper"))).mean(),
+            c95=((pl.col("y") >= pl.col("yhat_lower_95")) & (pl.col("y") <= pl.col("yhat_upper_95"))).mean(),
+        )
+    )
+    out: dict[str, float | None] = {f"coverage_80_{lvl}": None for lvl in LEVELS}
+    for row in per.iter_rows(named=True):
+        out[f"coverage_80_{row['level']}"] = row["c80"]
+    out["coverage_80"] = float(per["c80"].mean()) if per.height else None
+    out["coverage_95"] = float(per["c95"].mean()) if per.height else None
+    return out
 
 
 def _insample(nodes: pl.DataFrame) -> pl.DataFrame:
@@ -310,11 +420,15 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
             train, held = nodes.filter(pl.col("ds") < cut), nodes.filter(pl.col("ds") >= cut)
             actual = held.select(unique_id="node_id", ds="ds", y="y")
             bt_base = _frame(by_id, "bt", metric, ids)
-            rows.append({"method": "base", **score(actual, bt_base.rename({"base": "yhat"}), levels), "error": None})
+            own = bt_base.rename({"base": "yhat"})
+            rows.append(
+                {"method": "base", **score(actual, own, levels), **band_coverage(actual, own, levels), "error": None}
+            )
             for method in METHODS:
                 try:
-                    rec = _reconcile(method, bt_base, _insample(train), s_df, tags)
-                    rows.append({"method": method, **score(actual, rec, levels), "error": None})
+                    rec = _reconcile(method, bt_base.select("unique_id", "ds", "base"), _insample(train), s_df, tags)
+                    cover = band_coverage(actual, coherent_bands(bt_base, rec), levels)
+                    rows.append({"method": method, **score(actual, rec, levels), **cover, "error": None})
                 except Exception as exc:  # a method that cannot reconcile (singular covariance) loses the choice
                     log.warning("hierarchy %s: %s failed in the backtest (%s)", metric, method, exc)
                     rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -323,11 +437,12 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
             min(scored, key=lambda r: (r["score"], METHODS.index(r["method"])))["method"] if scored else "bottom_up"
         )
         base = _frame(by_id, "fc", metric, ids)
-        rec = _reconcile(chosen, base, _insample(nodes), s_df, tags)
+        rec = _reconcile(chosen, base.select("unique_id", "ds", "base"), _insample(nodes), s_df, tags)
         meta = nodes.select("node_id", "level", "region", "cell_id").unique()
         models = pl.DataFrame({"node_id": ids, "base_model": [by_id[f"fc|{metric}|{i}"].model for i in ids]})
         values.append(
-            base.join(rec, on=["unique_id", "ds"])
+            base.select("unique_id", "ds", "base")
+            .join(coherent_bands(base, rec), on=["unique_id", "ds"])
             .rename({"unique_id": "node_id", "base": "yhat_base"})
             .join(meta, on="node_id")
             .join(models, on="node_id")
@@ -338,17 +453,31 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
                 {
                     "metric": metric,
                     "method": r["method"],
-                    **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score")},
+                    **{k: r.get(k) for k in ("mae_national", "mae_region", "mae_cell", "score", *COVERAGE)},
                     "is_chosen": r["method"] == chosen,
                     "cutoff_at": cutoff,
                     "window_days": p.window,
                     "nodes": len(ids),
                     "input_hash": p.input_hash,
+                    "options_hash": p.options_hash,
+                    "data_end_at": p.data_end,
                     "computed_at": now,
                     "seconds": seconds,
                 }
             )
-    columns = ["metric", "level", "node_id", "region", "cell_id", "ds", "yhat_base", "yhat", "method", "base_model"]
+    columns = [
+        "metric",
+        "level",
+        "node_id",
+        "region",
+        "cell_id",
+        "ds",
+        "yhat_base",
+        "yhat",
+        *BANDS,
+        "method",
+        "base_model",
+    ]
     value_frame = (
         pl.concat(values).select(columns) if values else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     )
@@ -356,7 +485,8 @@ def reconcile(p: Plan, results: list[Result], *, seconds: float = 0.0) -> tuple[
         choice,
         schema_overrides={
             "cutoff_at": pl.Datetime("us"),
-            **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score")},
+            "data_end_at": pl.Datetime("us"),
+            **{k: pl.Float64 for k in ("mae_national", "mae_region", "mae_cell", "score", *COVERAGE)},
         },
     )
     return value_frame, choice_frame
@@ -428,6 +558,21 @@ def read_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return _read(con, "forecast_hierarchy_read_choice", "forecast_hierarchy_choice")
 
 
+def age(con: duckdb.DuckDBPyConnection, *, timezone: str) -> dict[str, Any] | None:
+    """How old the stored coherent totals are: ``computed_at`` (UTC), ``data_day`` (the last
+    local day of the data their run saw) and ``days_behind`` (local days of data since then,
+    by the stored daily forecasts' cut-off); None before the first run. A load refits them only
+    when due (:attr:`Plan.due`), so they may trail the region forecasts by some days."""
+    run = _stored_run(con)
+    if run is None:
+        return None
+    end = run.get("data_end_at")
+    data_day = None if end is None else last_complete_day(end, timezone=timezone) + dt.timedelta(days=1)
+    cutoff = persist.read_series(con, "daily")["data_cutoff"].max() if persist.has_tables(con) else None
+    behind = None if data_day is None or cutoff is None else max((cutoff.date() - data_day).days, 0)
+    return {"computed_at": run.get("computed_at"), "data_day": data_day, "days_behind": behind}
+
+
 def read_check(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per metric per parent per day: its forecast, the sum of its children's, the difference."""
     if not store.has_table(con, "forecast_hierarchy_values"):
@@ -468,7 +613,12 @@ def payload(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
 
     def points(part: pl.DataFrame) -> list[dict[str, Any]]:
         return [
-            {"ds": r["ds"].strftime("%Y-%m-%d"), "yhat": r["yhat"], "yhat_base": r["yhat_base"]}
+            {
+                "ds": r["ds"].strftime("%Y-%m-%d"),
+                "yhat": r["yhat"],
+                "yhat_base": r["yhat_base"],
+                **{b: r.get(b) for b in BANDS},  # added with the coherent bands (None from an older run)
+            }
             for r in part.sort("ds").iter_rows(named=True)
         ]
 

@@ -76,6 +76,94 @@ def seasonal_naive(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -
     return _bands(mean, sigma * np.sqrt(k + 1), {"season": m})
 
 
+SEASONAL_MEAN_SEASONS = 4
+
+
+def seasonal_mean(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:  # noqa: ARG001
+    """The mean of the last ``SEASONAL_MEAN_SEASONS`` (4) seasons, phase by phase (every step
+    of the horizon: the mean of the same weekday / hour of the week over the last 4 weeks).
+
+    Seasonal naive repeats one noisy week; averaging four weeks divides the noise's variance
+    by four at the cost of a lag of 1.5 weeks behind a trend or a level shift, which the
+    backtest weighs. Fewer seasons when the series is shorter. Bands: residual RMS of the same
+    rule in-sample, growing like seasonal naive's with the seasons ahead.
+    """
+    n = len(y)
+    if n == 0:
+        raise ValueError("empty series")
+    m = spec.season if n > spec.season else 1
+    k = max(1, min(SEASONAL_MEAN_SEASONS, n // m))
+    y = np.asarray(y, dtype=float)
+    last = y[n - k * m :].reshape(k, m).mean(axis=0)
+    steps = np.arange(horizon)
+    mean = last[steps % m]
+    if n > k * m:  # in-sample: each step against the mean of the same phase in the k seasons before it
+        fitted = np.mean([y[(k - j) * m : n - j * m] for j in range(1, k + 1)], axis=0)
+        resid = y[k * m :] - fitted
+    else:
+        resid = np.array([])
+    sigma = float(np.sqrt(np.mean(resid**2))) if len(resid) >= 2 else 0.0
+    return _bands(mean, sigma * np.sqrt(1 + steps // m), {"season": m, "seasons_averaged": k})
+
+
+CALENDAR_WEEKS = 12
+
+
+def _holidays(ds: np.ndarray, country: str) -> np.ndarray:
+    from analytics.forecast.engine import holiday_mask  # noqa: PLC0415 - engine imports this module
+
+    return holiday_mask(ds, country)
+
+
+def calendar_trend(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forecast:
+    """Log-linear regression on the last ``CALENDAR_WEEKS`` (12) weeks: a linear trend plus one
+    level per weekday, a home-country public holiday counting as a Sunday (daily only).
+
+    Traffic follows the working week: people call less at weekends and on bank holidays, and a
+    holiday looks like a Sunday, not like the weekday it falls on (which a seasonal model
+    repeats from its last week). The weekday levels are estimated from 12 weeks at once, where
+    ETS's seasonal states follow each week's noise, and the trend is multiplicative (log
+    scale), as growth scales the whole week. Bands: the in-sample residual sd on the log scale
+    with the trend's extrapolation variance, mapped back (lognormal quantiles).
+    """
+    if spec.freq != "daily":
+        raise ValueError("calendar_trend is a daily model")
+    n = len(y)
+    take = min(n, 7 * CALENDAR_WEEKS)
+    if take < 21:
+        raise ValueError(f"calendar_trend needs 21 days, has {take}")
+    y = np.asarray(y[-take:], dtype=float)
+    if np.any(y < 0):
+        raise ValueError("calendar_trend needs non-negative values")
+    past = np.asarray(ds[-take:]).astype("datetime64[D]")
+    future = past[-1] + np.arange(1, horizon + 1).astype("timedelta64[D]")
+    days = np.concatenate([past, future])
+    weekday = (days.astype("int64") + 3) % 7  # 0 = Monday
+    weekday = np.where(_holidays(days, spec.home_country), 6, weekday)
+    t = np.arange(take + horizon, dtype=float) / 7.0
+    x = np.column_stack([np.ones_like(t), t, *[(weekday == d).astype(float) for d in range(1, 7)]])
+    shift = max(1.0, 0.01 * float(np.mean(y)))  # log of counts near 0
+    z = np.log(y + shift)
+    beta, *_ = np.linalg.lstsq(x[:take], z, rcond=None)
+    resid = z - x[:take] @ beta
+    dof = max(take - x.shape[1], 1)
+    s2 = float(resid @ resid) / dof
+    xtx_inv = np.linalg.pinv(x[:take].T @ x[:take])
+    xf = x[take:]
+    var = s2 * (1 + np.einsum("ij,jk,ik->i", xf, xtx_inv, xf))
+    mu = xf @ beta
+    sd = np.sqrt(var)
+    mean = np.exp(mu + var / 2) - shift
+    return Forecast(
+        mean,
+        np.exp(mu - Z80 * sd) - shift,
+        np.exp(mu + Z80 * sd) - shift,
+        np.exp(mu - Z95 * sd) - shift,
+        np.exp(mu + Z95 * sd) - shift,
+        {"form": "log-linear trend + weekday (holiday = Sunday)", "weeks": take / 7},
+    )
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Silence statsmodels/prophet convergence chatter inside a fit."""
@@ -255,6 +343,8 @@ def sf_mstl(y: np.ndarray, *, ds: np.ndarray, horizon: int, spec: Spec) -> Forec
 # name -> (callable, frequencies it is offered for)
 MODELS: dict[str, tuple[ModelFn, tuple[str, ...]]] = {
     "seasonal_naive": (seasonal_naive, ("daily", "hourly")),
+    "seasonal_mean": (seasonal_mean, ("daily", "hourly")),
+    "calendar_trend": (calendar_trend, ("daily",)),
     "ets": (ets, ("daily", "hourly")),
     "sarima": (sarima, ("daily",)),
     "mstl": (mstl, ("hourly",)),

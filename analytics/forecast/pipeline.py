@@ -72,6 +72,7 @@ class ForecastSettings:
     hierarchy_models_upper: tuple[str, ...] = ("seasonal_naive", "sf_ets", "sf_theta")  # national and regions
     hierarchy_models_cell: tuple[str, ...] = ("seasonal_naive",)  # the cells: 600 x 4 metrics (benchmarks/RESULTS.md)
     hierarchy_backtest_days: int = 14  # held-out days of the backtest that chooses the reconciliation
+    hierarchy_refit_days: int = 7  # after a load: refit the totals once this many new complete local days arrived
 
 
 def config() -> ForecastSettings:
@@ -284,6 +285,7 @@ class Refreshed:
     runs: dict[str, dict[str, Any]]
     capacity_rows: int
     seconds: float
+    totals_refit: bool = False  # the coherent totals were refit (else: unchanged, off, or not yet due)
 
     @property
     def series_total(self) -> int:
@@ -313,6 +315,7 @@ def refresh(
     n_jobs: int | None = None,
     cluster: str | None = None,
     totals: bool = True,
+    totals_when_due: bool = False,
 ) -> Refreshed:
     """Bring the stored forecasts of ``freqs`` and the capacity outlook up to date with the warehouse.
 
@@ -325,6 +328,9 @@ def refresh(
     the series the load changed. Used by the first start, ``demo``, ``forecast`` and the
     Forecasts page; safe to call from the Streamlit server process. ``cluster``: fit one
     task per series on that Dask cluster (``forecast --cluster``, docs/scale.md).
+    ``totals_when_due`` (the refresh after a load): refit the coherent totals only when
+    ``hierarchy.Plan.due`` (``hierarchy_refit_days`` new complete days, or new options), not
+    on every change of the data; the callers that ask for forecasts refit them when changed.
     """
     say = progress or (lambda fraction, message: None)
     warehouse = Path(warehouse)
@@ -333,6 +339,7 @@ def refresh(
     t0 = time.perf_counter()
     runs: dict[str, dict[str, Any]] = {}
     rows = 0
+    totals_refit = False
     share = 1.0 / max(len(freqs), 1)
     with _one_refresh_at_a_time(warehouse):
         for i, freq in enumerate(freqs):
@@ -358,10 +365,12 @@ def refresh(
             if freq == "daily":
                 daily = plan
         if totals and cfg.hierarchy and "daily" in runs:  # last: every frequency is stored before it
-            _refresh_hierarchy(warehouse, daily, cfg=cfg, full=full, n_jobs=jobs, say=say, at=0.99)
+            totals_refit = _refresh_hierarchy(
+                warehouse, daily, cfg=cfg, full=full, n_jobs=jobs, say=say, at=0.99, when_due=totals_when_due
+            )
         seconds = time.perf_counter() - t0
     say(1.0, f"forecasts up to date: {sum(r['series_refit'] for r in runs.values())} series refit in {seconds:,.0f} s")
-    return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds)
+    return Refreshed(runs=runs, capacity_rows=rows, seconds=seconds, totals_refit=totals_refit)
 
 
 def refresh_totals(
@@ -396,20 +405,37 @@ def refresh_totals(
 
 
 def _refresh_hierarchy(
-    warehouse: Path, plan: Plan, *, cfg: ForecastSettings, full: bool, n_jobs: int, say: Progress, at: float
-) -> None:
+    warehouse: Path,
+    plan: Plan,
+    *,
+    cfg: ForecastSettings,
+    full: bool,
+    n_jobs: int,
+    say: Progress,
+    at: float,
+    when_due: bool = False,
+) -> bool:
     """The coherent totals (:mod:`analytics.forecast.hierarchy`) in the same three stages: read,
-    fit (no lock), store; skipped when the cells' daily values and options did not change."""
+    fit (no lock), store; skipped when the cells' daily values and options did not change, and
+    with ``when_due`` also until a refit is due (``hierarchy.Plan.due``). True when refit."""
     with store.reader(warehouse) as con:
         hplan = hierarchy.plan(
             con, options=plan.options, horizon=plan.horizon, cfg=cfg, timezone=settings().timezone, full=full
         )
     if not hplan.changed or hplan.nodes.is_empty():
-        return
+        return False
+    if when_due and not hplan.due:
+        log.info(
+            "coherent totals kept: %s new complete day(s) since their run, a refit is due at %d",
+            hplan.stale_days,
+            hplan.refit_days,
+        )
+        return False
     say(at, f"coherent totals: {len(hplan.jobs)} series of cells, regions and the national total")
     values, choice = hierarchy.fit(hplan, n_jobs=n_jobs)
     with store.writer(warehouse) as con:
         hierarchy.save(con, values, choice)
+    return True
 
 
 def _now():

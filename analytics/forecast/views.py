@@ -11,6 +11,7 @@
 * ``coherent(con)`` / ``coherent_check(con)`` / ``coherent_choice(con)``: the stored daily
   hierarchy (``hierarchy``): one row per metric per node per day; per parent per day its
   forecast beside its children's sum; per metric per reconciliation method its backtest.
+* ``coherent_age(con)``: when the stored hierarchy was computed and how many days of data it trails.
 * ``coherent_history(con, node_id, metric)``: one node's observed days ``ds, y``.
 * ``recentre(forecast, coherent)``: a region's stored forecast with the coherent ``yhat``.
 """
@@ -76,6 +77,10 @@ def coherent_check(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def coherent_choice(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return hierarchy.read_choice(con).drop("input_hash", strict=False)
+
+
+def coherent_age(con: duckdb.DuckDBPyConnection) -> dict | None:
+    return hierarchy.age(con, timezone=settings().timezone)
 
 
 def coherent_history(

@@ -11,6 +11,10 @@ create table if not exists forecast_hierarchy_values (
     ds         timestamp not null,
     yhat_base  double not null,       -- the node's own (base) forecast, before reconciliation
     yhat       double not null,       -- coherent: children sum to their parent
+    yhat_lower    double,             -- 80 % band of the coherent forecast: the node's own (calibrated)
+    yhat_upper    double,             --   band moved by the reconciliation's change to its mean
+    yhat_lower_95 double,             -- 95 % band, likewise
+    yhat_upper_95 double,
     method     varchar not null,      -- the reconciliation chosen for the metric
     base_model varchar not null       -- the engine's chosen model for the node's base forecast
 );
@@ -30,5 +34,25 @@ create table if not exists forecast_hierarchy_choice (
     nodes        integer not null,    -- series in the hierarchy (1 + regions + cells)
     input_hash   varchar not null,
     computed_at  timestamp not null,
-    seconds      double not null
+    seconds      double not null,
+    options_hash varchar,             -- the run's options alone (a change makes a refit due)
+    data_end_at  timestamp,           -- UTC end of the last hour of data the run saw
+    coverage_80  double,              -- held-out share inside the coherent 80 % bands, mean over the levels
+    coverage_80_national double,
+    coverage_80_region   double,
+    coverage_80_cell     double,
+    coverage_95  double
 );
+
+-- Warehouses from before the coherent bands and the refit rule (issue 22): add the columns.
+alter table forecast_hierarchy_values add column if not exists yhat_lower double;
+alter table forecast_hierarchy_values add column if not exists yhat_upper double;
+alter table forecast_hierarchy_values add column if not exists yhat_lower_95 double;
+alter table forecast_hierarchy_values add column if not exists yhat_upper_95 double;
+alter table forecast_hierarchy_choice add column if not exists options_hash varchar;
+alter table forecast_hierarchy_choice add column if not exists data_end_at timestamp;
+alter table forecast_hierarchy_choice add column if not exists coverage_80 double;
+alter table forecast_hierarchy_choice add column if not exists coverage_80_national double;
+alter table forecast_hierarchy_choice add column if not exists coverage_80_region double;
+alter table forecast_hierarchy_choice add column if not exists coverage_80_cell double;
+alter table forecast_hierarchy_choice add column if not exists coverage_95 double;
