@@ -15,17 +15,32 @@ from analytics.live.feeder_charges import Charger
 from analytics.live.watch import Watcher
 
 
-def test_writes_files_atomically_with_an_outage(tmp_path: Path) -> None:
+def _feed(tmp_path: Path, start: dt.datetime) -> tuple[dict, list[pl.DataFrame], pl.Series]:
+    """Six 10-minute files of the own world from ``start``, an outage in files 2 and 3:
+    the feeder's totals, the files and the outage region's cells."""
     out = feeder.run(
-        landing_dir=tmp_path, warehouse=None, interval_s=0, outage_every=2, max_files=6, step_s=600, demo_dir=None
+        landing_dir=tmp_path,
+        warehouse=None,
+        interval_s=0,
+        outage_every=2,
+        max_files=6,
+        step_s=600,
+        demo_dir=None,
+        start=start,
     )
     files = sorted(tmp_path.glob("live_*.csv"))
     assert out["files"] == len(files) == 6 and not list(tmp_path.glob("*.tmp"))
-    # outage_every=2: files 2 and 3 of each 6-file cycle are down, in one region
     assert len(out["outages"]) == 1
-    region = out["outages"][0]["region"]
     frames = [pl.read_csv(f, infer_schema=False) for f in files]
-    cells = feeder.own_world(7, demo_dir=None)[0].filter(pl.col("region") == region)["cell_id"]
+    assert sum(f.height for f in frames) == out["rows"]
+    region = out["outages"][0]["region"]
+    return out, frames, feeder.own_world(7, demo_dir=None)[0].filter(pl.col("region") == region)["cell_id"]
+
+
+def test_writes_files_atomically_with_an_outage(tmp_path: Path) -> None:
+    # a busy hour (a Wednesday, 11:00 UTC): enough calls for the alert rule, so calls fail
+    out, frames, cells = _feed(tmp_path, dt.datetime(2026, 12, 2, 11, 0))
+    assert out["outages"][0]["kind"] == "calls_fail"
 
     def failed_share(frame: pl.DataFrame) -> float:
         calls = frame.filter(
@@ -35,7 +50,18 @@ def test_writes_files_atomically_with_an_outage(tmp_path: Path) -> None:
 
     assert failed_share(frames[2]) > 0.6 and failed_share(frames[3]) > 0.6
     assert failed_share(frames[0]) < 0.3 and failed_share(frames[5]) < 0.3
-    assert sum(f.height for f in frames) == out["rows"]
+
+
+def test_a_night_outage_takes_the_sites_down(tmp_path: Path) -> None:
+    """At 03:00 too few calls for the alert rule's NER: the outage is a site outage, seen on
+    volume (the region's records fall), not failed calls."""
+    out, frames, cells = _feed(tmp_path, dt.datetime(2026, 12, 2, 3, 0))
+    assert out["outages"][0]["kind"] == "sites_down"
+
+    def in_region(frame: pl.DataFrame) -> int:
+        return frame.filter(pl.col("cell_id").is_in(cells.implode())).height
+
+    assert max(in_region(frames[2]), in_region(frames[3])) * 4 < min(in_region(frames[0]), in_region(frames[5]))
 
 
 @pytest.mark.slow
