@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from analytics import lake, store
 
@@ -62,6 +63,32 @@ def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]
         )
 
 
+def _span(lo: dt.datetime, hi: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """UTC bounds around every local month a load of start times [lo, hi] can touch, with margins."""
+    span_lo = _month_start(lo - dt.timedelta(days=2)) - dt.timedelta(days=2)
+    span_hi = _month_start(_month_start(hi + dt.timedelta(days=2)) + dt.timedelta(days=32)) + dt.timedelta(days=2)
+    return span_lo, span_hi
+
+
+def is_fresh(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    load_id: int,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    last_load_id: int | None = None,
+) -> bool:
+    """True when no other load has records in the months loads ``load_id..last_load_id``
+    (start times [lo, hi]) can touch: decided from the lake's file bounds, not a scan (a
+    compacted file, load 0, counts as another load's)."""
+    span_lo, span_hi = _span(lo, hi)
+    return not con.execute(
+        "select exists(select 1 from lake_files where tbl = 'records' and max_start_at >= ? and min_start_at < ? "
+        "and load_id not between ? and ?)",
+        [span_lo, span_hi, load_id, load_id if last_load_id is None else last_load_id],
+    ).fetchall()[0][0]
+
+
 def refresh_cubes(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -71,21 +98,22 @@ def refresh_cubes(
     timezone: str,
     home_country: str,
     last_load_id: int | None = None,
+    rows: pl.DataFrame | None = None,
+    fresh: bool | None = None,
 ) -> None:
     """Recompute every cube's keys touched by load ``load_id`` (start_at within [lo, hi]);
     with ``last_load_id``, by the loads ``load_id..last_load_id`` taken as one (a cluster
-    run's files, analytics/ingest/distributed.py): the same cubes as one refresh each."""
+    run's files, analytics/ingest/distributed.py): the same cubes as one refresh each.
+
+    ``rows``: the load's records (at least :data:`~analytics.ingest.load.CUBE_COLUMNS`),
+    held in memory by the caller: the load's own rows are then read from it instead of its
+    lake files, and on the fresh path (:func:`is_fresh`, which ``fresh`` may pass on) so
+    are all the rows of the touched hours and days. Without it, the stored records."""
     last_load_id = load_id if last_load_id is None else last_load_id
     t0 = time.perf_counter()
-    # the span zone_quarters covers: every local month the load can touch, with margins
-    span_lo = _month_start(lo - dt.timedelta(days=2)) - dt.timedelta(days=2)
-    span_hi = _month_start(_month_start(hi + dt.timedelta(days=2)) + dt.timedelta(days=32)) + dt.timedelta(days=2)
-    # from the lake's file bounds, not a scan (a compacted file, load 0, counts as others')
-    fresh = not con.execute(
-        "select exists(select 1 from lake_files where tbl = 'records' and max_start_at >= ? and min_start_at < ? "
-        "and load_id not between ? and ?)",
-        [span_lo, span_hi, load_id, last_load_id],
-    ).fetchall()[0][0]
+    span_lo, span_hi = _span(lo, hi)
+    if fresh is None:
+        fresh = is_fresh(con, load_id=load_id, lo=lo, hi=hi, last_load_id=last_load_id)
     # Cube rows have no order: without it DuckDB inserts an aggregate's output from every
     # thread instead of one.
     con.execute("set preserve_insertion_order = false")
@@ -101,8 +129,15 @@ def refresh_cubes(
             "home": home_country,
         }
         warehouse, encrypted = store.path_of(con), store.encrypted()
-        margin = dt.timedelta(days=2)
-        lake.span_view(con, warehouse, "near_records", lo - margin, hi + margin, encrypted=encrypted)
+        if rows is not None:
+            con.register("load_records", rows)
+        else:
+            con.execute("create or replace temp view load_records as select * from records")
+        if fresh and rows is not None:  # no other load has rows in these hours and days
+            con.execute("create or replace temp view near_records as select * from load_records")
+        else:
+            margin = dt.timedelta(days=2)
+            lake.span_view(con, warehouse, "near_records", lo - margin, hi + margin, encrypted=encrypted)
         run_script(con, store.sql("cubes_refresh"), params)
         run_script(con, store.sql("cubes_months_fresh" if fresh else "cubes_months_merge"), params)
         for table, new, keys, key_columns in (
@@ -135,5 +170,10 @@ def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the refresh's temp tables (after its transaction ended, either way)."""
     con.execute("drop view if exists temp.month_records")
     con.execute("drop view if exists temp.near_records")
+    try:
+        con.unregister("load_records")
+    except duckdb.Error:
+        pass
+    con.execute("drop view if exists temp.load_records")
     for table in TEMP_TABLES:
         con.execute(f"drop table if exists temp.{table}")

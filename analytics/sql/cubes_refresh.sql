@@ -10,7 +10,10 @@
 -- records in that span (fresh or not) picks the month script in cubes.py.
 --
 -- `near_records` (a temp view cubes.py makes) is `records` narrowed to the files whose
--- time bounds meet [$lo - 2 days, $hi + 2 days]: all a touched hour or day can hold.
+-- time bounds meet [$lo - 2 days, $hi + 2 days]: all a touched hour or day can hold; on
+-- the fresh path of a load that holds its rows in memory, those rows themselves.
+-- `load_records` is the load's own rows (the in-memory frame of a one-machine load, else
+-- `records`, filtered here by load_id).
 --
 -- Every touched hour and day key is recomputed from all stored records of that key (the
 -- new ones and any earlier load's), so its exact distinct subscriber count needs no
@@ -28,12 +31,12 @@ from range(cast($span_lo as timestamp), cast($span_hi as timestamp), interval 15
 
 create or replace temp table load_hours as
 select distinct date_trunc('hour', start_at) as hour_at
-from records
+from load_records
 where load_id between $load_id and $last_load_id;
 
 create or replace temp table load_days as
 select distinct z.day_date, r.region, r.msisdn
-from records as r
+from load_records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
 where r.load_id between $load_id and $last_load_id;
 
@@ -154,7 +157,7 @@ select
         sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out' and r.destination_country <> $home), 0
     ) as intl_voice_s,
     count(*) filter (where r.is_roaming) as roaming_records
-from records as r
+from load_records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
 where r.load_id between $load_id and $last_load_id
 group by all;
