@@ -222,6 +222,7 @@ def write_files(
     timezone: str,
     tag: str | None = None,
     table: str = TABLE,
+    prefix: str = "l",
 ) -> list[dict]:
     """Write ``rows`` as one unencrypted Parquet file per partition month with Polars, typed
     as ``cols`` (:func:`columns`) and sorted by the table's order; the ``lake_files`` rows to
@@ -233,7 +234,7 @@ def write_files(
     order = [c.strip() for c in spec.order.split(",")]
     written = []
     for month, part in sorted(partition_months(rows, table=table, timezone=timezone).items()):
-        rel = f"month={month}/l{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
+        rel = f"month={month}/{prefix}{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
         path = table_dir(warehouse, table) / rel
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         frame = part.select(pl.col(c).cast(t) for c, t in schema.items()).sort(order)
@@ -392,6 +393,7 @@ def replace_keys(
     timezone: str,
     encrypted: bool,
     load_id: int = 0,
+    frame: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Replace, in the lake table ``table``, every row whose ``key_columns`` are in the
     DuckDB relation ``keys`` by the rows of the relation ``new`` (the current rows of
@@ -400,9 +402,25 @@ def replace_keys(
     Only files of ``new``'s months whose time bounds meet the new rows' are touched: they
     are rewritten, with the replaced keys' rows left out and the new rows in, as one file
     of the month; a month with no such file gets the new rows as a file of their own (a
-    daily load into later hours appends). Files written and retired."""
+    daily load into later hours appends). Files written and retired.
+
+    ``frame``: ``new``'s rows in memory, if the caller has them: when no file is to be
+    rewritten and files are unencrypted, Polars writes them without a DuckDB scan."""
     spec = TABLES[table]
     cols = columns(con, table)
+    if frame is not None and not encrypted and polars_schema(cols) is not None:
+        time_bounds = frame.select(pl.col(spec.time).min().alias("lo"), pl.col(spec.time).max().alias("hi")).row(0)
+        meets = con.execute(
+            "select exists(select 1 from lake_files where tbl = ? and max_start_at >= ? and min_start_at <= ?)",
+            [table, *time_bounds],
+        ).fetchall()[0][0]
+        if frame.is_empty() or not meets:  # nothing stored near: the new rows are files of their own
+            entries = write_files(
+                warehouse, frame, cols=cols, load_id=load_id, timezone=timezone, table=table, prefix="k"
+            )
+            add_files(con, entries)
+            refresh_view(con, warehouse, encrypted=encrypted, table=table)
+            return {"written": len(entries), "retired": 0}
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
     using = ", ".join(key_columns)
     # the month of each distinct time (a few thousand hours), not a time zone conversion per row

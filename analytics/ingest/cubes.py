@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 
 from analytics import lake, store
+from analytics.ingest import cube_frames
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ TEMP_TABLES = (
     "monthly_next",
     "sub_next",
     "hourly_next",
+    "daily_next",
 )
 
 
@@ -129,16 +131,26 @@ def refresh_cubes(
             "home": home_country,
         }
         warehouse, encrypted = store.path_of(con), store.encrypted()
-        if rows is not None:
-            con.register("load_records", rows)
+        if fresh and rows is not None:  # every row of the touched hours and days is in memory
+            t1 = time.perf_counter()
+            frames = cube_frames.load_aggregates(rows, timezone=timezone, home_country=home_country)
+            for name, frame in frames.items():
+                con.register("cube_frame", frame)
+                try:
+                    con.execute(f"create or replace temp table {name} as select * from cube_frame")  # name: ours
+                finally:
+                    con.unregister("cube_frame")
+            log.debug("load aggregates in Polars: %.2fs", time.perf_counter() - t1)
         else:
-            con.execute("create or replace temp view load_records as select * from records")
-        if fresh and rows is not None:  # no other load has rows in these hours and days
-            con.execute("create or replace temp view near_records as select * from load_records")
-        else:
+            frames = {}
+            if rows is not None:
+                con.register("load_records", rows)
+            else:
+                con.execute("create or replace temp view load_records as select * from records")
             margin = dt.timedelta(days=2)
             lake.span_view(con, warehouse, "near_records", lo - margin, hi + margin, encrypted=encrypted)
-        run_script(con, store.sql("cubes_refresh"), params)
+            run_script(con, store.sql("cubes_refresh"), params)
+        run_script(con, store.sql("cubes_touched"), params)
         run_script(con, store.sql("cubes_months_fresh" if fresh else "cubes_months_merge"), params)
         for table, new, keys, key_columns in (
             ("usage_hourly_cell", "hourly_next", "load_hours", ("hour_at",)),
@@ -155,6 +167,7 @@ def refresh_cubes(
                 timezone=timezone,
                 encrypted=encrypted,
                 load_id=last_load_id,
+                frame=frames.get(new),
             )
             log.debug("%s: %s in %.2fs", table, out, time.perf_counter() - t1)
     finally:

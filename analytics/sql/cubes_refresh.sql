@@ -1,6 +1,9 @@
 -- Refresh of every usage cube for the keys one load touched, inside the load's
--- transaction, after its records (de-duplicated) are in `records`. This script does the
--- hour and day grains and the shared temp tables; the month grains follow in
+-- transaction, after its records (de-duplicated) are in `records`. This script computes
+-- the load's aggregates in SQL: load_hours, load_days, hourly_next, daily_next and
+-- load_delta (a one-machine load into fresh months computes the same tables in Polars
+-- from its rows in memory, analytics/ingest/cube_frames.py); cubes_touched.sql then
+-- derives the touched keys and writes the day grain, and the month grains follow in
 -- cubes_months_fresh.sql or cubes_months_merge.sql (cubes.py picks one).
 --
 -- Parameters: $load_id and $last_load_id (the same id, or the range of a cluster run's
@@ -39,15 +42,6 @@ select distinct z.day_date, r.region, r.msisdn
 from load_records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
 where r.load_id between $load_id and $last_load_id;
-
-create or replace temp table touched_days as
-select distinct day_date, region from load_days;
-
-create or replace temp table touched_region_months as
-select distinct cast(date_trunc('month', day_date) as date) as month_date, region from load_days;
-
-create or replace temp table touched_sub_months as
-select distinct cast(date_trunc('month', day_date) as date) as month_date, msisdn from load_days;
 
 -- hour grain: UTC hour x region x cell x service x direction; the rows of the touched
 -- hours, which cubes.py writes to the lake in place of the stored ones (lake.replace_keys)
@@ -92,10 +86,9 @@ select
 from per_subscriber
 group by all;
 
--- day grain: local day x region x service
-delete from usage_daily_region where (day_date, region) in (select day_date, region from touched_days);
-
-insert into usage_daily_region by name
+-- day grain: local day x region x service; the rows of the touched days, which
+-- cubes_touched.sql puts in place of the stored ones
+create or replace temp table daily_next as
 with per_subscriber as (
     select
         z.day_date, r.region, r.service, r.msisdn,
@@ -106,7 +99,7 @@ with per_subscriber as (
         sum(r.charge) as charge
     from near_records as r
     join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-    semi join touched_days as t on t.day_date = z.day_date and t.region = r.region
+    semi join (select distinct day_date, region from load_days) as t on t.day_date = z.day_date and t.region = r.region
     where r.start_at >= cast($lo as timestamp) - interval 2 days
       and r.start_at < cast($hi as timestamp) + interval 2 days
     group by all
@@ -121,19 +114,6 @@ select
     coalesce(sum(charge), 0) as charge
 from per_subscriber
 group by all;
-
--- the records of the touched local months, with their local day (a view takes no
--- parameters: the span comes from zone_quarters)
-create or replace temp view month_records as
-select
-    z.day_date, cast(date_trunc('month', z.day_date) as date) as month_date,
-    r.msisdn, r.region, r.service, r.direction, r.duration_s, r.bytes_up, r.bytes_down, r.charge, r.is_roaming,
-    r.destination_country
-from records as r
-join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-where r.start_at >= (select min(quarter_at) from zone_quarters)
-  and r.start_at <= (select max(quarter_at) from zone_quarters)
-  and cast(date_trunc('month', z.day_date) as date) in (select month_date from touched_region_months);
 
 -- this load's records per local month x msisdn x region, with every summed measure: the
 -- month grains' input (cubes_months_fresh.sql, cubes_months_merge.sql)
