@@ -1,5 +1,6 @@
-"""Refreshing the usage cubes for the keys one load touched (SQL in cubes_refresh.sql and
-cubes_months_fresh.sql or cubes_months_merge.sql).
+"""Refreshing the usage cubes for the keys one load touched (the load's aggregates from
+cube_frames.py or cubes_refresh.sql, then cubes_touched.sql, and cubes_months_fresh.sql or
+cubes_months_merge.sql).
 
 The cubes and their grains (schema.sql states each):
 
@@ -8,9 +9,13 @@ The cubes and their grains (schema.sql states each):
 * ``usage_monthly_region``: local month x region;
 * ``subscriber_month``: local month x msisdn.
 
-Each holds exact distinct subscriber counts, refreshed inside the load's transaction in
-DuckDB, which streams the scans within its memory limit. A touched hour or day key is
-recomputed from all stored records of that key. The month grains depend on whether other
+Each holds exact distinct subscriber counts, refreshed inside the load's transaction. A
+touched hour or day key is recomputed from all stored records of that key. A one-machine
+load into months no other load has records in (fresh) holds every such record in memory:
+its aggregates are computed in Polars from those rows (cube_frames.py), and no lake file
+is read back. Otherwise (a merge, or the cluster driver, whose rows are in the workers'
+files) DuckDB computes them in SQL over the stored records, streaming within its memory
+limit. The month grains depend on whether other
 loads have records in the load's months: if not (a bulk load), they are aggregated from
 the load's own rows (cubes_months_fresh.sql); if so (a daily extract), the touched rows
 become their stored values plus the load's, with the helper ``month_subscriber_regions``
@@ -134,7 +139,13 @@ def refresh_cubes(
         if fresh and rows is not None:  # every row of the touched hours and days is in memory
             t1 = time.perf_counter()
             frames = cube_frames.load_aggregates(rows, timezone=timezone, home_country=home_country)
+            # the hourly rows (about one per record) are read by DuckDB where they lie in
+            # memory; the small tables are copied in
+            con.register("hourly_rows", frames["hourly_next"])
+            hourly = "hourly_rows"
             for name, frame in frames.items():
+                if name == "hourly_next":
+                    continue
                 con.register("cube_frame", frame)
                 try:
                     con.execute(f"create or replace temp table {name} as select * from cube_frame")  # name: ours
@@ -142,7 +153,7 @@ def refresh_cubes(
                     con.unregister("cube_frame")
             log.debug("load aggregates in Polars: %.2fs", time.perf_counter() - t1)
         else:
-            frames = {}
+            frames, hourly = {}, "hourly_next"
             if rows is not None:
                 con.register("load_records", rows)
             else:
@@ -153,7 +164,7 @@ def refresh_cubes(
         run_script(con, store.sql("cubes_touched"), params)
         run_script(con, store.sql("cubes_months_fresh" if fresh else "cubes_months_merge"), params)
         for table, new, keys, key_columns in (
-            ("usage_hourly_cell", "hourly_next", "load_hours", ("hour_at",)),
+            ("usage_hourly_cell", hourly, "load_hours", ("hour_at",)),
             ("subscriber_month", "sub_next", "touched_sub_months", ("month_date", "msisdn")),
         ):
             t1 = time.perf_counter()
@@ -167,7 +178,7 @@ def refresh_cubes(
                 timezone=timezone,
                 encrypted=encrypted,
                 load_id=last_load_id,
-                frame=frames.get(new),
+                frame=frames.get("hourly_next" if new == hourly else new),
             )
             log.debug("%s: %s in %.2fs", table, out, time.perf_counter() - t1)
     finally:
@@ -183,10 +194,11 @@ def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the refresh's temp tables (after its transaction ended, either way)."""
     con.execute("drop view if exists temp.month_records")
     con.execute("drop view if exists temp.near_records")
-    try:
-        con.unregister("load_records")
-    except duckdb.Error:
-        pass
+    for registered in ("load_records", "hourly_rows"):
+        try:
+            con.unregister(registered)
+        except duckdb.Error:
+            pass
     con.execute("drop view if exists temp.load_records")
     for table in TEMP_TABLES:
         con.execute(f"drop table if exists temp.{table}")

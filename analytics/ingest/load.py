@@ -11,10 +11,14 @@ Storage: good rows go to Parquet files of the lake (analytics/lake.py), listed i
 duplicates, cubes and the manifest row are DuckDB tables. A failure or a killed process
 leaves unnamed files, which the next writer deletes.
 
-Streaming: the file arrives as checked chunks that are written as they come, so peak
-memory is about ``FILE_ROWS`` good rows plus DuckDB's buffer pool, whatever the file's size. Duplicates
-are decided before each chunk's insert (see :class:`_Dedupe`): deleting rows inserted in
-the same transaction made DuckDB's commit several times slower.
+One read: the file arrives as checked chunks (checked one ahead in a thread); good rows
+gather in batches of ``FILE_ROWS``, whose duplicates are decided before the batch is
+written (see :class:`_Dedupe`: deleting rows inserted in the same transaction made
+DuckDB's commit several times slower), and each batch is written as lake files by Polars
+in a thread while the next is read. The new rows' cube columns (``CUBE_COLUMNS``, about
+90 bytes a row) stay in memory, and the cubes are computed from them
+(analytics/ingest/cubes.py) instead of reading the files back. Peak memory: two batches
+of good rows, the cube columns of the file's new rows, and DuckDB's buffer pool.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FAULT_ENV = "ANALYTICS_FAULT"  # test hook: "after_insert" kills the process mid-transaction
-FILE_ROWS = 2_000_000  # good rows buffered per lake file (about 400 MB in Polars at most)
+FILE_ROWS = 2_000_000  # good rows per batch and lake file (about 400 MB in Polars at most)
 
 
 @dataclass
