@@ -152,3 +152,36 @@ def test_lake_files_written_by_polars_read_as_the_schema_and_sorted(tmp_path, re
         truth = con.execute("select count(*), min(start_at), max(start_at) from records").fetchone()
         assert sum(b[0] for b in bounds) == truth[0]
         assert min(b[1] for b in bounds) == truth[1] and max(b[2] for b in bounds) == truth[2]
+
+
+def test_replace_keys_with_rows_in_memory_still_replaces_stored_rows(tmp_path, refs, warehouse):
+    """Given the new rows in memory, ``replace_keys`` writes them as a file of their own
+    only when no stored file meets their span; otherwise the stored rows of those keys are
+    replaced, never kept beside the new ones."""
+    ingest_files([write_v1(tmp_path / "x.csv", _rows(300, seed=4))], warehouse=warehouse, cells=refs["cells"])
+    with store.writer(warehouse) as con:
+        before = con.execute("select count(*), sum(records) from usage_hourly_cell").fetchall()[0]
+        hours = con.sql("select distinct hour_at from usage_hourly_cell order by 1 limit 3").pl()
+        new = con.sql(
+            "select * replace (records * 10 as records) from usage_hourly_cell "
+            "where hour_at in (select hour_at from hours)"
+        ).pl()
+        con.execute("begin")
+        con.register("new_rows", new)
+        con.register("hours", hours)
+        out = lake.replace_keys(
+            con,
+            warehouse,
+            "usage_hourly_cell",
+            new="new_rows",
+            keys="hours",
+            key_columns=("hour_at",),
+            timezone="UTC",
+            encrypted=False,
+            load_id=9,
+            frame=new,
+        )
+        con.execute("commit")
+        after = con.execute("select count(*), sum(records) from usage_hourly_cell").fetchall()[0]
+    assert out["retired"] >= 1
+    assert after == (before[0], before[1] + int(new["records"].sum()) * 9 // 10)
