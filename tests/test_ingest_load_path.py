@@ -185,3 +185,30 @@ def test_replace_keys_with_rows_in_memory_still_replaces_stored_rows(tmp_path, r
         after = con.execute("select count(*), sum(records) from usage_hourly_cell").fetchall()[0]
     assert out["retired"] >= 1
     assert after == (before[0], before[1] + int(new["records"].sum()) * 9 // 10)
+
+
+@pytest.mark.parametrize("memory_rows", [0, 700, 10_000])
+def test_a_load_too_big_to_hold_gets_the_same_cubes_from_its_files(tmp_path, refs, monkeypatch, memory_rows):
+    """Past ``MEMORY_ROWS`` new rows the load drops the rows it held and DuckDB computes the
+    cubes from its lake files: the cubes are the same either way, and so are the records."""
+    monkeypatch.setattr(load, "FILE_ROWS", 400)
+    path = write_v1(tmp_path / "x.csv", _rows(1500, seed=7))
+    held, capped = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    ingest_files([path], warehouse=held, cells=refs["cells"], timezone="Europe/London")
+    monkeypatch.setattr(load, "MEMORY_ROWS", memory_rows)
+    ingest_files([path], warehouse=capped, cells=refs["cells"], timezone="Europe/London")
+    assert _cubes(held) == _cubes(capped)
+    assert _q(held, "select * from records order by all") == _q(capped, "select * from records order by all")
+
+
+def test_aggregates_in_slices_equal_one_pass(tmp_path, refs, monkeypatch):
+    """The Polars aggregates split into slices by a key column (hour, region, msisdn) give
+    the rows one pass over all the load's rows gives."""
+    from analytics.ingest import cube_frames
+
+    path = write_v1(tmp_path / "x.csv", _rows(1500, seed=8))
+    whole, sliced = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    ingest_files([path], warehouse=whole, cells=refs["cells"], timezone="Asia/Kathmandu")
+    monkeypatch.setattr(cube_frames, "SLICE_ROWS", 170)
+    ingest_files([path], warehouse=sliced, cells=refs["cells"], timezone="Asia/Kathmandu")
+    assert _cubes(whole) == _cubes(sliced)

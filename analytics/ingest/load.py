@@ -16,9 +16,10 @@ gather in batches of ``FILE_ROWS``, whose duplicates are decided before the batc
 written (see :class:`_Dedupe`: deleting rows inserted in the same transaction made
 DuckDB's commit several times slower), and each batch is written as lake files by Polars
 in a thread while the next is read. The new rows' cube columns (``CUBE_COLUMNS``, about
-90 bytes a row) stay in memory, and the cubes are computed from them
-(analytics/ingest/cubes.py) instead of reading the files back. Peak memory: two batches
-of good rows, the cube columns of the file's new rows, and DuckDB's buffer pool.
+90 bytes a row) stay in memory, up to ``MEMORY_ROWS`` rows, and the cubes are computed
+from them (analytics/ingest/cubes.py) instead of reading the files back; a bigger file's
+cubes are computed by DuckDB from its files. Peak memory: two batches of good rows, the
+cube columns of up to ``MEMORY_ROWS`` new rows, and DuckDB's buffer pool.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ T = TypeVar("T")
 
 FAULT_ENV = "ANALYTICS_FAULT"  # test hook: "after_insert" kills the process mid-transaction
 FILE_ROWS = 2_000_000  # good rows per batch and lake file (about 400 MB in Polars at most)
+# new rows whose cube columns a load keeps in memory at most: a bigger file's cubes are
+# computed by DuckDB from its lake files, within DuckDB's memory limit (10 M rows in
+# memory took the Polars aggregates to about 4 GiB)
+MEMORY_ROWS = 3_000_000
 
 
 @dataclass
@@ -326,7 +331,7 @@ def commit_file(
         kept: list[pl.DataFrame] = []  # the new rows' cube columns
         batch: list[pl.DataFrame] = []
         quarantined: list[pl.DataFrame] = []
-        counts = {"read": 0, "rejected": 0, "duplicate": 0, "batch": 0}
+        counts = {"read": 0, "rejected": 0, "duplicate": 0, "batch": 0, "kept": 0}
         t_check = t_batch = 0.0
 
         def flush() -> None:
@@ -346,8 +351,12 @@ def commit_file(
                     "duplicates",
                     dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"),
                 )
-            if cube_refresh and new.height:
+            if cube_refresh and new.height and counts["kept"] >= 0:
                 kept.append(new.select(CUBE_COLUMNS))
+                counts["kept"] += new.height
+                if counts["kept"] > MEMORY_ROWS:  # too big to hold: the cubes read the files
+                    kept.clear()
+                    counts["kept"] = -1
             records.write(new)
 
         tick = time.perf_counter()
@@ -375,13 +384,19 @@ def commit_file(
         t2 = time.perf_counter()
         t_cubes = 0.0
         if result.rows_loaded and cube_refresh:
-            rows = pl.concat(kept, rechunk=False) if len(kept) > 1 else kept[0]
+            rows = (pl.concat(kept, rechunk=False) if len(kept) > 1 else kept[0]) if kept else None
             kept.clear()
             if cube_memory_limit:
                 con.execute("set memory_limit = ?", [cube_memory_limit])
-            lo, hi = rows.select(pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(0)
+            if rows is None:
+                records.publish()
+                lo, hi = con.execute(
+                    "select min(start_at), max(start_at) from records where load_id = ?", [load_id]
+                ).fetchall()[0]
+            else:
+                lo, hi = rows.select(pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(0)
             fresh = cubes.is_fresh(con, load_id=load_id, lo=lo, hi=hi)
-            if not fresh:  # the merge path reads the stored records, this load's included
+            if not fresh or rows is None:  # the SQL path reads the stored records, this load's included
                 records.publish()
             t_cubes = time.perf_counter()
             cubes.refresh_cubes(
