@@ -122,9 +122,10 @@ def load_aggregates(rows: pl.DataFrame, *, timezone: str, home_country: str) -> 
         "load_delta": (delta, pl.col("msisdn")),
     }
     out = {}
+    whole = dated(lf).collect(engine="streaming").lazy() if parts == 1 else None  # local days once
     for name, (query, key) in queries.items():
-        if parts == 1:
-            out[name] = query(dated(lf)).collect(engine="streaming")
+        if whole is not None:
+            out[name] = query(whole).collect(engine="streaming")
             continue
         slices = [
             query(dated(lf.filter(key.hash(seed=0) % parts == i))).collect(engine="streaming") for i in range(parts)
