@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -170,6 +171,101 @@ def local_month(column: str = "start_at", *, timezone: str) -> pl.Expr:
     return at.dt.strftime("%Y-%m")
 
 
+# DuckDB types of lake columns -> the Polars types whose Parquet DuckDB reads back as them
+_POLARS_TYPES = {
+    "VARCHAR": pl.String,
+    "TIMESTAMP": pl.Datetime("us"),
+    "DATE": pl.Date,
+    "INTEGER": pl.Int32,
+    "BIGINT": pl.Int64,
+    "BOOLEAN": pl.Boolean,
+    "DOUBLE": pl.Float64,
+}
+
+
+def polars_schema(cols: list[tuple[str, str]]) -> dict[str, pl.DataType] | None:
+    """The Polars types of a lake table's (name, DuckDB type) columns, or None when one has
+    no exact counterpart here (such a table is written by DuckDB)."""
+    out: dict[str, pl.DataType] = {}
+    for name, kind in cols:
+        decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", kind)
+        if decimal:
+            out[name] = pl.Decimal(int(decimal[1]), int(decimal[2]))
+        elif kind in _POLARS_TYPES:
+            out[name] = _POLARS_TYPES[kind]
+        else:
+            return None
+    return out
+
+
+def partition_months(rows: pl.DataFrame, *, table: str, timezone: str) -> dict[str, pl.DataFrame]:
+    """``rows`` split by partition month (YYYY-MM). A timestamp's local month is converted
+    once per distinct UTC quarter hour (every zone's offset is a whole number of quarters),
+    not per row."""
+    spec = TABLES[table]
+    if spec.month_of_date:
+        keyed = rows.with_columns(_month=pl.col(spec.time).dt.strftime("%Y-%m"))
+    else:
+        quarter = pl.col(spec.time).cast(pl.Datetime("us")).dt.truncate("15m")
+        quarters = rows.select(quarter.alias("_quarter")).unique()
+        months = quarters.with_columns(_month=local_month("_quarter", timezone=timezone))
+        keyed = rows.with_columns(_quarter=quarter).join(months, on="_quarter", how="left").drop("_quarter")
+    return {m: part.drop("_month") for (m,), part in keyed.partition_by("_month", as_dict=True).items()}
+
+
+def write_files(
+    warehouse: str | Path,
+    rows: pl.DataFrame,
+    *,
+    cols: list[tuple[str, str]],
+    load_id: int,
+    timezone: str,
+    tag: str | None = None,
+    table: str = TABLE,
+    prefix: str = "l",
+) -> list[dict]:
+    """Write ``rows`` as one unencrypted Parquet file per partition month with Polars, typed
+    as ``cols`` (:func:`columns`) and sorted by the table's order; the ``lake_files`` rows to
+    add (:func:`add_files`). Uses no DuckDB connection, so it can run in a thread while the
+    load's connection works."""
+    schema = polars_schema(cols)
+    assert schema is not None, f"{table}: a column type without a Polars counterpart"
+    spec = TABLES[table]
+    order = [c.strip() for c in spec.order.split(",")]
+    written = []
+    for month, part in sorted(partition_months(rows, table=table, timezone=timezone).items()):
+        rel = f"month={month}/{prefix}{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
+        path = table_dir(warehouse, table) / rel
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        frame = part.select(pl.col(c).cast(t) for c, t in schema.items()).sort(order)
+        frame.write_parquet(path, compression="zstd", row_group_size=ROW_GROUP_ROWS, statistics=True)
+        bound = pl.col(spec.time).cast(pl.Datetime("us"))
+        stats = frame.select(pl.len(), bound.min().alias("lo"), bound.max().alias("hi")).row(0)
+        written.append(
+            {
+                "tbl": table,
+                "path": rel,
+                "month": month,
+                "load_id": load_id,
+                "rows": stats[0],
+                "bytes": path.stat().st_size,
+                "min_start_at": stats[1],
+                "max_start_at": stats[2],
+            }
+        )
+    return written
+
+
+def add_files(con: duckdb.DuckDBPyConnection, entries: Iterable[dict]) -> None:
+    """List written files (:func:`write_files`) in ``lake_files`` (caller's transaction)."""
+    for entry in entries:
+        con.execute(
+            "insert into lake_files values ($tbl, $path, $month, $load_id, $rows, $bytes, $min_start_at, "
+            "$max_start_at, $added_at)",
+            {**entry, "added_at": utc_now()},
+        )
+
+
 def write_records(
     con: duckdb.DuckDBPyConnection,
     warehouse: str | Path,
@@ -183,22 +279,23 @@ def write_records(
 ) -> list[dict]:
     """Write ``rows`` (records columns, any order) as one Parquet file per local month,
     sorted by (msisdn, start_at), and list them in ``lake_files`` (caller's transaction).
+    Unencrypted files are written by Polars (:func:`write_files`); encrypted ones by
+    DuckDB's ``COPY`` (its Parquet encryption is the one DuckDB reads back).
     The view is not refreshed here: call :func:`refresh_view` once after the last write."""
     if rows.is_empty():
         return []
-    spec = TABLES[table]
     cols = columns(con, table)
+    if not encrypted and polars_schema(cols) is not None:
+        written = write_files(warehouse, rows, cols=cols, load_id=load_id, timezone=timezone, tag=tag, table=table)
+        add_files(con, written)
+        return written
+    spec = TABLES[table]
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
-    month_of = (
-        pl.col(spec.time).dt.strftime("%Y-%m") if spec.month_of_date else local_month(spec.time, timezone=timezone)
-    )
-    parts = rows.with_columns(_month=month_of).partition_by("_month", as_dict=True)
     written = []
-    for (month,), part in sorted(parts.items()):
+    for month, frame in sorted(partition_months(rows, table=table, timezone=timezone).items()):
         rel = f"month={month}/l{load_id:08d}-{tag or uuid.uuid4().hex[:12]}.parquet"
         path = table_dir(warehouse, table) / rel
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        frame = part.drop("_month")
         con.register("lake_rows", frame)
         try:
             con.execute(
@@ -219,11 +316,7 @@ def write_records(
             "min_start_at": stats[1],
             "max_start_at": stats[2],
         }
-        con.execute(
-            "insert into lake_files values ($tbl, $path, $month, $load_id, $rows, $bytes, $min_start_at, "
-            "$max_start_at, $added_at)",
-            {**entry, "added_at": utc_now()},
-        )
+        add_files(con, [entry])
         written.append(entry)
     return written
 
@@ -300,6 +393,7 @@ def replace_keys(
     timezone: str,
     encrypted: bool,
     load_id: int = 0,
+    frame: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Replace, in the lake table ``table``, every row whose ``key_columns`` are in the
     DuckDB relation ``keys`` by the rows of the relation ``new`` (the current rows of
@@ -308,9 +402,25 @@ def replace_keys(
     Only files of ``new``'s months whose time bounds meet the new rows' are touched: they
     are rewritten, with the replaced keys' rows left out and the new rows in, as one file
     of the month; a month with no such file gets the new rows as a file of their own (a
-    daily load into later hours appends). Files written and retired."""
+    daily load into later hours appends). Files written and retired.
+
+    ``frame``: ``new``'s rows in memory, if the caller has them: when no file is to be
+    rewritten and files are unencrypted, Polars writes them without a DuckDB scan."""
     spec = TABLES[table]
     cols = columns(con, table)
+    if frame is not None and not encrypted and polars_schema(cols) is not None:
+        time_bounds = frame.select(pl.col(spec.time).min().alias("lo"), pl.col(spec.time).max().alias("hi")).row(0)
+        meets = con.execute(
+            "select exists(select 1 from lake_files where tbl = ? and max_start_at >= ? and min_start_at <= ?)",
+            [table, *time_bounds],
+        ).fetchall()[0][0]
+        if frame.is_empty() or not meets:  # nothing stored near: the new rows are files of their own
+            entries = write_files(
+                warehouse, frame, cols=cols, load_id=load_id, timezone=timezone, table=table, prefix="k"
+            )
+            add_files(con, entries)
+            refresh_view(con, warehouse, encrypted=encrypted, table=table)
+            return {"written": len(entries), "retired": 0}
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
     using = ", ".join(key_columns)
     # the month of each distinct time (a few thousand hours), not a time zone conversion per row

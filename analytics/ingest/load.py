@@ -11,10 +11,15 @@ Storage: good rows go to Parquet files of the lake (analytics/lake.py), listed i
 duplicates, cubes and the manifest row are DuckDB tables. A failure or a killed process
 leaves unnamed files, which the next writer deletes.
 
-Streaming: the file arrives as checked chunks that are written as they come, so peak
-memory is about ``FILE_ROWS`` good rows plus DuckDB's buffer pool, whatever the file's size. Duplicates
-are decided before each chunk's insert (see :class:`_Dedupe`): deleting rows inserted in
-the same transaction made DuckDB's commit several times slower.
+One read: the file arrives as checked chunks (checked one ahead in a thread); good rows
+gather in batches of ``FILE_ROWS``, whose duplicates are decided before the batch is
+written (see :class:`_Dedupe`: deleting rows inserted in the same transaction made
+DuckDB's commit several times slower), and each batch is written as lake files by Polars
+in a thread while the next is read. The new rows' cube columns (``CUBE_COLUMNS``, about
+90 bytes a row) stay in memory, up to ``MEMORY_ROWS`` rows, and the cubes are computed
+from them (analytics/ingest/cubes.py) instead of reading the files back; a bigger file's
+cubes are computed by DuckDB from its files. Peak memory: two batches of good rows, the
+cube columns of up to ``MEMORY_ROWS`` new rows, and DuckDB's buffer pool.
 """
 
 from __future__ import annotations
@@ -29,11 +34,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from analytics import lake, store
@@ -43,7 +48,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FAULT_ENV = "ANALYTICS_FAULT"  # test hook: "after_insert" kills the process mid-transaction
-FILE_ROWS = 2_000_000  # good rows buffered per lake file (about 400 MB in Polars at most)
+FILE_ROWS = 2_000_000  # good rows per batch and lake file (about 400 MB in Polars at most)
+# new rows whose cube columns a load keeps in memory at most: a bigger file's cubes are
+# computed by DuckDB from its lake files, within DuckDB's memory limit (10 M rows in
+# memory took the Polars aggregates to about 4 GiB)
+MEMORY_ROWS = 3_000_000
 
 
 @dataclass
@@ -105,88 +114,137 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _LakeAppender:
-    """Writes good rows as the lake's Parquet files (analytics/lake.py), a file per local
-    month of up to ``FILE_ROWS`` rows, sorted within; files are listed in ``lake_files``
-    inside the load's transaction, so until its commit no view names them."""
+# the records' columns the cube refresh reads: kept in memory for it as the load streams
+CUBE_COLUMNS = (
+    "start_at",
+    "msisdn",
+    "region",
+    "cell_id",
+    "service",
+    "direction",
+    "duration_s",
+    "bytes_up",
+    "bytes_down",
+    "charge",
+    "disposition",
+    "is_roaming",
+    "destination_country",
+    "load_id",
+)
+
+
+class _LakeWriter:
+    """Writes a load's new rows as the lake's Parquet files (analytics/lake.py), a file per
+    local month and batch, sorted within. Unencrypted files are written by Polars in a
+    thread, so DuckDB's work (quarantine, cubes) goes on meanwhile; encrypted ones by
+    DuckDB's ``COPY`` on the load's connection. The files are listed in ``lake_files``
+    inside the load's transaction (:meth:`publish`), so until its commit no view names them."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, warehouse: str, *, load_id: int, timezone: str) -> None:
         self.con, self.warehouse, self.load_id, self.timezone = con, warehouse, load_id, timezone
         self.encrypted = store.encrypted()
-        self.pending: list[pl.DataFrame] = []
-        self.rows = 0
+        self.cols = lake.columns(con)
+        self.threaded = not self.encrypted and lake.polars_schema(self.cols) is not None
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-write") if self.threaded else None
+        self.futures: list[Future[list[dict]]] = []
         self.files = 0
+        self.published = False
 
-    def add(self, rows: pl.DataFrame) -> None:
+    def write(self, rows: pl.DataFrame) -> None:
         if rows.is_empty():
             return
-        self.pending.append(rows)
-        self.rows += rows.height
-        if self.rows >= FILE_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        frame = pl.concat(self.pending, rechunk=False) if len(self.pending) > 1 else self.pending[0]
-        self.pending, self.rows = [], 0
         self.files += 1
-        lake.write_records(
-            self.con,
-            self.warehouse,
-            frame,
-            load_id=self.load_id,
-            timezone=self.timezone,
-            encrypted=self.encrypted,
-            tag=f"{self.files:04d}",
+        tag = f"{self.files:04d}"
+        if self.pool is None:
+            lake.write_records(
+                self.con,
+                self.warehouse,
+                rows,
+                load_id=self.load_id,
+                timezone=self.timezone,
+                encrypted=self.encrypted,
+                tag=tag,
+            )
+            return
+        if len(self.futures) >= 1:  # at most one batch waits while one is written: bounded memory
+            self.futures[-1].result()
+        self.futures.append(
+            self.pool.submit(
+                lake.write_files,
+                self.warehouse,
+                rows,
+                cols=self.cols,
+                load_id=self.load_id,
+                timezone=self.timezone,
+                tag=tag,
+            )
         )
 
     def publish(self) -> None:
-        """Point the ``records`` view at the files including this load's (same transaction)."""
+        """Wait for the files, list them and point the ``records`` view at the files
+        including this load's (same transaction). Once."""
+        if self.published:
+            return
+        self.published = True
+        for future in self.futures:
+            lake.add_files(self.con, future.result())
         lake.refresh_view(self.con, self.warehouse, encrypted=self.encrypted)
+
+    def close(self) -> None:
+        """Stop the thread (after its current file: a failed load's files are orphans that
+        the next writer deletes)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Dedupe:
-    """Which good rows repeat a record_id, decided before they are inserted.
+    """Which good rows repeat a record_id, decided per batch of good rows before the
+    batch is written.
 
-    A first pass over the file's record_id column (no other column is typed) finds the
-    few ids that can be duplicates: those whose 64-bit hash occurs more than once in the
-    file, and those an earlier load stored (one DuckDB join). While the chunks stream,
-    only rows among those candidates are compared exactly, against the candidate ids
-    already loaded from this file; the first good row of an id is loaded, so an id on a
-    rejected line does not make its later good line a duplicate. Nothing inserted is
-    ever deleted again, which keeps the commit cheap.
+    A row is a duplicate when an earlier load stored its id (one DuckDB semi join per
+    batch, only when ``records`` has rows) or when an earlier good row of this file has it:
+    within the batch the first good row of an id is loaded, and against earlier batches the
+    64-bit hashes of their kept ids find the few candidates, which are compared exactly.
+    An id on a rejected line therefore does not make its later good line a duplicate.
+    Nothing written is ever deleted again, which keeps the commit cheap.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, record_ids: pl.LazyFrame, *, earlier: bool) -> None:
-        ids = record_ids.select(pl.col("record_id").cast(pl.String).str.strip_chars()).collect(engine="streaming")
-        self.rows = ids.height  # the file's rows: progress of a load is rows checked of these
-        hashes = np.sort(ids["record_id"].hash(seed=0).to_numpy())
-        self.repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-        self.stored = pl.Series("record_id", [], pl.String)
-        if earlier and ids.height:
-            con.register("file_ids", ids)
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, earlier: bool) -> None:
+        self.con, self.earlier = con, earlier
+        self.kept_ids: list[pl.Series] = []  # record_ids loaded from earlier batches of this file
+        self.kept_hashes: list[pl.Series] = []
+
+    def split(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(rows to load, duplicate rows) of one batch of good rows, in file order."""
+        if good.is_empty():
+            return good, good.clear()
+        ids = good["record_id"]
+        dup = ~ids.is_first_distinct()
+        hashes = ids.hash(seed=0)
+        if self.kept_hashes:
+            seen = pl.concat(self.kept_hashes)
+            candidate = hashes.is_in(seen.implode())
+            if candidate.any():
+                earlier_ids = pl.concat(self.kept_ids).filter(seen.is_in(hashes.filter(candidate).implode()))
+                dup = dup | (candidate & ids.is_in(earlier_ids.implode()))
+        if self.earlier:
+            frame = ids.to_frame()
+            self.con.register("file_ids", frame)
             try:
-                self.stored = con.sql(
+                stored = self.con.sql(
                     "select distinct r.record_id from records as r semi join file_ids using (record_id)"
                 ).pl()["record_id"]
             finally:
-                con.unregister("file_ids")
-        self.loaded = pl.Series("record_id", [], pl.String)  # candidate ids loaded from this file
-
-    def split(self, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """(rows to load, duplicate rows) of one chunk of good rows."""
-        if good.is_empty() or (not self.repeated.size and self.stored.is_empty()):
-            return good, good.clear()
-        candidate = pl.Series(np.isin(good["record_id"].hash(seed=0).to_numpy(), self.repeated))
-        ids = pl.col("record_id")
-        flagged = good.with_columns(_candidate=candidate).with_columns(
-            _dup=ids.is_in(self.stored.implode())
-            | (pl.col("_candidate") & (ids.is_in(self.loaded.implode()) | ~ids.is_first_distinct().over("_candidate")))
-        )
-        new = flagged.filter(~pl.col("_dup"))
-        self.loaded = pl.concat([self.loaded, new.filter(pl.col("_candidate"))["record_id"]])
-        return new.drop("_candidate", "_dup"), flagged.filter(pl.col("_dup")).drop("_candidate", "_dup")
+                self.con.unregister("file_ids")
+            if stored.len():
+                dup = dup | ids.is_in(stored.implode())
+        if not dup.any():
+            new, dups = good, good.clear()
+        else:
+            new, dups = good.filter(~dup), good.filter(dup)
+        self.kept_ids.append(new["record_id"])
+        self.kept_hashes.append(hashes.filter(~dup) if dup.any() else hashes)
+        return new, dups
 
 
 def _prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
@@ -248,6 +306,12 @@ def commit_file(
     manifest row, atomically: the chunks are read inside the transaction, so a read
     error, any failure or a killed process leaves the warehouse as it was.
 
+    The file is read once: good rows gather in batches of ``FILE_ROWS``, each
+    de-duplicated and written as lake files (in a thread) while the next is read, and the
+    cube columns of the new rows stay in memory, from which the cubes are computed
+    (analytics/ingest/cubes.py) without reading the files back. ``record_ids`` is read
+    (for its row count) only when ``on_rows`` reports progress.
+
     A cluster worker (analytics/ingest/distributed.py) runs it on a scratch in-memory
     DuckDB whose ``records`` view names the committed files: ``warehouse`` then says
     where the lake lies, and the cubes are left to the driver (``cube_refresh=False``).
@@ -257,64 +321,104 @@ def commit_file(
     if memory_limit:
         con.execute("set memory_limit = ?", [memory_limit])
     con.execute("begin transaction")
+    records: _LakeWriter | None = None
     try:
         earlier = bool(con.execute("select exists(select 1 from records)").fetchall()[0][0])
-        t0 = time.perf_counter()
-        dedupe = _Dedupe(con, record_ids, earlier=earlier)
-        t_ids = time.perf_counter() - t0
+        total = record_ids.select(pl.len()).collect().item() if on_rows else 0
+        dedupe = _Dedupe(con, earlier=earlier)
         reasons: Counter[str] = Counter()
-        records = _LakeAppender(con, warehouse or store.path_of(con), load_id=load_id, timezone=timezone)
-        read = rejected = duplicate = 0
-        t_check = t_insert = 0.0
-        tick = time.perf_counter()
-        for good, bad in _prefetched(iter(chunks)):
-            t_check += time.perf_counter() - tick
-            tick = time.perf_counter()
-            read += good.height + bad.height
-            rejected += bad.height
-            if bad.height:
-                reasons.update(bad["reason"].to_list())
-                _insert(con, "quarantine", _without_purged_values(bad))
+        records = _LakeWriter(con, warehouse or store.path_of(con), load_id=load_id, timezone=timezone)
+        kept: list[pl.DataFrame] = []  # the new rows' cube columns
+        batch: list[pl.DataFrame] = []
+        quarantined: list[pl.DataFrame] = []
+        counts = {"read": 0, "rejected": 0, "duplicate": 0, "batch": 0, "kept": 0}
+        t_check = t_batch = 0.0
+
+        def flush() -> None:
+            if quarantined:
+                _insert(con, "quarantine", _without_purged_values(pl.concat(quarantined)))
+                quarantined.clear()
+            if not batch:
+                return
+            good = pl.concat(batch) if len(batch) > 1 else batch[0]
+            batch.clear()
+            counts["batch"] = 0
             new, dups = dedupe.split(good)
-            duplicate += dups.height
+            counts["duplicate"] += dups.height
             if dups.height:
                 _insert(
                     con,
                     "duplicates",
                     dups.select("load_id", "source_line", "record_id", "msisdn", "start_at", "charge"),
                 )
-            records.add(new)
-            t_insert += time.perf_counter() - tick
-            if on_rows:
-                on_rows(read, dedupe.rows)
+            if cube_refresh and new.height and counts["kept"] >= 0:
+                kept.append(new.select(CUBE_COLUMNS))
+                counts["kept"] += new.height
+                if counts["kept"] > MEMORY_ROWS:  # too big to hold: the cubes read the files
+                    kept.clear()
+                    counts["kept"] = -1
+            records.write(new)
+
+        tick = time.perf_counter()
+        for good, bad in _prefetched(iter(chunks)):
+            t_check += time.perf_counter() - tick
             tick = time.perf_counter()
-        records.flush()
+            counts["read"] += good.height + bad.height
+            counts["rejected"] += bad.height
+            if bad.height:
+                reasons.update(bad["reason"].to_list())
+                quarantined.append(bad)
+            if good.height:
+                batch.append(good)
+                counts["batch"] += good.height
+            if counts["batch"] >= FILE_ROWS:
+                flush()
+            t_batch += time.perf_counter() - tick
+            if on_rows:
+                on_rows(counts["read"], total)
+            tick = time.perf_counter()
+        flush()
+        read, rejected, duplicate = counts["read"], counts["rejected"], counts["duplicate"]
+        result.rows_read, result.rows_rejected, result.rows_duplicate = read, rejected, duplicate
+        result.rows_loaded, result.rejects_by_reason = read - rejected - duplicate, dict(reasons)
+        t2 = time.perf_counter()
+        t_cubes = 0.0
+        if result.rows_loaded and cube_refresh:
+            rows = (pl.concat(kept, rechunk=False) if len(kept) > 1 else kept[0]) if kept else None
+            kept.clear()
+            if cube_memory_limit:
+                con.execute("set memory_limit = ?", [cube_memory_limit])
+            if rows is None:
+                records.publish()
+                lo, hi = con.execute(
+                    "select min(start_at), max(start_at) from records where load_id = ?", [load_id]
+                ).fetchall()[0]
+            else:
+                lo, hi = rows.select(pl.col("start_at").min().alias("lo"), pl.col("start_at").max().alias("hi")).row(0)
+            fresh = cubes.is_fresh(con, load_id=load_id, lo=lo, hi=hi)
+            if not fresh or rows is None:  # the SQL path reads the stored records, this load's included
+                records.publish()
+            t_cubes = time.perf_counter()
+            cubes.refresh_cubes(
+                con, load_id=load_id, lo=lo, hi=hi, timezone=timezone, home_country=home_country, rows=rows, fresh=fresh
+            )
+            t_cubes = time.perf_counter() - t_cubes
+            del rows
+        t3 = time.perf_counter()
         records.publish()
-        result.rows_read, result.rows_rejected, result.rejects_by_reason = read, rejected, dict(reasons)
-        result.rows_duplicate, result.rows_loaded = duplicate, read - rejected - duplicate
+        t_wait = time.perf_counter() - t3
         log.debug(
-            "%s: rows inserted (peak RSS %d MiB)",
+            "%s: waiting for checked chunks %.2fs, batches (dedupe, quarantine) %.2fs, lake files written and "
+            "cubes %.2fs (cubes %.2fs, then waiting for the files %.2fs; peak RSS %d MiB)",
             result.file,
+            t_check,
+            t_batch,
+            time.perf_counter() - t2,
+            t_cubes,
+            t_wait,
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         )
         _fault("after_insert")
-        t2 = time.perf_counter()
-        if result.rows_loaded and cube_refresh:
-            if cube_memory_limit:
-                con.execute("set memory_limit = ?", [cube_memory_limit])
-            lo, hi = con.execute(
-                "select min(start_at), max(start_at) from records where load_id = ?", [load_id]
-            ).fetchall()[0]
-            cubes.refresh_cubes(con, load_id=load_id, lo=lo, hi=hi, timezone=timezone, home_country=home_country)
-        log.debug(
-            "%s: id pass %.2fs, waiting for checked chunks %.2fs, insert %.2fs, cubes %.2fs (peak RSS %d MiB)",
-            result.file,
-            t_ids,
-            t_check,
-            t_insert,
-            time.perf_counter() - t2,
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-        )
         con.execute(
             """
             insert into loads values (?, ?, ?, ?, ?, 'loaded', null, ?, ?, ?, ?, ?, ?)
@@ -340,6 +444,8 @@ def commit_file(
         con.execute("rollback")
         raise
     finally:
+        if records is not None:
+            records.close()
         cubes.drop_scratch(con)
 
 

@@ -2,7 +2,7 @@
 -- loads have records in already (a daily extract, a late file): the touched rows become
 -- their stored values plus this load's, so a new day costs its own records, not a rescan
 -- of its month. Runs after cubes_refresh.sql, in the same transaction, with its temp
--- tables (zone_quarters, load_days, touched_*) and month_records view.
+-- tables (zone_quarters, load_days, touched_*); the month_records view is made here.
 --
 -- Sums add up. Three measures do not, and stay exact this way:
 --   * distinct subscribers of a region-month, and a subscriber-month's regions and top
@@ -14,6 +14,19 @@
 
 -- load_delta (this load's records per local month x msisdn x region, every summed
 -- measure) comes from cubes_refresh.sql.
+
+-- the records of the touched local months, with their local day (a view takes no
+-- parameters: the span comes from zone_quarters)
+create or replace temp view month_records as
+select
+    z.day_date, cast(date_trunc('month', z.day_date) as date) as month_date,
+    r.msisdn, r.region, r.service, r.direction, r.duration_s, r.bytes_up, r.bytes_down, r.charge, r.is_roaming,
+    r.destination_country
+from records as r
+join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
+where r.start_at >= (select min(quarter_at) from zone_quarters)
+  and r.start_at <= (select max(quarter_at) from zone_quarters)
+  and cast(date_trunc('month', z.day_date) as date) in (select month_date from touched_region_months);
 
 -- helper: months that have it get this load's counts added; the others are built from
 -- every stored record of the month, which already includes this load's

@@ -1,6 +1,9 @@
 -- Refresh of every usage cube for the keys one load touched, inside the load's
--- transaction, after its records (de-duplicated) are in `records`. This script does the
--- hour and day grains and the shared temp tables; the month grains follow in
+-- transaction, after its records (de-duplicated) are in `records`. This script computes
+-- the load's aggregates in SQL: load_hours, load_days, hourly_next, daily_next and
+-- load_delta (a one-machine load into fresh months computes the same tables in Polars
+-- from its rows in memory, analytics/ingest/cube_frames.py); cubes_touched.sql then
+-- derives the touched keys and writes the day grain, and the month grains follow in
 -- cubes_months_fresh.sql or cubes_months_merge.sql (cubes.py picks one).
 --
 -- Parameters: $load_id and $last_load_id (the same id, or the range of a cluster run's
@@ -10,7 +13,10 @@
 -- records in that span (fresh or not) picks the month script in cubes.py.
 --
 -- `near_records` (a temp view cubes.py makes) is `records` narrowed to the files whose
--- time bounds meet [$lo - 2 days, $hi + 2 days]: all a touched hour or day can hold.
+-- time bounds meet [$lo - 2 days, $hi + 2 days]: all a touched hour or day can hold; on
+-- the fresh path of a load that holds its rows in memory, those rows themselves.
+-- `load_records` is the load's own rows (the in-memory frame of a one-machine load, else
+-- `records`, filtered here by load_id).
 --
 -- Every touched hour and day key is recomputed from all stored records of that key (the
 -- new ones and any earlier load's), so its exact distinct subscriber count needs no
@@ -28,23 +34,14 @@ from range(cast($span_lo as timestamp), cast($span_hi as timestamp), interval 15
 
 create or replace temp table load_hours as
 select distinct date_trunc('hour', start_at) as hour_at
-from records
+from load_records
 where load_id between $load_id and $last_load_id;
 
 create or replace temp table load_days as
 select distinct z.day_date, r.region, r.msisdn
-from records as r
+from load_records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
 where r.load_id between $load_id and $last_load_id;
-
-create or replace temp table touched_days as
-select distinct day_date, region from load_days;
-
-create or replace temp table touched_region_months as
-select distinct cast(date_trunc('month', day_date) as date) as month_date, region from load_days;
-
-create or replace temp table touched_sub_months as
-select distinct cast(date_trunc('month', day_date) as date) as month_date, msisdn from load_days;
 
 -- hour grain: UTC hour x region x cell x service x direction; the rows of the touched
 -- hours, which cubes.py writes to the lake in place of the stored ones (lake.replace_keys)
@@ -89,10 +86,9 @@ select
 from per_subscriber
 group by all;
 
--- day grain: local day x region x service
-delete from usage_daily_region where (day_date, region) in (select day_date, region from touched_days);
-
-insert into usage_daily_region by name
+-- day grain: local day x region x service; the rows of the touched days, which
+-- cubes_touched.sql puts in place of the stored ones
+create or replace temp table daily_next as
 with per_subscriber as (
     select
         z.day_date, r.region, r.service, r.msisdn,
@@ -103,7 +99,7 @@ with per_subscriber as (
         sum(r.charge) as charge
     from near_records as r
     join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-    semi join touched_days as t on t.day_date = z.day_date and t.region = r.region
+    semi join (select distinct day_date, region from load_days) as t on t.day_date = z.day_date and t.region = r.region
     where r.start_at >= cast($lo as timestamp) - interval 2 days
       and r.start_at < cast($hi as timestamp) + interval 2 days
     group by all
@@ -118,19 +114,6 @@ select
     coalesce(sum(charge), 0) as charge
 from per_subscriber
 group by all;
-
--- the records of the touched local months, with their local day (a view takes no
--- parameters: the span comes from zone_quarters)
-create or replace temp view month_records as
-select
-    z.day_date, cast(date_trunc('month', z.day_date) as date) as month_date,
-    r.msisdn, r.region, r.service, r.direction, r.duration_s, r.bytes_up, r.bytes_down, r.charge, r.is_roaming,
-    r.destination_country
-from records as r
-join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
-where r.start_at >= (select min(quarter_at) from zone_quarters)
-  and r.start_at <= (select max(quarter_at) from zone_quarters)
-  and cast(date_trunc('month', z.day_date) as date) in (select month_date from touched_region_months);
 
 -- this load's records per local month x msisdn x region, with every summed measure: the
 -- month grains' input (cubes_months_fresh.sql, cubes_months_merge.sql)
@@ -154,7 +137,7 @@ select
         sum(r.duration_s) filter (where r.service = 'voice' and r.direction = 'out' and r.destination_country <> $home), 0
     ) as intl_voice_s,
     count(*) filter (where r.is_roaming) as roaming_records
-from records as r
+from load_records as r
 join zone_quarters as z on z.quarter_at = time_bucket(interval 15 minutes, r.start_at)
 where r.load_id between $load_id and $last_load_id
 group by all;
