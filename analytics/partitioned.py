@@ -23,6 +23,8 @@ with one line (:class:`~analytics.cluster.ClusterError`) before anything is stor
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -74,7 +76,10 @@ def share_filter(part: int, parts: int, column: str = "msisdn") -> str:
 def scratch(share: Share) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose ``records`` view is the share's records of the lake files
     the driver listed, beside the reference tables (``subscribers``: the share's only)."""
-    con = duckdb.connect(":memory:", config={"memory_limit": share.memory_limit})
+    # spills go to a folder of the task's own (removed by run_share), not to ./.tmp of
+    # the worker's working directory, where a killed worker would leave them
+    spill = tempfile.mkdtemp(prefix=f"analytics-share-{share.part}-")
+    con = duckdb.connect(":memory:", config={"memory_limit": share.memory_limit, "temp_directory": spill})
     con.execute("set enable_progress_bar = false")
     if store.encrypted():  # as store._open: the lake files are encrypted with the warehouse's key
         con.execute("set force_mbedtls_unsafe = 'true'")
@@ -102,10 +107,12 @@ def run_share(share: Share) -> Any:
     """The worker's task: ``share.fn(con, **share.kwargs)`` on the share's scratch DuckDB."""
     t0 = time.perf_counter()
     con = scratch(share)
+    spill = store.scalar(con, "select current_setting('temp_directory')")
     try:
         out = share.fn(con, **share.kwargs)
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     store._fault(FAULT_POINT)  # noqa: SLF001 - the tests' crash hook
     log.info("share %d/%d of %s: %.2fs", share.part, share.parts, share.fn.__name__, time.perf_counter() - t0)
     return out
