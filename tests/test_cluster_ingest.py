@@ -398,3 +398,18 @@ def test_two_warehouses_loading_same_named_files_at_once_on_one_scheduler_keep_t
             assert con.sql("select count(*) from records where record_id like ?", params=[f"{name}%"]).fetchall() == [
                 (20_000,)
             ]
+
+
+@pytest.mark.parametrize("case", range(5), ids=["freeswitch", "cucm", "cucm-fixture", "bandicoot", "mapping"])
+def test_the_public_samples_load_on_the_cluster_as_on_one_machine(tmp_path, scheduler, case):
+    """The contract's public sample extracts (as a client's harness sends them): the JSON
+    (counts, rejects, refusals) and every stored table equal a one-machine load."""
+    from tests.test_formats_ingest import CASES
+
+    files, fmt, _, extra = CASES[case]
+    kwargs = {"fmt": None if fmt == "mapping" else fmt, "region": "NORTH", **extra}
+    one = ingest_files(files, warehouse=tmp_path / "one" / "w.duckdb", **kwargs)
+    many = ingest_files(files, warehouse=tmp_path / "many" / "w.duckdb", cluster=scheduler, **kwargs)
+    assert _json(many) == _json(one)
+    assert one["rows_read"] > 0 and one["rows_loaded"] > 0
+    _assert_same(tmp_path / "one" / "w.duckdb", tmp_path / "many" / "w.duckdb")
