@@ -73,12 +73,12 @@ def share_filter(part: int, parts: int, column: str = "msisdn") -> str:
 # --- on a worker ---------------------------------------------------------------------------
 
 
-def scratch(share: Share) -> duckdb.DuckDBPyConnection:
+def scratch(share: Share, spill: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose ``records`` view is the share's records of the lake files
     the driver listed, beside the reference tables (``subscribers``: the share's only)."""
-    # spills go to a folder of the task's own (removed by run_share), not to ./.tmp of
-    # the worker's working directory, where a killed worker would leave them
-    spill = tempfile.mkdtemp(prefix=f"analytics-share-{share.part}-")
+    # spills go to a folder of the task's own (``spill``: run_share's, which it removes),
+    # not to ./.tmp of the worker's working directory, where a killed worker would leave them
+    spill = spill or tempfile.mkdtemp(prefix=f"analytics-share-{share.part}-")
     con = duckdb.connect(":memory:", config={"memory_limit": share.memory_limit, "temp_directory": spill})
     con.execute("set enable_progress_bar = false")
     if store.encrypted():  # as store._open: the lake files are encrypted with the warehouse's key
@@ -106,8 +106,8 @@ def scratch(share: Share) -> duckdb.DuckDBPyConnection:
 def run_share(share: Share) -> Any:
     """The worker's task: ``share.fn(con, **share.kwargs)`` on the share's scratch DuckDB."""
     t0 = time.perf_counter()
-    con = scratch(share)
-    spill = store.scalar(con, "select current_setting('temp_directory')")
+    spill = tempfile.mkdtemp(prefix=f"analytics-share-{share.part}-")
+    con = scratch(share, spill)
     try:
         out = share.fn(con, **share.kwargs)
     finally:
