@@ -239,21 +239,24 @@ def write_files(
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         frame = part.select(pl.col(c).cast(t) for c, t in schema.items()).sort(order)
         frame.write_parquet(path, compression="zstd", row_group_size=ROW_GROUP_ROWS, statistics=True)
-        bound = pl.col(spec.time).cast(pl.Datetime("us"))
-        stats = frame.select(pl.len(), bound.min().alias("lo"), bound.max().alias("hi")).row(0)
-        written.append(
-            {
-                "tbl": table,
-                "path": rel,
-                "month": month,
-                "load_id": load_id,
-                "rows": stats[0],
-                "bytes": path.stat().st_size,
-                "min_start_at": stats[1],
-                "max_start_at": stats[2],
-            }
-        )
+        written.append(_file_entry(table, rel, month, load_id, frame, path))
     return written
+
+
+def _file_entry(table: str, rel: str, month: str, load_id: int, frame: pl.DataFrame, path: Path) -> dict:
+    """The ``lake_files`` row (without ``added_at``) of ``frame`` written at ``path``."""
+    bound = pl.col(TABLES[table].time).cast(pl.Datetime("us"))
+    rows, lo, hi = frame.select(pl.len(), bound.min().alias("lo"), bound.max().alias("hi")).row(0)
+    return {
+        "tbl": table,
+        "path": rel,
+        "month": month,
+        "load_id": load_id,
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "min_start_at": lo,
+        "max_start_at": hi,
+    }
 
 
 def add_files(con: duckdb.DuckDBPyConnection, entries: Iterable[dict]) -> None:
@@ -304,18 +307,7 @@ def write_records(
             )
         finally:
             con.unregister("lake_rows")
-        bound = pl.col(spec.time).cast(pl.Datetime("us"))
-        stats = frame.select(pl.len(), bound.min().alias("lo"), bound.max().alias("hi")).row(0)
-        entry = {
-            "tbl": table,
-            "path": rel,
-            "month": month,
-            "load_id": load_id,
-            "rows": stats[0],
-            "bytes": path.stat().st_size,
-            "min_start_at": stats[1],
-            "max_start_at": stats[2],
-        }
+        entry = _file_entry(table, rel, month, load_id, frame, path)
         add_files(con, [entry])
         written.append(entry)
     return written
