@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from analytics import tariff
 from analytics.ingest.reader import RefusedFile, file_sha256, normalise_header
 
 log = logging.getLogger(__name__)
@@ -43,31 +44,10 @@ SPECS = {
     ),
     "plans": RefSpec(
         "plans",
-        required=(
-            "plan_id",
-            "name",
-            "monthly_fee",
-            "incl_voice_min",
-            "incl_sms",
-            "incl_data_mb",
-            "voice_per_min",
-            "sms_each",
-            "data_per_mb",
-            "intl_voice_per_min",
-            "roaming_voice_per_min",
-            "roaming_data_per_mb",
-        ),
+        required=("plan_id", "name", "monthly_fee", *tariff.ALLOWANCE_COLUMNS, *tariff.RATE_COLUMNS),
         optional=(),
-        numeric=(
-            "monthly_fee",
-            "voice_per_min",
-            "sms_each",
-            "data_per_mb",
-            "intl_voice_per_min",
-            "roaming_voice_per_min",
-            "roaming_data_per_mb",
-        ),
-        integer=("incl_voice_min", "incl_sms", "incl_data_mb"),
+        numeric=("monthly_fee", *tariff.RATE_COLUMNS),
+        integer=tariff.ALLOWANCE_COLUMNS,
     ),
     "subscribers": RefSpec(
         "subscribers",
