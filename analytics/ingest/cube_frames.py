@@ -41,6 +41,18 @@ def _sum_or_null(column: str) -> pl.Expr:
     return pl.when(pl.col(column).count() > 0).then(pl.col(column).sum())
 
 
+def _usage_sums() -> dict[str, pl.Expr]:
+    """The hour and day grains' shared measures: records, exact distinct subscribers, sums."""
+    return {
+        "records": pl.len().cast(pl.Int64),
+        "subscribers": pl.col("msisdn").n_unique().cast(pl.Int64),
+        "duration_s": pl.col("duration_s").sum(),
+        "bytes_up": pl.col("bytes_up").sum(),
+        "bytes_down": pl.col("bytes_down").sum(),
+        "charge": pl.col("charge").sum(),
+    }
+
+
 def with_local_day(rows: pl.LazyFrame, *, timezone: str) -> pl.LazyFrame:
     """``rows`` with ``day_date``, the local calendar day of ``start_at`` (UTC), converted
     once per distinct quarter hour, not per row (every zone's offset is whole quarters)."""
@@ -67,12 +79,7 @@ def load_aggregates(rows: pl.DataFrame, *, timezone: str, home_country: str) -> 
             d.with_columns(pl.col("cell_id").fill_null(""))
             .group_by("hour_at", "region", "cell_id", "service", "direction")
             .agg(
-                records=pl.len().cast(pl.Int64),
-                subscribers=pl.col("msisdn").n_unique().cast(pl.Int64),
-                duration_s=pl.col("duration_s").sum(),
-                bytes_up=pl.col("bytes_up").sum(),
-                bytes_down=pl.col("bytes_down").sum(),
-                charge=pl.col("charge").sum(),
+                **_usage_sums(),
                 **{
                     d: _count(pl.col("disposition") == d)
                     for d in ("answered", "no_answer", "busy", "failed", "dropped")
@@ -81,14 +88,7 @@ def load_aggregates(rows: pl.DataFrame, *, timezone: str, home_country: str) -> 
         )
 
     def daily(d: pl.LazyFrame) -> pl.LazyFrame:
-        return d.group_by("day_date", "region", "service").agg(
-            records=pl.len().cast(pl.Int64),
-            subscribers=pl.col("msisdn").n_unique().cast(pl.Int64),
-            duration_s=pl.col("duration_s").sum(),
-            bytes_up=pl.col("bytes_up").sum(),
-            bytes_down=pl.col("bytes_down").sum(),
-            charge=pl.col("charge").sum(),
-        )
+        return d.group_by("day_date", "region", "service").agg(**_usage_sums())
 
     duration, voice_out, voice_in = pl.col("duration_s"), _VOICE & _OUT, _VOICE & _IN
 
